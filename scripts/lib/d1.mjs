@@ -1,0 +1,49 @@
+// Talks to the DB binding through wrangler, locally (.wrangler/state) or remotely, for the npm scripts.
+import { execFileSync } from "node:child_process";
+import { generateApiKey } from "../../src/lib/api-keys.ts";
+
+/** Run SQL against D1 and return the rows of the last statement. */
+export function d1(sql, { remote = false } = {}) {
+  const out = execFileSync("wrangler", ["d1", "execute", "DB", remote ? "--remote" : "--local", "--json", "--command", sql], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+  });
+  const parsed = JSON.parse(out);
+  return parsed.at(-1)?.results ?? [];
+}
+
+const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Create the tenant (if new) and a fresh API key for it; the key is returned once and stored only hashed. */
+export async function createKey(tenant, { remote = false, name = "default" } = {}) {
+  if (!SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
+  if (!/^[\w .-]{1,64}$/.test(name)) throw new Error("key name must be 1-64 word characters, spaces, dots or dashes");
+  const key = await generateApiKey();
+  const now = Date.now();
+  const tenantId = `ten_${tenant}`;
+  const keyId = `key_${crypto.randomUUID()}`;
+  d1(
+    `INSERT INTO tenants (id, name, created_at) VALUES ('${tenantId}', '${tenant}', ${now}) ON CONFLICT (id) DO NOTHING;
+     INSERT INTO api_keys (id, tenant_id, prefix, hash, name, created_at) VALUES ('${keyId}', '${tenantId}', '${key.prefix}', '${key.hash}', '${name}', ${now});`,
+    { remote },
+  );
+  return { tenantId, keyId, token: key.token, prefix: key.prefix };
+}
+
+export function keyExists(prefix, { remote = false } = {}) {
+  if (!/^[0-9a-f]{12}$/.test(prefix)) return false;
+  return d1(`SELECT id FROM api_keys WHERE prefix = '${prefix}' AND revoked_at IS NULL`, { remote }).length > 0;
+}
+
+export function revokeKey(keyId, { remote = false } = {}) {
+  if (!/^key_[0-9a-f-]{36}$/.test(keyId)) throw new Error(`not a key id: ${keyId}`);
+  d1(`UPDATE api_keys SET revoked_at = ${Date.now()} WHERE id = '${keyId}'`, { remote });
+}
+
+export function applyMigrations({ remote = false } = {}) {
+  execFileSync("wrangler", ["d1", "migrations", "apply", "DB", remote ? "--remote" : "--local"], {
+    stdio: "inherit",
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+  });
+}

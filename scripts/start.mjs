@@ -1,0 +1,34 @@
+// npm start: apply local D1 migrations, make sure a dev tenant and key exist (printed every start),
+// then run the Worker with local D1 and Durable Objects on http://localhost:8787.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { keyPrefix } from "../src/lib/api-keys.ts";
+import { applyMigrations, createKey, keyExists } from "./lib/d1.mjs";
+
+const KEY_FILE = ".wrangler/dev-api-key";
+const port = process.env.PORT ?? "8787";
+
+applyMigrations();
+
+// The plaintext dev key is kept only in this local, git-ignored file so every start can print it.
+let token = existsSync(KEY_FILE) ? readFileSync(KEY_FILE, "utf8").trim() : "";
+const prefix = keyPrefix(token);
+if (!prefix || !keyExists(prefix)) {
+  token = (await createKey("dev", { name: "local dev key" })).token;
+  mkdirSync(".wrangler", { recursive: true });
+  writeFileSync(KEY_FILE, `${token}\n`, { mode: 0o600 });
+}
+
+console.log(`
+  Edgeflow (local) on http://localhost:${port}
+  dev tenant API key: ${token}
+
+  curl -H "Authorization: Bearer ${token}" http://localhost:${port}/v1/workflows
+`);
+
+const dev = spawn("wrangler", ["dev", "--port", port, "--ip", "127.0.0.1", "--test-scheduled"], {
+  stdio: "inherit",
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+});
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => dev.kill(sig));
+dev.on("exit", (code) => process.exit(code ?? 0));

@@ -1,0 +1,176 @@
+// The ExecutionObject's SQLite storage: the source of truth for one execution. Every write is synchronous,
+// so the writes between two awaits commit together (the DO's implicit transaction and output gate).
+import type { Definition } from "../engine/dag";
+import type { EventEnvelope, EventType, ExecutionStatus, NodeStatus } from "../engine/events";
+import type { NodeState } from "../engine/scheduler";
+
+export interface ExecRecord {
+  id: string;
+  tenant_id: string;
+  workflow_id: string;
+  version: number;
+  definition: Definition;
+  input: unknown;
+  status: ExecutionStatus;
+  output: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  deadline_at: number;
+  /** When the next D1 projection attempt is due; null when D1 is up to date. */
+  flush_due_at: number | null;
+  flush_attempts: number;
+}
+
+export interface NodeRecord extends NodeState {
+  kind: string;
+  started_at: number | null;
+  finished_at: number | null;
+  wait_event: string | null;
+  output: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  /** Seq of the last event about this node, for ordering D1 projections. */
+  seq: number;
+}
+
+// Append-only: each entry upgrades the schema by one version; never edit an applied entry.
+const MIGRATIONS: string[] = [
+  `CREATE TABLE execution (
+     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, workflow_id TEXT NOT NULL, version INTEGER NOT NULL,
+     definition TEXT NOT NULL, input TEXT, status TEXT NOT NULL, output TEXT, error_code TEXT, error_message TEXT,
+     created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, deadline_at INTEGER NOT NULL,
+     flush_due_at INTEGER, flush_attempts INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE nodes (
+     id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
+     due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
+     error_code TEXT, error_message TEXT, seq INTEGER NOT NULL);
+   CREATE TABLE events (
+     seq INTEGER PRIMARY KEY, type TEXT NOT NULL, node_id TEXT, attempt INTEGER, at INTEGER NOT NULL, data TEXT NOT NULL);
+   CREATE TABLE inbox (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT, received_at INTEGER NOT NULL, consumed_by TEXT);
+   CREATE INDEX inbox_pending ON inbox (name, id) WHERE consumed_by IS NULL;
+   CREATE TABLE dirty (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);`,
+];
+
+const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+const parse = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(v as string));
+
+export class ExecutionStore {
+  constructor(private readonly sql: SqlStorage) {
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const row = this.sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+    const current = row?.version ?? 0;
+    for (let v = current; v < MIGRATIONS.length; v++) this.sql.exec(MIGRATIONS[v] as string);
+    if (!row) this.sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
+    else if (current < MIGRATIONS.length) this.sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+  }
+
+  loadExecution(): ExecRecord | null {
+    const row = this.sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM execution").toArray()[0];
+    if (!row) return null;
+    return { ...row, definition: parse(row.definition), input: parse(row.input), output: parse(row.output) } as unknown as ExecRecord;
+  }
+
+  loadNodes(): NodeRecord[] {
+    return this.sql
+      .exec<Record<string, SqlStorageValue>>("SELECT * FROM nodes ORDER BY ord")
+      .toArray()
+      .map((r) => ({ ...r, output: parse(r.output) }) as unknown as NodeRecord);
+  }
+
+  createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
+    this.sql.exec(
+      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at,
+    );
+    nodeKinds.forEach((n, i) => {
+      this.sql.exec("INSERT INTO nodes (id, ord, kind, status, attempt, seq) VALUES (?, ?, ?, 'pending', 0, 0)", n.id, i, n.kind);
+    });
+  }
+
+  saveExecution(e: ExecRecord): void {
+    this.sql.exec(
+      `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
+       flush_due_at = ?, flush_attempts = ?`,
+      e.status, json(e.output), e.error_code, e.error_message, e.started_at, e.finished_at, e.flush_due_at, e.flush_attempts,
+    );
+  }
+
+  saveNode(n: NodeRecord): void {
+    this.sql.exec(
+      `UPDATE nodes SET status = ?, attempt = ?, due_at = ?, started_at = ?, finished_at = ?, wait_event = ?, output = ?,
+       error_code = ?, error_message = ?, seq = ? WHERE id = ?`,
+      n.status, n.attempt, n.due_at, n.started_at, n.finished_at, n.wait_event, json(n.output), n.error_code, n.error_message, n.seq, n.id,
+    );
+  }
+
+  /** Append to the event log and mark what the D1 projection must rewrite; returns the new seq. */
+  appendEvent(type: EventType, nodeId: string | null, attempt: number | null, at: number, data: Record<string, unknown>): number {
+    const seq = this.sql
+      .exec<{ seq: number }>(
+        "INSERT INTO events (seq, type, node_id, attempt, at, data) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq",
+        type, nodeId, attempt, at, JSON.stringify(data),
+      )
+      .one().seq;
+    this.sql.exec("INSERT INTO dirty (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", nodeId ?? "", seq);
+    return seq;
+  }
+
+  lastSeq(): number {
+    return this.sql.exec<{ s: number }>("SELECT COALESCE(MAX(seq), 0) AS s FROM events").one().s;
+  }
+
+  events(executionId: string, after: number, limit: number): EventEnvelope[] {
+    return this.sql
+      .exec<{ seq: number; type: EventType; node_id: string | null; attempt: number | null; at: number; data: string }>(
+        "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit,
+      )
+      .toArray()
+      .map((e) => ({
+        seq: e.seq,
+        type: e.type,
+        execution_id: executionId,
+        ...(e.node_id !== null ? { node_id: e.node_id } : {}),
+        ...(e.attempt !== null ? { attempt: e.attempt } : {}),
+        at: new Date(e.at).toISOString(),
+        data: JSON.parse(e.data) as Record<string, unknown>,
+      }));
+  }
+
+  /** Dirty keys ("" is the execution row) and the highest seq among them. */
+  dirty(): { keys: string[]; upTo: number } {
+    const rows = this.sql.exec<{ key: string; seq: number }>("SELECT key, seq FROM dirty").toArray();
+    return { keys: rows.map((r) => r.key), upTo: rows.reduce((m, r) => Math.max(m, r.seq), 0) };
+  }
+
+  /** Clears only what the landed projection covered; a change made during the flush stays dirty. */
+  clearDirty(upTo: number): void {
+    this.sql.exec("DELETE FROM dirty WHERE seq <= ?", upTo);
+  }
+
+  addToInbox(name: string, payload: unknown, at: number): void {
+    this.sql.exec("INSERT INTO inbox (name, payload, received_at) VALUES (?, ?, ?)", name, json(payload), at);
+  }
+
+  /** Consume the oldest buffered event with this name for a waiting node. */
+  takeFromInbox(name: string, nodeId: string): { payload: unknown; received_at: number } | null {
+    const row = this.sql
+      .exec<{ id: number; payload: string | null; received_at: number }>(
+        "SELECT id, payload, received_at FROM inbox WHERE name = ? AND consumed_by IS NULL ORDER BY id LIMIT 1", name,
+      )
+      .toArray()[0];
+    if (!row) return null;
+    this.sql.exec("UPDATE inbox SET consumed_by = ? WHERE id = ?", nodeId, row.id);
+    return { payload: parse(row.payload), received_at: row.received_at };
+  }
+}
+
+export type { NodeStatus };

@@ -1,0 +1,234 @@
+// Every D1 query lives here and goes through Drizzle; routes, cron and DOs call these functions.
+import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
+import type { Db } from "./client";
+import { apiKeys, executions, idempotencyKeys, nodeRuns, tenants, workflowVersions, workflows } from "./schema";
+
+export type ExecutionRow = typeof executions.$inferSelect;
+export type NodeRunRow = typeof nodeRuns.$inferSelect;
+export type WorkflowRow = typeof workflows.$inferSelect;
+
+/** Keyset cursor over (created_at, id), newest first. */
+export interface Cursor {
+  created_at: number;
+  id: string;
+}
+
+// D1 allows 100 bound parameters per statement; multi-row inserts are chunked to stay under it.
+const MAX_PARAMS = 100;
+
+function excluded<T extends SQLiteTable>(table: T, skip: string[]): Record<string, SQL> {
+  const cols = getTableColumns(table) as Record<string, SQLiteColumn>;
+  return Object.fromEntries(
+    Object.entries(cols)
+      .filter(([key]) => !skip.includes(key))
+      .map(([key, col]) => [key, sql.raw(`excluded.\`${col.name}\``)]),
+  );
+}
+
+function before(createdAt: SQLiteColumn, id: SQLiteColumn, cursor: Cursor | null): SQL | undefined {
+  if (!cursor) return undefined;
+  return or(lt(createdAt, cursor.created_at), and(eq(createdAt, cursor.created_at), lt(id, cursor.id)));
+}
+
+// ---- tenants and keys
+
+export async function insertTenantWithKey(
+  db: Db,
+  tenant: { id: string; name: string },
+  key: { id: string; prefix: string; hash: string; name: string },
+  now: number,
+): Promise<void> {
+  await db.batch([
+    db.insert(tenants).values({ ...tenant, created_at: now }).onConflictDoNothing({ target: tenants.id }),
+    db.insert(apiKeys).values({ ...key, tenant_id: tenant.id, created_at: now }),
+  ]);
+}
+
+export async function findApiKey(db: Db, prefix: string) {
+  return db.query.apiKeys.findFirst({ where: eq(apiKeys.prefix, prefix) });
+}
+
+export async function revokeApiKey(db: Db, id: string, now: number): Promise<void> {
+  await db.update(apiKeys).set({ revoked_at: now }).where(eq(apiKeys.id, id));
+}
+
+// ---- workflows
+
+export async function createWorkflow(
+  db: Db,
+  wf: { id: string; tenant_id: string; name: string; description: string | null },
+  definition: unknown,
+  now: number,
+): Promise<void> {
+  await db.batch([
+    db.insert(workflows).values({ ...wf, latest_version: 1, created_at: now, updated_at: now }),
+    db.insert(workflowVersions).values({ workflow_id: wf.id, version: 1, definition, created_at: now }),
+  ]);
+}
+
+/**
+ * Publish version n+1 atomically: the batch is one transaction, so concurrent publishes get distinct
+ * versions. Returns the new version, or null when the workflow does not exist for this tenant.
+ */
+export async function publishVersion(
+  db: Db,
+  tenantId: string,
+  id: string,
+  meta: { name: string; description: string | null },
+  definition: unknown,
+  now: number,
+): Promise<number | null> {
+  const live = and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at));
+  const [updated] = await db.batch([
+    db
+      .update(workflows)
+      .set({ latest_version: sql`${workflows.latest_version} + 1`, updated_at: now, ...meta })
+      .where(live)
+      .returning({ version: workflows.latest_version }),
+    db.insert(workflowVersions).select(
+      db
+        .select({
+          workflow_id: workflows.id,
+          version: workflows.latest_version,
+          definition: sql`${JSON.stringify(definition)}`.as("definition"),
+          created_at: sql`${now}`.as("created_at"),
+        })
+        .from(workflows)
+        .where(live),
+    ),
+  ]);
+  return updated[0]?.version ?? null;
+}
+
+export async function getWorkflow(db: Db, tenantId: string, id: string, version: number | null) {
+  const [row] = await db
+    .select({ workflow: workflows, definition: workflowVersions.definition, version: workflowVersions.version, version_created_at: workflowVersions.created_at })
+    .from(workflows)
+    .innerJoin(
+      workflowVersions,
+      and(eq(workflowVersions.workflow_id, workflows.id), eq(workflowVersions.version, version ?? workflows.latest_version)),
+    )
+    .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)));
+  return row ?? null;
+}
+
+export async function listVersions(db: Db, tenantId: string, id: string) {
+  return db
+    .select({ version: workflowVersions.version, created_at: workflowVersions.created_at })
+    .from(workflowVersions)
+    .innerJoin(workflows, eq(workflows.id, workflowVersions.workflow_id))
+    .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)))
+    .orderBy(desc(workflowVersions.version));
+}
+
+export async function softDeleteWorkflow(db: Db, tenantId: string, id: string, now: number): Promise<boolean> {
+  const rows = await db
+    .update(workflows)
+    .set({ deleted_at: now, updated_at: now })
+    .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)))
+    .returning({ id: workflows.id });
+  return rows.length > 0;
+}
+
+/** Workflows with their execution count and last execution, in one statement whatever the page size. */
+export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | null, limit: number) {
+  const last = db
+    .select({ id: executions.id })
+    .from(executions)
+    .where(eq(executions.workflow_id, workflows.id))
+    .orderBy(desc(executions.created_at), desc(executions.id))
+    .limit(1);
+  return db
+    .select({
+      workflow: workflows,
+      execution_count: sql<number>`(select count(*) from ${executions} where ${executions.workflow_id} = ${workflows.id})`,
+      last_status: executions.status,
+      last_created_at: executions.created_at,
+      last_id: executions.id,
+    })
+    .from(workflows)
+    .leftJoin(executions, eq(executions.id, sql`(${last})`))
+    .where(and(eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at), before(workflows.created_at, workflows.id, cursor)))
+    .orderBy(desc(workflows.created_at), desc(workflows.id))
+    .limit(limit);
+}
+
+// ---- executions
+
+/** Claim an idempotency key; returns the row that owns it (ours, or the one a concurrent request wrote first). */
+export async function claimIdempotencyKey(
+  db: Db,
+  row: { tenant_id: string; key: string; request_hash: string; execution_id: string },
+  now: number,
+) {
+  const [, found] = await db.batch([
+    db.insert(idempotencyKeys).values({ ...row, created_at: now }).onConflictDoNothing({ target: [idempotencyKeys.tenant_id, idempotencyKeys.key] }),
+    db.select().from(idempotencyKeys).where(and(eq(idempotencyKeys.tenant_id, row.tenant_id), eq(idempotencyKeys.key, row.key))),
+  ]);
+  return found[0] as typeof idempotencyKeys.$inferSelect;
+}
+
+/**
+ * Upsert an execution and its node runs in one transaction. Each row carries the DO's event seq, and a
+ * row is only replaced by one with a higher seq, so a late retry of an old projection can't regress it.
+ */
+export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRunRow[]): Promise<void> {
+  const statements = [
+    db
+      .insert(executions)
+      .values(exec)
+      .onConflictDoUpdate({ target: executions.id, set: excluded(executions, ["id"]), setWhere: sql`excluded.seq > ${executions.seq}` }),
+  ];
+  const perRow = Object.keys(getTableColumns(nodeRuns)).length;
+  const chunk = Math.floor(MAX_PARAMS / perRow);
+  for (let i = 0; i < nodes.length; i += chunk) {
+    statements.push(
+      db
+        .insert(nodeRuns)
+        .values(nodes.slice(i, i + chunk))
+        .onConflictDoUpdate({
+          target: [nodeRuns.execution_id, nodeRuns.node_id],
+          set: excluded(nodeRuns, ["execution_id", "node_id"]),
+          setWhere: sql`excluded.seq > ${nodeRuns.seq}`,
+        }) as never,
+    );
+  }
+  await db.batch(statements as [typeof statements[0], ...typeof statements]);
+}
+
+export interface ExecutionFilter {
+  workflow_id?: string | undefined;
+  status?: string | undefined;
+}
+
+export async function listExecutions(db: Db, tenantId: string, filter: ExecutionFilter, cursor: Cursor | null, limit: number) {
+  return db
+    .select()
+    .from(executions)
+    .where(
+      and(
+        eq(executions.tenant_id, tenantId),
+        filter.workflow_id ? eq(executions.workflow_id, filter.workflow_id) : undefined,
+        filter.status ? eq(executions.status, filter.status) : undefined,
+        before(executions.created_at, executions.id, cursor),
+      ),
+    )
+    .orderBy(desc(executions.created_at), desc(executions.id))
+    .limit(limit);
+}
+
+export async function getProjectedExecution(db: Db, tenantId: string, id: string) {
+  const [exec, nodes] = await db.batch([
+    db.select().from(executions).where(and(eq(executions.id, id), eq(executions.tenant_id, tenantId))),
+    db.select().from(nodeRuns).where(eq(nodeRuns.execution_id, id)),
+  ]);
+  return exec[0] ? { execution: exec[0], nodes } : null;
+}
+
+// ---- health
+
+export async function appliedMigrations(db: Db): Promise<string[]> {
+  const rows = await db.all<{ name: string }>(sql`select name from d1_migrations order by id`);
+  return rows.map((r) => r.name);
+}

@@ -1,0 +1,54 @@
+import type { NodeDef } from "../engine/dag";
+import { render, type ExprContext } from "../engine/expr";
+import { zodErrors } from "../engine/dag";
+import { errorValue, FatalError, type NodeExecutor, type RunResult } from "../nodes/types";
+
+export interface AttemptOptions {
+  executionId: string;
+  attempt: number;
+  /** Aborted when the execution is cancelled or times out. */
+  runSignal: AbortSignal;
+  now: number;
+}
+
+/** Run one attempt of a node: render its templates, check the rendered config, call the executor. Never throws. */
+export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: ExprContext, opts: AttemptOptions): Promise<RunResult> {
+  const timeout = node.timeout_ms ?? executor.defaultTimeoutMs;
+  const signal = AbortSignal.any([AbortSignal.timeout(timeout), opts.runSignal]);
+  try {
+    const config = await renderConfig(node.config, executor.expressionFields ?? [], ctx);
+    const parsed = executor.config.safeParse(config);
+    if (!parsed.success) {
+      const detail = zodErrors(parsed.error, ["config"]).map((e) => `${e.path}: ${e.message}`).join("; ");
+      throw new FatalError("invalid_config", `rendered config is invalid: ${detail}`);
+    }
+    return await untilAborted(
+      executor.run({ config: parsed.data, signal, idempotencyKey: `${opts.executionId}:${node.id}:${opts.attempt}`, attempt: opts.attempt, now: opts.now, expr: ctx }),
+      signal,
+    );
+  } catch (err) {
+    return { ok: false, error: errorValue(err, signal) };
+  }
+}
+
+async function renderConfig(config: Record<string, unknown>, expressionFields: readonly string[], ctx: ExprContext): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    try {
+      out[key] = expressionFields.includes(key) ? value : await render(value, ctx);
+    } catch (err) {
+      throw new FatalError("template_error", `config.${key}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return out;
+}
+
+// An executor that ignores its signal must still not hold the execution past its timeout.
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

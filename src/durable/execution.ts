@@ -1,0 +1,373 @@
+import { DurableObject } from "cloudflare:workers";
+import { openDb } from "../db/client";
+import { ExecutionStore, type ExecRecord, type NodeRecord } from "../db/execution-store";
+import { projectExecution } from "../db/repo";
+import { config } from "../env";
+import type { Definition, NodeDef } from "../engine/dag";
+import { TERMINAL_EXECUTION, TERMINAL_NODE, executionEventType, type EventEnvelope, type EventType, type ExecutionStatus } from "../engine/events";
+import type { ExprContext } from "../engine/expr";
+import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
+import { dueWaits, nextWake, plan } from "../engine/scheduler";
+import { executors } from "../nodes";
+import type { RunResult } from "../nodes/types";
+import { runAttempt } from "./attempt";
+import { projectionRetryDelay, projectionRows } from "./projection";
+import { executionView, type ExecutionView } from "./view";
+
+export interface StartParams {
+  id: string;
+  tenant_id: string;
+  workflow_id: string;
+  version: number;
+  definition: Definition;
+  input: unknown;
+  timeout_seconds: number;
+}
+
+// While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
+const LEASE_MS = 60_000;
+// Upper bound on one in-memory wait inside a drive; durable wake-ups are the alarm's job.
+const MAX_IN_MEMORY_WAIT_MS = 5_000;
+
+/** One execution: its SQLite storage is the source of truth, its alarm the only timer. */
+export class ExecutionObject extends DurableObject<Env> {
+  private readonly store: ExecutionStore;
+  private exec: ExecRecord | null;
+  private readonly nodes = new Map<string, NodeRecord>();
+  private defs = new Map<string, NodeDef>();
+  private ctxData: ExprContext | null = null;
+  private readonly inflight = new Map<string, Promise<void>>();
+  private runAbort = new AbortController();
+  private driving = false;
+  private wake: (() => void) | null = null;
+  private flushing: Promise<void> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new ExecutionStore(ctx.storage.sql);
+    this.exec = this.store.loadExecution();
+    this.loadNodes();
+  }
+
+  // ---- RPC API
+
+  /** Create and start the execution; a second call with the same id returns the existing one unchanged. */
+  async start(p: StartParams): Promise<{ id: string; status: ExecutionStatus; created: boolean }> {
+    if (this.exec) return { id: this.exec.id, status: this.exec.status, created: false };
+    const now = Date.now();
+    const exec: ExecRecord = {
+      id: p.id, tenant_id: p.tenant_id, workflow_id: p.workflow_id, version: p.version, definition: p.definition,
+      input: p.input, status: "queued", output: null, error_code: null, error_message: null,
+      created_at: now, started_at: null, finished_at: null, deadline_at: now + p.timeout_seconds * 1000,
+      flush_due_at: null, flush_attempts: 0,
+    };
+    this.store.createExecution(exec, p.definition.nodes);
+    this.exec = exec;
+    this.loadNodes();
+    this.emit("execution.queued", null, { workflow_id: p.workflow_id, version: p.version });
+    exec.status = "running";
+    exec.started_at = now;
+    this.emit("execution.started", null, {});
+    await this.ctx.storage.setAlarm(Date.now() + 1);
+    await this.flush();
+    return { id: exec.id, status: exec.status, created: true };
+  }
+
+  async cancel(tenantId: string, reason: string | null): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
+    const exec = this.owned(tenantId);
+    if (!exec) return null;
+    if (TERMINAL_EXECUTION.has(exec.status)) return { status: exec.status, changed: false };
+    this.finish("cancelled", { code: "cancelled", message: reason ?? "cancelled by request" });
+    await this.settle();
+    return { status: exec.status, changed: true };
+  }
+
+  /** Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. */
+  async sendEvent(tenantId: string, name: string, payload: unknown): Promise<{ accepted: boolean; status: ExecutionStatus; delivered_to: string | null } | null> {
+    const exec = this.owned(tenantId);
+    if (!exec) return null;
+    if (TERMINAL_EXECUTION.has(exec.status)) return { accepted: false, status: exec.status, delivered_to: null };
+    const now = Date.now();
+    this.store.addToInbox(name, payload, now);
+    this.emit("event.received", null, { name, payload: payload ?? null });
+    const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === name);
+    if (waiter) this.deliverBuffered(waiter);
+    await this.settle();
+    return { accepted: true, status: exec.status, delivered_to: waiter?.id ?? null };
+  }
+
+  snapshot(tenantId: string): ExecutionView | null {
+    const exec = this.owned(tenantId);
+    return exec ? executionView(exec, this.nodes) : null;
+  }
+
+  events(tenantId: string, after: number, limit: number): EventEnvelope[] | null {
+    const exec = this.owned(tenantId);
+    return exec ? this.store.events(exec.id, after, limit) : null;
+  }
+
+  ping(): string {
+    return "pong";
+  }
+
+  override async alarm(): Promise<void> {
+    if (!this.exec) return;
+    await this.drive();
+  }
+
+  // ---- the drive loop: plan, launch, await, record, until nothing can move
+
+  private async drive(): Promise<void> {
+    if (this.driving) {
+      this.wake?.();
+      return;
+    }
+    this.driving = true;
+    try {
+      let leaseUntil = 0;
+      for (;;) {
+        const exec = this.exec as ExecRecord;
+        if (TERMINAL_EXECUTION.has(exec.status)) break;
+        const now = Date.now();
+        if (now - leaseUntil > -LEASE_MS / 2) {
+          leaseUntil = now + LEASE_MS;
+          await this.ctx.storage.setAlarm(leaseUntil);
+        }
+        if (now >= exec.deadline_at) {
+          const seconds = Math.round((exec.deadline_at - exec.created_at) / 1000);
+          this.finish("timed_out", { code: "execution_timeout", message: `execution exceeded its timeout of ${seconds} s` });
+          break;
+        }
+        for (const n of dueWaits(this.nodes.values(), now)) this.settleWait(n);
+        // Attempts recorded as running but not in flight here were cut off by an eviction: re-run the same attempt.
+        for (const n of this.nodes.values()) if (n.status === "running" && !this.inflight.has(n.id)) this.launch(n, true);
+        const decided = await plan(exec.definition, this.nodes, this.context(), now, (id, message) =>
+          this.failNode(this.node(id), { code: "condition_error", message, retryable: false }, "fatal"),
+        );
+        for (const s of decided.skipped) this.skipNode(this.node(s.id), s.reason, s.detail);
+        if (decided.done && this.inflight.size === 0) {
+          this.complete(decided.done);
+          break;
+        }
+        for (const id of decided.ready) {
+          if (this.inflight.size >= exec.definition.max_parallel) break;
+          if (!this.inflight.has(id)) this.launch(this.node(id), false);
+        }
+        if ((this.exec as ExecRecord).flush_due_at !== null && ((this.exec as ExecRecord).flush_due_at as number) <= now) void this.flush();
+        const due = nextWake(this.nodes.values(), [exec.deadline_at]);
+        if (this.inflight.size === 0) {
+          if (decided.skipped.length > 0 || (due !== null && due <= Date.now())) continue;
+          break;
+        }
+        await this.nextChange(due);
+      }
+    } finally {
+      this.driving = false;
+    }
+    await this.settle();
+  }
+
+  /** Resolve on the first of: an attempt finishing, an RPC changing state, or the next due time. */
+  private nextChange(due: number | null): Promise<unknown> {
+    const waits: Promise<unknown>[] = [...this.inflight.values()];
+    waits.push(new Promise<void>((resolve) => (this.wake = resolve)));
+    if (due !== null) waits.push(scheduler.wait(Math.min(MAX_IN_MEMORY_WAIT_MS, Math.max(0, due - Date.now()))));
+    return Promise.race(waits).finally(() => (this.wake = null));
+  }
+
+  /** After state changed outside a drive: land the projection, then arm the alarm for what is due next. */
+  private async settle(): Promise<void> {
+    if (this.driving) {
+      this.wake?.();
+    }
+    if (this.flushing) await this.flushing;
+    if (this.store.dirty().keys.length > 0) await this.flush();
+    await this.rearm();
+  }
+
+  private async rearm(): Promise<void> {
+    if (this.driving || !this.exec) return;
+    const exec = this.exec;
+    const active = !TERMINAL_EXECUTION.has(exec.status);
+    const hasWork = active && [...this.nodes.values()].some((n) => n.status === "pending" || n.status === "running");
+    const due = nextWake(active ? this.nodes.values() : [], [active ? exec.deadline_at : null, exec.flush_due_at, hasWork ? Date.now() : null]);
+    if (due === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 1));
+  }
+
+  // ---- node transitions (persist first; every transition emits exactly one event)
+
+  private launch(node: NodeRecord, resume: boolean): void {
+    const exec = this.exec as ExecRecord;
+    if (!resume) {
+      node.attempt += 1;
+      node.status = "running";
+      node.due_at = null;
+      node.started_at ??= Date.now();
+      this.emit("node.started", node, { kind: node.kind });
+    }
+    const attempt = node.attempt;
+    const executor = executors[node.kind];
+    const work: Promise<RunResult> = executor
+      ? runAttempt(executor, this.def(node.id), this.context(), { executionId: exec.id, attempt, runSignal: this.runAbort.signal, now: Date.now() })
+      : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
+    const done = work.then((result) => this.record(node.id, attempt, result)).finally(() => this.inflight.delete(node.id));
+    this.inflight.set(node.id, done);
+  }
+
+  private record(id: string, attempt: number, result: RunResult): void {
+    const node = this.node(id);
+    // The run was cancelled or timed out, or this is a stale attempt: its result no longer counts.
+    if (node.status !== "running" || node.attempt !== attempt) return;
+    if ("wait" in result) {
+      node.status = "waiting";
+      node.due_at = result.wait.until;
+      node.wait_event = result.wait.event;
+      this.emit("node.waiting", node, { until: iso(result.wait.until), event: result.wait.event });
+      if (result.wait.event) this.deliverBuffered(node);
+      return;
+    }
+    if (result.ok) return this.succeedNode(node, result.output);
+    const policy = this.def(id).retry ?? DEFAULT_RETRY_POLICY;
+    const decision = decideRetry(policy, attempt, result.error, Math.random);
+    if (!decision.retry) return this.failNode(node, result.error, decision.reason);
+    node.status = "retrying";
+    node.due_at = Date.now() + decision.delay_ms;
+    node.error_code = result.error.code;
+    node.error_message = result.error.message;
+    this.emit("node.retrying", node, { error: result.error, delay_ms: decision.delay_ms, next_attempt_at: iso(node.due_at) });
+  }
+
+  private deliverBuffered(node: NodeRecord): void {
+    const event = this.store.takeFromInbox(node.wait_event as string, node.id);
+    if (event) this.succeedNode(node, { name: node.wait_event, payload: event.payload, received_at: iso(event.received_at) });
+  }
+
+  private settleWait(node: NodeRecord): void {
+    if (node.wait_event) {
+      this.failNode(node, { code: "wait_timeout", message: `no "${node.wait_event}" event before the timeout`, retryable: false }, "fatal");
+    } else {
+      this.succeedNode(node, { woke_at: iso(Date.now()) });
+    }
+  }
+
+  private succeedNode(node: NodeRecord, output: unknown): void {
+    Object.assign(node, { status: "succeeded", output: output ?? null, due_at: null, finished_at: Date.now(), error_code: null, error_message: null });
+    this.emit("node.succeeded", node, { output: node.output });
+  }
+
+  private failNode(node: NodeRecord, error: AttemptError, reason: string): void {
+    Object.assign(node, { status: "failed", due_at: null, finished_at: Date.now(), error_code: error.code, error_message: error.message });
+    this.emit("node.failed", node, { error, reason });
+  }
+
+  private skipNode(node: NodeRecord, reason: string, detail: string): void {
+    Object.assign(node, { status: "skipped", due_at: null, finished_at: Date.now() });
+    this.emit("node.skipped", node, { reason, detail });
+  }
+
+  // ---- execution transitions
+
+  private complete(done: { status: "succeeded" | "failed"; failed_nodes: string[] }): void {
+    if (done.status === "failed") {
+      this.finish("failed", { code: "node_failed", message: `failed nodes: ${done.failed_nodes.join(", ")}` });
+      return;
+    }
+    const needed = new Set((this.exec as ExecRecord).definition.nodes.flatMap((n) => n.needs));
+    const output = Object.fromEntries([...this.nodes.values()].filter((n) => !needed.has(n.id) && n.status === "succeeded").map((n) => [n.id, n.output]));
+    this.finish("succeeded", null, output);
+  }
+
+  /** Move the execution to a terminal status; unfinished nodes are cancelled and in-flight attempts aborted. */
+  private finish(status: ExecutionStatus, error: { code: string; message: string } | null, output: unknown = null): void {
+    const exec = this.exec as ExecRecord;
+    const now = Date.now();
+    for (const n of this.nodes.values()) {
+      if (TERMINAL_NODE.has(n.status)) continue;
+      Object.assign(n, { status: "cancelled", due_at: null, finished_at: now });
+      this.emit("node.cancelled", n, { reason: status });
+    }
+    Object.assign(exec, { status, finished_at: now, output, error_code: error?.code ?? null, error_message: error?.message ?? null });
+    this.emit(executionEventType(status), null, { ...(error ? { error } : {}), ...(status === "succeeded" ? { output } : {}) });
+    this.runAbort.abort(new Error(`execution ${status}`));
+  }
+
+  // ---- storage, events and projection
+
+  private emit(type: EventType, node: NodeRecord | null, data: Record<string, unknown>): void {
+    const exec = this.exec as ExecRecord;
+    const now = Date.now();
+    const seq = this.store.appendEvent(type, node?.id ?? null, node ? node.attempt : null, now, data);
+    if (node) {
+      node.seq = seq;
+      this.store.saveNode(node);
+      if (this.ctxData) this.ctxData.nodes[node.id] = { status: node.status, output: node.output };
+    }
+    if (exec.flush_due_at === null) exec.flush_due_at = now + config(this.env).PROJECTION_FLUSH_MS;
+    this.store.saveExecution(exec);
+  }
+
+  /** Write the dirty part of the state to D1. A failure is retried by the alarm with backoff, never dropped. */
+  private flush(): Promise<void> {
+    this.flushing ??= this.flushOnce().finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const exec = this.exec as ExecRecord;
+    const { keys, upTo } = this.store.dirty();
+    if (keys.length === 0) {
+      exec.flush_due_at = null;
+      this.store.saveExecution(exec);
+      return;
+    }
+    const rows = projectionRows(exec, this.nodes, keys, this.store.lastSeq(), Date.now());
+    try {
+      await projectExecution(openDb(this.env.DB).db, rows.execution, rows.nodes);
+      this.store.clearDirty(upTo);
+      exec.flush_attempts = 0;
+      exec.flush_due_at = this.store.dirty().keys.length > 0 ? Date.now() + config(this.env).PROJECTION_FLUSH_MS : null;
+    } catch (err) {
+      exec.flush_attempts += 1;
+      exec.flush_due_at = Date.now() + projectionRetryDelay(exec.flush_attempts);
+      console.error(JSON.stringify({ level: "error", msg: "projection failed; retrying by alarm", execution_id: exec.id, attempts: exec.flush_attempts, error: String(err) }));
+    }
+    this.store.saveExecution(exec);
+  }
+
+  // ---- helpers
+
+  /** The execution, when it exists and belongs to `tenantId`; another tenant's execution looks absent. */
+  private owned(tenantId: string): ExecRecord | null {
+    return this.exec && this.exec.tenant_id === tenantId ? this.exec : null;
+  }
+
+  private loadNodes(): void {
+    this.nodes.clear();
+    for (const n of this.store.loadNodes()) this.nodes.set(n.id, n);
+    this.defs = new Map((this.exec?.definition.nodes ?? []).map((n) => [n.id, n]));
+    this.ctxData = null;
+  }
+
+  private context(): ExprContext {
+    const exec = this.exec as ExecRecord;
+    this.ctxData ??= {
+      input: exec.input,
+      nodes: Object.fromEntries([...this.nodes.values()].map((n) => [n.id, { status: n.status, output: n.output }])),
+      execution: { id: exec.id, workflow_id: exec.workflow_id, version: exec.version },
+    };
+    return this.ctxData;
+  }
+
+  private node(id: string): NodeRecord {
+    return this.nodes.get(id) as NodeRecord;
+  }
+
+  private def(id: string): NodeDef {
+    return this.defs.get(id) as NodeDef;
+  }
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -1,0 +1,67 @@
+import type { ExecRecord, NodeRecord } from "../db/execution-store";
+import type { ExecutionStatus, NodeStatus } from "../engine/events";
+
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+export interface NodeView {
+  node_id: string;
+  kind: string;
+  status: NodeStatus;
+  attempts: number;
+  started_at: string | null;
+  finished_at: string | null;
+  next_attempt_at: string | null;
+  waiting_for: { event: string | null; until: string | null } | null;
+  error: { code: string; message: string } | null;
+  output: unknown;
+}
+
+export interface ExecutionView {
+  id: string;
+  tenant_id: string;
+  workflow_id: string;
+  version: number;
+  status: ExecutionStatus;
+  input: unknown;
+  output: unknown;
+  error: { code: string; message: string } | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  deadline_at: string;
+  nodes: NodeView[];
+}
+
+export function errorOf(code: string | null, message: string | null): { code: string; message: string } | null {
+  return code === null ? null : { code, message: message ?? "" };
+}
+
+/** The wire shape of one execution with all its node runs (snake_case, ISO 8601 times). */
+export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeRecord>): ExecutionView {
+  return {
+    id: exec.id,
+    tenant_id: exec.tenant_id,
+    workflow_id: exec.workflow_id,
+    version: exec.version,
+    status: exec.status,
+    input: exec.input ?? null,
+    output: exec.output ?? null,
+    error: errorOf(exec.error_code, exec.error_message),
+    created_at: iso(exec.created_at) as string,
+    started_at: iso(exec.started_at),
+    finished_at: iso(exec.finished_at),
+    deadline_at: iso(exec.deadline_at) as string,
+    nodes: [...nodes.values()].map((n) => ({
+      node_id: n.id,
+      kind: n.kind,
+      status: n.status,
+      attempts: n.attempt,
+      started_at: iso(n.started_at),
+      finished_at: iso(n.finished_at),
+      next_attempt_at: n.status === "retrying" ? iso(n.due_at) : null,
+      waiting_for: n.status === "waiting" ? { event: n.wait_event, until: iso(n.due_at) } : null,
+      error: errorOf(n.error_code, n.error_message),
+      output: n.output ?? null,
+    })),
+  };
+}

@@ -1,0 +1,149 @@
+// Workflow definition schema and validation (ids, needs, cycles, node configs, expressions); called by the workflow routes.
+import { z } from "zod";
+import { retryPolicySchema } from "./retry";
+import { compile, ExpressionError, templatesIn } from "./expr";
+import { checkJsonSchema } from "./input";
+
+export const MAX_NODES = 1000;
+export const MAX_DEFINITION_BYTES = 256 * 1024;
+export const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const nodeId = z.string().regex(NODE_ID, "must match ^[A-Za-z0-9_-]{1,64}$");
+
+export const nodeSchema = z
+  .object({
+    id: nodeId,
+    kind: z.string().min(1).max(64),
+    needs: z.array(nodeId).max(MAX_NODES).default([]),
+    when: z.string().min(1).max(4096).optional(),
+    config: z.record(z.string(), z.unknown()).default({}),
+    retry: retryPolicySchema.optional(),
+    timeout_ms: z.number().int().min(1).max(900_000).optional(),
+    continue_on_failure: z.boolean().default(false),
+  })
+  .strict();
+
+export const definitionSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    description: z.string().max(2000).optional(),
+    input_schema: z.record(z.string(), z.unknown()).optional(),
+    timeout_seconds: z.number().int().min(1).max(30 * 86_400).default(7200),
+    max_parallel: z.number().int().min(1).max(64).default(8),
+    nodes: z.array(nodeSchema).min(1).max(MAX_NODES),
+  })
+  .strict();
+
+export type NodeDef = z.output<typeof nodeSchema>;
+export type Definition = z.output<typeof definitionSchema>;
+
+/** What the validator needs to know about a node kind: its config schema and which fields are bare expressions. */
+export interface NodeKindSpec {
+  config: z.ZodType;
+  expressionFields?: readonly string[];
+}
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export type Validated = { ok: true; definition: Definition } | { ok: false; errors: FieldError[] };
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), "");
+}
+
+export function zodErrors(error: z.ZodError, prefix: readonly PropertyKey[] = []): FieldError[] {
+  return error.issues.map((i) => ({ path: formatPath([...prefix, ...i.path]) || "(root)", message: i.message }));
+}
+
+/** Validate a raw definition completely; every problem is reported with the exact path. */
+export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindSpec>): Validated {
+  const parsed = definitionSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, errors: zodErrors(parsed.error) };
+  const def = parsed.data;
+  const errors: FieldError[] = [];
+  if (def.input_schema) {
+    const problem = checkJsonSchema(def.input_schema);
+    if (problem) errors.push({ path: "input_schema", message: problem });
+  }
+  const index = new Map<string, number>();
+  def.nodes.forEach((n, i) => {
+    if (index.has(n.id)) errors.push({ path: `nodes[${i}].id`, message: `duplicate node id "${n.id}" (first at nodes[${index.get(n.id)}])` });
+    else index.set(n.id, i);
+  });
+  def.nodes.forEach((n, i) => {
+    n.needs.forEach((need, j) => {
+      if (need === n.id) errors.push({ path: `nodes[${i}].needs[${j}]`, message: `node "${n.id}" cannot need itself` });
+      else if (!index.has(need)) errors.push({ path: `nodes[${i}].needs[${j}]`, message: `unknown node "${need}"` });
+    });
+    if (new Set(n.needs).size !== n.needs.length) errors.push({ path: `nodes[${i}].needs`, message: "duplicate entries" });
+    errors.push(...checkNode(n, i, kinds));
+  });
+  if (errors.length === 0) {
+    const cycle = findCycle(def.nodes);
+    if (cycle) errors.push({ path: "nodes", message: `cycle in needs: ${cycle.join(" -> ")}` });
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, definition: def };
+}
+
+function checkNode(n: NodeDef, i: number, kinds: Record<string, NodeKindSpec>): FieldError[] {
+  const errors: FieldError[] = [];
+  const spec = kinds[n.kind];
+  if (!spec) {
+    return [{ path: `nodes[${i}].kind`, message: `unknown kind "${n.kind}" (known: ${Object.keys(kinds).join(", ")})` }];
+  }
+  const cfg = spec.config.safeParse(n.config);
+  if (!cfg.success) errors.push(...zodErrors(cfg.error, ["nodes", i, "config"]));
+  const exprFields = new Set(spec.expressionFields ?? []);
+  const expressions: { path: string; expression: string }[] = [];
+  if (n.when) expressions.push({ path: `nodes[${i}].when`, expression: n.when });
+  for (const [key, value] of Object.entries(n.config)) {
+    if (exprFields.has(key) && typeof value === "string") {
+      expressions.push({ path: `nodes[${i}].config.${key}`, expression: value });
+    } else {
+      for (const t of templatesIn(value, ["nodes", i, "config", key])) expressions.push({ path: formatPath(t.path), expression: t.expression });
+    }
+  }
+  for (const e of expressions) {
+    try {
+      compile(e.expression);
+    } catch (err) {
+      errors.push({ path: e.path, message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}` });
+    }
+  }
+  return errors;
+}
+
+/** Kahn's algorithm; when nodes remain, walk their `needs` to name one concrete cycle. */
+export function findCycle(nodes: readonly Pick<NodeDef, "id" | "needs">[]): string[] | null {
+  const indegree = new Map(nodes.map((n) => [n.id, n.needs.length]));
+  const dependents = new Map<string, string[]>();
+  for (const n of nodes) for (const need of n.needs) dependents.set(need, [...(dependents.get(need) ?? []), n.id]);
+  const queue = nodes.filter((n) => n.needs.length === 0).map((n) => n.id);
+  let seen = 0;
+  while (queue.length) {
+    const id = queue.pop() as string;
+    seen++;
+    for (const d of dependents.get(id) ?? []) {
+      const left = (indegree.get(d) ?? 0) - 1;
+      indegree.set(d, left);
+      if (left === 0) queue.push(d);
+    }
+  }
+  if (seen === nodes.length) return null;
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const stuck = new Set([...indegree].filter(([, d]) => d > 0).map(([id]) => id));
+  // Every stuck node has a stuck need, so following needs from any stuck node must revisit one.
+  const path: string[] = [];
+  const at = new Map<string, number>();
+  let cur = stuck.values().next().value as string;
+  while (!at.has(cur)) {
+    at.set(cur, path.length);
+    path.push(cur);
+    cur = (byId.get(cur)?.needs ?? []).find((need) => stuck.has(need)) as string;
+  }
+  const cycle = path.slice(at.get(cur));
+  return [...cycle, cycle[0] as string];
+}

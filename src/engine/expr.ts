@@ -1,0 +1,108 @@
+// Expressions (JSONata) and `{{ expr }}` templates: parsed at definition time, evaluated by the ExecutionObject.
+import jsonata from "jsonata";
+
+type Compiled = ReturnType<typeof jsonata>;
+
+/** The data an expression sees: `input`, `nodes.<id>.output` / `.status`, and `execution.id`. */
+export interface ExprContext {
+  input: unknown;
+  nodes: Record<string, { status: string; output: unknown }>;
+  execution: { id: string; workflow_id: string; version: number };
+}
+
+export class ExpressionError extends Error {
+  constructor(readonly expression: string, message: string) {
+    super(message);
+  }
+}
+
+// Compiled JSONata is immutable and safe to share; the cache bounds memory for long-lived isolates.
+const cache = new Map<string, Compiled>();
+const CACHE_LIMIT = 2000;
+
+export function compile(expression: string): Compiled {
+  let compiled = cache.get(expression);
+  if (compiled) return compiled;
+  try {
+    compiled = jsonata(expression);
+  } catch (err) {
+    throw new ExpressionError(expression, describe(err));
+  }
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  cache.set(expression, compiled);
+  return compiled;
+}
+
+export async function evaluate(expression: string, ctx: ExprContext): Promise<unknown> {
+  const compiled = compile(expression);
+  try {
+    return normalise(await compiled.evaluate(ctx));
+  } catch (err) {
+    throw new ExpressionError(expression, describe(err));
+  }
+}
+
+/** A `when` condition holds when its value is truthy in JSONata's sense; undefined (no match) is false. */
+export async function holds(expression: string, ctx: ExprContext): Promise<boolean> {
+  const value = await evaluate(expression, ctx);
+  if (Array.isArray(value)) return value.length > 0;
+  return Boolean(value);
+}
+
+const TEMPLATE = /\{\{([\s\S]+?)\}\}/g;
+const WHOLE_TEMPLATE = /^\{\{([\s\S]+?)\}\}$/;
+
+/** Every template expression inside `value`, with its JSON path, for up-front parsing. */
+export function templatesIn(value: unknown, path: (string | number)[] = []): { path: (string | number)[]; expression: string }[] {
+  if (typeof value === "string") {
+    return [...value.matchAll(TEMPLATE)].map((m) => ({ path, expression: (m[1] as string).trim() }));
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => templatesIn(v, [...path, i]));
+  if (value && typeof value === "object") {
+    return Object.entries(value).flatMap(([k, v]) => templatesIn(v, [...path, k]));
+  }
+  return [];
+}
+
+/**
+ * Render templates inside strings of `value`. A string that is one whole template keeps the
+ * expression's type (an object stays an object); templates inside longer strings are stringified.
+ */
+export async function render(value: unknown, ctx: ExprContext): Promise<unknown> {
+  if (typeof value === "string") {
+    if (!value.includes("{{")) return value;
+    const whole = WHOLE_TEMPLATE.exec(value);
+    if (whole) return evaluate((whole[1] as string).trim(), ctx);
+    let out = "";
+    let last = 0;
+    for (const m of value.matchAll(TEMPLATE)) {
+      out += value.slice(last, m.index) + stringify(await evaluate((m[1] as string).trim(), ctx));
+      last = (m.index ?? 0) + m[0].length;
+    }
+    return out + value.slice(last);
+  }
+  if (Array.isArray(value)) return Promise.all(value.map((v) => render(v, ctx)));
+  if (value && typeof value === "object") {
+    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await render(v, ctx)] as const));
+    return Object.fromEntries(entries);
+  }
+  return value;
+}
+
+function stringify(v: unknown): string {
+  if (v === undefined || v === null) return "";
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+// JSONata returns sequences with extra marker properties; a JSON round trip makes outputs plain data.
+function normalise(v: unknown): unknown {
+  return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
+}
+
+function describe(err: unknown): string {
+  if (err && typeof err === "object" && "message" in err) {
+    const e = err as { message: string; position?: number; code?: string };
+    return e.position !== undefined ? `${e.message} (at position ${e.position})` : e.message;
+  }
+  return String(err);
+}

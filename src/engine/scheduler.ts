@@ -1,0 +1,111 @@
+// Scheduling decisions for one execution: which nodes are ready, skipped, due, and whether the run is over.
+// Called by the ExecutionObject after every state change; performs no I/O.
+import type { Definition, NodeDef } from "./dag";
+import { TERMINAL_NODE, type NodeStatus } from "./events";
+import { holds, type ExprContext } from "./expr";
+
+export interface NodeState {
+  id: string;
+  status: NodeStatus;
+  attempt: number;
+  /** When a retrying node may run again, or when a waiting node's sleep ends / wait times out. */
+  due_at: number | null;
+}
+
+export type SkipReason = "condition_false" | "upstream_skipped" | "upstream_failed";
+
+export interface Plan {
+  ready: string[];
+  skipped: { id: string; reason: SkipReason; detail: string }[];
+  /** Set when every node is terminal: the execution's final status. */
+  done?: { status: "succeeded" | "failed"; failed_nodes: string[] };
+}
+
+/**
+ * Decide the next moves. Skips propagate within one call, so a skipped chain resolves at once.
+ * A `when` that throws is reported by the caller as the node's failure, via `onConditionError`.
+ */
+export async function plan(
+  def: Definition,
+  states: ReadonlyMap<string, NodeState>,
+  ctx: ExprContext,
+  now: number,
+  onConditionError: (id: string, message: string) => void,
+): Promise<Plan> {
+  const status = new Map([...states].map(([id, s]) => [id, s.status]));
+  const byId = new Map(def.nodes.map((n) => [n.id, n]));
+  const result: Plan = { ready: [], skipped: [] };
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const node of def.nodes) {
+      if (status.get(node.id) !== "pending") continue;
+      const verdict = needsVerdict(node, status, byId);
+      if (verdict === "wait") continue;
+      if (verdict !== "go") {
+        status.set(node.id, "skipped");
+        result.skipped.push({ id: node.id, reason: verdict.reason, detail: verdict.detail });
+        changed = true;
+        continue;
+      }
+      if (node.when) {
+        let ok: boolean;
+        try {
+          ok = await holds(node.when, ctx);
+        } catch (err) {
+          status.set(node.id, "failed");
+          onConditionError(node.id, err instanceof Error ? err.message : String(err));
+          changed = true;
+          continue;
+        }
+        if (!ok) {
+          status.set(node.id, "skipped");
+          result.skipped.push({ id: node.id, reason: "condition_false", detail: `when ${node.when} is false` });
+          changed = true;
+          continue;
+        }
+      }
+      status.set(node.id, "running");
+      result.ready.push(node.id);
+    }
+  }
+  for (const s of states.values()) {
+    if (s.status === "retrying" && s.due_at !== null && s.due_at <= now) result.ready.push(s.id);
+  }
+  if ([...status.values()].every((s) => TERMINAL_NODE.has(s))) {
+    const failed = def.nodes.filter((n) => (status.get(n.id) === "failed" || status.get(n.id) === "cancelled") && !n.continue_on_failure);
+    result.done = { status: failed.length ? "failed" : "succeeded", failed_nodes: failed.map((n) => n.id) };
+  }
+  return result;
+}
+
+type NeedsVerdict = "go" | "wait" | { reason: SkipReason; detail: string };
+
+function needsVerdict(node: NodeDef, status: ReadonlyMap<string, NodeStatus>, byId: ReadonlyMap<string, NodeDef>): NeedsVerdict {
+  let verdict: NeedsVerdict = "go";
+  for (const need of node.needs) {
+    const s = status.get(need) as NodeStatus;
+    if (!TERMINAL_NODE.has(s)) return "wait";
+    if (verdict !== "go") continue;
+    if (s === "skipped") verdict = { reason: "upstream_skipped", detail: `need "${need}" was skipped` };
+    else if ((s === "failed" || s === "cancelled") && !byId.get(need)?.continue_on_failure) {
+      verdict = { reason: "upstream_failed", detail: `need "${need}" ${s}` };
+    }
+  }
+  return verdict;
+}
+
+/** Waiting nodes whose sleep ended or whose wait timed out at `now`. */
+export function dueWaits<T extends NodeState>(states: Iterable<T>, now: number): T[] {
+  return [...states].filter((s) => s.status === "waiting" && s.due_at !== null && s.due_at <= now);
+}
+
+/** The earliest moment anything in this execution falls due, for the single alarm. */
+export function nextWake(states: Iterable<NodeState>, others: (number | null | undefined)[]): number | null {
+  let min: number | null = null;
+  for (const s of states) {
+    if ((s.status === "retrying" || s.status === "waiting") && s.due_at !== null) min = min === null ? s.due_at : Math.min(min, s.due_at);
+  }
+  for (const t of others) if (t !== null && t !== undefined) min = min === null ? t : Math.min(min, t);
+  return min;
+}

@@ -1,0 +1,28 @@
+import { createMiddleware } from "hono/factory";
+import { findApiKey } from "../db/repo";
+import { hashApiKey, keyPrefix } from "../lib/api-keys";
+import type { AppEnv } from "./context";
+import { AppError } from "./errors";
+
+const CHALLENGE = { "www-authenticate": 'Bearer realm="edgeflow"' };
+
+/** Requires `Authorization: Bearer <key>`; the key's hash is compared in constant time and sets the tenant. */
+export function requireApiKey() {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const header = c.req.header("authorization");
+    if (!header) throw new AppError(401, "missing_credentials", "Send an API key as `Authorization: Bearer <key>`.", { headers: CHALLENGE });
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const token = match?.[1] ?? "";
+    const prefix = keyPrefix(token);
+    if (!prefix) throw new AppError(401, "invalid_credentials", "The API key is malformed.", { headers: CHALLENGE });
+    const [row, hash] = await Promise.all([findApiKey(c.get("db").db, prefix), hashApiKey(token)]);
+    const given = new TextEncoder().encode(hash);
+    const stored = new TextEncoder().encode(row?.hash ?? "0".repeat(64));
+    const equal = given.byteLength === stored.byteLength && crypto.subtle.timingSafeEqual(given, stored);
+    if (!row || !equal) throw new AppError(401, "invalid_credentials", "The API key is not valid.", { headers: CHALLENGE });
+    if (row.revoked_at !== null) throw new AppError(401, "revoked_credentials", "The API key has been revoked.", { headers: CHALLENGE });
+    c.set("tenantId", row.tenant_id);
+    c.set("apiKeyId", row.id);
+    await next();
+  });
+}

@@ -1,0 +1,12 @@
+import type { CountedDb } from "../db/client";
+
+/** Typed context variables every handler can rely on. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    db: CountedDb;
+    tenantId: string;
+    apiKeyId: string;
+  };
+}

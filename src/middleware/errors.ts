@@ -1,0 +1,51 @@
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { FieldError } from "../engine/dag";
+import type { AppEnv } from "./context";
+
+/** A typed HTTP failure; rendered as RFC 9457 problem+json with a stable `code`. */
+export class AppError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown } = {},
+  ) {
+    super(detail);
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+  409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+  429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+};
+
+export function problem(c: Context<AppEnv>, err: AppError): Response {
+  const { headers, ...extra } = err.extra;
+  const body = {
+    type: `urn:edgeflow:problem:${err.code}`,
+    title: TITLES[err.status] ?? "Error",
+    status: err.status,
+    code: err.code,
+    detail: err.detail,
+    instance: new URL(c.req.url).pathname,
+    request_id: c.get("requestId"),
+    ...extra,
+  };
+  return new Response(JSON.stringify(body), {
+    status: err.status,
+    headers: { "content-type": "application/problem+json", ...headers },
+  });
+}
+
+/** The one onError: typed errors keep their status and code; anything else is a 500 without internals. */
+export function onError(err: Error, c: Context<AppEnv>): Response {
+  if (err instanceof AppError) return problem(c, err);
+  console.error(JSON.stringify({ level: "error", msg: "unhandled error", request_id: c.get("requestId"), error: err.message, stack: err.stack }));
+  return problem(c, new AppError(500, "internal_error", "The server failed to handle this request; it has been logged with the request id."));
+}
+
+export function notFound(c: Context<AppEnv>): Response {
+  return problem(c, new AppError(404, "route_not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+}

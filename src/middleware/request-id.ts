@@ -1,0 +1,30 @@
+import { createMiddleware } from "hono/factory";
+import { openDb } from "../db/client";
+import { newId } from "../lib/ids";
+import type { AppEnv } from "./context";
+
+const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives every request an id (the caller's X-Request-Id when well-formed), a per-request counted D1 handle,
+ * and one JSON log line; the response carries X-Request-Id and X-D1-Queries (statements this request ran).
+ */
+export function requestContext() {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const started = Date.now();
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && VALID.test(incoming) ? incoming : newId("req");
+    c.set("requestId", requestId);
+    const db = openDb(c.env.DB);
+    c.set("db", db);
+    await next();
+    c.res.headers.set("x-request-id", requestId);
+    c.res.headers.set("x-d1-queries", String(db.queries()));
+    console.log(
+      JSON.stringify({
+        level: "info", msg: "request", request_id: requestId, method: c.req.method, path: new URL(c.req.url).pathname,
+        status: c.res.status, ms: Date.now() - started, tenant_id: c.get("tenantId") ?? null, d1_queries: db.queries(),
+      }),
+    );
+  });
+}

@@ -1,0 +1,89 @@
+import { z } from "zod";
+import { readCapped } from "../lib/stream";
+import { FatalError, RetryableError, type NodeExecutor } from "./types";
+
+const status = z.number().int().min(100).max(599);
+
+const config = z
+  .object({
+    method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]).default("GET"),
+    url: z.string().min(1).max(8192),
+    headers: z.record(z.string().min(1).max(256), z.string().max(8192)).default({}),
+    query: z.record(z.string().min(1).max(256), z.string().max(8192)).optional(),
+    body: z.unknown().optional(),
+    expect_status: z.array(status).min(1).max(100).optional(),
+    retry_on_status: z.array(status).max(100).default([]),
+    response: z.enum(["auto", "json", "text"]).default("auto"),
+    max_response_bytes: z.number().int().min(1).max(16 * 1024 * 1024).default(1024 * 1024),
+  })
+  .strict();
+type HttpConfig = z.output<typeof config>;
+
+/** Calls an HTTP endpoint; 5xx, 429 and network errors are retryable, other 4xx fatal unless listed in retry_on_status. */
+export const http: NodeExecutor<typeof config> = {
+  config,
+  defaultTimeoutMs: 30_000,
+  async run({ config, signal, idempotencyKey }) {
+    const url = targetUrl(config);
+    const headers = new Headers(config.headers);
+    if (!headers.has("idempotency-key")) headers.set("idempotency-key", idempotencyKey);
+    let body: string | undefined;
+    if (config.body !== undefined && config.method !== "GET" && config.method !== "HEAD") {
+      body = typeof config.body === "string" ? config.body : JSON.stringify(config.body);
+      if (typeof config.body !== "string" && !headers.has("content-type")) headers.set("content-type", "application/json");
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { method: config.method, headers, body, signal, redirect: "follow" });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new RetryableError("network_error", `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const bytes = await readCapped(res.body, config.max_response_bytes);
+    if (!bytes) throw new FatalError("response_too_large", `response body exceeds ${config.max_response_bytes} bytes`);
+    const text = new TextDecoder().decode(bytes);
+    const expected = config.expect_status ? config.expect_status.includes(res.status) : res.status >= 200 && res.status < 300;
+    if (!expected) throw statusError(res, text, config);
+    return { ok: true, output: { status: res.status, headers: Object.fromEntries(res.headers), body: decode(text, res, config.response) } };
+  },
+};
+
+function targetUrl(config: HttpConfig): URL {
+  let url: URL;
+  try {
+    url = new URL(config.url);
+  } catch {
+    throw new FatalError("invalid_url", `"${config.url}" is not an absolute URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new FatalError("invalid_url", `scheme ${url.protocol} is not allowed`);
+  for (const [k, v] of Object.entries(config.query ?? {})) url.searchParams.set(k, v);
+  return url;
+}
+
+function statusError(res: Response, text: string, config: HttpConfig): Error {
+  const message = `HTTP ${res.status}: ${text.slice(0, 500)}`;
+  const code = `http_${res.status}`;
+  if (res.status >= 500 || res.status === 429 || config.retry_on_status.includes(res.status)) {
+    return new RetryableError(code, message, retryAfter(res.headers.get("retry-after")));
+  }
+  return new FatalError(code, message);
+}
+
+/** Retry-After as delta-seconds or an HTTP date; capped at one hour so a hostile server cannot park a node forever. */
+export function retryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
+  if (!Number.isFinite(ms) || ms < 0) return undefined;
+  return Math.min(ms, 3_600_000);
+}
+
+function decode(text: string, res: Response, mode: HttpConfig["response"]): unknown {
+  const isJson = mode === "json" || (mode === "auto" && /[/+]json\b/.test(res.headers.get("content-type") ?? ""));
+  if (!isJson) return text;
+  try {
+    return text === "" ? null : JSON.parse(text);
+  } catch {
+    throw new FatalError("invalid_json", `response is not JSON: ${text.slice(0, 200)}`);
+  }
+}

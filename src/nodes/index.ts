@@ -1,0 +1,15 @@
+import type { NodeKindSpec } from "../engine/dag";
+import { http } from "./http";
+import { transform } from "./transform";
+import { sleep, waitForEvent } from "./wait";
+import type { NodeExecutor } from "./types";
+
+/** Every node kind the engine runs; the validator and the ExecutionObject both read this one table. */
+export const executors: Record<string, NodeExecutor> = {
+  http,
+  transform,
+  sleep,
+  wait_for_event: waitForEvent,
+} as Record<string, NodeExecutor>;
+
+export const kindSpecs: Record<string, NodeKindSpec> = executors;

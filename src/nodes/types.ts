@@ -1,0 +1,56 @@
+import type { z } from "zod";
+import type { AttemptError } from "../engine/retry";
+import type { ExprContext } from "../engine/expr";
+
+/** A failure worth another attempt (network, 5xx, 429, timeouts); `retryAfterMs` is a floor for the backoff. */
+export class RetryableError extends Error {
+  constructor(readonly code: string, message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+/** A failure no retry can fix (4xx, bad config at run time, expression errors). */
+export class FatalError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export interface RunContext<C> {
+  /** The node's config with templates already rendered. */
+  config: C;
+  signal: AbortSignal;
+  /** Stable per (execution, node, attempt): a re-run of an interrupted attempt sends the same key. */
+  idempotencyKey: string;
+  attempt: number;
+  now: number;
+  expr: ExprContext;
+}
+
+/** `wait` hands the node to the ExecutionObject's durable timers / event inbox instead of finishing it. */
+export type RunResult =
+  | { ok: true; output: unknown }
+  | { ok: false; error: AttemptError }
+  | { wait: { until: number | null; event: string | null } };
+
+export interface NodeExecutor<S extends z.ZodType = z.ZodType> {
+  config: S;
+  /** Top-level config fields holding a bare expression rather than `{{ }}` templates. */
+  expressionFields?: readonly string[];
+  /** Attempt timeout when the node sets none. */
+  defaultTimeoutMs: number;
+  run(ctx: RunContext<z.output<S>>): Promise<RunResult>;
+}
+
+export function errorValue(err: unknown, signal: AbortSignal): AttemptError {
+  if (err instanceof RetryableError) {
+    return { code: err.code, message: err.message, retryable: true, ...(err.retryAfterMs !== undefined ? { retry_after_ms: err.retryAfterMs } : {}) };
+  }
+  if (err instanceof FatalError) return { code: err.code, message: err.message, retryable: false };
+  if (signal.aborted) {
+    const reason = signal.reason as { name?: string; message?: string } | undefined;
+    if (reason?.name === "TimeoutError") return { code: "timeout", message: "attempt timed out", retryable: true };
+    return { code: "aborted", message: reason?.message ?? "attempt aborted", retryable: false };
+  }
+  return { code: "executor_error", message: err instanceof Error ? err.message : String(err), retryable: false };
+}

@@ -1,0 +1,129 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import * as repo from "../db/repo";
+import { executionStub } from "../durable/client";
+import { errorOf } from "../durable/view";
+import type { Definition } from "../engine/dag";
+import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
+import { validateInput } from "../engine/input";
+import { config } from "../env";
+import { encodeCursor } from "../lib/cursor";
+import { canonicalHash } from "../lib/hash";
+import { isId, newId } from "../lib/ids";
+import { readJson, readQuery } from "../middleware/body";
+import type { AppEnv } from "../middleware/context";
+import { AppError } from "../middleware/errors";
+import { cursorParam, iso, limitParam } from "./shared";
+
+const startBody = z
+  .object({
+    input: z.unknown().optional(),
+    version: z.number().int().min(1).optional(),
+    timeout_seconds: z.number().int().min(1).max(30 * 86_400).optional(),
+  })
+  .strict();
+
+const eventBody = z.object({ name: z.string().min(1).max(128), payload: z.unknown().optional() }).strict();
+const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
+
+function executionNotFound(id: string): AppError {
+  return new AppError(404, "execution_not_found", `Execution ${id} does not exist.`);
+}
+
+function finished(id: string, status: string): AppError {
+  return new AppError(409, "execution_finished", `Execution ${id} has already finished with status ${status}.`, { execution_status: status });
+}
+
+function executionId(id: string): string {
+  if (!isId("ex", id)) throw executionNotFound(id);
+  return id;
+}
+
+export const executions = new Hono<AppEnv>()
+  .post("/workflows/:id/executions", async (c) => {
+    const workflowId = c.req.param("id");
+    const { value: body } = await readJson(c, startBody);
+    const db = c.get("db").db;
+    const tenantId = c.get("tenantId");
+    const key = c.req.header("idempotency-key");
+    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new AppError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
+    }
+    const wf = isId("wf", workflowId) ? await repo.getWorkflow(db, tenantId, workflowId, body.version ?? null) : null;
+    if (!wf) {
+      throw body.version !== undefined
+        ? new AppError(404, "version_not_found", `Workflow ${workflowId} has no version ${body.version}.`)
+        : new AppError(404, "workflow_not_found", `Workflow ${workflowId} does not exist.`);
+    }
+    const definition = wf.definition as Definition;
+    const input = body.input ?? null;
+    if (definition.input_schema) {
+      const errors = validateInput(definition.input_schema, input);
+      if (errors.length) throw new AppError(422, "invalid_input", "The input does not match the workflow's input_schema.", { errors });
+    }
+    let id = newId("ex");
+    let replay = false;
+    if (key !== undefined) {
+      const hash = await canonicalHash({ workflow_id: workflowId, body });
+      const owner = await repo.claimIdempotencyKey(db, { tenant_id: tenantId, key, request_hash: hash, execution_id: id }, Date.now());
+      if (owner.request_hash !== hash) {
+        throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body.", { execution_id: owner.execution_id });
+      }
+      replay = owner.execution_id !== id;
+      id = owner.execution_id;
+    }
+    // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
+    const started = await executionStub(c.env, id).start({
+      id, tenant_id: tenantId, workflow_id: workflowId, version: wf.version, definition, input,
+      timeout_seconds: body.timeout_seconds ?? definition.timeout_seconds ?? config(c.env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+    });
+    c.header("location", `/v1/executions/${id}`);
+    if (replay) c.header("idempotent-replayed", "true");
+    return c.json({ id, status: started.status, workflow_id: workflowId, version: wf.version }, replay ? 200 : 201);
+  })
+  .get("/executions", async (c) => {
+    const q = readQuery(
+      c,
+      z.object({ workflow_id: z.string().max(64).optional(), status: z.enum(EXECUTION_STATUSES).optional(), cursor: cursorParam, limit: limitParam }),
+    );
+    const rows = await repo.listExecutions(c.get("db").db, c.get("tenantId"), q, q.cursor, q.limit + 1);
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return c.json({
+      data: page.map((e) => ({
+        id: e.id, workflow_id: e.workflow_id, version: e.version, status: e.status, error: errorOf(e.error_code, e.error_message),
+        created_at: iso(e.created_at), started_at: iso(e.started_at), finished_at: iso(e.finished_at),
+      })),
+      next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
+    });
+  })
+  .get("/executions/:id", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const view = await executionStub(c.env, id).snapshot(c.get("tenantId"));
+    if (!view) throw executionNotFound(id);
+    return c.json(view);
+  })
+  .get("/executions/:id/events", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const q = readQuery(c, z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) }));
+    // Rpc's serialisable-type mapping turns `unknown` payloads into `never`; the value itself is plain JSON.
+    const events = (await executionStub(c.env, id).events(c.get("tenantId"), q.after, q.limit)) as EventEnvelope[] | null;
+    if (!events) throw executionNotFound(id);
+    return c.json({ data: events, next_after: events.at(-1)?.seq ?? q.after });
+  })
+  .post("/executions/:id/cancel", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const body = c.req.header("content-length") === "0" || !c.req.header("content-type") ? {} : (await readJson(c, cancelBody)).value;
+    const result = await executionStub(c.env, id).cancel(c.get("tenantId"), body.reason ?? null);
+    if (!result) throw executionNotFound(id);
+    if (!result.changed) throw finished(id, result.status);
+    return c.json({ id, status: result.status });
+  })
+  .post("/executions/:id/events", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const { value } = await readJson(c, eventBody);
+    const result = await executionStub(c.env, id).sendEvent(c.get("tenantId"), value.name, value.payload ?? null);
+    if (!result) throw executionNotFound(id);
+    if (!result.accepted) throw finished(id, result.status);
+    return c.json({ id, name: value.name, delivered_to: result.delivered_to }, 202);
+  });

@@ -1,0 +1,90 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import * as repo from "../db/repo";
+import { MAX_DEFINITION_BYTES, validateDefinition, type Definition } from "../engine/dag";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { isId, newId } from "../lib/ids";
+import { readJson, readQuery } from "../middleware/body";
+import type { AppEnv } from "../middleware/context";
+import { AppError } from "../middleware/errors";
+import { kindSpecs } from "../nodes";
+import { cursorParam, iso, limitParam } from "./shared";
+
+const anyObject = z.record(z.string(), z.unknown());
+
+async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Definition> {
+  const { value } = await readJson(c, anyObject, MAX_DEFINITION_BYTES).catch((err: unknown) => {
+    if (err instanceof AppError && err.status === 413) {
+      throw new AppError(413, "definition_too_large", `A workflow definition may be at most ${MAX_DEFINITION_BYTES} bytes.`);
+    }
+    throw err;
+  });
+  const result = validateDefinition(value, kindSpecs);
+  if (!result.ok) throw new AppError(400, "invalid_definition", "The workflow definition is invalid.", { errors: result.errors });
+  return result.definition;
+}
+
+function workflowNotFound(id: string): AppError {
+  return new AppError(404, "workflow_not_found", `Workflow ${id} does not exist.`);
+}
+
+function workflowView(w: repo.WorkflowRow) {
+  return { id: w.id, name: w.name, description: w.description, latest_version: w.latest_version, created_at: iso(w.created_at), updated_at: iso(w.updated_at) };
+}
+
+export const workflows = new Hono<AppEnv>()
+  .post("/", async (c) => {
+    const definition = await readDefinition(c);
+    const id = newId("wf");
+    const now = Date.now();
+    await repo.createWorkflow(c.get("db").db, { id, tenant_id: c.get("tenantId"), name: definition.name, description: definition.description ?? null }, definition, now);
+    c.header("location", `/v1/workflows/${id}`);
+    return c.json({ id, name: definition.name, description: definition.description ?? null, version: 1, latest_version: 1, created_at: iso(now), updated_at: iso(now), definition }, 201);
+  })
+  .get("/", async (c) => {
+    const q = readQuery(c, z.object({ cursor: cursorParam, limit: limitParam }));
+    const rows = await repo.listWorkflows(c.get("db").db, c.get("tenantId"), q.cursor, q.limit + 1);
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return c.json({
+      data: page.map((r) => ({
+        ...workflowView(r.workflow),
+        execution_count: Number(r.execution_count),
+        last_execution: r.last_id ? { id: r.last_id, status: r.last_status, created_at: iso(r.last_created_at) } : null,
+      })),
+      next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.workflow.created_at, id: last.workflow.id }) : null,
+    });
+  })
+  .get("/:id", async (c) => {
+    const id = c.req.param("id");
+    const q = readQuery(c, z.object({ version: z.coerce.number().int().min(1).optional() }));
+    const row = isId("wf", id) ? await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, q.version ?? null) : null;
+    if (!row) {
+      if (q.version !== undefined && isId("wf", id) && (await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, null))) {
+        throw new AppError(404, "version_not_found", `Workflow ${id} has no version ${q.version}.`);
+      }
+      throw workflowNotFound(id);
+    }
+    return c.json({ ...workflowView(row.workflow), version: row.version, definition: row.definition });
+  })
+  .get("/:id/versions", async (c) => {
+    const id = c.req.param("id");
+    const rows = isId("wf", id) ? await repo.listVersions(c.get("db").db, c.get("tenantId"), id) : [];
+    if (rows.length === 0) throw workflowNotFound(id);
+    return c.json({ data: rows.map((r) => ({ version: r.version, created_at: iso(r.created_at) })) });
+  })
+  .put("/:id", async (c) => {
+    const id = c.req.param("id");
+    const definition = await readDefinition(c);
+    const version = isId("wf", id)
+      ? await repo.publishVersion(c.get("db").db, c.get("tenantId"), id, { name: definition.name, description: definition.description ?? null }, definition, Date.now())
+      : null;
+    if (version === null) throw workflowNotFound(id);
+    return c.json({ id, version, latest_version: version, definition });
+  })
+  .delete("/:id", async (c) => {
+    const id = c.req.param("id");
+    const deleted = isId("wf", id) && (await repo.softDeleteWorkflow(c.get("db").db, c.get("tenantId"), id, Date.now()));
+    if (!deleted) throw workflowNotFound(id);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,24 @@
+import { Hono } from "hono";
+import type { AppEnv } from "./middleware/context";
+import { requireApiKey } from "./middleware/auth";
+import { notFound, onError } from "./middleware/errors";
+import { requestContext } from "./middleware/request-id";
+import { executions } from "./routes/executions";
+import { health } from "./routes/health";
+import { workflows } from "./routes/workflows";
+
+export { ExecutionObject } from "./durable/execution";
+
+export const app = new Hono<AppEnv>()
+  .use("*", requestContext())
+  .route("/health", health)
+  .use("/v1/*", requireApiKey())
+  .route("/v1/workflows", workflows)
+  .route("/v1", executions);
+
+app.onError(onError);
+app.notFound(notFound);
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,72 @@
+import { env, SELF } from "cloudflare:test";
+import { openDb } from "../../src/db/client";
+import { insertTenantWithKey } from "../../src/db/repo";
+import { generateApiKey } from "../../src/lib/api-keys";
+
+let tenants = 0;
+
+/** A real tenant with a real API key in D1, as `npm run keys -- create` makes them. */
+export async function createTenant(name = `tenant-${++tenants}`): Promise<{ tenantId: string; token: string; keyId: string }> {
+  const key = await generateApiKey();
+  const tenantId = `ten_${crypto.randomUUID()}`;
+  const keyId = `key_${crypto.randomUUID()}`;
+  await insertTenantWithKey(openDb(env.DB).db, { id: tenantId, name }, { id: keyId, prefix: key.prefix, hash: key.hash, name: "test" }, Date.now());
+  return { tenantId, token: key.token, keyId };
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** Calls the Worker through its real fetch handler with the tenant's key. */
+export function client(token: string | null) {
+  const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
+    const h: Record<string, string> = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    if (body !== undefined && !h["content-type"]) h["content-type"] = "application/json";
+    const res = await SELF.fetch(`http://edgeflow.test${path}`, { method, headers: h, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+  };
+  return {
+    get: <T = any>(path: string, headers?: Record<string, string>) => call<T>("GET", path, undefined, headers),
+    post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>("POST", path, body ?? {}, headers),
+    put: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>("PUT", path, body, headers),
+    del: <T = any>(path: string) => call<T>("DELETE", path),
+    raw: call,
+  };
+}
+
+export type Client = ReturnType<typeof client>;
+
+const TERMINAL = ["succeeded", "failed", "cancelled", "timed_out"];
+
+/** Poll an execution until it reaches one of `statuses` (terminal by default). */
+export async function waitFor(api: Client, id: string, statuses: string[] = TERMINAL, timeoutMs = 15_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await api.get(`/v1/executions/${id}`);
+    if (res.status !== 200) throw new Error(`GET execution ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (statuses.includes(res.body.status)) return res.body;
+    if (Date.now() > deadline) throw new Error(`execution ${id} still ${res.body.status} after ${timeoutMs} ms: ${JSON.stringify(res.body.nodes)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Create a workflow and start it; returns both ids. */
+export async function run(api: Client, definition: unknown, input: unknown = {}, headers?: Record<string, string>) {
+  const wf = await api.post("/v1/workflows", definition);
+  if (wf.status !== 201) throw new Error(`create workflow: ${wf.status} ${JSON.stringify(wf.body)}`);
+  const ex = await api.post(`/v1/workflows/${wf.body.id}/executions`, { input }, headers);
+  if (ex.status !== 201) throw new Error(`start: ${ex.status} ${JSON.stringify(ex.body)}`);
+  return { workflowId: wf.body.id as string, executionId: ex.body.id as string };
+}
+
+export const target = (path: string) => `${env.TARGET_URL}${path}`;
+
+export async function targetCalls(key: string): Promise<{ calls: { idempotency_key: string | null; started_at: number; finished_at?: number }[]; effects: Record<string, unknown> }> {
+  const res = await fetch(target(`/_calls/${key}`));
+  return res.json();
+}

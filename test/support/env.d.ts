@@ -1,0 +1,17 @@
+import type { D1Migration } from "cloudflare:test";
+
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      TEST_MIGRATIONS: D1Migration[];
+      TARGET_URL: string;
+    }
+  }
+}
+
+declare module "vitest" {
+  interface ProvidedContext {
+    targetUrl: string;
+  }
+}
+export {};
