@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { openDb } from "../../src/db/client";
-import { insertTenantWithKey } from "../../src/db/repo";
+import { getProjectedExecution, insertTenantWithKey } from "../../src/db/repo";
 import { generateApiKey } from "../../src/lib/api-keys";
 
 let tenants = 0;
@@ -43,16 +43,43 @@ export type Client = ReturnType<typeof client>;
 
 const TERMINAL = ["succeeded", "failed", "cancelled", "timed_out"];
 
-/** Poll an execution until it reaches one of `statuses` (terminal by default). */
+/**
+ * Poll an execution until it reaches one of `statuses` (terminal by default) and, for a terminal status,
+ * until D1's projection of it agrees: every test that waits also checks that D1 ends up right.
+ */
 export async function waitFor(api: Client, id: string, statuses: string[] = TERMINAL, timeoutMs = 15_000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await api.get(`/v1/executions/${id}`);
     if (res.status !== 200) throw new Error(`GET execution ${id}: ${res.status} ${JSON.stringify(res.body)}`);
-    if (statuses.includes(res.body.status)) return res.body;
-    if (Date.now() > deadline) throw new Error(`execution ${id} still ${res.body.status} after ${timeoutMs} ms: ${JSON.stringify(res.body.nodes)}`);
+    if (statuses.includes(res.body.status)) {
+      const projected = await projection(id);
+      const agrees = !TERMINAL.includes(res.body.status) ||
+        (projected?.execution.status === res.body.status && projected.nodes.length === res.body.nodes.length &&
+          res.body.nodes.every((n: any) => projected.nodes.some((p) => p.node_id === n.node_id && p.status === n.status && p.attempt === n.attempts)));
+      if (agrees) return res.body;
+    }
+    if (Date.now() > deadline) throw new Error(`execution ${id} still ${res.body.status} (or D1 behind) after ${timeoutMs} ms: ${JSON.stringify(res.body.nodes)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Poll until node `nodeId` of an execution has `status`. */
+export async function waitForNode(api: Client, id: string, nodeId: string, status: string, timeoutMs = 10_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = (await api.get(`/v1/executions/${id}`)).body;
+    const node = view.nodes.find((n: any) => n.node_id === nodeId);
+    if (node?.status === status) return node;
+    if (Date.now() > deadline) throw new Error(`node ${nodeId} of ${id} is ${node?.status}, not ${status}, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The execution and node runs as D1 has them (what list queries see). */
+export async function projection(id: string) {
+  const tenant = (await env.DB.prepare("select tenant_id from executions where id = ?").bind(id).first<{ tenant_id: string }>())?.tenant_id;
+  return tenant ? getProjectedExecution(openDb(env.DB).db, tenant, id) : null;
 }
 
 /** Create a workflow and start it; returns both ids. */

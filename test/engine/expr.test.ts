@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { evaluate, render, templatesIn, type ExprContext } from "../../src/engine/expr";
+
+const ctx: ExprContext = {
+  input: { id: 7, tags: ["a", "b"] },
+  nodes: { fetch: { status: "succeeded", output: { body: { id: "x-1", items: [1, 2, 3] } } } },
+  execution: { id: "ex_1", workflow_id: "wf_1", version: 2 },
+};
+
+describe("templates", () => {
+  it("keeps the type of a whole-string template and interpolates inside longer strings", async () => {
+    expect(await render("{{ nodes.fetch.output.body }}", ctx)).toEqual({ id: "x-1", items: [1, 2, 3] });
+    expect(await render("{{ input.id }}", ctx)).toBe(7);
+    expect(await render("/items/{{ nodes.fetch.output.body.id }}?n={{ $count(nodes.fetch.output.body.items) }}", ctx)).toBe("/items/x-1?n=3");
+    expect(await render({ a: ["{{ input.tags }}", "run {{ execution.id }}"], b: 3 }, ctx)).toEqual({ a: [["a", "b"], "run ex_1"], b: 3 });
+  });
+
+  it("renders a missing value as empty inside a string", async () => {
+    expect(await render("x{{ input.nothing }}y", ctx)).toBe("xy");
+  });
+
+  it("lists every template with its path", () => {
+    expect(templatesIn({ url: "http://h/{{ a }}/{{ b }}", h: { k: ["{{ c }}"] } })).toEqual([
+      { path: ["url"], expression: "a" },
+      { path: ["url"], expression: "b" },
+      { path: ["h", "k", 0], expression: "c" },
+    ]);
+  });
+
+  it("returns plain JSON from JSONata sequences", async () => {
+    expect(await evaluate("nodes.fetch.output.body.items.($ * 2)", ctx)).toEqual([2, 4, 6]);
+  });
+});
