@@ -91,8 +91,10 @@ export class ExecutionStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at,
     );
+    // Every node is dirty from the start, so D1 lists pending nodes too.
     nodeKinds.forEach((n, i) => {
       this.sql.exec("INSERT INTO nodes (id, ord, kind, status, attempt, seq) VALUES (?, ?, ?, 'pending', 0, 0)", n.id, i, n.kind);
+      this.sql.exec("INSERT INTO dirty (key, seq) VALUES (?, 0)", n.id);
     });
   }
 

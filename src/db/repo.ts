@@ -228,6 +228,12 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
 
 // ---- health
 
+/** Touches every table the API uses in one statement; fails naming the first one that is missing. */
+export async function probeTables(db: Db): Promise<void> {
+  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys];
+  await db.all(sql`select 1 from ${sql.join(tables.map((t) => sql`${t}`), sql`, `)} limit 0`);
+}
+
 export async function appliedMigrations(db: Db): Promise<string[]> {
   const rows = await db.all<{ name: string }>(sql`select name from d1_migrations order by id`);
   return rows.map((r) => r.name);

@@ -13,8 +13,8 @@ export interface AttemptOptions {
 
 /** Run one attempt of a node: render its templates, check the rendered config, call the executor. Never throws. */
 export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: ExprContext, opts: AttemptOptions): Promise<RunResult> {
-  const timeout = node.timeout_ms ?? executor.defaultTimeoutMs;
-  const signal = AbortSignal.any([AbortSignal.timeout(timeout), opts.runSignal]);
+  const timer = attemptTimer(node.timeout_ms ?? executor.defaultTimeoutMs);
+  const signal = AbortSignal.any([timer.signal, opts.runSignal]);
   try {
     const config = await renderConfig(node.config, executor.expressionFields ?? [], ctx);
     const parsed = executor.config.safeParse(config);
@@ -28,7 +28,23 @@ export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: Exp
     );
   } catch (err) {
     return { ok: false, error: errorValue(err, signal) };
+  } finally {
+    timer.cancel();
   }
+}
+
+/**
+ * An abort signal that fires with a TimeoutError after `ms`. Unlike AbortSignal.timeout, its timer is
+ * cancelled when the attempt ends: a pending timer keeps the Durable Object from being evicted.
+ */
+function attemptTimer(ms: number): { signal: AbortSignal; cancel: () => void } {
+  const timeout = new AbortController();
+  const cancelled = new AbortController();
+  scheduler.wait(ms, { signal: cancelled.signal }).then(
+    () => timeout.abort(new DOMException("attempt timed out", "TimeoutError")),
+    () => undefined,
+  );
+  return { signal: timeout.signal, cancel: () => cancelled.abort() };
 }
 
 async function renderConfig(config: Record<string, unknown>, expressionFields: readonly string[], ctx: ExprContext): Promise<Record<string, unknown>> {

@@ -171,8 +171,16 @@ export class ExecutionObject extends DurableObject<Env> {
   private nextChange(due: number | null): Promise<unknown> {
     const waits: Promise<unknown>[] = [...this.inflight.values()];
     waits.push(new Promise<void>((resolve) => (this.wake = resolve)));
-    if (due !== null) waits.push(scheduler.wait(Math.min(MAX_IN_MEMORY_WAIT_MS, Math.max(0, due - Date.now()))));
-    return Promise.race(waits).finally(() => (this.wake = null));
+    // The timer is cancelled once the race is decided: a pending timer keeps the object from being evicted.
+    const timer = new AbortController();
+    if (due !== null) {
+      const ms = Math.min(MAX_IN_MEMORY_WAIT_MS, Math.max(0, due - Date.now()));
+      waits.push(scheduler.wait(ms, { signal: timer.signal }).catch(() => undefined));
+    }
+    return Promise.race(waits).finally(() => {
+      this.wake = null;
+      timer.abort();
+    });
   }
 
   /** After state changed outside a drive: land the projection, then arm the alarm for what is due next. */

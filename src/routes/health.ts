@@ -22,7 +22,7 @@ async function check(run: () => Promise<Omit<Check, "ok"> | void>): Promise<Chec
 export const health = new Hono<AppEnv>().get("/", async (c) => {
   const db = c.get("db").db;
   const [d1, migrations, durable] = await Promise.all([
-    check(async () => void (await repo.appliedMigrations(db))),
+    check(() => repo.probeTables(db)),
     check(async () => {
       const applied = await repo.appliedMigrations(db);
       const missing = BUNDLED_MIGRATIONS.filter((m) => !applied.includes(m));

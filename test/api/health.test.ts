@@ -1,0 +1,38 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { client } from "../support/api";
+
+describe("GET /health", () => {
+  it("is green when D1, the schema and Durable Objects all work", async () => {
+    const res = await client(null).get("/health");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: "ok", checks: { d1: { ok: true }, migrations: { ok: true, applied: 1 }, durable_object: { ok: true } } });
+  });
+
+  it("goes red naming a migration D1 has not applied", async () => {
+    await env.DB.prepare("delete from d1_migrations where name = '0000_init.sql'").run();
+    try {
+      const res = await client(null).get("/health");
+      expect(res.status).toBe(503);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+      expect(res.body.code).toBe("unhealthy");
+      expect(res.body.detail).toContain("missing migrations: 0000_init.sql");
+      expect(res.body.checks.migrations.ok).toBe(false);
+    } finally {
+      await env.DB.prepare("insert into d1_migrations (name) values ('0000_init.sql')").run();
+    }
+  });
+
+  it("goes red when a table the API needs is gone", async () => {
+    await env.DB.prepare("alter table node_runs rename to node_runs_gone").run();
+    try {
+      const res = await client(null).get("/health");
+      expect(res.status).toBe(503);
+      expect(res.body.checks.d1.ok).toBe(false);
+      expect(res.body.checks.d1.detail).toContain("node_runs");
+    } finally {
+      await env.DB.prepare("alter table node_runs_gone rename to node_runs").run();
+    }
+    expect((await client(null).get("/health")).status).toBe(200);
+  });
+});
