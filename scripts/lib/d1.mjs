@@ -2,9 +2,16 @@
 import { execFileSync } from "node:child_process";
 import { generateApiKey } from "../../src/lib/api-keys.ts";
 
+// `local` options pick another wrangler config / state dir (the bench keeps its own).
+const where = ({ remote = false, config, persistTo } = {}) => [
+  remote ? "--remote" : "--local",
+  ...(config ? ["-c", config] : []),
+  ...(persistTo && !remote ? ["--persist-to", persistTo] : []),
+];
+
 /** Run SQL against D1 and return the rows of the last statement. */
-export function d1(sql, { remote = false } = {}) {
-  const out = execFileSync("wrangler", ["d1", "execute", "DB", remote ? "--remote" : "--local", "--json", "--command", sql], {
+export function d1(sql, opts = {}) {
+  const out = execFileSync("wrangler", ["d1", "execute", "DB", ...where(opts), "--json", "--command", sql], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
@@ -16,7 +23,7 @@ export function d1(sql, { remote = false } = {}) {
 const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Create the tenant (if new) and a fresh API key for it; the key is returned once and stored only hashed. */
-export async function createKey(tenant, { remote = false, name = "default" } = {}) {
+export async function createKey(tenant, { name = "default", ...opts } = {}) {
   if (!SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
   if (!/^[\w .-]{1,64}$/.test(name)) throw new Error("key name must be 1-64 word characters, spaces, dots or dashes");
   const key = await generateApiKey();
@@ -26,23 +33,23 @@ export async function createKey(tenant, { remote = false, name = "default" } = {
   d1(
     `INSERT INTO tenants (id, name, created_at) VALUES ('${tenantId}', '${tenant}', ${now}) ON CONFLICT (id) DO NOTHING;
      INSERT INTO api_keys (id, tenant_id, prefix, hash, name, created_at) VALUES ('${keyId}', '${tenantId}', '${key.prefix}', '${key.hash}', '${name}', ${now});`,
-    { remote },
+    opts,
   );
   return { tenantId, keyId, token: key.token, prefix: key.prefix };
 }
 
-export function keyExists(prefix, { remote = false } = {}) {
+export function keyExists(prefix, opts = {}) {
   if (!/^[0-9a-f]{12}$/.test(prefix)) return false;
-  return d1(`SELECT id FROM api_keys WHERE prefix = '${prefix}' AND revoked_at IS NULL`, { remote }).length > 0;
+  return d1(`SELECT id FROM api_keys WHERE prefix = '${prefix}' AND revoked_at IS NULL`, opts).length > 0;
 }
 
-export function revokeKey(keyId, { remote = false } = {}) {
+export function revokeKey(keyId, opts = {}) {
   if (!/^key_[0-9a-f-]{36}$/.test(keyId)) throw new Error(`not a key id: ${keyId}`);
-  d1(`UPDATE api_keys SET revoked_at = ${Date.now()} WHERE id = '${keyId}'`, { remote });
+  d1(`UPDATE api_keys SET revoked_at = ${Date.now()} WHERE id = '${keyId}'`, opts);
 }
 
-export function applyMigrations({ remote = false } = {}) {
-  execFileSync("wrangler", ["d1", "migrations", "apply", "DB", remote ? "--remote" : "--local"], {
+export function applyMigrations(opts = {}) {
+  execFileSync("wrangler", ["d1", "migrations", "apply", "DB", ...where(opts)], {
     stdio: "inherit",
     env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
   });

@@ -3,7 +3,7 @@ import { openDb } from "../db/client";
 import { ExecutionStore, type ExecRecord, type NodeRecord } from "../db/execution-store";
 import { projectExecution } from "../db/repo";
 import { config } from "../env";
-import type { Definition, NodeDef } from "../engine/dag";
+import type { NodeDef } from "../engine/dag";
 import { TERMINAL_EXECUTION, TERMINAL_NODE, executionEventType, type EventEnvelope, type EventType, type ExecutionStatus } from "../engine/events";
 import type { ExprContext } from "../engine/expr";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
@@ -14,15 +14,7 @@ import { runAttempt } from "./attempt";
 import { projectionRetryDelay, projectionRows } from "./projection";
 import { executionView, type ExecutionView } from "./view";
 
-export interface StartParams {
-  id: string;
-  tenant_id: string;
-  workflow_id: string;
-  version: number;
-  definition: Definition;
-  input: unknown;
-  timeout_seconds: number;
-}
+export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input"> & { timeout_seconds: number };
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
 const LEASE_MS = 60_000;
@@ -41,6 +33,7 @@ export class ExecutionObject extends DurableObject<Env> {
   private driving = false;
   private wake: (() => void) | null = null;
   private flushing: Promise<void> | null = null;
+  private readonly waiters = new Set<() => void>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -104,6 +97,25 @@ export class ExecutionObject extends DurableObject<Env> {
   events(tenantId: string, after: number, limit: number): EventEnvelope[] | null {
     const exec = this.owned(tenantId);
     return exec ? this.store.events(exec.id, after, limit) : null;
+  }
+
+  /** Resolve with the execution once it has finished, or after `timeoutMs` with its state then. */
+  async settled(tenantId: string, timeoutMs: number): Promise<ExecutionView | null> {
+    const exec = this.owned(tenantId);
+    if (!exec) return null;
+    if (!TERMINAL_EXECUTION.has(exec.status)) {
+      const timer = new AbortController();
+      let wake = (): void => undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        this.waiters.add(resolve);
+        scheduler.wait(timeoutMs, { signal: timer.signal }).then(resolve, () => undefined);
+      }).finally(() => {
+        timer.abort();
+        this.waiters.delete(wake);
+      });
+    }
+    return executionView(exec, this.nodes);
   }
 
   ping(): string {
@@ -298,6 +310,8 @@ export class ExecutionObject extends DurableObject<Env> {
     Object.assign(exec, { status, finished_at: now, output, error_code: error?.code ?? null, error_message: error?.message ?? null });
     this.emit(executionEventType(status), null, { ...(error ? { error } : {}), ...(status === "succeeded" ? { output } : {}) });
     this.runAbort.abort(new Error(`execution ${status}`));
+    for (const resolve of this.waiters) resolve();
+    this.waiters.clear();
   }
 
   // ---- storage, events and projection

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import * as repo from "../db/repo";
 import { MAX_DEFINITION_BYTES, validateDefinition, type Definition } from "../engine/dag";
-import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { encodeCursor } from "../lib/cursor";
 import { isId, newId } from "../lib/ids";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";

@@ -1,0 +1,150 @@
+// The bench Worker: Edgeflow's real worker plus its baselines (Cloudflare Workflows, a floor DO, a no-op route),
+// so every scenario runs in the same workerd. Completion is signalled (DO RPC / latch), never polled.
+import { DurableObject, WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
+import worker from "../src/worker";
+import { executionStub } from "../src/durable/client";
+
+export { ExecutionObject } from "../src/worker";
+
+interface BenchEnv extends Env {
+  CHAIN: Workflow<{ n: number; latch: string }>;
+  FAN: Workflow<{ n: number; latch: string }>;
+  LATCH: DurableObjectNamespace<Latch>;
+  FLOOR: DurableObjectNamespace<FloorObject>;
+}
+
+/** Resolves `wait()` once `release()` is called: how a baseline tells the harness it finished. */
+export class Latch extends DurableObject<BenchEnv> {
+  private released = false;
+  private waiters: (() => void)[] = [];
+  async wait(): Promise<void> {
+    if (!this.released) await new Promise<void>((r) => this.waiters.push(r));
+  }
+  release(): void {
+    this.released = true;
+    for (const w of this.waiters) w();
+  }
+}
+
+/** Cloudflare Workflows running the same chain: one step.do per node. */
+export class ChainWorkflow extends WorkflowEntrypoint<BenchEnv, { n: number; latch: string }> {
+  override async run(event: WorkflowEvent<{ n: number; latch: string }>, step: WorkflowStep) {
+    let value = 0;
+    for (let i = 0; i < event.payload.n; i++) value = await step.do(`n${i}`, async () => value + 1);
+    await this.env.LATCH.get(this.env.LATCH.idFromName(event.payload.latch)).release();
+    return value;
+  }
+}
+
+/** Cloudflare Workflows running the same fan-out/fan-in: Promise.all over one level of step.do. */
+export class FanWorkflow extends WorkflowEntrypoint<BenchEnv, { n: number; latch: string }> {
+  override async run(event: WorkflowEvent<{ n: number; latch: string }>, step: WorkflowStep) {
+    await step.do("root", async () => 0);
+    const parts = await Promise.all(Array.from({ length: event.payload.n }, (_, i) => step.do(`p${i}`, async () => i)));
+    await step.do("join", async () => parts.length);
+    await this.env.LATCH.get(this.env.LATCH.idFromName(event.payload.latch)).release();
+  }
+}
+
+/**
+ * The floor: exactly the storage writes the engine makes per node (an event row, a dirty mark, the node row and
+ * the execution row, at start and at finish), driven from one alarm, with no scheduling logic at all.
+ */
+export class FloorObject extends DurableObject<BenchEnv> {
+  constructor(ctx: DurableObjectState, env: BenchEnv) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT, node_id TEXT, attempt INTEGER, at INTEGER, data TEXT);
+      CREATE TABLE IF NOT EXISTS dirty (key TEXT PRIMARY KEY, seq INTEGER);
+      CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, status TEXT, attempt INTEGER, output TEXT, seq INTEGER);
+      CREATE TABLE IF NOT EXISTS execution (id TEXT PRIMARY KEY, status TEXT, flush_due_at INTEGER);
+      CREATE TABLE IF NOT EXISTS job (n INTEGER, latch TEXT);`);
+  }
+  async run(n: number, latch: string): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    sql.exec("DELETE FROM job");
+    sql.exec("INSERT INTO job VALUES (?, ?)", n, latch);
+    sql.exec("INSERT OR REPLACE INTO execution VALUES ('x', 'running', NULL)");
+    for (let i = 0; i < n; i++) sql.exec("INSERT OR REPLACE INTO nodes VALUES (?, 'pending', 0, NULL, 0)", `n${i}`);
+    await this.ctx.storage.setAlarm(Date.now() + 1);
+  }
+  override async alarm(): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    const job = sql.exec<{ n: number; latch: string }>("SELECT * FROM job").one();
+    for (let i = 0; i < job.n; i++) {
+      for (const status of ["running", "succeeded"]) {
+        const seq = sql.exec<{ seq: number }>(
+          "INSERT INTO events (seq, type, node_id, attempt, at, data) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, 1, ?, '{}') RETURNING seq",
+          `node.${status}`, `n${i}`, Date.now(),
+        ).one().seq;
+        sql.exec("INSERT INTO dirty VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", `n${i}`, seq);
+        sql.exec("UPDATE nodes SET status = ?, attempt = 1, output = ?, seq = ? WHERE id = ?", status, status === "succeeded" ? String(i) : null, seq, `n${i}`);
+        sql.exec("UPDATE execution SET flush_due_at = ?", Date.now());
+        // The engine yields to the event loop between an attempt's start and its result.
+        await Promise.resolve();
+      }
+    }
+    await this.env.LATCH.get(this.env.LATCH.idFromName(job.latch)).release();
+  }
+}
+
+const json = (v: unknown) => new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await work();
+  return performance.now() - t0;
+}
+
+export default {
+  async fetch(request: Request, env: BenchEnv, ctx: ExecutionContext): Promise<Response> {
+    const url = new URL(request.url);
+    const q = (k: string) => url.searchParams.get(k) ?? "";
+    switch (url.pathname) {
+      case "/bench/noop":
+        return new Response("ok");
+      case "/bench/do-noop": {
+        const ms = await timed(() => executionStub(env, "bench-noop").ping());
+        return json({ ms });
+      }
+      case "/bench/engine": {
+        // Start through the public API (auth, D1, validation, DO start), then await the DO's settled signal.
+        const ms = await timed(async () => {
+          const res = await worker.fetch(
+            new Request(`${url.origin}/v1/workflows/${q("workflow")}/executions`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${q("key")}`, "content-type": "application/json" },
+              body: "{}",
+            }),
+            env,
+            ctx,
+          );
+          const { id } = (await res.json()) as { id: string };
+          const view = await executionStub(env, id).settled(q("tenant"), 120_000);
+          if (view?.status !== "succeeded") throw new Error(`engine run ${id} ended ${view?.status}`);
+        });
+        return json({ ms });
+      }
+      case "/bench/workflows": {
+        const latch = crypto.randomUUID();
+        const binding = q("shape") === "fan" ? env.FAN : env.CHAIN;
+        const ms = await timed(async () => {
+          const waiting = env.LATCH.get(env.LATCH.idFromName(latch)).wait();
+          await binding.create({ params: { n: Number(q("n")), latch } });
+          await waiting;
+        });
+        return json({ ms });
+      }
+      case "/bench/floor": {
+        const latch = crypto.randomUUID();
+        const ms = await timed(async () => {
+          const waiting = env.LATCH.get(env.LATCH.idFromName(latch)).wait();
+          await env.FLOOR.get(env.FLOOR.idFromName(latch)).run(Number(q("n")), latch);
+          await waiting;
+        });
+        return json({ ms });
+      }
+      default:
+        return worker.fetch(request, env, ctx);
+    }
+  },
+} satisfies ExportedHandler<BenchEnv>;
