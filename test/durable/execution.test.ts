@@ -117,6 +117,20 @@ describe("execution semantics", () => {
     expect(done.output).toEqual({ after: "failed" });
   });
 
+  it("treats a connection failure as retryable", async () => {
+    const api = await tenantApi();
+    // Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
+    const { executionId } = await run(api, {
+      name: "refused",
+      nodes: [{ id: "call", kind: "http", retry: { ...fast, max_attempts: 2 }, config: { url: "http://127.0.0.1:9/nothing" } }],
+    });
+    const done = await waitFor(api, executionId);
+    expect(done.status).toBe("failed");
+    expect(done.nodes[0]).toMatchObject({ attempts: 2, error: { code: "network_error" } });
+    const retry = (await events(api, executionId)).find((e) => e.type === "node.retrying");
+    expect(retry.data.error.code).toBe("network_error");
+  });
+
   it("aborts an attempt at its timeout and retries it", async () => {
     const api = await tenantApi();
     const k = key("hang");
