@@ -22,6 +22,11 @@ export default defineConfig({
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 TARGET_URL: inject<string>("targetUrl"),
                 PROJECTION_FLUSH_MS: "50",
+                // Small enough to exercise in seconds: the tenant-wide limit, heartbeats, ticket expiry, lease renewal.
+                MAX_SUBSCRIBERS_PER_TENANT: "150",
+                SSE_HEARTBEAT_MS: "200",
+                STREAM_TICKET_TTL_SECONDS: "1",
+                SUBSCRIBER_LEASE_MS: "2000",
               },
             },
           })),

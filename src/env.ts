@@ -7,6 +7,13 @@ const configSchema = z.object({
   MAX_BODY_BYTES: int(1024 * 1024, 1024, 100 * 1024 * 1024),
   DEFAULT_EXECUTION_TIMEOUT_SECONDS: int(7200, 1, 30 * 86_400),
   PROJECTION_FLUSH_MS: int(250, 0, 60_000),
+  MAX_SUBSCRIBERS_PER_EXECUTION: int(100, 1, 32_000),
+  MAX_SUBSCRIBERS_PER_TENANT: int(1000, 1, 1_000_000),
+  STREAM_TICKET_TTL_SECONDS: int(60, 1, 3600),
+  SSE_HEARTBEAT_MS: int(15_000, 50, 300_000),
+  /** Subscriber slots expire unless renewed, so a slot leaked by a crash comes back. */
+  SUBSCRIBER_LEASE_MS: int(300_000, 1000, 3_600_000),
+  MAX_CLIENT_FRAME_BYTES: int(4096, 64, 1024 * 1024),
 });
 export type Config = z.output<typeof configSchema>;
 

@@ -5,15 +5,20 @@ import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
 import { health } from "./routes/health";
+import { streams, streamTickets } from "./routes/streams";
 import { workflows } from "./routes/workflows";
 
 export { ExecutionObject } from "./durable/execution";
+export { TenantObject } from "./durable/tenant";
 
 export const app = new Hono<AppEnv>()
   .use("*", requestContext())
   .route("/health", health)
+  // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
+  .route("/v1", streams)
   .use("/v1/*", requireApiKey())
   .route("/v1/workflows", workflows)
+  .route("/v1/stream-tickets", streamTickets)
   .route("/v1", executions);
 
 app.onError(onError);

@@ -53,6 +53,7 @@ const MIGRATIONS: string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT, received_at INTEGER NOT NULL, consumed_by TEXT);
    CREATE INDEX inbox_pending ON inbox (name, id) WHERE consumed_by IS NULL;
    CREATE TABLE dirty (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);`,
+  `CREATE TABLE tickets (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used_at INTEGER);`,
 ];
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -136,15 +137,18 @@ export class ExecutionStore {
         "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit,
       )
       .toArray()
-      .map((e) => ({
-        seq: e.seq,
-        type: e.type,
-        execution_id: executionId,
-        ...(e.node_id !== null ? { node_id: e.node_id } : {}),
-        ...(e.attempt !== null ? { attempt: e.attempt } : {}),
-        at: new Date(e.at).toISOString(),
-        data: JSON.parse(e.data) as Record<string, unknown>,
-      }));
+      .map((e) => envelope(executionId, e.seq, e.type, e.node_id, e.attempt, e.at, JSON.parse(e.data) as Record<string, unknown>));
+  }
+
+  addTicket(hash: string, expiresAt: number, now: number): void {
+    // Tickets live for seconds; anything an hour past its expiry is only clutter.
+    this.sql.exec("DELETE FROM tickets WHERE expires_at < ?", now - 3_600_000);
+    this.sql.exec("INSERT INTO tickets (hash, expires_at) VALUES (?, ?)", hash, expiresAt);
+  }
+
+  /** Use a ticket once: true only for an unexpired ticket that was never used before. */
+  consumeTicket(hash: string, now: number): boolean {
+    return this.sql.exec("UPDATE tickets SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING hash", now, hash, now).toArray().length > 0;
   }
 
   /** Dirty keys ("" is the execution row) and the highest seq among them. */
@@ -173,6 +177,19 @@ export class ExecutionStore {
     this.sql.exec("UPDATE inbox SET consumed_by = ? WHERE id = ?", nodeId, row.id);
     return { payload: parse(row.payload), received_at: row.received_at };
   }
+}
+
+/** The one event envelope every transport carries. */
+export function envelope(
+  executionId: string, seq: number, type: EventType, nodeId: string | null, attempt: number | null, at: number, data: Record<string, unknown>,
+): EventEnvelope {
+  return {
+    seq, type, execution_id: executionId,
+    ...(nodeId !== null ? { node_id: nodeId } : {}),
+    ...(attempt !== null ? { attempt } : {}),
+    at: new Date(at).toISOString(),
+    data,
+  };
 }
 
 export type { NodeStatus };

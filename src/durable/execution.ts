@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { openDb } from "../db/client";
-import { ExecutionStore, type ExecRecord, type NodeRecord } from "../db/execution-store";
+import { envelope, ExecutionStore, type ExecRecord, type NodeRecord } from "../db/execution-store";
 import { projectExecution } from "../db/repo";
 import { config } from "../env";
 import type { NodeDef } from "../engine/dag";
@@ -11,7 +11,10 @@ import { dueWaits, nextWake, plan } from "../engine/scheduler";
 import { executors } from "../nodes";
 import type { RunResult } from "../nodes/types";
 import { runAttempt } from "./attempt";
+import { problemResponse } from "../lib/problem";
 import { projectionRetryDelay, projectionRows } from "./projection";
+import { Subscribers } from "./subscribers";
+import { sha256Hex } from "../lib/hash";
 import { executionView, type ExecutionView } from "./view";
 
 export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input"> & { timeout_seconds: number };
@@ -35,11 +38,20 @@ export class ExecutionObject extends DurableObject<Env> {
   private flushing: Promise<void> | null = null;
   private readonly waiters = new Set<() => void>();
 
+  private readonly subscribers: Subscribers;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new ExecutionStore(ctx.storage.sql);
     this.exec = this.store.loadExecution();
     this.loadNodes();
+    this.subscribers = new Subscribers(ctx, env, {
+      executionId: () => (this.exec as ExecRecord).id,
+      tenantId: () => (this.exec as ExecRecord).tenant_id,
+      isTerminal: () => TERMINAL_EXECUTION.has((this.exec as ExecRecord).status),
+      replay: (after) => this.replay(after),
+      rearm: () => this.rearm(),
+    });
   }
 
   // ---- RPC API
@@ -122,8 +134,56 @@ export class ExecutionObject extends DurableObject<Env> {
     return "pong";
   }
 
+  /** A single-use ticket letting a browser open this execution's stream without an API key in the URL. */
+  async issueTicket(tenantId: string): Promise<{ ticket: string; expires_at: string } | null> {
+    if (!this.owned(tenantId)) return null;
+    const ticket = `tk_${crypto.randomUUID().replace(/-/g, "")}${crypto.randomUUID().replace(/-/g, "")}`;
+    const now = Date.now();
+    const expiresAt = now + config(this.env).STREAM_TICKET_TTL_SECONDS * 1000;
+    this.store.addTicket(await sha256Hex(ticket), expiresAt, now);
+    return { ticket, expires_at: new Date(expiresAt).toISOString() };
+  }
+
+  /**
+   * Only for stream upgrades (WebSocket or SSE); the Worker has authenticated the caller by API key
+   * (x-edgeflow-tenant) or passes a ticket (x-edgeflow-ticket) for this object to check and use up.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const h = request.headers;
+    const r = {
+      transport: h.get("upgrade")?.toLowerCase() === "websocket" ? ("websocket" as const) : ("sse" as const),
+      after: Number(h.get("x-edgeflow-after") ?? "0"),
+      request_id: h.get("x-request-id"),
+      instance: h.get("x-edgeflow-instance") ?? "",
+    };
+    const tenant = h.get("x-edgeflow-tenant");
+    const ticket = h.get("x-edgeflow-ticket");
+    if (ticket !== null && !tenant) {
+      const valid = this.exec !== null && this.store.consumeTicket(await sha256Hex(ticket), Date.now());
+      if (!valid) return problemResponse({ status: 401, code: "invalid_ticket", detail: "The stream ticket is unknown, expired, already used, or for another execution.", instance: r.instance, request_id: r.request_id });
+    } else if (!tenant || !this.owned(tenant)) {
+      return problemResponse({ status: 404, code: "execution_not_found", detail: "The execution does not exist.", instance: r.instance, request_id: r.request_id });
+    }
+    return this.subscribers.connect(r);
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.subscribers.onMessage(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    this.subscribers.onClose(ws);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.subscribers.onClose(ws);
+  }
+
   override async alarm(): Promise<void> {
     if (!this.exec) return;
+    const now = Date.now();
+    const renewal = this.subscribers.nextRenewal();
+    if (renewal !== null && renewal <= now) await this.subscribers.renewDue(now);
     await this.drive();
   }
 
@@ -210,7 +270,9 @@ export class ExecutionObject extends DurableObject<Env> {
     const exec = this.exec;
     const active = !TERMINAL_EXECUTION.has(exec.status);
     const hasWork = active && [...this.nodes.values()].some((n) => n.status === "pending" || n.status === "running");
-    const due = nextWake(active ? this.nodes.values() : [], [active ? exec.deadline_at : null, exec.flush_due_at, hasWork ? Date.now() : null]);
+    const due = nextWake(active ? this.nodes.values() : [], [
+      active ? exec.deadline_at : null, exec.flush_due_at, hasWork ? Date.now() : null, this.subscribers.nextRenewal(),
+    ]);
     if (due === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 1));
   }
@@ -310,6 +372,7 @@ export class ExecutionObject extends DurableObject<Env> {
     Object.assign(exec, { status, finished_at: now, output, error_code: error?.code ?? null, error_message: error?.message ?? null });
     this.emit(executionEventType(status), null, { ...(error ? { error } : {}), ...(status === "succeeded" ? { output } : {}) });
     this.runAbort.abort(new Error(`execution ${status}`));
+    this.subscribers.closeAll();
     for (const resolve of this.waiters) resolve();
     this.waiters.clear();
   }
@@ -319,7 +382,8 @@ export class ExecutionObject extends DurableObject<Env> {
   private emit(type: EventType, node: NodeRecord | null, data: Record<string, unknown>): void {
     const exec = this.exec as ExecRecord;
     const now = Date.now();
-    const seq = this.store.appendEvent(type, node?.id ?? null, node ? node.attempt : null, now, data);
+    const attempt = node ? node.attempt : null;
+    const seq = this.store.appendEvent(type, node?.id ?? null, attempt, now, data);
     if (node) {
       node.seq = seq;
       this.store.saveNode(node);
@@ -327,6 +391,18 @@ export class ExecutionObject extends DurableObject<Env> {
     }
     if (exec.flush_due_at === null) exec.flush_due_at = now + config(this.env).PROJECTION_FLUSH_MS;
     this.store.saveExecution(exec);
+    // Persist first, then broadcast: a subscriber never sees an event the log could lose.
+    this.subscribers.broadcast(envelope(exec.id, seq, type, node?.id ?? null, attempt, now, data));
+  }
+
+  /** Every logged event after `after`, read in pages so a long log does not load at once. */
+  private replay(after: number): EventEnvelope[] {
+    const exec = this.exec as ExecRecord;
+    const out: EventEnvelope[] = [];
+    for (let page = this.store.events(exec.id, after, 1000); page.length > 0; page = this.store.events(exec.id, (page.at(-1) as EventEnvelope).seq, 1000)) {
+      out.push(...page);
+    }
+    return out;
   }
 
   /** Write the dirty part of the state to D1. A failure is retried by the alarm with backoff, never dropped. */

@@ -1,6 +1,10 @@
 /** SHA-256 of a JSON value with object keys sorted, so equal bodies hash equally whatever their key order. */
 export async function canonicalHash(value: unknown): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical(value)));
+  return sha256Hex(canonical(value));
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 

@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { findApiKey } from "../db/repo";
 import { hashApiKey, keyPrefix } from "../lib/api-keys";
@@ -9,20 +10,24 @@ const CHALLENGE = { "www-authenticate": 'Bearer realm="edgeflow"' };
 /** Requires `Authorization: Bearer <key>`; the key's hash is compared in constant time and sets the tenant. */
 export function requireApiKey() {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const header = c.req.header("authorization");
-    if (!header) throw new AppError(401, "missing_credentials", "Send an API key as `Authorization: Bearer <key>`.", { headers: CHALLENGE });
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const token = match?.[1] ?? "";
-    const prefix = keyPrefix(token);
-    if (!prefix) throw new AppError(401, "invalid_credentials", "The API key is malformed.", { headers: CHALLENGE });
-    const [row, hash] = await Promise.all([findApiKey(c.get("db").db, prefix), hashApiKey(token)]);
-    const given = new TextEncoder().encode(hash);
-    const stored = new TextEncoder().encode(row?.hash ?? "0".repeat(64));
-    const equal = given.byteLength === stored.byteLength && crypto.subtle.timingSafeEqual(given, stored);
-    if (!row || !equal) throw new AppError(401, "invalid_credentials", "The API key is not valid.", { headers: CHALLENGE });
-    if (row.revoked_at !== null) throw new AppError(401, "revoked_credentials", "The API key has been revoked.", { headers: CHALLENGE });
-    c.set("tenantId", row.tenant_id);
-    c.set("apiKeyId", row.id);
+    await authenticate(c);
     await next();
   });
+}
+
+/** Check the request's bearer key and set `tenantId`; throws a 401 AppError otherwise. */
+export async function authenticate(c: Context<AppEnv>): Promise<void> {
+  const header = c.req.header("authorization");
+  if (!header) throw new AppError(401, "missing_credentials", "Send an API key as `Authorization: Bearer <key>`.", { headers: CHALLENGE });
+  const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? "";
+  const prefix = keyPrefix(token);
+  if (!prefix) throw new AppError(401, "invalid_credentials", "The API key is malformed.", { headers: CHALLENGE });
+  const [row, hash] = await Promise.all([findApiKey(c.get("db").db, prefix), hashApiKey(token)]);
+  const given = new TextEncoder().encode(hash);
+  const stored = new TextEncoder().encode(row?.hash ?? "0".repeat(64));
+  const equal = given.byteLength === stored.byteLength && crypto.subtle.timingSafeEqual(given, stored);
+  if (!row || !equal) throw new AppError(401, "invalid_credentials", "The API key is not valid.", { headers: CHALLENGE });
+  if (row.revoked_at !== null) throw new AppError(401, "revoked_credentials", "The API key has been revoked.", { headers: CHALLENGE });
+  c.set("tenantId", row.tenant_id);
+  c.set("apiKeyId", row.id);
 }

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { FieldError } from "../engine/dag";
+import { problemResponse } from "../lib/problem";
 import type { AppEnv } from "./context";
 
 /** A typed HTTP failure; rendered as RFC 9457 problem+json with a stable `code`. */
@@ -15,27 +16,11 @@ export class AppError extends Error {
   }
 }
 
-const TITLES: Record<number, string> = {
-  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-  409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
-  429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
-};
-
 export function problem(c: Context<AppEnv>, err: AppError): Response {
   const { headers, ...extra } = err.extra;
-  const body = {
-    type: `urn:edgeflow:problem:${err.code}`,
-    title: TITLES[err.status] ?? "Error",
-    status: err.status,
-    code: err.code,
-    detail: err.detail,
-    instance: new URL(c.req.url).pathname,
-    request_id: c.get("requestId"),
-    ...extra,
-  };
-  return new Response(JSON.stringify(body), {
-    status: err.status,
-    headers: { "content-type": "application/problem+json", ...headers },
+  return problemResponse({
+    status: err.status, code: err.code, detail: err.detail, instance: new URL(c.req.url).pathname,
+    request_id: c.get("requestId"), ...(headers ? { headers } : {}), extra,
   });
 }
 

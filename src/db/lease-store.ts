@@ -1,0 +1,30 @@
+// The TenantObject's SQLite storage: slot leases that expire unless renewed.
+
+export class LeaseStore {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, kind TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS leases_kind_expiry ON leases (kind, expires_at);`);
+  }
+
+  /** Take a slot if fewer than `limit` live leases of `kind` exist; expired leases are reclaimed first. */
+  acquire(kind: string, id: string, limit: number, expiresAt: number, now: number): { ok: boolean; active: number } {
+    this.sql.exec("DELETE FROM leases WHERE kind = ? AND expires_at <= ?", kind, now);
+    const active = this.count(kind, now);
+    const held = this.sql.exec("SELECT 1 FROM leases WHERE id = ?", id).toArray().length > 0;
+    if (!held && active >= limit) return { ok: false, active };
+    this.sql.exec("INSERT INTO leases (id, kind, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at", id, kind, expiresAt);
+    return { ok: true, active: held ? active : active + 1 };
+  }
+
+  release(ids: string[]): void {
+    for (const id of ids) this.sql.exec("DELETE FROM leases WHERE id = ?", id);
+  }
+
+  renew(ids: string[], expiresAt: number): void {
+    for (const id of ids) this.sql.exec("UPDATE leases SET expires_at = ? WHERE id = ?", expiresAt, id);
+  }
+
+  count(kind: string, now: number): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM leases WHERE kind = ? AND expires_at > ?", kind, now).one().n;
+  }
+}

@@ -1,0 +1,31 @@
+import { DurableObject } from "cloudflare:workers";
+import { LeaseStore } from "../db/lease-store";
+
+export type LeaseKind = "subscriber";
+
+/** One per tenant: counters that must agree across isolates (subscriber slots now; rate limits and concurrency later). */
+export class TenantObject extends DurableObject<Env> {
+  private readonly leases: LeaseStore;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.leases = new LeaseStore(ctx.storage.sql);
+  }
+
+  acquire(kind: LeaseKind, id: string, limit: number, ttlMs: number): { ok: boolean; active: number } {
+    const now = Date.now();
+    return this.leases.acquire(kind, id, limit, now + ttlMs, now);
+  }
+
+  release(ids: string[]): void {
+    this.leases.release(ids);
+  }
+
+  renew(ids: string[], ttlMs: number): void {
+    this.leases.renew(ids, Date.now() + ttlMs);
+  }
+
+  active(kind: LeaseKind): number {
+    return this.leases.count(kind, Date.now());
+  }
+}
