@@ -4,13 +4,32 @@ import { DurableObject, WorkflowEntrypoint, type WorkflowEvent, type WorkflowSte
 import worker from "../src/worker";
 import { executionStub } from "../src/durable/client";
 
-export { ExecutionObject } from "../src/worker";
+export { ExecutionObject, TenantObject } from "../src/worker";
 
 interface BenchEnv extends Env {
   CHAIN: Workflow<{ n: number; latch: string }>;
   FAN: Workflow<{ n: number; latch: string }>;
   LATCH: DurableObjectNamespace<Latch>;
   FLOOR: DurableObjectNamespace<FloorObject>;
+  BROADCAST_FLOOR: DurableObjectNamespace<BroadcastFloor>;
+}
+
+/** The broadcast floor: a bare DO with hibernatable sockets that only does getWebSockets().forEach(send). */
+export class BroadcastFloor extends DurableObject<BenchEnv> {
+  override async fetch(): Promise<Response> {
+    const pair = new WebSocketPair();
+    this.ctx.acceptWebSocket(pair[1]);
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+  async burst(n: number): Promise<void> {
+    for (let seq = 1; seq <= n; seq++) {
+      const msg = JSON.stringify({ seq, type: "floor", at: new Date().toISOString(), data: {} });
+      this.ctx.getWebSockets().forEach((ws) => ws.send(msg));
+      // Paced like the engine with subscribers attached: one macrotask per step, so neither side is timed
+      // on a burst that queues every message behind the previous ones.
+      await scheduler.wait(0);
+    }
+  }
 }
 
 /** Resolves `wait()` once `release()` is called: how a baseline tells the harness it finished. */
@@ -87,6 +106,81 @@ export class FloorObject extends DurableObject<BenchEnv> {
   }
 }
 
+interface Received {
+  at: number;
+  seq: number;
+  type: string;
+  sent: number;
+}
+
+/** WebSocket clients held inside workerd, so broadcast timing has no harness or dev-proxy hop in it. */
+async function openClients(n: number, open: () => Promise<Response>): Promise<{ ws: WebSocket; got: Received[] }[]> {
+  const clients = [];
+  for (let i = 0; i < n; i++) {
+    const res = await open();
+    const ws = res.webSocket;
+    if (!ws) throw new Error(`subscriber ${i}: HTTP ${res.status} ${await res.text()}`);
+    const got: Received[] = [];
+    ws.addEventListener("message", (m) => {
+      const e = JSON.parse(m.data as string) as { seq: number; type: string; at: string };
+      got.push({ at: Date.now(), seq: e.seq, type: e.type, sent: Date.parse(e.at) });
+    });
+    ws.accept();
+    clients.push({ ws, got });
+  }
+  return clients;
+}
+
+async function until(check: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("broadcast scenario timed out");
+    await scheduler.wait(1);
+  }
+}
+
+/** Per event, the slowest subscriber's delay (arrival - event.at); plus events fanned out per second. */
+function figures(clients: { got: Received[] }[], fromSeq: number) {
+  const slowest = new Map<number, number>();
+  let first = Infinity;
+  let last = 0;
+  for (const c of clients) {
+    for (const r of c.got) {
+      if (r.seq <= fromSeq) continue;
+      slowest.set(r.seq, Math.max(slowest.get(r.seq) ?? 0, r.at - r.sent));
+      first = Math.min(first, r.sent);
+      last = Math.max(last, r.at);
+    }
+  }
+  const lats = [...slowest.values()].sort((a, b) => a - b);
+  const q = (p: number) => lats[Math.min(lats.length - 1, Math.ceil(p * lats.length) - 1)] ?? NaN;
+  return { events: lats.length, p50: q(0.5), p99: q(0.99), per_sec: (lats.length / Math.max(1, last - first)) * 1000 };
+}
+
+async function broadcastEngine(url: URL, env: BenchEnv, ctx: ExecutionContext, n: number) {
+  const q = (k: string) => url.searchParams.get(k) ?? "";
+  const call = (path: string, init: RequestInit) => worker.fetch(new Request(`${url.origin}${path}`, init), env, ctx);
+  const auth = { authorization: `Bearer ${q("key")}` };
+  const started = (await (await call(`/v1/workflows/${q("workflow")}/executions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" })).json()) as { id: string };
+  const clients = await openClients(n, () => call(`/v1/executions/${started.id}/stream`, { headers: { ...auth, upgrade: "websocket" } }));
+  await until(() => clients.every((c) => c.got.some((r) => r.type === "node.waiting")));
+  const fromSeq = Math.max(...clients[0]!.got.map((r) => r.seq));
+  await call(`/v1/executions/${started.id}/events`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: "go" }) });
+  await until(() => clients.every((c) => c.got.some((r) => r.type === "execution.succeeded")));
+  const complete = clients.every((c) => c.got.map((r) => r.seq).every((s, i, all) => i === 0 || s === (all[i - 1] as number) + 1));
+  for (const c of clients) c.ws.close(1000);
+  return { ...figures(clients, fromSeq), complete };
+}
+
+async function broadcastFloor(env: BenchEnv, n: number, events: number) {
+  const floor = env.BROADCAST_FLOOR.get(env.BROADCAST_FLOOR.idFromName(crypto.randomUUID()));
+  const clients = await openClients(n, () => floor.fetch("https://floor/ws", { headers: { upgrade: "websocket" } }));
+  await floor.burst(events);
+  await until(() => clients.every((c) => c.got.length >= events));
+  for (const c of clients) c.ws.close(1000);
+  return { ...figures(clients, 0), complete: true };
+}
+
 const json = (v: unknown) => new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
@@ -142,6 +236,12 @@ export default {
           await waiting;
         });
         return json({ ms });
+      }
+      case "/bench/broadcast": {
+        const n = Number(q("n"));
+        const ours = await broadcastEngine(url, env, ctx, n);
+        const floor = await broadcastFloor(env, n, ours.events);
+        return json({ ours, floor });
       }
       default:
         return worker.fetch(request, env, ctx);

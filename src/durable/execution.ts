@@ -232,6 +232,9 @@ export class ExecutionObject extends DurableObject<Env> {
           break;
         }
         await this.nextChange(due);
+        // CPU-only nodes never leave the microtask queue, so storage would not commit and the output gate would
+        // hold every broadcast until the run ends. With subscribers watching, yield a macrotask per step.
+        if (this.subscribers.count() > 0) await scheduler.wait(0);
       }
     } finally {
       this.driving = false;
