@@ -14,6 +14,9 @@ const configSchema = z.object({
   /** Subscriber slots expire unless renewed, so a slot leaked by a crash comes back. */
   SUBSCRIBER_LEASE_MS: int(300_000, 1000, 3_600_000),
   MAX_CLIENT_FRAME_BYTES: int(4096, 64, 1024 * 1024),
+  RETENTION_DAYS: int(30, 1, 3650),
+  /** The watchdog pokes an unfinished execution whose DO has not projected to D1 for this long. */
+  WATCHDOG_STALL_SECONDS: int(600, 10, 86_400),
 });
 export type Config = z.output<typeof configSchema>;
 

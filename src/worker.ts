@@ -1,10 +1,13 @@
 import { Hono } from "hono";
+import { runTick } from "./cron/tick";
 import type { AppEnv } from "./middleware/context";
 import { requireApiKey } from "./middleware/auth";
 import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
 import { health } from "./routes/health";
+import { monitors } from "./routes/monitors";
+import { schedules } from "./routes/schedules";
 import { streams, streamTickets } from "./routes/streams";
 import { workflows } from "./routes/workflows";
 
@@ -19,6 +22,8 @@ export const app = new Hono<AppEnv>()
   .use("/v1/*", requireApiKey())
   .route("/v1/workflows", workflows)
   .route("/v1/stream-tickets", streamTickets)
+  .route("/v1/monitors", monitors)
+  .route("/v1", schedules)
   .route("/v1", executions);
 
 app.onError(onError);
@@ -26,4 +31,7 @@ app.notFound(notFound);
 
 export default {
   fetch: app.fetch,
+  async scheduled(controller, env) {
+    await runTick(env, controller.scheduledTime);
+  },
 } satisfies ExportedHandler<Env>;

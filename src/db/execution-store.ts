@@ -157,6 +157,11 @@ export class ExecutionStore {
     return { keys: rows.map((r) => r.key), upTo: rows.reduce((m, r) => Math.max(m, r.seq), 0) };
   }
 
+  /** Mark the execution row for re-projection without a new event. */
+  touch(): void {
+    this.sql.exec("INSERT INTO dirty (key, seq) VALUES ('', ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", this.lastSeq());
+  }
+
   /** Clears only what the landed projection covered; a change made during the flush stays dirty. */
   clearDirty(upTo: number): void {
     this.sql.exec("DELETE FROM dirty WHERE seq <= ?", upTo);

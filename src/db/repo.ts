@@ -171,14 +171,15 @@ export async function claimIdempotencyKey(
 
 /**
  * Upsert an execution and its node runs in one transaction. Each row carries the DO's event seq, and a
- * row is only replaced by one with a higher seq, so a late retry of an old projection can't regress it.
+ * row is only replaced by one with the same or a higher seq, so a late retry of an old projection can't regress
+ * it (an equal seq is the same state, rewritten to refresh projected_at for the watchdog).
  */
 export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRunRow[]): Promise<void> {
   const statements = [
     db
       .insert(executions)
       .values(exec)
-      .onConflictDoUpdate({ target: executions.id, set: excluded(executions, ["id"]), setWhere: sql`excluded.seq > ${executions.seq}` }),
+      .onConflictDoUpdate({ target: executions.id, set: excluded(executions, ["id"]), setWhere: sql`excluded.seq >= ${executions.seq}` }),
   ];
   const perRow = Object.keys(getTableColumns(nodeRuns)).length;
   const chunk = Math.floor(MAX_PARAMS / perRow);
@@ -190,7 +191,7 @@ export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRu
         .onConflictDoUpdate({
           target: [nodeRuns.execution_id, nodeRuns.node_id],
           set: excluded(nodeRuns, ["execution_id", "node_id"]),
-          setWhere: sql`excluded.seq > ${nodeRuns.seq}`,
+          setWhere: sql`excluded.seq >= ${nodeRuns.seq}`,
         }) as never,
     );
   }

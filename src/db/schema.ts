@@ -74,6 +74,9 @@ export const executions = sqliteTable(
     index("executions_tenant_workflow_created").on(t.tenant_id, t.workflow_id, t.created_at, t.id),
     index("executions_tenant_status_created").on(t.tenant_id, t.status, t.created_at, t.id),
     index("executions_workflow_created").on(t.workflow_id, t.created_at, t.id),
+    // The watchdog's scan (unfinished runs by projection age) and retention's (finished runs by age).
+    index("executions_status_projected").on(t.status, t.projected_at),
+    index("executions_finished").on(t.finished_at),
   ],
 );
 
@@ -105,4 +108,96 @@ export const idempotencyKeys = sqliteTable(
     created_at: integer("created_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenant_id, t.key] })],
+);
+
+export const schedules = sqliteTable(
+  "schedules",
+  {
+    id: text("id").primaryKey(),
+    tenant_id: text("tenant_id").notNull(),
+    workflow_id: text("workflow_id").notNull(),
+    cron: text("cron").notNull(),
+    timezone: text("timezone").notNull(),
+    input: text("input", { mode: "json" }),
+    enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    overlap: text("overlap").notNull(),
+    next_run_at: integer("next_run_at"),
+    last_run_at: integer("last_run_at"),
+    last_execution_id: text("last_execution_id"),
+    created_at: integer("created_at").notNull(),
+    updated_at: integer("updated_at").notNull(),
+  },
+  (t) => [index("schedules_due").on(t.enabled, t.next_run_at), index("schedules_tenant_workflow").on(t.tenant_id, t.workflow_id, t.created_at)],
+);
+
+/** One row per due time of a schedule: started (with its execution) or skipped (with why). */
+export const scheduleRuns = sqliteTable(
+  "schedule_runs",
+  {
+    schedule_id: text("schedule_id").notNull(),
+    scheduled_at: integer("scheduled_at").notNull(),
+    status: text("status").notNull(),
+    execution_id: text("execution_id"),
+    reason: text("reason"),
+    created_at: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.schedule_id, t.scheduled_at] }), index("schedule_runs_created").on(t.created_at)],
+);
+
+export const monitors = sqliteTable(
+  "monitors",
+  {
+    id: text("id").primaryKey(),
+    tenant_id: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    check: text("check", { mode: "json" }).notNull(),
+    interval_seconds: integer("interval_seconds").notNull(),
+    failure_threshold: integer("failure_threshold").notNull(),
+    recovery_threshold: integer("recovery_threshold").notNull(),
+    alert: text("alert", { mode: "json" }).notNull(),
+    /** Standard Webhooks signing secret (whsec_…), shown once at creation. */
+    secret: text("secret").notNull(),
+    enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    status: text("status").notNull(),
+    consecutive_failures: integer("consecutive_failures").notNull(),
+    consecutive_successes: integer("consecutive_successes").notNull(),
+    next_check_at: integer("next_check_at").notNull(),
+    /** Lease while a check runs, so checks of one monitor never overlap. */
+    checking_until: integer("checking_until"),
+    last_checked_at: integer("last_checked_at"),
+    created_at: integer("created_at").notNull(),
+    updated_at: integer("updated_at").notNull(),
+  },
+  (t) => [index("monitors_due").on(t.enabled, t.next_check_at), index("monitors_tenant_created").on(t.tenant_id, t.created_at, t.id)],
+);
+
+export const monitorChecks = sqliteTable(
+  "monitor_checks",
+  {
+    id: text("id").primaryKey(),
+    monitor_id: text("monitor_id").notNull(),
+    at: integer("at").notNull(),
+    ok: integer("ok", { mode: "boolean" }).notNull(),
+    latency_ms: integer("latency_ms").notNull(),
+    error: text("error"),
+  },
+  (t) => [index("monitor_checks_monitor_at").on(t.monitor_id, t.at), index("monitor_checks_at").on(t.at)],
+);
+
+export const alerts = sqliteTable(
+  "alerts",
+  {
+    id: text("id").primaryKey(),
+    monitor_id: text("monitor_id").notNull(),
+    kind: text("kind").notNull(),
+    payload: text("payload", { mode: "json" }).notNull(),
+    created_at: integer("created_at").notNull(),
+    /** First delivery attempt; the cooldown is measured from it. */
+    sent_at: integer("sent_at"),
+    attempts: integer("attempts").notNull(),
+    delivered_at: integer("delivered_at"),
+    next_attempt_at: integer("next_attempt_at"),
+    last_error: text("last_error"),
+  },
+  (t) => [index("alerts_pending").on(t.delivered_at, t.next_attempt_at), index("alerts_monitor_created").on(t.monitor_id, t.created_at)],
 );

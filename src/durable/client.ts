@@ -1,5 +1,6 @@
 import type { ExecutionObject } from "./execution";
 import type { TenantObject } from "./tenant";
+import type { ExecutionView } from "./view";
 
 /** The ExecutionObject that owns execution `id` (one object per execution, addressed by name). */
 export function executionStub(env: Env, id: string): DurableObjectStub<ExecutionObject> {
@@ -9,4 +10,15 @@ export function executionStub(env: Env, id: string): DurableObjectStub<Execution
 /** The TenantObject holding tenant-wide counters (subscriber slots). */
 export function tenantStub(env: Env, tenantId: string): DurableObjectStub<TenantObject> {
   return env.TENANT.get(env.TENANT.idFromName(tenantId));
+}
+
+// Rpc's serialisable-type mapping turns `unknown` payload fields (input, output) into `never`;
+// these wrappers restore the declared view type in one place.
+
+export async function snapshotOf(env: Env, id: string, tenantId: string): Promise<ExecutionView | null> {
+  return (await executionStub(env, id).snapshot(tenantId)) as unknown as ExecutionView | null;
+}
+
+export async function settledOf(env: Env, id: string, tenantId: string, timeoutMs: number): Promise<ExecutionView | null> {
+  return (await executionStub(env, id).settled(tenantId, timeoutMs)) as unknown as ExecutionView | null;
 }

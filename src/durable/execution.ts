@@ -26,7 +26,7 @@ const MAX_IN_MEMORY_WAIT_MS = 5_000;
 
 /** One execution: its SQLite storage is the source of truth, its alarm the only timer. */
 export class ExecutionObject extends DurableObject<Env> {
-  private readonly store: ExecutionStore;
+  private store: ExecutionStore;
   private exec: ExecRecord | null;
   private readonly nodes = new Map<string, NodeRecord>();
   private defs = new Map<string, NodeDef>();
@@ -128,6 +128,29 @@ export class ExecutionObject extends DurableObject<Env> {
       });
     }
     return executionView(exec, this.nodes);
+  }
+
+  /**
+   * The watchdog's nudge: re-project to D1 (refreshing projected_at) and re-arm the alarm for whatever is due,
+   * so a run past its deadline times out and a stuck one resumes.
+   */
+  async poke(): Promise<{ status: ExecutionStatus } | null> {
+    if (!this.exec) return null;
+    this.store.touch();
+    await this.settle();
+    return { status: this.exec.status };
+  }
+
+  /** Retention: drop a finished execution's storage and alarm; a running one is left alone. */
+  async purge(): Promise<boolean> {
+    if (this.exec && !TERMINAL_EXECUTION.has(this.exec.status)) return false;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    // A fresh, empty schema: the object answers "not found" from now on instead of failing on missing tables.
+    this.store = new ExecutionStore(this.ctx.storage.sql);
+    this.exec = null;
+    this.nodes.clear();
+    return true;
   }
 
   ping(): string {

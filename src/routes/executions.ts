@@ -2,14 +2,11 @@ import { Hono } from "hono";
 import { z } from "zod";
 import * as repo from "../db/repo";
 import { executionStub } from "../durable/client";
+import { startExecution } from "../durable/start";
 import { errorOf } from "../durable/view";
-import type { Definition } from "../engine/dag";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
-import { validateInput } from "../engine/input";
-import { config } from "../env";
 import { encodeCursor } from "../lib/cursor";
-import { canonicalHash } from "../lib/hash";
-import { isId, newId } from "../lib/ids";
+import { isId } from "../lib/ids";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
@@ -41,45 +38,19 @@ function executionId(id: string): string {
 
 export const executions = new Hono<AppEnv>()
   .post("/workflows/:id/executions", async (c) => {
-    const workflowId = c.req.param("id");
     const { value: body } = await readJson(c, startBody);
-    const db = c.get("db").db;
-    const tenantId = c.get("tenantId");
     const key = c.req.header("idempotency-key");
     if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
       throw new AppError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
     }
-    const wf = isId("wf", workflowId) ? await repo.getWorkflow(db, tenantId, workflowId, body.version ?? null) : null;
-    if (!wf) {
-      throw body.version !== undefined
-        ? new AppError(404, "version_not_found", `Workflow ${workflowId} has no version ${body.version}.`)
-        : new AppError(404, "workflow_not_found", `Workflow ${workflowId} does not exist.`);
-    }
-    const definition = wf.definition as Definition;
-    const input = body.input ?? null;
-    if (definition.input_schema) {
-      const errors = validateInput(definition.input_schema, input);
-      if (errors.length) throw new AppError(422, "invalid_input", "The input does not match the workflow's input_schema.", { errors });
-    }
-    let id = newId("ex");
-    let replay = false;
-    if (key !== undefined) {
-      const hash = await canonicalHash({ workflow_id: workflowId, body });
-      const owner = await repo.claimIdempotencyKey(db, { tenant_id: tenantId, key, request_hash: hash, execution_id: id }, Date.now());
-      if (owner.request_hash !== hash) {
-        throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body.", { execution_id: owner.execution_id });
-      }
-      replay = owner.execution_id !== id;
-      id = owner.execution_id;
-    }
-    // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
-    const started = await executionStub(c.env, id).start({
-      id, tenant_id: tenantId, workflow_id: workflowId, version: wf.version, definition, input,
-      timeout_seconds: body.timeout_seconds ?? definition.timeout_seconds ?? config(c.env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+    const started = await startExecution(c.env, c.get("db").db, {
+      tenantId: c.get("tenantId"), workflowId: c.req.param("id"), version: body.version, input: body.input ?? null,
+      timeoutSeconds: body.timeout_seconds, idempotencyKey: key, requestForHash: body,
     });
-    c.header("location", `/v1/executions/${id}`);
-    if (replay) c.header("idempotent-replayed", "true");
-    return c.json({ id, status: started.status, workflow_id: workflowId, version: wf.version }, replay ? 200 : 201);
+    c.header("location", `/v1/executions/${started.id}`);
+    if (started.replay) c.header("idempotent-replayed", "true");
+    const { replay, ...view } = started;
+    return c.json(view, replay ? 200 : 201);
   })
   .get("/executions", async (c) => {
     const q = readQuery(

@@ -2,6 +2,7 @@
 // and a side-effect endpoint that dedupes by Idempotency-Key the way a well-behaved API does.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
 
 interface Call {
   at: number;
@@ -15,6 +16,10 @@ interface Call {
 export async function startTargetServer(): Promise<{ url: string; close: () => Promise<void> }> {
   const calls = new Map<string, Call[]>();
   const effects = new Map<string, Map<string, unknown>>();
+  // Webhook receivers: the test registers a secret; deliveries are verified with the standardwebhooks package.
+  const hookSecrets = new Map<string, string>();
+  const hookFailures = new Map<string, number>();
+  const deliveries = new Map<string, { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]>();
 
   const record = (key: string, req: IncomingMessage): Call => {
     const call: Call = { at: Date.now(), method: req.method ?? "GET", path: req.url ?? "", idempotency_key: header(req, "idempotency-key"), started_at: Date.now() };
@@ -61,6 +66,34 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         await new Promise((r) => setTimeout(r, Number(q("ms") ?? "0")));
         return json(res, 200, done.get(idem));
       }
+      case "_hooks": {
+        const key = parts[1] ?? "";
+        if (req.method === "POST") {
+          const cfg = JSON.parse(body) as { secret: string; fail?: number };
+          hookSecrets.set(key, cfg.secret);
+          hookFailures.set(key, cfg.fail ?? 0);
+          return json(res, 204, null);
+        }
+        return json(res, 200, { deliveries: deliveries.get(key) ?? [] });
+      }
+      case "hooks": {
+        const key = parts[1] ?? "";
+        let verified = false;
+        let error: string | null = null;
+        try {
+          new Webhook(hookSecrets.get(key) ?? "").verify(body, req.headers as Record<string, string>);
+          verified = true;
+        } catch (err) {
+          error = String(err);
+        }
+        deliveries.set(key, [...(deliveries.get(key) ?? []), { at: Date.now(), verified, error, headers: req.headers, body: parseMaybe(body) }]);
+        const left = hookFailures.get(key) ?? 0;
+        if (left > 0) {
+          hookFailures.set(key, left - 1);
+          return json(res, 503, { error: "receiver down" });
+        }
+        return json(res, verified ? 200 : 401, { verified });
+      }
       case "_calls":
         return json(res, 200, { calls: calls.get(parts[1] ?? "") ?? [], effects: Object.fromEntries(effects.get(parts[1] ?? "") ?? []) });
       default:
@@ -84,6 +117,11 @@ function header(req: IncomingMessage, name: string): string | null {
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (status === 204) {
+    res.writeHead(204, headers);
+    res.end();
+    return;
+  }
   res.writeHead(status, { "content-type": "application/json", ...headers });
   res.end(JSON.stringify(body));
 }

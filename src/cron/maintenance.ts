@@ -1,0 +1,26 @@
+import type { Db } from "../db/client";
+import { deleteExecutions, deleteOldHistory, finishedBefore, stalledExecutions } from "../db/cron-repo";
+import { executionStub } from "../durable/client";
+import { inBatches } from "../lib/batches";
+
+/**
+ * Poke every unfinished execution that is past its deadline or whose DO has gone quiet: the DO re-projects to
+ * D1 and re-arms its alarm, so it times out, resumes, or lands a projection that never made it.
+ */
+export async function runWatchdog(env: Env, db: Db, now: number, stallSeconds: number): Promise<{ poked: number; failed: unknown[] }> {
+  const stalled = await stalledExecutions(db, now, stallSeconds * 1000, 100);
+  const results = await inBatches(stalled, 6, (e) => executionStub(env, e.id).poke());
+  return { poked: stalled.length, failed: results.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])) };
+}
+
+/** Delete history older than RETENTION_DAYS in bounded batches: each execution's DO storage first, then D1. */
+export async function runRetention(env: Env, db: Db, now: number, days: number): Promise<{ executions: number; rows: number; failed: unknown[] }> {
+  const before = now - days * 86_400_000;
+  const ids = await finishedBefore(db, before, 50);
+  const purged = await inBatches(ids, 6, (id) => executionStub(env, id).purge());
+  // Only executions whose DO storage is gone leave D1; the rest are retried next tick.
+  const gone = ids.filter((_, i) => purged[i]?.status === "fulfilled");
+  await deleteExecutions(db, gone);
+  const rows = await deleteOldHistory(db, before, 500);
+  return { executions: gone.length, rows, failed: purged.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])) };
+}

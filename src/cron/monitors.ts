@@ -1,0 +1,109 @@
+import { z } from "zod";
+import type { Db } from "../db/client";
+import { claimDueMonitors, dueAlerts, lastAlertAt, recordCheck, saveAlertAttempt, type AlertRow, type MonitorRow } from "../db/cron-repo";
+import { settledOf } from "../durable/client";
+import { startExecution } from "../durable/start";
+import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorStatus } from "../engine/monitor";
+import { inBatches } from "../lib/batches";
+import { newId } from "../lib/ids";
+import { signWebhook } from "../lib/webhooks";
+
+export const httpCheck = z
+  .object({
+    kind: z.literal("http"),
+    url: z.url({ protocol: /^https?$/ }),
+    method: z.enum(["GET", "HEAD", "POST"]).default("GET"),
+    expect_status: z.number().int().min(100).max(599).optional(),
+    timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+  })
+  .strict();
+export const workflowCheck = z
+  .object({ kind: z.literal("workflow"), workflow_id: z.string().min(1).max(64), input: z.unknown().optional(), timeout_ms: z.number().int().min(100).max(60_000).default(30_000) })
+  .strict();
+export const checkSchema = z.discriminatedUnion("kind", [httpCheck, workflowCheck]);
+export const alertSchema = z
+  .object({ webhook_url: z.url({ protocol: /^https?$/ }), cooldown_seconds: z.number().int().min(0).max(30 * 86_400).default(3600) })
+  .strict();
+
+const MAX_ALERT_ATTEMPTS = 10;
+// A claimed monitor is leased for its longest possible check plus a margin; a crashed tick's lease just lapses.
+const LEASE_MARGIN_MS = 30_000;
+
+/** Check every due monitor (six at a time, so one slow target does not hold up the rest), then send due alerts. */
+export async function runMonitors(env: Env, db: Db, now: number): Promise<{ checked: number; alerts_sent: number; failed: unknown[] }> {
+  const claimed = await claimDueMonitors(db, now, 60_000 + LEASE_MARGIN_MS, 60);
+  const checks = await inBatches(claimed, 6, (m) => checkOne(env, db, m, now));
+  const sent = await deliverAlerts(db, Date.now());
+  return {
+    checked: checks.filter((r) => r.status === "fulfilled").length,
+    alerts_sent: sent.filter((r) => r.status === "fulfilled" && r.value).length,
+    failed: [...checks, ...sent].flatMap((r) => (r.status === "rejected" ? [r.reason] : [])),
+  };
+}
+
+async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<void> {
+  const started = Date.now();
+  const result = await runCheck(env, db, m).catch((err: unknown) => ({ ok: false, error: `check crashed: ${err instanceof Error ? err.message : String(err)}` }));
+  const at = Date.now();
+  const next = applyCheck({ status: m.status as MonitorStatus, consecutive_failures: m.consecutive_failures, consecutive_successes: m.consecutive_successes }, result.ok, m);
+  let alert: AlertRow | null = null;
+  if (next.transition) {
+    const cooldown = alertSchema.parse(m.alert).cooldown_seconds;
+    if (cooldownAllows(await lastAlertAt(db, m.id), now, cooldown)) {
+      alert = {
+        id: newId("msg"),
+        monitor_id: m.id,
+        kind: next.transition,
+        payload: { type: `monitor.${next.transition}`, monitor: { id: m.id, name: m.name }, at: new Date(at).toISOString(), error: result.error ?? null, consecutive_failures: next.consecutive_failures },
+        created_at: at, sent_at: null, attempts: 0, delivered_at: null, next_attempt_at: at, last_error: null,
+      };
+    }
+  }
+  const { transition: _transition, ...state } = next;
+  await recordCheck(db, { id: newId("chk"), monitor_id: m.id, at, ok: result.ok, latency_ms: at - started, error: result.error ?? null }, state, alert);
+}
+
+async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean; error?: string }> {
+  const check = checkSchema.parse(m.check);
+  if (check.kind === "workflow") {
+    const started = await startExecution(env, db, { tenantId: m.tenant_id, workflowId: check.workflow_id, input: check.input ?? null, requestForHash: null });
+    const view = await settledOf(env, started.id, m.tenant_id, check.timeout_ms);
+    if (view?.status === "succeeded") return { ok: true };
+    return { ok: false, error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}` };
+  }
+  try {
+    const res = await fetch(check.url, { method: check.method, signal: AbortSignal.timeout(check.timeout_ms), redirect: "manual" });
+    await res.body?.cancel();
+    const ok = check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
+    return ok ? { ok } : { ok, error: `HTTP ${res.status}` };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error && err.name === "TimeoutError" ? `no answer within ${check.timeout_ms} ms` : String(err) };
+  }
+}
+
+/** Send due alerts as Standard Webhooks; record sent_at (first attempt), attempts and delivered_at. */
+async function deliverAlerts(db: Db, now: number): Promise<PromiseSettledResult<boolean>[]> {
+  const due = await dueAlerts(db, now, 30);
+  return inBatches(due, 6, async ({ alert, target, secret }) => {
+    const body = JSON.stringify(alert.payload);
+    const headers = await signWebhook(secret, alert.id, Math.floor(now / 1000), body);
+    const attempts = alert.attempts + 1;
+    let error: string | null = null;
+    try {
+      const res = await fetch(alertSchema.parse(target).webhook_url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body, signal: AbortSignal.timeout(10_000), redirect: "manual" });
+      await res.body?.cancel();
+      if (!res.ok) error = `HTTP ${res.status}`;
+    } catch (err) {
+      error = String(err);
+    }
+    const done = Date.now();
+    await saveAlertAttempt(db, alert.id, {
+      sent_at: alert.sent_at ?? now,
+      attempts,
+      delivered_at: error ? null : done,
+      next_attempt_at: error && attempts < MAX_ALERT_ATTEMPTS ? done + alertRetryDelay(attempts) : null,
+      last_error: error,
+    });
+    return error === null;
+  });
+}

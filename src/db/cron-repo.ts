@@ -1,0 +1,197 @@
+// The D1 queries of the cron side (schedules, monitors, alerts, watchdog, retention), kept beside repo.ts.
+import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import type { Db } from "./client";
+import { alerts, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules } from "./schema";
+
+export type ScheduleRow = typeof schedules.$inferSelect;
+export type MonitorRow = typeof monitors.$inferSelect;
+export type AlertRow = typeof alerts.$inferSelect;
+
+// ---- schedules
+
+export async function insertSchedule(db: Db, row: ScheduleRow): Promise<void> {
+  await db.insert(schedules).values(row);
+}
+
+export async function listSchedules(db: Db, tenantId: string, workflowId: string) {
+  return db.select().from(schedules).where(and(eq(schedules.tenant_id, tenantId), eq(schedules.workflow_id, workflowId))).orderBy(desc(schedules.created_at));
+}
+
+export async function getSchedule(db: Db, tenantId: string, id: string) {
+  const [row] = await db.select().from(schedules).where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId)));
+  return row ?? null;
+}
+
+export async function updateSchedule(db: Db, tenantId: string, id: string, patch: Partial<ScheduleRow>) {
+  const [row] = await db.update(schedules).set(patch).where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId))).returning();
+  return row ?? null;
+}
+
+export async function deleteSchedule(db: Db, tenantId: string, id: string): Promise<boolean> {
+  const rows = await db.delete(schedules).where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId))).returning({ id: schedules.id });
+  return rows.length > 0;
+}
+
+export async function listScheduleRuns(db: Db, scheduleId: string, limit: number) {
+  return db.select().from(scheduleRuns).where(eq(scheduleRuns.schedule_id, scheduleId)).orderBy(desc(scheduleRuns.scheduled_at)).limit(limit);
+}
+
+/** Every enabled schedule due at `now`, oldest due first: one indexed query (schedules_due). */
+export async function dueSchedules(db: Db, now: number, limit: number) {
+  return db
+    .select()
+    .from(schedules)
+    .where(and(eq(schedules.enabled, true), lte(schedules.next_run_at, now)))
+    .orderBy(asc(schedules.next_run_at))
+    .limit(limit);
+}
+
+/**
+ * Record what happened at one due time and advance the schedule, in one batch. The advance only applies
+ * while next_run_at still equals that due time, so a duplicate or late tick changes nothing.
+ */
+export async function completeScheduleRun(
+  db: Db,
+  run: { schedule_id: string; scheduled_at: number; status: "started" | "skipped"; execution_id: string | null; reason: string | null },
+  nextRunAt: number | null,
+  now: number,
+): Promise<void> {
+  await db.batch([
+    db.insert(scheduleRuns).values({ ...run, created_at: now }).onConflictDoNothing({ target: [scheduleRuns.schedule_id, scheduleRuns.scheduled_at] }),
+    db
+      .update(schedules)
+      .set({
+        next_run_at: nextRunAt,
+        last_run_at: run.scheduled_at,
+        ...(run.execution_id ? { last_execution_id: run.execution_id } : {}),
+        updated_at: now,
+      })
+      .where(and(eq(schedules.id, run.schedule_id), eq(schedules.next_run_at, run.scheduled_at))),
+  ]);
+}
+
+// ---- monitors
+
+export async function insertMonitor(db: Db, row: MonitorRow): Promise<void> {
+  await db.insert(monitors).values(row);
+}
+
+export async function listMonitors(db: Db, tenantId: string) {
+  return db.select().from(monitors).where(eq(monitors.tenant_id, tenantId)).orderBy(desc(monitors.created_at), desc(monitors.id)).limit(1000);
+}
+
+export async function getMonitor(db: Db, tenantId: string, id: string) {
+  const [row] = await db.select().from(monitors).where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId)));
+  return row ?? null;
+}
+
+export async function updateMonitor(db: Db, tenantId: string, id: string, patch: Partial<MonitorRow>) {
+  const [row] = await db.update(monitors).set(patch).where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId))).returning();
+  return row ?? null;
+}
+
+export async function deleteMonitor(db: Db, tenantId: string, id: string): Promise<boolean> {
+  const rows = await db.delete(monitors).where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId))).returning({ id: monitors.id });
+  return rows.length > 0;
+}
+
+/**
+ * Claim due monitors: next_check_at advances and a lease is taken in the same statement, before any check
+ * runs, so a check that crashes cannot freeze its monitor and two ticks never check one monitor at once.
+ */
+export async function claimDueMonitors(db: Db, now: number, leaseMs: number, limit: number): Promise<MonitorRow[]> {
+  const due = db
+    .select({ id: monitors.id })
+    .from(monitors)
+    .where(and(eq(monitors.enabled, true), lte(monitors.next_check_at, now), or(isNull(monitors.checking_until), lte(monitors.checking_until, now))))
+    .orderBy(asc(monitors.next_check_at))
+    .limit(limit);
+  return db
+    .update(monitors)
+    .set({ next_check_at: sql`${now} + ${monitors.interval_seconds} * 1000`, checking_until: now + leaseMs })
+    .where(inArray(monitors.id, due))
+    .returning();
+}
+
+/** The latest alert time of a monitor, as the sender records it (sent_at), or its creation while unsent. */
+export async function lastAlertAt(db: Db, monitorId: string): Promise<number | null> {
+  const [row] = await db
+    .select({ at: sql<number | null>`max(coalesce(${alerts.sent_at}, ${alerts.created_at}))` })
+    .from(alerts)
+    .where(eq(alerts.monitor_id, monitorId));
+  return row?.at ?? null;
+}
+
+/** Store a check result, the monitor's new state and (when due) a new alert, in one batch. */
+export async function recordCheck(
+  db: Db,
+  check: typeof monitorChecks.$inferInsert,
+  state: Pick<MonitorRow, "status" | "consecutive_failures" | "consecutive_successes">,
+  alert: AlertRow | null,
+): Promise<void> {
+  const statements = [
+    db.insert(monitorChecks).values(check),
+    db.update(monitors).set({ ...state, last_checked_at: check.at, checking_until: null, updated_at: check.at }).where(eq(monitors.id, check.monitor_id)),
+  ];
+  if (alert) statements.push(db.insert(alerts).values(alert) as never);
+  await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+}
+
+export async function listChecks(db: Db, monitorId: string, limit: number) {
+  return db.select().from(monitorChecks).where(eq(monitorChecks.monitor_id, monitorId)).orderBy(desc(monitorChecks.at)).limit(limit);
+}
+
+export async function listAlerts(db: Db, monitorId: string, limit: number) {
+  return db.select().from(alerts).where(eq(alerts.monitor_id, monitorId)).orderBy(desc(alerts.created_at)).limit(limit);
+}
+
+/** Undelivered alerts whose next attempt is due, with what is needed to send them, in one query. */
+export async function dueAlerts(db: Db, now: number, limit: number) {
+  return db
+    .select({ alert: alerts, target: monitors.alert, secret: monitors.secret })
+    .from(alerts)
+    .innerJoin(monitors, eq(monitors.id, alerts.monitor_id))
+    .where(and(isNull(alerts.delivered_at), lte(alerts.next_attempt_at, now)))
+    .orderBy(asc(alerts.next_attempt_at))
+    .limit(limit);
+}
+
+export async function saveAlertAttempt(db: Db, id: string, patch: Pick<AlertRow, "sent_at" | "attempts" | "delivered_at" | "next_attempt_at" | "last_error">) {
+  await db.update(alerts).set(patch).where(eq(alerts.id, id));
+}
+
+// ---- watchdog and retention
+
+/** Unfinished executions past their deadline, or whose Durable Object has not projected for `stallMs`. */
+export async function stalledExecutions(db: Db, now: number, stallMs: number, limit: number) {
+  return db
+    .select({ id: executions.id, tenant_id: executions.tenant_id })
+    .from(executions)
+    .where(and(inArray(executions.status, ["queued", "running"]), or(lte(executions.deadline_at, now), lte(executions.projected_at, now - stallMs))))
+    .orderBy(asc(executions.projected_at))
+    .limit(limit);
+}
+
+export async function finishedBefore(db: Db, before: number, limit: number): Promise<string[]> {
+  const rows = await db.select({ id: executions.id }).from(executions).where(lt(executions.finished_at, before)).limit(limit);
+  return rows.map((r) => r.id);
+}
+
+export async function deleteExecutions(db: Db, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.batch([db.delete(nodeRuns).where(inArray(nodeRuns.execution_id, ids)), db.delete(executions).where(inArray(executions.id, ids))]);
+}
+
+/** Delete up to `limit` rows older than `before` from each history table; returns how many went. */
+export async function deleteOldHistory(db: Db, before: number, limit: number): Promise<number> {
+  // rowid subqueries bound each delete, so one tick never holds D1's single writer for long.
+  const bounded = (table: typeof monitorChecks | typeof scheduleRuns | typeof alerts | typeof idempotencyKeys, cond: SQL) =>
+    sql`rowid in (select rowid from ${table} where ${cond} limit ${limit})`;
+  const results = await db.batch([
+    db.delete(monitorChecks).where(bounded(monitorChecks, lt(monitorChecks.at, before) as SQL)).returning({ id: monitorChecks.id }),
+    db.delete(scheduleRuns).where(bounded(scheduleRuns, lt(scheduleRuns.created_at, before) as SQL)).returning({ id: scheduleRuns.schedule_id }),
+    db.delete(alerts).where(bounded(alerts, sql`${alerts.created_at} < ${before} and ${alerts.delivered_at} is not null`)).returning({ id: alerts.id }),
+    db.delete(idempotencyKeys).where(bounded(idempotencyKeys, lt(idempotencyKeys.created_at, before) as SQL)).returning({ id: idempotencyKeys.key }),
+  ]);
+  return results.reduce((n, r) => n + r.length, 0);
+}

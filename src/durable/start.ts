@@ -1,0 +1,62 @@
+import type { Db } from "../db/client";
+import * as repo from "../db/repo";
+import type { Definition } from "../engine/dag";
+import type { ExecutionStatus } from "../engine/events";
+import { validateInput } from "../engine/input";
+import { config } from "../env";
+import { canonicalHash } from "../lib/hash";
+import { isId, newId } from "../lib/ids";
+import { AppError } from "../middleware/errors";
+import { executionStub } from "./client";
+
+export interface StartRequest {
+  tenantId: string;
+  workflowId: string;
+  version?: number | undefined;
+  input: unknown;
+  timeoutSeconds?: number | undefined;
+  /** Same key + same request → the original execution; same key + another request → 422. */
+  idempotencyKey?: string | undefined;
+  /** What the idempotency hash covers (the API body, or the schedule and its due time). */
+  requestForHash: unknown;
+}
+
+export interface Started {
+  id: string;
+  status: ExecutionStatus;
+  workflow_id: string;
+  version: number;
+  replay: boolean;
+}
+
+/** Start an execution the one way there is: used by the API and by schedules alike. */
+export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started> {
+  const wf = isId("wf", r.workflowId) ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null) : null;
+  if (!wf) {
+    throw r.version !== undefined
+      ? new AppError(404, "version_not_found", `Workflow ${r.workflowId} has no version ${r.version}.`)
+      : new AppError(404, "workflow_not_found", `Workflow ${r.workflowId} does not exist.`);
+  }
+  const definition = wf.definition as Definition;
+  if (definition.input_schema) {
+    const errors = validateInput(definition.input_schema, r.input);
+    if (errors.length) throw new AppError(422, "invalid_input", "The input does not match the workflow's input_schema.", { errors });
+  }
+  let id = newId("ex");
+  let replay = false;
+  if (r.idempotencyKey !== undefined) {
+    const hash = await canonicalHash({ workflow_id: r.workflowId, request: r.requestForHash });
+    const owner = await repo.claimIdempotencyKey(db, { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id }, Date.now());
+    if (owner.request_hash !== hash) {
+      throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body.", { execution_id: owner.execution_id });
+    }
+    replay = owner.execution_id !== id;
+    id = owner.execution_id;
+  }
+  // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
+  const started = await executionStub(env, id).start({
+    id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input,
+    timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+  });
+  return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
+}

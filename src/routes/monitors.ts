@@ -1,0 +1,84 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import * as cron from "../db/cron-repo";
+import { alertSchema, checkSchema } from "../cron/monitors";
+import { newId } from "../lib/ids";
+import { newWebhookSecret } from "../lib/webhooks";
+import { readJson } from "../middleware/body";
+import type { AppEnv } from "../middleware/context";
+import { AppError } from "../middleware/errors";
+import { iso } from "./shared";
+
+const fields = {
+  name: z.string().min(1).max(200),
+  check: checkSchema,
+  interval_seconds: z.number().int().min(60).max(30 * 86_400),
+  failure_threshold: z.number().int().min(1).max(100),
+  recovery_threshold: z.number().int().min(1).max(100),
+  alert: alertSchema,
+  enabled: z.boolean(),
+};
+const createBody = z
+  .object({ ...fields, failure_threshold: fields.failure_threshold.default(3), recovery_threshold: fields.recovery_threshold.default(1), enabled: fields.enabled.default(true) })
+  .strict();
+const patchBody = z.object(fields).partial().strict();
+
+function view(m: cron.MonitorRow) {
+  return {
+    id: m.id, name: m.name, check: m.check, interval_seconds: m.interval_seconds, failure_threshold: m.failure_threshold,
+    recovery_threshold: m.recovery_threshold, alert: m.alert, enabled: m.enabled, status: m.status,
+    consecutive_failures: m.consecutive_failures, consecutive_successes: m.consecutive_successes,
+    next_check_at: iso(m.next_check_at), last_checked_at: iso(m.last_checked_at), created_at: iso(m.created_at), updated_at: iso(m.updated_at),
+  };
+}
+
+function notFound(id: string): AppError {
+  return new AppError(404, "monitor_not_found", `Monitor ${id} does not exist.`);
+}
+
+/** /v1/monitors: checks on an interval with threshold-based up/down and signed webhook alerts. */
+export const monitors = new Hono<AppEnv>()
+  .post("/", async (c) => {
+    const { value } = await readJson(c, createBody);
+    const now = Date.now();
+    const row: cron.MonitorRow = {
+      id: newId("mon"), tenant_id: c.get("tenantId"), ...value, secret: newWebhookSecret(), status: "unknown",
+      consecutive_failures: 0, consecutive_successes: 0, next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
+    };
+    await cron.insertMonitor(c.get("db").db, row);
+    c.header("location", `/v1/monitors/${row.id}`);
+    // The signing secret is shown once, here; verify alerts with it (Standard Webhooks).
+    return c.json({ ...view(row), webhook_secret: row.secret }, 201);
+  })
+  .get("/", async (c) => c.json({ data: (await cron.listMonitors(c.get("db").db, c.get("tenantId"))).map(view) }))
+  .get("/:id", async (c) => {
+    const row = await cron.getMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"));
+    if (!row) throw notFound(c.req.param("id"));
+    return c.json(view(row));
+  })
+  .patch("/:id", async (c) => {
+    const { value } = await readJson(c, patchBody);
+    const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"), { ...value, updated_at: Date.now() });
+    if (!row) throw notFound(c.req.param("id"));
+    return c.json(view(row));
+  })
+  .delete("/:id", async (c) => {
+    if (!(await cron.deleteMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id")))) throw notFound(c.req.param("id"));
+    return c.body(null, 204);
+  })
+  .get("/:id/checks", async (c) => {
+    const db = c.get("db").db;
+    const row = await cron.getMonitor(db, c.get("tenantId"), c.req.param("id"));
+    if (!row) throw notFound(c.req.param("id"));
+    const checks = await cron.listChecks(db, row.id, 200);
+    return c.json({ data: checks.map((k) => ({ at: iso(k.at), ok: k.ok, latency_ms: k.latency_ms, error: k.error })) });
+  })
+  .get("/:id/alerts", async (c) => {
+    const db = c.get("db").db;
+    const row = await cron.getMonitor(db, c.get("tenantId"), c.req.param("id"));
+    if (!row) throw notFound(c.req.param("id"));
+    const list = await cron.listAlerts(db, row.id, 100);
+    return c.json({
+      data: list.map((a) => ({ id: a.id, kind: a.kind, created_at: iso(a.created_at), sent_at: iso(a.sent_at), attempts: a.attempts, delivered_at: iso(a.delivered_at), next_attempt_at: iso(a.next_attempt_at), last_error: a.last_error })),
+    });
+  });

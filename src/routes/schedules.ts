@@ -1,0 +1,98 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import * as cron from "../db/cron-repo";
+import * as repo from "../db/repo";
+import type { Definition } from "../engine/dag";
+import { checkCron, nextRunAfter } from "../engine/cron";
+import { validateInput } from "../engine/input";
+import { isId, newId } from "../lib/ids";
+import { readJson } from "../middleware/body";
+import type { AppEnv } from "../middleware/context";
+import { AppError } from "../middleware/errors";
+import { iso } from "./shared";
+
+const fields = {
+  cron: z.string().min(1).max(200),
+  timezone: z.string().min(1).max(64),
+  input: z.unknown(),
+  enabled: z.boolean(),
+  overlap: z.enum(["skip", "allow"]),
+};
+const createBody = z
+  .object({ ...fields, timezone: fields.timezone.default("UTC"), input: fields.input.optional(), enabled: fields.enabled.default(true), overlap: fields.overlap.default("skip") })
+  .strict();
+const patchBody = z.object(fields).partial().strict();
+
+function view(s: cron.ScheduleRow) {
+  return {
+    id: s.id, workflow_id: s.workflow_id, cron: s.cron, timezone: s.timezone, input: s.input ?? null, enabled: s.enabled, overlap: s.overlap,
+    next_run_at: iso(s.next_run_at), last_run_at: iso(s.last_run_at), last_execution_id: s.last_execution_id, created_at: iso(s.created_at), updated_at: iso(s.updated_at),
+  };
+}
+
+function notFound(id: string): AppError {
+  return new AppError(404, "schedule_not_found", `Schedule ${id} does not exist.`);
+}
+
+/** Check cron, time zone and input against the workflow; returns the first due time after `now`. */
+async function validate(c: { env: Env; get: (k: "db" | "tenantId") => any }, workflowId: string, s: { cron: string; timezone: string; input?: unknown }, now: number) {
+  const problem = checkCron(s.cron, s.timezone);
+  if (problem) throw new AppError(400, "validation_failed", "The schedule is invalid.", { errors: [{ path: problem.startsWith("unknown time zone") ? "timezone" : "cron", message: problem }] });
+  const wf = isId("wf", workflowId) ? await repo.getWorkflow(c.get("db").db, c.get("tenantId"), workflowId, null) : null;
+  if (!wf) throw new AppError(404, "workflow_not_found", `Workflow ${workflowId} does not exist.`);
+  const schema = (wf.definition as Definition).input_schema;
+  if (schema) {
+    const errors = validateInput(schema, s.input ?? null);
+    if (errors.length) throw new AppError(422, "invalid_input", "The schedule's input does not match the workflow's input_schema.", { errors });
+  }
+  return nextRunAfter(s.cron, s.timezone, now);
+}
+
+/** /v1/workflows/:id/schedules (create, list) and /v1/schedules/:id (get, update, delete, runs). */
+export const schedules = new Hono<AppEnv>()
+  .post("/workflows/:id/schedules", async (c) => {
+    const workflowId = c.req.param("id");
+    const { value } = await readJson(c, createBody);
+    const now = Date.now();
+    const next = await validate(c, workflowId, value, now);
+    const row: cron.ScheduleRow = {
+      id: newId("sch"), tenant_id: c.get("tenantId"), workflow_id: workflowId, cron: value.cron, timezone: value.timezone,
+      input: value.input ?? null, enabled: value.enabled, overlap: value.overlap, next_run_at: next, last_run_at: null, last_execution_id: null, created_at: now, updated_at: now,
+    };
+    await cron.insertSchedule(c.get("db").db, row);
+    c.header("location", `/v1/schedules/${row.id}`);
+    return c.json(view(row), 201);
+  })
+  .get("/workflows/:id/schedules", async (c) => {
+    const rows = await cron.listSchedules(c.get("db").db, c.get("tenantId"), c.req.param("id"));
+    return c.json({ data: rows.map(view) });
+  })
+  .get("/schedules/:id", async (c) => {
+    const row = await cron.getSchedule(c.get("db").db, c.get("tenantId"), c.req.param("id"));
+    if (!row) throw notFound(c.req.param("id"));
+    return c.json(view(row));
+  })
+  .patch("/schedules/:id", async (c) => {
+    const id = c.req.param("id");
+    const { value } = await readJson(c, patchBody);
+    const db = c.get("db").db;
+    const current = await cron.getSchedule(db, c.get("tenantId"), id);
+    if (!current) throw notFound(id);
+    const merged = { ...current, ...value };
+    const now = Date.now();
+    const next = await validate(c, current.workflow_id, { cron: merged.cron, timezone: merged.timezone, input: merged.input }, now);
+    const updated = await cron.updateSchedule(db, c.get("tenantId"), id, { ...value, input: merged.input ?? null, next_run_at: next, updated_at: now });
+    if (!updated) throw notFound(id);
+    return c.json(view(updated));
+  })
+  .delete("/schedules/:id", async (c) => {
+    if (!(await cron.deleteSchedule(c.get("db").db, c.get("tenantId"), c.req.param("id")))) throw notFound(c.req.param("id"));
+    return c.body(null, 204);
+  })
+  .get("/schedules/:id/runs", async (c) => {
+    const db = c.get("db").db;
+    const row = await cron.getSchedule(db, c.get("tenantId"), c.req.param("id"));
+    if (!row) throw notFound(c.req.param("id"));
+    const runs = await cron.listScheduleRuns(db, row.id, 100);
+    return c.json({ data: runs.map((r) => ({ scheduled_at: iso(r.scheduled_at), status: r.status, execution_id: r.execution_id, reason: r.reason })) });
+  });
