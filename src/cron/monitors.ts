@@ -33,7 +33,7 @@ const LEASE_MARGIN_MS = 30_000;
 export async function runMonitors(env: Env, db: Db, now: number): Promise<{ checked: number; alerts_sent: number; failed: unknown[] }> {
   const claimed = await claimDueMonitors(db, now, 60_000 + LEASE_MARGIN_MS, 60);
   const checks = await inBatches(claimed, 6, (m) => checkOne(env, db, m, now));
-  const sent = await deliverAlerts(db, Date.now());
+  const sent = await deliverAlerts(db, now);
   return {
     checked: checks.filter((r) => r.status === "fulfilled").length,
     alerts_sent: sent.filter((r) => r.status === "fulfilled" && r.value).length,
@@ -44,7 +44,9 @@ export async function runMonitors(env: Env, db: Db, now: number): Promise<{ chec
 async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<void> {
   const started = Date.now();
   const result = await runCheck(env, db, m).catch((err: unknown) => ({ ok: false, error: `check crashed: ${err instanceof Error ? err.message : String(err)}` }));
-  const at = Date.now();
+  const latency = Date.now() - started;
+  // Times recorded are the tick's (injected) time; only the latency comes from the wall clock.
+  const at = now;
   const next = applyCheck({ status: m.status as MonitorStatus, consecutive_failures: m.consecutive_failures, consecutive_successes: m.consecutive_successes }, result.ok, m);
   let alert: AlertRow | null = null;
   if (next.transition) {
@@ -60,7 +62,7 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
     }
   }
   const { transition: _transition, ...state } = next;
-  await recordCheck(db, { id: newId("chk"), monitor_id: m.id, at, ok: result.ok, latency_ms: at - started, error: result.error ?? null }, state, alert);
+  await recordCheck(db, { id: newId("chk"), monitor_id: m.id, at, ok: result.ok, latency_ms: latency, error: result.error ?? null }, state, alert);
 }
 
 async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean; error?: string }> {
@@ -96,12 +98,11 @@ async function deliverAlerts(db: Db, now: number): Promise<PromiseSettledResult<
     } catch (err) {
       error = String(err);
     }
-    const done = Date.now();
     await saveAlertAttempt(db, alert.id, {
       sent_at: alert.sent_at ?? now,
       attempts,
-      delivered_at: error ? null : done,
-      next_attempt_at: error && attempts < MAX_ALERT_ATTEMPTS ? done + alertRetryDelay(attempts) : null,
+      delivered_at: error ? null : now,
+      next_attempt_at: error && attempts < MAX_ALERT_ATTEMPTS ? now + alertRetryDelay(attempts) : null,
       last_error: error,
     });
     return error === null;

@@ -2,7 +2,9 @@
 import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client";
-import { apiKeys, executions, idempotencyKeys, nodeRuns, tenants, workflowVersions, workflows } from "./schema";
+import {
+  alerts, apiKeys, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, tenants, workflowVersions, workflows,
+} from "./schema";
 
 export type ExecutionRow = typeof executions.$inferSelect;
 export type NodeRunRow = typeof nodeRuns.$inferSelect;
@@ -231,7 +233,7 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
 
 /** Touches every table the API uses in one statement; fails naming the first one that is missing. */
 export async function probeTables(db: Db): Promise<void> {
-  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys];
+  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts];
   await db.all(sql`select 1 from ${sql.join(tables.map((t) => sql`${t}`), sql`, `)} limit 0`);
 }
 

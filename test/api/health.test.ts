@@ -1,12 +1,14 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { BUNDLED_MIGRATIONS } from "../../src/routes/health";
 import { client } from "../support/api";
 
 describe("GET /health", () => {
   it("is green when D1, the schema and Durable Objects all work", async () => {
     const res = await client(null).get("/health");
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: "ok", checks: { d1: { ok: true }, migrations: { ok: true, applied: 1 }, durable_object: { ok: true } } });
+    expect(res.body).toEqual({ status: "ok", checks: { d1: { ok: true }, migrations: { ok: true, applied: BUNDLED_MIGRATIONS.length }, durable_object: { ok: true } } });
+    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql"]);
   });
 
   it("goes red naming a migration D1 has not applied", async () => {
@@ -24,14 +26,16 @@ describe("GET /health", () => {
   });
 
   it("goes red when a table the API needs is gone", async () => {
-    await env.DB.prepare("alter table node_runs rename to node_runs_gone").run();
-    try {
-      const res = await client(null).get("/health");
-      expect(res.status).toBe(503);
-      expect(res.body.checks.d1.ok).toBe(false);
-      expect(res.body.checks.d1.detail).toContain("node_runs");
-    } finally {
-      await env.DB.prepare("alter table node_runs_gone rename to node_runs").run();
+    for (const table of ["node_runs", "schedules", "alerts"]) {
+      await env.DB.prepare(`alter table ${table} rename to ${table}_gone`).run();
+      try {
+        const res = await client(null).get("/health");
+        expect(res.status).toBe(503);
+        expect(res.body.checks.d1.ok).toBe(false);
+        expect(res.body.checks.d1.detail).toContain(table);
+      } finally {
+        await env.DB.prepare(`alter table ${table}_gone rename to ${table}`).run();
+      }
     }
     expect((await client(null).get("/health")).status).toBe(200);
   });

@@ -1,9 +1,9 @@
-import { createExecutionContext, createScheduledController, env } from "cloudflare:test";
+import { createScheduledController, env } from "cloudflare:test";
 import worker from "../../src/worker";
 
 /** Deliver one cron tick at `at` through the Worker's real scheduled() handler. */
 export async function tick(at: number): Promise<void> {
-  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "* * * * *" }), env, createExecutionContext());
+  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "* * * * *" }), env);
 }
 
 export const MINUTE = 60_000;
