@@ -21,6 +21,22 @@ export default defineConfig({
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 TARGET_URL: inject<string>("targetUrl"),
+                OPENAI_URL: inject<string>("openaiUrl"),
+                ANTHROPIC_URL: inject<string>("anthropicUrl"),
+                // LLM tiers point at the local model servers: strong → Anthropic-style, mid → OpenAI, weak → OpenRouter
+                // (OpenAI protocol, reports its own cost).
+                MODEL_STRONG: "anthropic:claude-test",
+                MODEL_MID: "openai:gpt-test",
+                MODEL_WEAK: "openrouter:weak-test",
+                OPENAI_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
+                OPENAI_API_KEY: "sk-local-test",
+                OPENROUTER_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
+                OPENROUTER_API_KEY: "or-local-test",
+                ANTHROPIC_BASE_URL: inject<string>("anthropicUrl"),
+                ANTHROPIC_API_KEY: "ak-local-test",
+                MODEL_PRICES: JSON.stringify({ "openai:gpt-test": { input_per_mtok: 10, output_per_mtok: 20 }, "anthropic:claude-test": { input_per_mtok: 30, output_per_mtok: 60 } }),
+                BREAKER_FAILURES: "3",
+                BREAKER_COOLDOWN_MS: "500",
                 PROJECTION_FLUSH_MS: "50",
                 // Small enough to exercise in seconds: the tenant-wide limit, heartbeats, ticket expiry, lease renewal.
                 MAX_SUBSCRIBERS_PER_TENANT: "150",

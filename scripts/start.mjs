@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { keyPrefix } from "../src/lib/api-keys.ts";
+import { resolveModel, TIERS, tierVar } from "../src/nodes/llm/config.ts";
 import { applyMigrations, createKey, keyExists } from "./lib/d1.mjs";
 
 const KEY_FILE = ".wrangler/dev-api-key";
@@ -19,9 +20,19 @@ if (!prefix || !keyExists(prefix)) {
   writeFileSync(KEY_FILE, `${token}\n`, { mode: 0o600 });
 }
 
+// Tiers as the Worker will see them: [vars] from wrangler.toml, overridden by .dev.vars (secrets, local overrides).
+const vars = { ...readVars("wrangler.toml"), ...readDevVars(".dev.vars") };
+const tiers = TIERS.map((tier) => {
+  const r = resolveModel(vars, { tier });
+  return `  ${tier.padEnd(6)} ${r.ok ? `${r.target.provider}:${r.target.model} (${r.target.baseUrl || "AI binding"})` : r.message}`;
+}).join("\n");
+
 console.log(`
   Edgeflow (local) on http://localhost:${port}
   dev tenant API key: ${token}
+
+  LLM tiers (${TIERS.map(tierVar).join(", ")}):
+${tiers}
 
   curl -H "Authorization: Bearer ${token}" http://localhost:${port}/v1/workflows
 `);
@@ -32,3 +43,13 @@ const dev = spawn("wrangler", ["dev", "--port", port, "--ip", "127.0.0.1", "--te
 });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => dev.kill(sig));
 dev.on("exit", (code) => process.exit(code ?? 0));
+
+function readVars(path) {
+  const section = readFileSync(path, "utf8").split(/^\[vars\]\s*$/m)[1]?.split(/^\[/m)[0] ?? "";
+  return Object.fromEntries([...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"(.*)"\s*$/gm)].map((m) => [m[1], m[2].replace(/\\"/g, '"')]));
+}
+
+function readDevVars(path) {
+  if (!existsSync(path)) return {};
+  return Object.fromEntries([...readFileSync(path, "utf8").matchAll(/^([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/gm)].map((m) => [m[1], m[2]]));
+}

@@ -17,6 +17,10 @@ const configSchema = z.object({
   RETENTION_DAYS: int(30, 1, 3650),
   /** The watchdog pokes an unfinished execution whose DO has not projected to D1 for this long. */
   WATCHDOG_STALL_SECONDS: int(600, 10, 86_400),
+  /** An LLM provider's circuit opens after this many consecutive failures... */
+  BREAKER_FAILURES: int(5, 1, 1000),
+  /** ...and lets one probe through after this long. */
+  BREAKER_COOLDOWN_MS: int(30_000, 100, 3_600_000),
 });
 export type Config = z.output<typeof configSchema>;
 

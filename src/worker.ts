@@ -6,6 +6,7 @@ import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
 import { health } from "./routes/health";
+import { budget, models, usage } from "./routes/models";
 import { monitors } from "./routes/monitors";
 import { schedules } from "./routes/schedules";
 import { streams, streamTickets } from "./routes/streams";
@@ -13,6 +14,7 @@ import { workflows } from "./routes/workflows";
 
 export { ExecutionObject } from "./durable/execution";
 export { TenantObject } from "./durable/tenant";
+export { BreakerObject } from "./durable/breaker";
 
 export const app = new Hono<AppEnv>()
   .use("*", requestContext())
@@ -23,6 +25,9 @@ export const app = new Hono<AppEnv>()
   .route("/v1/workflows", workflows)
   .route("/v1/stream-tickets", streamTickets)
   .route("/v1/monitors", monitors)
+  .route("/v1/models", models)
+  .route("/v1/budget", budget)
+  .route("/v1/usage", usage)
   .route("/v1", schedules)
   .route("/v1", executions);
 

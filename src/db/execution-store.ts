@@ -24,6 +24,24 @@ export interface ExecRecord {
   flush_attempts: number;
 }
 
+/** One LLM call as the ledger records it (the shape of a D1 llm_usage row). */
+export interface UsageRow {
+  id: string;
+  tenant_id: string;
+  workflow_id: string;
+  execution_id: string;
+  node_id: string;
+  attempt: number;
+  provider: string;
+  model: string;
+  month: string;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  cost_source: string;
+  at: number;
+}
+
 export interface NodeRecord extends NodeState {
   kind: string;
   started_at: number | null;
@@ -54,6 +72,9 @@ const MIGRATIONS: string[] = [
    CREATE INDEX inbox_pending ON inbox (name, id) WHERE consumed_by IS NULL;
    CREATE TABLE dirty (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);`,
   `CREATE TABLE tickets (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used_at INTEGER);`,
+  // LLM usage per call; `projected` flips once D1 has the row (a flag, so no concurrent flush can clear it early).
+  `CREATE TABLE usage (id TEXT PRIMARY KEY, node_id TEXT NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL,
+     data TEXT NOT NULL, projected INTEGER NOT NULL DEFAULT 0);`,
 ];
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -165,6 +186,18 @@ export class ExecutionStore {
   /** Clears only what the landed projection covered; a change made during the flush stays dirty. */
   clearDirty(upTo: number): void {
     this.sql.exec("DELETE FROM dirty WHERE seq <= ?", upTo);
+  }
+
+  addUsage(u: UsageRow): void {
+    this.sql.exec("INSERT INTO usage (id, node_id, attempt, at, data) VALUES (?, ?, ?, ?, ?)", u.id, u.node_id, u.attempt, u.at, JSON.stringify(u));
+  }
+
+  unprojectedUsage(): UsageRow[] {
+    return this.sql.exec<{ data: string }>("SELECT data FROM usage WHERE projected = 0 ORDER BY at").toArray().map((r) => JSON.parse(r.data) as UsageRow);
+  }
+
+  markUsageProjected(ids: string[]): void {
+    for (const id of ids) this.sql.exec("UPDATE usage SET projected = 1 WHERE id = ?", id);
   }
 
   addToInbox(name: string, payload: unknown, at: number): void {

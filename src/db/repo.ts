@@ -3,7 +3,7 @@ import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from "d
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client";
 import {
-  alerts, apiKeys, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, tenants, workflowVersions, workflows,
+  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, tenants, workflowVersions, workflows,
 } from "./schema";
 
 export type ExecutionRow = typeof executions.$inferSelect;
@@ -176,7 +176,7 @@ export async function claimIdempotencyKey(
  * row is only replaced by one with the same or a higher seq, so a late retry of an old projection can't regress
  * it (an equal seq is the same state, rewritten to refresh projected_at for the watchdog).
  */
-export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRunRow[]): Promise<void> {
+export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRunRow[], usage: (typeof llmUsage.$inferInsert)[] = []): Promise<void> {
   const statements = [
     db
       .insert(executions)
@@ -197,7 +197,51 @@ export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRu
         }) as never,
     );
   }
+  const usageChunk = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(llmUsage)).length);
+  for (let i = 0; i < usage.length; i += usageChunk) {
+    statements.push(db.insert(llmUsage).values(usage.slice(i, i + usageChunk)).onConflictDoNothing({ target: llmUsage.id }) as never);
+  }
   await db.batch(statements as [typeof statements[0], ...typeof statements]);
+}
+
+// ---- LLM budgets and usage
+
+export async function getBudget(db: Db, tenantId: string): Promise<number | null> {
+  const [row] = await db.select({ monthly_usd: budgets.monthly_usd }).from(budgets).where(eq(budgets.tenant_id, tenantId));
+  return row?.monthly_usd ?? null;
+}
+
+export async function setBudget(db: Db, tenantId: string, monthlyUsd: number | null, now: number): Promise<void> {
+  await db
+    .insert(budgets)
+    .values({ tenant_id: tenantId, monthly_usd: monthlyUsd, updated_at: now })
+    .onConflictDoUpdate({ target: budgets.tenant_id, set: { monthly_usd: monthlyUsd, updated_at: now } });
+}
+
+export async function monthSpend(db: Db, tenantId: string, month: string): Promise<number> {
+  const [row] = await db
+    .select({ spent: sql<number>`coalesce(sum(${llmUsage.cost_usd}), 0)` })
+    .from(llmUsage)
+    .where(and(eq(llmUsage.tenant_id, tenantId), eq(llmUsage.month, month)));
+  return Number(row?.spent ?? 0);
+}
+
+/** Spend and tokens per workflow, provider and model for one month: one grouped query. */
+export async function usageReport(db: Db, tenantId: string, month: string) {
+  return db
+    .select({
+      workflow_id: llmUsage.workflow_id,
+      provider: llmUsage.provider,
+      model: llmUsage.model,
+      calls: sql<number>`count(*)`,
+      input_tokens: sql<number>`sum(${llmUsage.input_tokens})`,
+      output_tokens: sql<number>`sum(${llmUsage.output_tokens})`,
+      cost_usd: sql<number>`sum(${llmUsage.cost_usd})`,
+    })
+    .from(llmUsage)
+    .where(and(eq(llmUsage.tenant_id, tenantId), eq(llmUsage.month, month)))
+    .groupBy(llmUsage.workflow_id, llmUsage.provider, llmUsage.model)
+    .orderBy(desc(sql`sum(${llmUsage.cost_usd})`));
 }
 
 export interface ExecutionFilter {
@@ -233,7 +277,7 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
 
 /** Touches every table the API uses in one statement; fails naming the first one that is missing. */
 export async function probeTables(db: Db): Promise<void> {
-  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts];
+  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage];
   await db.all(sql`select 1 from ${sql.join(tables.map((t) => sql`${t}`), sql`, `)} limit 0`);
 }
 

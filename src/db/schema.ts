@@ -1,5 +1,5 @@
 // The single source of the D1 schema; `npm run db:generate` turns changes into migrations/.
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
@@ -200,4 +200,35 @@ export const alerts = sqliteTable(
     last_error: text("last_error"),
   },
   (t) => [index("alerts_pending").on(t.delivered_at, t.next_attempt_at), index("alerts_monitor_created").on(t.monitor_id, t.created_at)],
+);
+
+/** Per-tenant monthly LLM budget in USD; no row or null = unlimited, 0 = no LLM calls. */
+export const budgets = sqliteTable("budgets", {
+  tenant_id: text("tenant_id").primaryKey(),
+  monthly_usd: real("monthly_usd"),
+  updated_at: integer("updated_at").notNull(),
+});
+
+/** One row per LLM call attempt (retried attempts cost money too), projected from each ExecutionObject. */
+export const llmUsage = sqliteTable(
+  "llm_usage",
+  {
+    id: text("id").primaryKey(),
+    tenant_id: text("tenant_id").notNull(),
+    workflow_id: text("workflow_id").notNull(),
+    execution_id: text("execution_id").notNull(),
+    node_id: text("node_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    provider: text("provider").notNull(),
+    model: text("model").notNull(),
+    /** UTC month, YYYY-MM. */
+    month: text("month").notNull(),
+    input_tokens: integer("input_tokens").notNull(),
+    output_tokens: integer("output_tokens").notNull(),
+    cost_usd: real("cost_usd").notNull(),
+    /** "provider" when the provider reported the cost, "price_table" when computed from MODEL_PRICES, "unknown". */
+    cost_source: text("cost_source").notNull(),
+    at: integer("at").notNull(),
+  },
+  (t) => [index("llm_usage_tenant_month").on(t.tenant_id, t.month)],
 );

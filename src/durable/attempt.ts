@@ -1,7 +1,7 @@
 import type { NodeDef } from "../engine/dag";
 import { render, type ExprContext } from "../engine/expr";
 import { zodErrors } from "../engine/dag";
-import { errorValue, FatalError, type NodeExecutor, type RunResult } from "../nodes/types";
+import { errorValue, FatalError, type NodeExecutor, type RunResult, type RunServices } from "../nodes/types";
 
 export interface AttemptOptions {
   executionId: string;
@@ -9,6 +9,7 @@ export interface AttemptOptions {
   /** Aborted when the execution is cancelled or times out. */
   runSignal: AbortSignal;
   now: number;
+  services: RunServices;
 }
 
 /** Run one attempt of a node: render its templates, check the rendered config, call the executor. Never throws. */
@@ -23,7 +24,9 @@ export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: Exp
       throw new FatalError("invalid_config", `rendered config is invalid: ${detail}`);
     }
     return await untilAborted(
-      executor.run({ config: parsed.data, signal, idempotencyKey: `${opts.executionId}:${node.id}:${opts.attempt}`, attempt: opts.attempt, now: opts.now, expr: ctx }),
+      executor.run({
+        config: parsed.data, signal, idempotencyKey: `${opts.executionId}:${node.id}:${opts.attempt}`, attempt: opts.attempt, now: opts.now, expr: ctx, services: opts.services,
+      }),
       signal,
     );
   } catch (err) {

@@ -1,4 +1,5 @@
 import type { ExecutionObject } from "./execution";
+import type { BreakerObject } from "./breaker";
 import type { TenantObject } from "./tenant";
 import type { ExecutionView } from "./view";
 
@@ -21,4 +22,9 @@ export async function snapshotOf(env: Env, id: string, tenantId: string): Promis
 
 export async function settledOf(env: Env, id: string, tenantId: string, timeoutMs: number): Promise<ExecutionView | null> {
   return (await executionStub(env, id).settled(tenantId, timeoutMs)) as unknown as ExecutionView | null;
+}
+
+/** The circuit breaker of one LLM provider, shared by every isolate. */
+export function breakerStub(env: Env, provider: string): DurableObjectStub<BreakerObject> {
+  return env.BREAKER.get(env.BREAKER.idFromName(provider));
 }

@@ -11,6 +11,7 @@ import { dueWaits, nextWake, plan } from "../engine/scheduler";
 import { executors } from "../nodes";
 import type { RunResult } from "../nodes/types";
 import { runAttempt } from "./attempt";
+import { runServices } from "./services";
 import { problemResponse } from "../lib/problem";
 import { projectionRetryDelay, projectionRows } from "./projection";
 import { Subscribers } from "./subscribers";
@@ -317,7 +318,9 @@ export class ExecutionObject extends DurableObject<Env> {
     const attempt = node.attempt;
     const executor = executors[node.kind];
     const work: Promise<RunResult> = executor
-      ? runAttempt(executor, this.def(node.id), this.context(), { executionId: exec.id, attempt, runSignal: this.runAbort.signal, now: Date.now() })
+      ? runAttempt(executor, this.def(node.id), this.context(), {
+          executionId: exec.id, attempt, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
+        })
       : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
     const done = work.then((result) => this.record(node.id, attempt, result)).finally(() => this.inflight.delete(node.id));
     this.inflight.set(node.id, done);
@@ -440,15 +443,17 @@ export class ExecutionObject extends DurableObject<Env> {
   private async flushOnce(): Promise<void> {
     const exec = this.exec as ExecRecord;
     const { keys, upTo } = this.store.dirty();
-    if (keys.length === 0) {
+    const usage = this.store.unprojectedUsage();
+    if (keys.length === 0 && usage.length === 0) {
       exec.flush_due_at = null;
       this.store.saveExecution(exec);
       return;
     }
     const rows = projectionRows(exec, this.nodes, keys, this.store.lastSeq(), Date.now());
     try {
-      await projectExecution(openDb(this.env.DB).db, rows.execution, rows.nodes);
+      await projectExecution(openDb(this.env.DB).db, rows.execution, rows.nodes, usage);
       this.store.clearDirty(upTo);
+      this.store.markUsageProjected(usage.map((u) => u.id));
       exec.flush_attempts = 0;
       exec.flush_due_at = this.store.dirty().keys.length > 0 ? Date.now() + config(this.env).PROJECTION_FLUSH_MS : null;
     } catch (err) {

@@ -1,5 +1,6 @@
 import type { NodeKindSpec } from "../engine/dag";
 import { http } from "./http";
+import { llm } from "./llm";
 import { transform } from "./transform";
 import { sleep, waitForEvent } from "./wait";
 import type { NodeExecutor } from "./types";
@@ -7,6 +8,7 @@ import type { NodeExecutor } from "./types";
 /** Every node kind the engine runs; the validator and the ExecutionObject both read this one table. */
 export const executors: Record<string, NodeExecutor> = {
   http,
+  llm,
   transform,
   sleep,
   wait_for_event: waitForEvent,

@@ -16,6 +16,29 @@ export class FatalError extends Error {
   }
 }
 
+/** One LLM call's usage, recorded per attempt whatever became of the answer. */
+export interface UsageRecord {
+  provider: string;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  cost_source: "provider" | "price_table" | "unknown";
+  latency_ms: number;
+}
+
+/** What the ExecutionObject lends an executor beyond its config: bindings and the tenant's ledger. */
+export interface RunServices {
+  env: Env;
+  tenantId: string;
+  /** Persist usage in the execution's storage first; it is projected to D1 with the rest. */
+  recordUsage(u: UsageRecord): void;
+  /** The tenant's month-to-date LLM spend in USD, this execution's not-yet-projected usage included. */
+  monthSpend(): Promise<number>;
+  /** The tenant's monthly budget in USD; null = unlimited. */
+  budget(): Promise<number | null>;
+}
+
 export interface RunContext<C> {
   /** The node's config with templates already rendered. */
   config: C;
@@ -25,6 +48,7 @@ export interface RunContext<C> {
   attempt: number;
   now: number;
   expr: ExprContext;
+  services: RunServices;
 }
 
 /** `wait` hands the node to the ExecutionObject's durable timers / event inbox instead of finishing it. */

@@ -5,6 +5,8 @@ declare global {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
       TARGET_URL: string;
+      OPENAI_URL: string;
+      ANTHROPIC_URL: string;
     }
   }
 }
@@ -12,6 +14,8 @@ declare global {
 declare module "vitest" {
   interface ProvidedContext {
     targetUrl: string;
+    openaiUrl: string;
+    anthropicUrl: string;
   }
 }
 export {};

@@ -1,9 +1,16 @@
 import type { TestProject } from "vitest/node";
+import { startLlmServer } from "./llm-server";
 import { startTargetServer } from "./target-server";
 
 /** Starts the real local HTTP services the workers under test call; nothing of ours is mocked. */
 export default async function setup(project: TestProject) {
   const target = await startTargetServer();
+  const openai = await startLlmServer("openai");
+  const anthropic = await startLlmServer("anthropic");
   project.provide("targetUrl", target.url);
-  return async () => target.close();
+  project.provide("openaiUrl", openai.url);
+  project.provide("anthropicUrl", anthropic.url);
+  return async () => {
+    await Promise.all([target.close(), openai.close(), anthropic.close()]);
+  };
 }

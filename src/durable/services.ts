@@ -1,0 +1,34 @@
+import { openDb } from "../db/client";
+import type { ExecRecord, ExecutionStore } from "../db/execution-store";
+import { getBudget, monthSpend } from "../db/repo";
+import { config } from "../env";
+import type { RunServices } from "../nodes/types";
+
+const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
+
+/**
+ * What an executor may use beyond its config: bindings, and the tenant's LLM ledger and budget. Usage goes to the
+ * execution's own storage first (and reaches D1 with the next projection), so a call is never lost from the ledger.
+ */
+export function runServices(env: Env, store: ExecutionStore, exec: ExecRecord, nodeId: string, attempt: number): RunServices {
+  const db = () => openDb(env.DB).db;
+  return {
+    env,
+    tenantId: exec.tenant_id,
+    recordUsage: (u) => {
+      const at = Date.now();
+      store.addUsage({
+        ...u, id: `${exec.id}:${nodeId}:${attempt}:${crypto.randomUUID()}`, tenant_id: exec.tenant_id, workflow_id: exec.workflow_id,
+        execution_id: exec.id, node_id: nodeId, attempt, month: monthOf(at), at,
+      });
+      if (exec.flush_due_at === null) exec.flush_due_at = at + config(env).PROJECTION_FLUSH_MS;
+      store.saveExecution(exec);
+    },
+    monthSpend: async () => {
+      const month = monthOf(Date.now());
+      const pending = store.unprojectedUsage().filter((u) => u.month === month).reduce((sum, u) => sum + u.cost_usd, 0);
+      return (await monthSpend(db(), exec.tenant_id, month)) + pending;
+    },
+    budget: () => getBudget(db(), exec.tenant_id),
+  };
+}

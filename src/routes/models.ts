@@ -1,0 +1,73 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import * as repo from "../db/repo";
+import { breakerStub } from "../durable/client";
+import { readJson, readQuery } from "../middleware/body";
+import type { AppEnv } from "../middleware/context";
+import { resolveModel, tierSetting, tierVar, TIERS, type Tier } from "../nodes/llm/config";
+import { callModel } from "../nodes/llm/providers";
+
+const vars = (env: Env) => env as unknown as Record<string, unknown>;
+
+/** /v1/models: the tiers, how each is configured, and its provider's breaker; /test calls each one. */
+export const models = new Hono<AppEnv>()
+  .get("/", async (c) => {
+    const data = await Promise.all(
+      TIERS.map(async (tier) => {
+        const r = resolveModel(vars(c.env), { tier });
+        const setting = tierSetting(vars(c.env), tier);
+        const breaker = r.ok ? (await breakerStub(c.env, r.target.provider).status()).state : null;
+        return {
+          tier, variable: tierVar(tier), provider: r.ok ? r.target.provider : (setting?.split(":")[0] ?? null),
+          model: r.ok ? r.target.model : (setting?.split(":").slice(1).join(":") || null),
+          configured: r.ok, problem: r.ok ? null : r.message, breaker,
+        };
+      }),
+    );
+    return c.json({ data });
+  })
+  .post("/test", async (c) => {
+    const results = await Promise.all(TIERS.map((tier) => probe(c.env, tier)));
+    return c.json({ data: results });
+  });
+
+/** A tiny prompt to one tier; a failing provider is reported as data, never as a 500. */
+async function probe(env: Env, tier: Tier) {
+  const r = resolveModel(vars(env), { tier });
+  if (!r.ok) return { tier, ok: false, configured: false, latency_ms: null, error: r.message };
+  const started = Date.now();
+  try {
+    const res = await callModel(env, r.target, {
+      messages: [{ role: "user", content: "Reply with the single word OK." }], max_tokens: 5, json: false,
+      idempotencyKey: `models-test:${tier}:${crypto.randomUUID()}`, signal: AbortSignal.timeout(20_000),
+    });
+    return { tier, ok: true, configured: true, provider: r.target.provider, model: res.model, latency_ms: Date.now() - started, error: null };
+  } catch (err) {
+    return { tier, ok: false, configured: true, provider: r.target.provider, model: r.target.model, latency_ms: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+const budgetBody = z.object({ monthly_usd: z.number().min(0).max(1e9).nullable() }).strict();
+const monthParam = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected YYYY-MM").optional();
+const thisMonth = () => new Date().toISOString().slice(0, 7);
+
+/** /v1/budget: the tenant's monthly LLM budget (null = unlimited, 0 = no LLM calls) and month-to-date spend. */
+export const budget = new Hono<AppEnv>()
+  .get("/", async (c) => {
+    const db = c.get("db").db;
+    const [monthly, spent] = await Promise.all([repo.getBudget(db, c.get("tenantId")), repo.monthSpend(db, c.get("tenantId"), thisMonth())]);
+    return c.json({ monthly_usd: monthly, month: thisMonth(), spent_usd: spent });
+  })
+  .put("/", async (c) => {
+    const { value } = await readJson(c, budgetBody);
+    await repo.setBudget(c.get("db").db, c.get("tenantId"), value.monthly_usd, Date.now());
+    return c.json({ monthly_usd: value.monthly_usd });
+  });
+
+/** /v1/usage?month=YYYY-MM: LLM calls, tokens and cost per workflow and model, in one query. */
+export const usage = new Hono<AppEnv>().get("/", async (c) => {
+  const month = readQuery(c, z.object({ month: monthParam })).month ?? thisMonth();
+  const rows = await repo.usageReport(c.get("db").db, c.get("tenantId"), month);
+  const data = rows.map((r) => ({ ...r, calls: Number(r.calls), input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost_usd: Number(r.cost_usd) }));
+  return c.json({ month, total_usd: data.reduce((s, r) => s + r.cost_usd, 0), data });
+});

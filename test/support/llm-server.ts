@@ -1,0 +1,64 @@
+// Real local model servers for tests: an OpenAI-compatible Chat Completions server and an Anthropic Messages
+// server. The last user message steers them with directives:
+//   [[key=K]] counter key · [[fail=N:STATUS(:RETRY_AFTER_S)]] first N calls answer STATUS · [[status=S]] always S
+//   [[slow=MS]] delay · [[badjson=N]] first N answers are not JSON · [[json=...]] the answer text · [[cost=USD]]
+// Usage is fixed (100 input, 50 output tokens) so costs are exact.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+type Flavor = "openai" | "anthropic";
+
+export async function startLlmServer(flavor: Flavor): Promise<{ url: string; close: () => Promise<void> }> {
+  const calls = new Map<string, { headers: Record<string, unknown>; body: any }[]>();
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString("utf8");
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(typeof body === "string" ? body : JSON.stringify(body));
+    };
+    if (req.method === "GET" && req.url?.startsWith("/_calls/")) return send(200, { calls: calls.get(decodeURIComponent(req.url.slice(8))) ?? [] });
+    const path = flavor === "openai" ? "/v1/chat/completions" : "/v1/messages";
+    if (req.method !== "POST" || req.url !== path) return send(404, { error: { message: `no route ${req.method} ${req.url}` } });
+    const authorized = flavor === "openai" ? /^Bearer \S+/.test(String(req.headers.authorization ?? "")) : Boolean(req.headers["x-api-key"]);
+    if (!authorized) return send(401, { error: { message: "missing API key" } });
+    const body = JSON.parse(raw) as { model: string; messages: { role: string; content: string }[]; response_format?: unknown };
+    const last = [...body.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+    const d = (name: string) => new RegExp(`\\[\\[${name}=([^\\]]*)\\]\\]`).exec(last)?.[1];
+    const key = d("key") ?? "default";
+    const history = [...(calls.get(key) ?? []), { headers: req.headers, body }];
+    calls.set(key, history);
+    const n = history.length;
+    if (d("slow")) await new Promise((r) => setTimeout(r, Number(d("slow"))));
+    const always = d("status");
+    if (always) return send(Number(always), { error: { message: `forced status ${always}` } });
+    const fail = d("fail")?.split(":");
+    if (fail && n <= Number(fail[0])) {
+      return send(Number(fail[1] ?? 500), { error: { message: `planned failure ${n}` } }, fail[2] ? { "retry-after": fail[2] } : {});
+    }
+    const badjson = Number(d("badjson") ?? 0);
+    const text = n <= badjson ? "this is {not json" : (d("json") ?? `echo: ${last.replace(/\[\[[^\]]*\]\]/g, "").trim()}`);
+    const cost = d("cost");
+    if (flavor === "openai") {
+      return send(200, {
+        id: `chatcmpl-${n}`, object: "chat.completion", model: body.model,
+        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150, ...(cost ? { cost: Number(cost) } : {}) },
+      });
+    }
+    return send(200, {
+      id: `msg_${n}`, type: "message", role: "assistant", model: body.model,
+      content: [{ type: "text", text }], stop_reason: "end_turn", usage: { input_tokens: 100, output_tokens: 50 },
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
