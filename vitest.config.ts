@@ -18,6 +18,22 @@ export default defineConfig({
           cloudflareTest(async ({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
+              // The real AI binding needs Cloudflare's network; this auxiliary worker answers the same run(model, input) call.
+              serviceBindings: { AI: "fake-workers-ai" },
+              workers: [
+                {
+                  name: "fake-workers-ai",
+                  modules: true,
+                  compatibilityDate: "2026-11-01",
+                  script: `import { WorkerEntrypoint } from "cloudflare:workers";
+                    export default class extends WorkerEntrypoint {
+                      async run(model, input) {
+                        const last = input.messages[input.messages.length - 1].content;
+                        return { response: "workers-ai " + model + ": " + last, usage: { prompt_tokens: 10, completion_tokens: 5 } };
+                      }
+                    }`,
+                },
+              ],
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 TARGET_URL: inject<string>("targetUrl"),

@@ -152,6 +152,19 @@ describe("llm nodes", () => {
     expect(bad.body.errors.map((e: any) => e.path)).toContain("nodes[0].config.messages");
   });
 
+  it("calls Workers AI through the AI binding", async () => {
+    const api = await tenantApi();
+    const { executionId } = await run(api, {
+      name: "workers ai",
+      nodes: [{ id: "w", kind: "llm", config: { provider: "workers-ai", model: "@cf/meta/llama-3.1-8b-instruct", system: "Be brief.", messages: [{ role: "user", content: "hello {{ input.who }}" }] } }],
+    }, { who: "edge" });
+    const done = await waitFor(api, executionId);
+    expect(done.nodes[0].output).toMatchObject({
+      text: "workers-ai @cf/meta/llama-3.1-8b-instruct: hello edge", provider: "workers-ai", model: "@cf/meta/llama-3.1-8b-instruct",
+      usage: { input_tokens: 10, output_tokens: 5 }, cost_usd: 0, cost_source: "unknown",
+    });
+  });
+
   it("lists the tiers and tests each configured one", async () => {
     const api = await tenantApi();
     const listed = (await api.get("/v1/models")).body.data;
@@ -161,5 +174,11 @@ describe("llm nodes", () => {
     const tested = (await api.post("/v1/models/test")).body.data;
     expect(tested.map((t: any) => [t.tier, t.ok, t.error])).toEqual([["strong", true, null], ["mid", true, null], ["weak", true, null]]);
     expect(tested.every((t: any) => typeof t.latency_ms === "number")).toBe(true);
+
+    await fetch(`${env.ANTHROPIC_URL}/_fail-next`, { method: "POST", body: JSON.stringify({ count: 1, status: 503 }) });
+    const degraded = await api.post("/v1/models/test");
+    expect(degraded.status).toBe(200);
+    expect(degraded.body.data.map((t: any) => [t.tier, t.ok])).toEqual([["strong", false], ["mid", true], ["weak", true]]);
+    expect(degraded.body.data[0].error).toBe("anthropic HTTP 503: the server was told to fail");
   });
 });

@@ -2,6 +2,7 @@
 // server. The last user message steers them with directives:
 //   [[key=K]] counter key · [[fail=N:STATUS(:RETRY_AFTER_S)]] first N calls answer STATUS · [[status=S]] always S
 //   [[slow=MS]] delay · [[badjson=N]] first N answers are not JSON · [[json=...]] the answer text · [[cost=USD]]
+// POST /_fail-next {count, status} fails the next requests whatever they say (for calls whose prompt is fixed).
 // Usage is fixed (100 input, 50 output tokens) so costs are exact.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,6 +11,7 @@ type Flavor = "openai" | "anthropic";
 
 export async function startLlmServer(flavor: Flavor): Promise<{ url: string; close: () => Promise<void> }> {
   const calls = new Map<string, { headers: Record<string, unknown>; body: any }[]>();
+  let failNext: { count: number; status: number } = { count: 0, status: 503 };
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -19,6 +21,14 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
       res.end(typeof body === "string" ? body : JSON.stringify(body));
     };
     if (req.method === "GET" && req.url?.startsWith("/_calls/")) return send(200, { calls: calls.get(decodeURIComponent(req.url.slice(8))) ?? [] });
+    if (req.method === "POST" && req.url === "/_fail-next") {
+      failNext = JSON.parse(raw) as typeof failNext;
+      return send(200, failNext);
+    }
+    if (failNext.count > 0) {
+      failNext.count--;
+      return send(failNext.status, { error: { message: "the server was told to fail" } });
+    }
     const path = flavor === "openai" ? "/v1/chat/completions" : "/v1/messages";
     if (req.method !== "POST" || req.url !== path) return send(404, { error: { message: `no route ${req.method} ${req.url}` } });
     const authorized = flavor === "openai" ? /^Bearer \S+/.test(String(req.headers.authorization ?? "")) : Boolean(req.headers["x-api-key"]);
