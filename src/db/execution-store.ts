@@ -22,6 +22,8 @@ export interface ExecRecord {
   /** When the next D1 projection attempt is due; null when D1 is up to date. */
   flush_due_at: number | null;
   flush_attempts: number;
+  /** The rendered concurrency key this execution holds or waits for; null when it has none. */
+  concurrency_key: string | null;
 }
 
 /** One LLM call as the ledger records it (the shape of a D1 llm_usage row). */
@@ -75,6 +77,7 @@ const MIGRATIONS: string[] = [
   // LLM usage per call; `projected` flips once D1 has the row (a flag, so no concurrent flush can clear it early).
   `CREATE TABLE usage (id TEXT PRIMARY KEY, node_id TEXT NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL,
      data TEXT NOT NULL, projected INTEGER NOT NULL DEFAULT 0);`,
+  `ALTER TABLE execution ADD COLUMN concurrency_key TEXT;`,
 ];
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -109,9 +112,9 @@ export class ExecutionStore {
 
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
     this.sql.exec(
-      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at,
+      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at, e.concurrency_key,
     );
     // Every node is dirty from the start, so D1 lists pending nodes too.
     nodeKinds.forEach((n, i) => {

@@ -3,7 +3,22 @@
 export class LeaseStore {
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, kind TEXT NOT NULL, expires_at INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS leases_kind_expiry ON leases (kind, expires_at);`);
+      CREATE INDEX IF NOT EXISTS leases_kind_expiry ON leases (kind, expires_at);
+      CREATE TABLE IF NOT EXISTS key_queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, execution_id TEXT NOT NULL, UNIQUE (key, execution_id));`);
+  }
+
+  /** Join the FIFO queue of `key` (once); true when `executionId` is at its head and so holds the key. */
+  acquireKey(key: string, executionId: string): { granted: boolean; position: number } {
+    this.sql.exec("INSERT INTO key_queue (key, execution_id) VALUES (?, ?) ON CONFLICT (key, execution_id) DO NOTHING", key, executionId);
+    const queue = this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos", key).toArray();
+    const position = queue.findIndex((q) => q.execution_id === executionId);
+    return { granted: position === 0, position };
+  }
+
+  /** Leave the queue of `key` (holding it or not); returns the execution now at its head, if any. */
+  releaseKey(key: string, executionId: string): string | null {
+    this.sql.exec("DELETE FROM key_queue WHERE key = ? AND execution_id = ?", key, executionId);
+    return this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT 1", key).toArray()[0]?.execution_id ?? null;
   }
 
   /** Take a slot if fewer than `limit` live leases of `kind` exist; expired leases are reclaimed first. */

@@ -28,3 +28,10 @@ export async function settledOf(env: Env, id: string, tenantId: string, timeoutM
 export function breakerStub(env: Env, provider: string): DurableObjectStub<BreakerObject> {
   return env.BREAKER.get(env.BREAKER.idFromName(provider));
 }
+
+/** Give up an execution's concurrency key and wake the execution next in line (its poll alarm is the backstop). */
+export async function releaseKey(env: Env, exec: { id: string; tenant_id: string; concurrency_key: string | null }): Promise<void> {
+  if (!exec.concurrency_key) return;
+  const next = await tenantStub(env, exec.tenant_id).releaseKey(exec.concurrency_key, exec.id);
+  if (next) await executionStub(env, next).poke();
+}

@@ -5,13 +5,14 @@ import { projectExecution } from "../db/repo";
 import { config } from "../env";
 import type { NodeDef } from "../engine/dag";
 import { TERMINAL_EXECUTION, TERMINAL_NODE, executionEventType, type EventEnvelope, type EventType, type ExecutionStatus } from "../engine/events";
-import type { ExprContext } from "../engine/expr";
+import { render, type ExprContext } from "../engine/expr";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
 import { dueWaits, nextWake, plan } from "../engine/scheduler";
 import { executors } from "../nodes";
 import type { RunResult } from "../nodes/types";
 import { runAttempt } from "./attempt";
 import { runServices } from "./services";
+import { releaseKey, tenantStub } from "./client";
 import { problemResponse } from "../lib/problem";
 import { projectionRetryDelay, projectionRows } from "./projection";
 import { Subscribers } from "./subscribers";
@@ -22,6 +23,8 @@ export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | 
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
 const LEASE_MS = 60_000;
+// How often a queued execution asks again for its concurrency key, should the holder's wake-up be lost.
+const QUEUE_POLL_MS = 5_000;
 // Upper bound on one in-memory wait inside a drive; durable wake-ups are the alarm's job.
 const MAX_IN_MEMORY_WAIT_MS = 5_000;
 
@@ -65,15 +68,22 @@ export class ExecutionObject extends DurableObject<Env> {
       id: p.id, tenant_id: p.tenant_id, workflow_id: p.workflow_id, version: p.version, definition: p.definition,
       input: p.input, status: "queued", output: null, error_code: null, error_message: null,
       created_at: now, started_at: null, finished_at: null, deadline_at: now + p.timeout_seconds * 1000,
-      flush_due_at: null, flush_attempts: 0,
+      flush_due_at: null, flush_attempts: 0, concurrency_key: null,
     };
+    let keyError: string | null = null;
+    if (p.definition.concurrency_key) {
+      try {
+        exec.concurrency_key = String((await render(p.definition.concurrency_key, { input: p.input, nodes: {}, execution: { id: p.id, workflow_id: p.workflow_id, version: p.version } })) ?? "") || null;
+      } catch (err) {
+        keyError = err instanceof Error ? err.message : String(err);
+      }
+    }
     this.store.createExecution(exec, p.definition.nodes);
     this.exec = exec;
     this.loadNodes();
-    this.emit("execution.queued", null, { workflow_id: p.workflow_id, version: p.version });
-    exec.status = "running";
-    exec.started_at = now;
-    this.emit("execution.started", null, {});
+    this.emit("execution.queued", null, { workflow_id: p.workflow_id, version: p.version, concurrency_key: exec.concurrency_key });
+    if (keyError !== null) this.finish("failed", { code: "concurrency_key_error", message: `concurrency_key: ${keyError}` });
+    else if (await this.holdsKey()) this.markStarted();
     await this.ctx.storage.setAlarm(Date.now() + 1);
     await this.flush();
     return { id: exec.id, status: exec.status, created: true };
@@ -139,6 +149,8 @@ export class ExecutionObject extends DurableObject<Env> {
     if (!this.exec) return null;
     this.store.touch();
     await this.settle();
+    // A queued execution was probably just handed its concurrency key: try now rather than at the next poll.
+    if (this.exec.status === "queued") await this.ctx.storage.setAlarm(Date.now() + 1);
     return { status: this.exec.status };
   }
 
@@ -234,6 +246,11 @@ export class ExecutionObject extends DurableObject<Env> {
           this.finish("timed_out", { code: "execution_timeout", message: `execution exceeded its timeout of ${seconds} s` });
           break;
         }
+        if (exec.status === "queued") {
+          // Another execution holds this one's concurrency key: wait (rearm polls; the holder wakes us when done).
+          if (!(await this.holdsKey())) break;
+          this.markStarted();
+        }
         for (const n of dueWaits(this.nodes.values(), now)) this.settleWait(n);
         // Attempts recorded as running but not in flight here were cut off by an eviction: re-run the same attempt.
         for (const n of this.nodes.values()) if (n.status === "running" && !this.inflight.has(n.id)) this.launch(n, true);
@@ -296,9 +313,13 @@ export class ExecutionObject extends DurableObject<Env> {
     if (this.driving || !this.exec) return;
     const exec = this.exec;
     const active = !TERMINAL_EXECUTION.has(exec.status);
-    const hasWork = active && [...this.nodes.values()].some((n) => n.status === "pending" || n.status === "running");
-    const due = nextWake(active ? this.nodes.values() : [], [
+    const running = exec.status === "running";
+    // Work to do now: nodes to start or resume, or every node finished and the run still to be concluded.
+    const nodes = [...this.nodes.values()];
+    const hasWork = running && (nodes.some((n) => n.status === "pending" || n.status === "running") || nodes.every((n) => TERMINAL_NODE.has(n.status)));
+    const due = nextWake(running ? this.nodes.values() : [], [
       active ? exec.deadline_at : null, exec.flush_due_at, hasWork ? Date.now() : null, this.subscribers.nextRenewal(),
+      exec.status === "queued" ? Date.now() + QUEUE_POLL_MS : null,
     ]);
     if (due === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 1));
@@ -402,6 +423,7 @@ export class ExecutionObject extends DurableObject<Env> {
     this.emit(executionEventType(status), null, { ...(error ? { error } : {}), ...(status === "succeeded" ? { output } : {}) });
     this.runAbort.abort(new Error(`execution ${status}`));
     this.subscribers.closeAll();
+    if (exec.concurrency_key) this.ctx.waitUntil(releaseKey(this.env, exec));
     for (const resolve of this.waiters) resolve();
     this.waiters.clear();
   }
@@ -465,6 +487,19 @@ export class ExecutionObject extends DurableObject<Env> {
   }
 
   // ---- helpers
+
+  private markStarted(): void {
+    const exec = this.exec as ExecRecord;
+    exec.status = "running";
+    exec.started_at = Date.now();
+    this.emit("execution.started", null, {});
+  }
+
+  private async holdsKey(): Promise<boolean> {
+    const exec = this.exec as ExecRecord;
+    if (!exec.concurrency_key) return true;
+    return (await tenantStub(this.env, exec.tenant_id).acquireKey(exec.concurrency_key, exec.id)).granted;
+  }
 
   /** The execution, when it exists and belongs to `tenantId`; another tenant's execution looks absent. */
   private owned(tenantId: string): ExecRecord | null {

@@ -3,7 +3,7 @@ import { LeaseStore } from "../db/lease-store";
 
 export type LeaseKind = "subscriber";
 
-/** One per tenant: counters that must agree across isolates (subscriber slots now; rate limits and concurrency later). */
+/** One per tenant: counters that must agree across isolates (subscriber slots, concurrency keys). */
 export class TenantObject extends DurableObject<Env> {
   private readonly leases: LeaseStore;
 
@@ -23,6 +23,15 @@ export class TenantObject extends DurableObject<Env> {
 
   renew(ids: string[], ttlMs: number): void {
     this.leases.renew(ids, Date.now() + ttlMs);
+  }
+
+  /** Concurrency keys: one execution at a time per key, the rest wait in arrival order. */
+  acquireKey(key: string, executionId: string): { granted: boolean; position: number } {
+    return this.leases.acquireKey(key, executionId);
+  }
+
+  releaseKey(key: string, executionId: string): string | null {
+    return this.leases.releaseKey(key, executionId);
   }
 
   active(kind: LeaseKind): number {

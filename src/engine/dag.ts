@@ -30,6 +30,8 @@ export const definitionSchema = z
     input_schema: z.record(z.string(), z.unknown()).optional(),
     timeout_seconds: z.number().int().min(1).max(30 * 86_400).default(7200),
     max_parallel: z.number().int().min(1).max(64).default(8),
+    /** A template over input (e.g. "{{ input.file_path }}"): executions with the same key run one at a time. */
+    concurrency_key: z.string().min(1).max(512).optional(),
     nodes: z.array(nodeSchema).min(1).max(MAX_NODES),
   })
   .strict();
@@ -67,6 +69,15 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
   if (def.input_schema) {
     const problem = checkJsonSchema(def.input_schema);
     if (problem) errors.push({ path: "input_schema", message: problem });
+  }
+  if (def.concurrency_key) {
+    for (const t of templatesIn(def.concurrency_key)) {
+      try {
+        compile(t.expression);
+      } catch (err) {
+        errors.push({ path: "concurrency_key", message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}` });
+      }
+    }
   }
   const index = new Map<string, number>();
   def.nodes.forEach((n, i) => {

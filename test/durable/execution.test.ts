@@ -254,6 +254,14 @@ describe("waiting nodes", () => {
     expect(late.status).toBe(409);
   });
 
+  it("concludes the run when an event completes its last node", async () => {
+    const api = await tenantApi();
+    const { executionId } = await run(api, { name: "last", nodes: [{ id: "only", kind: "wait_for_event", config: { event: "go" } }] });
+    await waitForNode(api, executionId, "only", "waiting");
+    await api.post(`/v1/executions/${executionId}/events`, { name: "go", payload: 1 });
+    expect((await waitFor(api, executionId)).status).toBe("succeeded");
+  });
+
   it("buffers an event sent before the wait starts", async () => {
     const api = await tenantApi();
     const { executionId } = await run(api, {

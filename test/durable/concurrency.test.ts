@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { client, createTenant, target, targetCalls, waitFor } from "../support/api";
+
+describe("concurrency_key", () => {
+  it("runs executions with the same key one after another and different keys in parallel", async () => {
+    const api = client((await createTenant()).token);
+    const k = `ck-${Date.now()}`;
+    const wf = await api.post("/v1/workflows", {
+      name: "edit file",
+      concurrency_key: "{{ input.file }}",
+      nodes: [{ id: "edit", kind: "http", config: { method: "POST", url: target(`/slow/${k}-{{ input.file }}-{{ input.n }}?ms=300`) } }],
+    });
+    expect(wf.status).toBe(201);
+    const start = (file: string, n: number) => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { file, n } });
+    const first = await start("a.ts", 1);
+    const second = await start("a.ts", 2);
+    const other = await start("b.ts", 3);
+    expect(first.body.status).toBe("running");
+    expect(second.body.status).toBe("queued");
+    expect(other.body.status).toBe("running");
+    for (const r of [first, second, other]) expect((await waitFor(api, r.body.id)).status).toBe("succeeded");
+
+    const [a1] = (await targetCalls(`${k}-a.ts-1`)).calls;
+    const [a2] = (await targetCalls(`${k}-a.ts-2`)).calls;
+    const [b3] = (await targetCalls(`${k}-b.ts-3`)).calls;
+    expect(a2!.started_at).toBeGreaterThanOrEqual(a1!.finished_at!);
+    expect(b3!.started_at).toBeLessThan(a1!.finished_at!);
+    const log = (await api.get(`/v1/executions/${second.body.id}/events`)).body.data.map((e: any) => e.type);
+    expect(log.slice(0, 2)).toEqual(["execution.queued", "execution.started"]);
+  });
+
+  it("gives a cancelled waiter's place to the next one", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await api.post("/v1/workflows", {
+      name: "gate", concurrency_key: "{{ input.file }}",
+      nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }],
+    });
+    const start = () => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { file: "same" } });
+    const holder = (await start()).body.id;
+    const waiter = (await start()).body.id;
+    const last = (await start()).body.id;
+    expect((await api.post(`/v1/executions/${waiter}/cancel`)).body.status).toBe("cancelled");
+    await api.post(`/v1/executions/${holder}/events`, { name: "go" });
+    expect((await waitFor(api, holder)).status).toBe("succeeded");
+    expect((await waitFor(api, last, ["running"])).status).toBe("running");
+    await api.post(`/v1/executions/${last}/events`, { name: "go" });
+    expect((await waitFor(api, last)).status).toBe("succeeded");
+  });
+});
