@@ -88,7 +88,8 @@ async function deliverAlerts(db: Db, now: number): Promise<PromiseSettledResult<
   const due = await dueAlerts(db, now, 30);
   return inBatches(due, 6, async ({ alert, target, secret }) => {
     const body = JSON.stringify(alert.payload);
-    const headers = await signWebhook(secret, alert.id, Math.floor(now / 1000), body);
+    // The signed timestamp is when the bytes leave (receivers reject stale or future ones), not the tick's time.
+    const headers = await signWebhook(secret, alert.id, Math.floor(Date.now() / 1000), body);
     const attempts = alert.attempts + 1;
     let error: string | null = null;
     try {

@@ -76,6 +76,15 @@ export async function insertMonitor(db: Db, row: MonitorRow): Promise<void> {
   await db.insert(monitors).values(row);
 }
 
+/** Insert unless a monitor with this id exists (an action re-run with the same key); returns the stored row. */
+export async function insertMonitorOnce(db: Db, row: MonitorRow): Promise<MonitorRow> {
+  const [, found] = await db.batch([
+    db.insert(monitors).values(row).onConflictDoNothing({ target: monitors.id }),
+    db.select().from(monitors).where(and(eq(monitors.id, row.id), eq(monitors.tenant_id, row.tenant_id))),
+  ]);
+  return found[0] as MonitorRow;
+}
+
 export async function listMonitors(db: Db, tenantId: string) {
   return db.select().from(monitors).where(eq(monitors.tenant_id, tenantId)).orderBy(desc(monitors.created_at), desc(monitors.id)).limit(1000);
 }

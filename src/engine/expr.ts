@@ -50,7 +50,8 @@ export async function holds(expression: string, ctx: ExprContext): Promise<boole
 }
 
 const TEMPLATE = /\{\{([\s\S]+?)\}\}/g;
-const WHOLE_TEMPLATE = /^\{\{([\s\S]+?)\}\}$/;
+// One template and nothing else: "{{ a }}/x/{{ b }}" also starts with {{ and ends with }}, so the inside may not hold either.
+const WHOLE_TEMPLATE = /^\{\{((?:(?!\{\{|\}\})[\s\S])+)\}\}$/;
 
 /** Every template expression inside `value`, with its JSON path, for up-front parsing. */
 export function templatesIn(value: unknown, path: (string | number)[] = []): { path: (string | number)[]; expression: string }[] {

@@ -1,6 +1,7 @@
 import type { NodeKindSpec } from "../engine/dag";
 import { http } from "./http";
 import { llm } from "./llm";
+import { createMonitor } from "./monitor";
 import { transform } from "./transform";
 import { sleep, waitForEvent } from "./wait";
 import type { NodeExecutor } from "./types";
@@ -12,6 +13,7 @@ export const executors: Record<string, NodeExecutor> = {
   transform,
   sleep,
   wait_for_event: waitForEvent,
+  create_monitor: createMonitor,
 } as Record<string, NodeExecutor>;
 
 export const kindSpecs: Record<string, NodeKindSpec> = executors;

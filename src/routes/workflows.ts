@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { z } from "zod";
 import * as repo from "../db/repo";
 import { MAX_DEFINITION_BYTES, validateDefinition, type Definition } from "../engine/dag";
@@ -24,6 +24,15 @@ async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Defini
   return result.definition;
 }
 
+/** Store a validated definition as a new workflow (version 1); also used to instantiate templates. */
+export async function storeWorkflow(c: Context<AppEnv>, definition: Definition) {
+  const id = newId("wf");
+  const now = Date.now();
+  await repo.createWorkflow(c.get("db").db, { id, tenant_id: c.get("tenantId"), name: definition.name, description: definition.description ?? null }, definition, now);
+  c.header("location", `/v1/workflows/${id}`);
+  return { id, name: definition.name, description: definition.description ?? null, version: 1, latest_version: 1, created_at: iso(now), updated_at: iso(now), definition };
+}
+
 function workflowNotFound(id: string): AppError {
   return new AppError(404, "workflow_not_found", `Workflow ${id} does not exist.`);
 }
@@ -34,12 +43,8 @@ function workflowView(w: repo.WorkflowRow) {
 
 export const workflows = new Hono<AppEnv>()
   .post("/", async (c) => {
-    const definition = await readDefinition(c);
-    const id = newId("wf");
-    const now = Date.now();
-    await repo.createWorkflow(c.get("db").db, { id, tenant_id: c.get("tenantId"), name: definition.name, description: definition.description ?? null }, definition, now);
-    c.header("location", `/v1/workflows/${id}`);
-    return c.json({ id, name: definition.name, description: definition.description ?? null, version: 1, latest_version: 1, created_at: iso(now), updated_at: iso(now), definition }, 201);
+    const created = await storeWorkflow(c, await readDefinition(c));
+    return c.json(created, 201);
   })
   .get("/", async (c) => {
     const q = readQuery(c, z.object({ cursor: cursorParam, limit: limitParam }));

@@ -15,6 +15,10 @@ describe("templates", () => {
     expect(await render({ a: ["{{ input.tags }}", "run {{ execution.id }}"], b: 3 }, ctx)).toEqual({ a: [["a", "b"], "run ex_1"], b: 3 });
   });
 
+  it("treats a string that starts and ends with templates as interpolation, not one expression", async () => {
+    expect(await render("{{ execution.id }}/items/{{ input.id }}", ctx)).toBe("ex_1/items/7");
+  });
+
   it("renders a missing value as empty inside a string", async () => {
     expect(await render("x{{ input.nothing }}y", ctx)).toBe("xy");
   });

@@ -33,9 +33,16 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     if (req.method !== "POST" || req.url !== path) return send(404, { error: { message: `no route ${req.method} ${req.url}` } });
     const authorized = flavor === "openai" ? /^Bearer \S+/.test(String(req.headers.authorization ?? "")) : Boolean(req.headers["x-api-key"]);
     if (!authorized) return send(401, { error: { message: "missing API key" } });
-    const body = JSON.parse(raw) as { model: string; messages: { role: string; content: string }[]; response_format?: unknown };
+    const body = JSON.parse(raw) as { model: string; system?: string; messages: { role: string; content: string }[]; response_format?: unknown };
     const last = [...body.messages].reverse().find((m) => m.role === "user")?.content ?? "";
-    const d = (name: string) => new RegExp(`\\[\\[${name}=([^\\]]*)\\]\\]`).exec(last)?.[1];
+    const conversation = [body.system ?? "", ...body.messages.map((m) => m.content)].join("\n");
+    // [[name@TAG=value]] applies only to calls whose prompt says "TASK: TAG"; [[name=value]] to every call.
+    const d = (name: string): string | undefined => {
+      for (const m of last.matchAll(new RegExp(`\\[\\[${name}@([\\w-]+)=(.*?)\\]\\]`, "g"))) {
+        if (conversation.includes(`TASK: ${m[1]}.`)) return m[2];
+      }
+      return new RegExp(`\\[\\[${name}=(.*?)\\]\\]`).exec(last)?.[1];
+    };
     const key = d("key") ?? "default";
     const history = [...(calls.get(key) ?? []), { headers: req.headers, body }];
     calls.set(key, history);
@@ -48,7 +55,7 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
       return send(Number(fail[1] ?? 500), { error: { message: `planned failure ${n}` } }, fail[2] ? { "retry-after": fail[2] } : {});
     }
     const badjson = Number(d("badjson") ?? 0);
-    const text = n <= badjson ? "this is {not json" : (d("json") ?? `echo: ${last.replace(/\[\[[^\]]*\]\]/g, "").trim()}`);
+    const text = n <= badjson ? "this is {not json" : (d("json") ?? `echo: ${last.replace(/\[\[.*?\]\]/g, "").trim()}`);
     const cost = d("cost");
     if (flavor === "openai") {
       return send(200, {

@@ -19,6 +19,9 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   // Webhook receivers: the test registers a secret; deliveries are verified with the standardwebhooks package.
   const hookSecrets = new Map<string, string>();
   const hookFailures = new Map<string, number>();
+  // A tiny catalog and an order service that dedupes by Idempotency-Key (as a well-behaved API does).
+  const outlets: Record<string, { id: string; name: string }> = { "o-1": { id: "o-1", name: "Harbour Street" }, "o-2": { id: "o-2", name: "Market Square" } };
+  const orders = new Map<string, Map<string, { id: string; body: unknown }>>();
   const deliveries = new Map<string, { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]>();
 
   const record = (key: string, req: IncomingMessage): Call => {
@@ -30,7 +33,7 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const body = await readBody(req);
-    const parts = url.pathname.split("/").filter(Boolean);
+    const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const q = (name: string) => url.searchParams.get(name);
     switch (parts[0]) {
       case "echo":
@@ -93,6 +96,38 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
           return json(res, 503, { error: "receiver down" });
         }
         return json(res, verified ? 200 : 401, { verified });
+      }
+      case "outlets": {
+        record(`outlets-${parts[1]}`, req);
+        const outlet = outlets[decodeURIComponent(parts[1] ?? "")];
+        return outlet ? json(res, 200, outlet) : json(res, 404, { error: "no such outlet" });
+      }
+      case "orders": {
+        // POST /orders/:bucket?delay_first=ms — records the order, then (first time only) answers late.
+        const bucket = parts[1] ?? "orders";
+        const idem = header(req, "idempotency-key");
+        if (!idem) return json(res, 400, { error: "Idempotency-Key required" });
+        record(`orders-${bucket}`, req);
+        const book = orders.get(bucket) ?? new Map<string, { id: string; body: unknown }>();
+        orders.set(bucket, book);
+        const isNew = !book.has(idem);
+        if (isNew) book.set(idem, { id: `ord-${book.size + 1}`, body: parseMaybe(body) });
+        if (isNew && q("delay_first")) await new Promise((r) => setTimeout(r, Number(q("delay_first"))));
+        return json(res, isNew ? 201 : 200, book.get(idem));
+      }
+      case "_orders":
+        return json(res, 200, { orders: [...(orders.get(parts[1] ?? "")?.values() ?? [])] });
+      case "publish":
+        // POST /publish/:bucket → where the post now lives (a URL the monitor will check).
+        record(`publish-${parts[1]}`, req);
+        return json(res, 201, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/status/${q("live_status") ?? "200"}/live-${parts[1]}`, post: parseMaybe(body) });
+      case "repo": {
+        // POST /repo/:bucket/files/apply {file_path} — slow on purpose, so overlapping runs on one file would show.
+        const file = (parseMaybe(body) as { file_path?: string })?.file_path ?? "?";
+        const call = record(`repo-${parts[1]}-${file}`, req);
+        await new Promise((r) => setTimeout(r, Number(q("ms") ?? "250")));
+        call.finished_at = Date.now();
+        return json(res, 200, { file_path: file, started_at: call.started_at, finished_at: call.finished_at });
       }
       case "_calls":
         return json(res, 200, { calls: calls.get(parts[1] ?? "") ?? [], effects: Object.fromEntries(effects.get(parts[1] ?? "") ?? []) });

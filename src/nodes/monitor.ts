@@ -1,0 +1,54 @@
+import { z } from "zod";
+import { alertSchema, checkSchema } from "../cron/monitors";
+import { openDb } from "../db/client";
+import { insertMonitorOnce } from "../db/cron-repo";
+import { sha256Hex } from "../lib/hash";
+import { newWebhookSecret } from "../lib/webhooks";
+import { FatalError, type NodeExecutor } from "./types";
+
+const templated = z.string().regex(/^\{\{[\s\S]+\}\}$/, "must be a number or a {{ template }}");
+const int = (min: number, max: number) => z.union([z.number().int().min(min).max(max), templated]);
+
+const config = z
+  .object({
+    name: z.string().min(1).max(200),
+    url: z.string().min(1).max(2048),
+    expect_status: z.number().int().min(100).max(599).optional(),
+    interval_seconds: int(60, 30 * 86_400),
+    failure_threshold: int(1, 100).default(3),
+    recovery_threshold: int(1, 100).default(1),
+    webhook_url: z.string().min(1).max(2048),
+    cooldown_seconds: int(0, 30 * 86_400).default(3600),
+  })
+  .strict();
+
+const rendered = z.object({
+  interval_seconds: z.coerce.number().int().min(60).max(30 * 86_400),
+  failure_threshold: z.coerce.number().int().min(1).max(100),
+  recovery_threshold: z.coerce.number().int().min(1).max(100),
+  cooldown_seconds: z.coerce.number().int().min(0).max(30 * 86_400),
+});
+
+/**
+ * Built-in action: register an http monitor for the execution's tenant (no API key in the workflow). The monitor id
+ * derives from the attempt's idempotency key, so an attempt re-run after a crash finds the monitor it made.
+ */
+export const createMonitor: NodeExecutor<typeof config> = {
+  config,
+  defaultTimeoutMs: 10_000,
+  async run({ config: c, idempotencyKey, services, now }) {
+    const numbers = rendered.safeParse(c);
+    if (!numbers.success) throw new FatalError("invalid_config", numbers.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+    const check = checkSchema.safeParse({ kind: "http", url: c.url, ...(c.expect_status ? { expect_status: c.expect_status } : {}) });
+    const alert = alertSchema.safeParse({ webhook_url: c.webhook_url, cooldown_seconds: numbers.data.cooldown_seconds });
+    if (!check.success || !alert.success) throw new FatalError("invalid_config", `url and webhook_url must be http(s) URLs (got "${c.url}", "${c.webhook_url}")`);
+    const id = `mon_${(await sha256Hex(`${services.tenantId}:${idempotencyKey}`)).slice(0, 26).toUpperCase()}`;
+    const row = await insertMonitorOnce(openDb(services.env.DB).db, {
+      id, tenant_id: services.tenantId, name: c.name, check: check.data, interval_seconds: numbers.data.interval_seconds,
+      failure_threshold: numbers.data.failure_threshold, recovery_threshold: numbers.data.recovery_threshold, alert: alert.data,
+      secret: newWebhookSecret(), enabled: true, status: "unknown", consecutive_failures: 0, consecutive_successes: 0,
+      next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
+    });
+    return { ok: true, output: { monitor_id: row.id, webhook_secret: row.secret, next_check_at: new Date(row.next_check_at).toISOString() } };
+  },
+};
