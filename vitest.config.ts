@@ -54,6 +54,8 @@ export default defineConfig({
                 BREAKER_FAILURES: "3",
                 BREAKER_COOLDOWN_MS: "500",
                 PROJECTION_FLUSH_MS: "50",
+                // The local test servers listen on loopback; everything else private stays refused.
+                ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
                 // Small enough to exercise in seconds: the tenant-wide limit, heartbeats, ticket expiry, lease renewal.
                 MAX_SUBSCRIBERS_PER_TENANT: "150",
                 SSE_HEARTBEAT_MS: "200",

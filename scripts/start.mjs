@@ -37,7 +37,8 @@ ${tiers}
   curl -H "Authorization: Bearer ${token}" http://localhost:${port}/v1/workflows
 `);
 
-const dev = spawn("wrangler", ["dev", "--port", port, "--ip", "127.0.0.1", "--test-scheduled"], {
+// Local development talks to local services (an Ollama, a mock API), so the SSRF guard lets loopback through here only.
+const dev = spawn("wrangler", ["dev", "--port", port, "--ip", "127.0.0.1", "--test-scheduled", "--var", "ALLOWED_PRIVATE_HOSTS:127.0.0.1,localhost"], {
   stdio: "inherit",
   env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
 });

@@ -6,6 +6,7 @@ import { startExecution } from "../durable/start";
 import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorStatus } from "../engine/monitor";
 import { inBatches } from "../lib/batches";
 import { newId } from "../lib/ids";
+import { allowedHosts, guardedFetch } from "../lib/ssrf";
 import { signWebhook } from "../lib/webhooks";
 
 export const httpCheck = z
@@ -33,7 +34,7 @@ const LEASE_MARGIN_MS = 30_000;
 export async function runMonitors(env: Env, db: Db, now: number): Promise<{ checked: number; alerts_sent: number; failed: unknown[] }> {
   const claimed = await claimDueMonitors(db, now, 60_000 + LEASE_MARGIN_MS, 60);
   const checks = await inBatches(claimed, 6, (m) => checkOne(env, db, m, now));
-  const sent = await deliverAlerts(db, now);
+  const sent = await deliverAlerts(env, db, now);
   return {
     checked: checks.filter((r) => r.status === "fulfilled").length,
     alerts_sent: sent.filter((r) => r.status === "fulfilled" && r.value).length,
@@ -74,7 +75,7 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
     return { ok: false, error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}` };
   }
   try {
-    const res = await fetch(check.url, { method: check.method, signal: AbortSignal.timeout(check.timeout_ms), redirect: "manual" });
+    const res = await guardedFetch(check.url, { method: check.method, signal: AbortSignal.timeout(check.timeout_ms) }, allowedHosts(env));
     await res.body?.cancel();
     const ok = check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
     return ok ? { ok } : { ok, error: `HTTP ${res.status}` };
@@ -84,7 +85,7 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
 }
 
 /** Send due alerts as Standard Webhooks; record sent_at (first attempt), attempts and delivered_at. */
-async function deliverAlerts(db: Db, now: number): Promise<PromiseSettledResult<boolean>[]> {
+async function deliverAlerts(env: Env, db: Db, now: number): Promise<PromiseSettledResult<boolean>[]> {
   const due = await dueAlerts(db, now, 30);
   return inBatches(due, 6, async ({ alert, target, secret }) => {
     const body = JSON.stringify(alert.payload);
@@ -93,7 +94,7 @@ async function deliverAlerts(db: Db, now: number): Promise<PromiseSettledResult<
     const attempts = alert.attempts + 1;
     let error: string | null = null;
     try {
-      const res = await fetch(alertSchema.parse(target).webhook_url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body, signal: AbortSignal.timeout(10_000), redirect: "manual" });
+      const res = await guardedFetch(alertSchema.parse(target).webhook_url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body, signal: AbortSignal.timeout(10_000) }, allowedHosts(env), 0);
       await res.body?.cancel();
       if (!res.ok) error = `HTTP ${res.status}`;
     } catch (err) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { allowedHosts, guardedFetch, SsrfError } from "../lib/ssrf";
 import { readCapped } from "../lib/stream";
 import { FatalError, RetryableError, type NodeExecutor } from "./types";
 
@@ -23,7 +24,7 @@ type HttpConfig = z.output<typeof config>;
 export const http: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 30_000,
-  async run({ config, signal, idempotencyKey }) {
+  async run({ config, signal, idempotencyKey, services }) {
     const url = targetUrl(config);
     const headers = new Headers(config.headers);
     if (!headers.has("idempotency-key")) headers.set("idempotency-key", idempotencyKey);
@@ -34,8 +35,9 @@ export const http: NodeExecutor<typeof config> = {
     }
     let res: Response;
     try {
-      res = await fetch(url, { method: config.method, headers, body, signal, redirect: "follow" });
+      res = await guardedFetch(url.toString(), { method: config.method, headers, body, signal }, allowedHosts(services.env));
     } catch (err) {
+      if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message);
       if (signal.aborted) throw err;
       throw new RetryableError("network_error", `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -3,6 +3,7 @@ import { alertSchema, checkSchema } from "../cron/monitors";
 import { openDb } from "../db/client";
 import { insertMonitorOnce } from "../db/cron-repo";
 import { sha256Hex } from "../lib/hash";
+import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
 import { FatalError, type NodeExecutor } from "./types";
 
@@ -42,6 +43,10 @@ export const createMonitor: NodeExecutor<typeof config> = {
     const check = checkSchema.safeParse({ kind: "http", url: c.url, ...(c.expect_status ? { expect_status: c.expect_status } : {}) });
     const alert = alertSchema.safeParse({ webhook_url: c.webhook_url, cooldown_seconds: numbers.data.cooldown_seconds });
     if (!check.success || !alert.success) throw new FatalError("invalid_config", `url and webhook_url must be http(s) URLs (got "${c.url}", "${c.webhook_url}")`);
+    for (const u of [c.url, c.webhook_url]) {
+      const vetted = checkUrl(u, allowedHosts(services.env));
+      if (!vetted.ok) throw new FatalError("ssrf_refused", vetted.reason);
+    }
     const id = `mon_${(await sha256Hex(`${services.tenantId}:${idempotencyKey}`)).slice(0, 26).toUpperCase()}`;
     const row = await insertMonitorOnce(openDb(services.env.DB).db, {
       id, tenant_id: services.tenantId, name: c.name, check: check.data, interval_seconds: numbers.data.interval_seconds,

@@ -3,6 +3,7 @@ import { z } from "zod";
 import * as cron from "../db/cron-repo";
 import { alertSchema, checkSchema } from "../cron/monitors";
 import { newId } from "../lib/ids";
+import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -32,6 +33,19 @@ function view(m: cron.MonitorRow) {
   };
 }
 
+/** Refuse private, loopback and metadata targets for checks and alert webhooks when they are saved. */
+function vetUrls(env: Env, value: { check?: { kind: string; url?: string } | undefined; alert?: { webhook_url: string } | undefined }): void {
+  const allowed = allowedHosts(env);
+  const errors = [
+    ...(value.check?.kind === "http" && value.check.url ? [["check.url", value.check.url] as const] : []),
+    ...(value.alert ? [["alert.webhook_url", value.alert.webhook_url] as const] : []),
+  ].flatMap(([path, url]) => {
+    const vetted = checkUrl(url, allowed);
+    return vetted.ok ? [] : [{ path, message: vetted.reason }];
+  });
+  if (errors.length) throw new AppError(400, "validation_failed", "The monitor is invalid.", { errors });
+}
+
 function notFound(id: string): AppError {
   return new AppError(404, "monitor_not_found", `Monitor ${id} does not exist.`);
 }
@@ -40,6 +54,7 @@ function notFound(id: string): AppError {
 export const monitors = new Hono<AppEnv>()
   .post("/", async (c) => {
     const { value } = await readJson(c, createBody);
+    vetUrls(c.env, value);
     const now = Date.now();
     const row: cron.MonitorRow = {
       id: newId("mon"), tenant_id: c.get("tenantId"), ...value, secret: newWebhookSecret(), status: "unknown",
@@ -58,6 +73,7 @@ export const monitors = new Hono<AppEnv>()
   })
   .patch("/:id", async (c) => {
     const { value } = await readJson(c, patchBody);
+    vetUrls(c.env, value);
     const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"), { ...value, updated_at: Date.now() });
     if (!row) throw notFound(c.req.param("id"));
     return c.json(view(row));

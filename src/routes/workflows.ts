@@ -1,7 +1,8 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import * as repo from "../db/repo";
-import { MAX_DEFINITION_BYTES, validateDefinition, type Definition } from "../engine/dag";
+import { MAX_DEFINITION_BYTES, validateDefinition, type Definition, type FieldError } from "../engine/dag";
+import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { encodeCursor } from "../lib/cursor";
 import { isId, newId } from "../lib/ids";
 import { readJson, readQuery } from "../middleware/body";
@@ -20,8 +21,23 @@ async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Defini
     throw err;
   });
   const result = validateDefinition(value, kindSpecs);
-  if (!result.ok) throw new AppError(400, "invalid_definition", "The workflow definition is invalid.", { errors: result.errors });
+  const errors = result.ok ? literalUrlErrors(result.definition, allowedHosts(c.env)) : result.errors;
+  if (!result.ok || errors.length) throw new AppError(400, "invalid_definition", "The workflow definition is invalid.", { errors });
   return result.definition;
+}
+
+// URL fields the engine will fetch; a literal one is vetted now, a templated one when it runs.
+const URL_FIELDS: Record<string, string[]> = { http: ["url"], create_monitor: ["url", "webhook_url"] };
+
+function literalUrlErrors(def: Definition, allowed: string[]): FieldError[] {
+  return def.nodes.flatMap((n, i) =>
+    (URL_FIELDS[n.kind] ?? []).flatMap((field) => {
+      const value = n.config[field];
+      if (typeof value !== "string" || value.includes("{{")) return [];
+      const vetted = checkUrl(value, allowed);
+      return vetted.ok ? [] : [{ path: `nodes[${i}].config.${field}`, message: vetted.reason }];
+    }),
+  );
 }
 
 /** Store a validated definition as a new workflow (version 1); also used to instantiate templates. */

@@ -129,6 +129,12 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         call.finished_at = Date.now();
         return json(res, 200, { file_path: file, started_at: call.started_at, finished_at: call.finished_at });
       }
+      case "redirect":
+        // GET /redirect?to=URL&status=302 — a hop the http node must re-check before following.
+        record(`redirect-${q("key") ?? ""}`, req);
+        res.writeHead(Number(q("status") ?? "302"), { location: q("to") ?? "/" });
+        res.end();
+        return;
       case "_calls":
         return json(res, 200, { calls: calls.get(parts[1] ?? "") ?? [], effects: Object.fromEntries(effects.get(parts[1] ?? "") ?? []) });
       default:

@@ -1,4 +1,5 @@
 // One call to a model, in each protocol; errors are RetryableError / FatalError by the provider's status.
+import { allowedHosts, guardedFetch, SsrfError } from "../../lib/ssrf";
 import { retryAfter } from "../http";
 import { FatalError, RetryableError } from "../types";
 import type { ResolvedModel } from "./config";
@@ -27,12 +28,14 @@ export interface LlmResponse {
 }
 
 export async function callModel(env: Env, target: ResolvedModel, req: LlmRequest): Promise<LlmResponse> {
-  if (target.protocol === "anthropic") return anthropic(target, req);
   if (target.protocol === "workers-ai") return workersAi(env, target, req);
-  return openaiCompatible(target, req);
+  const guarded = { ...req, allowed: allowedHosts(env) };
+  return target.protocol === "anthropic" ? anthropic(target, guarded) : openaiCompatible(target, guarded);
 }
 
-async function openaiCompatible(t: ResolvedModel, req: LlmRequest): Promise<LlmResponse> {
+type GuardedRequest = LlmRequest & { allowed: string[] };
+
+async function openaiCompatible(t: ResolvedModel, req: GuardedRequest): Promise<LlmResponse> {
   const messages = [...(req.system ? [{ role: "system", content: req.system }] : []), ...req.messages];
   const body = {
     model: t.model, messages, max_tokens: req.max_tokens,
@@ -52,7 +55,7 @@ async function openaiCompatible(t: ResolvedModel, req: LlmRequest): Promise<LlmR
   };
 }
 
-async function anthropic(t: ResolvedModel, req: LlmRequest): Promise<LlmResponse> {
+async function anthropic(t: ResolvedModel, req: GuardedRequest): Promise<LlmResponse> {
   const body = {
     model: t.model, max_tokens: req.max_tokens, messages: req.messages.filter((m) => m.role !== "system"),
     ...(req.system ? { system: req.system } : {}),
@@ -90,16 +93,17 @@ async function workersAi(env: Env, t: ResolvedModel, req: LlmRequest): Promise<L
   };
 }
 
-async function post(url: string, t: ResolvedModel, req: LlmRequest, auth: Record<string, string>, body: unknown): Promise<unknown> {
+async function post(url: string, t: ResolvedModel, req: GuardedRequest, auth: Record<string, string>, body: unknown): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await guardedFetch(url, {
       method: "POST",
       headers: { "content-type": "application/json", "idempotency-key": req.idempotencyKey, "x-request-id": req.idempotencyKey, ...auth },
       body: JSON.stringify(body),
       signal: req.signal,
-    });
+    }, req.allowed);
   } catch (err) {
+    if (err instanceof SsrfError) throw new FatalError("ssrf_refused", `${t.provider} base URL refused: ${err.message}`);
     if (req.signal.aborted) throw err;
     throw new RetryableError("provider_unreachable", `${t.provider}: ${err instanceof Error ? err.message : String(err)}`);
   }
