@@ -11,6 +11,13 @@ const port = process.env.PORT ?? "8787";
 
 applyMigrations();
 
+// Secrets are encrypted with SECRETS_KEY; locally it lives in the git-ignored .dev.vars (made once).
+const devVars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
+if (!/^SECRETS_KEY=/m.test(devVars)) {
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+  writeFileSync(".dev.vars", `${devVars}${devVars && !devVars.endsWith("\n") ? "\n" : ""}SECRETS_KEY="${key}"\n`, { mode: 0o600 });
+}
+
 // The plaintext dev key is kept only in this local, git-ignored file so every start can print it.
 let token = existsSync(KEY_FILE) ? readFileSync(KEY_FILE, "utf8").trim() : "";
 const prefix = keyPrefix(token);

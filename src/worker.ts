@@ -9,6 +9,7 @@ import { health } from "./routes/health";
 import { budget, models, usage } from "./routes/models";
 import { monitors } from "./routes/monitors";
 import { schedules } from "./routes/schedules";
+import { secretsRoute } from "./routes/secrets";
 import { templates } from "./routes/templates";
 import { streams, streamTickets } from "./routes/streams";
 import { workflows } from "./routes/workflows";
@@ -30,6 +31,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/budget", budget)
   .route("/v1/usage", usage)
   .route("/v1/templates", templates)
+  .route("/v1/secrets", secretsRoute)
   .route("/v1", schedules)
   .route("/v1", executions);
 

@@ -1,9 +1,9 @@
 // Every D1 query lives here and goes through Drizzle; routes, cron and DOs call these functions.
-import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client";
 import {
-  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, tenants, workflowVersions, workflows,
+  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenants, workflowVersions, workflows,
 } from "./schema";
 
 export type ExecutionRow = typeof executions.$inferSelect;
@@ -204,6 +204,29 @@ export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRu
   await db.batch(statements as [typeof statements[0], ...typeof statements]);
 }
 
+// ---- secrets (ciphertext only; src/lib/secret-box.ts seals and opens)
+
+export async function putSecret(db: Db, row: typeof secrets.$inferInsert): Promise<void> {
+  await db
+    .insert(secrets)
+    .values(row)
+    .onConflictDoUpdate({ target: [secrets.tenant_id, secrets.name], set: { ciphertext: row.ciphertext, iv: row.iv, updated_at: row.updated_at } });
+}
+
+export async function listSecretNames(db: Db, tenantId: string) {
+  return db.select({ name: secrets.name, created_at: secrets.created_at, updated_at: secrets.updated_at }).from(secrets).where(eq(secrets.tenant_id, tenantId)).orderBy(secrets.name);
+}
+
+export async function getSecrets(db: Db, tenantId: string, names: string[]) {
+  if (names.length === 0) return [];
+  return db.select().from(secrets).where(and(eq(secrets.tenant_id, tenantId), inArray(secrets.name, names)));
+}
+
+export async function deleteSecret(db: Db, tenantId: string, name: string): Promise<boolean> {
+  const rows = await db.delete(secrets).where(and(eq(secrets.tenant_id, tenantId), eq(secrets.name, name))).returning({ name: secrets.name });
+  return rows.length > 0;
+}
+
 // ---- LLM budgets and usage
 
 export async function getBudget(db: Db, tenantId: string): Promise<number | null> {
@@ -277,7 +300,7 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
 
 /** Touches every table the API uses in one statement; fails naming the first one that is missing. */
 export async function probeTables(db: Db): Promise<void> {
-  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage];
+  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage, secrets];
   await db.all(sql`select 1 from ${sql.join(tables.map((t) => sql`${t}`), sql`, `)} limit 0`);
 }
 

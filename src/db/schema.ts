@@ -232,3 +232,17 @@ export const llmUsage = sqliteTable(
   },
   (t) => [index("llm_usage_tenant_month").on(t.tenant_id, t.month)],
 );
+
+/** Tenant secrets, AES-GCM encrypted with SECRETS_KEY; (tenant_id, name) is bound in as associated data. */
+export const secrets = sqliteTable(
+  "secrets",
+  {
+    tenant_id: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    ciphertext: text("ciphertext").notNull(),
+    iv: text("iv").notNull(),
+    created_at: integer("created_at").notNull(),
+    updated_at: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant_id, t.name] })],
+);

@@ -1,6 +1,7 @@
 import type { NodeDef } from "../engine/dag";
 import { render, type ExprContext } from "../engine/expr";
 import { zodErrors } from "../engine/dag";
+import { redact, SecretsUnconfigured } from "../lib/secret-box";
 import { errorValue, FatalError, type NodeExecutor, type RunResult, type RunServices } from "../nodes/types";
 
 export interface AttemptOptions {
@@ -16,21 +17,26 @@ export interface AttemptOptions {
 export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: ExprContext, opts: AttemptOptions): Promise<RunResult> {
   const timer = attemptTimer(node.timeout_ms ?? executor.defaultTimeoutMs);
   const signal = AbortSignal.any([timer.signal, opts.runSignal]);
+  let secretValues: string[] = [];
   try {
-    const config = await renderConfig(node.config, executor.expressionFields ?? [], ctx);
+    const secrets = await loadSecrets(node.config, executor.expressionFields ?? [], opts.services);
+    secretValues = Object.values(secrets);
+    const config = await renderConfig(node.config, executor.expressionFields ?? [], secretValues.length ? { ...ctx, secrets } : ctx);
     const parsed = executor.config.safeParse(config);
     if (!parsed.success) {
       const detail = zodErrors(parsed.error, ["config"]).map((e) => `${e.path}: ${e.message}`).join("; ");
       throw new FatalError("invalid_config", `rendered config is invalid: ${detail}`);
     }
-    return await untilAborted(
+    const result = await untilAborted(
       executor.run({
         config: parsed.data, signal, idempotencyKey: `${opts.executionId}:${node.id}:${opts.attempt}`, attempt: opts.attempt, now: opts.now, expr: ctx, services: opts.services,
       }),
       signal,
     );
+    // A secret never leaves in an output: a server that echoes a header it was sent gets it redacted.
+    return redact(result, secretValues);
   } catch (err) {
-    return { ok: false, error: errorValue(err, signal) };
+    return redact({ ok: false, error: errorValue(err, signal) }, secretValues);
   } finally {
     timer.cancel();
   }
@@ -48,6 +54,25 @@ function attemptTimer(ms: number): { signal: AbortSignal; cancel: () => void } {
     () => undefined,
   );
   return { signal: timeout.signal, cancel: () => cancelled.abort() };
+}
+
+const SECRET_REF = /\bsecrets\.([A-Z][A-Z0-9_]{0,63})\b/g;
+
+/** The secrets a node's templated fields name (`{{ secrets.NAME }}`); bare expressions never see secrets. */
+async function loadSecrets(config: Record<string, unknown>, expressionFields: readonly string[], services: RunServices): Promise<Record<string, string>> {
+  const templated = Object.entries(config).filter(([k]) => !expressionFields.includes(k)).map(([, v]) => JSON.stringify(v)).join("\n");
+  const names = [...new Set([...templated.matchAll(SECRET_REF)].map((m) => m[1] as string))];
+  if (names.length === 0) return {};
+  let found: Record<string, string>;
+  try {
+    found = await services.secrets(names);
+  } catch (err) {
+    if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message);
+    throw err;
+  }
+  const missing = names.filter((n) => !(n in found));
+  if (missing.length) throw new FatalError("secret_not_found", `no secret named ${missing.join(", ")} (PUT /v1/secrets/:name)`);
+  return found;
 }
 
 async function renderConfig(config: Record<string, unknown>, expressionFields: readonly string[], ctx: ExprContext): Promise<Record<string, unknown>> {

@@ -8,6 +8,8 @@ export interface ExprContext {
   input: unknown;
   nodes: Record<string, { status: string; output: unknown }>;
   execution: { id: string; workflow_id: string; version: number };
+  /** Present only while rendering the templated config of a node that names secrets. */
+  secrets?: Record<string, string>;
 }
 
 export class ExpressionError extends Error {

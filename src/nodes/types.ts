@@ -37,6 +37,8 @@ export interface RunServices {
   monthSpend(): Promise<number>;
   /** The tenant's monthly budget in USD; null = unlimited. */
   budget(): Promise<number | null>;
+  /** Decrypted values of the named tenant secrets; missing names are absent. */
+  secrets(names: string[]): Promise<Record<string, string>>;
 }
 
 export interface RunContext<C> {
