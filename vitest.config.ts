@@ -56,6 +56,9 @@ export default defineConfig({
                 PROJECTION_FLUSH_MS: "50",
                 // The local test servers listen on loopback; everything else private stays refused.
                 ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+                // Tests poll quickly; the rate-limit test sets a per-key override instead.
+                RATE_LIMIT_PER_MINUTE: "1000000",
+                RATE_LIMIT_BURST: "100000",
                 SECRETS_KEY: Buffer.from("edgeflow-test-secrets-key-32-byt").toString("base64"),
                 // Small enough to exercise in seconds: the tenant-wide limit, heartbeats, ticket expiry, lease renewal.
                 MAX_SUBSCRIBERS_PER_TENANT: "150",

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { runTick } from "./cron/tick";
 import type { AppEnv } from "./middleware/context";
 import { requireApiKey } from "./middleware/auth";
+import { rateLimit } from "./middleware/rate-limit";
 import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
@@ -23,7 +24,7 @@ export const app = new Hono<AppEnv>()
   .route("/health", health)
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
   .route("/v1", streams)
-  .use("/v1/*", requireApiKey())
+  .use("/v1/*", requireApiKey(), rateLimit())
   .route("/v1/workflows", workflows)
   .route("/v1/stream-tickets", streamTickets)
   .route("/v1/monitors", monitors)

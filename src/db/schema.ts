@@ -18,6 +18,8 @@ export const apiKeys = sqliteTable(
     name: text("name").notNull(),
     created_at: integer("created_at").notNull(),
     revoked_at: integer("revoked_at"),
+    /** Overrides RATE_LIMIT_PER_MINUTE for this key; null = the default. */
+    rate_limit_per_minute: integer("rate_limit_per_minute"),
   },
   (t) => [uniqueIndex("api_keys_prefix").on(t.prefix), index("api_keys_tenant").on(t.tenant_id)],
 );

@@ -1,11 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { LeaseStore } from "../db/lease-store";
+import { take, type Bucket, type RateDecision } from "../engine/rate";
 
 export type LeaseKind = "subscriber";
 
-/** One per tenant: counters that must agree across isolates (subscriber slots, concurrency keys). */
+/** One per tenant: counters that must agree across isolates (subscriber slots, concurrency keys, rate limits). */
 export class TenantObject extends DurableObject<Env> {
   private readonly leases: LeaseStore;
+  // Buckets live in memory: an eviction refills them, which errs on the side of letting requests through.
+  private readonly buckets = new Map<string, Bucket>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -32,6 +35,13 @@ export class TenantObject extends DurableObject<Env> {
 
   releaseKey(key: string, executionId: string): string | null {
     return this.leases.releaseKey(key, executionId);
+  }
+
+  /** Take one request token from an API key's bucket. */
+  takeToken(keyId: string, perMinute: number, burst: number): Omit<RateDecision, "bucket"> {
+    const { bucket, ...decision } = take(this.buckets.get(keyId), perMinute, burst, Date.now());
+    this.buckets.set(keyId, bucket);
+    return decision;
   }
 
   active(kind: LeaseKind): number {

@@ -30,4 +30,5 @@ export async function authenticate(c: Context<AppEnv>): Promise<void> {
   if (row.revoked_at !== null) throw new AppError(401, "revoked_credentials", "The API key has been revoked.", { headers: CHALLENGE });
   c.set("tenantId", row.tenant_id);
   c.set("apiKeyId", row.id);
+  c.set("apiKeyRate", row.rate_limit_per_minute);
 }

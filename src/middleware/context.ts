@@ -8,5 +8,7 @@ export interface AppEnv {
     db: CountedDb;
     tenantId: string;
     apiKeyId: string;
+    /** The key's own requests-per-minute limit, when it overrides the default. */
+    apiKeyRate: number | null;
   };
 }
