@@ -24,6 +24,8 @@ export interface ExecRecord {
   flush_attempts: number;
   /** The rendered concurrency key this execution holds or waits for; null when it has none. */
   concurrency_key: string | null;
+  /** W3C trace id every outbound call of this execution is tagged with. */
+  trace_id: string | null;
 }
 
 /** One LLM call as the ledger records it (the shape of a D1 llm_usage row). */
@@ -78,6 +80,7 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE usage (id TEXT PRIMARY KEY, node_id TEXT NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL,
      data TEXT NOT NULL, projected INTEGER NOT NULL DEFAULT 0);`,
   `ALTER TABLE execution ADD COLUMN concurrency_key TEXT;`,
+  `ALTER TABLE execution ADD COLUMN trace_id TEXT;`,
 ];
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -112,9 +115,9 @@ export class ExecutionStore {
 
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
     this.sql.exec(
-      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at, e.concurrency_key,
+      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at, e.concurrency_key, e.trace_id,
     );
     // Every node is dirty from the start, so D1 lists pending nodes too.
     nodeKinds.forEach((n, i) => {

@@ -19,7 +19,7 @@ import { Subscribers } from "./subscribers";
 import { sha256Hex } from "../lib/hash";
 import { executionView, type ExecutionView } from "./view";
 
-export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input"> & { timeout_seconds: number };
+export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id"> & { timeout_seconds: number };
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
 const LEASE_MS = 60_000;
@@ -68,7 +68,7 @@ export class ExecutionObject extends DurableObject<Env> {
       id: p.id, tenant_id: p.tenant_id, workflow_id: p.workflow_id, version: p.version, definition: p.definition,
       input: p.input, status: "queued", output: null, error_code: null, error_message: null,
       created_at: now, started_at: null, finished_at: null, deadline_at: now + p.timeout_seconds * 1000,
-      flush_due_at: null, flush_attempts: 0, concurrency_key: null,
+      flush_due_at: null, flush_attempts: 0, concurrency_key: null, trace_id: p.trace_id,
     };
     let keyError: string | null = null;
     if (p.definition.concurrency_key) {
@@ -444,6 +444,10 @@ export class ExecutionObject extends DurableObject<Env> {
     this.store.saveExecution(exec);
     // Persist first, then broadcast: a subscriber never sees an event the log could lose.
     this.subscribers.broadcast(envelope(exec.id, seq, type, node?.id ?? null, attempt, now, data));
+    if (!node) {
+      // One structured line per execution state change, joinable with request logs by trace_id.
+      console.log(JSON.stringify({ level: type === "execution.failed" || type === "execution.timed_out" ? "warn" : "info", msg: type, execution_id: exec.id, tenant_id: exec.tenant_id, workflow_id: exec.workflow_id, trace_id: exec.trace_id, seq, status: exec.status }));
+    }
   }
 
   /** Every logged event after `after`, read in pages so a long log does not load at once. */

@@ -2,6 +2,7 @@ import { openDb } from "../db/client";
 import type { ExecRecord, ExecutionStore } from "../db/execution-store";
 import { getBudget, getSecrets, monthSpend } from "../db/repo";
 import { open } from "../lib/secret-box";
+import { childTraceparent, traceIdFrom } from "../lib/trace";
 import { config } from "../env";
 import type { RunServices } from "../nodes/types";
 
@@ -31,6 +32,7 @@ export function runServices(env: Env, store: ExecutionStore, exec: ExecRecord, n
       return (await monthSpend(db(), exec.tenant_id, month)) + pending;
     },
     budget: () => getBudget(db(), exec.tenant_id),
+    traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
     secrets: async (names) => {
       const rows = await getSecrets(db(), exec.tenant_id, names);
       return Object.fromEntries(await Promise.all(rows.map(async (r) => [r.name, await open(env, exec.tenant_id, r.name, r)] as const)));

@@ -6,6 +6,7 @@ import { validateInput } from "../engine/input";
 import { config } from "../env";
 import { canonicalHash } from "../lib/hash";
 import { isId, newId } from "../lib/ids";
+import { traceIdFrom } from "../lib/trace";
 import { AppError } from "../middleware/errors";
 import { executionStub } from "./client";
 
@@ -19,6 +20,8 @@ export interface StartRequest {
   idempotencyKey?: string | undefined;
   /** What the idempotency hash covers (the API body, or the schedule and its due time). */
   requestForHash: unknown;
+  /** The caller's trace id; a new one when absent. */
+  traceId?: string | undefined;
 }
 
 export interface Started {
@@ -55,7 +58,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   }
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
   const started = await executionStub(env, id).start({
-    id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input,
+    id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input, trace_id: r.traceId ?? traceIdFrom(null),
     timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
   });
   return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };

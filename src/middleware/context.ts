@@ -5,6 +5,8 @@ export interface AppEnv {
   Bindings: Env;
   Variables: {
     requestId: string;
+    /** W3C trace id: from the caller's traceparent, or new. */
+    traceId: string;
     db: CountedDb;
     tenantId: string;
     apiKeyId: string;

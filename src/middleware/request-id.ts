@@ -1,6 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { openDb } from "../db/client";
 import { newId } from "../lib/ids";
+import { traceIdFrom } from "../lib/trace";
 import type { AppEnv } from "./context";
 
 const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -15,6 +16,7 @@ export function requestContext() {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && VALID.test(incoming) ? incoming : newId("req");
     c.set("requestId", requestId);
+    c.set("traceId", traceIdFrom(c.req.header("traceparent")));
     const db = openDb(c.env.DB);
     c.set("db", db);
     await next();
@@ -23,7 +25,7 @@ export function requestContext() {
     console.log(
       JSON.stringify({
         level: "info", msg: "request", request_id: requestId, method: c.req.method, path: new URL(c.req.url).pathname,
-        status: c.res.status, ms: Date.now() - started, tenant_id: c.get("tenantId") ?? null, d1_queries: db.queries(),
+        status: c.res.status, ms: Date.now() - started, tenant_id: c.get("tenantId") ?? null, trace_id: c.get("traceId"), d1_queries: db.queries(),
       }),
     );
   });

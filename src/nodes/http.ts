@@ -28,6 +28,7 @@ export const http: NodeExecutor<typeof config> = {
     const url = targetUrl(config);
     const headers = new Headers(config.headers);
     if (!headers.has("idempotency-key")) headers.set("idempotency-key", idempotencyKey);
+    if (!headers.has("traceparent")) headers.set("traceparent", services.traceparent());
     let body: string | undefined;
     if (config.body !== undefined && config.method !== "GET" && config.method !== "HEAD") {
       body = typeof config.body === "string" ? config.body : JSON.stringify(config.body);

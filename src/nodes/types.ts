@@ -37,6 +37,8 @@ export interface RunServices {
   monthSpend(): Promise<number>;
   /** The tenant's monthly budget in USD; null = unlimited. */
   budget(): Promise<number | null>;
+  /** A W3C traceparent for one outbound call (the execution's trace, a new span). */
+  traceparent(): string;
   /** Decrypted values of the named tenant secrets; missing names are absent. */
   secrets(names: string[]): Promise<Record<string, string>>;
 }

@@ -45,7 +45,7 @@ export const executions = new Hono<AppEnv>()
     }
     const started = await startExecution(c.env, c.get("db").db, {
       tenantId: c.get("tenantId"), workflowId: c.req.param("id"), version: body.version, input: body.input ?? null,
-      timeoutSeconds: body.timeout_seconds, idempotencyKey: key, requestForHash: body,
+      timeoutSeconds: body.timeout_seconds, idempotencyKey: key, requestForHash: body, traceId: c.get("traceId"),
     });
     c.header("location", `/v1/executions/${started.id}`);
     if (started.replay) c.header("idempotent-replayed", "true");

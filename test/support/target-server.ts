@@ -9,6 +9,7 @@ interface Call {
   method: string;
   path: string;
   idempotency_key: string | null;
+  traceparent: string | null;
   started_at: number;
   finished_at?: number;
 }
@@ -25,7 +26,7 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   const deliveries = new Map<string, { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]>();
 
   const record = (key: string, req: IncomingMessage): Call => {
-    const call: Call = { at: Date.now(), method: req.method ?? "GET", path: req.url ?? "", idempotency_key: header(req, "idempotency-key"), started_at: Date.now() };
+    const call: Call = { at: Date.now(), method: req.method ?? "GET", path: req.url ?? "", idempotency_key: header(req, "idempotency-key"), traceparent: header(req, "traceparent"), started_at: Date.now() };
     calls.set(key, [...(calls.get(key) ?? []), call]);
     return call;
   };

@@ -38,7 +38,10 @@ export const llm: NodeExecutor<typeof config> = {
     await checkBudget(services);
     const started = Date.now();
     const res = await guarded(services.env, target, () =>
-      callModel(services.env, target, { system: c.system, messages: c.messages, max_tokens: c.max_tokens, temperature: c.temperature, json: c.response_format === "json", idempotencyKey, signal }),
+      callModel(services.env, target, {
+        system: c.system, messages: c.messages, max_tokens: c.max_tokens, temperature: c.temperature, json: c.response_format === "json",
+        idempotencyKey, signal, traceparent: services.traceparent(),
+      }),
     );
     const latency = Date.now() - started;
     const cost = costOf(services.env, target, res);

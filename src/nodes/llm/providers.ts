@@ -10,6 +10,7 @@ export interface ChatMessage {
 }
 
 export interface LlmRequest {
+  traceparent?: string | undefined;
   system?: string | undefined;
   messages: ChatMessage[];
   max_tokens: number;
@@ -98,7 +99,10 @@ async function post(url: string, t: ResolvedModel, req: GuardedRequest, auth: Re
   try {
     res = await guardedFetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", "idempotency-key": req.idempotencyKey, "x-request-id": req.idempotencyKey, ...auth },
+      headers: {
+        "content-type": "application/json", "idempotency-key": req.idempotencyKey, "x-request-id": req.idempotencyKey,
+        ...(req.traceparent ? { traceparent: req.traceparent } : {}), ...auth,
+      },
       body: JSON.stringify(body),
       signal: req.signal,
     }, req.allowed);

@@ -1,0 +1,39 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { client, createTenant, target, targetCalls, waitFor } from "../support/api";
+
+const PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+describe("trace context", () => {
+  it("carries the caller's trace id to every outbound call, with a new span per call", async () => {
+    const api = client((await createTenant()).token);
+    const k = `trace-${Date.now()}`;
+    const wf = await api.post("/v1/workflows", {
+      name: "traced",
+      nodes: [
+        { id: "call", kind: "http", retry: { max_attempts: 2, initial_delay_ms: 10, jitter: false }, config: { url: target(`/flaky/${k}?fail=1`) } },
+        { id: "ask", kind: "llm", needs: ["call"], config: { tier: "mid", messages: [{ role: "user", content: `[[key=${k}]] hi` }] } },
+      ],
+    });
+    const ex = await api.post(`/v1/workflows/${wf.body.id}/executions`, {}, { traceparent: PARENT });
+    expect((await waitFor(api, ex.body.id)).status).toBe("succeeded");
+    const httpCalls = (await targetCalls(k)).calls as any[];
+    const llmCalls = ((await (await fetch(`${env.OPENAI_URL}/_calls/${k}`)).json()) as { calls: { headers: Record<string, string> }[] }).calls;
+    const parents = [...httpCalls.map((c) => c.traceparent), ...llmCalls.map((c) => c.headers.traceparent)];
+    expect(parents).toHaveLength(3);
+    for (const p of parents) expect(p).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(new Set(parents.map((p) => p.split("-")[2])).size).toBe(3);
+    expect(parents).not.toContain(PARENT);
+  });
+
+  it("starts a trace when the caller sends none, shared by the execution's calls", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await api.post("/v1/workflows", { name: "echo", nodes: [{ id: "a", kind: "http", config: { url: target("/echo/a") } }, { id: "b", kind: "http", config: { url: target("/echo/b") } }] });
+    const ex = await api.post(`/v1/workflows/${wf.body.id}/executions`, {}, { traceparent: "garbage" });
+    const done = await waitFor(api, ex.body.id);
+    const [a, b] = done.nodes.map((n: any) => n.output.body.headers.traceparent as string);
+    expect(a).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(a!.split("-")[1]).toBe(b!.split("-")[1]);
+    expect(a!.split("-")[2]).not.toBe(b!.split("-")[2]);
+  });
+});
