@@ -7,6 +7,7 @@ import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
 import { health } from "./routes/health";
+import { openapi } from "./routes/openapi";
 import { budget, models, usage } from "./routes/models";
 import { monitors } from "./routes/monitors";
 import { schedules } from "./routes/schedules";
@@ -22,6 +23,7 @@ export { BreakerObject } from "./durable/breaker";
 export const app = new Hono<AppEnv>()
   .use("*", requestContext())
   .route("/health", health)
+  .route("/", openapi)
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
   .route("/v1", streams)
   .use("/v1/*", requireApiKey(), rateLimit())

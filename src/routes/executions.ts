@@ -12,7 +12,7 @@ import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { cursorParam, iso, limitParam } from "./shared";
 
-const startBody = z
+export const startBody = z
   .object({
     input: z.unknown().optional(),
     version: z.number().int().min(1).optional(),
@@ -20,8 +20,11 @@ const startBody = z
   })
   .strict();
 
-const eventBody = z.object({ name: z.string().min(1).max(128), payload: z.unknown().optional() }).strict();
-const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
+export const listExecutionsQuery = z.object({ workflow_id: z.string().max(64).optional(), status: z.enum(EXECUTION_STATUSES).optional(), cursor: cursorParam, limit: limitParam });
+export const eventsQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
+
+export const eventBody = z.object({ name: z.string().min(1).max(128), payload: z.unknown().optional() }).strict();
+export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
 
 function executionNotFound(id: string): AppError {
   return new AppError(404, "execution_not_found", `Execution ${id} does not exist.`);
@@ -53,10 +56,7 @@ export const executions = new Hono<AppEnv>()
     return c.json(view, replay ? 200 : 201);
   })
   .get("/executions", async (c) => {
-    const q = readQuery(
-      c,
-      z.object({ workflow_id: z.string().max(64).optional(), status: z.enum(EXECUTION_STATUSES).optional(), cursor: cursorParam, limit: limitParam }),
-    );
+    const q = readQuery(c, listExecutionsQuery);
     const rows = await repo.listExecutions(c.get("db").db, c.get("tenantId"), q, q.cursor, q.limit + 1);
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
@@ -76,7 +76,7 @@ export const executions = new Hono<AppEnv>()
   })
   .get("/executions/:id/events", async (c) => {
     const id = executionId(c.req.param("id"));
-    const q = readQuery(c, z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) }));
+    const q = readQuery(c, eventsQuery);
     // Rpc's serialisable-type mapping turns `unknown` payloads into `never`; the value itself is plain JSON.
     const events = (await executionStub(c.env, id).events(c.get("tenantId"), q.after, q.limit)) as EventEnvelope[] | null;
     if (!events) throw executionNotFound(id);

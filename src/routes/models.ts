@@ -47,8 +47,9 @@ async function probe(env: Env, tier: Tier) {
   }
 }
 
-const budgetBody = z.object({ monthly_usd: z.number().min(0).max(1e9).nullable() }).strict();
+export const budgetBody = z.object({ monthly_usd: z.number().min(0).max(1e9).nullable() }).strict();
 const monthParam = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected YYYY-MM").optional();
+export const usageQuery = z.object({ month: monthParam });
 const thisMonth = () => new Date().toISOString().slice(0, 7);
 
 /** /v1/budget: the tenant's monthly LLM budget (null = unlimited, 0 = no LLM calls) and month-to-date spend. */
@@ -66,7 +67,7 @@ export const budget = new Hono<AppEnv>()
 
 /** /v1/usage?month=YYYY-MM: LLM calls, tokens and cost per workflow and model, in one query. */
 export const usage = new Hono<AppEnv>().get("/", async (c) => {
-  const month = readQuery(c, z.object({ month: monthParam })).month ?? thisMonth();
+  const month = readQuery(c, usageQuery).month ?? thisMonth();
   const rows = await repo.usageReport(c.get("db").db, c.get("tenantId"), month);
   const data = rows.map((r) => ({ ...r, calls: Number(r.calls), input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost_usd: Number(r.cost_usd) }));
   return c.json({ month, total_usd: data.reduce((s, r) => s + r.cost_usd, 0), data });

@@ -19,10 +19,10 @@ const fields = {
   alert: alertSchema,
   enabled: z.boolean(),
 };
-const createBody = z
+export const monitorCreate = z
   .object({ ...fields, failure_threshold: fields.failure_threshold.default(3), recovery_threshold: fields.recovery_threshold.default(1), enabled: fields.enabled.default(true) })
   .strict();
-const patchBody = z.object(fields).partial().strict();
+export const monitorPatch = z.object(fields).partial().strict();
 
 function view(m: cron.MonitorRow) {
   return {
@@ -53,7 +53,7 @@ function notFound(id: string): AppError {
 /** /v1/monitors: checks on an interval with threshold-based up/down and signed webhook alerts. */
 export const monitors = new Hono<AppEnv>()
   .post("/", async (c) => {
-    const { value } = await readJson(c, createBody);
+    const { value } = await readJson(c, monitorCreate);
     vetUrls(c.env, value);
     const now = Date.now();
     const row: cron.MonitorRow = {
@@ -72,7 +72,7 @@ export const monitors = new Hono<AppEnv>()
     return c.json(view(row));
   })
   .patch("/:id", async (c) => {
-    const { value } = await readJson(c, patchBody);
+    const { value } = await readJson(c, monitorPatch);
     vetUrls(c.env, value);
     const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"), { ...value, updated_at: Date.now() });
     if (!row) throw notFound(c.req.param("id"));

@@ -18,10 +18,10 @@ const fields = {
   enabled: z.boolean(),
   overlap: z.enum(["skip", "allow"]),
 };
-const createBody = z
+export const scheduleCreate = z
   .object({ ...fields, timezone: fields.timezone.default("UTC"), input: fields.input.optional(), enabled: fields.enabled.default(true), overlap: fields.overlap.default("skip") })
   .strict();
-const patchBody = z.object(fields).partial().strict();
+export const schedulePatch = z.object(fields).partial().strict();
 
 function view(s: cron.ScheduleRow) {
   return {
@@ -52,7 +52,7 @@ async function validate(c: { env: Env; get: (k: "db" | "tenantId") => any }, wor
 export const schedules = new Hono<AppEnv>()
   .post("/workflows/:id/schedules", async (c) => {
     const workflowId = c.req.param("id");
-    const { value } = await readJson(c, createBody);
+    const { value } = await readJson(c, scheduleCreate);
     const now = Date.now();
     const next = await validate(c, workflowId, value, now);
     const row: cron.ScheduleRow = {
@@ -74,7 +74,7 @@ export const schedules = new Hono<AppEnv>()
   })
   .patch("/schedules/:id", async (c) => {
     const id = c.req.param("id");
-    const { value } = await readJson(c, patchBody);
+    const { value } = await readJson(c, schedulePatch);
     const db = c.get("db").db;
     const current = await cron.getSchedule(db, c.get("tenantId"), id);
     if (!current) throw notFound(id);

@@ -8,7 +8,7 @@ import { AppError } from "../middleware/errors";
 import { iso } from "./shared";
 
 const NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
-const body = z.object({ value: z.string().min(1).max(64 * 1024) }).strict();
+export const secretBody = z.object({ value: z.string().min(1).max(64 * 1024) }).strict();
 
 function checkName(name: string): string {
   if (!NAME.test(name)) throw new AppError(400, "validation_failed", "Secret names are upper case: ^[A-Z][A-Z0-9_]{0,63}$.", { errors: [{ path: "name", message: "must match ^[A-Z][A-Z0-9_]{0,63}$" }] });
@@ -19,7 +19,7 @@ function checkName(name: string): string {
 export const secretsRoute = new Hono<AppEnv>()
   .put("/:name", async (c) => {
     const name = checkName(c.req.param("name"));
-    const { value: { value } } = await readJson(c, body);
+    const { value: { value } } = await readJson(c, secretBody);
     let box: { ciphertext: string; iv: string };
     try {
       box = await seal(c.env, c.get("tenantId"), name, value);

@@ -52,7 +52,7 @@ export const streams = new Hono<AppEnv>().get("/executions/:id/stream", async (c
     : new Response(res.body, { status: res.status, headers: res.headers });
 });
 
-const ticketBody = z.object({ execution_id: z.string().min(1).max(64) }).strict();
+export const ticketBody = z.object({ execution_id: z.string().min(1).max(64) }).strict();
 
 /** POST /v1/stream-tickets {execution_id}: a short-lived, single-use ticket scoped to one execution. */
 export const streamTickets = new Hono<AppEnv>().post("/", async (c) => {

@@ -22,7 +22,7 @@ interface Template {
 /** The ready-to-run workflows shipped in templates/*.json. */
 export const TEMPLATES: Template[] = [questionPipeline, sdlcParallel, draftAndMonitor, orderIntake, codeFixQueue] as Template[];
 
-const instantiateBody = z.object({ name: z.string().min(1).max(200).optional() }).strict();
+export const instantiateBody = z.object({ name: z.string().min(1).max(200).optional() }).strict();
 
 /** GET /v1/templates, POST /v1/templates/:name/instantiate {name?} → a new workflow of the tenant's own. */
 export const templates = new Hono<AppEnv>()

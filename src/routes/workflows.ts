@@ -12,6 +12,8 @@ import { kindSpecs } from "../nodes";
 import { cursorParam, iso, limitParam } from "./shared";
 
 const anyObject = z.record(z.string(), z.unknown());
+export const listWorkflowsQuery = z.object({ cursor: cursorParam, limit: limitParam });
+export const getWorkflowQuery = z.object({ version: z.coerce.number().int().min(1).optional() });
 
 async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Definition> {
   const { value } = await readJson(c, anyObject, MAX_DEFINITION_BYTES).catch((err: unknown) => {
@@ -63,7 +65,7 @@ export const workflows = new Hono<AppEnv>()
     return c.json(created, 201);
   })
   .get("/", async (c) => {
-    const q = readQuery(c, z.object({ cursor: cursorParam, limit: limitParam }));
+    const q = readQuery(c, listWorkflowsQuery);
     const rows = await repo.listWorkflows(c.get("db").db, c.get("tenantId"), q.cursor, q.limit + 1);
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
@@ -78,7 +80,7 @@ export const workflows = new Hono<AppEnv>()
   })
   .get("/:id", async (c) => {
     const id = c.req.param("id");
-    const q = readQuery(c, z.object({ version: z.coerce.number().int().min(1).optional() }));
+    const q = readQuery(c, getWorkflowQuery);
     const row = isId("wf", id) ? await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, q.version ?? null) : null;
     if (!row) {
       if (q.version !== undefined && isId("wf", id) && (await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, null))) {
