@@ -56,6 +56,7 @@ export default defineConfig({
                 PROJECTION_FLUSH_MS: "50",
                 // The local test servers listen on loopback; everything else private stays refused.
                 ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+                METRICS_TOKEN: "metrics-test-token",
                 // Tests poll quickly; the rate-limit test sets a per-key override instead.
                 RATE_LIMIT_PER_MINUTE: "1000000",
                 RATE_LIMIT_BURST: "100000",

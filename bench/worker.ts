@@ -4,7 +4,7 @@ import { DurableObject, WorkflowEntrypoint, type WorkflowEvent, type WorkflowSte
 import worker from "../src/worker";
 import { executionStub } from "../src/durable/client";
 
-export { ExecutionObject, TenantObject } from "../src/worker";
+export { ExecutionObject, MetricsObject, TenantObject } from "../src/worker";
 
 interface BenchEnv extends Env {
   CHAIN: Workflow<{ n: number; latch: string }>;

@@ -7,6 +7,7 @@ import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
 import { health } from "./routes/health";
+import { metrics } from "./routes/metrics";
 import { openapi } from "./routes/openapi";
 import { budget, models, usage } from "./routes/models";
 import { monitors } from "./routes/monitors";
@@ -19,11 +20,13 @@ import { workflows } from "./routes/workflows";
 export { ExecutionObject } from "./durable/execution";
 export { TenantObject } from "./durable/tenant";
 export { BreakerObject } from "./durable/breaker";
+export { MetricsObject } from "./durable/metrics";
 
 export const app = new Hono<AppEnv>()
   .use("*", requestContext())
   .route("/health", health)
   .route("/", openapi)
+  .route("/metrics", metrics)
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
   .route("/v1", streams)
   .use("/v1/*", requireApiKey(), rateLimit())

@@ -2,6 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { openDb } from "../db/client";
 import { newId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
+import { recordRequest } from "../routes/metrics";
 import type { AppEnv } from "./context";
 
 const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -21,6 +22,15 @@ export function requestContext() {
     c.set("db", db);
     await next();
     c.res.headers.set("x-request-id", requestId);
+    // Metrics are recorded after the response, by route pattern (not raw path, which would explode label sets).
+    const route = c.req.routePath || "unmatched";
+    if (route !== "/metrics" && c.env.METRICS) {
+      c.executionCtx.waitUntil(
+        recordRequest(c.env, { route, method: c.req.method, status: c.res.status, ms: Date.now() - started }).catch((err: unknown) =>
+          console.error(JSON.stringify({ level: "warn", msg: "metrics not recorded", request_id: requestId, error: String(err) })),
+        ),
+      );
+    }
     c.res.headers.set("x-d1-queries", String(db.queries()));
     console.log(
       JSON.stringify({

@@ -29,6 +29,7 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/health", summary: "D1, the bundled schema and a Durable Object round trip", tag: "operations", ok: 200, public: true },
   { method: "get", path: "/openapi.json", summary: "This document", tag: "operations", ok: 200, public: true },
   { method: "get", path: "/docs", summary: "An interactive reference page for this document", tag: "operations", ok: 200, public: true },
+  { method: "get", path: "/metrics", summary: "Prometheus metrics (Authorization: Bearer <METRICS_TOKEN>)", tag: "operations", ok: 200, public: true },
   { method: "post", path: "/v1/workflows", summary: "Create a workflow (version 1)", tag: "workflows", ok: 201, body: definitionSchema },
   { method: "get", path: "/v1/workflows", summary: "List workflows with execution counts and last execution", tag: "workflows", ok: 200, query: listWorkflowsQuery },
   { method: "get", path: "/v1/workflows/{id}", summary: "Get a workflow (latest or ?version=n)", tag: "workflows", ok: 200, query: getWorkflowQuery },

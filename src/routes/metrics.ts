@@ -1,0 +1,65 @@
+import { Hono } from "hono";
+import * as repo from "../db/repo";
+import { LATENCY_BUCKETS, METRIC_SHARDS, type RequestSample } from "../durable/metrics";
+import type { AppEnv } from "../middleware/context";
+import { AppError } from "../middleware/errors";
+
+export function metricsShard(env: Env, index: number) {
+  return env.METRICS.get(env.METRICS.idFromName(`shard-${index}`));
+}
+
+/** Record one request in a random shard (called from waitUntil, after the response is sent). */
+export async function recordRequest(env: Env, sample: RequestSample): Promise<void> {
+  await metricsShard(env, Math.floor(Math.random() * METRIC_SHARDS)).record([sample]);
+}
+
+const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const labels = (l: Record<string, string | number>) => `{${Object.entries(l).map(([k, v]) => `${k}="${esc(String(v))}"`).join(",")}}`;
+
+/** GET /metrics (Prometheus text format 0.0.4), for a scraper holding METRICS_TOKEN. */
+export const metrics = new Hono<AppEnv>().get("/", async (c) => {
+  const token = (c.env as unknown as { METRICS_TOKEN?: string }).METRICS_TOKEN;
+  if (!token) throw new AppError(503, "metrics_unconfigured", "Set the Worker secret METRICS_TOKEN to enable /metrics.");
+  const given = new TextEncoder().encode(c.req.header("authorization") ?? "");
+  const wanted = new TextEncoder().encode(`Bearer ${token}`);
+  if (given.byteLength !== wanted.byteLength || !crypto.subtle.timingSafeEqual(given, wanted)) throw new AppError(401, "invalid_credentials", "Send Authorization: Bearer <METRICS_TOKEN>.");
+
+  const [shards, counts] = await Promise.all([
+    Promise.all(Array.from({ length: METRIC_SHARDS }, (_, i) => metricsShard(c.env, i).snapshot())),
+    repo.metricCounts(c.get("db").db),
+  ]);
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+
+  const merged = new Map<string, { count: number; sum_ms: number; buckets: number[] }>();
+  for (const shard of shards) {
+    for (const [key, s] of Object.entries(shard)) {
+      const m = merged.get(key) ?? { count: 0, sum_ms: 0, buckets: LATENCY_BUCKETS.map(() => 0) };
+      m.count += s.count;
+      m.sum_ms += s.sum_ms;
+      s.buckets.forEach((b, i) => (m.buckets[i] = (m.buckets[i] ?? 0) + b));
+      merged.set(key, m);
+    }
+  }
+  family("edgeflow_http_requests_total", "counter", "HTTP requests by route, method and status.");
+  for (const [key, m] of merged) {
+    const [method, route, status] = JSON.parse(key) as [string, string, number];
+    out.push(`edgeflow_http_requests_total${labels({ method, route, status })} ${m.count}`);
+  }
+  family("edgeflow_http_request_duration_ms", "histogram", "HTTP request latency in milliseconds.");
+  for (const [key, m] of merged) {
+    const [method, route, status] = JSON.parse(key) as [string, string, number];
+    LATENCY_BUCKETS.forEach((b, i) => out.push(`edgeflow_http_request_duration_ms_bucket${labels({ method, route, status, le: b })} ${m.buckets[i]}`));
+    out.push(`edgeflow_http_request_duration_ms_bucket${labels({ method, route, status, le: "+Inf" })} ${m.count}`);
+    out.push(`edgeflow_http_request_duration_ms_sum${labels({ method, route, status })} ${m.sum_ms}`, `edgeflow_http_request_duration_ms_count${labels({ method, route, status })} ${m.count}`);
+  }
+  family("edgeflow_executions", "gauge", "Executions by status, as D1 has them.");
+  for (const r of counts.executions) out.push(`edgeflow_executions${labels({ status: r.status })} ${r.n}`);
+  family("edgeflow_node_attempts_total", "counter", "Node attempts by kind.");
+  for (const r of counts.nodes) out.push(`edgeflow_node_attempts_total${labels({ kind: r.kind })} ${r.attempts}`);
+  family("edgeflow_node_retries_total", "counter", "Node attempts beyond the first, by kind.");
+  for (const r of counts.nodes) out.push(`edgeflow_node_retries_total${labels({ kind: r.kind })} ${r.retries}`);
+  family("edgeflow_alerts_sent_total", "counter", "Monitor alerts delivered.");
+  out.push(`edgeflow_alerts_sent_total ${counts.alerts_sent}`);
+  return c.body(`${out.join("\n")}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+});
