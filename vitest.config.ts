@@ -57,6 +57,8 @@ export default defineConfig({
                 // The local test servers listen on loopback; everything else private stays refused.
                 ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
                 METRICS_TOKEN: "metrics-test-token",
+                // Small enough for a test to fill; no other test runs more than 20 at once for one tenant.
+                MAX_RUNNING_EXECUTIONS_PER_TENANT: "20",
                 // Tests poll quickly; the rate-limit test sets a per-key override instead.
                 RATE_LIMIT_PER_MINUTE: "1000000",
                 RATE_LIMIT_BURST: "100000",

@@ -24,6 +24,8 @@ const configSchema = z.object({
   /** Requests per minute per API key (a key's rate_limit_per_minute overrides it), with bursts up to RATE_LIMIT_BURST. */
   RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
   RATE_LIMIT_BURST: int(120, 1, 1_000_000),
+  /** Running executions per tenant; beyond it executions wait as queued and start in arrival order. */
+  MAX_RUNNING_EXECUTIONS_PER_TENANT: int(100, 1, 100_000),
 });
 export type Config = z.output<typeof configSchema>;
 

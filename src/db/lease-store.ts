@@ -7,18 +7,19 @@ export class LeaseStore {
       CREATE TABLE IF NOT EXISTS key_queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, execution_id TEXT NOT NULL, UNIQUE (key, execution_id));`);
   }
 
-  /** Join the FIFO queue of `key` (once); true when `executionId` is at its head and so holds the key. */
-  acquireKey(key: string, executionId: string): { granted: boolean; position: number } {
+  /** Join the FIFO queue of `key` (once); granted while `executionId` is among the first `capacity` in it. */
+  acquireKey(key: string, executionId: string, capacity = 1): { granted: boolean; position: number } {
     this.sql.exec("INSERT INTO key_queue (key, execution_id) VALUES (?, ?) ON CONFLICT (key, execution_id) DO NOTHING", key, executionId);
-    const queue = this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos", key).toArray();
-    const position = queue.findIndex((q) => q.execution_id === executionId);
-    return { granted: position === 0, position };
+    const position = this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ? AND pos < (SELECT pos FROM key_queue WHERE key = ? AND execution_id = ?)", key, key, executionId)
+      .one().n;
+    return { granted: position < capacity, position };
   }
 
-  /** Leave the queue of `key` (holding it or not); returns the execution now at its head, if any. */
-  releaseKey(key: string, executionId: string): string | null {
+  /** Leave the queue of `key` (holding it or not); returns the executions that now hold it (the first `capacity`). */
+  releaseKey(key: string, executionId: string, capacity = 1): string[] {
     this.sql.exec("DELETE FROM key_queue WHERE key = ? AND execution_id = ?", key, executionId);
-    return this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT 1", key).toArray()[0]?.execution_id ?? null;
+    return this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT ?", key, capacity).toArray().map((r) => r.execution_id);
   }
 
   /** Take a slot if fewer than `limit` live leases of `kind` exist; expired leases are reclaimed first. */

@@ -29,9 +29,17 @@ export function breakerStub(env: Env, provider: string): DurableObjectStub<Break
   return env.BREAKER.get(env.BREAKER.idFromName(provider));
 }
 
-/** Give up an execution's concurrency key and wake the execution next in line (its poll alarm is the backstop). */
-export async function releaseKey(env: Env, exec: { id: string; tenant_id: string; concurrency_key: string | null }): Promise<void> {
-  if (!exec.concurrency_key) return;
-  const next = await tenantStub(env, exec.tenant_id).releaseKey(exec.concurrency_key, exec.id);
-  if (next) await executionStub(env, next).poke();
+/** The tenant-wide queue of running executions (capacity MAX_RUNNING_EXECUTIONS_PER_TENANT). */
+export const RUNNING_SLOTS = "__running__";
+
+/**
+ * Give up an execution's concurrency key and its running slot, and wake the executions that now hold them (their
+ * poll alarm is the backstop if a wake-up is lost).
+ */
+export async function releaseKey(env: Env, exec: { id: string; tenant_id: string; concurrency_key: string | null }, slots: number): Promise<void> {
+  const tenant = tenantStub(env, exec.tenant_id);
+  const woken = new Set(await tenant.releaseKey(RUNNING_SLOTS, exec.id, slots));
+  if (exec.concurrency_key) for (const id of await tenant.releaseKey(exec.concurrency_key, exec.id)) woken.add(id);
+  woken.delete(exec.id);
+  await Promise.all([...woken].map((id) => executionStub(env, id).poke()));
 }

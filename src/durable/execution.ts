@@ -12,7 +12,7 @@ import { executors } from "../nodes";
 import type { RunResult } from "../nodes/types";
 import { runAttempt } from "./attempt";
 import { runServices } from "./services";
-import { releaseKey, tenantStub } from "./client";
+import { releaseKey, RUNNING_SLOTS, tenantStub } from "./client";
 import { problemResponse } from "../lib/problem";
 import { projectionRetryDelay, projectionRows } from "./projection";
 import { Subscribers } from "./subscribers";
@@ -247,7 +247,7 @@ export class ExecutionObject extends DurableObject<Env> {
           break;
         }
         if (exec.status === "queued") {
-          // Another execution holds this one's concurrency key: wait (rearm polls; the holder wakes us when done).
+          // Waiting for the concurrency key or a running slot: rearm polls, and whoever frees one wakes us.
           if (!(await this.holdsKey())) break;
           this.markStarted();
         }
@@ -423,7 +423,7 @@ export class ExecutionObject extends DurableObject<Env> {
     this.emit(executionEventType(status), null, { ...(error ? { error } : {}), ...(status === "succeeded" ? { output } : {}) });
     this.runAbort.abort(new Error(`execution ${status}`));
     this.subscribers.closeAll();
-    if (exec.concurrency_key) this.ctx.waitUntil(releaseKey(this.env, exec));
+    this.ctx.waitUntil(releaseKey(this.env, exec, config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT));
     for (const resolve of this.waiters) resolve();
     this.waiters.clear();
   }
@@ -499,10 +499,12 @@ export class ExecutionObject extends DurableObject<Env> {
     this.emit("execution.started", null, {});
   }
 
+  /** May this execution run now? It needs its concurrency key (if any) first, then one of the tenant's running slots. */
   private async holdsKey(): Promise<boolean> {
     const exec = this.exec as ExecRecord;
-    if (!exec.concurrency_key) return true;
-    return (await tenantStub(this.env, exec.tenant_id).acquireKey(exec.concurrency_key, exec.id)).granted;
+    const tenant = tenantStub(this.env, exec.tenant_id);
+    if (exec.concurrency_key && !(await tenant.acquireKey(exec.concurrency_key, exec.id)).granted) return false;
+    return (await tenant.acquireKey(RUNNING_SLOTS, exec.id, config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT)).granted;
   }
 
   /** The execution, when it exists and belongs to `tenantId`; another tenant's execution looks absent. */

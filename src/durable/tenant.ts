@@ -29,12 +29,12 @@ export class TenantObject extends DurableObject<Env> {
   }
 
   /** Concurrency keys: one execution at a time per key, the rest wait in arrival order. */
-  acquireKey(key: string, executionId: string): { granted: boolean; position: number } {
-    return this.leases.acquireKey(key, executionId);
+  acquireKey(key: string, executionId: string, capacity = 1): { granted: boolean; position: number } {
+    return this.leases.acquireKey(key, executionId, capacity);
   }
 
-  releaseKey(key: string, executionId: string): string | null {
-    return this.leases.releaseKey(key, executionId);
+  releaseKey(key: string, executionId: string, capacity = 1): string[] {
+    return this.leases.releaseKey(key, executionId, capacity);
   }
 
   /** Take one request token from an API key's bucket. */

@@ -46,4 +46,21 @@ describe("concurrency_key", () => {
     await api.post(`/v1/executions/${last}/events`, { name: "go" });
     expect((await waitFor(api, last)).status).toBe("succeeded");
   });
+
+  it("queues executions beyond the tenant's running limit and starts them in arrival order", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await api.post("/v1/workflows", { name: "hold", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }] });
+    const ids: string[] = [];
+    // MAX_RUNNING_EXECUTIONS_PER_TENANT is 20 in tests.
+    for (let i = 0; i < 22; i++) ids.push((await api.post(`/v1/workflows/${wf.body.id}/executions`, {})).body.id);
+    const statuses = async () => Promise.all(ids.map(async (id) => (await api.get(`/v1/executions/${id}`)).body.status as string));
+    expect((await statuses()).filter((st) => st === "running")).toHaveLength(20);
+    expect((await statuses()).slice(20)).toEqual(["queued", "queued"]);
+    await api.post(`/v1/executions/${ids[0]}/events`, { name: "go" });
+    await waitFor(api, ids[0]!);
+    expect((await waitFor(api, ids[20]!, ["running"])).status).toBe("running");
+    expect((await api.get(`/v1/executions/${ids[21]}`)).body.status).toBe("queued");
+    await api.post(`/v1/executions/${ids[1]}/cancel`);
+    expect((await waitFor(api, ids[21]!, ["running"])).status).toBe("running");
+  });
 });
