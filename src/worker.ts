@@ -2,10 +2,12 @@ import { Hono } from "hono";
 import { runTick } from "./cron/tick";
 import type { AppEnv } from "./middleware/context";
 import { requireApiKey } from "./middleware/auth";
+import { corsForTenant, preflight } from "./middleware/cors";
 import { rateLimit } from "./middleware/rate-limit";
 import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
+import { corsRoute } from "./routes/cors";
 import { health } from "./routes/health";
 import { metrics } from "./routes/metrics";
 import { openapi } from "./routes/openapi";
@@ -29,7 +31,8 @@ export const app = new Hono<AppEnv>()
   .route("/metrics", metrics)
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
   .route("/v1", streams)
-  .use("/v1/*", requireApiKey(), rateLimit())
+  .options("/v1/*", preflight)
+  .use("/v1/*", corsForTenant(), requireApiKey(), rateLimit())
   .route("/v1/workflows", workflows)
   .route("/v1/stream-tickets", streamTickets)
   .route("/v1/monitors", monitors)
@@ -38,6 +41,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/usage", usage)
   .route("/v1/templates", templates)
   .route("/v1/secrets", secretsRoute)
+  .route("/v1/cors", corsRoute)
   .route("/v1", schedules)
   .route("/v1", executions);
 

@@ -3,7 +3,7 @@ import { and, desc, eq, getTableColumns, inArray, isNull, lt, or, sql, type SQL 
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client";
 import {
-  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenants, workflowVersions, workflows,
+  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenantOrigins, tenants, workflowVersions, workflows,
 } from "./schema";
 
 export type ExecutionRow = typeof executions.$inferSelect;
@@ -204,6 +204,32 @@ export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRu
   await db.batch(statements as [typeof statements[0], ...typeof statements]);
 }
 
+// ---- CORS origins
+
+export async function listOrigins(db: Db, tenantId: string): Promise<string[]> {
+  return (await db.select({ origin: tenantOrigins.origin }).from(tenantOrigins).where(eq(tenantOrigins.tenant_id, tenantId)).orderBy(tenantOrigins.origin)).map((r) => r.origin);
+}
+
+/** Replace a tenant's origin list in one batch. */
+export async function setOrigins(db: Db, tenantId: string, origins: string[]): Promise<void> {
+  const remove = db.delete(tenantOrigins).where(eq(tenantOrigins.tenant_id, tenantId));
+  if (origins.length === 0) {
+    await remove;
+    return;
+  }
+  await db.batch([remove, db.insert(tenantOrigins).values(origins.map((origin) => ({ tenant_id: tenantId, origin })))]);
+}
+
+/** Does any tenant allow this origin? (Preflights carry no credentials, so this is all they can be judged by.) */
+export async function originListed(db: Db, origin: string, tenantId?: string): Promise<boolean> {
+  const rows = await db
+    .select({ origin: tenantOrigins.origin })
+    .from(tenantOrigins)
+    .where(and(eq(tenantOrigins.origin, origin), tenantId ? eq(tenantOrigins.tenant_id, tenantId) : undefined))
+    .limit(1);
+  return rows.length > 0;
+}
+
 // ---- secrets (ciphertext only; src/lib/secret-box.ts seals and opens)
 
 export async function putSecret(db: Db, row: typeof secrets.$inferInsert): Promise<void> {
@@ -311,7 +337,7 @@ export async function metricCounts(db: Db) {
 
 /** Touches every table the API uses in one statement; fails naming the first one that is missing. */
 export async function probeTables(db: Db): Promise<void> {
-  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage, secrets];
+  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage, secrets, tenantOrigins];
   await db.all(sql`select 1 from ${sql.join(tables.map((t) => sql`${t}`), sql`, `)} limit 0`);
 }
 

@@ -248,3 +248,13 @@ export const secrets = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenant_id, t.name] })],
 );
+
+/** Browser origins a tenant allows to call the API (CORS). */
+export const tenantOrigins = sqliteTable(
+  "tenant_origins",
+  {
+    tenant_id: text("tenant_id").notNull(),
+    origin: text("origin").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant_id, t.origin] }), index("tenant_origins_origin").on(t.origin)],
+);

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { definitionSchema } from "../engine/dag";
 import type { AppEnv } from "../middleware/context";
 import { cancelBody, eventBody, eventsQuery, listExecutionsQuery, startBody } from "./executions";
+import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
 import { monitorCreate, monitorPatch } from "./monitors";
 import { scheduleCreate, schedulePatch } from "./schedules";
@@ -67,6 +68,8 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/secrets", summary: "Secret names (values are never returned)", tag: "secrets", ok: 200 },
   { method: "put", path: "/v1/secrets/{name}", summary: "Store a secret, encrypted", tag: "secrets", ok: 200, body: secretBody },
   { method: "delete", path: "/v1/secrets/{name}", summary: "Delete a secret", tag: "secrets", ok: 204 },
+  { method: "get", path: "/v1/cors", summary: "Browser origins allowed for this tenant", tag: "operations", ok: 200 },
+  { method: "put", path: "/v1/cors", summary: "Replace the allowed browser origins", tag: "operations", ok: 200, body: corsBody },
 ];
 
 const jsonSchema = (schema: z.ZodType) => z.toJSONSchema(schema, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
