@@ -20,6 +20,8 @@ interface Operation {
   summary: string;
   tag: string;
   ok: number;
+  /** Other success statuses (an idempotent replay answers 200 instead of 201). */
+  alsoOk?: number[];
   body?: z.ZodType;
   query?: z.ZodObject;
   public?: boolean;
@@ -37,7 +39,7 @@ export const OPERATIONS: Operation[] = [
   { method: "put", path: "/v1/workflows/{id}", summary: "Publish version n+1", tag: "workflows", ok: 200, body: definitionSchema },
   { method: "delete", path: "/v1/workflows/{id}", summary: "Soft-delete a workflow", tag: "workflows", ok: 204 },
   { method: "get", path: "/v1/workflows/{id}/versions", summary: "List a workflow's versions", tag: "workflows", ok: 200 },
-  { method: "post", path: "/v1/workflows/{id}/executions", summary: "Start an execution (Idempotency-Key supported)", tag: "executions", ok: 201, body: startBody },
+  { method: "post", path: "/v1/workflows/{id}/executions", summary: "Start an execution (Idempotency-Key supported)", tag: "executions", ok: 201, alsoOk: [200], body: startBody },
   { method: "get", path: "/v1/executions", summary: "List executions, newest first", tag: "executions", ok: 200, query: listExecutionsQuery },
   { method: "get", path: "/v1/executions/{id}", summary: "An execution with every node run", tag: "executions", ok: 200 },
   { method: "get", path: "/v1/executions/{id}/events", summary: "The ordered event log", tag: "executions", ok: 200, query: eventsQuery },
@@ -96,6 +98,7 @@ export function openApiDocument(): Record<string, unknown> {
       ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(op.body) } } } } : {}),
       responses: {
         [String(op.ok)]: op.ok === 204 ? { description: "No content" } : { description: "Success", content: { "application/json": { schema: {} } } },
+        ...Object.fromEntries((op.alsoOk ?? []).map((st) => [String(st), { description: "Success (replay)", content: { "application/json": { schema: {} } } }])),
         default: { description: "An RFC 9457 problem", content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } },
       },
     };

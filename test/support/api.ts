@@ -20,7 +20,45 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-/** Calls the Worker through its real fetch handler with the tenant's key. */
+let contract: Promise<{ pattern: RegExp; method: string; path: string; statuses: number[] }[]> | null = null;
+
+/** The operations of /openapi.json, as patterns the contract check matches requests against. */
+function operations() {
+  contract ??= SELF.fetch("http://edgeflow.test/openapi.json")
+    .then((r) => r.json() as Promise<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>)
+    .then((doc) =>
+      Object.entries(doc.paths).flatMap(([path, ops]) =>
+        Object.entries(ops).map(([method, op]) => ({
+          pattern: new RegExp(`^${path.replace(/\{\w+\}/g, "[^/]+")}$`),
+          method: method.toUpperCase(),
+          path,
+          statuses: Object.keys(op.responses).filter((k) => /^\d+$/.test(k)).map(Number),
+        })),
+      ),
+    );
+  return contract;
+}
+
+/**
+ * The API contract, checked on every call the tests make: the request hits a documented operation, a success has a
+ * status the document declares for it, and a failure is problem+json whose `status` is the HTTP status.
+ */
+async function checkContract(method: string, path: string, res: ApiResponse): Promise<void> {
+  const ops = await operations();
+  const bare = path.split("?")[0] as string;
+  const op = ops.find((o) => o.method === method && o.pattern.test(bare));
+  if (res.status >= 400) {
+    if (res.headers.get("content-type") !== "application/problem+json" || res.body?.status !== res.status || typeof res.body?.code !== "string") {
+      throw new Error(`contract: ${method} ${path} answered ${res.status} without a matching problem+json: ${JSON.stringify(res.body)}`);
+    }
+    if (!op && res.body.code !== "route_not_found") throw new Error(`contract: ${method} ${path} is not in /openapi.json`);
+    return;
+  }
+  if (!op) throw new Error(`contract: ${method} ${path} succeeded but is not in /openapi.json`);
+  if (!op.statuses.includes(res.status)) throw new Error(`contract: ${method} ${op.path} answered ${res.status}; the document declares ${op.statuses.join(", ")}`);
+}
+
+/** Calls the Worker through its real fetch handler with the tenant's key, checking each answer against the contract. */
 export function client(token: string | null) {
   const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
     const h: Record<string, string> = { ...headers };
@@ -28,7 +66,9 @@ export function client(token: string | null) {
     if (body !== undefined && !h["content-type"]) h["content-type"] = "application/json";
     const res = await SELF.fetch(`http://edgeflow.test${path}`, { method, headers: h, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
     const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+    const parsed = { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+    await checkContract(method, path, parsed);
+    return parsed;
   };
   return {
     get: <T = any>(path: string, headers?: Record<string, string>) => call<T>("GET", path, undefined, headers),
