@@ -45,6 +45,9 @@ export const app = new Hono<AppEnv>()
   .route("/v1", schedules)
   .route("/v1", executions);
 
+/** The route table's type, for Hono's typed client (hono/client). */
+export type AppType = typeof app;
+
 app.onError(onError);
 app.notFound(notFound);
 

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import * as repo from "../db/repo";
-import { executionStub } from "../durable/client";
+import { executionStub, snapshotOf } from "../durable/client";
 import { startExecution } from "../durable/start";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
@@ -70,7 +70,7 @@ export const executions = new Hono<AppEnv>()
   })
   .get("/executions/:id", async (c) => {
     const id = executionId(c.req.param("id"));
-    const view = await executionStub(c.env, id).snapshot(c.get("tenantId"));
+    const view = await snapshotOf(c.env, id, c.get("tenantId"));
     if (!view) throw executionNotFound(id);
     return c.json(view);
   })
