@@ -325,12 +325,13 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
 // ---- metrics (aggregates over D1, so every isolate's work is counted once)
 
 export async function metricCounts(db: Db) {
-  const [byStatus, byKind, sent] = await db.batch([
+  const [byStatus, byKind, sent, tenantRows] = await db.batch([
     db.select({ status: executions.status, n: sql<number>`count(*)` }).from(executions).groupBy(executions.status),
     db.select({ kind: nodeRuns.kind, attempts: sql<number>`sum(${nodeRuns.attempt})`, retries: sql<number>`sum(max(${nodeRuns.attempt} - 1, 0))` }).from(nodeRuns).groupBy(nodeRuns.kind),
     db.select({ n: sql<number>`count(*)` }).from(alerts).where(sql`${alerts.delivered_at} is not null`),
+    db.select({ id: tenants.id }).from(tenants),
   ]);
-  return { executions: byStatus, nodes: byKind, alerts_sent: sent[0]?.n ?? 0 };
+  return { executions: byStatus, nodes: byKind, alerts_sent: sent[0]?.n ?? 0, tenants: tenantRows.map((t) => t.id) };
 }
 
 // ---- health

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import * as repo from "../db/repo";
+import { tenantStub } from "../durable/client";
 import { LATENCY_BUCKETS, METRIC_SHARDS, type RequestSample } from "../durable/metrics";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
@@ -61,5 +62,9 @@ export const metrics = new Hono<AppEnv>().get("/", async (c) => {
   for (const r of counts.nodes) out.push(`edgeflow_node_retries_total${labels({ kind: r.kind })} ${r.retries}`);
   family("edgeflow_alerts_sent_total", "counter", "Monitor alerts delivered.");
   out.push(`edgeflow_alerts_sent_total ${counts.alerts_sent}`);
+  // Subscriber slots are leased per tenant in TenantObjects; their live leases are the active subscribers.
+  const active = await Promise.all(counts.tenants.map((t) => tenantStub(c.env, t).active("subscriber")));
+  family("edgeflow_active_subscribers", "gauge", "WebSocket and SSE subscribers holding a slot, over all tenants.");
+  out.push(`edgeflow_active_subscribers ${active.reduce((a, b) => a + b, 0)}`);
   return c.body(`${out.join("\n")}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
 });

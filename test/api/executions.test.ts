@@ -50,6 +50,16 @@ describe("starting executions", () => {
     expect((await api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n: 1 } })).status).toBe(201);
   });
 
+  it("refuses a body over the 1 MiB limit with 413 and a non-JSON body with 415", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await api.post("/v1/workflows", chain);
+    const big = await api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { blob: "x".repeat(1024 * 1024) } });
+    expect(big.status).toBe(413);
+    expect(big.body.code).toBe("body_too_large");
+    const form = await api.raw("POST", `/v1/workflows/${wf.body.id}/executions`, "input=1", { "content-type": "application/x-www-form-urlencoded" });
+    expect(form.status).toBe(415);
+  });
+
   it("answers 404 for unknown workflows and versions", async () => {
     const api = client((await createTenant()).token);
     expect((await api.post("/v1/workflows/wf_01M84GY93SW03JPZRQEMCTART0/executions", {})).body.code).toBe("workflow_not_found");

@@ -68,5 +68,7 @@ describe("/metrics", () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(buckets.map((b) => b.value)).toEqual([...buckets.map((b) => b.value)].sort((a, b) => a - b));
     expect(buckets.at(-1)?.labels.le).toBe("+Inf");
+    expect(types.edgeflow_active_subscribers).toBe("gauge");
+    expect(get("edgeflow_active_subscribers", {})).toBe(0);
   });
 });

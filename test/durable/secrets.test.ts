@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { client, createTenant, run, target, waitFor } from "../support/api";
 
 const VALUE = "s3cr3t-token-value-9b1f";
@@ -14,6 +14,10 @@ async function d1Dump(): Promise<string> {
 
 describe("secrets", () => {
   it("are encrypted at rest, usable as {{ secrets.NAME }}, and never appear in outputs, events, logs or D1", async () => {
+    // The Worker and its Durable Objects run in this isolate, so their log lines pass through these spies.
+    const lines: string[] = [];
+    const capture = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+    const spies = [vi.spyOn(console, "log").mockImplementation(capture), vi.spyOn(console, "error").mockImplementation(capture), vi.spyOn(console, "warn").mockImplementation(capture)];
     const { token } = await createTenant();
     const api = client(token);
     const put = await api.put("/v1/secrets/API_TOKEN", { value: VALUE });
@@ -35,6 +39,9 @@ describe("secrets", () => {
     const everything = JSON.stringify([done, (await api.get(`/v1/executions/${executionId}/events?limit=1000`)).body, await d1Dump()]);
     expect(everything).not.toContain(VALUE);
     expect(everything).toContain("Bearer [redacted]");
+    for (const spy of spies) spy.mockRestore();
+    expect(lines.some((l) => l.includes('"msg":"request"'))).toBe(true);
+    expect(lines.filter((l) => l.includes(VALUE))).toEqual([]);
   });
 
   it("fail clearly when missing, and belong to one tenant", async () => {

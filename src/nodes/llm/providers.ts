@@ -1,6 +1,9 @@
 // One call to a model, in each protocol; errors are RetryableError / FatalError by the provider's status.
 import { allowedHosts, guardedFetch, SsrfError } from "../../lib/ssrf";
+import { readCapped } from "../../lib/stream";
 import { retryAfter } from "../http";
+
+const MAX_PROVIDER_RESPONSE_BYTES = 8 * 1024 * 1024;
 import { FatalError, RetryableError } from "../types";
 import type { ResolvedModel } from "./config";
 
@@ -111,7 +114,10 @@ async function post(url: string, t: ResolvedModel, req: GuardedRequest, auth: Re
     if (req.signal.aborted) throw err;
     throw new RetryableError("provider_unreachable", `${t.provider}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const text = await res.text();
+  // A provider answer is bounded like any response body: a runaway or hostile endpoint cannot exhaust memory.
+  const bytes = await readCapped(res.body, MAX_PROVIDER_RESPONSE_BYTES);
+  if (!bytes) throw new RetryableError("provider_bad_response", `${t.provider} answered with more than ${MAX_PROVIDER_RESPONSE_BYTES} bytes`);
+  const text = new TextDecoder().decode(bytes);
   if (res.ok) {
     try {
       return JSON.parse(text);
