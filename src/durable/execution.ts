@@ -98,6 +98,29 @@ export class ExecutionObject extends DurableObject<Env> {
     return { status: exec.status, changed: true };
   }
 
+  /** Let running attempts finish but start nothing new; timers that fall due meanwhile fire after resume. */
+  async pause(tenantId: string): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
+    const exec = this.owned(tenantId);
+    if (!exec) return null;
+    if (exec.status !== "running" && exec.status !== "queued") return { status: exec.status, changed: false };
+    exec.status = "paused";
+    this.emit("execution.paused", null, {});
+    await this.settle();
+    return { status: exec.status, changed: true };
+  }
+
+  async resume(tenantId: string): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
+    const exec = this.owned(tenantId);
+    if (!exec) return null;
+    if (exec.status !== "paused") return { status: exec.status, changed: false };
+    // One that never got its concurrency key or running slot goes back to waiting for it.
+    exec.status = exec.started_at === null ? "queued" : "running";
+    this.emit("execution.resumed", null, {});
+    await this.ctx.storage.setAlarm(Date.now() + 1);
+    await this.settle();
+    return { status: exec.status, changed: true };
+  }
+
   /** Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. */
   async sendEvent(tenantId: string, name: string, payload: unknown): Promise<{ accepted: boolean; status: ExecutionStatus; delivered_to: string | null } | null> {
     const exec = this.owned(tenantId);
@@ -245,6 +268,12 @@ export class ExecutionObject extends DurableObject<Env> {
           const seconds = Math.round((exec.deadline_at - exec.created_at) / 1000);
           this.finish("timed_out", { code: "execution_timeout", message: `execution exceeded its timeout of ${seconds} s` });
           break;
+        }
+        if (exec.status === "paused") {
+          // Attempts already under way finish and are recorded; nothing new starts until resume.
+          if (this.inflight.size === 0) break;
+          await this.nextChange(null);
+          continue;
         }
         if (exec.status === "queued") {
           // Waiting for the concurrency key or a running slot: rearm polls, and whoever frees one wakes us.

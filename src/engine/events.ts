@@ -1,6 +1,6 @@
 // Event types and the one envelope every transport carries; written by the ExecutionObject, read by routes and streams.
 
-export const EXECUTION_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "timed_out"] as const;
+export const EXECUTION_STATUSES = ["queued", "running", "paused", "succeeded", "failed", "cancelled", "timed_out"] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 export const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 
@@ -17,6 +17,8 @@ export type EventType =
   | "execution.failed"
   | "execution.cancelled"
   | "execution.timed_out"
+  | "execution.paused"
+  | "execution.resumed"
   | "node.started"
   | "node.retrying"
   | "node.succeeded"

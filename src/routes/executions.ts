@@ -90,6 +90,20 @@ export const executions = new Hono<AppEnv>()
     if (!result.changed) throw finished(id, result.status);
     return c.json({ id, status: result.status });
   })
+  .post("/executions/:id/pause", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const result = await executionStub(c.env, id).pause(c.get("tenantId"));
+    if (!result) throw executionNotFound(id);
+    if (!result.changed) throw new AppError(409, "execution_not_running", `Execution ${id} is ${result.status}; only a queued or running execution can be paused.`, { execution_status: result.status });
+    return c.json({ id, status: result.status });
+  })
+  .post("/executions/:id/resume", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const result = await executionStub(c.env, id).resume(c.get("tenantId"));
+    if (!result) throw executionNotFound(id);
+    if (!result.changed) throw new AppError(409, "execution_not_paused", `Execution ${id} is ${result.status}, not paused.`, { execution_status: result.status });
+    return c.json({ id, status: result.status });
+  })
   .post("/executions/:id/events", async (c) => {
     const id = executionId(c.req.param("id"));
     const { value } = await readJson(c, eventBody);

@@ -45,6 +45,8 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/executions/{id}/events", summary: "The ordered event log", tag: "executions", ok: 200, query: eventsQuery },
   { method: "post", path: "/v1/executions/{id}/events", summary: "Send a named event to wait_for_event nodes", tag: "executions", ok: 202, body: eventBody },
   { method: "post", path: "/v1/executions/{id}/cancel", summary: "Cancel an execution", tag: "executions", ok: 200, body: cancelBody },
+  { method: "post", path: "/v1/executions/{id}/pause", summary: "Pause: running attempts finish, nothing new starts", tag: "executions", ok: 200 },
+  { method: "post", path: "/v1/executions/{id}/resume", summary: "Resume a paused execution", tag: "executions", ok: 200 },
   { method: "get", path: "/v1/executions/{id}/stream", summary: "Live events over WebSocket (Upgrade) or SSE (Accept: text/event-stream); Bearer or ?ticket=", tag: "streams", ok: 200 },
   { method: "post", path: "/v1/stream-tickets", summary: "A single-use, short-lived ticket for a browser stream", tag: "streams", ok: 201, body: ticketBody },
   { method: "post", path: "/v1/workflows/{id}/schedules", summary: "Create a cron schedule", tag: "schedules", ok: 201, body: scheduleCreate },
