@@ -56,6 +56,8 @@ export interface NodeRecord extends NodeState {
   error_message: string | null;
   /** Seq of the last event about this node, for ordering D1 projections. */
   seq: number;
+  /** Attempts made before the last redrive; the retry policy counts from here. */
+  attempt_base: number;
 }
 
 // Append-only: each entry upgrades the schema by one version; never edit an applied entry.
@@ -81,6 +83,8 @@ const MIGRATIONS: string[] = [
      data TEXT NOT NULL, projected INTEGER NOT NULL DEFAULT 0);`,
   `ALTER TABLE execution ADD COLUMN concurrency_key TEXT;`,
   `ALTER TABLE execution ADD COLUMN trace_id TEXT;`,
+  // Attempts keep counting across redrives (so idempotency keys stay distinct); retries count from the base.
+  `ALTER TABLE nodes ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -129,16 +133,16 @@ export class ExecutionStore {
   saveExecution(e: ExecRecord): void {
     this.sql.exec(
       `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
-       flush_due_at = ?, flush_attempts = ?`,
-      e.status, json(e.output), e.error_code, e.error_message, e.started_at, e.finished_at, e.flush_due_at, e.flush_attempts,
+       flush_due_at = ?, flush_attempts = ?, input = ?, deadline_at = ?`,
+      e.status, json(e.output), e.error_code, e.error_message, e.started_at, e.finished_at, e.flush_due_at, e.flush_attempts, json(e.input), e.deadline_at,
     );
   }
 
   saveNode(n: NodeRecord): void {
     this.sql.exec(
       `UPDATE nodes SET status = ?, attempt = ?, due_at = ?, started_at = ?, finished_at = ?, wait_event = ?, output = ?,
-       error_code = ?, error_message = ?, seq = ? WHERE id = ?`,
-      n.status, n.attempt, n.due_at, n.started_at, n.finished_at, n.wait_event, json(n.output), n.error_code, n.error_message, n.seq, n.id,
+       error_code = ?, error_message = ?, seq = ?, attempt_base = ? WHERE id = ?`,
+      n.status, n.attempt, n.due_at, n.started_at, n.finished_at, n.wait_event, json(n.output), n.error_code, n.error_message, n.seq, n.attempt_base, n.id,
     );
   }
 
@@ -182,6 +186,11 @@ export class ExecutionStore {
   dirty(): { keys: string[]; upTo: number } {
     const rows = this.sql.exec<{ key: string; seq: number }>("SELECT key, seq FROM dirty").toArray();
     return { keys: rows.map((r) => r.key), upTo: rows.reduce((m, r) => Math.max(m, r.seq), 0) };
+  }
+
+  /** Mark rows for re-projection as of event `seq` (used when one event changes many nodes). */
+  markDirty(keys: string[], seq: number): void {
+    for (const key of keys) this.sql.exec("INSERT INTO dirty (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", key, seq);
   }
 
   /** Mark the execution row for re-projection without a new event. */

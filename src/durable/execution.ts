@@ -7,6 +7,7 @@ import type { NodeDef } from "../engine/dag";
 import { TERMINAL_EXECUTION, TERMINAL_NODE, executionEventType, type EventEnvelope, type EventType, type ExecutionStatus } from "../engine/events";
 import { render, type ExprContext } from "../engine/expr";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
+import { redrivePlan } from "../engine/redrive";
 import { dueWaits, nextWake, plan } from "../engine/scheduler";
 import { executors } from "../nodes";
 import type { RunResult } from "../nodes/types";
@@ -23,6 +24,8 @@ export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | 
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
 const LEASE_MS = 60_000;
+// How long after it ended an execution can still be redriven.
+const REDRIVE_WINDOW_MS = 30 * 86_400_000;
 // How often a queued execution asks again for its concurrency key, should the holder's wake-up be lost.
 const QUEUE_POLL_MS = 5_000;
 // Upper bound on one in-memory wait inside a drive; durable wake-ups are the alarm's job.
@@ -96,6 +99,42 @@ export class ExecutionObject extends DurableObject<Env> {
     this.finish("cancelled", { code: "cancelled", message: reason ?? "cancelled by request" });
     await this.settle();
     return { status: exec.status, changed: true };
+  }
+
+  /**
+   * Run a finished execution again from its unsucceeded nodes, or from `from_node` and everything downstream.
+   * Completed outputs and the event log are kept (new events continue the same seq); attempts keep counting,
+   * so every new attempt has a new idempotency key, while the retry policy starts afresh.
+   */
+  async redrive(tenantId: string, opts: { from_node?: string | undefined; input_patch?: Record<string, unknown> | undefined }): Promise<{ ok: true; status: ExecutionStatus } | { ok: false; code: string; message: string } | null> {
+    const exec = this.owned(tenantId);
+    if (!exec) return null;
+    if (!TERMINAL_EXECUTION.has(exec.status)) return { ok: false, code: "execution_not_finished", message: `the execution is ${exec.status}` };
+    if ((exec.finished_at ?? 0) < Date.now() - REDRIVE_WINDOW_MS) return { ok: false, code: "redrive_window_passed", message: "an execution can be redriven for 30 days after it ended" };
+    const plan = redrivePlan(exec.definition, new Map([...this.nodes].map(([id, n]) => [id, n.status])), opts.from_node);
+    if (!plan.ok) return plan;
+    const now = Date.now();
+    for (const id of plan.reset) {
+      const n = this.node(id);
+      Object.assign(n, { status: "pending", due_at: null, started_at: null, finished_at: null, wait_event: null, output: null, error_code: null, error_message: null, attempt_base: n.attempt });
+    }
+    if (opts.input_patch) exec.input = exec.input && typeof exec.input === "object" && !Array.isArray(exec.input) ? { ...(exec.input as object), ...opts.input_patch } : opts.input_patch;
+    const timeout = exec.deadline_at - exec.created_at;
+    Object.assign(exec, { status: "queued", finished_at: null, output: null, error_code: null, error_message: null, deadline_at: now + timeout });
+    this.runAbort = new AbortController();
+    this.ctxData = null;
+    this.emit("execution.redriven", null, { from_node: opts.from_node ?? null, reset: plan.reset, input_patched: Boolean(opts.input_patch) });
+    const seq = this.store.lastSeq();
+    for (const id of plan.reset) {
+      const n = this.node(id);
+      n.seq = seq;
+      this.store.saveNode(n);
+    }
+    this.store.markDirty(plan.reset, seq);
+    if (await this.holdsKey()) this.markStarted();
+    await this.ctx.storage.setAlarm(Date.now() + 1);
+    await this.settle();
+    return { ok: true, status: exec.status };
   }
 
   /** Let running attempts finish but start nothing new; timers that fall due meanwhile fire after resume. */
@@ -390,7 +429,7 @@ export class ExecutionObject extends DurableObject<Env> {
     }
     if (result.ok) return this.succeedNode(node, result.output);
     const policy = this.def(id).retry ?? DEFAULT_RETRY_POLICY;
-    const decision = decideRetry(policy, attempt, result.error, Math.random);
+    const decision = decideRetry(policy, attempt - node.attempt_base, result.error, Math.random);
     if (!decision.retry) return this.failNode(node, result.error, decision.reason);
     node.status = "retrying";
     node.due_at = Date.now() + decision.delay_ms;

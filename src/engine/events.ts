@@ -19,6 +19,7 @@ export type EventType =
   | "execution.timed_out"
   | "execution.paused"
   | "execution.resumed"
+  | "execution.redriven"
   | "node.started"
   | "node.retrying"
   | "node.succeeded"

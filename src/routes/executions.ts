@@ -23,6 +23,10 @@ export const startBody = z
 export const listExecutionsQuery = z.object({ workflow_id: z.string().max(64).optional(), status: z.enum(EXECUTION_STATUSES).optional(), cursor: cursorParam, limit: limitParam });
 export const eventsQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
+export const redriveBody = z
+  .object({ from_node: z.string().min(1).max(64).optional(), input_patch: z.record(z.string(), z.unknown()).optional() })
+  .strict();
+
 export const eventBody = z.object({ name: z.string().min(1).max(128), payload: z.unknown().optional() }).strict();
 export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
 
@@ -88,6 +92,17 @@ export const executions = new Hono<AppEnv>()
     const result = await executionStub(c.env, id).cancel(c.get("tenantId"), body.reason ?? null);
     if (!result) throw executionNotFound(id);
     if (!result.changed) throw finished(id, result.status);
+    return c.json({ id, status: result.status });
+  })
+  .post("/executions/:id/redrive", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const body = c.req.header("content-type") ? (await readJson(c, redriveBody)).value : {};
+    const result = await executionStub(c.env, id).redrive(c.get("tenantId"), body);
+    if (!result) throw executionNotFound(id);
+    if (!result.ok) {
+      if (result.code === "unknown_node") throw new AppError(400, "validation_failed", result.message, { errors: [{ path: "from_node", message: result.message }] });
+      throw new AppError(409, result.code, `Execution ${id} cannot be redriven: ${result.message}.`);
+    }
     return c.json({ id, status: result.status });
   })
   .post("/executions/:id/pause", async (c) => {

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { definitionSchema } from "../engine/dag";
 import type { AppEnv } from "../middleware/context";
-import { cancelBody, eventBody, eventsQuery, listExecutionsQuery, startBody } from "./executions";
+import { cancelBody, eventBody, eventsQuery, listExecutionsQuery, redriveBody, startBody } from "./executions";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
 import { monitorCreate, monitorPatch } from "./monitors";
@@ -45,6 +45,7 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/executions/{id}/events", summary: "The ordered event log", tag: "executions", ok: 200, query: eventsQuery },
   { method: "post", path: "/v1/executions/{id}/events", summary: "Send a named event to wait_for_event nodes", tag: "executions", ok: 202, body: eventBody },
   { method: "post", path: "/v1/executions/{id}/cancel", summary: "Cancel an execution", tag: "executions", ok: 200, body: cancelBody },
+  { method: "post", path: "/v1/executions/{id}/redrive", summary: "Run a finished execution again from its failed nodes or from_node", tag: "executions", ok: 200, body: redriveBody },
   { method: "post", path: "/v1/executions/{id}/pause", summary: "Pause: running attempts finish, nothing new starts", tag: "executions", ok: 200 },
   { method: "post", path: "/v1/executions/{id}/resume", summary: "Resume a paused execution", tag: "executions", ok: 200 },
   { method: "get", path: "/v1/executions/{id}/stream", summary: "Live events over WebSocket (Upgrade) or SSE (Accept: text/event-stream); Bearer or ?ticket=", tag: "streams", ok: 200 },
