@@ -16,10 +16,18 @@ export class LeaseStore {
     return { granted: position < capacity, position };
   }
 
-  /** Leave the queue of `key` (holding it or not); returns the executions that now hold it (the first `capacity`). */
+  /**
+   * Leave the queue of `key` (holding it or not). Returns the execution that this departure let in — the one now
+   * at the last place inside `capacity` — or nothing; never the ones that already held it.
+   */
   releaseKey(key: string, executionId: string, capacity = 1): string[] {
-    this.sql.exec("DELETE FROM key_queue WHERE key = ? AND execution_id = ?", key, executionId);
-    return this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT ?", key, capacity).toArray().map((r) => r.execution_id);
+    const ahead = this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ? AND pos < (SELECT pos FROM key_queue WHERE key = ? AND execution_id = ?)", key, key, executionId)
+      .toArray()[0]?.n;
+    const deleted = this.sql.exec("DELETE FROM key_queue WHERE key = ? AND execution_id = ? RETURNING pos", key, executionId).toArray().length > 0;
+    if (!deleted || ahead === undefined || ahead >= capacity) return [];
+    const admitted = this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT 1 OFFSET ?", key, capacity - 1).toArray()[0];
+    return admitted ? [admitted.execution_id] : [];
   }
 
   /** Take a slot if fewer than `limit` live leases of `kind` exist; expired leases are reclaimed first. */
