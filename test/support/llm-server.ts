@@ -5,7 +5,7 @@
 // POST /_fail-next {count, status} fails the next requests whatever they say (for calls whose prompt is fixed).
 // Usage is fixed (100 input, 50 output tokens) so costs are exact.
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback } from "./listen";
 
 type Flavor = "openai" | "anthropic";
 
@@ -69,13 +69,5 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
       content: [{ type: "text", text }], stop_reason: "end_turn", usage: { input_tokens: 100, output_tokens: 50 },
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return listenOnLoopback(server);
 }

@@ -2,6 +2,7 @@
 // and a side-effect endpoint that dedupes by Idempotency-Key the way a well-behaved API does.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { listenOnLoopback } from "./listen";
 import { Webhook } from "standardwebhooks";
 
 interface Call {
@@ -142,15 +143,7 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         return json(res, 404, { error: "no such endpoint" });
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return listenOnLoopback(server);
 }
 
 function header(req: IncomingMessage, name: string): string | null {
