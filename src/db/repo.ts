@@ -296,20 +296,36 @@ export async function usageReport(db: Db, tenantId: string, month: string) {
 export interface ExecutionFilter {
   workflow_id?: string | undefined;
   status?: string | undefined;
+  /** Only with workflow_id. */
+  version?: number | undefined;
+  created_after?: number | undefined;
+  created_before?: number | undefined;
+}
+
+function executionWhere(tenantId: string, filter: ExecutionFilter, cursor: Cursor | null): SQL | undefined {
+  return and(
+    eq(executions.tenant_id, tenantId),
+    filter.workflow_id ? eq(executions.workflow_id, filter.workflow_id) : undefined,
+    filter.workflow_id && filter.version !== undefined ? eq(executions.version, filter.version) : undefined,
+    filter.status ? eq(executions.status, filter.status) : undefined,
+    filter.created_after !== undefined ? sql`${executions.created_at} >= ${filter.created_after}` : undefined,
+    filter.created_before !== undefined ? lt(executions.created_at, filter.created_before) : undefined,
+    before(executions.created_at, executions.id, cursor),
+  );
+}
+
+/** How SQLite would run the list query for `filter` (for the test that no filter falls back to a table scan). */
+export async function explainListExecutions(db: Db, tenantId: string, filter: ExecutionFilter): Promise<string[]> {
+  const query = db.select().from(executions).where(executionWhere(tenantId, filter, null)).orderBy(desc(executions.created_at), desc(executions.id)).limit(50);
+  const rows = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query.getSQL()}`);
+  return rows.map((r) => r.detail);
 }
 
 export async function listExecutions(db: Db, tenantId: string, filter: ExecutionFilter, cursor: Cursor | null, limit: number) {
   return db
     .select()
     .from(executions)
-    .where(
-      and(
-        eq(executions.tenant_id, tenantId),
-        filter.workflow_id ? eq(executions.workflow_id, filter.workflow_id) : undefined,
-        filter.status ? eq(executions.status, filter.status) : undefined,
-        before(executions.created_at, executions.id, cursor),
-      ),
-    )
+    .where(executionWhere(tenantId, filter, cursor))
     .orderBy(desc(executions.created_at), desc(executions.id))
     .limit(limit);
 }

@@ -74,6 +74,7 @@ export const executions = sqliteTable(
   (t) => [
     index("executions_tenant_created").on(t.tenant_id, t.created_at, t.id),
     index("executions_tenant_workflow_created").on(t.tenant_id, t.workflow_id, t.created_at, t.id),
+    index("executions_tenant_workflow_version_created").on(t.tenant_id, t.workflow_id, t.version, t.created_at, t.id),
     index("executions_tenant_status_created").on(t.tenant_id, t.status, t.created_at, t.id),
     index("executions_workflow_created").on(t.workflow_id, t.created_at, t.id),
     // The watchdog's scan (unfinished runs by projection age) and retention's (finished runs by age).

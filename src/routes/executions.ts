@@ -6,6 +6,7 @@ import { startExecution } from "../durable/start";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
 import { encodeCursor } from "../lib/cursor";
+import { inBatches } from "../lib/batches";
 import { isId } from "../lib/ids";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -20,7 +21,16 @@ export const startBody = z
   })
   .strict();
 
-export const listExecutionsQuery = z.object({ workflow_id: z.string().max(64).optional(), status: z.enum(EXECUTION_STATUSES).optional(), cursor: cursorParam, limit: limitParam });
+const isoTime = z.iso.datetime({ offset: true }).transform((v) => Date.parse(v));
+export const executionFilter = z.object({
+  workflow_id: z.string().max(64).optional(),
+  version: z.coerce.number().int().min(1).optional(),
+  status: z.enum(EXECUTION_STATUSES).optional(),
+  created_after: isoTime.optional(),
+  created_before: isoTime.optional(),
+});
+export const listExecutionsQuery = executionFilter.extend({ cursor: cursorParam, limit: limitParam });
+export const bulkBody = z.object({ filter: executionFilter.strict(), limit: z.number().int().min(1).max(1000).default(100) }).strict();
 export const eventsQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export const redriveBody = z
@@ -70,6 +80,24 @@ export const executions = new Hono<AppEnv>()
         created_at: iso(e.created_at), started_at: iso(e.started_at), finished_at: iso(e.finished_at),
       })),
       next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
+    });
+  })
+  .post("/executions/bulk/:action{cancel|redrive}", async (c) => {
+    // Bulk actions act on at most `limit` executions matching the filter (one indexed query), six RPCs at a time.
+    const { value } = await readJson(c, bulkBody);
+    const action = c.req.param("action") as "cancel" | "redrive";
+    const rows = await repo.listExecutions(c.get("db").db, c.get("tenantId"), value.filter, null, value.limit);
+    const results = await inBatches(rows, 6, async (e) => {
+      const stub = executionStub(c.env, e.id);
+      const r = action === "cancel" ? await stub.cancel(c.get("tenantId"), "bulk cancel") : await stub.redrive(c.get("tenantId"), {});
+      return { id: e.id, changed: Boolean(r && ("changed" in r ? r.changed : r.ok)) };
+    });
+    const done = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    return c.json({
+      matched: rows.length,
+      changed: done.filter((d) => d.changed).map((d) => d.id),
+      unchanged: done.filter((d) => !d.changed).map((d) => d.id),
+      failed: results.flatMap((r, i) => (r.status === "rejected" ? [{ id: rows[i]?.id, error: String(r.reason) }] : [])),
     });
   })
   .get("/executions/:id", async (c) => {

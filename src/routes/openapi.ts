@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { definitionSchema } from "../engine/dag";
 import type { AppEnv } from "../middleware/context";
-import { cancelBody, eventBody, eventsQuery, listExecutionsQuery, redriveBody, startBody } from "./executions";
+import { bulkBody, cancelBody, eventBody, eventsQuery, listExecutionsQuery, redriveBody, startBody } from "./executions";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
 import { monitorCreate, monitorPatch } from "./monitors";
@@ -42,6 +42,7 @@ export const OPERATIONS: Operation[] = [
   { method: "post", path: "/v1/workflows/{id}/executions", summary: "Start an execution (Idempotency-Key supported)", tag: "executions", ok: 201, alsoOk: [200], body: startBody },
   { method: "get", path: "/v1/executions", summary: "List executions, newest first", tag: "executions", ok: 200, query: listExecutionsQuery },
   { method: "get", path: "/v1/executions/{id}", summary: "An execution with every node run", tag: "executions", ok: 200 },
+  { method: "post", path: "/v1/executions/bulk/{action}", summary: "Cancel or redrive (action) up to `limit` executions matching a filter", tag: "executions", ok: 200, body: bulkBody },
   { method: "get", path: "/v1/executions/{id}/events", summary: "The ordered event log", tag: "executions", ok: 200, query: eventsQuery },
   { method: "post", path: "/v1/executions/{id}/events", summary: "Send a named event to wait_for_event nodes", tag: "executions", ok: 202, body: eventBody },
   { method: "post", path: "/v1/executions/{id}/cancel", summary: "Cancel an execution", tag: "executions", ok: 200, body: cancelBody },

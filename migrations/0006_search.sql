@@ -1,0 +1,1 @@
+CREATE INDEX `executions_tenant_workflow_version_created` ON `executions` (`tenant_id`,`workflow_id`,`version`,`created_at`,`id`);
