@@ -1,7 +1,7 @@
 // The D1 queries of the cron side (schedules, monitors, alerts, watchdog, retention), kept beside repo.ts.
 import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
-import { alerts, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules } from "./schema";
+import { alerts, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules } from "./schema";
 
 export type ScheduleRow = typeof schedules.$inferSelect;
 export type MonitorRow = typeof monitors.$inferSelect;
@@ -188,7 +188,12 @@ export async function finishedBefore(db: Db, before: number, limit: number): Pro
 
 export async function deleteExecutions(db: Db, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.batch([db.delete(nodeRuns).where(inArray(nodeRuns.execution_id, ids)), db.delete(executions).where(inArray(executions.id, ids))]);
+  await db.batch([
+    db.delete(nodeRuns).where(inArray(nodeRuns.execution_id, ids)),
+    db.delete(executionTags).where(inArray(executionTags.execution_id, ids)),
+    db.delete(executionMetadata).where(inArray(executionMetadata.execution_id, ids)),
+    db.delete(executions).where(inArray(executions.id, ids)),
+  ]);
 }
 
 /** Delete up to `limit` rows older than `before` from each history table; returns how many went. */

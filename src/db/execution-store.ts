@@ -26,6 +26,9 @@ export interface ExecRecord {
   concurrency_key: string | null;
   /** W3C trace id every outbound call of this execution is tagged with. */
   trace_id: string | null;
+  /** Tags and metadata given at start (immutable); projected to D1 once. */
+  labels: { tags: string[]; metadata: Record<string, string> } | null;
+  labels_projected: number;
 }
 
 /** One LLM call as the ledger records it (the shape of a D1 llm_usage row). */
@@ -85,6 +88,7 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE execution ADD COLUMN trace_id TEXT;`,
   // Attempts keep counting across redrives (so idempotency keys stay distinct); retries count from the base.
   `ALTER TABLE nodes ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;`,
+  `ALTER TABLE execution ADD COLUMN labels TEXT; ALTER TABLE execution ADD COLUMN labels_projected INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -107,7 +111,7 @@ export class ExecutionStore {
   loadExecution(): ExecRecord | null {
     const row = this.sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM execution").toArray()[0];
     if (!row) return null;
-    return { ...row, definition: parse(row.definition), input: parse(row.input), output: parse(row.output) } as unknown as ExecRecord;
+    return { ...row, definition: parse(row.definition), input: parse(row.input), output: parse(row.output), labels: parse(row.labels) } as unknown as ExecRecord;
   }
 
   loadNodes(): NodeRecord[] {
@@ -119,9 +123,9 @@ export class ExecutionStore {
 
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
     this.sql.exec(
-      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at, e.concurrency_key, e.trace_id,
+      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at, e.concurrency_key, e.trace_id, json(e.labels),
     );
     // Every node is dirty from the start, so D1 lists pending nodes too.
     nodeKinds.forEach((n, i) => {
@@ -133,8 +137,8 @@ export class ExecutionStore {
   saveExecution(e: ExecRecord): void {
     this.sql.exec(
       `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
-       flush_due_at = ?, flush_attempts = ?, input = ?, deadline_at = ?`,
-      e.status, json(e.output), e.error_code, e.error_message, e.started_at, e.finished_at, e.flush_due_at, e.flush_attempts, json(e.input), e.deadline_at,
+       flush_due_at = ?, flush_attempts = ?, input = ?, deadline_at = ?, labels_projected = ?`,
+      e.status, json(e.output), e.error_code, e.error_message, e.started_at, e.finished_at, e.flush_due_at, e.flush_attempts, json(e.input), e.deadline_at, e.labels_projected,
     );
   }
 

@@ -3,7 +3,7 @@ import { and, desc, eq, getTableColumns, inArray, isNull, lt, or, sql, type SQL 
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client";
 import {
-  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenantOrigins, tenants, workflowVersions, workflows,
+  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenantOrigins, tenants, workflowVersions, workflows, executionTags, executionMetadata,
 } from "./schema";
 
 export type ExecutionRow = typeof executions.$inferSelect;
@@ -176,7 +176,14 @@ export async function claimIdempotencyKey(
  * row is only replaced by one with the same or a higher seq, so a late retry of an old projection can't regress
  * it (an equal seq is the same state, rewritten to refresh projected_at for the watchdog).
  */
-export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRunRow[], usage: (typeof llmUsage.$inferInsert)[] = []): Promise<void> {
+export interface Labels {
+  tags: string[];
+  metadata: Record<string, string>;
+}
+
+export async function projectExecution(
+  db: Db, exec: ExecutionRow, nodes: NodeRunRow[], usage: (typeof llmUsage.$inferInsert)[] = [], labels: Labels | null = null,
+): Promise<void> {
   const statements = [
     db
       .insert(executions)
@@ -196,6 +203,14 @@ export async function projectExecution(db: Db, exec: ExecutionRow, nodes: NodeRu
           setWhere: sql`excluded.seq >= ${nodeRuns.seq}`,
         }) as never,
     );
+  }
+  // Labels never change after start; they ride along until one projection has landed them.
+  if (labels?.tags.length) {
+    statements.push(db.insert(executionTags).values(labels.tags.map((tag) => ({ tenant_id: exec.tenant_id, tag, execution_id: exec.id, created_at: exec.created_at }))).onConflictDoNothing() as never);
+  }
+  const meta = Object.entries(labels?.metadata ?? {});
+  if (meta.length) {
+    statements.push(db.insert(executionMetadata).values(meta.map(([key, value]) => ({ tenant_id: exec.tenant_id, key, value, execution_id: exec.id, created_at: exec.created_at }))).onConflictDoNothing() as never);
   }
   const usageChunk = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(llmUsage)).length);
   for (let i = 0; i < usage.length; i += usageChunk) {
@@ -298,6 +313,9 @@ export interface ExecutionFilter {
   status?: string | undefined;
   /** Only with workflow_id. */
   version?: number | undefined;
+  tag?: string | undefined;
+  /** [key, value] */
+  metadata?: [string, string] | undefined;
   created_after?: number | undefined;
   created_before?: number | undefined;
 }
@@ -310,6 +328,15 @@ function executionWhere(tenantId: string, filter: ExecutionFilter, cursor: Curso
     filter.status ? eq(executions.status, filter.status) : undefined,
     filter.created_after !== undefined ? sql`${executions.created_at} >= ${filter.created_after}` : undefined,
     filter.created_before !== undefined ? lt(executions.created_at, filter.created_before) : undefined,
+    filter.tag !== undefined
+      ? inArray(executions.id, sql`(select ${executionTags.execution_id} from ${executionTags} where ${executionTags.tenant_id} = ${tenantId} and ${executionTags.tag} = ${filter.tag})`)
+      : undefined,
+    filter.metadata !== undefined
+      ? inArray(
+          executions.id,
+          sql`(select ${executionMetadata.execution_id} from ${executionMetadata} where ${executionMetadata.tenant_id} = ${tenantId} and ${executionMetadata.key} = ${filter.metadata[0]} and ${executionMetadata.value} = ${filter.metadata[1]})`,
+        )
+      : undefined,
     before(executions.created_at, executions.id, cursor),
   );
 }

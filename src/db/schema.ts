@@ -259,3 +259,32 @@ export const tenantOrigins = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenant_id, t.origin] }), index("tenant_origins_origin").on(t.origin)],
 );
+
+/** Tags given when an execution started, for index-backed search. */
+export const executionTags = sqliteTable(
+  "execution_tags",
+  {
+    tenant_id: text("tenant_id").notNull(),
+    tag: text("tag").notNull(),
+    execution_id: text("execution_id").notNull(),
+    created_at: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant_id, t.tag, t.execution_id] }), index("execution_tags_search").on(t.tenant_id, t.tag, t.created_at), index("execution_tags_execution").on(t.execution_id)],
+);
+
+/** key=value metadata given when an execution started, for index-backed search. */
+export const executionMetadata = sqliteTable(
+  "execution_metadata",
+  {
+    tenant_id: text("tenant_id").notNull(),
+    key: text("key").notNull(),
+    value: text("value").notNull(),
+    execution_id: text("execution_id").notNull(),
+    created_at: integer("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenant_id, t.key, t.value, t.execution_id] }),
+    index("execution_metadata_search").on(t.tenant_id, t.key, t.value, t.created_at),
+    index("execution_metadata_execution").on(t.execution_id),
+  ],
+);

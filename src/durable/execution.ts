@@ -20,7 +20,7 @@ import { Subscribers } from "./subscribers";
 import { sha256Hex } from "../lib/hash";
 import { executionView, type ExecutionView } from "./view";
 
-export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id"> & { timeout_seconds: number };
+export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id" | "labels"> & { timeout_seconds: number };
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
 const LEASE_MS = 60_000;
@@ -71,7 +71,7 @@ export class ExecutionObject extends DurableObject<Env> {
       id: p.id, tenant_id: p.tenant_id, workflow_id: p.workflow_id, version: p.version, definition: p.definition,
       input: p.input, status: "queued", output: null, error_code: null, error_message: null,
       created_at: now, started_at: null, finished_at: null, deadline_at: now + p.timeout_seconds * 1000,
-      flush_due_at: null, flush_attempts: 0, concurrency_key: null, trace_id: p.trace_id,
+      flush_due_at: null, flush_attempts: 0, concurrency_key: null, trace_id: p.trace_id, labels: p.labels, labels_projected: 0,
     };
     let keyError: string | null = null;
     if (p.definition.concurrency_key) {
@@ -545,7 +545,8 @@ export class ExecutionObject extends DurableObject<Env> {
     }
     const rows = projectionRows(exec, this.nodes, keys, this.store.lastSeq(), Date.now());
     try {
-      await projectExecution(openDb(this.env.DB).db, rows.execution, rows.nodes, usage);
+      await projectExecution(openDb(this.env.DB).db, rows.execution, rows.nodes, usage, exec.labels_projected ? null : exec.labels);
+      exec.labels_projected = 1;
       this.store.clearDirty(upTo);
       this.store.markUsageProjected(usage.map((u) => u.id));
       exec.flush_attempts = 0;

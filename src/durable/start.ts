@@ -22,6 +22,8 @@ export interface StartRequest {
   requestForHash: unknown;
   /** The caller's trace id; a new one when absent. */
   traceId?: string | undefined;
+  tags?: string[] | undefined;
+  metadata?: Record<string, string> | undefined;
 }
 
 export interface Started {
@@ -59,6 +61,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
   const started = await executionStub(env, id).start({
     id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input, trace_id: r.traceId ?? traceIdFrom(null),
+    labels: r.tags?.length || Object.keys(r.metadata ?? {}).length ? { tags: r.tags ?? [], metadata: r.metadata ?? {} } : null,
     timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
   });
   return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };

@@ -29,6 +29,8 @@ export interface ExecutionView {
   started_at: string | null;
   finished_at: string | null;
   deadline_at: string;
+  tags: string[];
+  metadata: Record<string, string>;
   nodes: NodeView[];
 }
 
@@ -51,6 +53,8 @@ export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeR
     started_at: iso(exec.started_at),
     finished_at: iso(exec.finished_at),
     deadline_at: iso(exec.deadline_at) as string,
+    tags: exec.labels?.tags ?? [],
+    metadata: exec.labels?.metadata ?? {},
     nodes: [...nodes.values()].map((n) => ({
       node_id: n.id,
       kind: n.kind,

@@ -18,6 +18,11 @@ export const startBody = z
     input: z.unknown().optional(),
     version: z.number().int().min(1).optional(),
     timeout_seconds: z.number().int().min(1).max(30 * 86_400).optional(),
+    tags: z.array(z.string().regex(/^[\w.:-]{1,64}$/)).max(20).optional(),
+    metadata: z
+      .record(z.string().regex(/^[\w.-]{1,64}$/), z.string().max(256))
+      .refine((m) => Object.keys(m).length <= 20, "at most 20 keys")
+      .optional(),
   })
   .strict();
 
@@ -28,6 +33,12 @@ export const executionFilter = z.object({
   status: z.enum(EXECUTION_STATUSES).optional(),
   created_after: isoTime.optional(),
   created_before: isoTime.optional(),
+  tag: z.string().max(64).optional(),
+  metadata: z
+    .string()
+    .regex(/^[\w.-]{1,64}:.{0,256}$/, "expected key:value")
+    .transform((v) => [v.slice(0, v.indexOf(":")), v.slice(v.indexOf(":") + 1)] as [string, string])
+    .optional(),
 });
 export const listExecutionsQuery = executionFilter.extend({ cursor: cursorParam, limit: limitParam });
 export const bulkBody = z.object({ filter: executionFilter.strict(), limit: z.number().int().min(1).max(1000).default(100) }).strict();
@@ -63,6 +74,7 @@ export const executions = new Hono<AppEnv>()
     const started = await startExecution(c.env, c.get("db").db, {
       tenantId: c.get("tenantId"), workflowId: c.req.param("id"), version: body.version, input: body.input ?? null,
       timeoutSeconds: body.timeout_seconds, idempotencyKey: key, requestForHash: body, traceId: c.get("traceId"),
+      tags: body.tags ? [...new Set(body.tags)] : undefined, metadata: body.metadata,
     });
     c.header("location", `/v1/executions/${started.id}`);
     if (started.replay) c.header("idempotent-replayed", "true");

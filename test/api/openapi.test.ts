@@ -22,7 +22,7 @@ describe("OpenAPI document", () => {
     expect(schema.required).toEqual(expect.arrayContaining(["name", "nodes"]));
     expect(schema.properties.nodes.maxItems).toBe(1000);
     const list = doc.paths["/v1/executions"].get.parameters.map((p: any) => p.name);
-    expect(list).toEqual(["workflow_id", "version", "status", "created_after", "created_before", "cursor", "limit"]);
+    expect(list).toEqual(["workflow_id", "version", "status", "created_after", "created_before", "tag", "metadata", "cursor", "limit"]);
     expect(doc.paths["/v1/executions"].get.parameters[2].schema.enum).toContain("timed_out");
     expect(doc.paths["/health"].get.security).toEqual([]);
     expect(doc.components.schemas.Problem.required).toContain("code");

@@ -32,6 +32,32 @@ describe("execution search", () => {
     }
   });
 
+  it("finds executions by tag and by metadata key=value, through indexes", async () => {
+    const { token, tenantId } = await createTenant();
+    const api = client(token);
+    const wf = (await api.post("/v1/workflows", { name: "t", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })).body.id;
+    const start = async (body: unknown) => (await api.post(`/v1/workflows/${wf}/executions`, body)).body.id as string;
+    const eu = await start({ tags: ["nightly", "eu"], metadata: { customer: "acme", region: "eu-west" } });
+    const us = await start({ tags: ["nightly"], metadata: { customer: "globex" } });
+    const plain = await start({});
+    for (const id of [eu, us, plain]) await waitFor(api, id);
+    const ids = async (q: string) => (await api.get(`/v1/executions?${q}`)).body.data.map((e: any) => e.id);
+    expect(await ids("tag=nightly")).toEqual([us, eu]);
+    expect(await ids("tag=eu")).toEqual([eu]);
+    expect(await ids("metadata=customer:acme")).toEqual([eu]);
+    expect(await ids("tag=nightly&metadata=customer:globex")).toEqual([us]);
+    expect(await ids("metadata=customer:nobody")).toEqual([]);
+    expect((await api.get(`/v1/executions/${eu}`)).body).toMatchObject({ tags: ["nightly", "eu"], metadata: { customer: "acme", region: "eu-west" } });
+    expect((await api.post(`/v1/workflows/${wf}/executions`, { tags: ["has space"] })).status).toBe(400);
+    // Another tenant's tags are not searchable from here.
+    expect((await client((await createTenant()).token).get("/v1/executions?tag=nightly")).body.data).toEqual([]);
+    const db = openDb(env.DB).db;
+    for (const f of [{ tag: "nightly" }, { metadata: ["customer", "acme"] as [string, string] }]) {
+      const plan = await explainListExecutions(db, tenantId, f);
+      expect(plan.filter((line) => /^SCAN execution/.test(line) && !/USING/.test(line)), JSON.stringify({ f, plan })).toEqual([]);
+    }
+  });
+
   it("cancels and redrives in bulk by filter, touching only what matches", async () => {
     const api = client((await createTenant()).token);
     const a = (await api.post("/v1/workflows", waiting)).body.id;
