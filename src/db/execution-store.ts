@@ -29,6 +29,10 @@ export interface ExecRecord {
   /** Tags and metadata given at start (immutable); projected to D1 once. */
   labels: { tags: string[]; metadata: Record<string, string> } | null;
   labels_projected: number;
+  /** The execution and node that started this one (a `workflow` node), told when this one finishes. */
+  parent_execution_id: string | null;
+  parent_node_id: string | null;
+  parent_notified: number;
 }
 
 /** One LLM call as the ledger records it (the shape of a D1 llm_usage row). */
@@ -89,6 +93,8 @@ const MIGRATIONS: string[] = [
   // Attempts keep counting across redrives (so idempotency keys stay distinct); retries count from the base.
   `ALTER TABLE nodes ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;`,
   `ALTER TABLE execution ADD COLUMN labels TEXT; ALTER TABLE execution ADD COLUMN labels_projected INTEGER NOT NULL DEFAULT 0;`,
+  `ALTER TABLE execution ADD COLUMN parent_execution_id TEXT; ALTER TABLE execution ADD COLUMN parent_node_id TEXT;
+   ALTER TABLE execution ADD COLUMN parent_notified INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -123,9 +129,11 @@ export class ExecutionStore {
 
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
     this.sql.exec(
-      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels,
+       parent_execution_id, parent_node_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at, e.concurrency_key, e.trace_id, json(e.labels),
+      e.parent_execution_id, e.parent_node_id,
     );
     // Every node is dirty from the start, so D1 lists pending nodes too.
     nodeKinds.forEach((n, i) => {
@@ -137,8 +145,9 @@ export class ExecutionStore {
   saveExecution(e: ExecRecord): void {
     this.sql.exec(
       `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
-       flush_due_at = ?, flush_attempts = ?, input = ?, deadline_at = ?, labels_projected = ?`,
+       flush_due_at = ?, flush_attempts = ?, input = ?, deadline_at = ?, labels_projected = ?, parent_notified = ?`,
       e.status, json(e.output), e.error_code, e.error_message, e.started_at, e.finished_at, e.flush_due_at, e.flush_attempts, json(e.input), e.deadline_at, e.labels_projected,
+      e.parent_notified,
     );
   }
 

@@ -70,6 +70,9 @@ export const executions = sqliteTable(
     /** The DO's event seq when this row was written; older writes never overwrite newer ones. */
     seq: integer("seq").notNull(),
     projected_at: integer("projected_at").notNull(),
+    /** Set for a child started by a `workflow` node. */
+    parent_execution_id: text("parent_execution_id"),
+    parent_node_id: text("parent_node_id"),
   },
   (t) => [
     index("executions_tenant_created").on(t.tenant_id, t.created_at, t.id),
@@ -80,6 +83,7 @@ export const executions = sqliteTable(
     // The watchdog's scan (unfinished runs by projection age) and retention's (finished runs by age).
     index("executions_status_projected").on(t.status, t.projected_at),
     index("executions_finished").on(t.finished_at),
+    index("executions_parent").on(t.parent_execution_id),
   ],
 );
 

@@ -13,14 +13,16 @@ import { executors } from "../nodes";
 import type { RunResult } from "../nodes/types";
 import { runAttempt } from "./attempt";
 import { runServices } from "./services";
-import { releaseKey, RUNNING_SLOTS, tenantStub } from "./client";
+import { executionStub, releaseKey, RUNNING_SLOTS, tenantStub } from "./client";
 import { problemResponse } from "../lib/problem";
 import { projectionRetryDelay, projectionRows } from "./projection";
 import { Subscribers } from "./subscribers";
 import { sha256Hex } from "../lib/hash";
 import { executionView, type ExecutionView } from "./view";
 
-export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id" | "labels"> & { timeout_seconds: number };
+export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id" | "labels" | "parent_execution_id" | "parent_node_id"> & {
+  timeout_seconds: number;
+};
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
 const LEASE_MS = 60_000;
@@ -72,6 +74,7 @@ export class ExecutionObject extends DurableObject<Env> {
       input: p.input, status: "queued", output: null, error_code: null, error_message: null,
       created_at: now, started_at: null, finished_at: null, deadline_at: now + p.timeout_seconds * 1000,
       flush_due_at: null, flush_attempts: 0, concurrency_key: null, trace_id: p.trace_id, labels: p.labels, labels_projected: 0,
+      parent_execution_id: p.parent_execution_id, parent_node_id: p.parent_node_id, parent_notified: 0,
     };
     let keyError: string | null = null;
     if (p.definition.concurrency_key) {
@@ -158,6 +161,18 @@ export class ExecutionObject extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + 1);
     await this.settle();
     return { status: exec.status, changed: true };
+  }
+
+  /** A child execution (started by a `workflow` node) finished: delivered like an event named child:<id>. */
+  async childFinished(tenantId: string, childId: string, result: { status: string; output: unknown; error: { code: string; message: string } | null }): Promise<boolean> {
+    const exec = this.owned(tenantId);
+    if (!exec) return false;
+    if (TERMINAL_EXECUTION.has(exec.status)) return true;
+    this.store.addToInbox(`child:${childId}`, result, Date.now());
+    const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === `child:${childId}`);
+    if (waiter) this.deliverBuffered(waiter);
+    await this.settle();
+    return true;
   }
 
   /** Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. */
@@ -374,7 +389,24 @@ export class ExecutionObject extends DurableObject<Env> {
     }
     if (this.flushing) await this.flushing;
     if (this.store.dirty().keys.length > 0) await this.flush();
+    await this.notifyParent();
     await this.rearm();
+  }
+
+  /** A finished child tells its parent; until that lands, the flush timer keeps waking us to try again. */
+  private async notifyParent(): Promise<void> {
+    const exec = this.exec;
+    if (!exec?.parent_execution_id || exec.parent_notified || !TERMINAL_EXECUTION.has(exec.status)) return;
+    try {
+      await executionStub(this.env, exec.parent_execution_id).childFinished(exec.tenant_id, exec.id, {
+        status: exec.status, output: exec.output ?? null, error: exec.error_code ? { code: exec.error_code, message: exec.error_message ?? "" } : null,
+      });
+      exec.parent_notified = 1;
+    } catch (err) {
+      exec.flush_due_at = Math.min(exec.flush_due_at ?? Infinity, Date.now() + projectionRetryDelay(++exec.flush_attempts));
+      console.error(JSON.stringify({ level: "error", msg: "parent notification failed; retrying by alarm", execution_id: exec.id, parent: exec.parent_execution_id, error: String(err) }));
+    }
+    this.store.saveExecution(exec);
   }
 
   private async rearm(): Promise<void> {
@@ -428,19 +460,33 @@ export class ExecutionObject extends DurableObject<Env> {
       return;
     }
     if (result.ok) return this.succeedNode(node, result.output);
-    const policy = this.def(id).retry ?? DEFAULT_RETRY_POLICY;
-    const decision = decideRetry(policy, attempt - node.attempt_base, result.error, Math.random);
-    if (!decision.retry) return this.failNode(node, result.error, decision.reason);
-    node.status = "retrying";
-    node.due_at = Date.now() + decision.delay_ms;
-    node.error_code = result.error.code;
-    node.error_message = result.error.message;
-    this.emit("node.retrying", node, { error: result.error, delay_ms: decision.delay_ms, next_attempt_at: iso(node.due_at) });
+    this.failOrRetry(node, attempt, result.error);
+  }
+
+  private failOrRetry(node: NodeRecord, attempt: number, error: AttemptError): void {
+    const policy = this.def(node.id).retry ?? DEFAULT_RETRY_POLICY;
+    const decision = decideRetry(policy, attempt - node.attempt_base, error, Math.random);
+    if (!decision.retry) return this.failNode(node, error, decision.reason);
+    Object.assign(node, { status: "retrying", due_at: Date.now() + decision.delay_ms, wait_event: null, error_code: error.code, error_message: error.message });
+    this.emit("node.retrying", node, { error, delay_ms: decision.delay_ms, next_attempt_at: iso(node.due_at) });
   }
 
   private deliverBuffered(node: NodeRecord): void {
     const event = this.store.takeFromInbox(node.wait_event as string, node.id);
-    if (event) this.succeedNode(node, { name: node.wait_event, payload: event.payload, received_at: iso(event.received_at) });
+    if (!event) return;
+    if (node.kind !== "workflow") {
+      this.succeedNode(node, { name: node.wait_event, payload: event.payload, received_at: iso(event.received_at) });
+      return;
+    }
+    // A child's end: success is the node's output; anything else is a failed attempt under the node's retry policy.
+    const child = event.payload as { status: string; output: unknown; error: { code: string; message: string } | null };
+    const childId = (node.wait_event as string).slice("child:".length);
+    if (child.status === "succeeded") {
+      this.succeedNode(node, { execution_id: childId, output: child.output ?? null });
+      return;
+    }
+    const message = `child execution ${childId} ${child.status}${child.error ? `: ${child.error.message}` : ""}`;
+    this.failOrRetry(node, node.attempt, { code: `child_${child.status}`, message, retryable: child.status !== "cancelled" });
   }
 
   private settleWait(node: NodeRecord): void {
@@ -482,6 +528,12 @@ export class ExecutionObject extends DurableObject<Env> {
   private finish(status: ExecutionStatus, error: { code: string; message: string } | null, output: unknown = null): void {
     const exec = this.exec as ExecRecord;
     const now = Date.now();
+    // Children still awaited by this run are cancelled with it (each then tells us, and we ignore it).
+    const children = [...this.nodes.values()].filter((n) => n.kind === "workflow" && n.status === "waiting" && n.wait_event?.startsWith("child:"));
+    for (const n of children) {
+      const childId = (n.wait_event as string).slice("child:".length);
+      this.ctx.waitUntil(executionStub(this.env, childId).cancel(exec.tenant_id, `parent ${exec.id} ${status}`).then(() => undefined, () => undefined));
+    }
     for (const n of this.nodes.values()) {
       if (TERMINAL_NODE.has(n.status)) continue;
       Object.assign(n, { status: "cancelled", due_at: null, finished_at: now });

@@ -25,6 +25,8 @@ export function projectionRows(
     deadline_at: exec.deadline_at,
     seq,
     projected_at: now,
+    parent_execution_id: exec.parent_execution_id,
+    parent_node_id: exec.parent_node_id,
   };
   const rows: NodeRunRow[] = [];
   for (const key of dirtyKeys) {

@@ -17,6 +17,8 @@ export function runServices(env: Env, store: ExecutionStore, exec: ExecRecord, n
   return {
     env,
     tenantId: exec.tenant_id,
+    executionId: exec.id,
+    nodeId,
     recordUsage: (u) => {
       const at = Date.now();
       store.addUsage({

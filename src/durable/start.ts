@@ -24,6 +24,8 @@ export interface StartRequest {
   traceId?: string | undefined;
   tags?: string[] | undefined;
   metadata?: Record<string, string> | undefined;
+  /** For a child started by a `workflow` node. */
+  parent?: { execution_id: string; node_id: string } | undefined;
 }
 
 export interface Started {
@@ -61,6 +63,8 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
   const started = await executionStub(env, id).start({
     id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input, trace_id: r.traceId ?? traceIdFrom(null),
+    parent_execution_id: r.parent?.execution_id ?? null,
+    parent_node_id: r.parent?.node_id ?? null,
     labels: r.tags?.length || Object.keys(r.metadata ?? {}).length ? { tags: r.tags ?? [], metadata: r.metadata ?? {} } : null,
     timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
   });

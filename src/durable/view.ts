@@ -31,6 +31,7 @@ export interface ExecutionView {
   deadline_at: string;
   tags: string[];
   metadata: Record<string, string>;
+  parent: { execution_id: string; node_id: string } | null;
   nodes: NodeView[];
 }
 
@@ -55,6 +56,7 @@ export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeR
     deadline_at: iso(exec.deadline_at) as string,
     tags: exec.labels?.tags ?? [],
     metadata: exec.labels?.metadata ?? {},
+    parent: exec.parent_execution_id ? { execution_id: exec.parent_execution_id, node_id: exec.parent_node_id ?? "" } : null,
     nodes: [...nodes.values()].map((n) => ({
       node_id: n.id,
       kind: n.kind,

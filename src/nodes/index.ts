@@ -2,6 +2,7 @@ import type { NodeKindSpec } from "../engine/dag";
 import { http } from "./http";
 import { llm } from "./llm";
 import { createMonitor } from "./monitor";
+import { subWorkflow } from "./workflow";
 import { transform } from "./transform";
 import { sleep, waitForEvent } from "./wait";
 import type { NodeExecutor } from "./types";
@@ -14,6 +15,7 @@ export const executors: Record<string, NodeExecutor> = {
   sleep,
   wait_for_event: waitForEvent,
   create_monitor: createMonitor,
+  workflow: subWorkflow,
 } as Record<string, NodeExecutor>;
 
 export const kindSpecs: Record<string, NodeKindSpec> = executors;

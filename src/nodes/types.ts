@@ -31,6 +31,8 @@ export interface UsageRecord {
 export interface RunServices {
   env: Env;
   tenantId: string;
+  executionId: string;
+  nodeId: string;
   /** Persist usage in the execution's storage first; it is projected to D1 with the rest. */
   recordUsage(u: UsageRecord): void;
   /** The tenant's month-to-date LLM spend in USD, this execution's not-yet-projected usage included. */
