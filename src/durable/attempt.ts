@@ -59,9 +59,21 @@ function attemptTimer(ms: number): { signal: AbortSignal; cancel: () => void } {
 const SECRET_REF = /\bsecrets\.([A-Z][A-Z0-9_]{0,63})\b/g;
 
 /** The secrets a node's templated fields name (`{{ secrets.NAME }}`); bare expressions never see secrets. */
+// A node's secret references never change, so each definition is scanned once, not on every attempt.
+const secretNames = new WeakMap<Record<string, unknown>, string[]>();
+
+function secretRefs(config: Record<string, unknown>, expressionFields: readonly string[]): string[] {
+  let names = secretNames.get(config);
+  if (!names) {
+    const templated = Object.entries(config).filter(([k]) => !expressionFields.includes(k)).map(([, v]) => JSON.stringify(v)).join("\n");
+    names = [...new Set([...templated.matchAll(SECRET_REF)].map((m) => m[1] as string))];
+    secretNames.set(config, names);
+  }
+  return names;
+}
+
 async function loadSecrets(config: Record<string, unknown>, expressionFields: readonly string[], services: RunServices): Promise<Record<string, string>> {
-  const templated = Object.entries(config).filter(([k]) => !expressionFields.includes(k)).map(([, v]) => JSON.stringify(v)).join("\n");
-  const names = [...new Set([...templated.matchAll(SECRET_REF)].map((m) => m[1] as string))];
+  const names = secretRefs(config, expressionFields);
   if (names.length === 0) return {};
   let found: Record<string, string>;
   try {

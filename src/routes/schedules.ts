@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { z } from "zod";
 import * as cron from "../db/cron-repo";
 import * as repo from "../db/repo";
@@ -35,7 +35,7 @@ function notFound(id: string): AppError {
 }
 
 /** Check cron, time zone and input against the workflow; returns the first due time after `now`. */
-async function validate(c: { env: Env; get: (k: "db" | "tenantId") => any }, workflowId: string, s: { cron: string; timezone: string; input?: unknown }, now: number) {
+async function validate(c: Context<AppEnv>, workflowId: string, s: { cron: string; timezone: string; input?: unknown }, now: number) {
   const problem = checkCron(s.cron, s.timezone);
   if (problem) throw new AppError(400, "validation_failed", "The schedule is invalid.", { errors: [{ path: problem.startsWith("unknown time zone") ? "timezone" : "cron", message: problem }] });
   const wf = isId("wf", workflowId) ? await repo.getWorkflow(c.get("db").db, c.get("tenantId"), workflowId, null) : null;
