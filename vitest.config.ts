@@ -59,6 +59,8 @@ export default defineConfig({
                 METRICS_TOKEN: "metrics-test-token",
                 // Small enough for a test to fill; no other test runs more than 20 at once for one tenant.
                 MAX_RUNNING_EXECUTIONS_PER_TENANT: "20",
+                // A 10,000-item map then runs as 20 alarm invocations.
+                MAP_ITEMS_PER_INVOCATION: "500",
                 // Tests poll quickly; the rate-limit test sets a per-key override instead.
                 RATE_LIMIT_PER_MINUTE: "1000000",
                 RATE_LIMIT_BURST: "100000",

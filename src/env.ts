@@ -26,6 +26,11 @@ const configSchema = z.object({
   RATE_LIMIT_BURST: int(120, 1, 1_000_000),
   /** Running executions per tenant; beyond it executions wait as queued and start in arrival order. */
   MAX_RUNNING_EXECUTIONS_PER_TENANT: int(100, 1, 100_000),
+  /**
+   * Map item attempts one alarm invocation starts before handing over to the next: each invocation has its own
+   * subrequest limit (1,000 on Free, 10,000 by default on Paid), and an item may make a few subrequests.
+   */
+  MAP_ITEMS_PER_INVOCATION: int(200, 1, 10_000),
 });
 export type Config = z.output<typeof configSchema>;
 

@@ -95,10 +95,18 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE execution ADD COLUMN labels TEXT; ALTER TABLE execution ADD COLUMN labels_projected INTEGER NOT NULL DEFAULT 0;`,
   `ALTER TABLE execution ADD COLUMN parent_execution_id TEXT; ALTER TABLE execution ADD COLUMN parent_node_id TEXT;
    ALTER TABLE execution ADD COLUMN parent_notified INTEGER NOT NULL DEFAULT 0;`,
+  // One row per item of a map node: the per-item state the map runner resumes from after an eviction.
+  `CREATE TABLE map_runs (node_id TEXT PRIMARY KEY, attempt INTEGER NOT NULL, total INTEGER NOT NULL, items_hash TEXT NOT NULL);
+   CREATE TABLE map_items (
+     node_id TEXT NOT NULL, idx INTEGER NOT NULL, item TEXT, status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
+     attempt_base INTEGER NOT NULL DEFAULT 0, due_at INTEGER, wait_event TEXT, output TEXT, error_code TEXT, error_message TEXT,
+     started_at INTEGER, finished_at INTEGER, PRIMARY KEY (node_id, idx));
+   CREATE INDEX map_items_by_status ON map_items (node_id, status, idx);
+   CREATE INDEX map_items_by_wait ON map_items (wait_event) WHERE wait_event IS NOT NULL;`,
 ];
 
-const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
-const parse = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(v as string));
+export const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+export const parse = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(v as string));
 
 export class ExecutionStore {
   constructor(private readonly sql: SqlStorage) {

@@ -11,6 +11,8 @@ export interface AttemptOptions {
   runSignal: AbortSignal;
   now: number;
   services: RunServices;
+  /** What identifies the attempt when the node's id alone does not (a map item: "<node>[<index>]"). */
+  subject?: string;
 }
 
 /** Run one attempt of a node: render its templates, check the rendered config, call the executor. Never throws. */
@@ -29,7 +31,7 @@ export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: Exp
     }
     const result = await untilAborted(
       executor.run({
-        config: parsed.data, signal, idempotencyKey: `${opts.executionId}:${node.id}:${opts.attempt}`, attempt: opts.attempt, now: opts.now, expr: ctx, services: opts.services,
+        config: parsed.data, signal, idempotencyKey: `${opts.executionId}:${opts.subject ?? node.id}:${opts.attempt}`, attempt: opts.attempt, now: opts.now, expr: ctx, services: opts.services,
       }),
       signal,
     );

@@ -19,6 +19,10 @@ import { projectionRetryDelay, projectionRows } from "./projection";
 import { Subscribers } from "./subscribers";
 import { sha256Hex } from "../lib/hash";
 import { executionView, type ExecutionView } from "./view";
+import { MapStore, type ItemRecord } from "../db/map-store";
+import { deliverToItem, mapConfig, MapRun, type MapOutcome } from "./map-run";
+import { itemNode, type ItemStatus } from "../engine/map";
+import { childOutcome } from "../nodes/workflow";
 
 export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id" | "labels" | "parent_execution_id" | "parent_node_id"> & {
   timeout_seconds: number;
@@ -36,6 +40,10 @@ const MAX_IN_MEMORY_WAIT_MS = 5_000;
 /** One execution: its SQLite storage is the source of truth, its alarm the only timer. */
 export class ExecutionObject extends DurableObject<Env> {
   private store: ExecutionStore;
+  private maps: MapStore;
+  /** Map item attempts this alarm invocation may still start; map nodes that used it up wait for the next one. */
+  private readonly budget = { left: 0 };
+  private readonly yielded = new Set<string>();
   private exec: ExecRecord | null;
   private readonly nodes = new Map<string, NodeRecord>();
   private defs = new Map<string, NodeDef>();
@@ -52,6 +60,7 @@ export class ExecutionObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new ExecutionStore(ctx.storage.sql);
+    this.maps = new MapStore(ctx.storage.sql);
     this.exec = this.store.loadExecution();
     this.loadNodes();
     this.subscribers = new Subscribers(ctx, env, {
@@ -171,6 +180,8 @@ export class ExecutionObject extends DurableObject<Env> {
     this.store.addToInbox(`child:${childId}`, result, Date.now());
     const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === `child:${childId}`);
     if (waiter) this.deliverBuffered(waiter);
+    const item = this.maps.waitingFor(`child:${childId}`);
+    if (item) this.deliverToItem(item);
     await this.settle();
     return true;
   }
@@ -191,7 +202,7 @@ export class ExecutionObject extends DurableObject<Env> {
 
   snapshot(tenantId: string): ExecutionView | null {
     const exec = this.owned(tenantId);
-    return exec ? executionView(exec, this.nodes) : null;
+    return exec ? executionView(exec, this.nodes, (id) => this.maps.counts(id)) : null;
   }
 
   events(tenantId: string, after: number, limit: number): EventEnvelope[] | null {
@@ -215,7 +226,7 @@ export class ExecutionObject extends DurableObject<Env> {
         this.waiters.delete(wake);
       });
     }
-    return executionView(exec, this.nodes);
+    return executionView(exec, this.nodes, (id) => this.maps.counts(id));
   }
 
   /**
@@ -238,6 +249,7 @@ export class ExecutionObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     // A fresh, empty schema: the object answers "not found" from now on instead of failing on missing tables.
     this.store = new ExecutionStore(this.ctx.storage.sql);
+    this.maps = new MapStore(this.ctx.storage.sql);
     this.exec = null;
     this.nodes.clear();
     return true;
@@ -297,6 +309,11 @@ export class ExecutionObject extends DurableObject<Env> {
     const now = Date.now();
     const renewal = this.subscribers.nextRenewal();
     if (renewal !== null && renewal <= now) await this.subscribers.renewDue(now);
+    if (!this.driving) {
+      // Each alarm invocation has its own subrequest allowance: map items are started in chunks of this many.
+      this.budget.left = config(this.env).MAP_ITEMS_PER_INVOCATION;
+      this.yielded.clear();
+    }
     await this.drive();
   }
 
@@ -336,7 +353,7 @@ export class ExecutionObject extends DurableObject<Env> {
         }
         for (const n of dueWaits(this.nodes.values(), now)) this.settleWait(n);
         // Attempts recorded as running but not in flight here were cut off by an eviction: re-run the same attempt.
-        for (const n of this.nodes.values()) if (n.status === "running" && !this.inflight.has(n.id)) this.launch(n, true);
+        for (const n of this.nodes.values()) if (n.status === "running" && !this.inflight.has(n.id) && !this.yielded.has(n.id)) this.launch(n, true);
         const decided = await plan(exec.definition, this.nodes, this.context(), now, (id, message) =>
           this.failNode(this.node(id), { code: "condition_error", message, retryable: false }, "fatal"),
         );
@@ -437,6 +454,11 @@ export class ExecutionObject extends DurableObject<Env> {
       this.emit("node.started", node, { kind: node.kind });
     }
     const attempt = node.attempt;
+    if (node.kind === "map") {
+      const done = this.runMap(node, attempt).then((outcome) => this.recordMap(node.id, attempt, outcome)).finally(() => this.inflight.delete(node.id));
+      this.inflight.set(node.id, done);
+      return;
+    }
     const executor = executors[node.kind];
     const work: Promise<RunResult> = executor
       ? runAttempt(executor, this.def(node.id), this.context(), {
@@ -445,6 +467,60 @@ export class ExecutionObject extends DurableObject<Env> {
       : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
     const done = work.then((result) => this.record(node.id, attempt, result)).finally(() => this.inflight.delete(node.id));
     this.inflight.set(node.id, done);
+  }
+
+  private runMap(node: NodeRecord, attempt: number): Promise<MapOutcome> {
+    const exec = this.exec as ExecRecord;
+    return new MapRun({
+      executionId: exec.id, node: this.def(node.id), attempt, items: this.maps, inbox: this.store, ctx: this.context(), signal: this.runAbort.signal,
+      canStart: () => exec.status === "running", budget: this.budget,
+      services: (a) => runServices(this.env, this.store, exec, node.id, a),
+      progress: (counts, reason) => this.emit("node.progress", node, { items: counts, reason }),
+      cancelChildren: (ids) => this.cancelChildren(ids, `map node ${node.id} stopped`),
+    }).run();
+  }
+
+  private recordMap(id: string, attempt: number, outcome: MapOutcome): void {
+    const node = this.node(id);
+    if (node.status !== "running" || node.attempt !== attempt) return;
+    if ("done" in outcome) {
+      if (outcome.done.ok) this.succeedNode(node, outcome.done.output);
+      else this.failNode(node, outcome.done.error, "fatal");
+    } else if ("park" in outcome) {
+      // Nothing can start before a retry falls due or a child execution ends: the alarm or the child wakes it.
+      Object.assign(node, { status: "waiting", due_at: outcome.park, wait_event: null });
+      this.emit("node.waiting", node, { until: iso(outcome.park), event: null, items: this.maps.counts(id) });
+    } else {
+      // Out of this invocation's budget (or paused): the next alarm invocation resumes it.
+      this.yielded.add(id);
+    }
+  }
+
+  /** A map item's child execution ended: record it, and wake its map node if that was parked. */
+  private deliverToItem(item: ItemRecord): void {
+    const mapNode = this.node(item.node_id);
+    if (mapNode.status !== "running" && mapNode.status !== "waiting") return;
+    deliverToItem(this.maps, this.store, itemNode(this.def(item.node_id), mapConfig(this.def(item.node_id))), item);
+    if (mapNode.status === "waiting") this.unparkMap(mapNode);
+  }
+
+  private unparkMap(node: NodeRecord): void {
+    Object.assign(node, { status: "running", due_at: null });
+    this.emit("node.progress", node, { items: this.maps.counts(node.id), reason: "resumed" });
+  }
+
+  private cancelChildren(ids: string[], reason: string): void {
+    const exec = this.exec as ExecRecord;
+    for (const childId of ids) {
+      this.ctx.waitUntil(executionStub(this.env, childId).cancel(exec.tenant_id, reason).then(() => undefined, () => undefined));
+    }
+  }
+
+  /** One page of a map node's items, in input order. */
+  mapItems(tenantId: string, nodeId: string, status: ItemStatus | null, after: number, limit: number): { node: boolean; items: ItemRecord[] } | null {
+    if (!this.owned(tenantId)) return null;
+    if (this.defs.get(nodeId)?.kind !== "map") return { node: false, items: [] };
+    return { node: true, items: this.maps.page(nodeId, status, after, limit) };
   }
 
   private record(id: string, attempt: number, result: RunResult): void {
@@ -479,18 +555,16 @@ export class ExecutionObject extends DurableObject<Env> {
       return;
     }
     // A child's end: success is the node's output; anything else is a failed attempt under the node's retry policy.
-    const child = event.payload as { status: string; output: unknown; error: { code: string; message: string } | null };
-    const childId = (node.wait_event as string).slice("child:".length);
-    if (child.status === "succeeded") {
-      this.succeedNode(node, { execution_id: childId, output: child.output ?? null });
-      return;
-    }
-    const message = `child execution ${childId} ${child.status}${child.error ? `: ${child.error.message}` : ""}`;
-    this.failOrRetry(node, node.attempt, { code: `child_${child.status}`, message, retryable: child.status !== "cancelled" });
+    const result = childOutcome((node.wait_event as string).slice("child:".length), event.payload as Parameters<typeof childOutcome>[1]);
+    if (!("ok" in result)) return;
+    if (result.ok) this.succeedNode(node, result.output);
+    else this.failOrRetry(node, node.attempt, result.error);
   }
 
   private settleWait(node: NodeRecord): void {
-    if (node.wait_event) {
+    if (node.kind === "map") {
+      this.unparkMap(node);
+    } else if (node.wait_event) {
       this.failNode(node, { code: "wait_timeout", message: `no "${node.wait_event}" event before the timeout`, retryable: false }, "fatal");
     } else {
       this.succeedNode(node, { woke_at: iso(Date.now()) });
@@ -530,10 +604,8 @@ export class ExecutionObject extends DurableObject<Env> {
     const now = Date.now();
     // Children still awaited by this run are cancelled with it (each then tells us, and we ignore it).
     const children = [...this.nodes.values()].filter((n) => n.kind === "workflow" && n.status === "waiting" && n.wait_event?.startsWith("child:"));
-    for (const n of children) {
-      const childId = (n.wait_event as string).slice("child:".length);
-      this.ctx.waitUntil(executionStub(this.env, childId).cancel(exec.tenant_id, `parent ${exec.id} ${status}`).then(() => undefined, () => undefined));
-    }
+    this.cancelChildren([...children.map((n) => (n.wait_event as string).slice("child:".length)), ...this.maps.awaitedChildren()], `parent ${exec.id} ${status}`);
+    this.maps.cancelOpen(null, now);
     for (const n of this.nodes.values()) {
       if (TERMINAL_NODE.has(n.status)) continue;
       Object.assign(n, { status: "cancelled", due_at: null, finished_at: now });

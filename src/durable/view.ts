@@ -1,5 +1,6 @@
 import type { ExecRecord, NodeRecord } from "../db/execution-store";
 import type { ExecutionStatus, NodeStatus } from "../engine/events";
+import type { ItemCounts } from "../engine/map";
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
@@ -14,6 +15,8 @@ export interface NodeView {
   waiting_for: { event: string | null; until: string | null } | null;
   error: { code: string; message: string } | null;
   output: unknown;
+  /** A map node's items by status. */
+  items?: ItemCounts;
 }
 
 export interface ExecutionView {
@@ -40,7 +43,7 @@ export function errorOf(code: string | null, message: string | null): { code: st
 }
 
 /** The wire shape of one execution with all its node runs (snake_case, ISO 8601 times). */
-export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeRecord>): ExecutionView {
+export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeRecord>, itemCounts?: (nodeId: string) => ItemCounts): ExecutionView {
   return {
     id: exec.id,
     tenant_id: exec.tenant_id,
@@ -68,6 +71,7 @@ export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeR
       waiting_for: n.status === "waiting" ? { event: n.wait_event, until: iso(n.due_at) } : null,
       error: errorOf(n.error_code, n.error_message),
       output: n.output ?? null,
+      ...(n.kind === "map" && itemCounts ? { items: itemCounts(n.id) } : {}),
     })),
   };
 }

@@ -43,6 +43,19 @@ export type Definition = z.output<typeof definitionSchema>;
 export interface NodeKindSpec {
   config: z.ZodType;
   expressionFields?: readonly string[];
+  /** Config fields holding a whole node template, which `check` validates itself (with that node's own rules). */
+  nestedFields?: readonly string[];
+  /** Checks beyond the config schema, given the node (with its parsed config) and the node's path. */
+  check?(node: CheckedNode, at: readonly (string | number)[], kinds: Record<string, NodeKindSpec>): FieldError[];
+}
+
+/** What `checkNode` looks at: a node in a definition, or a node template nested in another node's config. */
+export interface CheckedNode {
+  kind: string;
+  config: Record<string, unknown>;
+  when?: string | undefined;
+  retry?: unknown;
+  timeout_ms?: number | undefined;
 }
 
 export interface FieldError {
@@ -90,7 +103,7 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
       else if (!index.has(need)) errors.push({ path: `nodes[${i}].needs[${j}]`, message: `unknown node "${need}"` });
     });
     if (new Set(n.needs).size !== n.needs.length) errors.push({ path: `nodes[${i}].needs`, message: "duplicate entries" });
-    errors.push(...checkNode(n, i, kinds));
+    errors.push(...checkNode(n, ["nodes", i], kinds));
   });
   if (errors.length === 0) {
     const cycle = findCycle(def.nodes);
@@ -99,22 +112,27 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
   return errors.length ? { ok: false, errors } : { ok: true, definition: def };
 }
 
-function checkNode(n: NodeDef, i: number, kinds: Record<string, NodeKindSpec>): FieldError[] {
-  const errors: FieldError[] = [];
+/**
+ * Check one node (or a node template nested in another's config, like a map's `node`) against its kind:
+ * config schema, `when`, templates and bare expressions. `at` is the JSON path of the node.
+ */
+export function checkNode(n: CheckedNode, at: readonly (string | number)[], kinds: Record<string, NodeKindSpec>): FieldError[] {
   const spec = kinds[n.kind];
   if (!spec) {
-    return [{ path: `nodes[${i}].kind`, message: `unknown kind "${n.kind}" (known: ${Object.keys(kinds).join(", ")})` }];
+    return [{ path: formatPath([...at, "kind"]), message: `unknown kind "${n.kind}" (known: ${Object.keys(kinds).join(", ")})` }];
   }
+  const errors: FieldError[] = [];
   const cfg = spec.config.safeParse(n.config);
-  if (!cfg.success) errors.push(...zodErrors(cfg.error, ["nodes", i, "config"]));
+  if (!cfg.success) errors.push(...zodErrors(cfg.error, [...at, "config"]));
+  else if (spec.check) errors.push(...spec.check({ ...n, config: cfg.data as Record<string, unknown> }, at, kinds));
   const exprFields = new Set(spec.expressionFields ?? []);
   const expressions: { path: string; expression: string }[] = [];
-  if (n.when) expressions.push({ path: `nodes[${i}].when`, expression: n.when });
+  if (n.when) expressions.push({ path: formatPath([...at, "when"]), expression: n.when });
   for (const [key, value] of Object.entries(n.config)) {
     if (exprFields.has(key) && typeof value === "string") {
-      expressions.push({ path: `nodes[${i}].config.${key}`, expression: value });
-    } else {
-      for (const t of templatesIn(value, ["nodes", i, "config", key])) expressions.push({ path: formatPath(t.path), expression: t.expression });
+      expressions.push({ path: formatPath([...at, "config", key]), expression: value });
+    } else if (!spec.nestedFields?.includes(key)) {
+      for (const t of templatesIn(value, [...at, "config", key])) expressions.push({ path: formatPath(t.path), expression: t.expression });
     }
   }
   for (const e of expressions) {

@@ -27,6 +27,7 @@ export type EventType =
   | "node.skipped"
   | "node.waiting"
   | "node.cancelled"
+  | "node.progress"
   | "event.received";
 
 /** The envelope on every transport: `seq` is per execution, strictly increasing, without gaps. */

@@ -8,6 +8,9 @@ export interface ExprContext {
   input: unknown;
   nodes: Record<string, { status: string; output: unknown }>;
   execution: { id: string; workflow_id: string; version: number };
+  /** Inside a map node's item: the item and its index in the items array. */
+  item?: unknown;
+  index?: number;
   /** Present only while rendering the templated config of a node that names secrets. */
   secrets?: Record<string, string>;
 }

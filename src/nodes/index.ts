@@ -1,4 +1,5 @@
 import type { NodeKindSpec } from "../engine/dag";
+import { mapSpec } from "../engine/map";
 import { http } from "./http";
 import { llm } from "./llm";
 import { createMonitor } from "./monitor";
@@ -18,4 +19,5 @@ export const executors: Record<string, NodeExecutor> = {
   workflow: subWorkflow,
 } as Record<string, NodeExecutor>;
 
-export const kindSpecs: Record<string, NodeKindSpec> = executors;
+/** What the validator checks, per kind: every executor, and `map`, which the ExecutionObject runs itself. */
+export const kindSpecs: Record<string, NodeKindSpec> = { ...executors, map: mapSpec };

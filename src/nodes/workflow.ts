@@ -2,7 +2,7 @@ import { z } from "zod";
 import { openDb } from "../db/client";
 import { startExecution } from "../durable/start";
 import { AppError } from "../middleware/errors";
-import { FatalError, type NodeExecutor } from "./types";
+import { FatalError, type NodeExecutor, type RunResult } from "./types";
 
 const config = z
   .object({
@@ -37,3 +37,10 @@ export const subWorkflow: NodeExecutor<typeof config> = {
     return { wait: { until: null, event: `child:${childId}` } };
   },
 };
+
+/** What a child execution's end means for the attempt that waited for it: its output, or a failed attempt. */
+export function childOutcome(childId: string, child: { status: string; output: unknown; error: { code: string; message: string } | null }): RunResult {
+  if (child.status === "succeeded") return { ok: true, output: { execution_id: childId, output: child.output ?? null } };
+  const message = `child execution ${childId} ${child.status}${child.error ? `: ${child.error.message}` : ""}`;
+  return { ok: false, error: { code: `child_${child.status}`, message, retryable: child.status !== "cancelled" } };
+}

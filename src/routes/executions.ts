@@ -5,6 +5,8 @@ import { executionStub, snapshotOf } from "../durable/client";
 import { startExecution } from "../durable/start";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
+import { ITEM_STATUSES } from "../engine/map";
+import type { ItemRecord } from "../db/map-store";
 import { encodeCursor } from "../lib/cursor";
 import { inBatches } from "../lib/batches";
 import { isId } from "../lib/ids";
@@ -50,6 +52,11 @@ export const redriveBody = z
 
 export const eventBody = z.object({ name: z.string().min(1).max(128), payload: z.unknown().optional() }).strict();
 export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
+export const itemsQuery = z.object({
+  status: z.enum(ITEM_STATUSES).optional(),
+  after: z.coerce.number().int().min(-1).default(-1),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 function executionNotFound(id: string): AppError {
   return new AppError(404, "execution_not_found", `Execution ${id} does not exist.`);
@@ -125,6 +132,21 @@ export const executions = new Hono<AppEnv>()
     const events = (await executionStub(c.env, id).events(c.get("tenantId"), q.after, q.limit)) as EventEnvelope[] | null;
     if (!events) throw executionNotFound(id);
     return c.json({ data: events, next_after: events.at(-1)?.seq ?? q.after });
+  })
+  .get("/executions/:id/nodes/:node_id/items", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const q = readQuery(c, itemsQuery);
+    const page = (await executionStub(c.env, id).mapItems(c.get("tenantId"), c.req.param("node_id"), q.status ?? null, q.after, q.limit)) as { node: boolean; items: ItemRecord[] } | null;
+    if (!page) throw executionNotFound(id);
+    if (!page.node) throw new AppError(404, "map_node_not_found", `Execution ${id} has no map node "${c.req.param("node_id")}".`);
+    return c.json({
+      data: page.items.map((i) => ({
+        index: i.idx, status: i.status, attempts: i.attempt, item: i.item ?? null, output: i.output ?? null, error: errorOf(i.error_code, i.error_message),
+        started_at: iso(i.started_at), finished_at: iso(i.finished_at), next_attempt_at: i.status === "retrying" ? iso(i.due_at) : null,
+        waiting_for: i.status === "waiting" ? i.wait_event : null,
+      })),
+      next_after: page.items.length === q.limit ? (page.items.at(-1) as ItemRecord).idx : null,
+    });
   })
   .post("/executions/:id/cancel", async (c) => {
     const id = executionId(c.req.param("id"));

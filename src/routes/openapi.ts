@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { definitionSchema } from "../engine/dag";
 import type { AppEnv } from "../middleware/context";
-import { bulkBody, cancelBody, eventBody, eventsQuery, listExecutionsQuery, redriveBody, startBody } from "./executions";
+import { bulkBody, cancelBody, eventBody, eventsQuery, itemsQuery, listExecutionsQuery, redriveBody, startBody } from "./executions";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
 import { monitorCreate, monitorPatch } from "./monitors";
@@ -44,6 +44,7 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/executions/{id}", summary: "An execution with every node run", tag: "executions", ok: 200 },
   { method: "post", path: "/v1/executions/bulk/{action}", summary: "Cancel or redrive (action) up to `limit` executions matching a filter", tag: "executions", ok: 200, body: bulkBody },
   { method: "get", path: "/v1/executions/{id}/events", summary: "The ordered event log", tag: "executions", ok: 200, query: eventsQuery },
+  { method: "get", path: "/v1/executions/{id}/nodes/{node_id}/items", summary: "A map node's items in input order: status, attempts, output or error", tag: "executions", ok: 200, query: itemsQuery },
   { method: "post", path: "/v1/executions/{id}/events", summary: "Send a named event to wait_for_event nodes", tag: "executions", ok: 202, body: eventBody },
   { method: "post", path: "/v1/executions/{id}/cancel", summary: "Cancel an execution", tag: "executions", ok: 200, body: cancelBody },
   { method: "post", path: "/v1/executions/{id}/redrive", summary: "Run a finished execution again from its failed nodes or from_node", tag: "executions", ok: 200, body: redriveBody },
