@@ -76,7 +76,7 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
-          include: ["test/api/**/*.test.ts", "test/durable/**/*.test.ts", "test/cron/**/*.test.ts"],
+          include: ["test/api/**/*.test.ts", "test/durable/**/*.test.ts", "test/cron/**/*.test.ts", "test/reliability/**/*.test.ts"],
           globalSetup: ["./test/support/global-setup.ts"],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,

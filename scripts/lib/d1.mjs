@@ -23,8 +23,9 @@ export function d1(sql, opts = {}) {
 const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Create the tenant (if new) and a fresh API key for it; the key is returned once and stored only hashed. */
-export async function createKey(tenant, { name = "default", ...opts } = {}) {
+export async function createKey(tenant, { name = "default", scopes = "read,write", ...opts } = {}) {
   if (!SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
+  if (!/^(read|write)(,(read|write))?$/.test(scopes)) throw new Error(`scopes must be read, write or read,write (got "${scopes}")`);
   if (!/^[\w .-]{1,64}$/.test(name)) throw new Error("key name must be 1-64 word characters, spaces, dots or dashes");
   const key = await generateApiKey();
   const now = Date.now();
@@ -32,7 +33,7 @@ export async function createKey(tenant, { name = "default", ...opts } = {}) {
   const keyId = `key_${crypto.randomUUID()}`;
   d1(
     `INSERT INTO tenants (id, name, created_at) VALUES ('${tenantId}', '${tenant}', ${now}) ON CONFLICT (id) DO NOTHING;
-     INSERT INTO api_keys (id, tenant_id, prefix, hash, name, created_at) VALUES ('${keyId}', '${tenantId}', '${key.prefix}', '${key.hash}', '${name}', ${now});`,
+     INSERT INTO api_keys (id, tenant_id, prefix, hash, name, created_at, scopes) VALUES ('${keyId}', '${tenantId}', '${key.prefix}', '${key.hash}', '${name}', ${now}, '${scopes}');`,
     opts,
   );
   return { tenantId, keyId, token: key.token, prefix: key.prefix };

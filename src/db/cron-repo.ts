@@ -1,7 +1,7 @@
 // The D1 queries of the cron side (schedules, monitors, alerts, watchdog, retention), kept beside repo.ts.
 import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
-import { alerts, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules } from "./schema";
+import { alerts, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, workflows } from "./schema";
 
 export type ScheduleRow = typeof schedules.$inferSelect;
 export type MonitorRow = typeof monitors.$inferSelect;
@@ -13,8 +13,16 @@ export async function insertSchedule(db: Db, row: ScheduleRow): Promise<void> {
   await db.insert(schedules).values(row);
 }
 
-export async function listSchedules(db: Db, tenantId: string, workflowId: string) {
-  return db.select().from(schedules).where(and(eq(schedules.tenant_id, tenantId), eq(schedules.workflow_id, workflowId))).orderBy(desc(schedules.created_at));
+/** A workflow's schedules, or null when the tenant has no such workflow (one query: the workflow left-joined). */
+export async function listSchedules(db: Db, tenantId: string, workflowId: string): Promise<ScheduleRow[] | null> {
+  const rows = await db
+    .select({ workflow: workflows.id, schedule: schedules })
+    .from(workflows)
+    .leftJoin(schedules, and(eq(schedules.workflow_id, workflows.id), eq(schedules.tenant_id, tenantId)))
+    .where(and(eq(workflows.id, workflowId), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)))
+    .orderBy(desc(schedules.created_at));
+  if (rows.length === 0) return null;
+  return rows.flatMap((r) => (r.schedule ? [r.schedule] : []));
 }
 
 export async function getSchedule(db: Db, tenantId: string, id: string) {

@@ -38,7 +38,7 @@ function before(createdAt: SQLiteColumn, id: SQLiteColumn, cursor: Cursor | null
 export async function insertTenantWithKey(
   db: Db,
   tenant: { id: string; name: string },
-  key: { id: string; prefix: string; hash: string; name: string },
+  key: { id: string; prefix: string; hash: string; name: string; scopes?: string },
   now: number,
 ): Promise<void> {
   await db.batch([

@@ -20,6 +20,8 @@ export const apiKeys = sqliteTable(
     revoked_at: integer("revoked_at"),
     /** Overrides RATE_LIMIT_PER_MINUTE for this key; null = the default. */
     rate_limit_per_minute: integer("rate_limit_per_minute"),
+    /** Comma-separated: `read` (GET, streams, stream tickets) and/or `write` (everything that changes state). */
+    scopes: text("scopes").notNull().default("read,write"),
   },
   (t) => [uniqueIndex("api_keys_prefix").on(t.prefix), index("api_keys_tenant").on(t.tenant_id)],
 );

@@ -15,6 +15,12 @@ export function requireApiKey() {
   });
 }
 
+/** Reading (GET, opening a stream or getting a ticket for one) needs `read`; anything that changes state needs `write`. */
+export function requiredScope(method: string, path: string): "read" | "write" {
+  if (method === "GET" || method === "HEAD" || path === "/v1/stream-tickets") return "read";
+  return "write";
+}
+
 /** Check the request's bearer key and set `tenantId`; throws a 401 AppError otherwise. */
 export async function authenticate(c: Context<AppEnv>): Promise<void> {
   const header = c.req.header("authorization");
@@ -28,6 +34,10 @@ export async function authenticate(c: Context<AppEnv>): Promise<void> {
   const equal = given.byteLength === stored.byteLength && crypto.subtle.timingSafeEqual(given, stored);
   if (!row || !equal) throw new AppError(401, "invalid_credentials", "The API key is not valid.", { headers: CHALLENGE });
   if (row.revoked_at !== null) throw new AppError(401, "revoked_credentials", "The API key has been revoked.", { headers: CHALLENGE });
+  const scope = requiredScope(c.req.method, c.req.path);
+  if (!row.scopes.split(",").includes(scope)) {
+    throw new AppError(403, "insufficient_scope", `This API key lacks the "${scope}" scope this request needs (it has: ${row.scopes || "none"}).`);
+  }
   c.set("tenantId", row.tenant_id);
   c.set("apiKeyId", row.id);
   c.set("apiKeyRate", row.rate_limit_per_minute);

@@ -64,7 +64,9 @@ export const schedules = new Hono<AppEnv>()
     return c.json(view(row), 201);
   })
   .get("/workflows/:id/schedules", async (c) => {
-    const rows = await cron.listSchedules(c.get("db").db, c.get("tenantId"), c.req.param("id"));
+    const id = c.req.param("id");
+    const rows = isId("wf", id) ? await cron.listSchedules(c.get("db").db, c.get("tenantId"), id) : null;
+    if (!rows) throw new AppError(404, "workflow_not_found", `Workflow ${id} does not exist.`);
     return c.json({ data: rows.map(view) });
   })
   .get("/schedules/:id", async (c) => {

@@ -7,11 +7,16 @@ let tenants = 0;
 
 /** A real tenant with a real API key in D1, as `npm run keys -- create` makes them. */
 export async function createTenant(name = `tenant-${++tenants}`): Promise<{ tenantId: string; token: string; keyId: string }> {
-  const key = await generateApiKey();
   const tenantId = `ten_${crypto.randomUUID()}`;
+  return { tenantId, ...(await createKey(tenantId, name)) };
+}
+
+/** Another API key for an existing tenant (created with the tenant if it is new), with the given scopes. */
+export async function createKey(tenantId: string, name = "tenant", scopes = "read,write"): Promise<{ token: string; keyId: string }> {
+  const key = await generateApiKey();
   const keyId = `key_${crypto.randomUUID()}`;
-  await insertTenantWithKey(openDb(env.DB).db, { id: tenantId, name }, { id: keyId, prefix: key.prefix, hash: key.hash, name: "test" }, Date.now());
-  return { tenantId, token: key.token, keyId };
+  await insertTenantWithKey(openDb(env.DB).db, { id: tenantId, name }, { id: keyId, prefix: key.prefix, hash: key.hash, name: "test", scopes }, Date.now());
+  return { token: key.token, keyId };
 }
 
 export interface ApiResponse<T = any> {

@@ -15,7 +15,9 @@ interface Call {
   finished_at?: number;
 }
 
-export async function startTargetServer(): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startTargetServer(): Promise<{ url: string; close: () => Promise<void>; gates: () => string[] }> {
+  // Reliability gate figures reported by the suites, printed once the whole run is over.
+  const gates: string[] = [];
   const calls = new Map<string, Call[]>();
   const effects = new Map<string, Map<string, unknown>>();
   // Webhook receivers: the test registers a secret; deliveries are verified with the standardwebhooks package.
@@ -137,13 +139,16 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         res.writeHead(Number(q("status") ?? "302"), { location: q("to") ?? "/" });
         res.end();
         return;
+      case "_gates":
+        gates.push(String((parseMaybe(body) as { line?: string })?.line ?? ""));
+        return json(res, 204, null);
       case "_calls":
         return json(res, 200, { calls: calls.get(parts[1] ?? "") ?? [], effects: Object.fromEntries(effects.get(parts[1] ?? "") ?? []) });
       default:
         return json(res, 404, { error: "no such endpoint" });
     }
   });
-  return listenOnLoopback(server);
+  return { ...(await listenOnLoopback(server)), gates: () => gates };
 }
 
 function header(req: IncomingMessage, name: string): string | null {
