@@ -26,6 +26,9 @@ export async function readJson<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   } catch (err) {
     throw new AppError(400, "invalid_json", `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
+  if (jsonDepth(raw) > MAX_JSON_DEPTH) {
+    throw new AppError(400, "json_too_deep", `The body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`);
+  }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new AppError(400, "validation_failed", "The request body is invalid.", { errors: zodErrors(parsed.error) });
   return { value: parsed.data, raw, bytes: bytes.byteLength };
@@ -36,6 +39,26 @@ export function readQuery<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z
   const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw new AppError(400, "validation_failed", "The query parameters are invalid.", { errors: zodErrors(parsed.error) });
   return parsed.data;
+}
+
+/**
+ * Deeper than this, a body is refused: inputs and payloads travel through structured clone, JSONata and
+ * JSON.stringify, each of which recurses and would overflow the stack on a body nested tens of thousands deep.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** How deeply `value` nests arrays and objects, counted without recursion (a deep value cannot overflow it). */
+export function jsonDepth(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== "object") continue;
+    max = Math.max(max, depth + 1);
+    if (max > MAX_JSON_DEPTH) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return max;
 }
 
 function tooLarge(limit: number): AppError {

@@ -1,0 +1,99 @@
+// The documented operations, and one real object of each kind to aim them at: shared by the gates that walk
+// /openapi.json (isolation matrix, malformed input).
+import { SELF } from "cloudflare:test";
+import { run, target, waitFor, waitForNode, type Client } from "./api";
+
+export interface Op {
+  method: string;
+  path: string;
+  /** The JSON schema of each documented query parameter. */
+  query: Record<string, JsonSchema>;
+  hasBody: boolean;
+}
+
+export interface JsonSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  format?: string;
+  anyOf?: JsonSchema[];
+  default?: unknown;
+  pattern?: string;
+}
+
+export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo", string>;
+
+/** Every operation of /openapi.json with its query parameters and whether it takes a JSON body. */
+export async function documentedOperations(): Promise<Op[]> {
+  const doc = (await (await SELF.fetch("http://edgeflow.test/openapi.json")).json()) as {
+    paths: Record<string, Record<string, { parameters?: { name: string; in: string; schema: JsonSchema }[]; requestBody?: unknown }>>;
+  };
+  return Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      path,
+      query: Object.fromEntries((op.parameters ?? []).filter((p) => p.in === "query").map((p) => [p.name, p.schema])),
+      hasBody: Boolean(op.requestBody),
+    })),
+  );
+}
+
+const waitingDefinition = {
+  name: "owned",
+  nodes: [
+    { id: "w", kind: "wait_for_event", config: { event: "never" } },
+    { id: "m", kind: "map", needs: ["w"], config: { items: "[1]", node: { kind: "transform", config: { expression: "item" } } } },
+  ],
+};
+
+/** One workflow, a waiting execution, a finished one, a schedule, a monitor and a secret, all owned by `api`'s tenant. */
+export async function ownedObjects(api: Client): Promise<Ids> {
+  const wf = (await api.post("/v1/workflows", waitingDefinition)).body.id as string;
+  const { executionId: ex } = await run(api, waitingDefinition);
+  await waitForNode(api, ex, "w", "waiting");
+  const { executionId: done } = await run(api, { name: "finished", nodes: [{ id: "m", kind: "map", config: { items: "[1, 2]", node: { kind: "transform", config: { expression: "item" } } } }] });
+  await waitFor(api, done);
+  const sc = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "0 0 1 1 *" })).body.id as string;
+  const mo = (await api.post("/v1/monitors", monitorBody())).body.id as string;
+  await api.put("/v1/secrets/MATRIX_SECRET", { value: "owner-value" });
+  return { wf, ex, done, sc, mo };
+}
+
+export function monitorBody() {
+  return { name: "m", check: { kind: "http", url: target("/status/200/matrix"), timeout_ms: 2000 }, interval_seconds: 60, alert: { webhook_url: target("/hooks/matrix") } };
+}
+
+/** A valid body for each operation that takes one, so a refusal is about who asks or what was mutated. */
+export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids): unknown {
+  const bodies: Record<string, unknown> = {
+    "POST /v1/workflows": { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] },
+    "PUT /v1/workflows/{id}": { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "2" } }] },
+    "POST /v1/workflows/{id}/executions": { input: {} },
+    "POST /v1/executions/bulk/{action}": { filter: { workflow_id: ids.wf }, limit: 10 },
+    "POST /v1/executions/{id}/events": { name: "go", payload: 1 },
+    "POST /v1/executions/{id}/cancel": { reason: "matrix" },
+    "POST /v1/executions/{id}/redrive": {},
+    "POST /v1/stream-tickets": { execution_id: ids.ex },
+    "POST /v1/workflows/{id}/schedules": { cron: "0 0 1 1 *" },
+    "PATCH /v1/schedules/{id}": { enabled: false },
+    "POST /v1/monitors": monitorBody(),
+    "PATCH /v1/monitors/{id}": { enabled: false },
+    "PUT /v1/budget": { monthly_usd: 10 },
+    "POST /v1/templates/{name}/instantiate": {},
+    "PUT /v1/secrets/{name}": { value: "v" },
+    "PUT /v1/cors": { origins: ["https://app.example.com"] },
+  };
+  return bodies[`${op.method} ${op.path}`];
+}
+
+/** The operation's path with its parameters filled in with the owned objects. */
+export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
+  const resource = op.path.split("/")[2];
+  const id = resource === "workflows" ? ids.wf : resource === "executions" ? ids.ex : resource === "schedules" ? ids.sc : ids.mo;
+  return op.path
+    .replace("{id}", id)
+    .replace("{node_id}", "m")
+    .replace("{action}", "cancel")
+    .replace("{name}", op.path.startsWith("/v1/templates") ? "order-intake" : "MATRIX_SECRET");
+}
