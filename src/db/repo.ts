@@ -171,6 +171,11 @@ export async function claimIdempotencyKey(
   return found[0] as typeof idempotencyKeys.$inferSelect;
 }
 
+/** The request holding the key has started its execution: later duplicates replay it instead of waiting. */
+export async function completeIdempotencyKey(db: Db, tenantId: string, key: string, now: number): Promise<void> {
+  await db.update(idempotencyKeys).set({ completed_at: now }).where(and(eq(idempotencyKeys.tenant_id, tenantId), eq(idempotencyKeys.key, key), isNull(idempotencyKeys.completed_at)));
+}
+
 /**
  * Upsert an execution and its node runs in one transaction. Each row carries the DO's event seq, and a
  * row is only replaced by one with the same or a higher seq, so a late retry of an old projection can't regress

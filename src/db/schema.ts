@@ -115,6 +115,8 @@ export const idempotencyKeys = sqliteTable(
     request_hash: text("request_hash").notNull(),
     execution_id: text("execution_id").notNull(),
     created_at: integer("created_at").notNull(),
+    /** When the request that claimed the key had its execution started; null while it is in flight. */
+    completed_at: integer("completed_at"),
   },
   (t) => [primaryKey({ columns: [t.tenant_id, t.key] })],
 );

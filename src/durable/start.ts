@@ -18,6 +18,12 @@ export interface StartRequest {
   timeoutSeconds?: number | undefined;
   /** Same key + same request → the original execution; same key + another request → 422. */
   idempotencyKey?: string | undefined;
+  /**
+   * A duplicate that arrives while the request holding its key is still starting the execution: "conflict" answers
+   * 409 (the API: the client retries and then gets the replay), "join" starts the same execution idempotently
+   * (internal callers: schedules, child executions). A claim older than IN_FLIGHT_LEASE_MS is treated as abandoned.
+   */
+  inFlight?: "conflict" | "join";
   /** What the idempotency hash covers (the API body, or the schedule and its due time). */
   requestForHash: unknown;
   /** The caller's trace id; a new one when absent. */
@@ -36,6 +42,9 @@ export interface Started {
   replay: boolean;
 }
 
+// A request that claimed a key and then died mid-start is given up on after this long; a duplicate then takes over.
+const IN_FLIGHT_LEASE_MS = 30_000;
+
 /** Start an execution the one way there is: used by the API and by schedules alike. */
 export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started> {
   const wf = isId("wf", r.workflowId) ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null) : null;
@@ -51,6 +60,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   }
   let id = newId("ex");
   let replay = false;
+  let claimOpen = false;
   if (r.idempotencyKey !== undefined) {
     const hash = await canonicalHash({ workflow_id: r.workflowId, request: r.requestForHash });
     const owner = await repo.claimIdempotencyKey(db, { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id }, Date.now());
@@ -59,6 +69,13 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     }
     replay = owner.execution_id !== id;
     id = owner.execution_id;
+    const now = Date.now();
+    claimOpen = owner.completed_at === null;
+    if (replay && owner.completed_at === null && owner.created_at > now - IN_FLIGHT_LEASE_MS && r.inFlight === "conflict") {
+      throw new AppError(409, "idempotency_key_in_flight", "A request with this Idempotency-Key is still being processed; retry shortly.", {
+        execution_id: owner.execution_id, headers: { "retry-after": "1" },
+      });
+    }
   }
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
   const started = await executionStub(env, id).start({
@@ -68,5 +85,6 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     labels: r.tags?.length || Object.keys(r.metadata ?? {}).length ? { tags: r.tags ?? [], metadata: r.metadata ?? {} } : null,
     timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
   });
+  if (r.idempotencyKey !== undefined && claimOpen) await repo.completeIdempotencyKey(db, r.tenantId, r.idempotencyKey, Date.now());
   return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
 }

@@ -80,7 +80,7 @@ export const executions = new Hono<AppEnv>()
     }
     const started = await startExecution(c.env, c.get("db").db, {
       tenantId: c.get("tenantId"), workflowId: c.req.param("id"), version: body.version, input: body.input ?? null,
-      timeoutSeconds: body.timeout_seconds, idempotencyKey: key, requestForHash: body, traceId: c.get("traceId"),
+      timeoutSeconds: body.timeout_seconds, idempotencyKey: key, inFlight: "conflict", requestForHash: body, traceId: c.get("traceId"),
       tags: body.tags ? [...new Set(body.tags)] : undefined, metadata: body.metadata,
     });
     c.header("location", `/v1/executions/${started.id}`);

@@ -1,4 +1,7 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { canonicalHash } from "../../src/lib/hash";
+import { newId } from "../../src/lib/ids";
 import { client, createTenant, run, waitFor } from "../support/api";
 
 const chain = {
@@ -101,17 +104,52 @@ describe("Idempotency-Key", () => {
     expect(ra.body.id).not.toBe(rb.body.id);
   });
 
+  it("answers 409 while the key's first request is in flight, and takes over a claim abandoned for 30 s", async () => {
+    const { tenantId, token } = await createTenant();
+    const api = client(token);
+    const wf = (await api.post("/v1/workflows", chain)).body.id;
+    const path = `/v1/workflows/${wf}/executions`;
+    const hash = await canonicalHash({ workflow_id: wf, request: { input: { n: 1 } } });
+    // A request that claimed the key and has not started its execution yet (or died doing so).
+    const claim = (key: string, id: string, createdAt: number) =>
+      env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, execution_id, created_at) VALUES (?, ?, ?, ?, ?)").bind(tenantId, key, hash, id, createdAt).run();
+    const busyId = newId("ex");
+    await claim("busy", busyId, Date.now());
+    const busy = await api.post(path, { input: { n: 1 } }, { "idempotency-key": "busy" });
+    expect(busy.status).toBe(409);
+    expect(busy.body).toMatchObject({ code: "idempotency_key_in_flight", execution_id: busyId });
+    expect(busy.headers.get("retry-after")).toBe("1");
+    // Same key, another body: still 422, in flight or not.
+    expect((await api.post(path, { input: { n: 2 } }, { "idempotency-key": "busy" })).status).toBe(422);
+
+    const abandonedId = newId("ex");
+    await claim("abandoned", abandonedId, Date.now() - 31_000);
+    const taken = await api.post(path, { input: { n: 1 } }, { "idempotency-key": "abandoned" });
+    expect(taken.status).toBe(200);
+    expect(taken.body.id).toBe(abandonedId);
+    expect((await waitFor(api, taken.body.id)).output).toEqual({ b: 20 });
+    expect((await api.post(path, { input: { n: 1 } }, { "idempotency-key": "abandoned" })).status).toBe(200);
+  });
+
   it("creates exactly one execution for 100 concurrent requests with one key", async () => {
     const api = client((await createTenant()).token);
     const wf = await api.post("/v1/workflows", chain);
     const responses = await Promise.all(
       Array.from({ length: 100 }, () => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n: 7 } }, { "idempotency-key": "burst" })),
     );
-    const ids = new Set(responses.map((r) => r.body.id));
-    expect(ids.size).toBe(1);
+    // One request creates it; the others replay it (200) or, while it is still being started, get 409 + Retry-After.
     expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
-    expect(responses.every((r) => r.status === 201 || r.status === 200)).toBe(true);
+    expect(responses.every((r) => r.status === 201 || r.status === 200 || r.status === 409)).toBe(true);
+    for (const r of responses.filter((x) => x.status === 409)) {
+      expect(r.body.code).toBe("idempotency_key_in_flight");
+      expect(r.headers.get("retry-after")).toBe("1");
+    }
+    const ids = new Set(responses.map((r) => r.body.id ?? r.body.execution_id));
+    expect(ids.size).toBe(1);
     const [id] = [...ids];
+    const retried = await api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n: 7 } }, { "idempotency-key": "burst" });
+    expect(retried.status).toBe(200);
+    expect(retried.body.id).toBe(id);
     expect((await waitFor(api, id as string)).output).toEqual({ b: 80 });
     const listed = await api.get(`/v1/executions?workflow_id=${wf.body.id}`);
     expect(listed.body.data.map((e: any) => e.id)).toEqual([id]);
