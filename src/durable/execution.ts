@@ -23,6 +23,7 @@ import { MapStore, type ItemRecord } from "../db/map-store";
 import { deliverToItem, mapConfig, MapRun, type MapOutcome } from "./map-run";
 import { itemNode, type ItemStatus } from "../engine/map";
 import { childOutcome } from "../nodes/workflow";
+import { crashPoint } from "./faults";
 
 export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id" | "labels" | "parent_execution_id" | "parent_node_id"> & {
   timeout_seconds: number;
@@ -77,6 +78,8 @@ export class ExecutionObject extends DurableObject<Env> {
   /** Create and start the execution; a second call with the same id returns the existing one unchanged. */
   async start(p: StartParams): Promise<{ id: string; status: ExecutionStatus; created: boolean }> {
     if (this.exec) return { id: this.exec.id, status: this.exec.status, created: false };
+    await crashPoint({ point: "start.before", execution_id: p.id });
+    if (this.exec) return { id: (this.exec as ExecRecord).id, status: (this.exec as ExecRecord).status, created: false };
     const now = Date.now();
     const exec: ExecRecord = {
       id: p.id, tenant_id: p.tenant_id, workflow_id: p.workflow_id, version: p.version, definition: p.definition,
@@ -101,6 +104,7 @@ export class ExecutionObject extends DurableObject<Env> {
     else if (await this.holdsKey()) this.markStarted();
     await this.ctx.storage.setAlarm(Date.now() + 1);
     await this.flush();
+    await crashPoint({ point: "start.stored", execution_id: exec.id });
     return { id: exec.id, status: exec.status, created: true };
   }
 
@@ -454,8 +458,15 @@ export class ExecutionObject extends DurableObject<Env> {
       this.emit("node.started", node, { kind: node.kind });
     }
     const attempt = node.attempt;
+    const site = { execution_id: exec.id, node_id: node.id, attempt };
     if (node.kind === "map") {
-      const done = this.runMap(node, attempt).then((outcome) => this.recordMap(node.id, attempt, outcome)).finally(() => this.inflight.delete(node.id));
+      const done = this.runMap(node, attempt)
+        .then(async (outcome) => {
+          await crashPoint({ ...site, point: "attempt.returned" });
+          this.recordMap(node.id, attempt, outcome);
+          await crashPoint({ ...site, point: "completion.stored" });
+        })
+        .finally(() => this.inflight.delete(node.id));
       this.inflight.set(node.id, done);
       return;
     }
@@ -465,7 +476,13 @@ export class ExecutionObject extends DurableObject<Env> {
           executionId: exec.id, attempt, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
         })
       : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
-    const done = work.then((result) => this.record(node.id, attempt, result)).finally(() => this.inflight.delete(node.id));
+    const done = work
+      .then(async (result) => {
+        await crashPoint({ ...site, point: "attempt.returned" });
+        this.record(node.id, attempt, result);
+        await crashPoint({ ...site, point: "completion.stored" });
+      })
+      .finally(() => this.inflight.delete(node.id));
     this.inflight.set(node.id, done);
   }
 

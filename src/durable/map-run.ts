@@ -9,6 +9,7 @@ import { executors } from "../nodes";
 import type { RunResult, RunServices } from "../nodes/types";
 import { childOutcome } from "../nodes/workflow";
 import { runAttempt } from "./attempt";
+import { crashPoint } from "./faults";
 
 /**
  * How a run of the map runner ended: the node's result; parked until a retry falls due or a child execution
@@ -142,12 +143,15 @@ export class MapRun {
     const work = runAttempt(executors[this.item.kind] as NonNullable<(typeof executors)[string]>, this.item, { ...this.d.ctx, item: item.item, index: item.idx }, {
       executionId: this.d.executionId, attempt, subject: `${this.d.node.id}[${item.idx}]`, runSignal: this.d.signal, now: Date.now(), services: this.d.services(attempt),
     });
+    const site = { execution_id: this.d.executionId, node_id: `${this.d.node.id}[${item.idx}]`, attempt };
     const done = work
-      .then((result) => {
+      .then(async (result) => {
+        await crashPoint({ ...site, point: "attempt.returned" });
         // The execution ended meanwhile: finish() has already cancelled every open item.
         if (this.d.signal.aborted) return;
         if (settleItem(this.d.items, this.d.inbox, this.item, item, result) === "failed") this.failed += 1;
         if (++this.completed % this.step === 0) this.d.progress(this.d.items.counts(this.d.node.id), "progress");
+        await crashPoint({ ...site, point: "completion.stored" });
       })
       .finally(() => this.inflight.delete(item.idx));
     this.inflight.set(item.idx, done);

@@ -78,13 +78,24 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     }
   }
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
-  const started = await executionStub(env, id).start({
-    id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input, trace_id: r.traceId ?? traceIdFrom(null),
-    parent_execution_id: r.parent?.execution_id ?? null,
-    parent_node_id: r.parent?.node_id ?? null,
-    labels: r.tags?.length || Object.keys(r.metadata ?? {}).length ? { tags: r.tags ?? [], metadata: r.metadata ?? {} } : null,
-    timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
-  });
+  let started: { status: ExecutionStatus };
+  try {
+    started = await executionStub(env, id).start({
+      id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input, trace_id: r.traceId ?? traceIdFrom(null),
+      parent_execution_id: r.parent?.execution_id ?? null,
+      parent_node_id: r.parent?.node_id ?? null,
+      labels: r.tags?.length || Object.keys(r.metadata ?? {}).length ? { tags: r.tags ?? [], metadata: r.metadata ?? {} } : null,
+      timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+    });
+  } catch (err) {
+    // The object died mid-start (it restarts on the next call): free the key's claim so the client's retry with the
+    // same Idempotency-Key joins this execution at once, instead of waiting out the in-flight lease.
+    if (r.idempotencyKey !== undefined && claimOpen) await repo.completeIdempotencyKey(db, r.tenantId, r.idempotencyKey, Date.now());
+    console.error(JSON.stringify({ level: "error", msg: "execution start interrupted", execution_id: id, error: String(err) }));
+    throw new AppError(503, "execution_start_interrupted", `Starting execution ${id} was interrupted; retry${r.idempotencyKey !== undefined ? " with the same Idempotency-Key" : ""}.`, {
+      execution_id: id, headers: { "retry-after": "1" },
+    });
+  }
   if (r.idempotencyKey !== undefined && claimOpen) await repo.completeIdempotencyKey(db, r.tenantId, r.idempotencyKey, Date.now());
   return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
 }

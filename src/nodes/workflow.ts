@@ -2,7 +2,7 @@ import { z } from "zod";
 import { openDb } from "../db/client";
 import { startExecution } from "../durable/start";
 import { AppError } from "../middleware/errors";
-import { FatalError, type NodeExecutor, type RunResult } from "./types";
+import { FatalError, RetryableError, type NodeExecutor, type RunResult } from "./types";
 
 const config = z
   .object({
@@ -32,6 +32,8 @@ export const subWorkflow: NodeExecutor<typeof config> = {
       childId = started.id;
     } catch (err) {
       if (err instanceof AppError && err.status < 500) throw new FatalError(`child_${err.code}`, err.detail);
+      // The child's object or D1 was briefly unavailable: the attempt is retried (the child is keyed on it).
+      if (err instanceof AppError) throw new RetryableError(`child_${err.code}`, err.detail);
       throw err;
     }
     return { wait: { until: null, event: `child:${childId}` } };

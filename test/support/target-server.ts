@@ -139,6 +139,22 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         res.writeHead(Number(q("status") ?? "302"), { location: q("to") ?? "/" });
         res.end();
         return;
+      case "attempt": {
+        // POST /attempt/:key?fail=N&status=S&ms=M — a side effect deduped by Idempotency-Key whose answer depends
+        // only on the attempt number inside the key (<execution>:<node>:<attempt>): attempts up to N fail with S.
+        // A re-run of the same attempt therefore gets the same answer, as it would from a deterministic service.
+        const key = parts[1] ?? "attempt";
+        const idem = header(req, "idempotency-key") ?? "";
+        const call = record(key, req);
+        await new Promise((r) => setTimeout(r, Number(q("ms") ?? "0")));
+        call.finished_at = Date.now();
+        const attempt = Number(idem.split(":").at(-1));
+        if (attempt <= Number(q("fail") ?? "0")) return json(res, Number(q("status") ?? "503"), { error: "planned failure", attempt });
+        const done = effects.get(key) ?? new Map<string, unknown>();
+        effects.set(key, done);
+        if (!done.has(idem)) done.set(idem, { effect: done.size + 1, body: parseMaybe(body) });
+        return json(res, 200, done.get(idem));
+      }
       case "_gates":
         gates.push(String((parseMaybe(body) as { line?: string })?.line ?? ""));
         return json(res, 204, null);
