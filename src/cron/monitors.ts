@@ -8,6 +8,8 @@ import { inBatches } from "../lib/batches";
 import { newId } from "../lib/ids";
 import { allowedHosts, guardedFetch } from "../lib/ssrf";
 import { signWebhook } from "../lib/webhooks";
+import { openWebhookSecret } from "../lib/secret-box";
+import { childTraceparent, traceIdFrom } from "../lib/trace";
 
 export const httpCheck = z
   .object({
@@ -75,7 +77,8 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
     return { ok: false, error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}` };
   }
   try {
-    const res = await guardedFetch(check.url, { method: check.method, signal: AbortSignal.timeout(check.timeout_ms) }, allowedHosts(env));
+    // Each check is its own trace, so a slow check can be followed into the checked service.
+    const res = await guardedFetch(check.url, { method: check.method, headers: { traceparent: childTraceparent(traceIdFrom(null)) }, signal: AbortSignal.timeout(check.timeout_ms) }, allowedHosts(env));
     await res.body?.cancel();
     const ok = check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
     return ok ? { ok } : { ok, error: `HTTP ${res.status}` };
@@ -87,14 +90,18 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
 /** Send due alerts as Standard Webhooks; record sent_at (first attempt), attempts and delivered_at. */
 async function deliverAlerts(env: Env, db: Db, now: number): Promise<PromiseSettledResult<boolean>[]> {
   const due = await dueAlerts(db, now, 30);
-  return inBatches(due, 6, async ({ alert, target, secret }) => {
+  return inBatches(due, 6, async ({ alert, target, secret, tenant_id }) => {
     const body = JSON.stringify(alert.payload);
-    // The signed timestamp is when the bytes leave (receivers reject stale or future ones), not the tick's time.
-    const headers = await signWebhook(secret, alert.id, Math.floor(Date.now() / 1000), body);
     const attempts = alert.attempts + 1;
     let error: string | null = null;
     try {
-      const res = await guardedFetch(alertSchema.parse(target).webhook_url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body, signal: AbortSignal.timeout(10_000) }, allowedHosts(env), 0);
+      // The signed timestamp is when the bytes leave (receivers reject stale or future ones), not the tick's time.
+      const headers = await signWebhook(await openWebhookSecret(env, tenant_id, alert.monitor_id, secret), alert.id, Math.floor(Date.now() / 1000), body);
+      const res = await guardedFetch(
+        alertSchema.parse(target).webhook_url,
+        { method: "POST", headers: { ...headers, "content-type": "application/json", traceparent: childTraceparent(traceIdFrom(null)) }, body, signal: AbortSignal.timeout(10_000) },
+        allowedHosts(env), 0,
+      );
       await res.body?.cancel();
       if (!res.ok) error = `HTTP ${res.status}`;
     } catch (err) {

@@ -165,7 +165,7 @@ export async function listAlerts(db: Db, monitorId: string, limit: number) {
 /** Undelivered alerts whose next attempt is due, with what is needed to send them, in one query. */
 export async function dueAlerts(db: Db, now: number, limit: number) {
   return db
-    .select({ alert: alerts, target: monitors.alert, secret: monitors.secret })
+    .select({ alert: alerts, target: monitors.alert, secret: monitors.secret, tenant_id: monitors.tenant_id })
     .from(alerts)
     .innerJoin(monitors, eq(monitors.id, alerts.monitor_id))
     .where(and(isNull(alerts.delivered_at), lte(alerts.next_attempt_at, now)))

@@ -166,7 +166,7 @@ export const monitors = sqliteTable(
     failure_threshold: integer("failure_threshold").notNull(),
     recovery_threshold: integer("recovery_threshold").notNull(),
     alert: text("alert", { mode: "json" }).notNull(),
-    /** Standard Webhooks signing secret (whsec_…), shown once at creation. */
+    /** Standard Webhooks signing secret (whsec_…) sealed with SECRETS_KEY ("sealed:<iv>:<ciphertext>"), shown once. */
     secret: text("secret").notNull(),
     enabled: integer("enabled", { mode: "boolean" }).notNull(),
     status: text("status").notNull(),

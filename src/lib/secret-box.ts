@@ -24,6 +24,22 @@ export async function open(env: Env, tenantId: string, name: string, box: { ciph
   return new TextDecoder().decode(plain);
 }
 
+/**
+ * A monitor's webhook signing secret as stored in D1: sealed with SECRETS_KEY and bound to the tenant and monitor.
+ * It must be readable to sign alerts, so it is encrypted rather than hashed.
+ */
+export async function sealWebhookSecret(env: Env, tenantId: string, monitorId: string, secret: string): Promise<string> {
+  const box = await seal(env, tenantId, `monitor:${monitorId}`, secret);
+  return `sealed:${box.iv}:${box.ciphertext}`;
+}
+
+export async function openWebhookSecret(env: Env, tenantId: string, monitorId: string, stored: string): Promise<string> {
+  // Rows written before secrets were sealed hold the plain whsec_ value.
+  if (!stored.startsWith("sealed:")) return stored;
+  const [, iv, ciphertext] = stored.split(":") as [string, string, string];
+  return open(env, tenantId, `monitor:${monitorId}`, { iv, ciphertext });
+}
+
 /** Replace every occurrence of any secret value inside `value` (deeply) with "[redacted]". */
 export function redact<T>(value: T, secretValues: readonly string[]): T {
   const needles = secretValues.filter((s) => s.length >= 4);

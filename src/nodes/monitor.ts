@@ -5,6 +5,7 @@ import { insertMonitorOnce } from "../db/cron-repo";
 import { sha256Hex } from "../lib/hash";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
+import { sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
 import { FatalError, type NodeExecutor } from "./types";
 
 const templated = z.string().regex(/^\{\{[\s\S]+\}\}$/, "must be a number or a {{ template }}");
@@ -20,6 +21,8 @@ const config = z
     recovery_threshold: int(1, 100).default(1),
     webhook_url: z.string().min(1).max(2048),
     cooldown_seconds: int(0, 30 * 86_400).default(3600),
+    /** The Standard Webhooks signing secret, usually "{{ secrets.NAME }}"; a fresh one when absent. */
+    webhook_secret: z.string().min(1).max(200).optional(),
   })
   .strict();
 
@@ -48,12 +51,21 @@ export const createMonitor: NodeExecutor<typeof config> = {
       if (!vetted.ok) throw new FatalError("ssrf_refused", vetted.reason);
     }
     const id = `mon_${(await sha256Hex(`${services.tenantId}:${idempotencyKey}`)).slice(0, 26).toUpperCase()}`;
+    let secret: string;
+    try {
+      secret = await sealWebhookSecret(services.env, services.tenantId, id, c.webhook_secret ?? newWebhookSecret());
+    } catch (err) {
+      if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message);
+      throw err;
+    }
     const row = await insertMonitorOnce(openDb(services.env.DB).db, {
       id, tenant_id: services.tenantId, name: c.name, check: check.data, interval_seconds: numbers.data.interval_seconds,
       failure_threshold: numbers.data.failure_threshold, recovery_threshold: numbers.data.recovery_threshold, alert: alert.data,
-      secret: newWebhookSecret(), enabled: true, status: "unknown", consecutive_failures: 0, consecutive_successes: 0,
+      secret, enabled: true, status: "unknown", consecutive_failures: 0, consecutive_successes: 0,
       next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
     });
-    return { ok: true, output: { monitor_id: row.id, webhook_secret: row.secret, next_check_at: new Date(row.next_check_at).toISOString() } };
+    // The signing secret never goes into an output (outputs are stored and streamed): set it with webhook_secret (from
+    // a tenant secret) or get a new one with POST /v1/monitors/:id/secret.
+    return { ok: true, output: { monitor_id: row.id, next_check_at: new Date(row.next_check_at).toISOString() } };
   },
 };

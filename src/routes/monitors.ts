@@ -1,10 +1,11 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { z } from "zod";
 import * as cron from "../db/cron-repo";
 import { alertSchema, checkSchema } from "../cron/monitors";
 import { newId } from "../lib/ids";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
+import { sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
@@ -50,20 +51,39 @@ function notFound(id: string): AppError {
   return new AppError(404, "monitor_not_found", `Monitor ${id} does not exist.`);
 }
 
+async function sealed(c: Context<AppEnv>, monitorId: string, secret: string): Promise<string> {
+  try {
+    return await sealWebhookSecret(c.env, c.get("tenantId"), monitorId, secret);
+  } catch (err) {
+    if (err instanceof SecretsUnconfigured) throw new AppError(503, "secrets_unconfigured", `Monitors sign alerts with a secret kept encrypted: ${err.message}.`);
+    throw err;
+  }
+}
+
 /** /v1/monitors: checks on an interval with threshold-based up/down and signed webhook alerts. */
 export const monitors = new Hono<AppEnv>()
   .post("/", async (c) => {
     const { value } = await readJson(c, monitorCreate);
     vetUrls(c.env, value);
     const now = Date.now();
+    const id = newId("mon");
+    const secret = newWebhookSecret();
     const row: cron.MonitorRow = {
-      id: newId("mon"), tenant_id: c.get("tenantId"), ...value, secret: newWebhookSecret(), status: "unknown",
+      id, tenant_id: c.get("tenantId"), ...value, secret: await sealed(c, id, secret), status: "unknown",
       consecutive_failures: 0, consecutive_successes: 0, next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
     };
     await cron.insertMonitor(c.get("db").db, row);
     c.header("location", `/v1/monitors/${row.id}`);
     // The signing secret is shown once, here; verify alerts with it (Standard Webhooks).
-    return c.json({ ...view(row), webhook_secret: row.secret }, 201);
+    return c.json({ ...view(row), webhook_secret: secret }, 201);
+  })
+  .post("/:id/secret", async (c) => {
+    // A new signing secret, shown once (the old one stops verifying): also how a create_monitor node's monitor gets one.
+    const id = c.req.param("id");
+    const secret = newWebhookSecret();
+    const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), id, { secret: await sealed(c, id, secret), updated_at: Date.now() });
+    if (!row) throw notFound(id);
+    return c.json({ id: row.id, webhook_secret: secret });
   })
   .get("/", async (c) => c.json({ data: (await cron.listMonitors(c.get("db").db, c.get("tenantId"))).map(view) }))
   .get("/:id", async (c) => {

@@ -63,6 +63,7 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/monitors/{id}", summary: "Get a monitor", tag: "monitors", ok: 200 },
   { method: "patch", path: "/v1/monitors/{id}", summary: "Update a monitor", tag: "monitors", ok: 200, body: monitorPatch },
   { method: "delete", path: "/v1/monitors/{id}", summary: "Delete a monitor", tag: "monitors", ok: 204 },
+  { method: "post", path: "/v1/monitors/{id}/secret", summary: "Rotate the webhook signing secret (the new one is shown once)", tag: "monitors", ok: 200 },
   { method: "get", path: "/v1/monitors/{id}/checks", summary: "Recent check results", tag: "monitors", ok: 200 },
   { method: "get", path: "/v1/monitors/{id}/alerts", summary: "Alerts with delivery state", tag: "monitors", ok: 200 },
   { method: "get", path: "/v1/models", summary: "LLM tiers, their configuration and breaker state", tag: "llm", ok: 200 },

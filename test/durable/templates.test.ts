@@ -104,7 +104,11 @@ describe("draft-and-monitor", () => {
     expect(done.status).toBe("succeeded");
     const published = (await targetCalls(`publish-${k}`)).calls;
     expect(published).toHaveLength(1);
-    const { monitor_id, webhook_secret } = done.nodes[2].output;
+    // The node's output never carries the signing secret; its owner gets one by rotating it.
+    const { monitor_id } = done.nodes[2].output;
+    expect(JSON.stringify(done.nodes[2].output)).not.toContain("whsec_");
+    const { webhook_secret } = (await api.post(`/v1/monitors/${monitor_id}/secret`)).body;
+    expect(webhook_secret).toMatch(/^whsec_/);
     await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: webhook_secret }) });
     const monitor = (await api.get(`/v1/monitors/${monitor_id}`)).body;
     expect(monitor).toMatchObject({ name: "post Spring", interval_seconds: 3600, failure_threshold: 2, check: { url: target(`/status/503/live-${k}`) } });
