@@ -1,6 +1,7 @@
 // A real HTTP server on loopback that http nodes call in tests: echo, slow, flaky, fixed status, hanging,
 // and a side-effect endpoint that dedupes by Idempotency-Key the way a well-behaved API does.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { listenOnLoopback } from "./listen";
 import { Webhook } from "standardwebhooks";
@@ -18,6 +19,15 @@ interface Call {
 export async function startTargetServer(): Promise<{ url: string; close: () => Promise<void>; gates: () => string[] }> {
   // Reliability gate figures reported by the suites, printed once the whole run is over.
   const gates: string[] = [];
+  // The SSRF trap: a TCP listener on every local address (IPv4 and IPv6) of one port. Refused targets aim at it, so
+  // any connection the guard let through is counted.
+  let trapped = 0;
+  const trap = createTcpServer((socket) => {
+    trapped++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => trap.listen(0, "::", resolve));
+  const trapPort = (trap.address() as AddressInfo).port;
   const calls = new Map<string, Call[]>();
   const effects = new Map<string, Map<string, unknown>>();
   // Webhook receivers: the test registers a secret; deliveries are verified with the standardwebhooks package.
@@ -155,6 +165,8 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         if (!done.has(idem)) done.set(idem, { effect: done.size + 1, body: parseMaybe(body) });
         return json(res, 200, done.get(idem));
       }
+      case "_trap":
+        return json(res, 200, { port: trapPort, connections: trapped });
       case "_gates":
         gates.push(String((parseMaybe(body) as { line?: string })?.line ?? ""));
         return json(res, 204, null);
@@ -164,7 +176,8 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         return json(res, 404, { error: "no such endpoint" });
     }
   });
-  return { ...(await listenOnLoopback(server)), gates: () => gates };
+  const listening = await listenOnLoopback(server);
+  return { ...listening, close: () => new Promise<void>((r) => trap.close(() => r())).then(listening.close), gates: () => gates };
 }
 
 function header(req: IncomingMessage, name: string): string | null {
