@@ -17,6 +17,8 @@ const configSchema = z.object({
   RETENTION_DAYS: int(30, 1, 3650),
   /** The watchdog pokes an unfinished execution whose DO has not projected to D1 for this long. */
   WATCHDOG_STALL_SECONDS: int(600, 10, 86_400),
+  /** ...or whose announced next wake-up (its alarm) is this far in the past: a lost alarm, caught within two ticks. */
+  WATCHDOG_GRACE_SECONDS: int(60, 5, 86_400),
   /** An LLM provider's circuit opens after this many consecutive failures... */
   BREAKER_FAILURES: int(5, 1, 1000),
   /** ...and lets one probe through after this long. */

@@ -4,11 +4,15 @@ import { executionStub } from "../durable/client";
 import { inBatches } from "../lib/batches";
 
 /**
- * Poke every unfinished execution that is past its deadline or whose DO has gone quiet: the DO re-projects to
+ * Poke every unfinished execution that is past its deadline, overdue on the wake-up it announced (a lost alarm:
+ * caught within two cron periods with the default grace of 60 s), or quiet in D1 for too long: the DO re-projects to
  * D1 and re-arms its alarm, so it times out, resumes, or lands a projection that never made it.
  */
-export async function runWatchdog(env: Env, db: Db, now: number, stallSeconds: number): Promise<{ poked: number; failed: unknown[] }> {
-  const stalled = await stalledExecutions(db, now, stallSeconds * 1000, 100);
+export async function runWatchdog(env: Env, db: Db, now: number, stallSeconds: number, graceSeconds: number): Promise<{ poked: number; failed: unknown[] }> {
+  const stalled = await stalledExecutions(db, now, stallSeconds * 1000, graceSeconds * 1000, 100);
+  for (const e of stalled) {
+    console.warn(JSON.stringify({ level: "warn", msg: "watchdog: execution looks stuck; poking it", execution_id: e.id, tenant_id: e.tenant_id, overdue_ms: e.wake_at === null ? null : now - e.wake_at, quiet_ms: now - e.projected_at }));
+  }
   const results = await inBatches(stalled, 6, (e) => executionStub(env, e.id).poke());
   return { poked: stalled.length, failed: results.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])) };
 }

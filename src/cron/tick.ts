@@ -14,7 +14,7 @@ export async function runTick(env: Env, now: number): Promise<Record<string, unk
   const jobs = {
     schedules: () => runSchedules(env, db, now),
     monitors: () => runMonitors(env, db, now),
-    watchdog: () => runWatchdog(env, db, now, cfg.WATCHDOG_STALL_SECONDS),
+    watchdog: () => runWatchdog(env, db, now, cfg.WATCHDOG_STALL_SECONDS, cfg.WATCHDOG_GRACE_SECONDS),
     retention: () => runRetention(env, db, now, cfg.RETENTION_DAYS),
   };
   const names = Object.keys(jobs) as (keyof typeof jobs)[];

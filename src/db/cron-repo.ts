@@ -179,13 +179,21 @@ export async function saveAlertAttempt(db: Db, id: string, patch: Pick<AlertRow,
 
 // ---- watchdog and retention
 
-/** Unfinished executions past their deadline, or whose Durable Object has not projected for `stallMs`. */
-export async function stalledExecutions(db: Db, now: number, stallMs: number, limit: number) {
+/**
+ * Unfinished executions that look stuck: past their deadline, past the time they said they would act next by more
+ * than `graceMs` (a lost alarm), or silent in D1 for `stallMs`. Most overdue first.
+ */
+export async function stalledExecutions(db: Db, now: number, stallMs: number, graceMs: number, limit: number) {
   return db
-    .select({ id: executions.id, tenant_id: executions.tenant_id })
+    .select({ id: executions.id, tenant_id: executions.tenant_id, wake_at: executions.wake_at, projected_at: executions.projected_at })
     .from(executions)
-    .where(and(inArray(executions.status, ["queued", "running"]), or(lte(executions.deadline_at, now), lte(executions.projected_at, now - stallMs))))
-    .orderBy(asc(executions.projected_at))
+    .where(
+      and(
+        inArray(executions.status, ["queued", "running", "paused"]),
+        or(lte(executions.deadline_at, now), lte(executions.wake_at, now - graceMs), lte(executions.projected_at, now - stallMs)),
+      ),
+    )
+    .orderBy(asc(sql`coalesce(${executions.wake_at}, ${executions.projected_at})`))
     .limit(limit);
 }
 

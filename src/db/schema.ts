@@ -72,6 +72,8 @@ export const executions = sqliteTable(
     /** The DO's event seq when this row was written; older writes never overwrite newer ones. */
     seq: integer("seq").notNull(),
     projected_at: integer("projected_at").notNull(),
+    /** When the DO said it would act next (its alarm); a running execution well past it has lost its alarm. */
+    wake_at: integer("wake_at"),
     /** Set for a child started by a `workflow` node. */
     parent_execution_id: text("parent_execution_id"),
     parent_node_id: text("parent_node_id"),
@@ -84,6 +86,7 @@ export const executions = sqliteTable(
     index("executions_workflow_created").on(t.workflow_id, t.created_at, t.id),
     // The watchdog's scan (unfinished runs by projection age) and retention's (finished runs by age).
     index("executions_status_projected").on(t.status, t.projected_at),
+    index("executions_status_wake").on(t.status, t.wake_at),
     index("executions_finished").on(t.finished_at),
     index("executions_parent").on(t.parent_execution_id),
   ],

@@ -3,6 +3,12 @@ import type { BreakerObject } from "./breaker";
 import type { TenantObject } from "./tenant";
 import type { ExecutionView } from "./view";
 
+/**
+ * How a reset ExecutionObject's abort reason starts. Errors crossing the RPC boundary keep only their message, so
+ * this stable prefix is what tells callers the object reset itself and the call can be retried.
+ */
+export const RESET_REASON = "execution_reset";
+
 /** The ExecutionObject that owns execution `id` (one object per execution, addressed by name). */
 export function executionStub(env: Env, id: string): DurableObjectStub<ExecutionObject> {
   return env.EXECUTION.get(env.EXECUTION.idFromName(id));

@@ -13,7 +13,7 @@ import { executors } from "../nodes";
 import type { RunResult } from "../nodes/types";
 import { runAttempt } from "./attempt";
 import { runServices } from "./services";
-import { executionStub, releaseKey, RUNNING_SLOTS, tenantStub } from "./client";
+import { executionStub, releaseKey, RESET_REASON, RUNNING_SLOTS, tenantStub } from "./client";
 import { problemResponse } from "../lib/problem";
 import { projectionRetryDelay, projectionRows } from "./projection";
 import { Subscribers } from "./subscribers";
@@ -23,7 +23,7 @@ import { MapStore, type ItemRecord } from "../db/map-store";
 import { deliverToItem, mapConfig, MapRun, type MapOutcome } from "./map-run";
 import { itemNode, type ItemStatus } from "../engine/map";
 import { childOutcome } from "../nodes/workflow";
-import { crashPoint } from "./faults";
+import { crashPoint, PlannedStop } from "./faults";
 
 export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id" | "labels" | "parent_execution_id" | "parent_node_id"> & {
   timeout_seconds: number;
@@ -60,8 +60,8 @@ export class ExecutionObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.store = new ExecutionStore(ctx.storage.sql);
-    this.maps = new MapStore(ctx.storage.sql);
+    this.store = new ExecutionStore(this.sql());
+    this.maps = new MapStore(this.sql());
     this.exec = this.store.loadExecution();
     this.loadNodes();
     this.subscribers = new Subscribers(ctx, env, {
@@ -252,8 +252,8 @@ export class ExecutionObject extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // A fresh, empty schema: the object answers "not found" from now on instead of failing on missing tables.
-    this.store = new ExecutionStore(this.ctx.storage.sql);
-    this.maps = new MapStore(this.ctx.storage.sql);
+    this.store = new ExecutionStore(this.sql());
+    this.maps = new MapStore(this.sql());
     this.exec = null;
     this.nodes.clear();
     return true;
@@ -309,7 +309,12 @@ export class ExecutionObject extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    await this.guard(() => this.onAlarm());
+  }
+
+  private async onAlarm(): Promise<void> {
     if (!this.exec) return;
+    await crashPoint({ point: "alarm", execution_id: this.exec.id });
     const now = Date.now();
     const renewal = this.subscribers.nextRenewal();
     if (renewal !== null && renewal <= now) await this.subscribers.renewDue(now);
@@ -319,6 +324,45 @@ export class ExecutionObject extends DurableObject<Env> {
       this.yielded.clear();
     }
     await this.drive();
+  }
+
+  /**
+   * A step that throws (a storage write refused, a bug) may leave this instance's memory ahead of its storage: reset
+   * the object so the next call or alarm retry reloads from storage, which is the truth, and re-runs from there.
+   */
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof PlannedStop)) this.reset(err);
+      throw err;
+    }
+  }
+
+  private reset(err: unknown): void {
+    console.error(JSON.stringify({ level: "error", msg: "execution object reset after a failed step", execution_id: this.exec?.id ?? null, error: String(err) }));
+    this.ctx.abort(`${RESET_REASON}: reset after a failed step: ${String(err)}`);
+  }
+
+  /** The object's SQL storage; a statement that fails resets the object, whichever handler it ran in. */
+  private sql(): SqlStorage {
+    const sql = this.ctx.storage.sql;
+    return new Proxy(sql, {
+      get: (target, prop) => {
+        if (prop !== "exec") {
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return (query: string, ...bindings: SqlStorageValue[]) => {
+          try {
+            return target.exec(query, ...bindings);
+          } catch (err) {
+            this.reset(err);
+            throw err;
+          }
+        };
+      },
+    });
   }
 
   // ---- the drive loop: plan, launch, await, record, until nothing can move
@@ -428,6 +472,19 @@ export class ExecutionObject extends DurableObject<Env> {
       console.error(JSON.stringify({ level: "error", msg: "parent notification failed; retrying by alarm", execution_id: exec.id, parent: exec.parent_execution_id, error: String(err) }));
     }
     this.store.saveExecution(exec);
+  }
+
+  /**
+   * When this object will act next at the latest, as told to D1 for the watchdog: the lease alarm while work is under
+   * way, the queue poll while queued, else the earliest timer or the deadline. Null once finished.
+   */
+  private expectedWake(now: number): number | null {
+    const exec = this.exec as ExecRecord;
+    if (TERMINAL_EXECUTION.has(exec.status)) return null;
+    if (exec.status === "queued") return now + QUEUE_POLL_MS;
+    if (exec.status === "paused") return exec.deadline_at;
+    if ([...this.nodes.values()].some((n) => n.status === "running" || n.status === "pending")) return now + LEASE_MS;
+    return nextWake(this.nodes.values(), [exec.deadline_at]);
   }
 
   private async rearm(): Promise<void> {
@@ -684,7 +741,8 @@ export class ExecutionObject extends DurableObject<Env> {
       this.store.saveExecution(exec);
       return;
     }
-    const rows = projectionRows(exec, this.nodes, keys, this.store.lastSeq(), Date.now());
+    const now = Date.now();
+    const rows = projectionRows(exec, this.nodes, keys, this.store.lastSeq(), now, this.expectedWake(now));
     try {
       await projectExecution(openDb(this.env.DB).db, rows.execution, rows.nodes, usage, exec.labels_projected ? null : exec.labels);
       exec.labels_projected = 1;

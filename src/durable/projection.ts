@@ -8,6 +8,7 @@ export function projectionRows(
   dirtyKeys: string[],
   seq: number,
   now: number,
+  wakeAt: number | null,
 ): { execution: ExecutionRow; nodes: NodeRunRow[] } {
   const execution: ExecutionRow = {
     id: exec.id,
@@ -25,6 +26,7 @@ export function projectionRows(
     deadline_at: exec.deadline_at,
     seq,
     projected_at: now,
+    wake_at: wakeAt,
     parent_execution_id: exec.parent_execution_id,
     parent_node_id: exec.parent_node_id,
   };

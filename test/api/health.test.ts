@@ -8,7 +8,7 @@ describe("GET /health", () => {
     const res = await client(null).get("/health");
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: "ok", checks: { d1: { ok: true }, migrations: { ok: true, applied: BUNDLED_MIGRATIONS.length }, durable_object: { ok: true } } });
-    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql", "0002_llm.sql", "0003_secrets.sql", "0004_rate_limits.sql", "0005_cors.sql", "0006_search.sql", "0007_labels.sql", "0008_parents.sql", "0009_api_key_scopes.sql", "0010_idempotency_in_flight.sql"]);
+    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql", "0002_llm.sql", "0003_secrets.sql", "0004_rate_limits.sql", "0005_cors.sql", "0006_search.sql", "0007_labels.sql", "0008_parents.sql", "0009_api_key_scopes.sql", "0010_idempotency_in_flight.sql", "0011_watchdog_wake.sql"]);
   });
 
   it("goes red naming a migration D1 has not applied", async () => {

@@ -4,7 +4,7 @@
 import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { executionStub } from "../../src/durable/client";
-import { installCrashHook, type CrashPoint, type CrashSite } from "../../src/durable/faults";
+import { installCrashHook, PlannedStop, type CrashPoint, type CrashSite } from "../../src/durable/faults";
 import { client, createTenant, target, targetCalls, waitFor, type Client } from "../support/api";
 import { reportGate } from "../support/gates";
 
@@ -155,7 +155,7 @@ describe("gate: crash at every step", () => {
             hit = site;
             // Hard crash: hold here until the object is aborted. Graceful: end the handler here, then evict it idle.
             if (fault === "abort") return new Promise<void>(() => undefined);
-            throw new Error(`crash test: handler ends at ${site.point}`);
+            throw new PlannedStop(`crash test: handler ends at ${site.point}`);
           });
           const key = `run-${++k}`;
           // The event goes out as soon as the start is acknowledged, as a client would send it.
