@@ -30,7 +30,9 @@ export async function openSocket(id: string, opts: { token?: string; query?: Rec
   const ws = res.webSocket;
   const messages: any[] = [];
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
-  ws.addEventListener("message", (e) => messages.push(JSON.parse(e.data as string)));
+  ws.addEventListener("message", (e) => {
+    messages.push(JSON.parse(e.data as string));
+  });
   ws.accept();
   return {
     ws,
