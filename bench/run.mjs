@@ -153,6 +153,12 @@ async function main() {
       ` (${ours.complete ? "every event, in order" : "GAPS"}); floor p50 ${fmt(floorFig.p50, 1)} ms, p99 ${fmt(floorFig.p99, 1)} ms`);
   }
 
+  console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
+  const first = (transport) => () => get(`/bench/first-event?transport=${transport}&workflow=${wf.chain10}&key=${key}`).then((r) => r.ms);
+  const postOnly = await measure("POST alone, to the 201", first("none"), 200);
+  const firstWs = await measure("POST + WebSocket to the first event", first("ws"), 200);
+  const firstSse = await measure("POST + SSE to the first event", first("sse"), 200);
+
   const perNode = (r, n) => (r.median - rpc.median) / n;
   const rows = [
     ["chain 100: ms per node (wall)", perNode(c100, 100), perNode(wf100, 100), perNode(fl100, 100)],
@@ -170,6 +176,12 @@ async function main() {
     "| broadcast, slowest subscriber per event | edgeflow p50 / p99 ms | bare-DO floor p50 / p99 ms | edgeflow / floor (p99) | edgeflow events/s |",
     "| --- | ---: | ---: | ---: | ---: |",
     ...fanout.map(([n, o, f]) => `| ${n} subscribers | ${fmt(o.p50, 1)} / ${fmt(o.p99, 1)} | ${fmt(f.p50, 1)} / ${fmt(f.p99, 1)} | ${fmt(o.p99 / Math.max(f.p99, 1), 2)} | ${fmt(o.per_sec, 0)} |`),
+    "",
+    "| POST to the first stream event (200 runs) | p50 ms | p99 ms | above POST alone (p50) |",
+    "| --- | ---: | ---: | ---: |",
+    `| POST alone, to the 201 | ${fmt(postOnly.median, 2)} | ${fmt(postOnly.p99, 2)} | - |`,
+    `| POST + WebSocket, first event | ${fmt(firstWs.median, 2)} | ${fmt(firstWs.p99, 2)} | ${fmt(firstWs.median - postOnly.median, 2)} |`,
+    `| POST + SSE, first event | ${fmt(firstSse.median, 2)} | ${fmt(firstSse.p99, 2)} | ${fmt(firstSse.median - postOnly.median, 2)} |`,
   ].join("\n");
   const versions = JSON.parse(execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }));
   const wranglerVersion = versions.dependencies?.wrangler?.version;

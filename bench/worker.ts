@@ -181,6 +181,28 @@ async function broadcastFloor(env: BenchEnv, n: number, events: number) {
   return { ...figures(clients, 0), complete: true };
 }
 
+async function firstSocketEvent(res: Response): Promise<void> {
+  const ws = res.webSocket;
+  if (!ws) throw new Error(`stream: HTTP ${res.status}`);
+  const first = new Promise<void>((resolve) => ws.addEventListener("message", () => resolve(), { once: true }));
+  ws.accept();
+  await first;
+  ws.close(1000);
+}
+
+async function firstSseEvent(res: Response): Promise<void> {
+  const reader = res.body?.getReader();
+  if (!res.ok || !reader) throw new Error(`stream: HTTP ${res.status}`);
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!/(^|\n)data:/.test(text)) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error("stream ended before its first event");
+    text += decoder.decode(value, { stream: true });
+  }
+  await reader.cancel();
+}
+
 const json = (v: unknown) => new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
@@ -234,6 +256,18 @@ export default {
           const waiting = env.LATCH.get(env.LATCH.idFromName(latch)).wait();
           await env.FLOOR.get(env.FLOOR.idFromName(latch)).run(Number(q("n")), latch);
           await waiting;
+        });
+        return json({ ms });
+      }
+      case "/bench/first-event": {
+        // A client's view: POST the execution, then open its stream at once; done when the first event arrives.
+        const auth = { authorization: `Bearer ${q("key")}` };
+        const call = (path: string, init: RequestInit) => worker.fetch(new Request(`${url.origin}${path}`, init), env, ctx);
+        const ms = await timed(async () => {
+          const res = await call(`/v1/workflows/${q("workflow")}/executions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" });
+          const { id } = (await res.json()) as { id: string };
+          if (q("transport") === "ws") await firstSocketEvent(await call(`/v1/executions/${id}/stream`, { headers: { ...auth, upgrade: "websocket" } }));
+          if (q("transport") === "sse") await firstSseEvent(await call(`/v1/executions/${id}/stream`, { headers: { ...auth, accept: "text/event-stream" } }));
         });
         return json({ ms });
       }

@@ -438,8 +438,11 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       this.store.saveNode(node);
       if (this.ctxData) this.ctxData.nodes[node.id] = { status: node.status, output: node.output };
     }
-    if (exec.flush_due_at === null) exec.flush_due_at = now + config(this.env).PROJECTION_FLUSH_MS;
-    this.store.saveExecution(exec);
+    const flushArmed = exec.flush_due_at === null;
+    if (flushArmed) exec.flush_due_at = now + config(this.env).PROJECTION_FLUSH_MS;
+    // Node events leave the execution row alone unless they arm the flush: one write less per node on the hot path.
+    // Every change to the execution itself is followed by an execution event, which writes it.
+    if (!node || flushArmed) this.store.saveExecution(exec);
     // Persist first, then broadcast: a subscriber never sees an event the log could lose.
     this.subscribers.broadcast(envelope(exec.id, seq, type, node?.id ?? null, attempt, now, data));
     if (!node) {
