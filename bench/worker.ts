@@ -234,6 +234,7 @@ export default {
             env,
             ctx,
           );
+          if (res.status !== 201) throw new Error(`start: HTTP ${res.status} ${await res.text()}`);
           const { id } = (await res.json()) as { id: string };
           const view = await executionStub(env, id).settled(q("tenant"), 120_000);
           if (view?.status !== "succeeded") throw new Error(`engine run ${id} ended ${view?.status}`);
@@ -265,6 +266,7 @@ export default {
         const call = (path: string, init: RequestInit) => worker.fetch(new Request(`${url.origin}${path}`, init), env, ctx);
         const ms = await timed(async () => {
           const res = await call(`/v1/workflows/${q("workflow")}/executions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" });
+          if (res.status !== 201) throw new Error(`start: HTTP ${res.status} ${await res.text()}`);
           const { id } = (await res.json()) as { id: string };
           if (q("transport") === "ws") await firstSocketEvent(await call(`/v1/executions/${id}/stream`, { headers: { ...auth, upgrade: "websocket" } }));
           if (q("transport") === "sse") await firstSseEvent(await call(`/v1/executions/${id}/stream`, { headers: { ...auth, accept: "text/event-stream" } }));

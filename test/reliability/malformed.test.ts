@@ -4,23 +4,12 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { client, createTenant } from "../support/api";
 import { reportGate } from "../support/gates";
+import { prng } from "../support/random";
 import { bodyFor, concretePath, documentedOperations, ownedObjects, type Ids, type JsonSchema, type Op } from "../support/operations";
 
 const PER_ROUTE = 500;
 const SEED = 20261123;
 const MAX_BODY_BYTES = 1024 * 1024;
-
-/** mulberry32: a small seeded PRNG, so a failing request can be reproduced from the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Req {
   method: string;

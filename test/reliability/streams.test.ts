@@ -5,19 +5,10 @@ import { describe, expect, it } from "vitest";
 import { executionStub } from "../../src/durable/client";
 import { client, createTenant, waitFor, waitForNode, type Client } from "../support/api";
 import { reportGate } from "../support/gates";
+import { prng } from "../support/random";
 import { openSse, poll, socket } from "../support/streams";
 
 const SEED = 4242;
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
