@@ -4,7 +4,8 @@ import * as repo from "../db/repo";
 import { breakerStub } from "../durable/client";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
-import { resolveModel, tierSetting, tierVar, TIERS, type Tier } from "../nodes/llm/config";
+import { tierSetting, tierVar, TIERS, type Tier } from "../nodes/llm/config";
+import { resolveTarget } from "../nodes/llm/resolve";
 import { callModel } from "../nodes/llm/providers";
 
 const vars = (env: Env) => env as unknown as Record<string, unknown>;
@@ -14,7 +15,7 @@ export const models = new Hono<AppEnv>()
   .get("/", async (c) => {
     const data = await Promise.all(
       TIERS.map(async (tier) => {
-        const r = resolveModel(vars(c.env), { tier });
+        const r = resolveTarget(vars(c.env), { tier });
         const setting = tierSetting(vars(c.env), tier);
         const breaker = r.ok ? (await breakerStub(c.env, r.target.provider).status()).state : null;
         return {
@@ -33,7 +34,7 @@ export const models = new Hono<AppEnv>()
 
 /** A tiny prompt to one tier; a failing provider is reported as data, never as a 500. */
 async function probe(env: Env, tier: Tier) {
-  const r = resolveModel(vars(env), { tier });
+  const r = resolveTarget(vars(env), { tier });
   if (!r.ok) return { tier, ok: false, configured: false, latency_ms: null, error: r.message };
   const started = Date.now();
   try {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { priceOf, resolveModel } from "../../src/nodes/llm/config";
+import { resolveTarget } from "../../src/nodes/llm/resolve";
 
 describe("model resolution", () => {
   it("names the variable to set for an unconfigured tier", () => {
@@ -9,11 +10,11 @@ describe("model resolution", () => {
 
   it("names the secret a provider needs, and lets local servers go without one", () => {
     expect(resolveModel({ MODEL_WEAK: "groq:llama" }, { tier: "weak" })).toMatchObject({ ok: false, code: "provider_not_configured", message: 'provider "groq" has no API key: set the secret GROQ_API_KEY' });
-    expect(resolveModel({ MODEL_WEAK: "ollama:llama3.2", ALLOWED_PRIVATE_HOSTS: "127.0.0.1,localhost" }, { tier: "weak" })).toEqual({
+    expect(resolveTarget({ MODEL_WEAK: "ollama:llama3.2", ALLOWED_PRIVATE_HOSTS: "127.0.0.1,localhost" }, { tier: "weak" })).toEqual({
       ok: true, target: { provider: "ollama", model: "llama3.2", protocol: "openai", baseUrl: "http://localhost:11434/v1", apiKey: null },
     });
     // A local server is private space: it must be allowed explicitly (npm start does, for local development).
-    const refused = resolveModel({ MODEL_WEAK: "ollama:llama3.2" }, { tier: "weak" });
+    const refused = resolveTarget({ MODEL_WEAK: "ollama:llama3.2" }, { tier: "weak" });
     expect(refused).toMatchObject({ ok: false, code: "ssrf_refused" });
     expect(!refused.ok && refused.message).toContain("ALLOWED_PRIVATE_HOSTS");
     expect(resolveModel({ OPENAI_API_KEY: "k", OPENAI_BASE_URL: "http://x/v1/" }, { provider: "openai", model: "m" })).toMatchObject({ ok: true, target: { baseUrl: "http://x/v1", apiKey: "k" } });

@@ -3,7 +3,7 @@
 // private space, against every surface that fetches a tenant-chosen URL, at save time and at run time.
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { resolveModel } from "../../src/nodes/llm/config";
+import { resolveTarget } from "../../src/nodes/llm/resolve";
 import { callModel } from "../../src/nodes/llm/providers";
 import { client, createTenant, target, waitFor } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
@@ -63,7 +63,7 @@ describe("gate: SSRF", () => {
       const paths = mon.status === 400 ? mon.body.errors.map((e: any) => e.path) : [];
       expectRefused(`monitor check saved ${url}`, paths.includes("check.url"));
       expectRefused(`alert webhook saved ${url}`, paths.includes("alert.webhook_url"));
-      const resolved = resolveModel({ MODEL_MID: "openai:gpt-test", OPENAI_API_KEY: "k", OPENAI_BASE_URL: url, ALLOWED_PRIVATE_HOSTS: "127.0.0.1" }, { tier: "mid" });
+      const resolved = resolveTarget({ MODEL_MID: "openai:gpt-test", OPENAI_API_KEY: "k", OPENAI_BASE_URL: url, ALLOWED_PRIVATE_HOSTS: "127.0.0.1" }, { tier: "mid" });
       expectRefused(`LLM base URL configured ${url}`, !resolved.ok && resolved.code === "ssrf_refused");
     }
 

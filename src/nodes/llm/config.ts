@@ -1,5 +1,5 @@
 // Which provider and model a tier or an explicit choice means, read from [vars] and secrets.
-import { allowedHosts, checkUrl } from "../../lib/ssrf";
+// Imports nothing: scripts/start.mjs loads this file with Node's type stripping to print the tiers.
 
 export type Protocol = "openai" | "anthropic" | "workers-ai";
 export const TIERS = ["strong", "mid", "weak"] as const;
@@ -68,11 +68,6 @@ export function resolveModel(vars: Vars, choice: { tier?: Tier | undefined; prov
   const apiKey = spec.keyVar ? str(vars, spec.keyVar) : str(vars, `${prefix}_API_KEY`);
   if (spec.keyVar && !apiKey) return { ok: false, code: "provider_not_configured", message: `provider "${provider}" has no API key: set the secret ${spec.keyVar}` };
   const baseUrl = (str(vars, `${prefix}_BASE_URL`) ?? spec.base).replace(/\/+$/, "");
-  // A base URL into private space is a configuration error, reported here (and by GET /v1/models) before any call.
-  if (spec.protocol !== "workers-ai") {
-    const vetted = checkUrl(baseUrl, allowedHosts(vars as unknown as Env));
-    if (!vetted.ok) return { ok: false, code: "ssrf_refused", message: `${prefix}_BASE_URL "${baseUrl.slice(0, 200)}" is refused: ${vetted.reason}` };
-  }
   return { ok: true, target: { provider, model, protocol: spec.protocol, baseUrl, apiKey: apiKey ?? null } };
 }
 

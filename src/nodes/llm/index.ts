@@ -4,7 +4,8 @@ import { config as appConfig } from "../../env";
 import { breakerStub } from "../../durable/client";
 import { checkJsonSchema } from "../../engine/input";
 import { FatalError, RetryableError, type NodeExecutor, type RunServices } from "../types";
-import { priceOf, resolveModel, TIERS, type ResolvedModel } from "./config";
+import { priceOf, TIERS, type ResolvedModel } from "./config";
+import { resolveTarget } from "./resolve";
 import { callModel, type LlmResponse } from "./providers";
 
 const message = z.object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(200_000) }).strict();
@@ -32,7 +33,7 @@ export const llm: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 120_000,
   async run({ config: c, signal, idempotencyKey, services }) {
-    const resolved = resolveModel(services.env as unknown as Record<string, unknown>, c);
+    const resolved = resolveTarget(services.env as unknown as Record<string, unknown>, c);
     if (!resolved.ok) throw new FatalError(resolved.code, resolved.message);
     const target = resolved.target;
     await checkBudget(services);
