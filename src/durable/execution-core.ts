@@ -254,16 +254,8 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       this.emit("node.started", node, { kind: node.kind });
     }
     const attempt = node.attempt;
-    const site = { execution_id: exec.id, node_id: node.id, attempt };
     if (node.kind === "map") {
-      const done = this.runMap(node, attempt)
-        .then(async (outcome) => {
-          await crashPoint({ ...site, point: "attempt.returned" });
-          this.recordMap(node.id, attempt, outcome);
-          await crashPoint({ ...site, point: "completion.stored" });
-        })
-        .finally(() => this.inflight.delete(node.id));
-      this.inflight.set(node.id, done);
+      this.track(node.id, attempt, this.runMap(node, attempt), (outcome) => this.recordMap(node.id, attempt, outcome));
       return;
     }
     const executor = executors[node.kind];
@@ -272,14 +264,20 @@ export abstract class ExecutionCore extends DurableObject<Env> {
           executionId: exec.id, attempt, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
         })
       : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
+    this.track(node.id, attempt, work, (result) => this.record(node.id, attempt, result));
+  }
+
+  /** Keep an attempt in flight until its result is recorded, with the crash points on either side of the record. */
+  private track<T>(nodeId: string, attempt: number, work: Promise<T>, record: (result: T) => void): void {
+    const site = { execution_id: (this.exec as ExecRecord).id, node_id: nodeId, attempt };
     const done = work
       .then(async (result) => {
         await crashPoint({ ...site, point: "attempt.returned" });
-        this.record(node.id, attempt, result);
+        record(result);
         await crashPoint({ ...site, point: "completion.stored" });
       })
-      .finally(() => this.inflight.delete(node.id));
-    this.inflight.set(node.id, done);
+      .finally(() => this.inflight.delete(nodeId));
+    this.inflight.set(nodeId, done);
   }
 
   protected runMap(node: NodeRecord, attempt: number): Promise<MapOutcome> {
