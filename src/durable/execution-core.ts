@@ -308,7 +308,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   }
 
   /** A map item's child execution ended: record it, and wake its map node if that was parked. */
-  protected deliverToItem(item: ItemRecord): void {
+  protected childEndedForItem(item: ItemRecord): void {
     const mapNode = this.node(item.node_id);
     if (mapNode.status !== "running" && mapNode.status !== "waiting") return;
     deliverToItem(this.maps, this.store, itemNode(this.def(item.node_id), mapConfig(this.def(item.node_id))), item);
@@ -408,8 +408,10 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const now = Date.now();
     // Children still awaited by this run are cancelled with it (each then tells us, and we ignore it).
     const children = [...this.nodes.values()].filter((n) => n.kind === "workflow" && n.status === "waiting" && n.wait_event?.startsWith("child:"));
-    this.cancelChildren([...children.map((n) => (n.wait_event as string).slice("child:".length)), ...this.maps.awaitedChildren()], `parent ${exec.id} ${status}`);
-    this.maps.cancelOpen(null, now);
+    // Map items live in their own table: only a run with map nodes needs to look there.
+    const hasMaps = exec.definition.nodes.some((n) => n.kind === "map");
+    this.cancelChildren([...children.map((n) => (n.wait_event as string).slice("child:".length)), ...(hasMaps ? this.maps.awaitedChildren() : [])], `parent ${exec.id} ${status}`);
+    if (hasMaps) this.maps.cancelOpen(null, now);
     for (const n of this.nodes.values()) {
       if (TERMINAL_NODE.has(n.status)) continue;
       Object.assign(n, { status: "cancelled", due_at: null, finished_at: now });

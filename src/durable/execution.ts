@@ -133,7 +133,7 @@ export class ExecutionObject extends ExecutionCore {
     const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === `child:${childId}`);
     if (waiter) this.deliverBuffered(waiter);
     const item = this.maps.waitingFor(`child:${childId}`);
-    if (item) this.deliverToItem(item);
+    if (item) this.childEndedForItem(item);
     await this.settle();
     return true;
   }
