@@ -21,6 +21,7 @@ import { projectionRetryDelay, projectionRows } from "./projection";
 import { runServices } from "./services";
 import { resettingSql } from "./resetting-sql";
 import { Subscribers } from "./subscribers";
+import { afterTurn, endTurn } from "./turn";
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
 const LEASE_MS = 60_000;
@@ -161,8 +162,8 @@ export abstract class ExecutionCore extends DurableObject<Env> {
         }
         await this.nextChange(due);
         // CPU-only nodes never leave the microtask queue, so storage would not commit and the output gate would
-        // hold every broadcast until the run ends. With subscribers watching, yield a macrotask per step.
-        if (this.subscribers.count() > 0) await scheduler.wait(0);
+        // hold every broadcast until the run ends. With subscribers watching, end the turn after every step.
+        if (this.subscribers.count() > 0) await endTurn();
       }
     } finally {
       this.driving = false;
@@ -259,11 +260,14 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       return;
     }
     const executor = executors[node.kind];
-    const work: Promise<RunResult> = executor
+    const run = (): Promise<RunResult> => executor
       ? runAttempt(executor, this.def(node.id), this.context(), {
           executionId: exec.id, attempt, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
         })
       : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
+    // With subscribers watching, node.started goes out before the attempt's own work (a transform is CPU only)
+    // instead of waiting for it in the same turn.
+    const work = !resume && this.subscribers.count() > 0 ? endTurn().then(run) : run();
     this.track(node.id, attempt, work, (result) => this.record(node.id, attempt, result));
   }
 
@@ -445,9 +449,11 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     if (!node || flushArmed) this.store.saveExecution(exec);
     // Persist first, then broadcast: a subscriber never sees an event the log could lose.
     this.subscribers.broadcast(envelope(exec.id, seq, type, node?.id ?? null, attempt, now, data));
-    if (!node) {
-      // One structured line per execution state change, joinable with request logs by trace_id.
-      console.log(JSON.stringify({ level: type === "execution.failed" || type === "execution.timed_out" ? "warn" : "info", msg: type, execution_id: exec.id, tenant_id: exec.tenant_id, workflow_id: exec.workflow_id, trace_id: exec.trace_id, seq, status: exec.status }));
+    if (!node && type.startsWith("execution.")) {
+      // One structured line per execution state change, joinable with request logs by trace_id. Written after the
+      // turn: a log line must not hold back the event it describes.
+      const line = JSON.stringify({ level: type === "execution.failed" || type === "execution.timed_out" ? "warn" : "info", msg: type, execution_id: exec.id, tenant_id: exec.tenant_id, workflow_id: exec.workflow_id, trace_id: exec.trace_id, seq, status: exec.status });
+      afterTurn(() => console.log(line));
     }
   }
 
@@ -468,6 +474,8 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   }
 
   protected async flushOnce(): Promise<void> {
+    // Building the projection takes milliseconds: let events already broadcast commit and go out first.
+    if (this.subscribers.sentSinceAsked()) await endTurn();
     const exec = this.exec as ExecRecord;
     const { keys, upTo } = this.store.dirty();
     const usage = this.store.unprojectedUsage();

@@ -2,6 +2,7 @@ import type { EventEnvelope } from "../engine/events";
 import { config } from "../env";
 import { problemResponse } from "../lib/problem";
 import { tenantStub } from "./client";
+import { afterTurn } from "./turn";
 
 /** Socket attachment: `sys` is ours, `user` is reserved for callers (house style). */
 interface Attachment {
@@ -45,6 +46,7 @@ export class Subscribers {
   private reserved = 0;
   private sockets: number | null = null;
   private heartbeating = false;
+  private sent = false;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -87,6 +89,7 @@ export class Subscribers {
   /** Send one persisted event to every subscriber, in seq order. */
   broadcast(event: EventEnvelope): void {
     if (this.count() === 0) return;
+    this.sent = true;
     const json = JSON.stringify(event);
     for (const ws of this.ctx.getWebSockets()) {
       try {
@@ -100,25 +103,39 @@ export class Subscribers {
     for (const [conn, s] of this.sse) s.writer.write(frame).catch(() => this.dropSse(conn));
   }
 
-  /** The execution finished: close every stream normally and give back their slots. */
+  /** Was anything broadcast since the last time this was asked? Such events wait in the output gate for a commit. */
+  sentSinceAsked(): boolean {
+    const sent = this.sent;
+    this.sent = false;
+    return sent;
+  }
+
+  /**
+   * The execution finished: close every stream normally and give back their slots. The closes run one turn later,
+   * so the finishing event's commit, which is what lets the output gate release it, does not wait behind them.
+   */
   closeAll(): void {
-    const leased: string[] = [];
-    for (const ws of this.ctx.getWebSockets()) {
-      const att = ws.deserializeAttachment() as Attachment | null;
-      if (att?.sys.lease_until) leased.push(att.sys.conn);
-      try {
-        ws.close(1000, "execution finished");
-      } catch {
-        // Already closed.
-      }
-    }
-    for (const [conn, s] of this.sse) {
-      if (s.lease_until !== null) leased.push(conn);
-      s.writer.close().catch(ignore);
-    }
+    const sockets = this.ctx.getWebSockets();
+    const streams = [...this.sse];
     this.sse.clear();
     this.sockets = 0;
-    if (leased.length) this.release(leased);
+    afterTurn(() => {
+      const leased: string[] = [];
+      for (const ws of sockets) {
+        const att = ws.deserializeAttachment() as Attachment | null;
+        if (att?.sys.lease_until) leased.push(att.sys.conn);
+        try {
+          ws.close(1000, "execution finished");
+        } catch {
+          // Already closed.
+        }
+      }
+      for (const [conn, s] of streams) {
+        if (s.lease_until !== null) leased.push(conn);
+        s.writer.close().catch(ignore);
+      }
+      if (leased.length) this.release(leased);
+    });
   }
 
   // ---- WebSocket handlers (the hibernation API calls these on the host)
