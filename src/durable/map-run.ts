@@ -35,13 +35,13 @@ export interface MapRunDeps {
   /** Item attempts this alarm invocation may still start, shared by every map node (subrequest limits are per invocation). */
   budget: { left: number };
   services(attempt: number): RunServices;
-  progress(counts: ItemCounts, reason: "progress" | "chunk" | "waiting"): void;
+  progress(counts: ItemCounts, reason: "progress" | "chunk"): void;
   cancelChildren(ids: string[]): void;
 }
 
 // A retry due sooner than this is awaited in memory; a later one parks the node on the alarm.
 const MAX_IN_MEMORY_WAIT_MS = 5_000;
-// Progress events per map, at most (plus one per chunk and per park).
+// Progress events per map, at most (plus one per chunk and one per resume from a park).
 const PROGRESS_STEPS = 20;
 
 /** Parse a stored map node's config (definitions keep configs as written, so defaults are applied here). */
@@ -69,11 +69,13 @@ export class MapRun {
 
   async run(): Promise<MapOutcome> {
     const id = this.d.node.id;
-    if (this.d.items.run(id)?.attempt !== this.d.attempt) {
-      const laidOut = await this.layOut();
-      if (laidOut) return { done: laidOut };
+    let laid = this.d.items.run(id);
+    if (laid?.attempt !== this.d.attempt) {
+      const refused = await this.layOut();
+      if (refused) return { done: refused };
+      laid = this.d.items.run(id);
     }
-    const total = this.d.items.run(id)?.total ?? 0;
+    const total = laid?.total ?? 0;
     this.step = Math.max(1, Math.ceil(total / PROGRESS_STEPS));
     this.failed = this.d.items.counts(id).failed;
     for (const orphan of this.d.items.running(id)) this.start(orphan, true);
@@ -98,6 +100,8 @@ export class MapRun {
         this.d.progress(counts, "chunk");
         return { yield: "budget" };
       }
+      // Every slot held by an item waiting for its child: only a child's end frees one (and wakes the node).
+      if (counts.waiting >= this.cfg.max_concurrency) return { park: null };
       const due = this.d.items.nextDue(id);
       const now = Date.now();
       if (counts.pending > 0 || (due !== null && due <= now)) continue;
@@ -105,7 +109,7 @@ export class MapRun {
         await scheduler.wait(due - now, { signal: this.d.signal }).catch(() => undefined);
         continue;
       }
-      this.d.progress(counts, "waiting");
+      // node.waiting, emitted for this park, carries the counts.
       return { park: due };
     }
   }
@@ -125,9 +129,13 @@ export class MapRun {
     return null;
   }
 
-  /** Start items until max_concurrency, the invocation's budget, or pause stops it. */
+  /**
+   * Start items until max_concurrency, the invocation's budget, or pause stops it. An item waiting for its child
+   * execution counts against max_concurrency like one in flight: the limit bounds the children running at once.
+   */
   private fill(): void {
-    const room = Math.min(this.cfg.max_concurrency - this.inflight.size, this.d.budget.left);
+    const busy = this.inflight.size + this.d.items.waitingCount(this.d.node.id);
+    const room = Math.min(this.cfg.max_concurrency - busy, this.d.budget.left);
     if (room <= 0 || !this.d.canStart()) return;
     for (const item of this.d.items.startable(this.d.node.id, Date.now(), room)) this.start(item, false);
   }

@@ -145,6 +145,15 @@ describe("map nodes", () => {
     expect(new Set(kids.map((c) => c.id))).toEqual(new Set(results.map((r) => r.execution_id)));
     const view = (await api.get(`/v1/executions/${results[2]?.execution_id}`)).body;
     expect(view.parent).toEqual({ execution_id: executionId, node_id: "each" });
+    // max_concurrency bounds the children running at once, and each park is told once: node.waiting carries the
+    // item counts, with no progress event echoing it.
+    const events = await allEvents(api, executionId);
+    const counts = events.filter((e) => e.data?.items).map((e) => e.data.items as { running: number; waiting: number });
+    expect(Math.max(...counts.map((c) => c.running + c.waiting))).toBe(2);
+    const parks = events.filter((e) => e.type === "node.waiting");
+    expect(parks.length).toBeGreaterThan(0);
+    for (const park of parks) expect([1, 2]).toContain(park.data.items.waiting);
+    expect(events.filter((e) => e.type === "node.progress" && e.data.reason === "waiting")).toEqual([]);
   });
 
   it("resumes after a hard crash mid-map: no item's side effect twice, none lost", async () => {
