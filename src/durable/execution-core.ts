@@ -1,13 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { openDb } from "../db/client";
 import { envelope, ExecutionStore, type ExecRecord, type NodeRecord } from "../db/execution-store";
-import { MapStore, type ItemRecord } from "../db/map-store";
+import { MapStore } from "../db/map-store";
 import { projectExecution } from "../db/repo";
 import { config } from "../env";
 import type { NodeDef } from "../engine/dag";
 import { TERMINAL_EXECUTION, TERMINAL_NODE, executionEventType, type EventEnvelope, type EventType, type ExecutionStatus } from "../engine/events";
 import type { ExprContext } from "../engine/expr";
-import { itemNode } from "../engine/map";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
 import { dueWaits, nextWake, plan } from "../engine/scheduler";
 import { executors } from "../nodes";
@@ -16,7 +15,7 @@ import { childOutcome } from "../nodes/workflow";
 import { runAttempt } from "./attempt";
 import { executionStub, releaseKey, RESET_REASON, RUNNING_SLOTS, tenantStub } from "./client";
 import { crashPoint, PlannedStop } from "./faults";
-import { deliverToItem, mapConfig, MapRun, type MapOutcome } from "./map-run";
+import type { MapOutcome } from "./map-run";
 import { projectionRetryDelay, projectionRows } from "./projection";
 import { runServices } from "./services";
 import { resettingSql } from "./resetting-sql";
@@ -32,7 +31,8 @@ const MAX_IN_MEMORY_WAIT_MS = 5_000;
 
 /**
  * The engine half of an ExecutionObject: its state, the drive loop, node and execution transitions, the event log
- * and the D1 projection. ExecutionObject (execution.ts) adds the RPC API, streams and the alarm entry point.
+ * and the D1 projection. ExecutionMaps (execution-maps.ts) adds map nodes; ExecutionObject (execution.ts) adds the
+ * RPC API, streams and the alarm entry point.
  */
 export abstract class ExecutionCore extends DurableObject<Env> {
   protected store: ExecutionStore;
@@ -284,45 +284,10 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     this.inflight.set(nodeId, done);
   }
 
-  protected runMap(node: NodeRecord, attempt: number): Promise<MapOutcome> {
-    const exec = this.exec as ExecRecord;
-    return new MapRun({
-      executionId: exec.id, node: this.def(node.id), attempt, items: this.maps, inbox: this.store, ctx: this.context(), signal: this.runAbort.signal,
-      canStart: () => exec.status === "running", budget: this.budget,
-      services: (a) => runServices(this.env, this.store, exec, node.id, a),
-      progress: (counts, reason) => this.emit("node.progress", node, { items: counts, reason }),
-      cancelChildren: (ids) => this.cancelChildren(ids, `map node ${node.id} stopped`),
-    }).run();
-  }
-
-  protected recordMap(id: string, attempt: number, outcome: MapOutcome): void {
-    const node = this.node(id);
-    if (node.status !== "running" || node.attempt !== attempt) return;
-    if ("done" in outcome) {
-      if (outcome.done.ok) this.succeedNode(node, outcome.done.output);
-      else this.failNode(node, outcome.done.error, "fatal");
-    } else if ("park" in outcome) {
-      // Nothing can start before a retry falls due or a child execution ends: the alarm or the child wakes it.
-      Object.assign(node, { status: "waiting", due_at: outcome.park, wait_event: null });
-      this.emit("node.waiting", node, { until: iso(outcome.park), event: null, items: this.maps.counts(id) });
-    } else {
-      // Out of this invocation's budget (or paused): the next alarm invocation resumes it.
-      this.yielded.add(id);
-    }
-  }
-
-  /** A map item's child execution ended: record it, and wake its map node if that was parked. */
-  protected childEndedForItem(item: ItemRecord): void {
-    const mapNode = this.node(item.node_id);
-    if (mapNode.status !== "running" && mapNode.status !== "waiting") return;
-    deliverToItem(this.maps, this.store, itemNode(this.def(item.node_id), mapConfig(this.def(item.node_id))), item);
-    if (mapNode.status === "waiting") this.unparkMap(mapNode);
-  }
-
-  protected unparkMap(node: NodeRecord): void {
-    Object.assign(node, { status: "running", due_at: null });
-    this.emit("node.progress", node, { items: this.maps.counts(node.id), reason: "resumed" });
-  }
+  /** Map nodes (execution-maps.ts): run an attempt's items, record how that run ended, wake a parked map node. */
+  protected abstract runMap(node: NodeRecord, attempt: number): Promise<MapOutcome>;
+  protected abstract recordMap(id: string, attempt: number, outcome: MapOutcome): void;
+  protected abstract unparkMap(node: NodeRecord): void;
 
   protected cancelChildren(ids: string[], reason: string): void {
     const exec = this.exec as ExecRecord;
@@ -549,7 +514,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   }
 }
 
-function iso(ms: number | null): string | null {
+export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 

@@ -8,7 +8,7 @@ import type { ItemStatus } from "../engine/map";
 import { redrivePlan } from "../engine/redrive";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
-import { ExecutionCore } from "./execution-core";
+import { ExecutionMaps } from "./execution-maps";
 import { crashPoint } from "./faults";
 import { executionView, type ExecutionView } from "./view";
 
@@ -20,7 +20,7 @@ export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | 
 const REDRIVE_WINDOW_MS = 30 * 86_400_000;
 
 /** One execution: its SQLite storage is the source of truth, its alarm the only timer. */
-export class ExecutionObject extends ExecutionCore {
+export class ExecutionObject extends ExecutionMaps {
   // ---- RPC API
 
   /** Create and start the execution; a second call with the same id returns the existing one unchanged. */
