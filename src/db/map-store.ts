@@ -95,12 +95,12 @@ export class MapStore {
     return row ? record(row) : null;
   }
 
-  /** Child executions items of any map node are waiting for. */
   /** Items of the node waiting for their child execution: each still holds one of the map's concurrency slots. */
   waitingCount(nodeId: string): number {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM map_items WHERE node_id = ? AND status = 'waiting'", nodeId).one().n;
   }
 
+  /** Child executions items of any map node are waiting for. */
   awaitedChildren(nodeId?: string): string[] {
     const rows = nodeId === undefined
       ? this.sql.exec<{ e: string }>("SELECT wait_event AS e FROM map_items WHERE status = 'waiting' AND wait_event LIKE 'child:%'").toArray()

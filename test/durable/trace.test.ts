@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { client, createTenant, target, targetCalls, waitFor } from "../support/api";
 
 const PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -35,5 +35,31 @@ describe("trace context", () => {
     expect(a).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(a!.split("-")[1]).toBe(b!.split("-")[1]);
     expect(a!.split("-")[2]).not.toBe(b!.split("-")[2]);
+  });
+
+  it("logs one JSON line per execution state change, joinable by trace_id; node events and received events are not logged", async () => {
+    // The Durable Objects run in this isolate, so their log lines pass through this spy.
+    const lines: Record<string, unknown>[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => {
+      if (typeof line === "string" && line.startsWith("{")) lines.push(JSON.parse(line) as Record<string, unknown>);
+    });
+    try {
+      const api = client((await createTenant()).token);
+      const wf = await api.post("/v1/workflows", {
+        name: "logged",
+        nodes: [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }, { id: "a", kind: "transform", needs: ["gate"], config: { expression: "1" } }],
+      });
+      const ex = await api.post(`/v1/workflows/${wf.body.id}/executions`, {}, { traceparent: PARENT });
+      expect((await api.post(`/v1/executions/${ex.body.id}/events`, { name: "go" })).status).toBe(202);
+      expect((await waitFor(api, ex.body.id)).status).toBe("succeeded");
+      // Lines are written after the turn that committed the change: give the last one its turn.
+      await new Promise((r) => setTimeout(r, 50));
+      const mine = lines.filter((l) => l.execution_id === ex.body.id);
+      expect(mine.map((l) => l.msg)).toEqual(["execution.queued", "execution.started", "execution.succeeded"]);
+      for (const l of mine) expect(l).toMatchObject({ level: "info", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736", workflow_id: wf.body.id });
+      expect(mine.map((l) => l.seq)).toEqual([...mine.map((l) => l.seq)].sort((x, y) => (x as number) - (y as number)));
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
