@@ -108,7 +108,7 @@ async function broadcast(key) {
       const lats = runs.flatMap((x) => x.lats);
       return [side, {
         events: lats.length, p50: quantile(lats, 0.5), p99: quantile(lats, 0.99), per_sec: quantile(runs.map((x) => x.per_sec), 0.5),
-        complete: runs.every((x) => x.complete), worst: runs.flatMap((x) => x.worst).sort((a, b) => Number(b.split(" ").at(-2)) - Number(a.split(" ").at(-2))).slice(0, 3),
+        complete: runs.every((x) => x.complete), worst: runs.flatMap((x) => x.worst).sort((a, b) => b.ms - a.ms).slice(0, 3).map((w) => `${w.type} #${w.seq} ${w.ms} ms`),
       }];
     }));
     fanout.push([n, pooled]);

@@ -183,7 +183,7 @@ function figures(received: Received[][], fromSeq: number) {
       last = Math.max(last, r.at);
     }
   }
-  const worst = [...slowest].sort((a, b) => b[1].ms - a[1].ms).slice(0, 3).map(([seq, s]) => `${s.type} #${seq} ${s.ms} ms`);
+  const worst = [...slowest].sort((a, b) => b[1].ms - a[1].ms).slice(0, 3).map(([seq, s]) => ({ seq, ...s }));
   return { lats: [...slowest.values()].map((s) => s.ms), per_sec: (slowest.size / Math.max(1, last - first)) * 1000, worst };
 }
 

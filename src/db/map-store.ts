@@ -35,7 +35,7 @@ export class MapStore {
    * Lay out the items for a new attempt of the map node. The same items as last time (a redrive) keep the items
    * that succeeded and re-run the rest, with attempts counting on; different items start over.
    */
-  prepare(nodeId: string, attempt: number, items: readonly unknown[], hash: string): void {
+  layOut(nodeId: string, attempt: number, items: readonly unknown[], hash: string): void {
     const prev = this.run(nodeId);
     if (prev && prev.items_hash === hash && prev.total === items.length) {
       this.sql.exec(

@@ -125,7 +125,7 @@ export class MapRun {
     const checked = checkItems(value);
     if (!checked.ok) return checked;
     if (!executors[this.item.kind]) return { ok: false, error: { code: "unknown_kind", message: `no executor for kind "${this.item.kind}"`, retryable: false } };
-    this.d.items.prepare(this.d.node.id, this.d.attempt, checked.items, await sha256Hex(JSON.stringify(checked.items)));
+    this.d.items.layOut(this.d.node.id, this.d.attempt, checked.items, await sha256Hex(JSON.stringify(checked.items)));
     return null;
   }
 

@@ -69,9 +69,8 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     }
     replay = owner.execution_id !== id;
     id = owner.execution_id;
-    const now = Date.now();
     claimOpen = owner.completed_at === null;
-    if (replay && owner.completed_at === null && owner.created_at > now - IN_FLIGHT_LEASE_MS && r.inFlight === "conflict") {
+    if (replay && claimOpen && owner.created_at > Date.now() - IN_FLIGHT_LEASE_MS && r.inFlight === "conflict") {
       throw new AppError(409, "idempotency_key_in_flight", "A request with this Idempotency-Key is still being processed; retry shortly.", {
         execution_id: owner.execution_id, headers: { "retry-after": "1" },
       });
@@ -88,14 +87,14 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
       timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
     });
   } catch (err) {
-    // The object died mid-start (it restarts on the next call): free the key's claim so the client's retry with the
-    // same Idempotency-Key joins this execution at once, instead of waiting out the in-flight lease.
-    if (r.idempotencyKey !== undefined && claimOpen) await repo.completeIdempotencyKey(db, r.tenantId, r.idempotencyKey, Date.now());
     console.error(JSON.stringify({ level: "error", msg: "execution start interrupted", execution_id: id, error: String(err) }));
     throw new AppError(503, "execution_start_interrupted", `Starting execution ${id} was interrupted; retry${r.idempotencyKey !== undefined ? " with the same Idempotency-Key" : ""}.`, {
       execution_id: id, headers: { "retry-after": "1" },
     });
+  } finally {
+    // Started, or the object died mid-start (it restarts on the next call): either way the claim is freed, so a
+    // retry with the same Idempotency-Key joins this execution at once instead of waiting out the in-flight lease.
+    if (claimOpen) await repo.completeIdempotencyKey(db, r.tenantId, r.idempotencyKey as string, Date.now());
   }
-  if (r.idempotencyKey !== undefined && claimOpen) await repo.completeIdempotencyKey(db, r.tenantId, r.idempotencyKey, Date.now());
   return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
 }
