@@ -19,6 +19,11 @@ const configSchema = z.object({
   WATCHDOG_STALL_SECONDS: int(600, 10, 86_400),
   /** ...or whose announced next wake-up (its alarm) is this far in the past: a lost alarm, caught within two ticks. */
   WATCHDOG_GRACE_SECONDS: int(60, 5, 86_400),
+  /**
+   * /health answers 503 cron_stalled when the last cron tick (or, before the first, the install) is older than this:
+   * three periods of the `* * * * *` trigger.
+   */
+  CRON_STALL_SECONDS: int(180, 60, 86_400),
   /** An LLM provider's circuit opens after this many consecutive failures... */
   BREAKER_FAILURES: int(5, 1, 1000),
   /** ...and lets one probe through after this long. */

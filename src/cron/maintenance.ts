@@ -1,5 +1,5 @@
 import type { Db } from "../db/client";
-import { deleteExecutions, deleteOldHistory, finishedBefore, stalledExecutions } from "../db/cron-repo";
+import { deleteExecutions, deleteOldHistory, expiredExecutions, stalledExecutions } from "../db/cron-repo";
 import { executionStub } from "../durable/client";
 import { inBatches } from "../lib/batches";
 
@@ -17,10 +17,13 @@ export async function runWatchdog(env: Env, db: Db, now: number, stallSeconds: n
   return { poked: stalled.length, failed: results.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])) };
 }
 
-/** Delete history older than RETENTION_DAYS in bounded batches: each execution's DO storage first, then D1. */
+/**
+ * Delete executions past their retention (their workflow's `retention_days`, else RETENTION_DAYS) and other history
+ * older than RETENTION_DAYS, in bounded batches: each execution's DO storage first, then D1.
+ */
 export async function runRetention(env: Env, db: Db, now: number, days: number): Promise<{ executions: number; rows: number; failed: unknown[] }> {
   const before = now - days * 86_400_000;
-  const ids = await finishedBefore(db, before, 50);
+  const ids = await expiredExecutions(db, now, before, 50);
   const purged = await inBatches(ids, 6, (id) => executionStub(env, id).purge());
   // Only executions whose DO storage is gone leave D1; the rest are retried next tick.
   const gone = ids.filter((_, i) => purged[i]?.status === "fulfilled");

@@ -1,12 +1,14 @@
 import { openDb } from "../db/client";
 import { config } from "../env";
+import { recordTick } from "../db/cron-repo";
 import { runRetention, runWatchdog } from "./maintenance";
 import { runMonitors } from "./monitors";
 import { runSchedules } from "./schedules";
 
 /**
  * One cron tick at `now` (the trigger's scheduledTime). Each job is idempotent, so a retried or duplicated
- * tick is harmless. One job failing does not stop the others, but the tick reports it by throwing.
+ * tick is harmless. One job failing does not stop the others, but the tick reports it by throwing. Each tick records
+ * its time (and how many jobs failed) for /health.
  */
 export async function runTick(env: Env, now: number): Promise<Record<string, unknown>> {
   const cfg = config(env);
@@ -30,6 +32,8 @@ export async function runTick(env: Env, now: number): Promise<Record<string, unk
       for (const f of failed) failures.push(`${name}: ${f instanceof Error ? f.message : String(f)}`);
     }
   });
+  // After the jobs: a tick that hangs never records itself, so /health sees a stuck clock as well as a dead one.
+  await recordTick(db, now, failures.length);
   console.log(JSON.stringify({ level: failures.length ? "error" : "info", msg: "cron tick", at: new Date(now).toISOString(), ...summary, failures }));
   if (failures.length) throw new Error(`cron tick had ${failures.length} failure(s): ${failures.join("; ")}`);
   return summary;

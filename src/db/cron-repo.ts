@@ -1,7 +1,7 @@
 // The D1 queries of the cron side (schedules, monitors, alerts, watchdog, retention), kept beside repo.ts.
 import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
-import { alerts, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, workflows } from "./schema";
+import { alerts, cronState, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, workflows } from "./schema";
 
 export type ScheduleRow = typeof schedules.$inferSelect;
 export type MonitorRow = typeof monitors.$inferSelect;
@@ -197,19 +197,39 @@ export async function stalledExecutions(db: Db, now: number, stallMs: number, gr
     .limit(limit);
 }
 
-export async function finishedBefore(db: Db, before: number, limit: number): Promise<string[]> {
-  const rows = await db.select({ id: executions.id }).from(executions).where(lt(executions.finished_at, before)).limit(limit);
+/** Finished executions past their retention: their workflow's `retention_days`, or else finished before `before`. */
+export async function expiredExecutions(db: Db, now: number, before: number, limit: number): Promise<string[]> {
+  const rows = await db
+    .select({ id: executions.id })
+    .from(executions)
+    .where(or(and(isNull(executions.retain_until), lt(executions.finished_at, before)), lt(executions.retain_until, now)))
+    .limit(limit);
   return rows.map((r) => r.id);
 }
 
+/** Every D1 row of these executions, in one batch (LLM usage stays: it is the tenant's bill and holds no content). */
 export async function deleteExecutions(db: Db, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await db.batch([
     db.delete(nodeRuns).where(inArray(nodeRuns.execution_id, ids)),
     db.delete(executionTags).where(inArray(executionTags.execution_id, ids)),
     db.delete(executionMetadata).where(inArray(executionMetadata.execution_id, ids)),
+    db.delete(idempotencyKeys).where(inArray(idempotencyKeys.execution_id, ids)),
     db.delete(executions).where(inArray(executions.id, ids)),
   ]);
+}
+
+/** An execution of the tenant's (if D1 has it) and every execution started under it, in one recursive query. */
+export async function executionFamily(db: Db, tenantId: string, id: string, limit = 1000): Promise<string[]> {
+  const rows = await db.all<{ id: string }>(sql`
+    with recursive family(id, depth) as (
+      select ${executions.id}, 0 from ${executions} where ${executions.id} = ${id} and ${executions.tenant_id} = ${tenantId}
+      union all
+      select e.id, family.depth + 1 from ${executions} e join family on e.parent_execution_id = family.id
+      where e.tenant_id = ${tenantId} and family.depth < 32
+    )
+    select id from family limit ${limit}`);
+  return rows.map((r) => r.id);
 }
 
 /** Delete up to `limit` rows older than `before` from each history table; returns how many went. */
@@ -224,4 +244,30 @@ export async function deleteOldHistory(db: Db, before: number, limit: number): P
     db.delete(idempotencyKeys).where(bounded(idempotencyKeys, lt(idempotencyKeys.created_at, before) as SQL)).returning({ id: idempotencyKeys.key }),
   ]);
   return results.reduce((n, r) => n + r.length, 0);
+}
+
+// ---- the clock itself
+
+export type CronState = { installed_at: number; last_tick_at: number | null; last_tick_failures: number };
+
+/** Record a tick; a retried or late tick for an earlier minute never moves the clock back. */
+export async function recordTick(db: Db, at: number, failures: number): Promise<void> {
+  await db
+    .insert(cronState)
+    .values({ id: "tick", installed_at: at, last_tick_at: at, last_tick_failures: failures })
+    .onConflictDoUpdate({
+      target: cronState.id,
+      set: {
+        last_tick_failures: sql`case when ${cronState.last_tick_at} is null or ${cronState.last_tick_at} <= ${at} then ${failures} else ${cronState.last_tick_failures} end`,
+        last_tick_at: sql`max(coalesce(${cronState.last_tick_at}, 0), ${at})`,
+      },
+    });
+}
+
+/** The clock's state; a database that lost the row starts its grace period now rather than answering nothing. */
+export async function cronClock(db: Db, now: number): Promise<CronState> {
+  const [row] = await db.select().from(cronState).where(eq(cronState.id, "tick"));
+  if (row) return row;
+  await db.insert(cronState).values({ id: "tick", installed_at: now }).onConflictDoNothing();
+  return { installed_at: now, last_tick_at: null, last_tick_failures: 0 };
 }

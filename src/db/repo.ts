@@ -51,6 +51,11 @@ export async function findApiKey(db: Db, prefix: string) {
   return db.query.apiKeys.findFirst({ where: eq(apiKeys.prefix, prefix) });
 }
 
+/** Mark a key used; the `where` keeps concurrent requests from writing the same hour twice. */
+export async function touchApiKey(db: Db, id: string, now: number, everyMs: number): Promise<void> {
+  await db.update(apiKeys).set({ last_used_at: now }).where(and(eq(apiKeys.id, id), or(isNull(apiKeys.last_used_at), lt(apiKeys.last_used_at, now - everyMs))));
+}
+
 export async function revokeApiKey(db: Db, id: string, now: number): Promise<void> {
   await db.update(apiKeys).set({ revoked_at: now }).where(eq(apiKeys.id, id));
 }

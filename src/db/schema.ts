@@ -22,6 +22,8 @@ export const apiKeys = sqliteTable(
     rate_limit_per_minute: integer("rate_limit_per_minute"),
     /** Comma-separated: `read` (GET, streams, stream tickets) and/or `write` (everything that changes state). */
     scopes: text("scopes").notNull().default("read,write"),
+    /** Written at most once an hour per key (auth reads the row anyway), so a request costs no extra D1 write. */
+    last_used_at: integer("last_used_at"),
   },
   (t) => [uniqueIndex("api_keys_prefix").on(t.prefix), index("api_keys_tenant").on(t.tenant_id)],
 );
@@ -77,6 +79,8 @@ export const executions = sqliteTable(
     /** Set for a child started by a `workflow` node. */
     parent_execution_id: text("parent_execution_id"),
     parent_node_id: text("parent_node_id"),
+    /** Set when the definition has `retention_days`: retention deletes the run after this; null = RETENTION_DAYS. */
+    retain_until: integer("retain_until"),
   },
   (t) => [
     index("executions_tenant_created").on(t.tenant_id, t.created_at, t.id),
@@ -88,6 +92,8 @@ export const executions = sqliteTable(
     index("executions_status_projected").on(t.status, t.projected_at),
     index("executions_status_wake").on(t.status, t.wake_at),
     index("executions_finished").on(t.finished_at),
+    // Retention: `retain_until IS NULL AND finished_at < ?` and `retain_until < ?` both walk this one index.
+    index("executions_retention").on(t.retain_until, t.finished_at),
     index("executions_parent").on(t.parent_execution_id),
   ],
 );
@@ -121,7 +127,8 @@ export const idempotencyKeys = sqliteTable(
     /** When the request that claimed the key had its execution started; null while it is in flight. */
     completed_at: integer("completed_at"),
   },
-  (t) => [primaryKey({ columns: [t.tenant_id, t.key] })],
+  // By execution: erasing an execution erases the keys (and request hashes) that point at it.
+  (t) => [primaryKey({ columns: [t.tenant_id, t.key] }), index("idempotency_keys_execution").on(t.execution_id)],
 );
 
 export const schedules = sqliteTable(
@@ -299,3 +306,15 @@ export const executionMetadata = sqliteTable(
     index("execution_metadata_execution").on(t.execution_id),
   ],
 );
+
+/**
+ * One row per clock: `tick` records the last cron tick. Its `installed_at` is written by the migration that made the
+ * table, so a deployment whose Cron Trigger never fires goes red on /health once the grace period has passed.
+ */
+export const cronState = sqliteTable("cron_state", {
+  id: text("id").primaryKey(),
+  installed_at: integer("installed_at").notNull(),
+  last_tick_at: integer("last_tick_at"),
+  /** Failures the last tick reported (0 when every job succeeded). */
+  last_tick_failures: integer("last_tick_failures").notNull().default(0),
+});

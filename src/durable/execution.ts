@@ -194,6 +194,22 @@ export class ExecutionObject extends ExecutionMaps {
     return { status: this.exec.status };
   }
 
+  /**
+   * Erasure (DELETE /v1/executions/:id): an unfinished run is cancelled first (its children and streams with it, its
+   * slot and key released), then its storage and alarm are dropped. Afterwards the object answers "not found".
+   */
+  async erase(tenantId: string): Promise<boolean> {
+    const exec = this.owned(tenantId);
+    if (!exec) return false;
+    if (!TERMINAL_EXECUTION.has(exec.status)) {
+      this.finish("cancelled", { code: "cancelled", message: "erased by request" });
+      await this.settle();
+    }
+    // A drive unwinding from the cancel still touches state: let it finish before the storage goes.
+    for (let i = 0; i < 500 && (this.driving || this.flushing || this.inflight.size > 0); i++) await scheduler.wait(10);
+    return this.purge();
+  }
+
   /** Retention: drop a finished execution's storage and alarm; a running one is left alone. */
   async purge(): Promise<boolean> {
     if (this.exec && !TERMINAL_EXECUTION.has(this.exec.status)) return false;

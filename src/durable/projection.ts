@@ -29,6 +29,7 @@ export function projectionRows(
     wake_at: wakeAt,
     parent_execution_id: exec.parent_execution_id,
     parent_node_id: exec.parent_node_id,
+    retain_until: retainUntil(exec),
   };
   const rows: NodeRunRow[] = [];
   for (const key of dirtyKeys) {
@@ -49,6 +50,12 @@ export function projectionRows(
     });
   }
   return { execution, nodes: rows };
+}
+
+/** A workflow's own retention, counted from the end; null leaves the run to the deployment's RETENTION_DAYS. */
+function retainUntil(exec: ExecRecord): number | null {
+  const days = exec.definition.retention_days;
+  return days === undefined || exec.finished_at === null ? null : exec.finished_at + days * 86_400_000;
 }
 
 /** Backoff for failed projections: 0.5 s doubling to a minute; the alarm keeps retrying until D1 takes it. */

@@ -32,6 +32,8 @@ export const definitionSchema = z
     max_parallel: z.number().int().min(1).max(64).default(8),
     /** A template over input (e.g. "{{ input.file_path }}"): executions with the same key run one at a time. */
     concurrency_key: z.string().min(1).max(512).optional(),
+    /** Days a finished execution of this workflow is kept; overrides the deployment's RETENTION_DAYS. */
+    retention_days: z.number().int().min(1).max(3650).optional(),
     nodes: z.array(nodeSchema).min(1).max(MAX_NODES),
   })
   .strict();

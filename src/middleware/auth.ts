@@ -1,11 +1,14 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { findApiKey } from "../db/repo";
+import { openDb } from "../db/client";
+import { findApiKey, touchApiKey } from "../db/repo";
 import { hashApiKey, keyPrefix } from "../lib/api-keys";
 import type { AppEnv } from "./context";
 import { AppError } from "./errors";
 
 const CHALLENGE = { "www-authenticate": 'Bearer realm="edgeflow"' };
+// `last_used_at` is kept to the hour: one D1 write per key per hour, not one per request.
+const TOUCH_EVERY_MS = 3_600_000;
 
 /** Requires `Authorization: Bearer <key>`; the key's hash is compared in constant time and sets the tenant. */
 export function requireApiKey() {
@@ -37,6 +40,11 @@ export async function authenticate(c: Context<AppEnv>): Promise<void> {
   const scope = requiredScope(c.req.method, c.req.path);
   if (!row.scopes.split(",").includes(scope)) {
     throw new AppError(403, "insufficient_scope", `This API key lacks the "${scope}" scope this request needs (it has: ${row.scopes || "none"}).`);
+  }
+  const now = Date.now();
+  if (row.last_used_at === null || row.last_used_at < now - TOUCH_EVERY_MS) {
+    // After the response, outside the request's D1 count; a failed write is simply tried again by the next request.
+    c.executionCtx.waitUntil(touchApiKey(openDb(c.env.DB).db, row.id, now, TOUCH_EVERY_MS).catch((err) => console.error(JSON.stringify({ level: "error", msg: "api key last_used_at not written; the next request retries", key_id: row.id, error: String(err) }))));
   }
   c.set("tenantId", row.tenant_id);
   c.set("apiKeyId", row.id);

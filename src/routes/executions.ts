@@ -3,6 +3,7 @@ import { z } from "zod";
 import * as repo from "../db/repo";
 import { executionStub, snapshotOf } from "../durable/client";
 import { startExecution } from "../durable/start";
+import { eraseExecution } from "../services/erase";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
 import { ITEM_STATUSES } from "../engine/map";
@@ -101,14 +102,16 @@ export const executions = new Hono<AppEnv>()
       next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
     });
   })
-  .post("/executions/bulk/:action{cancel|redrive}", async (c) => {
+  .post("/executions/bulk/:action{cancel|redrive|delete}", async (c) => {
     // Bulk actions act on at most `limit` executions matching the filter (one indexed query), six RPCs at a time.
     const { value } = await readJson(c, bulkBody);
-    const action = c.req.param("action") as "cancel" | "redrive";
-    const rows = await repo.listExecutions(c.get("db").db, c.get("tenantId"), value.filter, null, value.limit);
+    const action = c.req.param("action") as "cancel" | "redrive" | "delete";
+    const tenantId = c.get("tenantId");
+    const rows = await repo.listExecutions(c.get("db").db, tenantId, value.filter, null, value.limit);
     const results = await inBatches(rows, 6, async (e) => {
       const stub = executionStub(c.env, e.id);
-      const r = action === "cancel" ? await stub.cancel(c.get("tenantId"), "bulk cancel") : await stub.redrive(c.get("tenantId"), {});
+      if (action === "delete") return { id: e.id, changed: (await eraseExecution(c.env, c.get("db").db, tenantId, e.id)).ok };
+      const r = action === "cancel" ? await stub.cancel(tenantId, "bulk cancel") : await stub.redrive(tenantId, {});
       return { id: e.id, changed: Boolean(r && ("changed" in r ? r.changed : r.ok)) };
     });
     const done = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
@@ -147,6 +150,18 @@ export const executions = new Hono<AppEnv>()
       })),
       next_after: page.items.length === q.limit ? (page.items.at(-1) as ItemRecord).idx : null,
     });
+  })
+  .delete("/executions/:id", async (c) => {
+    const id = executionId(c.req.param("id"));
+    let result: Awaited<ReturnType<typeof eraseExecution>>;
+    try {
+      result = await eraseExecution(c.env, c.get("db").db, c.get("tenantId"), id);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new AppError(503, "erase_incomplete", `Erasing ${id} did not finish (${why}). Send the same DELETE again to complete it.`, { headers: { "retry-after": "1" } });
+    }
+    if (!result.ok) throw executionNotFound(id);
+    return c.body(null, 204);
   })
   .post("/executions/:id/cancel", async (c) => {
     const id = executionId(c.req.param("id"));

@@ -1,6 +1,9 @@
 import { Hono } from "hono";
+import { cronClock } from "../db/cron-repo";
 import * as repo from "../db/repo";
+import { config } from "../env";
 import { executionStub } from "../durable/client";
+import type { Db } from "../db/client";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import journal from "../../migrations/meta/_journal.json";
@@ -18,10 +21,14 @@ async function check(run: () => Promise<Omit<Check, "ok"> | void>): Promise<Chec
   }
 }
 
-/** Green only when the business path works: D1 answers with the bundled schema and a Durable Object round trip succeeds. */
+/**
+ * Green only when the business path works: D1 answers with the bundled schema, a Durable Object round trip succeeds,
+ * and the cron clock is alive (schedules, monitors, alerts, the watchdog and retention all hang off it).
+ */
 export const health = new Hono<AppEnv>().get("/", async (c) => {
   const db = c.get("db").db;
-  const [d1, migrations, durable] = await Promise.all([
+  const now = Date.now();
+  const [d1, migrations, durable, cron] = await Promise.all([
     check(() => repo.probeTables(db)),
     check(async () => {
       const applied = await repo.appliedMigrations(db);
@@ -33,11 +40,26 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
       const pong = await executionStub(c.env, "health-check").ping();
       if (pong !== "pong") throw new Error(`unexpected reply ${pong}`);
     }),
+    cronCheck(db, now, config(c.env).CRON_STALL_SECONDS),
   ]);
-  const checks = { d1, migrations, durable_object: durable };
-  if (!d1.ok || !migrations.ok || !durable.ok) {
-    const failing = Object.entries(checks).filter(([, v]) => !v.ok).map(([k, v]) => `${k}: ${v.detail}`);
-    throw new AppError(503, "unhealthy", failing.join("; "), { checks });
+  const checks = { d1, migrations, durable_object: durable, cron };
+  const failing = Object.entries(checks).filter(([, v]) => !v.ok);
+  if (failing.length) {
+    const code = failing.length === 1 && failing[0]?.[0] === "cron" ? "cron_stalled" : "unhealthy";
+    throw new AppError(503, code, failing.map(([k, v]) => `${k}: ${v.detail}`).join("; "), { checks });
   }
   return c.json({ status: "ok", checks });
 });
+
+/** The clock's age: since the last tick, or since the install when no tick has landed yet. */
+async function cronCheck(db: Db, now: number, stallSeconds: number): Promise<Check> {
+  return check(async () => {
+    const clock = await cronClock(db, now);
+    const age = clock.last_tick_at === null ? null : Math.max(0, Math.round((now - clock.last_tick_at) / 1000));
+    const view = { last_tick_at: clock.last_tick_at === null ? null : new Date(clock.last_tick_at).toISOString(), age_s: age, last_tick_failures: clock.last_tick_failures };
+    const silentFor = (now - (clock.last_tick_at ?? clock.installed_at)) / 1000;
+    if (silentFor <= stallSeconds) return view;
+    const since = clock.last_tick_at === null ? `no cron tick since install ${Math.round(silentFor)} s ago` : `last cron tick ${age} s ago`;
+    return { ...view, ok: false, detail: `${since} (limit ${stallSeconds} s): is the Cron Trigger deployed, or is \`npm start\` driving it?` };
+  });
+}

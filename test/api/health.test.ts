@@ -2,13 +2,24 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_MIGRATIONS } from "../../src/routes/health";
 import { client } from "../support/api";
+import { MINUTE, tick } from "../support/cron";
+
+const setClock = (installedAt: number, lastTickAt: number | null) =>
+  env.DB.prepare("update cron_state set installed_at = ?, last_tick_at = ?, last_tick_failures = 0 where id = 'tick'").bind(installedAt, lastTickAt).run();
 
 describe("GET /health", () => {
   it("is green when D1, the schema and Durable Objects all work", async () => {
     const res = await client(null).get("/health");
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: "ok", checks: { d1: { ok: true }, migrations: { ok: true, applied: BUNDLED_MIGRATIONS.length }, durable_object: { ok: true } } });
-    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql", "0002_llm.sql", "0003_secrets.sql", "0004_rate_limits.sql", "0005_cors.sql", "0006_search.sql", "0007_labels.sql", "0008_parents.sql", "0009_api_key_scopes.sql", "0010_idempotency_in_flight.sql", "0011_watchdog_wake.sql"]);
+    // Just migrated and no tick yet: inside the grace period, so green, and it says no tick has landed.
+    expect(res.body).toEqual({
+      status: "ok",
+      checks: {
+        d1: { ok: true }, migrations: { ok: true, applied: BUNDLED_MIGRATIONS.length }, durable_object: { ok: true },
+        cron: { ok: true, last_tick_at: null, age_s: null, last_tick_failures: 0 },
+      },
+    });
+    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql", "0002_llm.sql", "0003_secrets.sql", "0004_rate_limits.sql", "0005_cors.sql", "0006_search.sql", "0007_labels.sql", "0008_parents.sql", "0009_api_key_scopes.sql", "0010_idempotency_in_flight.sql", "0011_watchdog_wake.sql", "0012_cron_health_retention.sql"]);
   });
 
   it("goes red naming a migration D1 has not applied", async () => {
@@ -37,6 +48,44 @@ describe("GET /health", () => {
         await env.DB.prepare(`alter table ${table}_gone rename to ${table}`).run();
       }
     }
+    expect((await client(null).get("/health")).status).toBe(200);
+  });
+
+  it("reports each cron tick's time and age, and never moves the clock back for a late tick", async () => {
+    const now = Date.now();
+    await tick(now - 30_000);
+    let res = await client(null).get("/health");
+    expect(res.status).toBe(200);
+    expect(res.body.checks.cron).toEqual({ ok: true, last_tick_at: new Date(now - 30_000).toISOString(), age_s: expect.any(Number), last_tick_failures: 0 });
+    expect(res.body.checks.cron.age_s).toBeGreaterThanOrEqual(30);
+    await tick(now - 5 * MINUTE); // a retried tick for an earlier minute
+    res = await client(null).get("/health");
+    expect(res.body.checks.cron.last_tick_at).toBe(new Date(now - 30_000).toISOString());
+  });
+
+  it("goes red with cron_stalled when no tick landed for three periods, and green again at the next tick", async () => {
+    const now = Date.now();
+    await setClock(now - 10 * MINUTE, now - 4 * MINUTE);
+    let res = await client(null).get("/health");
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe("cron_stalled");
+    expect(res.body.checks.cron).toMatchObject({ ok: false, last_tick_at: new Date(now - 4 * MINUTE).toISOString() });
+    expect(res.body.checks.cron.age_s).toBeGreaterThanOrEqual(240);
+    expect(res.body.detail).toMatch(/last cron tick 24\d s ago \(limit 180 s\)/);
+    await tick(now);
+    res = await client(null).get("/health");
+    expect(res.status).toBe(200);
+    expect(res.body.checks.cron.ok).toBe(true);
+  });
+
+  it("goes red when a deployment never ticked once the grace period from its install has passed", async () => {
+    await setClock(Date.now() - 4 * MINUTE, null);
+    const res = await client(null).get("/health");
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe("cron_stalled");
+    expect(res.body.checks.cron).toMatchObject({ ok: false, last_tick_at: null, age_s: null });
+    expect(res.body.detail).toContain("no cron tick since install");
+    await setClock(Date.now(), null);
     expect((await client(null).get("/health")).status).toBe(200);
   });
 });

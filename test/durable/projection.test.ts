@@ -31,7 +31,7 @@ describe("D1 projection", () => {
     const db = openDb(env.DB).db;
     const exec: ExecutionRow = {
       id: "ex_projection_test", tenant_id: "ten_p", workflow_id: "wf_p", version: 1, status: "running", input: { a: 1 }, output: null,
-      error_code: null, error_message: null, created_at: 1000, started_at: 1000, finished_at: null, deadline_at: 9000, seq: 3, projected_at: 1001, wake_at: 5000, parent_execution_id: null, parent_node_id: null,
+      error_code: null, error_message: null, created_at: 1000, started_at: 1000, finished_at: null, deadline_at: 9000, seq: 3, projected_at: 1001, wake_at: 5000, parent_execution_id: null, parent_node_id: null, retain_until: null,
     };
     const node = (id: string, seq: number, status: string): NodeRunRow => ({
       execution_id: exec.id, node_id: id, kind: "transform", status, attempt: 1, started_at: 1000, finished_at: null,
