@@ -82,6 +82,10 @@ export default defineConfig({
         },
       },
       {
+        // The real `npm start` as a user runs it (wrangler dev and the local cron driver), from outside the pool.
+        test: { name: "local", include: ["test/local/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 150_000 },
+      },
+      {
         plugins: [workersPool()],
         test: { name: "workers", include: ["test/api/**/*.test.ts", "test/durable/**/*.test.ts", "test/cron/**/*.test.ts"], ...workersTest },
       },

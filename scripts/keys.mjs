@@ -1,28 +1,64 @@
 // npm run keys -- create <tenant> [--name NAME] [--scopes read|write|read,write] [--remote]
-//   creates a tenant (if new) and an API key, printed once; keys get read,write unless --scopes says otherwise
+// npm run keys -- list [<tenant>] [--remote]
 // npm run keys -- revoke <key-id> [--remote]
-import { createKey, revokeKey } from "./lib/d1.mjs";
+// Exit codes: 0 done, 1 the command failed (message on stderr), 2 usage error.
+import { parseArgs } from "node:util";
+import { createKey, listKeys, revokeKey } from "./lib/d1.mjs";
 
-const args = process.argv.slice(2);
-const remote = args.includes("--remote");
-const nameAt = args.indexOf("--name");
-const name = nameAt >= 0 ? args[nameAt + 1] : "default";
-const scopesAt = args.indexOf("--scopes");
-const scopes = scopesAt >= 0 ? args[scopesAt + 1] : "read,write";
-const [command, subject] = args.filter((a, i) => !a.startsWith("--") && i !== nameAt + 1 && i !== scopesAt + 1);
+const USAGE = `usage: npm run keys -- create <tenant> [--name NAME] [--scopes read|write|read,write] [--remote]
+       npm run keys -- list [<tenant>] [--remote]
+       npm run keys -- revoke <key-id> [--remote]`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      name: { type: "string", default: "default" },
+      scopes: { type: "string", default: "read,write" },
+      remote: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+} catch (err) {
+  usage(err.message);
+}
+const { values, positionals } = parsed;
+const [command, subject, ...extra] = positionals;
+const where = { remote: values.remote };
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (extra.length) usage(`unexpected argument: ${extra[0]}`);
 
 try {
   if (command === "create" && subject) {
-    const key = await createKey(subject, { remote, name, scopes });
-    console.log(`tenant:  ${key.tenantId}\nkey id:  ${key.keyId}\nscopes:  ${scopes}\napi key: ${key.token}\n(shown once; only its hash is stored)`);
+    const key = await createKey(subject, { ...where, name: values.name, scopes: values.scopes });
+    console.log(`tenant:  ${key.tenantId}\nkey id:  ${key.keyId}\nname:    ${values.name}\nscopes:  ${values.scopes}\napi key: ${key.token}\n(shown once; only its hash is stored)`);
+  } else if (command === "list") {
+    printKeys(listKeys(subject, where));
   } else if (command === "revoke" && subject) {
-    revokeKey(subject, { remote });
-    console.log(`revoked ${subject}`);
+    const at = revokeKey(subject, where);
+    console.log(`revoked ${subject} (at ${new Date(at).toISOString()})`);
   } else {
-    console.error("usage: npm run keys -- create <tenant> [--name NAME] [--scopes read|write|read,write] [--remote]\n       npm run keys -- revoke <key-id> [--remote]");
-    process.exitCode = 2;
+    usage(command ? `"${command}" needs ${command === "create" ? "a tenant" : command === "revoke" ? "a key id" : "to be create, list or revoke"}` : "no command");
   }
 } catch (err) {
-  console.error(err.stderr?.toString() || err.message);
+  console.error(`error: ${(err.stderr?.toString() || err.message).trim()}`);
   process.exitCode = 1;
+}
+
+function usage(problem) {
+  console.error(`${problem}\n${USAGE}`);
+  process.exit(2);
+}
+
+function printKeys(rows) {
+  if (rows.length === 0) return console.log("no API keys");
+  const when = (ms) => (ms === null ? "never" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"));
+  const table = rows.map((k) => [k.id, k.tenant_id, k.name, k.scopes, when(k.created_at), when(k.last_used_at), k.revoked_at === null ? "active" : `revoked ${when(k.revoked_at)}`]);
+  const head = ["id", "tenant", "name", "scopes", "created", "last used", "status"];
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => String(r[i]).length)));
+  for (const row of [head, ...table]) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join("  ").trimEnd());
 }

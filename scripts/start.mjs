@@ -1,63 +1,93 @@
-// npm start: apply local D1 migrations, make sure a dev tenant and key exist (printed every start),
-// then run the Worker with local D1 and Durable Objects on http://localhost:8787.
+// npm start (and npm run dev, the same thing): apply local D1 migrations, make sure a dev tenant and key exist, run
+// the Worker with local D1, Durable Objects and R2 on http://localhost:$PORT, and drive its Cron Trigger every
+// minute, so schedules, monitors, alerts, the watchdog and retention run locally as they do on Cloudflare.
+// EDGEFLOW_PERSIST_TO keeps local state in another folder (a second instance, or a test's own).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { keyPrefix } from "../src/lib/api-keys.ts";
 import { resolveModel, TIERS, tierVar } from "../src/nodes/llm/config.ts";
+import { driveCron } from "./lib/cron-driver.mjs";
 import { applyMigrations, createKey, keyExists } from "./lib/d1.mjs";
+import { ensureDevVar, readCrons, readDevVars, readVars } from "./lib/wrangler-config.mjs";
 
-const KEY_FILE = ".wrangler/dev-api-key";
 const port = process.env.PORT ?? "8787";
+const persistTo = process.env.EDGEFLOW_PERSIST_TO || undefined;
+const where = persistTo ? { persistTo } : {};
+const keyFile = join(persistTo ?? ".wrangler", "dev-api-key");
+const base = `http://127.0.0.1:${port}`;
+const random = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
 
-applyMigrations();
-
-// Secrets are encrypted with SECRETS_KEY; locally it lives in the git-ignored .dev.vars (made once).
-const devVars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
-if (!/^SECRETS_KEY=/m.test(devVars)) {
-  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
-  writeFileSync(".dev.vars", `${devVars}${devVars && !devVars.endsWith("\n") ? "\n" : ""}SECRETS_KEY="${key}"\n`, { mode: 0o600 });
+try {
+  const applied = applyMigrations(where);
+  console.log(applied.length ? applied.map((m) => `  D1 migration applied: ${m}`).join("\n") : "  D1 migrations: up to date");
+} catch (err) {
+  console.error(err.message);
+  process.exit(1);
 }
+
+// Secrets live in the git-ignored .dev.vars (made once): SECRETS_KEY seals tenant secrets, METRICS_TOKEN guards /metrics.
+ensureDevVar("SECRETS_KEY", () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"));
+const metricsToken = ensureDevVar("METRICS_TOKEN", () => `mt_${random()}`);
 
 // The plaintext dev key is kept only in this local, git-ignored file so every start can print it.
-let token = existsSync(KEY_FILE) ? readFileSync(KEY_FILE, "utf8").trim() : "";
+let token = existsSync(keyFile) ? readFileSync(keyFile, "utf8").trim() : "";
 const prefix = keyPrefix(token);
-if (!prefix || !keyExists(prefix)) {
-  token = (await createKey("dev", { name: "local dev key" })).token;
-  mkdirSync(".wrangler", { recursive: true });
-  writeFileSync(KEY_FILE, `${token}\n`, { mode: 0o600 });
+if (!prefix || !keyExists(prefix, where)) {
+  token = (await createKey("dev", { name: "local dev key", ...where })).token;
+  mkdirSync(persistTo ?? ".wrangler", { recursive: true });
+  writeFileSync(keyFile, `${token}\n`, { mode: 0o600 });
 }
 
-// Tiers as the Worker will see them: [vars] from wrangler.toml, overridden by .dev.vars (secrets, local overrides).
-const vars = { ...readVars("wrangler.toml"), ...readDevVars(".dev.vars") };
-const tiers = TIERS.map((tier) => {
-  const r = resolveModel(vars, { tier });
-  return `  ${tier.padEnd(6)} ${r.ok ? `${r.target.provider}:${r.target.model} (${r.target.baseUrl || "AI binding"})` : r.message}`;
-}).join("\n");
+// Local development talks to local services (an Ollama, a mock API), so the SSRF guard lets loopback through here only.
+const args = ["dev", "--port", port, "--ip", "127.0.0.1", "--var", "ALLOWED_PRIVATE_HOSTS:127.0.0.1,localhost"];
+if (persistTo) args.push("--persist-to", persistTo);
+const dev = spawn("wrangler", args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+let cron = null;
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    cron?.stop();
+    dev.kill(sig);
+  });
+}
+dev.on("exit", (code) => {
+  cron?.stop();
+  process.exit(code ?? 0);
+});
 
-console.log(`
-  Edgeflow (local) on http://localhost:${port}
+await ready();
+cron = driveCron({ baseUrl: base, crons: readCrons(), log: (line) => console.error(`  [edgeflow cron] ${line}`) });
+console.log(banner());
+
+/** Wait until the Worker answers, so the banner comes after wrangler's own start-up lines. */
+async function ready() {
+  for (const end = Date.now() + 120_000; Date.now() < end; ) {
+    const ok = await fetch(`${base}/openapi.json`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.error(`  the Worker did not answer on ${base} within 2 minutes`);
+  dev.kill("SIGTERM");
+  process.exit(1);
+}
+
+function banner() {
+  // Tiers as the Worker sees them: [vars] from wrangler.toml, overridden by .dev.vars (secrets, local overrides).
+  const vars = { ...readVars(), ...readDevVars() };
+  const tiers = TIERS.map((tier) => {
+    const r = resolveModel(vars, { tier });
+    return `    ${tier.padEnd(6)} ${r.ok ? `${r.target.provider}:${r.target.model} (${r.target.baseUrl || "AI binding"})` : r.message}`;
+  }).join("\n");
+  const url = `http://localhost:${port}`;
+  return `
+  Edgeflow (local) on ${url}
   dev tenant API key: ${token}
+  cron: ${readCrons().join(", ")} fired at every minute boundary (health: ${url}/health)
 
   LLM tiers (${TIERS.map(tierVar).join(", ")}):
 ${tiers}
 
-  curl -H "Authorization: Bearer ${token}" http://localhost:${port}/v1/workflows
-`);
-
-// Local development talks to local services (an Ollama, a mock API), so the SSRF guard lets loopback through here only.
-const dev = spawn("wrangler", ["dev", "--port", port, "--ip", "127.0.0.1", "--test-scheduled", "--var", "ALLOWED_PRIVATE_HOSTS:127.0.0.1,localhost"], {
-  stdio: "inherit",
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-});
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => dev.kill(sig));
-dev.on("exit", (code) => process.exit(code ?? 0));
-
-function readVars(path) {
-  const section = readFileSync(path, "utf8").split(/^\[vars\]\s*$/m)[1]?.split(/^\[/m)[0] ?? "";
-  return Object.fromEntries([...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"(.*)"\s*$/gm)].map((m) => [m[1], m[2].replace(/\\"/g, '"')]));
-}
-
-function readDevVars(path) {
-  if (!existsSync(path)) return {};
-  return Object.fromEntries([...readFileSync(path, "utf8").matchAll(/^([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/gm)].map((m) => [m[1], m[2]]));
+  curl -H "Authorization: Bearer ${token}" ${url}/v1/workflows
+  curl -H "Authorization: Bearer ${metricsToken}" ${url}/metrics
+`;
 }

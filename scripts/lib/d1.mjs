@@ -2,8 +2,9 @@
 import { execFileSync } from "node:child_process";
 import { generateApiKey } from "../../src/lib/api-keys.ts";
 
-// `local` options pick another wrangler config / state dir (the bench keeps its own).
-const where = ({ remote = false, config, persistTo } = {}) => [
+// `local` options pick another wrangler config / state dir (the bench keeps its own); EDGEFLOW_PERSIST_TO is the
+// default state dir, as for npm start.
+const where = ({ remote = false, config, persistTo = process.env.EDGEFLOW_PERSIST_TO || undefined } = {}) => [
   remote ? "--remote" : "--local",
   ...(config ? ["-c", config] : []),
   ...(persistTo && !remote ? ["--persist-to", persistTo] : []),
@@ -11,11 +12,23 @@ const where = ({ remote = false, config, persistTo } = {}) => [
 
 /** Run SQL against D1 and return the rows of the last statement. */
 export function d1(sql, opts = {}) {
-  const out = execFileSync("wrangler", ["d1", "execute", "DB", ...where(opts), "--json", "--command", sql], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
-  });
+  let out;
+  try {
+    out = execFileSync("wrangler", ["d1", "execute", "DB", ...where(opts), "--json", "--command", sql], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+    });
+  } catch (err) {
+    // With --json wrangler reports its error as {"error": {"text"}} on stdout.
+    let text = err.stderr?.toString().trim() || err.message;
+    try {
+      text = JSON.parse(err.stdout).error.text ?? text;
+    } catch {
+      // Not JSON: keep stderr.
+    }
+    throw new Error(`wrangler d1 execute${opts.remote ? " --remote" : ""}: ${text}`);
+  }
   const parsed = JSON.parse(out);
   return parsed.at(-1)?.results ?? [];
 }
@@ -44,14 +57,34 @@ export function keyExists(prefix, opts = {}) {
   return d1(`SELECT id FROM api_keys WHERE prefix = '${prefix}' AND revoked_at IS NULL`, opts).length > 0;
 }
 
+/** Revoke a key (a second revoke keeps the first time); returns when it was revoked, or throws for an unknown id. */
 export function revokeKey(keyId, opts = {}) {
   if (!/^key_[0-9a-f-]{36}$/.test(keyId)) throw new Error(`not a key id: ${keyId}`);
-  d1(`UPDATE api_keys SET revoked_at = ${Date.now()} WHERE id = '${keyId}'`, opts);
+  const [row] = d1(`UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${Date.now()}) WHERE id = '${keyId}' RETURNING revoked_at`, opts);
+  if (!row) throw new Error(`no API key with id ${keyId}`);
+  return row.revoked_at;
 }
 
+/** Apply pending migrations; returns the names applied (wrangler's tables are kept for when it fails). */
 export function applyMigrations(opts = {}) {
-  execFileSync("wrangler", ["d1", "migrations", "apply", "DB", ...where(opts)], {
-    stdio: "inherit",
-    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
-  });
+  let out;
+  try {
+    out = execFileSync("wrangler", ["d1", "migrations", "apply", "DB", ...where(opts)], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+    });
+  } catch (err) {
+    throw new Error(`applying D1 migrations failed:\n${err.stdout ?? ""}${err.stderr ?? err.message}`);
+  }
+  if (/No migrations to apply/.test(out)) return [];
+  const pending = out.split(/About to apply/)[0];
+  return [...new Set([...pending.matchAll(/\b(\d{4}_[\w-]+\.sql)\b/g)].map((m) => m[1]))];
+}
+
+/** The tenant's keys (all tenants' when none is named), newest first; never the hash. */
+export function listKeys(tenant, opts = {}) {
+  if (tenant !== undefined && !SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
+  const filter = tenant === undefined ? "" : `WHERE tenant_id = 'ten_${tenant}'`;
+  return d1(`SELECT id, tenant_id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys ${filter} ORDER BY created_at DESC, id`, opts);
 }

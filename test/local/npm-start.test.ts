@@ -1,0 +1,116 @@
+// Runs the real `npm start` (wrangler dev + the local cron driver) and uses it the way the README says.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocal, type LocalServer } from "../support/local-server";
+import { startTargetServer } from "../support/target-server";
+
+const run = promisify(execFile);
+let local: LocalServer;
+let target: Awaited<ReturnType<typeof startTargetServer>>;
+
+async function api(method: string, path: string, body?: unknown, key = local.key) {
+  const res = await fetch(`${local.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
+  for (const end = Date.now() + timeoutMs; ; ) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${local.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+beforeAll(async () => {
+  [local, target] = await Promise.all([startLocal(), startTargetServer()]);
+});
+
+afterAll(async () => {
+  await Promise.all([local?.stop(), target?.close()]);
+});
+
+describe("npm start", () => {
+  it("fires the Cron Trigger by itself: a * * * * * schedule starts a run and a monitor is checked within 70 s", async () => {
+    const wf = await api("POST", "/v1/workflows", { name: "every-minute", nodes: [{ id: "a", kind: "transform", config: { expression: "'tick'" } }] });
+    expect(wf.status).toBe(201);
+    const schedule = await api("POST", `/v1/workflows/${wf.body.id}/schedules`, { cron: "* * * * *" });
+    expect(schedule.status).toBe(201);
+    const monitor = await api("POST", "/v1/monitors", { name: "local", check: { kind: "http", url: `${target.url}/status/200/local-monitor`, timeout_ms: 2000 }, interval_seconds: 60, alert: { webhook_url: `${target.url}/hooks/local` } });
+    expect(monitor.status).toBe(201);
+    const created = Date.now();
+
+    const started = await eventually("the schedule's first run", 70_000, async () => (await api("GET", `/v1/schedules/${schedule.body.id}/runs`)).body.data.find((r: { status: string }) => r.status === "started"));
+    const checked = await eventually("the monitor's first check", 70_000, async () => (await api("GET", `/v1/monitors/${monitor.body.id}/checks`)).body.data[0]);
+    expect(Date.now() - created).toBeLessThan(75_000);
+    expect(checked.ok).toBe(true);
+    const run = await eventually("the scheduled run to finish", 10_000, async () => {
+      const ex = await api("GET", `/v1/executions/${started.execution_id}`);
+      return ex.body.status === "succeeded" && ex.body;
+    });
+    expect(run.output).toEqual({ a: "tick" });
+    // The tick the driver fired is the one /health reports, with the minute as its time.
+    const health = await api("GET", "/health");
+    expect(health.status).toBe(200);
+    expect(health.body.checks.cron.ok).toBe(true);
+    expect(Date.parse(health.body.checks.cron.last_tick_at) % 60_000).toBe(0);
+    expect(health.body.checks.cron.age_s).toBeLessThan(65);
+  }, 120_000);
+
+  it("prints a METRICS_TOKEN that reads /metrics, and collapses migrations to one line each", async () => {
+    const token = /Bearer (mt_[\w-]+)" \S+\/metrics/.exec(local.output())?.[1];
+    expect(token).toBeTruthy();
+    const res = await fetch(`${local.base}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("edgeflow_http_requests_total");
+    expect(local.output()).toMatch(/D1 migration applied: 0000_init\.sql\n/);
+    expect(local.output()).not.toContain("│ 0000_init.sql");
+    // The banner comes after wrangler's start-up lines.
+    expect(local.output().indexOf("dev tenant API key")).toBeGreaterThan(local.output().indexOf("Ready on"));
+  });
+
+  it("passes the smoke test the README gives for any deployment", async () => {
+    const { stdout } = await run("npm", ["run", "-s", "smoke", "--", local.base, local.key], { timeout: 90_000 });
+    expect(stdout).toMatch(/^smoke ok: .* succeeded; SSE \d+ and WebSocket \d+ events, gap-free; cleaned up/);
+    const bad = await run("npm", ["run", "-s", "smoke", "--", local.base, "ef_000000000000_nope"]).catch((e) => e);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("smoke FAILED at create workflow: POST /v1/workflows answered 401");
+  }, 120_000);
+
+  it("manages keys with every command the README shows", async () => {
+    const keys = (...args: string[]) => run("npm", ["run", "-s", "keys", "--", ...args], { env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state } }).catch((e) => e);
+    const plain = await keys("create", "acme");
+    expect(plain.stdout).toMatch(/tenant:  ten_acme\nkey id:  key_[0-9a-f-]{36}\nname:    default\nscopes:  read,write\napi key: ef_/);
+    const limited = await keys("create", "acme", "--name", "ci reader", "--scopes", "read");
+    expect(limited.stdout).toContain("scopes:  read\n");
+    const token = /api key: (\S+)/.exec(limited.stdout)?.[1] as string;
+    const keyId = /key id:  (\S+)/.exec(limited.stdout)?.[1] as string;
+    expect((await api("GET", "/v1/workflows", undefined, token)).status).toBe(200);
+    expect((await api("POST", "/v1/workflows", { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] }, token)).status).toBe(403);
+
+    const listed = await keys("list", "acme");
+    expect(listed.stdout).toMatch(/^id +tenant +name +scopes +created +last used +status/);
+    expect(listed.stdout).toMatch(new RegExp(`${keyId} +ten_acme +ci reader +read +\\S+Z +\\S+Z +active`));
+    expect(listed.stdout).not.toContain(token.slice(16));
+    expect((await keys("list")).stdout).toContain("ten_dev");
+
+    expect((await keys("revoke", keyId)).stdout).toMatch(new RegExp(`^revoked ${keyId} \\(at `));
+    expect((await api("GET", "/v1/workflows", undefined, token)).status).toBe(401);
+    expect((await keys("list", "acme")).stdout).toMatch(new RegExp(`${keyId} .* revoked \\S+Z`));
+
+    for (const args of [["create"], ["revoke"], ["frobnicate"], ["create", "acme", "--bogus"]]) {
+      const wrong = await keys(...args);
+      expect(wrong.code, args.join(" ")).toBe(2);
+      expect(wrong.stderr).toContain("usage: npm run keys -- create <tenant>");
+    }
+    const unknown = await keys("revoke", "key_00000000-0000-0000-0000-000000000000");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no API key with id");
+  }, 120_000);
+});

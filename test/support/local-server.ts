@@ -1,0 +1,51 @@
+// The real `npm start`, as a user runs it, on a free port with its own state folder (not the vitest pool).
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface LocalServer {
+  base: string;
+  key: string;
+  state: string;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Start `npm start` and resolve once it printed its banner with the dev key. */
+export async function startLocal(timeoutMs = 120_000): Promise<LocalServer> {
+  const port = await freePort();
+  const state = mkdtempSync(join(tmpdir(), "edgeflow-start-"));
+  const env = { ...process.env, PORT: String(port), EDGEFLOW_PERSIST_TO: state };
+  const child: ChildProcess = spawn("npm", ["start"], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += String(d)));
+  child.stderr?.on("data", (d) => (out += String(d)));
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      process.kill(-(child.pid as number), "SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) process.kill(-(child.pid as number), "SIGKILL");
+    }
+    rmSync(state, { recursive: true, force: true });
+  };
+  for (const end = Date.now() + timeoutMs; ; ) {
+    const key = /dev tenant API key: (ef_\S+)/.exec(out)?.[1];
+    if (key && out.includes("/metrics")) return { base: `http://127.0.0.1:${port}`, key, state, output: () => out, stop };
+    if (child.exitCode !== null || Date.now() > end) {
+      await stop();
+      throw new Error(`npm start did not come up (exit ${child.exitCode}):\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
