@@ -1,5 +1,5 @@
 import type { NodeDef } from "../engine/dag";
-import { render, type ExprContext } from "../engine/expr";
+import { render, UndefinedValueError, type ExprContext } from "../engine/expr";
 import { zodErrors } from "../engine/dag";
 import { redact, SecretsUnconfigured } from "../lib/secret-box";
 import { errorValue, FatalError, type NodeExecutor, type RunResult, type RunServices } from "../nodes/types";
@@ -13,6 +13,17 @@ export interface AttemptOptions {
   services: RunServices;
   /** What identifies the attempt when the node's id alone does not (a map item: "<node>[<index>]"). */
   subject?: string;
+  /** Attempts made before the last redrive (0 if never redriven): a redrive is a deliberate new try with a new key. */
+  attemptBase: number;
+}
+
+/**
+ * The Idempotency-Key an attempt's outside calls carry: one per node (map item), the same on every retry and on a
+ * crash re-run, so a POST that timed out after the server committed is not repeated as a new order. A redrive gets
+ * `:r<n>` (n = attempts before it). The attempt number travels separately (Edgeflow-Attempt).
+ */
+export function idempotencyKey(executionId: string, subject: string, attemptBase: number): string {
+  return attemptBase > 0 ? `${executionId}:${subject}:r${attemptBase}` : `${executionId}:${subject}`;
 }
 
 /** Run one attempt of a node: render its templates, check the rendered config, call the executor. Never throws. */
@@ -31,7 +42,7 @@ export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: Exp
     }
     const result = await untilAborted(
       executor.run({
-        config: parsed.data, signal, idempotencyKey: `${opts.executionId}:${opts.subject ?? node.id}:${opts.attempt}`, attempt: opts.attempt, now: opts.now, expr: ctx, services: opts.services,
+        config: parsed.data, signal, idempotencyKey: idempotencyKey(opts.executionId, opts.subject ?? node.id, opts.attemptBase), attempt: opts.attempt, now: opts.now, expr: ctx, services: opts.services,
       }),
       signal,
     );
@@ -93,8 +104,9 @@ async function renderConfig(config: Record<string, unknown>, expressionFields: r
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
     try {
-      out[key] = expressionFields.includes(key) ? value : await render(value, ctx);
+      out[key] = expressionFields.includes(key) ? value : await render(value, ctx, `config.${key}`);
     } catch (err) {
+      if (err instanceof UndefinedValueError) throw new FatalError("template_undefined", err.message);
       throw new FatalError("template_error", `config.${key}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }

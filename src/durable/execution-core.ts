@@ -262,7 +262,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const executor = executors[node.kind];
     const run = (): Promise<RunResult> => executor
       ? runAttempt(executor, this.def(node.id), this.context(), {
-          executionId: exec.id, attempt, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
+          executionId: exec.id, attempt, attemptBase: node.attempt_base, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
         })
       : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
     // With subscribers watching, node.started goes out before the attempt's own work (a transform is CPU only)

@@ -1,7 +1,7 @@
 import type { ExecutionStore } from "../db/execution-store";
 import type { ItemRecord, MapStore } from "../db/map-store";
 import type { NodeDef } from "../engine/dag";
-import { evaluate, type ExprContext } from "../engine/expr";
+import { evaluate, UndefinedValueError, type ExprContext } from "../engine/expr";
 import { checkItems, itemNode, mapConfigSchema, mapResult, openItems, type ItemCounts, type MapConfig } from "../engine/map";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
 import { sha256Hex } from "../lib/hash";
@@ -122,6 +122,7 @@ export class MapRun {
     } catch (err) {
       return { ok: false, error: { code: "expression_error", message: `items: ${err instanceof Error ? err.message : String(err)}`, retryable: false } };
     }
+    if (value === undefined) return { ok: false, error: { code: "template_undefined", message: new UndefinedValueError("config.items", this.cfg.items).message, retryable: false } };
     const checked = checkItems(value);
     if (!checked.ok) return checked;
     if (!executors[this.item.kind]) return { ok: false, error: { code: "unknown_kind", message: `no executor for kind "${this.item.kind}"`, retryable: false } };
@@ -149,7 +150,7 @@ export class MapRun {
     this.d.budget.left -= 1;
     const attempt = item.attempt;
     const work = runAttempt(executors[this.item.kind] as NonNullable<(typeof executors)[string]>, this.item, { ...this.d.ctx, item: item.item, index: item.idx }, {
-      executionId: this.d.executionId, attempt, subject: `${this.d.node.id}[${item.idx}]`, runSignal: this.d.signal, now: Date.now(), services: this.d.services(attempt),
+      executionId: this.d.executionId, attempt, attemptBase: item.attempt_base, subject: `${this.d.node.id}[${item.idx}]`, runSignal: this.d.signal, now: Date.now(), services: this.d.services(attempt),
     });
     const site = { execution_id: this.d.executionId, node_id: `${this.d.node.id}[${item.idx}]`, attempt };
     const done = work

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { retryPolicySchema } from "./retry";
 import { compile, ExpressionError, templatesIn } from "./expr";
+import { checkReferences } from "./references";
 import { checkJsonSchema } from "./input";
 
 export const MAX_NODES = 1000;
@@ -111,6 +112,12 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
     const cycle = findCycle(def.nodes);
     if (cycle) errors.push({ path: "nodes", message: `cycle in needs: ${cycle.join(" -> ")}` });
   }
+  // References need a sound graph (known needs, no cycle) to say what is upstream of what.
+  if (errors.length === 0) {
+    const sites = def.nodes.flatMap((n, i) => expressionsOf(n, ["nodes", i], kinds, true).map((e) => ({ node: n.id, ...e })));
+    const concurrency = def.concurrency_key ? templatesIn(def.concurrency_key).map((t) => ({ node: null, path: "concurrency_key", expression: t.expression })) : [];
+    errors.push(...checkReferences(def.nodes, [...sites, ...concurrency], declaredInputs(def.input_schema)));
+  }
   return errors.length ? { ok: false, errors } : { ok: true, definition: def };
 }
 
@@ -127,17 +134,7 @@ export function checkNode(n: CheckedNode, at: readonly (string | number)[], kind
   const cfg = spec.config.safeParse(n.config);
   if (!cfg.success) errors.push(...zodErrors(cfg.error, [...at, "config"]));
   else if (spec.check) errors.push(...spec.check({ ...n, config: cfg.data as Record<string, unknown> }, at, kinds));
-  const exprFields = new Set(spec.expressionFields ?? []);
-  const expressions: { path: string; expression: string }[] = [];
-  if (n.when) expressions.push({ path: formatPath([...at, "when"]), expression: n.when });
-  for (const [key, value] of Object.entries(n.config)) {
-    if (exprFields.has(key) && typeof value === "string") {
-      expressions.push({ path: formatPath([...at, "config", key]), expression: value });
-    } else if (!spec.nestedFields?.includes(key)) {
-      for (const t of templatesIn(value, [...at, "config", key])) expressions.push({ path: formatPath(t.path), expression: t.expression });
-    }
-  }
-  for (const e of expressions) {
+  for (const e of expressionsOf(n, at, kinds, false)) {
     try {
       compile(e.expression);
     } catch (err) {
@@ -145,6 +142,35 @@ export function checkNode(n: CheckedNode, at: readonly (string | number)[], kind
     }
   }
   return errors;
+}
+
+/**
+ * A node's expressions with their JSON paths: `when`, bare expression fields and every `{{ }}` template in its config.
+ * With `nested`, node templates held in its config (a map's `node`) are included too.
+ */
+export function expressionsOf(n: CheckedNode, at: readonly (string | number)[], kinds: Record<string, NodeKindSpec>, nested: boolean): { path: string; expression: string }[] {
+  const spec = kinds[n.kind];
+  if (!spec) return [];
+  const exprFields = new Set(spec.expressionFields ?? []);
+  const expressions: { path: string; expression: string }[] = [];
+  if (n.when) expressions.push({ path: formatPath([...at, "when"]), expression: n.when });
+  for (const [key, value] of Object.entries(n.config ?? {})) {
+    if (exprFields.has(key) && typeof value === "string") {
+      expressions.push({ path: formatPath([...at, "config", key]), expression: value });
+    } else if (!spec.nestedFields?.includes(key)) {
+      for (const t of templatesIn(value, [...at, "config", key])) expressions.push({ path: formatPath(t.path), expression: t.expression });
+    } else if (nested && value && typeof value === "object") {
+      const inner = value as CheckedNode;
+      expressions.push(...expressionsOf({ ...inner, config: inner.config ?? {} }, [...at, "config", key], kinds, true));
+    }
+  }
+  return expressions;
+}
+
+/** The input properties a schema declares, when it declares any; then `input.<name>` must be one of them. */
+function declaredInputs(schema: Record<string, unknown> | undefined): string[] | null {
+  const props = schema?.properties;
+  return props && typeof props === "object" && !Array.isArray(props) ? Object.keys(props) : null;
 }
 
 /** Kahn's algorithm; when nodes remain, walk their `needs` to name one concrete cycle. */

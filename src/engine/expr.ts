@@ -16,8 +16,20 @@ export interface ExprContext {
 }
 
 export class ExpressionError extends Error {
+  override readonly name = "ExpressionError";
   constructor(readonly expression: string, message: string) {
     super(message);
+  }
+}
+
+/**
+ * A template (or bare expression) whose value is undefined: the data it reads is not there. Rendering it as "" or
+ * null would let the run succeed with wrong data, so it fails the attempt instead. `path` is within the value rendered.
+ */
+export class UndefinedValueError extends Error {
+  override readonly name = "UndefinedValueError";
+  constructor(readonly path: string, readonly expression: string) {
+    super(`${path ? `${path}: ` : ""}{{ ${expression} }} has no value (for a default, write \`$exists(x) ? x : default\`)`);
   }
 }
 
@@ -71,32 +83,38 @@ export function templatesIn(value: unknown, path: (string | number)[] = []): { p
 }
 
 /**
- * Render templates inside strings of `value`. A string that is one whole template keeps the
- * expression's type (an object stays an object); templates inside longer strings are stringified.
+ * Render templates inside strings of `value`. A string that is one whole template keeps the expression's type (an
+ * object stays an object); templates inside longer strings are stringified (null as ""). A template whose value is
+ * undefined throws UndefinedValueError naming its path under `at`.
  */
-export async function render(value: unknown, ctx: ExprContext): Promise<unknown> {
+export async function render(value: unknown, ctx: ExprContext, at = ""): Promise<unknown> {
   if (typeof value === "string") {
     if (!value.includes("{{")) return value;
+    const defined = async (expression: string) => {
+      const v = await evaluate(expression, ctx);
+      if (v === undefined) throw new UndefinedValueError(at, expression);
+      return v;
+    };
     const whole = WHOLE_TEMPLATE.exec(value);
-    if (whole) return evaluate((whole[1] as string).trim(), ctx);
+    if (whole) return defined((whole[1] as string).trim());
     let out = "";
     let last = 0;
     for (const m of value.matchAll(TEMPLATE)) {
-      out += value.slice(last, m.index) + stringify(await evaluate((m[1] as string).trim(), ctx));
+      out += value.slice(last, m.index) + stringify(await defined((m[1] as string).trim()));
       last = (m.index ?? 0) + m[0].length;
     }
     return out + value.slice(last);
   }
-  if (Array.isArray(value)) return Promise.all(value.map((v) => render(v, ctx)));
+  if (Array.isArray(value)) return Promise.all(value.map((v, i) => render(v, ctx, `${at}[${i}]`)));
   if (value && typeof value === "object") {
-    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await render(v, ctx)] as const));
+    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await render(v, ctx, at ? `${at}.${k}` : k)] as const));
     return Object.fromEntries(entries);
   }
   return value;
 }
 
 function stringify(v: unknown): string {
-  if (v === undefined || v === null) return "";
+  if (v === null) return "";
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 

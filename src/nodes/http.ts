@@ -24,10 +24,11 @@ type HttpConfig = z.output<typeof config>;
 export const http: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 30_000,
-  async run({ config, signal, idempotencyKey, services }) {
+  async run({ config, signal, idempotencyKey, attempt, services }) {
     const url = targetUrl(config);
     const headers = new Headers(config.headers);
     if (!headers.has("idempotency-key")) headers.set("idempotency-key", idempotencyKey);
+    headers.set("edgeflow-attempt", String(attempt));
     if (!headers.has("traceparent")) headers.set("traceparent", services.traceparent());
     let body: string | undefined;
     if (config.body !== undefined && config.method !== "GET" && config.method !== "HEAD") {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { evaluate } from "../engine/expr";
+import { evaluate, UndefinedValueError } from "../engine/expr";
 import { FatalError, type NodeExecutor } from "./types";
 
 const config = z.object({ expression: z.string().min(1).max(65_536) }).strict();
@@ -10,10 +10,14 @@ export const transform: NodeExecutor<typeof config> = {
   expressionFields: ["expression"],
   defaultTimeoutMs: 10_000,
   async run({ config, expr }) {
+    let output: unknown;
     try {
-      return { ok: true, output: (await evaluate(config.expression, expr)) ?? null };
+      output = await evaluate(config.expression, expr);
     } catch (err) {
       throw new FatalError("expression_error", err instanceof Error ? err.message : String(err));
     }
+    // No value is not null: a path that matched nothing fails loudly instead of passing null downstream.
+    if (output === undefined) throw new FatalError("template_undefined", new UndefinedValueError("config.expression", config.expression).message);
+    return { ok: true, output };
   },
 };

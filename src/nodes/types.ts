@@ -49,7 +49,7 @@ export interface RunContext<C> {
   /** The node's config with templates already rendered. */
   config: C;
   signal: AbortSignal;
-  /** Stable per (execution, node, attempt): a re-run of an interrupted attempt sends the same key. */
+  /** Stable per (execution, node or map item) across retries and crash re-runs; a redrive gets a new one. */
   idempotencyKey: string;
   attempt: number;
   now: number;

@@ -15,13 +15,15 @@ const config = z
 
 /**
  * Runs another workflow as a child execution (its own Durable Object and id, linked to this node) and waits for it.
- * The child is keyed on this attempt, so a re-run attempt finds the child it started instead of starting another;
+ * The child is keyed on this attempt (a retry starts a new child, a crash re-run of the same attempt finds the one it
+ * started), so a re-run attempt finds the child it started instead of starting another;
  * the child tells this execution when it ends, and a failed child is a failed attempt under this node's retry policy.
  */
 export const subWorkflow: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 30_000,
-  async run({ config: c, idempotencyKey, services }) {
+  async run({ config: c, idempotencyKey: nodeKey, attempt, services }) {
+    const idempotencyKey = `${nodeKey}:${attempt}`;
     let childId: string;
     try {
       const started = await startExecution(services.env, openDb(services.env.DB).db, {

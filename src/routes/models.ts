@@ -40,7 +40,7 @@ async function probe(env: Env, tier: Tier) {
   try {
     const res = await callModel(env, r.target, {
       messages: [{ role: "user", content: "Reply with the single word OK." }], max_tokens: 5, json: false,
-      idempotencyKey: `models-test:${tier}:${crypto.randomUUID()}`, signal: AbortSignal.timeout(20_000),
+      idempotencyKey: `models-test:${tier}:${crypto.randomUUID()}`, attempt: 1, signal: AbortSignal.timeout(20_000),
     });
     return { tier, ok: true, configured: true, provider: r.target.provider, model: res.model, latency_ms: Date.now() - started, error: null };
   } catch (err) {

@@ -21,7 +21,7 @@ async function tenantApi(): Promise<Client> {
 const events = async (api: Client, id: string) => (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
 
 describe("llm nodes", () => {
-  it("runs a three-step pipeline over all three tiers with usage, cost and per-attempt request ids", async () => {
+  it("runs a three-step pipeline over all three tiers with usage, cost and per-node request ids", async () => {
     const api = await tenantApi();
     const k = key("pipe");
     const { executionId, workflowId } = await run(api, {
@@ -48,7 +48,7 @@ describe("llm nodes", () => {
 
     const [strongCall] = await calls("anthropic", `${k}-s`);
     expect(strongCall!.body).toMatchObject({ model: "claude-test", system: "You are strict.", max_tokens: 300, temperature: 0.2 });
-    expect(strongCall!.headers["idempotency-key"]).toBe(`${executionId}:review:1`);
+    expect(strongCall!.headers["idempotency-key"]).toBe(`${executionId}:review`);
     expect(strongCall!.headers["x-api-key"]).toBe("ak-local-test");
     expect((await calls("openai", `${k}-m`))[0]!.headers.authorization).toBe("Bearer sk-local-test");
 
@@ -105,7 +105,8 @@ describe("llm nodes", () => {
     expect(byId.bad).toMatchObject({ status: "failed", attempts: 1, error: { code: "provider_400", message: "openai HTTP 400: forced status 400" } });
     const rateRetry = (await events(api, executionId)).find((e) => e.type === "node.retrying" && e.node_id === "rate");
     expect(rateRetry.data.delay_ms).toBe(1000);
-    expect((await calls("openai", `${k}-5`)).map((c) => c.headers["idempotency-key"])).toEqual([1, 2, 3].map((a) => `${executionId}:five:${a}`));
+    expect((await calls("openai", `${k}-5`)).map((c) => c.headers["idempotency-key"])).toEqual([1, 2, 3].map(() => `${executionId}:five`));
+    expect((await calls("openai", `${k}-5`)).map((c) => c.headers["edgeflow-attempt"])).toEqual(["1", "2", "3"]);
     expect(await calls("openai", `${k}-b`)).toHaveLength(1);
   });
 

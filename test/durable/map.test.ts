@@ -73,7 +73,7 @@ describe("map nodes", () => {
     expect(maxOverlap(calls)).toBeLessThanOrEqual(3);
     expect(maxOverlap(calls)).toBeGreaterThanOrEqual(2);
     // One idempotency key per item attempt.
-    expect(new Set(calls.map((c) => c.idempotency_key))).toEqual(new Set(items.map((_, i) => `${executionId}:fetch[${i}]:1`)));
+    expect(new Set(calls.map((c) => c.idempotency_key))).toEqual(new Set(items.map((_, i) => `${executionId}:fetch[${i}]`)));
   });
 
   it("reports per-item failures: tolerated ones leave holes, one more fails the node and stops starting items", async () => {
@@ -94,7 +94,7 @@ describe("map nodes", () => {
     ]);
     const failed = await allItems(api, tolerant.executionId, "m", "failed");
     expect(failed.map((i) => [i.index, i.attempts, i.item, i.error.code])).toEqual([[2, 2, 3, "http_500"], [5, 2, 6, "http_500"]]);
-    expect((await targetCalls(`${k}-2`)).calls.map((c) => c.idempotency_key)).toEqual([`${tolerant.executionId}:m[2]:1`, `${tolerant.executionId}:m[2]:2`]);
+    expect((await targetCalls(`${k}-2`)).calls.map((c) => c.idempotency_key)).toEqual([`${tolerant.executionId}:m[2]`, `${tolerant.executionId}:m[2]`]);
 
     const strict = await run(api, {
       name: "strict",
@@ -171,7 +171,7 @@ describe("map nodes", () => {
     expect(done.nodes[0].output.results.map((r: any) => r.body.body.i)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     const seen = await targetCalls(k);
     // The target dedupes by idempotency key: exactly one effect per item, each under that item's first-attempt key.
-    expect(Object.keys(seen.effects).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `${executionId}:m[${i}]:1`).sort());
+    expect(Object.keys(seen.effects).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `${executionId}:m[${i}]`).sort());
     const log = await allEvents(api, executionId);
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
     expect(log.filter((e) => e.type === "node.succeeded")).toHaveLength(1);
@@ -225,8 +225,8 @@ describe("map nodes", () => {
     expect(done.status).toBe("succeeded");
     expect(done.nodes[0].output.results.map((r: any) => r.body.calls)).toEqual([1, 2, 1, 2, 1]);
     for (const i of [0, 2, 4]) expect((await targetCalls(`${k}-${i}`)).calls, `item ${i}`).toHaveLength(1);
-    // The re-run item's attempt counts on, so its idempotency key is new.
-    expect((await targetCalls(`${k}-1`)).calls.map((c) => c.idempotency_key)).toEqual([`${executionId}:m[1]:1`, `${executionId}:m[1]:2`]);
+    // A redrive is a deliberate new try: the re-run item gets a new key (r<attempts before it>), its attempt counts on.
+    expect((await targetCalls(`${k}-1`)).calls.map((c) => [c.idempotency_key, c.attempt])).toEqual([[`${executionId}:m[1]`, "1"], [`${executionId}:m[1]:r1`, "2"]]);
   });
 
   it("refuses bad map definitions with exact paths, and fails a run whose items are not an array", async () => {

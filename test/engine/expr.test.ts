@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { evaluate, render, templatesIn, type ExprContext } from "../../src/engine/expr";
+import { evaluate, render, templatesIn, UndefinedValueError, type ExprContext } from "../../src/engine/expr";
 
 const ctx: ExprContext = {
   input: { id: 7, tags: ["a", "b"] },
@@ -19,8 +19,15 @@ describe("templates", () => {
     expect(await render("{{ execution.id }}/items/{{ input.id }}", ctx)).toBe("ex_1/items/7");
   });
 
-  it("renders a missing value as empty inside a string", async () => {
-    expect(await render("x{{ input.nothing }}y", ctx)).toBe("xy");
+  it("fails loudly on a value that is not there, naming the path and the expression, instead of rendering it empty", async () => {
+    await expect(render("x{{ input.nothing }}y", ctx)).rejects.toThrow(UndefinedValueError);
+    await expect(render({ headers: { auth: ["{{ nodes.gone.output }}"] } }, ctx, "config")).rejects.toThrow("config.headers.auth[0]: {{ nodes.gone.output }} has no value");
+    await expect(render("{{ input.nothing }}", ctx)).rejects.toThrow("{{ input.nothing }} has no value");
+  });
+
+  it("keeps a default written as a conditional, and renders null inside a string as empty", async () => {
+    expect(await render("{{ $exists(input.nothing) ? input.nothing : 'none' }}", ctx)).toBe("none");
+    expect(await render("x{{ null }}y", ctx)).toBe("xy");
   });
 
   it("lists every template with its path", () => {

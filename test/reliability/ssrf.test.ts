@@ -95,7 +95,7 @@ describe("gate: SSRF", () => {
     for (const url of [...direct, ...redirects]) {
       try {
         await callModel(env, { provider: "openai", model: "gpt-test", protocol: "openai", baseUrl: url, apiKey: "k" }, {
-          messages: [{ role: "user", content: "hi" }], max_tokens: 5, json: false, idempotencyKey: `ssrf:${crypto.randomUUID()}`, signal: AbortSignal.timeout(5_000),
+          messages: [{ role: "user", content: "hi" }], max_tokens: 5, json: false, idempotencyKey: `ssrf:${crypto.randomUUID()}`, attempt: 1, signal: AbortSignal.timeout(5_000),
         });
         expectRefused(`LLM call to ${url}`, false);
       } catch (err) {

@@ -138,7 +138,7 @@ export async function run(api: Client, definition: unknown, input: unknown = {},
 
 export const target = (path: string) => `${env.TARGET_URL}${path}`;
 
-export async function targetCalls(key: string): Promise<{ calls: { idempotency_key: string | null; traceparent: string | null; started_at: number; finished_at?: number }[]; effects: Record<string, unknown> }> {
+export async function targetCalls(key: string): Promise<{ calls: { idempotency_key: string | null; attempt: string | null; traceparent: string | null; started_at: number; finished_at?: number }[]; effects: Record<string, unknown> }> {
   const res = await fetch(target(`/_calls/${encodeURIComponent(key)}`));
   return res.json();
 }

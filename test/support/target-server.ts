@@ -11,6 +11,8 @@ interface Call {
   method: string;
   path: string;
   idempotency_key: string | null;
+  /** The Edgeflow-Attempt header: which attempt of the node (or map item) made the call. */
+  attempt: string | null;
   traceparent: string | null;
   started_at: number;
   finished_at?: number;
@@ -39,7 +41,7 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   const deliveries = new Map<string, { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]>();
 
   const record = (key: string, req: IncomingMessage): Call => {
-    const call: Call = { at: Date.now(), method: req.method ?? "GET", path: req.url ?? "", idempotency_key: header(req, "idempotency-key"), traceparent: header(req, "traceparent"), started_at: Date.now() };
+    const call: Call = { at: Date.now(), method: req.method ?? "GET", path: req.url ?? "", idempotency_key: header(req, "idempotency-key"), attempt: header(req, "edgeflow-attempt"), traceparent: header(req, "traceparent"), started_at: Date.now() };
     calls.set(key, [...(calls.get(key) ?? []), call]);
     return call;
   };
@@ -151,14 +153,14 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         return;
       case "attempt": {
         // POST /attempt/:key?fail=N&status=S&ms=M — a side effect deduped by Idempotency-Key whose answer depends
-        // only on the attempt number inside the key (<execution>:<node>:<attempt>): attempts up to N fail with S.
-        // A re-run of the same attempt therefore gets the same answer, as it would from a deterministic service.
+        // only on the attempt number (the Edgeflow-Attempt header): attempts up to N fail with S. A re-run of the
+        // same attempt therefore gets the same answer, as it would from a deterministic service.
         const key = parts[1] ?? "attempt";
         const idem = header(req, "idempotency-key") ?? "";
         const call = record(key, req);
         await new Promise((r) => setTimeout(r, Number(q("ms") ?? "0")));
         call.finished_at = Date.now();
-        const attempt = Number(idem.split(":").at(-1));
+        const attempt = Number(header(req, "edgeflow-attempt"));
         if (attempt <= Number(q("fail") ?? "0")) return json(res, Number(q("status") ?? "503"), { error: "planned failure", attempt });
         const done = effects.get(key) ?? new Map<string, unknown>();
         effects.set(key, done);

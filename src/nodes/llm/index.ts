@@ -32,7 +32,7 @@ const config = z
 export const llm: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 120_000,
-  async run({ config: c, signal, idempotencyKey, services }) {
+  async run({ config: c, signal, idempotencyKey, attempt, services }) {
     const resolved = resolveTarget(services.env as unknown as Record<string, unknown>, c);
     if (!resolved.ok) throw new FatalError(resolved.code, resolved.message);
     const target = resolved.target;
@@ -41,7 +41,7 @@ export const llm: NodeExecutor<typeof config> = {
     const res = await guarded(services.env, target, () =>
       callModel(services.env, target, {
         system: c.system, messages: c.messages, max_tokens: c.max_tokens, temperature: c.temperature, json: c.response_format === "json",
-        idempotencyKey, signal, traceparent: services.traceparent(),
+        idempotencyKey, attempt, signal, traceparent: services.traceparent(),
       }),
     );
     const latency = Date.now() - started;

@@ -20,6 +20,7 @@ export interface LlmRequest {
   temperature?: number | undefined;
   json: boolean;
   idempotencyKey: string;
+  attempt: number;
   signal: AbortSignal;
 }
 
@@ -104,6 +105,7 @@ async function post(url: string, t: ResolvedModel, req: GuardedRequest, auth: Re
       method: "POST",
       headers: {
         "content-type": "application/json", "idempotency-key": req.idempotencyKey, "x-request-id": req.idempotencyKey,
+        "edgeflow-attempt": String(req.attempt),
         ...(req.traceparent ? { traceparent: req.traceparent } : {}), ...auth,
       },
       body: JSON.stringify(body),

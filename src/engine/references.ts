@@ -1,0 +1,84 @@
+// Which `nodes.<id>` and `input.<name>` an expression reads, and whether each is there to read: checked when a
+// definition is saved (dag.ts), so a renamed field or a missing `needs` fails loudly instead of rendering empty.
+import { compile } from "./expr";
+
+export interface ReferenceSite {
+  /** The node whose expression this is (a map's item template counts as its map node); null before any node runs. */
+  node: string | null;
+  path: string;
+  expression: string;
+}
+
+type Ast = { type?: string; value?: unknown; steps?: Ast[]; [k: string]: unknown };
+
+/** Root paths an expression reads: `nodes.<id>` and `input.<name>` (also through `$$.` or `$.`). */
+export function referencesIn(expression: string): { nodes: string[]; inputs: string[] } {
+  const nodes = new Set<string>();
+  const inputs = new Set<string>();
+  const walk = (n: unknown): void => {
+    if (Array.isArray(n)) return n.forEach(walk);
+    if (!n || typeof n !== "object") return;
+    const ast = n as Ast;
+    if (ast.type === "path" && Array.isArray(ast.steps)) {
+      const steps = ast.steps;
+      // `$$.nodes.x` and `$.nodes.x` read from the root as `nodes.x` does.
+      const first = steps[0]?.type === "variable" && (steps[0].value === "$" || steps[0].value === "") ? 1 : 0;
+      const head = steps[first];
+      const next = steps[first + 1];
+      if (head?.type === "name" && next?.type === "name" && typeof next.value === "string") {
+        if (head.value === "nodes") nodes.add(next.value);
+        if (head.value === "input") inputs.add(next.value);
+      }
+    }
+    for (const v of Object.values(ast)) if (v && typeof v === "object") walk(v);
+  };
+  walk(compile(expression).ast());
+  return { nodes: [...nodes], inputs: [...inputs] };
+}
+
+/**
+ * Every `nodes.<id>` must name a node upstream of the one reading it (through `needs`, directly or transitively):
+ * anything else reads nothing at run time. With `inputProperties`, every `input.<name>` must be one of them.
+ */
+export function checkReferences(
+  graph: readonly { id: string; needs: readonly string[] }[],
+  sites: readonly ReferenceSite[],
+  inputProperties: readonly string[] | null,
+): { path: string; message: string }[] {
+  const byId = new Map(graph.map((n) => [n.id, n]));
+  const upstream = new Map<string, Set<string>>();
+  const ancestors = (id: string): Set<string> => {
+    let found = upstream.get(id);
+    if (found) return found;
+    found = new Set<string>();
+    upstream.set(id, found);
+    for (const need of byId.get(id)?.needs ?? []) {
+      found.add(need);
+      for (const a of ancestors(need)) found.add(a);
+    }
+    return found;
+  };
+  const errors: { path: string; message: string }[] = [];
+  for (const site of sites) {
+    const refs = referencesIn(site.expression);
+    for (const id of refs.nodes) {
+      if (site.node === null) {
+        errors.push({ path: site.path, message: `nodes.${id}: this is rendered before any node runs, so it can read only input` });
+      } else if (!byId.has(id)) {
+        errors.push({ path: site.path, message: `nodes.${id} is not a node of this workflow (nodes: ${[...byId.keys()].join(", ")})` });
+      } else if (id === site.node) {
+        errors.push({ path: site.path, message: `node "${site.node}" cannot read its own output (nodes.${id})` });
+      } else if (!ancestors(site.node).has(id)) {
+        errors.push({ path: site.path, message: `nodes.${id} is not upstream of "${site.node}"; add "${id}" to needs` });
+      }
+    }
+    if (inputProperties) {
+      for (const name of refs.inputs) {
+        if (!inputProperties.includes(name)) {
+          errors.push({ path: site.path, message: `input.${name} is not a property of input_schema (properties: ${inputProperties.join(", ") || "none"})` });
+        }
+      }
+    }
+  }
+  return errors;
+}
