@@ -25,8 +25,8 @@ async function dispatch(env: Env, db: Db, s: ScheduleRow, now: number): Promise<
   const scheduledAt = s.next_run_at as number;
   // After downtime, resume from now rather than replaying every missed time.
   const next = nextRunAfter(s.cron, s.timezone, Math.max(now, scheduledAt));
-  const record = (status: "started" | "skipped", executionId: string | null, reason: string | null) =>
-    completeScheduleRun(db, { schedule_id: s.id, scheduled_at: scheduledAt, status, execution_id: executionId, reason }, next, now);
+  const record = (status: "started" | "skipped", executionId: string | null, reason: string | null, disable: string | null = null) =>
+    completeScheduleRun(db, { schedule_id: s.id, scheduled_at: scheduledAt, status, execution_id: executionId, reason }, next, now, disable);
 
   if (s.overlap === "skip" && s.last_execution_id) {
     const previous = await snapshotOf(env, s.last_execution_id, s.tenant_id);
@@ -45,8 +45,10 @@ async function dispatch(env: Env, db: Db, s: ScheduleRow, now: number): Promise<
   } catch (err) {
     // A deleted workflow or input that no longer fits will not heal by retrying: record why and move on.
     // Anything else (D1, the DO) is thrown, next_run_at stays, and the next tick retries this due time.
+    // A workflow deleted before its schedules were switched off with it: switch this one off now, once.
     if (err instanceof AppError && (err.status === 404 || err.status === 422)) {
-      await record("skipped", null, `${err.code}: ${err.detail}`);
+      const reason = `${err.code}: ${err.detail}`;
+      await record("skipped", null, reason, err.code === "workflow_not_found" ? reason : null);
       return "skipped";
     }
     throw err;

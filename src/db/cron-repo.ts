@@ -1,7 +1,7 @@
 // The D1 queries of the cron side (schedules, monitors, alerts, watchdog, retention), kept beside repo.ts.
 import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
-import { alerts, cronState, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, workflows } from "./schema";
+import { alerts, createRequests, cronState, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, workflows } from "./schema";
 
 export type ScheduleRow = typeof schedules.$inferSelect;
 export type MonitorRow = typeof monitors.$inferSelect;
@@ -9,8 +9,9 @@ export type AlertRow = typeof alerts.$inferSelect;
 
 // ---- schedules
 
-export async function insertSchedule(db: Db, row: ScheduleRow): Promise<void> {
-  await db.insert(schedules).values(row);
+/** False when a schedule with this id exists already (an Idempotency-Key replay taking over). */
+export async function insertSchedule(db: Db, row: ScheduleRow): Promise<boolean> {
+  return (await db.insert(schedules).values(row).onConflictDoNothing().returning({ id: schedules.id })).length > 0;
 }
 
 /** A workflow's schedules, or null when the tenant has no such workflow (one query: the workflow left-joined). */
@@ -63,6 +64,8 @@ export async function completeScheduleRun(
   run: { schedule_id: string; scheduled_at: number; status: "started" | "skipped"; execution_id: string | null; reason: string | null },
   nextRunAt: number | null,
   now: number,
+  /** Switch the schedule off with this reason (its workflow is gone): it would only be skipped every time. */
+  disable: string | null = null,
 ): Promise<void> {
   await db.batch([
     db.insert(scheduleRuns).values({ ...run, created_at: now }).onConflictDoNothing({ target: [scheduleRuns.schedule_id, scheduleRuns.scheduled_at] }),
@@ -72,6 +75,7 @@ export async function completeScheduleRun(
         next_run_at: nextRunAt,
         last_run_at: run.scheduled_at,
         ...(run.execution_id ? { last_execution_id: run.execution_id } : {}),
+        ...(disable ? { enabled: false, disabled_reason: disable } : {}),
         updated_at: now,
       })
       .where(and(eq(schedules.id, run.schedule_id), eq(schedules.next_run_at, run.scheduled_at))),
@@ -80,8 +84,9 @@ export async function completeScheduleRun(
 
 // ---- monitors
 
-export async function insertMonitor(db: Db, row: MonitorRow): Promise<void> {
-  await db.insert(monitors).values(row);
+/** False when a monitor with this id exists already (an Idempotency-Key replay taking over). */
+export async function insertMonitor(db: Db, row: MonitorRow): Promise<boolean> {
+  return (await db.insert(monitors).values(row).onConflictDoNothing().returning({ id: monitors.id })).length > 0;
 }
 
 /** Insert unless a monitor with this id exists (an action re-run with the same key); returns the stored row. */
@@ -235,13 +240,14 @@ export async function executionFamily(db: Db, tenantId: string, id: string, limi
 /** Delete up to `limit` rows older than `before` from each history table; returns how many went. */
 export async function deleteOldHistory(db: Db, before: number, limit: number): Promise<number> {
   // rowid subqueries bound each delete, so one tick never holds D1's single writer for long.
-  const bounded = (table: typeof monitorChecks | typeof scheduleRuns | typeof alerts | typeof idempotencyKeys, cond: SQL) =>
+  const bounded = (table: typeof monitorChecks | typeof scheduleRuns | typeof alerts | typeof idempotencyKeys | typeof createRequests, cond: SQL) =>
     sql`rowid in (select rowid from ${table} where ${cond} limit ${limit})`;
   const results = await db.batch([
     db.delete(monitorChecks).where(bounded(monitorChecks, lt(monitorChecks.at, before) as SQL)).returning({ id: monitorChecks.id }),
     db.delete(scheduleRuns).where(bounded(scheduleRuns, lt(scheduleRuns.created_at, before) as SQL)).returning({ id: scheduleRuns.schedule_id }),
     db.delete(alerts).where(bounded(alerts, sql`${alerts.created_at} < ${before} and ${alerts.delivered_at} is not null`)).returning({ id: alerts.id }),
     db.delete(idempotencyKeys).where(bounded(idempotencyKeys, lt(idempotencyKeys.created_at, before) as SQL)).returning({ id: idempotencyKeys.key }),
+    db.delete(createRequests).where(bounded(createRequests, lt(createRequests.created_at, before) as SQL)).returning({ id: createRequests.key }),
   ]);
   return results.reduce((n, r) => n + r.length, 0);
 }

@@ -3,7 +3,7 @@ import { and, desc, eq, getTableColumns, inArray, isNull, lt, or, sql, type SQL 
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client";
 import {
-  alerts, apiKeys, budgets, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenantOrigins, tenants, workflowVersions, workflows, executionTags, executionMetadata,
+  alerts, apiKeys, budgets, createRequests, cronState, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenantOrigins, tenants, workflowVersions, workflows, executionTags, executionMetadata,
 } from "./schema";
 
 export type ExecutionRow = typeof executions.$inferSelect;
@@ -62,16 +62,18 @@ export async function revokeApiKey(db: Db, id: string, now: number): Promise<voi
 
 // ---- workflows
 
+/** Insert a workflow with its version 1 in one transaction; false (and nothing written) when the id exists. */
 export async function createWorkflow(
   db: Db,
   wf: { id: string; tenant_id: string; name: string; description: string | null },
   definition: unknown,
   now: number,
-): Promise<void> {
-  await db.batch([
-    db.insert(workflows).values({ ...wf, latest_version: 1, created_at: now, updated_at: now }),
-    db.insert(workflowVersions).values({ workflow_id: wf.id, version: 1, definition, created_at: now }),
+): Promise<boolean> {
+  const [made] = await db.batch([
+    db.insert(workflows).values({ ...wf, latest_version: 1, created_at: now, updated_at: now }).onConflictDoNothing().returning({ id: workflows.id }),
+    db.insert(workflowVersions).values({ workflow_id: wf.id, version: 1, definition, created_at: now }).onConflictDoNothing(),
   ]);
+  return made.length > 0;
 }
 
 /**
@@ -129,12 +131,19 @@ export async function listVersions(db: Db, tenantId: string, id: string) {
     .orderBy(desc(workflowVersions.version));
 }
 
+/** Soft-delete a workflow and, in the same transaction, switch its schedules off saying why. */
 export async function softDeleteWorkflow(db: Db, tenantId: string, id: string, now: number): Promise<boolean> {
-  const rows = await db
-    .update(workflows)
-    .set({ deleted_at: now, updated_at: now })
-    .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)))
-    .returning({ id: workflows.id });
+  const [rows] = await db.batch([
+    db
+      .update(workflows)
+      .set({ deleted_at: now, updated_at: now })
+      .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)))
+      .returning({ id: workflows.id }),
+    db
+      .update(schedules)
+      .set({ enabled: false, disabled_reason: `workflow_deleted: workflow ${id} was deleted`, updated_at: now })
+      .where(and(eq(schedules.workflow_id, id), eq(schedules.tenant_id, tenantId), eq(schedules.enabled, true))),
+  ]);
   return rows.length > 0;
 }
 
@@ -162,24 +171,6 @@ export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | n
 }
 
 // ---- executions
-
-/** Claim an idempotency key; returns the row that owns it (ours, or the one a concurrent request wrote first). */
-export async function claimIdempotencyKey(
-  db: Db,
-  row: { tenant_id: string; key: string; request_hash: string; execution_id: string },
-  now: number,
-) {
-  const [, found] = await db.batch([
-    db.insert(idempotencyKeys).values({ ...row, created_at: now }).onConflictDoNothing({ target: [idempotencyKeys.tenant_id, idempotencyKeys.key] }),
-    db.select().from(idempotencyKeys).where(and(eq(idempotencyKeys.tenant_id, row.tenant_id), eq(idempotencyKeys.key, row.key))),
-  ]);
-  return found[0] as typeof idempotencyKeys.$inferSelect;
-}
-
-/** The request holding the key has started its execution: later duplicates replay it instead of waiting. */
-export async function completeIdempotencyKey(db: Db, tenantId: string, key: string, now: number): Promise<void> {
-  await db.update(idempotencyKeys).set({ completed_at: now }).where(and(eq(idempotencyKeys.tenant_id, tenantId), eq(idempotencyKeys.key, key), isNull(idempotencyKeys.completed_at)));
-}
 
 /**
  * Upsert an execution and its node runs in one transaction. Each row carries the DO's event seq, and a
@@ -391,7 +382,7 @@ export async function metricCounts(db: Db) {
 
 /** Touches every table the API uses in one statement; fails naming the first one that is missing. */
 export async function probeTables(db: Db): Promise<void> {
-  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage, secrets, tenantOrigins];
+  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, createRequests, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage, secrets, tenantOrigins, cronState];
   await db.all(sql`select 1 from ${sql.join(tables.map((t) => sql`${t}`), sql`, `)} limit 0`);
 }
 

@@ -141,6 +141,8 @@ export const schedules = sqliteTable(
     timezone: text("timezone").notNull(),
     input: text("input", { mode: "json" }),
     enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    /** Why the engine switched the schedule off (its workflow was deleted); null when enabled or switched off by hand. */
+    disabled_reason: text("disabled_reason"),
     overlap: text("overlap").notNull(),
     next_run_at: integer("next_run_at"),
     last_run_at: integer("last_run_at"),
@@ -318,3 +320,22 @@ export const cronState = sqliteTable("cron_state", {
   /** Failures the last tick reported (0 when every job succeeded). */
   last_tick_failures: integer("last_tick_failures").notNull().default(0),
 });
+
+/**
+ * Idempotency-Key for the create routes (workflows, monitors, schedules): which object a key made, and from what
+ * request. Scoped per route, so one key may be reused across different kinds of create.
+ */
+export const createRequests = sqliteTable(
+  "create_requests",
+  {
+    tenant_id: text("tenant_id").notNull(),
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    request_hash: text("request_hash").notNull(),
+    resource_id: text("resource_id").notNull(),
+    created_at: integer("created_at").notNull(),
+    /** Set once the object exists; null while the request that claimed the key is creating it. */
+    completed_at: integer("completed_at"),
+  },
+  (t) => [primaryKey({ columns: [t.tenant_id, t.scope, t.key] }), index("create_requests_created").on(t.created_at)],
+);

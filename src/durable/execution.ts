@@ -5,6 +5,7 @@ import { config } from "../env";
 import { TERMINAL_EXECUTION, type EventEnvelope, type ExecutionStatus } from "../engine/events";
 import { render } from "../engine/expr";
 import type { ItemStatus } from "../engine/map";
+import { eventNames } from "../engine/events";
 import { redrivePlan } from "../engine/redrive";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
@@ -139,10 +140,15 @@ export class ExecutionObject extends ExecutionMaps {
   }
 
   /** Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. */
-  async sendEvent(tenantId: string, name: string, payload: unknown): Promise<{ accepted: boolean; status: ExecutionStatus; delivered_to: string | null } | null> {
+  async sendEvent(tenantId: string, name: string, payload: unknown): Promise<
+    { accepted: boolean; status: ExecutionStatus; delivered_to: string | null } | { accepted: false; unknown: true; waits_for: string[] } | null
+  > {
     const exec = this.owned(tenantId);
     if (!exec) return null;
     if (TERMINAL_EXECUTION.has(exec.status)) return { accepted: false, status: exec.status, delivered_to: null };
+    // An event nobody waits for would be buffered forever while the sender believes it was delivered.
+    const names = eventNames(exec.definition, this.nodes.values());
+    if (names && !names.includes(name)) return { accepted: false, unknown: true, waits_for: names };
     const now = Date.now();
     this.store.addToInbox(name, payload, now);
     this.emit("event.received", null, { name, payload: payload ?? null });

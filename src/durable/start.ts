@@ -1,4 +1,5 @@
 import type { Db } from "../db/client";
+import { claimIdempotencyKey, completeIdempotencyKey } from "../db/idempotency-repo";
 import * as repo from "../db/repo";
 import type { Definition } from "../engine/dag";
 import type { ExecutionStatus } from "../engine/events";
@@ -8,6 +9,7 @@ import { canonicalHash } from "../lib/hash";
 import { isId, newId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
 import { AppError } from "../middleware/errors";
+import { IN_FLIGHT_LEASE_MS } from "../services/idempotent-create";
 import { executionStub } from "./client";
 
 export interface StartRequest {
@@ -42,8 +44,6 @@ export interface Started {
   replay: boolean;
 }
 
-// A request that claimed a key and then died mid-start is given up on after this long; a duplicate then takes over.
-const IN_FLIGHT_LEASE_MS = 30_000;
 
 /** Start an execution the one way there is: used by the API and by schedules alike. */
 export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started> {
@@ -63,7 +63,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   let claimOpen = false;
   if (r.idempotencyKey !== undefined) {
     const hash = await canonicalHash({ workflow_id: r.workflowId, request: r.requestForHash });
-    const owner = await repo.claimIdempotencyKey(db, { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id }, Date.now());
+    const owner = await claimIdempotencyKey(db, { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id }, Date.now());
     if (owner.request_hash !== hash) {
       throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body.", { execution_id: owner.execution_id });
     }
@@ -94,7 +94,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   } finally {
     // Started, or the object died mid-start (it restarts on the next call): either way the claim is freed, so a
     // retry with the same Idempotency-Key joins this execution at once instead of waiting out the in-flight lease.
-    if (claimOpen) await repo.completeIdempotencyKey(db, r.tenantId, r.idempotencyKey as string, Date.now());
+    if (claimOpen) await completeIdempotencyKey(db, r.tenantId, r.idempotencyKey as string, Date.now());
   }
   return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
 }

@@ -44,3 +44,22 @@ export interface EventEnvelope {
 export function executionEventType(status: ExecutionStatus): EventType {
   return `execution.${status}` as EventType;
 }
+
+/**
+ * The event names an execution's `wait_for_event` nodes wait for (map items cannot be waits), or null when one
+ * of them has a templated name not rendered yet: then any name may still be the one it will wait for.
+ */
+export function eventNames(
+  definition: { nodes: readonly { id: string; kind: string; config: Record<string, unknown> }[] },
+  nodes: Iterable<{ id: string; status: string; wait_event: string | null }>,
+): string[] | null {
+  const rendered = new Map([...nodes].filter((n) => n.wait_event !== null).map((n) => [n.id, n.wait_event as string]));
+  const names = new Set<string>();
+  for (const n of definition.nodes.filter((x) => x.kind === "wait_for_event")) {
+    const event = String(n.config.event);
+    if (!event.includes("{{")) names.add(event);
+    else if (rendered.has(n.id)) names.add(rendered.get(n.id) as string);
+    else return null;
+  }
+  return [...names].sort();
+}

@@ -14,7 +14,7 @@ import { isId } from "../lib/ids";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
-import { cursorParam, iso, limitParam } from "./shared";
+import { cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 
 export const startBody = z
   .object({
@@ -75,10 +75,7 @@ function executionId(id: string): string {
 export const executions = new Hono<AppEnv>()
   .post("/workflows/:id/executions", async (c) => {
     const { value: body } = await readJson(c, startBody);
-    const key = c.req.header("idempotency-key");
-    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
-      throw new AppError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
-    }
+    const key = idempotencyKeyOf(c);
     const started = await startExecution(c.env, c.get("db").db, {
       tenantId: c.get("tenantId"), workflowId: c.req.param("id"), version: body.version, input: body.input ?? null,
       timeoutSeconds: body.timeout_seconds, idempotencyKey: key, inFlight: "conflict", requestForHash: body, traceId: c.get("traceId"),
@@ -201,6 +198,12 @@ export const executions = new Hono<AppEnv>()
     const { value } = await readJson(c, eventBody);
     const result = await executionStub(c.env, id).sendEvent(c.get("tenantId"), value.name, value.payload ?? null);
     if (!result) throw executionNotFound(id);
+    if ("unknown" in result) {
+      const names = result.waits_for.length ? result.waits_for.map((n) => `"${n}"`).join(", ") : "none (it has no wait_for_event node)";
+      throw new AppError(422, "unknown_event", `No wait_for_event node of execution ${id} waits for "${value.name}"; it waits for ${names}.`, {
+        waits_for: result.waits_for, errors: [{ path: "name", message: `unknown event "${value.name}"` }],
+      });
+    }
     if (!result.accepted) throw finished(id, result.status);
     return c.json({ id, name: value.name, delivered_to: result.delivered_to }, 202);
   });

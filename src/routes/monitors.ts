@@ -5,11 +5,12 @@ import { alertSchema, checkSchema } from "../cron/monitors";
 import { newId } from "../lib/ids";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
-import { sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
+import { openWebhookSecret, sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
-import { iso } from "./shared";
+import { idempotentCreate } from "../services/idempotent-create";
+import { created, idempotencyKeyOf, iso } from "./shared";
 
 const fields = {
   name: z.string().min(1).max(200),
@@ -63,19 +64,31 @@ async function sealed(c: Context<AppEnv>, monitorId: string, secret: string): Pr
 /** /v1/monitors: checks on an interval with threshold-based up/down and signed webhook alerts. */
 export const monitors = new Hono<AppEnv>()
   .post("/", async (c) => {
+    const key = idempotencyKeyOf(c);
     const { value } = await readJson(c, monitorCreate);
     vetUrls(c.env, value);
-    const now = Date.now();
-    const id = newId("mon");
-    const secret = newWebhookSecret();
-    const row: cron.MonitorRow = {
-      id, tenant_id: c.get("tenantId"), ...value, secret: await sealed(c, id, secret), status: "unknown",
-      consecutive_failures: 0, consecutive_successes: 0, next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
-    };
-    await cron.insertMonitor(c.get("db").db, row);
-    c.header("location", `/v1/monitors/${row.id}`);
-    // The signing secret is shown once, here; verify alerts with it (Standard Webhooks).
-    return c.json({ ...view(row), webhook_secret: secret }, 201);
+    const db = c.get("db").db;
+    const tenantId = c.get("tenantId");
+    const result = await idempotentCreate(
+      db,
+      { tenantId, scope: "monitor", key, request: value, id: newId("mon") },
+      async (id) => {
+        const now = Date.now();
+        const secret = newWebhookSecret();
+        const row: cron.MonitorRow = {
+          id, tenant_id: tenantId, ...value, secret: await sealed(c, id, secret), status: "unknown",
+          consecutive_failures: 0, consecutive_successes: 0, next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
+        };
+        return (await cron.insertMonitor(db, row)) ? { ...view(row), webhook_secret: secret } : null;
+      },
+      // A replay is for a client that lost the first answer: it gets the signing secret again, or it never could.
+      async (id) => {
+        const row = await cron.getMonitor(db, tenantId, id);
+        return row && { ...view(row), webhook_secret: await openWebhookSecret(c.env, tenantId, id, row.secret) };
+      },
+    );
+    // The signing secret is shown here only (and to a replay of this request); verify alerts with it (Standard Webhooks).
+    return created(c, result, (id) => `/v1/monitors/${id}`, "monitor");
   })
   .post("/:id/secret", async (c) => {
     // A new signing secret, shown once (the old one stops verifying): also how a create_monitor node's monitor gets one.

@@ -9,7 +9,8 @@ import { isId, newId } from "../lib/ids";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
-import { iso } from "./shared";
+import { idempotentCreate } from "../services/idempotent-create";
+import { created, idempotencyKeyOf, iso } from "./shared";
 
 const fields = {
   cron: z.string().min(1).max(200),
@@ -25,7 +26,7 @@ export const schedulePatch = z.object(fields).partial().strict();
 
 function view(s: cron.ScheduleRow) {
   return {
-    id: s.id, workflow_id: s.workflow_id, cron: s.cron, timezone: s.timezone, input: s.input ?? null, enabled: s.enabled, overlap: s.overlap,
+    id: s.id, workflow_id: s.workflow_id, cron: s.cron, timezone: s.timezone, input: s.input ?? null, enabled: s.enabled, disabled_reason: s.disabled_reason, overlap: s.overlap,
     next_run_at: iso(s.next_run_at), last_run_at: iso(s.last_run_at), last_execution_id: s.last_execution_id, created_at: iso(s.created_at), updated_at: iso(s.updated_at),
   };
 }
@@ -52,16 +53,28 @@ async function validate(c: Context<AppEnv>, workflowId: string, s: { cron: strin
 export const schedules = new Hono<AppEnv>()
   .post("/workflows/:id/schedules", async (c) => {
     const workflowId = c.req.param("id");
+    const key = idempotencyKeyOf(c);
     const { value } = await readJson(c, scheduleCreate);
     const now = Date.now();
     const next = await validate(c, workflowId, value, now);
-    const row: cron.ScheduleRow = {
-      id: newId("sch"), tenant_id: c.get("tenantId"), workflow_id: workflowId, cron: value.cron, timezone: value.timezone,
-      input: value.input ?? null, enabled: value.enabled, overlap: value.overlap, next_run_at: next, last_run_at: null, last_execution_id: null, created_at: now, updated_at: now,
-    };
-    await cron.insertSchedule(c.get("db").db, row);
-    c.header("location", `/v1/schedules/${row.id}`);
-    return c.json(view(row), 201);
+    const db = c.get("db").db;
+    const tenantId = c.get("tenantId");
+    const result = await idempotentCreate(
+      db,
+      { tenantId, scope: "schedule", key, request: { workflow_id: workflowId, ...value }, id: newId("sch") },
+      async (id) => {
+        const row: cron.ScheduleRow = {
+          id, tenant_id: tenantId, workflow_id: workflowId, cron: value.cron, timezone: value.timezone,
+          input: value.input ?? null, enabled: value.enabled, disabled_reason: null, overlap: value.overlap, next_run_at: next, last_run_at: null, last_execution_id: null, created_at: now, updated_at: now,
+        };
+        return (await cron.insertSchedule(db, row)) ? view(row) : null;
+      },
+      async (id) => {
+        const row = await cron.getSchedule(db, tenantId, id);
+        return row && view(row);
+      },
+    );
+    return created(c, result, (id) => `/v1/schedules/${id}`, "schedule");
   })
   .get("/workflows/:id/schedules", async (c) => {
     const id = c.req.param("id");
@@ -83,7 +96,9 @@ export const schedules = new Hono<AppEnv>()
     const merged = { ...current, ...value };
     const now = Date.now();
     const next = await validate(c, current.workflow_id, { cron: merged.cron, timezone: merged.timezone, input: merged.input }, now);
-    const updated = await cron.updateSchedule(db, c.get("tenantId"), id, { ...value, input: merged.input ?? null, next_run_at: next, updated_at: now });
+    const updated = await cron.updateSchedule(db, c.get("tenantId"), id, {
+      ...value, input: merged.input ?? null, next_run_at: next, updated_at: now, ...(value.enabled !== undefined ? { disabled_reason: null } : {}),
+    });
     if (!updated) throw notFound(id);
     return c.json(view(updated));
   })

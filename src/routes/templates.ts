@@ -36,5 +36,5 @@ export const templates = new Hono<AppEnv>()
     const checked = validateDefinition({ ...template.definition, ...(body.name ? { name: body.name } : {}) }, kindSpecs);
     // Shipped templates are validated by the test suite; this guards against a broken build all the same.
     if (!checked.ok) throw new AppError(500, "template_invalid", `Template ${template.name} is invalid.`, { errors: checked.errors });
-    return c.json({ ...(await storeWorkflow(c, checked.definition)), template: template.name }, 201);
+    return storeWorkflow(c, checked.definition, { template: template.name });
   });

@@ -9,7 +9,8 @@ import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { kindSpecs } from "../nodes";
-import { cursorParam, iso, limitParam } from "./shared";
+import { idempotentCreate } from "../services/idempotent-create";
+import { created, cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 
 const anyObject = z.record(z.string(), z.unknown());
 export const listWorkflowsQuery = z.object({ cursor: cursorParam, limit: limitParam });
@@ -42,13 +43,27 @@ function literalUrlErrors(def: Definition, allowed: string[]): FieldError[] {
   );
 }
 
-/** Store a validated definition as a new workflow (version 1); also used to instantiate templates. */
-export async function storeWorkflow(c: Context<AppEnv>, definition: Definition) {
-  const id = newId("wf");
-  const now = Date.now();
-  await repo.createWorkflow(c.get("db").db, { id, tenant_id: c.get("tenantId"), name: definition.name, description: definition.description ?? null }, definition, now);
-  c.header("location", `/v1/workflows/${id}`);
-  return { id, name: definition.name, description: definition.description ?? null, version: 1, latest_version: 1, created_at: iso(now), updated_at: iso(now), definition };
+/**
+ * Store a validated definition as a new workflow (version 1), with the Idempotency-Key semantics of every create:
+ * also used to instantiate templates. A replay answers with version 1 as it was stored.
+ */
+export async function storeWorkflow(c: Context<AppEnv>, definition: Definition, extra: Record<string, unknown> = {}) {
+  const db = c.get("db").db;
+  const tenantId = c.get("tenantId");
+  const result = await idempotentCreate(
+    db,
+    { tenantId, scope: "workflow", key: idempotencyKeyOf(c), request: definition, id: newId("wf") },
+    async (id) => {
+      const now = Date.now();
+      const made = await repo.createWorkflow(db, { id, tenant_id: tenantId, name: definition.name, description: definition.description ?? null }, definition, now);
+      return made ? { id, name: definition.name, description: definition.description ?? null, version: 1, latest_version: 1, created_at: iso(now), updated_at: iso(now), definition, ...extra } : null;
+    },
+    async (id) => {
+      const row = await repo.getWorkflow(db, tenantId, id, 1);
+      return row && { ...workflowView(row.workflow), version: row.version, definition: row.definition as Definition, ...extra };
+    },
+  );
+  return created(c, result, (id) => `/v1/workflows/${id}`, "workflow");
 }
 
 function workflowNotFound(id: string): AppError {
@@ -60,10 +75,7 @@ function workflowView(w: repo.WorkflowRow) {
 }
 
 export const workflows = new Hono<AppEnv>()
-  .post("/", async (c) => {
-    const created = await storeWorkflow(c, await readDefinition(c));
-    return c.json(created, 201);
-  })
+  .post("/", async (c) => storeWorkflow(c, await readDefinition(c)))
   .get("/", async (c) => {
     const q = readQuery(c, listWorkflowsQuery);
     const rows = await repo.listWorkflows(c.get("db").db, c.get("tenantId"), q.cursor, q.limit + 1);

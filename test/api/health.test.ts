@@ -19,7 +19,7 @@ describe("GET /health", () => {
         cron: { ok: true, last_tick_at: null, age_s: null, last_tick_failures: 0 },
       },
     });
-    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql", "0002_llm.sql", "0003_secrets.sql", "0004_rate_limits.sql", "0005_cors.sql", "0006_search.sql", "0007_labels.sql", "0008_parents.sql", "0009_api_key_scopes.sql", "0010_idempotency_in_flight.sql", "0011_watchdog_wake.sql", "0012_cron_health_retention.sql"]);
+    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql", "0002_llm.sql", "0003_secrets.sql", "0004_rate_limits.sql", "0005_cors.sql", "0006_search.sql", "0007_labels.sql", "0008_parents.sql", "0009_api_key_scopes.sql", "0010_idempotency_in_flight.sql", "0011_watchdog_wake.sql", "0012_cron_health_retention.sql", "0013_create_keys_schedule_reasons.sql"]);
   });
 
   it("goes red naming a migration D1 has not applied", async () => {

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { client, createTenant, waitFor, type Client } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
@@ -62,15 +63,34 @@ describe("schedules", () => {
     expect(Date.parse((await api.get(`/v1/schedules/${s.id}`)).body.next_run_at)).toBe(due + 61 * MINUTE);
   });
 
-  it("records a skip and moves on when the workflow is gone", async () => {
+  it("switches a workflow's schedules off, saying why, when the workflow is deleted", async () => {
     const api = client((await createTenant()).token);
     const wf = await workflow(api, quick);
     const s = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "* * * * *" })).body;
-    await api.del(`/v1/workflows/${wf}`);
+    expect(s).toMatchObject({ enabled: true, disabled_reason: null });
+    expect((await api.del(`/v1/workflows/${wf}`)).status).toBe(204);
+    const after = (await api.get(`/v1/schedules/${s.id}`)).body;
+    expect(after.enabled).toBe(false);
+    expect(after.disabled_reason).toBe(`workflow_deleted: workflow ${wf} was deleted`);
+    // Nothing is due any more: no run, not even a skip, minute after minute.
     await tick(Date.parse(s.next_run_at));
-    const [run] = await runs(api, s.id);
+    await tick(Date.parse(s.next_run_at) + MINUTE);
+    expect(await runs(api, s.id)).toEqual([]);
+  });
+
+  it("records one skip and switches the schedule off when its workflow vanished without it", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await workflow(api, quick);
+    const s = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "* * * * *" })).body;
+    // A workflow deleted before deletes switched schedules off: only the workflow row says so.
+    await env.DB.prepare("update workflows set deleted_at = ? where id = ?").bind(Date.now(), wf).run();
+    await tick(Date.parse(s.next_run_at));
+    await tick(Date.parse(s.next_run_at) + MINUTE);
+    const [run, ...more] = await runs(api, s.id);
+    expect(more).toEqual([]);
     expect(run.status).toBe("skipped");
     expect(run.reason).toMatch(/^workflow_not_found/);
+    expect((await api.get(`/v1/schedules/${s.id}`)).body).toMatchObject({ enabled: false, disabled_reason: expect.stringMatching(/^workflow_not_found/) });
   });
 
   it("validates cron, time zone and input, supports updates, and hides other tenants' schedules", async () => {
