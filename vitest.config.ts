@@ -58,6 +58,8 @@ const workersPool = () =>
       SSE_HEARTBEAT_MS: "200",
       STREAM_TICKET_TTL_SECONDS: "1",
       SUBSCRIBER_LEASE_MS: "2000",
+      // A lost concurrency-key release is found within seconds, so the crash gate can show it.
+      KEY_LEASE_SECONDS: "2",
     },
   },
 }));

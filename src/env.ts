@@ -24,6 +24,11 @@ const configSchema = z.object({
    * three periods of the `* * * * *` trigger.
    */
   CRON_STALL_SECONDS: int(180, 60, 86_400),
+  /**
+   * A concurrency key's (or running slot's) holder is checked with its own object once its lease is this old and
+   * someone waits: a release lost to a crash frees the key within this bound plus one queue poll (5 s).
+   */
+  KEY_LEASE_SECONDS: int(60, 1, 86_400),
   /** An LLM provider's circuit opens after this many consecutive failures... */
   BREAKER_FAILURES: int(5, 1, 1000),
   /** ...and lets one probe through after this long. */

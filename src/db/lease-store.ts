@@ -1,15 +1,26 @@
-// The TenantObject's SQLite storage: slot leases that expire unless renewed.
+// The TenantObject's SQLite storage: slot leases that expire unless renewed, and the FIFO queues of concurrency keys
+// (running slots included) whose entries carry a lease that the TenantObject checks with the holder once it is stale.
 
 export class LeaseStore {
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, kind TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS leases_kind_expiry ON leases (kind, expires_at);
-      CREATE TABLE IF NOT EXISTS key_queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, execution_id TEXT NOT NULL, UNIQUE (key, execution_id));`);
+      CREATE TABLE IF NOT EXISTS key_queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, execution_id TEXT NOT NULL,
+        lease_until INTEGER NOT NULL DEFAULT 0, UNIQUE (key, execution_id));`);
+    // Queues from before leases: their entries start stale (0), so the first waiter to ask checks each holder once.
+    const columns = sql.exec<{ name: string }>("PRAGMA table_info(key_queue)").toArray().map((c) => c.name);
+    if (!columns.includes("lease_until")) sql.exec("ALTER TABLE key_queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0");
   }
 
-  /** Join the FIFO queue of `key` (once); granted while `executionId` is among the first `capacity` in it. */
-  acquireKey(key: string, executionId: string, capacity = 1): { granted: boolean; position: number } {
-    this.sql.exec("INSERT INTO key_queue (key, execution_id) VALUES (?, ?) ON CONFLICT (key, execution_id) DO NOTHING", key, executionId);
+  /**
+   * Join the FIFO queue of `key` (once; asking again renews the entry's lease); granted while `executionId` is among
+   * the first `capacity` in it.
+   */
+  acquireKey(key: string, executionId: string, capacity: number, leaseUntil: number): { granted: boolean; position: number } {
+    this.sql.exec(
+      "INSERT INTO key_queue (key, execution_id, lease_until) VALUES (?, ?, ?) ON CONFLICT (key, execution_id) DO UPDATE SET lease_until = excluded.lease_until",
+      key, executionId, leaseUntil,
+    );
     const position = this.sql
       .exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ? AND pos < (SELECT pos FROM key_queue WHERE key = ? AND execution_id = ?)", key, key, executionId)
       .one().n;
@@ -28,6 +39,26 @@ export class LeaseStore {
     if (!deleted || ahead === undefined || ahead >= capacity) return [];
     const admitted = this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT 1 OFFSET ?", key, capacity - 1).toArray()[0];
     return admitted ? [admitted.execution_id] : [];
+  }
+
+  /** Holders of `key` (the first `capacity` in its queue) whose lease ran out by `now`, at most `max`, oldest first. */
+  staleHolders(key: string, capacity: number, now: number, max: number): string[] {
+    return this.sql
+      .exec<{ execution_id: string }>(
+        "SELECT execution_id FROM (SELECT execution_id, lease_until, pos FROM key_queue WHERE key = ? ORDER BY pos LIMIT ?) WHERE lease_until <= ? ORDER BY pos LIMIT ?",
+        key, capacity, now, max,
+      )
+      .toArray()
+      .map((r) => r.execution_id);
+  }
+
+  renewKey(key: string, executionId: string, leaseUntil: number): void {
+    this.sql.exec("UPDATE key_queue SET lease_until = ? WHERE key = ? AND execution_id = ?", leaseUntil, key, executionId);
+  }
+
+  /** Entries in `key`'s queue, holders and waiters. */
+  queued(key: string): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ?", key).one().n;
   }
 
   /** Take a slot if fewer than `limit` live leases of `kind` exist; expired leases are reclaimed first. */

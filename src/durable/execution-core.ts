@@ -390,7 +390,9 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     this.emit(executionEventType(status), null, { ...(error ? { error } : {}), ...(status === "succeeded" ? { output } : {}) });
     this.runAbort.abort(new Error(`execution ${status}`));
     this.subscribers.closeAll();
-    this.ctx.waitUntil(releaseKey(this.env, exec, config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT));
+    // Fire and forget: a release lost to a crash here is found by the TenantObject once its lease is stale.
+    const slots = config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
+    this.ctx.waitUntil(crashPoint({ point: "release.before", execution_id: exec.id }).then(() => releaseKey(this.env, exec, slots)));
     for (const resolve of this.waiters) resolve();
     this.waiters.clear();
   }

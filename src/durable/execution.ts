@@ -229,6 +229,11 @@ export class ExecutionObject extends ExecutionMaps {
     return true;
   }
 
+  /** For the TenantObject checking a stale lease: does this execution still hold (or wait for) its key and slot? */
+  holdsKeyLease(): boolean {
+    return this.exec !== null && !TERMINAL_EXECUTION.has(this.exec.status);
+  }
+
   ping(): string {
     return "pong";
   }

@@ -1,6 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { LeaseStore } from "../db/lease-store";
 import { take, type Bucket, type RateDecision } from "../engine/rate";
+import { config } from "../env";
+import { executionStub } from "./client";
+
+// Stale holders one ask checks at most: each is an RPC, and the next poll checks the next ones.
+const STALE_CHECKS_PER_ASK = 3;
 
 export type LeaseKind = "subscriber";
 
@@ -28,9 +33,37 @@ export class TenantObject extends DurableObject<Env> {
     this.leases.renew(ids, Date.now() + ttlMs);
   }
 
-  /** Concurrency keys: one execution at a time per key, the rest wait in arrival order. */
-  acquireKey(key: string, executionId: string, capacity = 1): { granted: boolean; position: number } {
-    return this.leases.acquireKey(key, executionId, capacity);
+  /**
+   * Concurrency keys (and running slots): `capacity` executions at a time per key, the rest wait in arrival order.
+   * Every entry is a lease, renewed each time its execution asks (queued ones ask every few seconds). Whoever asks
+   * also has the holders whose lease ran out checked with their own objects, which know whether they still run: a
+   * finished one whose release was lost (a crash between its end and the release) is dropped, a live one renewed.
+   * A waiter waits for that check; a caller let in has it done after the answer. So a lost release holds a key for at
+   * most KEY_LEASE_SECONDS plus one poll, the running-slot count heals by itself, and no holder renews while it waits.
+   */
+  async acquireKey(key: string, executionId: string, capacity = 1): Promise<{ granted: boolean; position: number }> {
+    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const asked = this.leases.acquireKey(key, executionId, capacity, Date.now() + ttl);
+    const stale = this.leases.staleHolders(key, capacity, Date.now(), STALE_CHECKS_PER_ASK).filter((id) => id !== executionId);
+    if (stale.length === 0) return asked;
+    const checked = this.dropFinished(key, capacity, stale, ttl);
+    if (asked.granted) {
+      this.ctx.waitUntil(checked);
+      return asked;
+    }
+    await checked;
+    return this.leases.acquireKey(key, executionId, capacity, Date.now() + ttl);
+  }
+
+  private async dropFinished(key: string, capacity: number, stale: string[], ttl: number): Promise<void> {
+    // An object that does not answer is kept: a holder is never dropped on a transient failure, only on its own word.
+    const running = await Promise.all(stale.map((id) => executionStub(this.env, id).holdsKeyLease().catch(() => true)));
+    stale.forEach((id, i) => (running[i] ? this.leases.renewKey(key, id, Date.now() + ttl) : this.leases.releaseKey(key, id, capacity)));
+  }
+
+  /** How many executions hold or wait for `key` (the running-slot queue for RUNNING_SLOTS). */
+  queued(key: string): number {
+    return this.leases.queued(key);
   }
 
   releaseKey(key: string, executionId: string, capacity = 1): string[] {

@@ -220,4 +220,43 @@ describe("gate: crash at every step", () => {
     expect(problems).toEqual([]);
     expect(SHAPES.length).toBeGreaterThanOrEqual(20);
   }, 900_000);
+
+  it("frees a concurrency key and a running slot whose release a crash lost, within the lease bound", async () => {
+    const { tenantId, token } = await createTenant();
+    const api = client(token);
+    const wf = (await api.post("/v1/workflows", { name: "keyed", concurrency_key: "one-at-a-time", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })).body.id;
+    const tenant = env.TENANT.get(env.TENANT.idFromName(tenantId));
+    const rounds = 3;
+    const waits: number[] = [];
+    const problems: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      // Terminal state committed, release not delivered: the object dies holding both the key and its slot.
+      let crashed: string | null = null;
+      installCrashHook((site) => {
+        if (site.point !== "release.before" || crashed) return;
+        crashed = site.execution_id;
+        return new Promise<void>(() => undefined);
+      });
+      const first = await start(api, wf, `lost-release-${round}`);
+      for (let i = 0; i < 500 && !crashed; i++) await new Promise((r) => setTimeout(r, 5));
+      await abortAllDurableObjects();
+      installCrashHook(null);
+      if (crashed !== first) problems.push(`round ${round}: the release boundary was not reached`);
+      expect((await waitFor(api, first)).status).toBe("succeeded");
+
+      // The next execution with the same key starts once the lost holder's lease is stale and it has been checked.
+      const crashedAt = Date.now();
+      const next = await start(api, wf, `after-lost-release-${round}`);
+      const done = await waitFor(api, next, ["succeeded", "failed"], 30_000);
+      waits.push(Date.parse(done.started_at) - crashedAt);
+      if (done.status !== "succeeded") problems.push(`round ${round}: the next execution ${done.status}`);
+    }
+    // Both finished and released normally, the lost holder was dropped: the tenant's running count is true again.
+    const leftover = await tenant.queued("__running__");
+    const bound = 2_000 + 5_000 + 1_000; // KEY_LEASE_SECONDS in tests + one queue poll + slack
+    await reportGate("lost-release", `${rounds} releases lost at the crash boundary; next execution with the key started after ${Math.max(...waits)} ms at most (bound ${bound} ms); running slots left held: ${leftover}`);
+    expect(problems).toEqual([]);
+    expect(Math.max(...waits)).toBeLessThan(bound);
+    expect(leftover).toBe(0);
+  }, 120_000);
 });
