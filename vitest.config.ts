@@ -60,6 +60,8 @@ const workersPool = () =>
       SUBSCRIBER_LEASE_MS: "2000",
       // A lost concurrency-key release is found within seconds, so the crash gate can show it.
       KEY_LEASE_SECONDS: "2",
+      // Three 3 MiB outputs overrun it, so the budget can be shown failing a run.
+      OUTPUT_BUDGET_BYTES: String(8 * 1024 * 1024),
     },
   },
 }));

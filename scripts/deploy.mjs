@@ -1,13 +1,14 @@
 // npm run deploy [-- --secrets-file FILE] [--url BASE] [--skip-smoke]
 // Deploys to Cloudflare, in the order that keeps a deployment from going live half-configured:
-// (a) wrangler is logged in, (b) the D1 database exists and its id is in wrangler.toml, (c) migrations are applied
+// (a) wrangler is logged in, (b) the D1 database exists and its id is in wrangler.toml, and the R2 bucket for large
+// outputs exists, (c) migrations are applied
 // remotely, (d) required secrets are set, (e) wrangler deploy, (f) the smoke test against the deployed URL with a
 // throwaway API key that is revoked afterwards. Stops at the first failing step with what to do; exit 1.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { applyMigrations, createKey, revokeKey } from "./lib/d1.mjs";
-import { PLACEHOLDER_DATABASE_ID, readDatabaseId, writeDatabaseId } from "./lib/wrangler-config.mjs";
+import { PLACEHOLDER_DATABASE_ID, readBucketName, readDatabaseId, writeDatabaseId } from "./lib/wrangler-config.mjs";
 
 /** Secrets the Worker refuses to run without (LLM provider keys are optional: a tier without one fails clearly). */
 export const REQUIRED_SECRETS = ["SECRETS_KEY", "METRICS_TOKEN"];
@@ -34,6 +35,9 @@ try {
   } else {
     say(`D1 database id from wrangler.toml: ${readDatabaseId()}`);
   }
+
+  step = "(b) R2 bucket for large outputs";
+  say(ensureBucket(readBucketName()));
 
   step = "(c) remote migrations";
   const applied = applyMigrations({ remote: true });
@@ -86,6 +90,17 @@ function createOrFindDatabase(name) {
     const found = JSON.parse(wrangler(["d1", "list", "--json"])).find((d) => d.name === name);
     if (!found) throw err;
     return found.uuid;
+  }
+}
+
+/** The R2 bucket node outputs go to when too large to keep inline; made once. */
+function ensureBucket(name) {
+  try {
+    wrangler(["r2", "bucket", "create", name]);
+    return `R2 bucket ${name}: created`;
+  } catch (err) {
+    if (!/already exists|already own/i.test(`${err.stdout}${err.stderr}${err.message}`)) throw err;
+    return `R2 bucket ${name}: exists`;
   }
 }
 

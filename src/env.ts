@@ -29,6 +29,10 @@ const configSchema = z.object({
    * someone waits: a release lost to a crash frees the key within this bound plus one queue poll (5 s).
    */
   KEY_LEASE_SECONDS: int(60, 1, 86_400),
+  /** A node output whose JSON is larger than this goes to R2 (rows hold at most 2 MB); the node keeps a reference. */
+  MAX_INLINE_OUTPUT_BYTES: int(128 * 1024, 1024, 1_500_000),
+  /** Bytes of output one execution may keep in R2; past it the node fails with output_budget_exceeded. */
+  OUTPUT_BUDGET_BYTES: int(64 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
   /** An LLM provider's circuit opens after this many consecutive failures... */
   BREAKER_FAILURES: int(5, 1, 1000),
   /** ...and lets one probe through after this long. */

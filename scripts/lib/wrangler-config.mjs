@@ -19,6 +19,11 @@ export function readDatabaseId(path = "wrangler.toml") {
   return /^database_id\s*=\s*"([^"]*)"/m.exec(readFileSync(path, "utf8"))?.[1] ?? null;
 }
 
+/** The bucket behind the ARTIFACTS binding. */
+export function readBucketName(path = "wrangler.toml") {
+  return /binding\s*=\s*"ARTIFACTS"\s*\n\s*bucket_name\s*=\s*"([^"]+)"/.exec(readFileSync(path, "utf8"))?.[1] ?? "edgeflow-artifacts";
+}
+
 export function writeDatabaseId(id, path = "wrangler.toml") {
   const text = readFileSync(path, "utf8");
   writeFileSync(path, text.replace(/^database_id\s*=\s*"[^"]*"/m, `database_id = "${id}"`));

@@ -20,6 +20,7 @@ import { projectionRetryDelay, projectionRows } from "./projection";
 import { runServices } from "./services";
 import { resettingSql } from "./resetting-sql";
 import { Subscribers } from "./subscribers";
+import { isOutputRef, loadOutput, storeOutput, storedBytes } from "./outputs";
 import { afterTurn, endTurn } from "./turn";
 
 // While a drive is under way an alarm stays armed this far ahead, so a crash mid-run is picked up again.
@@ -50,6 +51,8 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   protected wake: (() => void) | null = null;
   protected flushing: Promise<void> | null = null;
   protected readonly waiters = new Set<() => void>();
+  /** Outputs kept in R2, read back by $ref for expressions. */
+  protected readonly loaded = new Map<string, unknown>();
 
   protected readonly subscribers: Subscribers;
 
@@ -139,6 +142,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
           if (!(await this.holdsKey())) break;
           this.markStarted();
         }
+        if (!(await this.loadOutputs())) break;
         for (const n of dueWaits(this.nodes.values(), now)) this.settleWait(n);
         // Attempts recorded as running but not in flight here were cut off by an eviction: re-run the same attempt.
         for (const n of this.nodes.values()) if (n.status === "running" && !this.inflight.has(n.id) && !this.yielded.has(n.id)) this.launch(n, true);
@@ -263,7 +267,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const run = (): Promise<RunResult> => executor
       ? runAttempt(executor, this.def(node.id), this.context(), {
           executionId: exec.id, attempt, attemptBase: node.attempt_base, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
-        })
+        }).then((result) => this.storeLarge(node.id, attempt, result))
       : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
     // With subscribers watching, node.started goes out before the attempt's own work (a transform is CPU only)
     // instead of waiting for it in the same turn.
@@ -407,7 +411,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     if (node) {
       node.seq = seq;
       this.store.saveNode(node);
-      if (this.ctxData) this.ctxData.nodes[node.id] = { status: node.status, output: node.output };
+      if (this.ctxData) this.ctxData.nodes[node.id] = { status: node.status, output: this.readable(node.output) };
     }
     const flushArmed = exec.flush_due_at === null;
     if (flushArmed) exec.flush_due_at = now + config(this.env).PROJECTION_FLUSH_MS;
@@ -497,11 +501,41 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     this.ctxData = null;
   }
 
+  /** An output kept in R2 reaches expressions as its value (loadOutputs has read it), anything else as it is. */
+  protected readable(output: unknown): unknown {
+    return isOutputRef(output) && this.loaded.has(output.$ref) ? this.loaded.get(output.$ref) : output;
+  }
+
+  /** Write an attempt's output to R2 when it is too big for a row; the node then holds the reference. */
+  private storeLarge(nodeId: string, attempt: number, result: RunResult): Promise<RunResult> {
+    const cfg = config(this.env);
+    const limits = { inline: cfg.MAX_INLINE_OUTPUT_BYTES, budget: cfg.OUTPUT_BUDGET_BYTES, stored: storedBytes(this.nodes.values()) };
+    return storeOutput(this.env.ARTIFACTS, (this.exec as ExecRecord).id, nodeId, attempt, result, limits);
+  }
+
+  /**
+   * Read back the outputs kept in R2, once per instance, so expressions see values, not references (bounded by
+   * OUTPUT_BUDGET_BYTES). One that is gone fails the run loudly rather than feeding a reference downstream.
+   */
+  protected async loadOutputs(): Promise<boolean> {
+    for (const n of this.nodes.values()) {
+      if (!isOutputRef(n.output) || this.loaded.has(n.output.$ref)) continue;
+      const value = await loadOutput(this.env.ARTIFACTS, n.output);
+      if (value === undefined) {
+        this.finish("failed", { code: "output_missing", message: `the stored output of node "${n.id}" (${n.output.$ref}) is gone` });
+        return false;
+      }
+      this.loaded.set(n.output.$ref, value);
+      this.ctxData = null;
+    }
+    return true;
+  }
+
   protected context(): ExprContext {
     const exec = this.exec as ExecRecord;
     this.ctxData ??= {
       input: exec.input,
-      nodes: Object.fromEntries([...this.nodes.values()].map((n) => [n.id, { status: n.status, output: n.output }])),
+      nodes: Object.fromEntries([...this.nodes.values()].map((n) => [n.id, { status: n.status, output: this.readable(n.output) }])),
       execution: { id: exec.id, workflow_id: exec.workflow_id, version: exec.version },
     };
     return this.ctxData;

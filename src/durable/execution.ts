@@ -10,6 +10,7 @@ import { redrivePlan } from "../engine/redrive";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
 import { ExecutionMaps } from "./execution-maps";
+import { deleteOutputs } from "./outputs";
 import { crashPoint } from "./faults";
 import { executionView, type ExecutionView } from "./view";
 
@@ -219,6 +220,8 @@ export class ExecutionObject extends ExecutionMaps {
   /** Retention: drop a finished execution's storage and alarm; a running one is left alone. */
   async purge(): Promise<boolean> {
     if (this.exec && !TERMINAL_EXECUTION.has(this.exec.status)) return false;
+    // Outputs kept in R2 go first: should this fail, the storage that names them is still here to retry from.
+    if (this.exec) await deleteOutputs(this.env.ARTIFACTS, this.exec.id);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // A fresh, empty schema: the object answers "not found" from now on instead of failing on missing tables.
@@ -227,6 +230,16 @@ export class ExecutionObject extends ExecutionMaps {
     this.exec = null;
     this.nodes.clear();
     return true;
+  }
+
+  /**
+   * A node's output for GET .../nodes/:node_id/output: inline, or the reference to the value kept in R2. Null when
+   * the execution is not the tenant's; `node: false` when it has no such node.
+   */
+  nodeOutput(tenantId: string, nodeId: string): { node: boolean; status: string | null; output: unknown } | null {
+    if (!this.owned(tenantId)) return null;
+    const n = this.nodes.get(nodeId);
+    return n ? { node: true, status: n.status, output: n.output ?? null } : { node: false, status: null, output: null };
   }
 
   /** For the TenantObject checking a stale lease: does this execution still hold (or wait for) its key and slot? */

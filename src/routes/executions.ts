@@ -3,6 +3,7 @@ import { z } from "zod";
 import * as repo from "../db/repo";
 import { executionStub, snapshotOf } from "../durable/client";
 import { startExecution } from "../durable/start";
+import { isOutputRef, refKey } from "../durable/outputs";
 import { eraseExecution } from "../services/erase";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
@@ -132,6 +133,19 @@ export const executions = new Hono<AppEnv>()
     const events = (await executionStub(c.env, id).events(c.get("tenantId"), q.after, q.limit)) as EventEnvelope[] | null;
     if (!events) throw executionNotFound(id);
     return c.json({ data: events, next_after: events.at(-1)?.seq ?? q.after });
+  })
+  .get("/executions/:id/nodes/:node_id/output", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const nodeId = c.req.param("node_id");
+    const found = (await executionStub(c.env, id).nodeOutput(c.get("tenantId"), nodeId)) as { node: boolean; status: string | null; output: unknown } | null;
+    if (!found) throw executionNotFound(id);
+    if (!found.node) throw new AppError(404, "node_not_found", `Execution ${id} has no node "${nodeId}".`);
+    if (found.status !== "succeeded") throw new AppError(409, "output_not_ready", `Node "${nodeId}" is ${found.status}; only a succeeded node has an output.`, { node_status: found.status });
+    if (!isOutputRef(found.output)) return c.json(found.output);
+    // The whole value, streamed from R2 as it was stored (the execution view shows only the reference).
+    const object = await c.env.ARTIFACTS.get(refKey(found.output));
+    if (!object) throw new AppError(410, "output_missing", `The stored output of node "${nodeId}" is gone.`);
+    return c.body(object.body, 200, { "content-type": "application/json", "content-length": String(object.size), etag: object.httpEtag });
   })
   .get("/executions/:id/nodes/:node_id/items", async (c) => {
     const id = executionId(c.req.param("id"));

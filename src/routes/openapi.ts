@@ -45,6 +45,7 @@ export const OPERATIONS: Operation[] = [
   { method: "post", path: "/v1/executions/bulk/{action}", summary: "Cancel, redrive or delete (action) up to `limit` executions matching a filter", tag: "executions", ok: 200, body: bulkBody },
   { method: "delete", path: "/v1/executions/{id}", summary: "Erase an execution everywhere (cancelled first if running), with its child executions", tag: "executions", ok: 204 },
   { method: "get", path: "/v1/executions/{id}/events", summary: "The ordered event log", tag: "executions", ok: 200, query: eventsQuery },
+  { method: "get", path: "/v1/executions/{id}/nodes/{node_id}/output", summary: "A succeeded node's whole output (streamed from R2 when it was too large to keep inline)", tag: "executions", ok: 200 },
   { method: "get", path: "/v1/executions/{id}/nodes/{node_id}/items", summary: "A map node's items in input order: status, attempts, output or error", tag: "executions", ok: 200, query: itemsQuery },
   { method: "post", path: "/v1/executions/{id}/events", summary: "Send a named event to wait_for_event nodes", tag: "executions", ok: 202, body: eventBody },
   { method: "post", path: "/v1/executions/{id}/cancel", summary: "Cancel an execution", tag: "executions", ok: 200, body: cancelBody },

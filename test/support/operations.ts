@@ -90,7 +90,9 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids): unknown {
 /** The operation's path with its parameters filled in with the owned objects. */
 export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
   const resource = op.path.split("/")[2];
-  const id = resource === "workflows" ? ids.wf : resource === "executions" ? ids.ex : resource === "schedules" ? ids.sc : ids.mo;
+  // A node's output exists once it succeeded: that route is aimed at the finished execution.
+  const execution = op.path.endsWith("/output") ? ids.done : ids.ex;
+  const id = resource === "workflows" ? ids.wf : resource === "executions" ? execution : resource === "schedules" ? ids.sc : ids.mo;
   return op.path
     .replace("{id}", id)
     .replace("{node_id}", "m")

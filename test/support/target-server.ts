@@ -69,6 +69,11 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         }
         return json(res, 200, { ok: true, calls: n });
       }
+      case "big": {
+        // GET /big/:kib — a JSON body of about that many KiB: {items: [{i, text}, ...]}.
+        const items = Array.from({ length: Math.ceil(Number(parts[1] ?? "1") * 1024 / 100) }, (_, i) => ({ i, text: "x".repeat(80) }));
+        return json(res, 200, { items });
+      }
       case "status":
         record(parts[2] ?? `status-${parts[1]}`, req);
         return json(res, Number(parts[1]), { status: Number(parts[1]) });
