@@ -75,7 +75,7 @@ function vary(g: Gen, body: Record<string, unknown>): Record<string, unknown> {
   return body;
 }
 
-const MUTATIONS = ["wrong-type", "missing-field", "extra-field", "huge-string", "deep-nesting", "invalid-utf8", "wrong-content-type", "oversized", "not-json", "junk-path", "junk-query", "whole-body"] as const;
+const MUTATIONS = ["wrong-type", "missing-field", "extra-field", "huge-string", "deep-nesting", "invalid-utf8", "wrong-content-type", "oversized", "not-json", "junk-path", "junk-query", "whole-body", "idempotency-key"] as const;
 
 function mutatedRequest(g: Gen, op: Op, ids: Ids): Req {
   const base = validRequest(g, op, ids);
@@ -134,6 +134,11 @@ function mutatedRequest(g: Gen, op: Op, ids: Ids): Req {
     }
     case "whole-body":
       return { ...base, headers: { ...bodyHeaders }, body: JSON.stringify(g.pick([null, 42, "str", [], [1, 2], true])), label: kind };
+    case "idempotency-key": {
+      // Junk keys, and a few real ones reused across different bodies: 400, 422 or 409, never a 5xx.
+      const key = g.pick(["", " ", "x".repeat(256), "tab\there", "caf\u00e9", `reused-${g.int(1, 3)}`, `reused-${g.int(1, 3)}`]);
+      return { ...base, headers: { ...base.headers, "idempotency-key": key }, label: kind };
+    }
   }
 }
 
