@@ -25,7 +25,7 @@ try {
   step = "(a) wrangler whoami";
   const who = wrangler(["whoami"]);
   if (/not authenticated/i.test(who)) throw new Error("not logged in: run `npx wrangler login`, or set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID)");
-  say(`logged in (${/associated with the email (\S+)/.exec(who)?.[1] ?? "API token"})`);
+  say(`logged in (${/associated with the email (\S+?)\.?\s/.exec(who)?.[1] ?? "API token"})`);
 
   step = "(b) D1 database";
   if (readDatabaseId() === PLACEHOLDER_DATABASE_ID) {
@@ -55,14 +55,16 @@ try {
 
   step = "(e) wrangler deploy";
   const out = wrangler(["deploy", ...(values["secrets-file"] ? ["--secrets-file", values["secrets-file"]] : [])]);
-  const url = values.url ?? /https:\/\/[\w.-]+\.workers\.dev/.exec(out)?.[0];
-  say(`deployed${url ? ` to ${url}` : ""} (${/Current Version ID: (\S+)/.exec(out)?.[1] ?? "version id not printed"})`);
+  const deployed = /https:\/\/[\w.-]+\.workers\.dev/.exec(out)?.[0];
+  const url = values.url ?? deployed;
+  say(`deployed${deployed ? ` to ${deployed}` : ""} (${/Current Version ID: (\S+)/.exec(out)?.[1] ?? "version id not printed"})`);
 
   if (values["skip-smoke"]) say("smoke test skipped (--skip-smoke)");
   else {
     step = "(f) smoke test";
     if (!url) throw new Error("could not read the deployed URL from wrangler's output: pass --url https://your.domain");
-    const key = await createKey("deploy-smoke", { remote: true, name: "deploy smoke (revoked after)" });
+    say(`smoke test against ${url}`);
+    const key = await createKey("deploy-smoke", { remote: true, name: "deploy smoke" });
     try {
       execFileSync("node", ["scripts/smoke.mjs", url, key.token], { stdio: "inherit" });
     } finally {

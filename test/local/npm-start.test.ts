@@ -1,7 +1,11 @@
 // Runs the real `npm start` (wrangler dev + the local cron driver) and uses it the way the README says.
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFakeCloudflare, type D1Results } from "../support/cloudflare-api";
 import { startLocal, type LocalServer } from "../support/local-server";
 import { startTargetServer } from "../support/target-server";
 
@@ -113,4 +117,71 @@ describe("npm start", () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain("no API key with id");
   }, 120_000);
+
+  it("deploys with npm run deploy through wrangler, step by step, then smoke-tests the deployment", async () => {
+    // Cloudflare's API is a local stand-in (CLOUDFLARE_API_BASE_URL); its D1 runs on this npm start's database, so
+    // the deployment the smoke test reaches (--url) reads what the deploy wrote "remotely".
+    const d1 = async (sql: string, params: unknown[]): Promise<D1Results> => {
+      if (params.length) throw new Error("the test's D1 takes no bound parameters");
+      const { stdout } = await run("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", local.state, "--json", "--command", sql], { env: { ...process.env, CI: "true" } });
+      return JSON.parse(stdout) as D1Results;
+    };
+    const cf = await startFakeCloudflare({ d1 });
+    const repo = copyOfRepo();
+    try {
+      const env = { ...process.env, CLOUDFLARE_API_BASE_URL: cf.url, CLOUDFLARE_API_TOKEN: "ci-token", CLOUDFLARE_ACCOUNT_ID: "acc0000000000000000000000000001" };
+      const deploy = (...args: string[]) => run("npm", ["run", "-s", "deploy", "--", "--url", local.base, ...args], { cwd: repo, env, timeout: 180_000 }).catch((e) => e);
+
+      // No secrets anywhere: it stops before uploading anything, having made the database and written its id.
+      const refused = await deploy();
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("deploy stopped at (d) required secrets: missing secret(s) SECRETS_KEY, METRICS_TOKEN");
+      expect(cf.calls.some((c) => c.method === "PUT" && c.path.endsWith("/workers/scripts/edgeflow"))).toBe(false);
+      const id = [...cf.state.databases.values()][0]?.uuid as string;
+      expect(readFileSync(join(repo, "wrangler.toml"), "utf8")).toContain(`database_id = "${id}"`);
+
+      writeFileSync(join(repo, ".prod.vars"), "SECRETS_KEY=c2VjcmV0cy1rZXktZm9yLWNpLWRlcGxveS0zMmJ5dGVz\nMETRICS_TOKEN=mt_ci\n");
+      const first = await deploy("--secrets-file", ".prod.vars");
+      expect(first.stderr ?? "").toBe("");
+      expect(first.stdout).toContain(`D1 database id from wrangler.toml: ${id}`);
+      expect(first.stdout).toContain("R2 bucket edgeflow-artifacts: exists");
+      expect(first.stdout).toContain("secrets present: SECRETS_KEY, METRICS_TOKEN");
+      expect(first.stdout).toMatch(/deployed to https:\/\/edgeflow\.edgeflow-ci\.workers\.dev/);
+      expect(first.stdout).toMatch(/smoke ok: .* succeeded; SSE \d+ and WebSocket \d+ events, gap-free; cleaned up/);
+      expect(first.stdout).toContain("npx wrangler rollback");
+      const script = cf.state.scripts.get("edgeflow");
+      expect([...(script?.secrets.keys() ?? [])].sort()).toEqual(["METRICS_TOKEN", "SECRETS_KEY"]);
+      expect(script?.crons).toEqual(["* * * * *"]);
+      expect(script?.migrationTag).toBe("v4");
+      // The throwaway smoke key was revoked after use.
+      const keys = await run("npm", ["run", "-s", "keys", "--", "list", "deploy-smoke"], { env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state } });
+      expect(keys.stdout).toMatch(/deploy smoke .* revoked \S+Z/);
+
+      // A second deploy needs no secrets file: they are set on the Worker now, and nothing is created twice.
+      const second = await deploy();
+      expect(second.stderr ?? "").toBe("");
+      expect(second.stdout).toContain("migrations: up to date");
+      expect(script?.uploads).toBe(2);
+      expect(cf.state.databases.size).toBe(1);
+    } finally {
+      await cf.close();
+      rmSync(repo, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
+
+/** The working tree's files (committed or not, git-ignored ones left out) in a fresh folder, node_modules linked. */
+function copyOfRepo(): string {
+  const dir = mkdtempSync(join(tmpdir(), "edgeflow-deploy-"));
+  const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], { encoding: "utf8" }).split("\0").filter(Boolean);
+  for (const f of files) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    try {
+      cpSync(f, join(dir, f));
+    } catch {
+      // Deleted in the working tree but still in the index.
+    }
+  }
+  symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
+  return dir;
+}
