@@ -1,5 +1,5 @@
 // The D1 queries of the cron side (schedules, monitors, alerts, watchdog, retention), kept beside repo.ts.
-import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
 import { alerts, createRequests, cronState, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, workflows } from "./schema";
 
@@ -200,6 +200,12 @@ export async function stalledExecutions(db: Db, now: number, stallMs: number, gr
     )
     .orderBy(asc(sql`coalesce(${executions.wake_at}, ${executions.projected_at})`))
     .limit(limit);
+}
+
+/** Tenants whose executions finished since `since`: where a lost release may have left a slot held. */
+export async function tenantsFinishedSince(db: Db, since: number, limit: number): Promise<string[]> {
+  const rows = await db.selectDistinct({ tenant_id: executions.tenant_id }).from(executions).where(gt(executions.finished_at, since)).limit(limit);
+  return rows.map((r) => r.tenant_id);
 }
 
 /** Finished executions past their retention: their workflow's `retention_days`, or else finished before `before`. */

@@ -52,6 +52,11 @@ export class LeaseStore {
       .map((r) => r.execution_id);
   }
 
+  /** Entries of any queue whose lease ran out by `now` (holders and waiters alike: waiters renew every poll). */
+  staleEntries(now: number, max: number): { key: string; execution_id: string }[] {
+    return this.sql.exec<{ key: string; execution_id: string }>("SELECT key, execution_id FROM key_queue WHERE lease_until <= ? ORDER BY lease_until LIMIT ?", now, max).toArray();
+  }
+
   renewKey(key: string, executionId: string, leaseUntil: number): void {
     this.sql.exec("UPDATE key_queue SET lease_until = ? WHERE key = ? AND execution_id = ?", leaseUntil, key, executionId);
   }

@@ -55,6 +55,18 @@ export class TenantObject extends DurableObject<Env> {
     return this.leases.acquireKey(key, executionId, capacity, Date.now() + ttl);
   }
 
+  /**
+   * The watchdog's sweep: check every entry whose lease ran out, in any queue, with its own object, and drop those
+   * that finished (their release was lost). Returns how many were checked and dropped.
+   */
+  async reconcile(max = 20): Promise<{ checked: number; dropped: number }> {
+    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const stale = this.leases.staleEntries(Date.now(), max);
+    const running = await Promise.all(stale.map((e) => executionStub(this.env, e.execution_id).holdsKeyLease().catch(() => true)));
+    stale.forEach((e, i) => (running[i] ? this.leases.renewKey(e.key, e.execution_id, Date.now() + ttl) : this.leases.releaseKey(e.key, e.execution_id, 1)));
+    return { checked: stale.length, dropped: running.filter((r) => !r).length };
+  }
+
   private async dropFinished(key: string, capacity: number, stale: string[], ttl: number): Promise<void> {
     // An object that does not answer is kept: a holder is never dropped on a transient failure, only on its own word.
     const running = await Promise.all(stale.map((id) => executionStub(this.env, id).holdsKeyLease().catch(() => true)));

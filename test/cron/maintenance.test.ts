@@ -55,3 +55,20 @@ describe("retention", () => {
     expect((await projection(recent))?.execution.status).toBe("succeeded");
   });
 });
+
+describe("watchdog: running slots", () => {
+  it("frees a running slot whose release was lost, so the tenant's running count is true again", async () => {
+    const { tenantId, token } = await createTenant();
+    const api = client(token);
+    const { executionId } = await run(api, { name: "done", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] });
+    await waitFor(api, executionId);
+    const tenant = env.TENANT.get(env.TENANT.idFromName(tenantId));
+    // The release never arrived: the finished execution still holds a slot, with a lease long run out.
+    await runInDurableObject(tenant, async (_o, state) => {
+      state.storage.sql.exec("INSERT INTO key_queue (key, execution_id, lease_until) VALUES ('__running__', ?, 0)", executionId);
+    });
+    expect(await tenant.queued("__running__")).toBe(1);
+    await tick(Date.now());
+    expect(await tenant.queued("__running__")).toBe(0);
+  });
+});

@@ -153,8 +153,8 @@ describe("npm start", () => {
       expect([...(script?.secrets.keys() ?? [])].sort()).toEqual(["METRICS_TOKEN", "SECRETS_KEY"]);
       expect(script?.crons).toEqual(["* * * * *"]);
       expect(script?.migrationTag).toBe("v4");
-      // The throwaway smoke key was revoked after use.
-      const keys = await run("npm", ["run", "-s", "keys", "--", "list", "deploy-smoke"], { env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state } });
+      // The throwaway smoke key was revoked after use: seen through the keys command with --remote, as in production.
+      const keys = await run("npm", ["run", "-s", "keys", "--", "list", "deploy-smoke", "--remote"], { cwd: repo, env });
       expect(keys.stdout).toMatch(/deploy smoke .* revoked \S+Z/);
 
       // A second deploy needs no secrets file: they are set on the Worker now, and nothing is created twice.
