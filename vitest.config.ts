@@ -4,67 +4,70 @@ import { defineConfig } from "vitest/config";
 // One workerd pool (wrangler.toml plus the test bindings) for the workers tests and the reliability gates.
 const workersPool = () =>
   cloudflareTest(async ({ inject }) => ({
-  wrangler: { configPath: "./wrangler.toml" },
-  miniflare: {
-    // The real AI binding needs Cloudflare's network; this auxiliary worker answers the same run(model, input) call.
-    serviceBindings: { AI: "fake-workers-ai" },
-    workers: [
-      {
-        name: "fake-workers-ai",
-        modules: true,
-        compatibilityDate: "2026-11-01",
-        script: `import { WorkerEntrypoint } from "cloudflare:workers";
+    wrangler: { configPath: "./wrangler.toml" },
+    miniflare: {
+      // The real AI binding needs Cloudflare's network; this auxiliary worker answers the same run(model, input) call.
+      serviceBindings: { AI: "fake-workers-ai" },
+      workers: [
+        {
+          name: "fake-workers-ai",
+          modules: true,
+          compatibilityDate: "2026-11-01",
+          script: `import { WorkerEntrypoint } from "cloudflare:workers";
           export default class extends WorkerEntrypoint {
             async run(model, input) {
               const last = input.messages[input.messages.length - 1].content;
               return { response: "workers-ai " + model + ": " + last, usage: { prompt_tokens: 10, completion_tokens: 5 } };
             }
           }`,
+        },
+      ],
+      bindings: {
+        TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+        TARGET_URL: inject<string>("targetUrl"),
+        OPENAI_URL: inject<string>("openaiUrl"),
+        ANTHROPIC_URL: inject<string>("anthropicUrl"),
+        // LLM tiers point at the local model servers: strong → Anthropic-style, mid → OpenAI, weak → OpenRouter
+        // (OpenAI protocol, reports its own cost).
+        MODEL_STRONG: "anthropic:claude-test",
+        MODEL_MID: "openai:gpt-test",
+        MODEL_WEAK: "openrouter:weak-test",
+        OPENAI_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
+        OPENAI_API_KEY: "sk-local-test",
+        OPENROUTER_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
+        OPENROUTER_API_KEY: "or-local-test",
+        ANTHROPIC_BASE_URL: inject<string>("anthropicUrl"),
+        ANTHROPIC_API_KEY: "ak-local-test",
+        MODEL_PRICES: JSON.stringify({
+          "openai:gpt-test": { input_per_mtok: 10, output_per_mtok: 20 },
+          "anthropic:claude-test": { input_per_mtok: 30, output_per_mtok: 60 },
+        }),
+        BREAKER_FAILURES: "3",
+        BREAKER_COOLDOWN_MS: "500",
+        PROJECTION_FLUSH_MS: "50",
+        // The local test servers listen on loopback; everything else private stays refused.
+        ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+        METRICS_TOKEN: "metrics-test-token",
+        // Small enough for a test to fill; no other test runs more than 20 at once for one tenant.
+        MAX_RUNNING_EXECUTIONS_PER_TENANT: "20",
+        // A 10,000-item map then runs as 20 alarm invocations.
+        MAP_ITEMS_PER_INVOCATION: "500",
+        // Tests poll quickly; the rate-limit test sets a per-key override instead.
+        RATE_LIMIT_PER_MINUTE: "1000000",
+        RATE_LIMIT_BURST: "100000",
+        SECRETS_KEY: Buffer.from("edgeflow-test-secrets-key-32-byt").toString("base64"),
+        // Small enough to exercise in seconds: the tenant-wide limit, heartbeats, ticket expiry, lease renewal.
+        MAX_SUBSCRIBERS_PER_TENANT: "150",
+        SSE_HEARTBEAT_MS: "200",
+        STREAM_TICKET_TTL_SECONDS: "1",
+        SUBSCRIBER_LEASE_MS: "2000",
+        // A lost concurrency-key release is found within seconds, so the crash gate can show it.
+        KEY_LEASE_SECONDS: "2",
+        // Three 3 MiB outputs overrun it, so the budget can be shown failing a run.
+        OUTPUT_BUDGET_BYTES: String(8 * 1024 * 1024),
       },
-    ],
-    bindings: {
-      TEST_MIGRATIONS: await readD1Migrations("./migrations"),
-      TARGET_URL: inject<string>("targetUrl"),
-      OPENAI_URL: inject<string>("openaiUrl"),
-      ANTHROPIC_URL: inject<string>("anthropicUrl"),
-      // LLM tiers point at the local model servers: strong → Anthropic-style, mid → OpenAI, weak → OpenRouter
-      // (OpenAI protocol, reports its own cost).
-      MODEL_STRONG: "anthropic:claude-test",
-      MODEL_MID: "openai:gpt-test",
-      MODEL_WEAK: "openrouter:weak-test",
-      OPENAI_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
-      OPENAI_API_KEY: "sk-local-test",
-      OPENROUTER_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
-      OPENROUTER_API_KEY: "or-local-test",
-      ANTHROPIC_BASE_URL: inject<string>("anthropicUrl"),
-      ANTHROPIC_API_KEY: "ak-local-test",
-      MODEL_PRICES: JSON.stringify({ "openai:gpt-test": { input_per_mtok: 10, output_per_mtok: 20 }, "anthropic:claude-test": { input_per_mtok: 30, output_per_mtok: 60 } }),
-      BREAKER_FAILURES: "3",
-      BREAKER_COOLDOWN_MS: "500",
-      PROJECTION_FLUSH_MS: "50",
-      // The local test servers listen on loopback; everything else private stays refused.
-      ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
-      METRICS_TOKEN: "metrics-test-token",
-      // Small enough for a test to fill; no other test runs more than 20 at once for one tenant.
-      MAX_RUNNING_EXECUTIONS_PER_TENANT: "20",
-      // A 10,000-item map then runs as 20 alarm invocations.
-      MAP_ITEMS_PER_INVOCATION: "500",
-      // Tests poll quickly; the rate-limit test sets a per-key override instead.
-      RATE_LIMIT_PER_MINUTE: "1000000",
-      RATE_LIMIT_BURST: "100000",
-      SECRETS_KEY: Buffer.from("edgeflow-test-secrets-key-32-byt").toString("base64"),
-      // Small enough to exercise in seconds: the tenant-wide limit, heartbeats, ticket expiry, lease renewal.
-      MAX_SUBSCRIBERS_PER_TENANT: "150",
-      SSE_HEARTBEAT_MS: "200",
-      STREAM_TICKET_TTL_SECONDS: "1",
-      SUBSCRIBER_LEASE_MS: "2000",
-      // A lost concurrency-key release is found within seconds, so the crash gate can show it.
-      KEY_LEASE_SECONDS: "2",
-      // Three 3 MiB outputs overrun it, so the budget can be shown failing a run.
-      OUTPUT_BUDGET_BYTES: String(8 * 1024 * 1024),
     },
-  },
-}));
+  }));
 
 const workersTest = {
   globalSetup: ["./test/support/global-setup.ts"],
@@ -87,11 +90,21 @@ export default defineConfig({
       },
       {
         // The real `npm start` as a user runs it (wrangler dev and the local cron driver), from outside the pool.
-        test: { name: "local", include: ["test/local/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 150_000 },
+        test: {
+          name: "local",
+          include: ["test/local/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 150_000,
+        },
       },
       {
         plugins: [workersPool()],
-        test: { name: "workers", include: ["test/api/**/*.test.ts", "test/durable/**/*.test.ts", "test/cron/**/*.test.ts"], ...workersTest },
+        test: {
+          name: "workers",
+          include: ["test/api/**/*.test.ts", "test/durable/**/*.test.ts", "test/cron/**/*.test.ts"],
+          ...workersTest,
+        },
       },
       {
         // The reliability gates (npm run test:reliability): seeded suites whose figures are printed at the end.

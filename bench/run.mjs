@@ -56,17 +56,31 @@ async function get(path) {
 }
 
 async function api(method, path, key, body) {
-  const res = await fetch(`${BASE}${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
   return res.json();
 }
 
 const noop = (id, needs = []) => ({ id, kind: "transform", needs, config: { expression: "0" } });
-const chainDef = (n) => ({ name: `chain-${n}`, nodes: Array.from({ length: n }, (_, i) => noop(`n${i}`, i ? [`n${i - 1}`] : [])) });
+const chainDef = (n) => ({
+  name: `chain-${n}`,
+  nodes: Array.from({ length: n }, (_, i) => noop(`n${i}`, i ? [`n${i - 1}`] : [])),
+});
 const fanDef = (n) => ({
   name: `fan-${n}`,
   max_parallel: 64,
-  nodes: [noop("root"), ...Array.from({ length: n }, (_, i) => noop(`p${i}`, ["root"])), noop("join", Array.from({ length: n }, (_, i) => `p${i}`))],
+  nodes: [
+    noop("root"),
+    ...Array.from({ length: n }, (_, i) => noop(`p${i}`, ["root"])),
+    noop(
+      "join",
+      Array.from({ length: n }, (_, i) => `p${i}`),
+    ),
+  ],
 });
 
 /** Run `fn` ITER times (after warm-up), returning in-workerd durations and workerd CPU per run. */
@@ -76,7 +90,9 @@ async function measure(label, fn, iterations = ITER, warmup = 3) {
   const cpu0 = workerdCpuMs();
   for (let i = 0; i < iterations; i++) ms.push(await fn());
   const cpu = (workerdCpuMs() - cpu0) / iterations;
-  process.stdout.write(`  ${label}: median ${fmt(quantile(ms, 0.5))} ms, p99 ${fmt(quantile(ms, 0.99))} ms, workerd CPU ${fmt(cpu)} ms/run\n`);
+  process.stdout.write(
+    `  ${label}: median ${fmt(quantile(ms, 0.5))} ms, p99 ${fmt(quantile(ms, 0.99))} ms, workerd CPU ${fmt(cpu)} ms/run\n`,
+  );
   return { median: quantile(ms, 0.5), p99: quantile(ms, 0.99), cpu };
 }
 
@@ -85,8 +101,16 @@ async function measure(label, fn, iterations = ITER, warmup = 3) {
  * only) and the same floor writing each message to SQLite first (the cost of persisting before broadcasting).
  */
 async function broadcast(key) {
-  console.log("\nBroadcast: a 50-node chain released by one event, to N WebSocket subscribers held inside workerd (slowest subscriber per event)");
-  const gated = { name: "broadcast", nodes: [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }, ...chainDef(50).nodes.map((n, i) => (i === 0 ? { ...n, needs: ["gate"] } : n))] };
+  console.log(
+    "\nBroadcast: a 50-node chain released by one event, to N WebSocket subscribers held inside workerd (slowest subscriber per event)",
+  );
+  const gated = {
+    name: "broadcast",
+    nodes: [
+      { id: "gate", kind: "wait_for_event", config: { event: "go" } },
+      ...chainDef(50).nodes.map((n, i) => (i === 0 ? { ...n, needs: ["gate"] } : n)),
+    ],
+  };
   const gatedId = (await api("POST", "/v1/workflows", key, gated)).id;
   const fanout = [];
   for (const n of [1, 100, 1000]) {
@@ -104,16 +128,35 @@ async function broadcast(key) {
       }
       await sleep(500);
     }
-    const pooled = Object.fromEntries(Object.entries(sides).map(([side, runs]) => {
-      const lats = runs.flatMap((x) => x.lats);
-      return [side, {
-        events: lats.length, p50: quantile(lats, 0.5), p99: quantile(lats, 0.99), per_sec: quantile(runs.map((x) => x.per_sec), 0.5),
-        complete: runs.every((x) => x.complete), worst: runs.flatMap((x) => x.worst).sort((a, b) => b.ms - a.ms).slice(0, 3).map((w) => `${w.type} #${w.seq} ${w.ms} ms`),
-      }];
-    }));
+    const pooled = Object.fromEntries(
+      Object.entries(sides).map(([side, runs]) => {
+        const lats = runs.flatMap((x) => x.lats);
+        return [
+          side,
+          {
+            events: lats.length,
+            p50: quantile(lats, 0.5),
+            p99: quantile(lats, 0.99),
+            per_sec: quantile(
+              runs.map((x) => x.per_sec),
+              0.5,
+            ),
+            complete: runs.every((x) => x.complete),
+            worst: runs
+              .flatMap((x) => x.worst)
+              .sort((a, b) => b.ms - a.ms)
+              .slice(0, 3)
+              .map((w) => `${w.type} #${w.seq} ${w.ms} ms`),
+          },
+        ];
+      }),
+    );
     fanout.push([n, pooled]);
-    const line = (f) => `p50 ${fmt(f.p50, 1)} / p99 ${fmt(f.p99, 1)} ms, ${fmt(f.per_sec, 0)} events/s${f.complete ? "" : " GAPS"}`;
-    console.log(`  ${n} subscribers, ${rounds} rounds (${pooled.edgeflow.events} events each side): edgeflow ${line(pooled.edgeflow)}; floor ${line(pooled.floor)}; floor + SQLite write ${line(pooled.persisted)}`);
+    const line = (f) =>
+      `p50 ${fmt(f.p50, 1)} / p99 ${fmt(f.p99, 1)} ms, ${fmt(f.per_sec, 0)} events/s${f.complete ? "" : " GAPS"}`;
+    console.log(
+      `  ${n} subscribers, ${rounds} rounds (${pooled.edgeflow.events} events each side): edgeflow ${line(pooled.edgeflow)}; floor ${line(pooled.floor)}; floor + SQLite write ${line(pooled.persisted)}`,
+    );
     console.log(`    edgeflow's slowest: ${pooled.edgeflow.worst.join("; ")}`);
   }
   return fanout;
@@ -127,8 +170,26 @@ async function main() {
   // workerd and the harness on different cores where possible, so the harness does not steal the engine's time.
   const pin = existsSync("/usr/bin/taskset") ? ["taskset", "-c", "1"] : [];
   if (pin.length) execFileSync("taskset", ["-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
-  const [cmd, ...rest] = [...pin, "wrangler", "dev", "-c", opts.config, "--port", String(PORT), "--ip", "127.0.0.1", "--persist-to", opts.persistTo, "--log-level", "error"];
-  const dev = spawn(cmd, rest, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, detached: true });
+  const [cmd, ...rest] = [
+    ...pin,
+    "wrangler",
+    "dev",
+    "-c",
+    opts.config,
+    "--port",
+    String(PORT),
+    "--ip",
+    "127.0.0.1",
+    "--persist-to",
+    opts.persistTo,
+    "--log-level",
+    "error",
+  ];
+  const dev = spawn(cmd, rest, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    detached: true,
+  });
   devPid = dev.pid;
   const stop = () => {
     try {
@@ -145,10 +206,16 @@ async function main() {
   }
 
   const wf = {};
-  for (const [name, def] of Object.entries({ chain100: chainDef(100), fan100: fanDef(100), chain10: chainDef(10), chain1000: chainDef(1000) })) {
+  for (const [name, def] of Object.entries({
+    chain100: chainDef(100),
+    fan100: fanDef(100),
+    chain10: chainDef(10),
+    chain1000: chainDef(1000),
+  })) {
     wf[name] = (await api("POST", "/v1/workflows", key, def)).id;
   }
-  const engine = (name) => () => get(`/bench/engine?workflow=${wf[name]}&key=${key}&tenant=${tenantId}`).then((r) => r.ms);
+  const engine = (name) => () =>
+    get(`/bench/engine?workflow=${wf[name]}&key=${key}&tenant=${tenantId}`).then((r) => r.ms);
   const workflows = (shape, n) => () => get(`/bench/workflows?shape=${shape}&n=${n}`).then((r) => r.ms);
   const floor = (n) => () => get(`/bench/floor?n=${n}`).then((r) => r.ms);
 
@@ -186,12 +253,15 @@ async function main() {
   const each = await Promise.all(Array.from({ length: concurrent }, () => engine("chain10")()));
   const wall = performance.now() - t0;
   const execPerSec = concurrent / (wall / 1000);
-  console.log(`  ${fmt(execPerSec, 1)} executions/s; completion p50 ${fmt(quantile(each, 0.5))} ms, p99 ${fmt(quantile(each, 0.99))} ms`);
+  console.log(
+    `  ${fmt(execPerSec, 1)} executions/s; completion p50 ${fmt(quantile(each, 0.5))} ms, p99 ${fmt(quantile(each, 0.99))} ms`,
+  );
 
   const fanout = await broadcast(key);
 
   console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
-  const first = (transport) => () => get(`/bench/first-event?transport=${transport}&workflow=${wf.chain10}&key=${key}`).then((r) => r.ms);
+  const first = (transport) => () =>
+    get(`/bench/first-event?transport=${transport}&workflow=${wf.chain10}&key=${key}`).then((r) => r.ms);
   const postOnly = await measure("POST alone, to the 201", first("none"), 200);
   const firstWs = await measure("POST + WebSocket to the first event", first("ws"), 200);
   const firstSse = await measure("POST + SSE to the first event", first("sse"), 200);
@@ -207,13 +277,18 @@ async function main() {
   const table = [
     "| scenario | edgeflow | workflows (local) | floor DO | edgeflow / workflows | edgeflow / floor |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ...rows.map(([name, ours, theirs, fl]) => `| ${name} | ${fmt(ours, 3)} | ${fmt(theirs, 3)} | ${fmt(fl, 3)} | ${theirs ? fmt(ours / theirs, 3) : "-"} | ${fl ? fmt(ours / fl, 2) : "-"} |`),
+    ...rows.map(
+      ([name, ours, theirs, fl]) =>
+        `| ${name} | ${fmt(ours, 3)} | ${fmt(theirs, 3)} | ${fmt(fl, 3)} | ${theirs ? fmt(ours / theirs, 3) : "-"} | ${fl ? fmt(ours / fl, 2) : "-"} |`,
+    ),
     `| 100 concurrent 10-node chains | ${fmt(execPerSec, 1)} exec/s, p50 ${fmt(quantile(each, 0.5), 1)} ms, p99 ${fmt(quantile(each, 0.99), 1)} ms | | | | |`,
     "",
     "| broadcast, slowest subscriber per event (events pooled) | edgeflow p50 / p99 ms | bare-DO floor p50 / p99 ms | floor + SQLite write p50 / p99 ms | edgeflow / floor (p99) | edgeflow / floor + write (p99) | events/s: edgeflow / floor / floor + write |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...fanout.map(([n, { edgeflow: o, floor: f, persisted: p }]) =>
-      `| ${n} subscribers (${o.events} events) | ${fmt(o.p50, 1)} / ${fmt(o.p99, 1)} | ${fmt(f.p50, 1)} / ${fmt(f.p99, 1)} | ${fmt(p.p50, 1)} / ${fmt(p.p99, 1)} | ${fmt(o.p99 / Math.max(f.p99, 1), 2)} | ${fmt(o.p99 / Math.max(p.p99, 1), 2)} | ${fmt(o.per_sec, 0)} / ${fmt(f.per_sec, 0)} / ${fmt(p.per_sec, 0)} |`),
+    ...fanout.map(
+      ([n, { edgeflow: o, floor: f, persisted: p }]) =>
+        `| ${n} subscribers (${o.events} events) | ${fmt(o.p50, 1)} / ${fmt(o.p99, 1)} | ${fmt(f.p50, 1)} / ${fmt(f.p99, 1)} | ${fmt(p.p50, 1)} / ${fmt(p.p99, 1)} | ${fmt(o.p99 / Math.max(f.p99, 1), 2)} | ${fmt(o.p99 / Math.max(p.p99, 1), 2)} | ${fmt(o.per_sec, 0)} / ${fmt(f.per_sec, 0)} / ${fmt(p.per_sec, 0)} |`,
+    ),
     "",
     "| POST to the first stream event (200 runs) | p50 ms | p99 ms | above POST alone (p50) |",
     "| --- | ---: | ---: | ---: |",
@@ -221,7 +296,9 @@ async function main() {
     `| POST + WebSocket, first event | ${fmt(firstWs.median, 2)} | ${fmt(firstWs.p99, 2)} | ${fmt(firstWs.median - postOnly.median, 2)} |`,
     `| POST + SSE, first event | ${fmt(firstSse.median, 2)} | ${fmt(firstSse.p99, 2)} | ${fmt(firstSse.median - postOnly.median, 2)} |`,
   ].join("\n");
-  const versions = JSON.parse(execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }));
+  const versions = JSON.parse(
+    execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }),
+  );
   const wranglerVersion = versions.dependencies?.wrangler?.version;
   const speedup = wf100.median / c100.median;
   const hundred = fanout[1][1];

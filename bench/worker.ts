@@ -26,7 +26,8 @@ export class BroadcastFloor extends DurableObject<BenchEnv> {
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
   async burst(n: number, persist = false): Promise<void> {
-    if (persist) this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+    if (persist)
+      this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)");
     for (let seq = 1; seq <= n; seq++) {
       const msg = JSON.stringify({ seq, type: "floor", at: new Date().toISOString(), data: {} });
       if (persist) this.ctx.storage.sql.exec("INSERT INTO log (seq, body) VALUES (?, ?)", seq, msg);
@@ -78,7 +79,8 @@ export class FanWorkflow extends WorkflowEntrypoint<BenchEnv, { n: number; latch
 export class FloorObject extends DurableObject<BenchEnv> {
   constructor(ctx: DurableObjectState, env: BenchEnv) {
     super(ctx, env);
-    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT, node_id TEXT, attempt INTEGER, at INTEGER, data TEXT);
+    ctx.storage.sql
+      .exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT, node_id TEXT, attempt INTEGER, at INTEGER, data TEXT);
       CREATE TABLE IF NOT EXISTS dirty (key TEXT PRIMARY KEY, seq INTEGER);
       CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, status TEXT, attempt INTEGER, output TEXT, seq INTEGER);
       CREATE TABLE IF NOT EXISTS execution (id TEXT PRIMARY KEY, status TEXT, flush_due_at INTEGER);
@@ -97,12 +99,22 @@ export class FloorObject extends DurableObject<BenchEnv> {
     const job = sql.exec<{ n: number; latch: string }>("SELECT * FROM job").one();
     for (let i = 0; i < job.n; i++) {
       for (const status of ["running", "succeeded"]) {
-        const seq = sql.exec<{ seq: number }>(
-          "INSERT INTO events (seq, type, node_id, attempt, at, data) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, 1, ?, '{}') RETURNING seq",
-          `node.${status}`, `n${i}`, Date.now(),
-        ).one().seq;
+        const seq = sql
+          .exec<{ seq: number }>(
+            "INSERT INTO events (seq, type, node_id, attempt, at, data) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, 1, ?, '{}') RETURNING seq",
+            `node.${status}`,
+            `n${i}`,
+            Date.now(),
+          )
+          .one().seq;
         sql.exec("INSERT INTO dirty VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", `n${i}`, seq);
-        sql.exec("UPDATE nodes SET status = ?, attempt = 1, output = ?, seq = ? WHERE id = ?", status, status === "succeeded" ? String(i) : null, seq, `n${i}`);
+        sql.exec(
+          "UPDATE nodes SET status = ?, attempt = 1, output = ?, seq = ? WHERE id = ?",
+          status,
+          status === "succeeded" ? String(i) : null,
+          seq,
+          `n${i}`,
+        );
         sql.exec("UPDATE execution SET flush_due_at = ?", Date.now());
         // The engine yields to the event loop between an attempt's start and its result.
         await Promise.resolve();
@@ -163,7 +175,9 @@ function parsed(c: Client): Received[] {
 
 async function within<T>(work: Promise<T>, timeoutMs = 60_000): Promise<T> {
   const timer = new AbortController();
-  const timeout = scheduler.wait(timeoutMs, { signal: timer.signal }).then(() => Promise.reject(new Error("broadcast scenario timed out")));
+  const timeout = scheduler
+    .wait(timeoutMs, { signal: timer.signal })
+    .then(() => Promise.reject(new Error("broadcast scenario timed out")));
   return Promise.race([work, timeout]).finally(() => timer.abort());
 }
 
@@ -183,8 +197,15 @@ function figures(received: Received[][], fromSeq: number) {
       last = Math.max(last, r.at);
     }
   }
-  const worst = [...slowest].sort((a, b) => b[1].ms - a[1].ms).slice(0, 3).map(([seq, s]) => ({ seq, ...s }));
-  return { lats: [...slowest.values()].map((s) => s.ms), per_sec: (slowest.size / Math.max(1, last - first)) * 1000, worst };
+  const worst = [...slowest]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, 3)
+    .map(([seq, s]) => ({ seq, ...s }));
+  return {
+    lats: [...slowest.values()].map((s) => s.ms),
+    per_sec: (slowest.size / Math.max(1, last - first)) * 1000,
+    worst,
+  };
 }
 
 /** Every subscriber saw one unbroken run of seqs. */
@@ -196,8 +217,16 @@ async function broadcastEngine(url: URL, env: BenchEnv, ctx: ExecutionContext, n
   const q = (k: string) => url.searchParams.get(k) ?? "";
   const call = (path: string, init: RequestInit) => worker.fetch(new Request(`${url.origin}${path}`, init), env, ctx);
   const auth = { authorization: `Bearer ${q("key")}` };
-  const started = (await (await call(`/v1/workflows/${q("workflow")}/executions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" })).json()) as { id: string };
-  const clients = await openClients(n, () => call(`/v1/executions/${started.id}/stream`, { headers: { ...auth, upgrade: "websocket" } }));
+  const started = (await (
+    await call(`/v1/workflows/${q("workflow")}/executions`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: "{}",
+    })
+  ).json()) as { id: string };
+  const clients = await openClients(n, () =>
+    call(`/v1/executions/${started.id}/stream`, { headers: { ...auth, upgrade: "websocket" } }),
+  );
   // Not timed yet: every subscriber is live once it has seen the gate wait.
   const waiting = (c: Client) => c.raw.some(([, data]) => data.includes('"type":"node.waiting"'));
   for (let tries = 0; !clients.every(waiting); tries++) {
@@ -205,7 +234,11 @@ async function broadcastEngine(url: URL, env: BenchEnv, ctx: ExecutionContext, n
     await scheduler.wait(10);
   }
   const fromSeq = Math.max(...parsed(clients[0] as Client).map((r) => r.seq));
-  await call(`/v1/executions/${started.id}/events`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: "go" }) });
+  await call(`/v1/executions/${started.id}/events`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ name: "go" }),
+  });
   // The execution closes every stream (1000) after its last event.
   await within(Promise.all(clients.map((c) => c.closed)));
   const received = clients.map(parsed);
@@ -307,13 +340,24 @@ export default {
       case "/bench/first-event": {
         // A client's view: POST the execution, then open its stream at once; done when the first event arrives.
         const auth = { authorization: `Bearer ${q("key")}` };
-        const call = (path: string, init: RequestInit) => worker.fetch(new Request(`${url.origin}${path}`, init), env, ctx);
+        const call = (path: string, init: RequestInit) =>
+          worker.fetch(new Request(`${url.origin}${path}`, init), env, ctx);
         const ms = await timed(async () => {
-          const res = await call(`/v1/workflows/${q("workflow")}/executions`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" });
+          const res = await call(`/v1/workflows/${q("workflow")}/executions`, {
+            method: "POST",
+            headers: { ...auth, "content-type": "application/json" },
+            body: "{}",
+          });
           if (res.status !== 201) throw new Error(`start: HTTP ${res.status} ${await res.text()}`);
           const { id } = (await res.json()) as { id: string };
-          if (q("transport") === "ws") await firstSocketEvent(await call(`/v1/executions/${id}/stream`, { headers: { ...auth, upgrade: "websocket" } }));
-          if (q("transport") === "sse") await firstSseEvent(await call(`/v1/executions/${id}/stream`, { headers: { ...auth, accept: "text/event-stream" } }));
+          if (q("transport") === "ws")
+            await firstSocketEvent(
+              await call(`/v1/executions/${id}/stream`, { headers: { ...auth, upgrade: "websocket" } }),
+            );
+          if (q("transport") === "sse")
+            await firstSseEvent(
+              await call(`/v1/executions/${id}/stream`, { headers: { ...auth, accept: "text/event-stream" } }),
+            );
         });
         return json({ ms });
       }

@@ -10,7 +10,10 @@ import { gzipSync } from "node:zlib";
 const BUDGET = { raw: 2 * 1024 * 1024, gzip: 400 * 1024 };
 const out = mkdtempSync(join(tmpdir(), "edgeflow-bundle-"));
 try {
-  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", out], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", out], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
   const code = readFileSync(join(out, "worker.js"));
   const size = { raw: code.byteLength, gzip: gzipSync(code).byteLength };
   const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;

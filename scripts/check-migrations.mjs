@@ -13,12 +13,24 @@ try {
   const before = count();
   const out = execFileSync(
     "drizzle-kit",
-    ["generate", "--dialect", "sqlite", "--schema", "src/db/schema.ts", "--out", relative(".", `${probe}/migrations`), "--name", "probe"],
+    [
+      "generate",
+      "--dialect",
+      "sqlite",
+      "--schema",
+      "src/db/schema.ts",
+      "--out",
+      relative(".", `${probe}/migrations`),
+      "--name",
+      "probe",
+    ],
     { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
   if (count() !== before || !/No schema changes/i.test(out)) {
     console.error(out);
-    console.error("src/db/schema.ts and migrations/ disagree: run `npm run db:generate` and commit the new file in migrations/.");
+    console.error(
+      "src/db/schema.ts and migrations/ disagree: run `npm run db:generate` and commit the new file in migrations/.",
+    );
     process.exitCode = 1;
   } else {
     console.log("migrations: schema.ts and migrations/ agree");

@@ -14,7 +14,11 @@ import { PLACEHOLDER_DATABASE_ID, readBucketName, readDatabaseId, writeDatabaseI
 export const REQUIRED_SECRETS = ["SECRETS_KEY", "METRICS_TOKEN"];
 
 const { values } = parseArgs({
-  options: { "secrets-file": { type: "string" }, url: { type: "string" }, "skip-smoke": { type: "boolean", default: false } },
+  options: {
+    "secrets-file": { type: "string" },
+    url: { type: "string" },
+    "skip-smoke": { type: "boolean", default: false },
+  },
 });
 const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 const wrangler = (args, opts = {}) =>
@@ -24,7 +28,8 @@ let step = "";
 try {
   step = "(a) wrangler whoami";
   const who = wrangler(["whoami"]);
-  if (/not authenticated/i.test(who)) throw new Error("not logged in: run `npx wrangler login`, or set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID)");
+  if (/not authenticated/i.test(who))
+    throw new Error("not logged in: run `npx wrangler login`, or set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID)");
   say(`logged in (${/associated with the email (\S+?)\.?\s/.exec(who)?.[1] ?? "API token"})`);
 
   step = "(b) D1 database";
@@ -44,7 +49,9 @@ try {
   say(applied.length ? applied.map((m) => `migration applied: ${m}`).join("\n  ") : "migrations: up to date");
 
   step = "(d) required secrets";
-  const missing = REQUIRED_SECRETS.filter((s) => !deployedSecrets().has(s) && !fileSecrets(values["secrets-file"]).has(s));
+  const missing = REQUIRED_SECRETS.filter(
+    (s) => !deployedSecrets().has(s) && !fileSecrets(values["secrets-file"]).has(s),
+  );
   if (missing.length) {
     throw new Error(
       `missing secret(s) ${missing.join(", ")}. Set each with \`npx wrangler secret put NAME\` (a value: \`openssl rand -base64 32\`),` +
@@ -57,7 +64,9 @@ try {
   const out = wrangler(["deploy", ...(values["secrets-file"] ? ["--secrets-file", values["secrets-file"]] : [])]);
   const deployed = /https:\/\/[\w.-]+\.workers\.dev/.exec(out)?.[0];
   const url = values.url ?? deployed;
-  say(`deployed${deployed ? ` to ${deployed}` : ""} (${/Current Version ID: (\S+)/.exec(out)?.[1] ?? "version id not printed"})`);
+  say(
+    `deployed${deployed ? ` to ${deployed}` : ""} (${/Current Version ID: (\S+)/.exec(out)?.[1] ?? "version id not printed"})`,
+  );
 
   if (values["skip-smoke"]) say("smoke test skipped (--skip-smoke)");
   else {
@@ -71,7 +80,9 @@ try {
       revokeKey(key.keyId, { remote: true });
     }
   }
-  say("done. Roll back with `npx wrangler rollback` (code only: D1 migrations go forward, so keep each one compatible with the code before it)");
+  say(
+    "done. Roll back with `npx wrangler rollback` (code only: D1 migrations go forward, so keep each one compatible with the code before it)",
+  );
 } catch (err) {
   console.error(`deploy stopped at ${step}: ${(err.stderr?.toString() || err.message).trim()}`);
   process.exitCode = 1;

@@ -35,14 +35,20 @@ if (extra.length) usage(`unexpected argument: ${extra[0]}`);
 try {
   if (command === "create" && subject) {
     const key = await createKey(subject, { ...where, name: values.name, scopes: values.scopes });
-    console.log(`tenant:  ${key.tenantId}\nkey id:  ${key.keyId}\nname:    ${values.name}\nscopes:  ${values.scopes}\napi key: ${key.token}\n(shown once; only its hash is stored)`);
+    console.log(
+      `tenant:  ${key.tenantId}\nkey id:  ${key.keyId}\nname:    ${values.name}\nscopes:  ${values.scopes}\napi key: ${key.token}\n(shown once; only its hash is stored)`,
+    );
   } else if (command === "list") {
     printKeys(listKeys(subject, where));
   } else if (command === "revoke" && subject) {
     const at = revokeKey(subject, where);
     console.log(`revoked ${subject} (at ${new Date(at).toISOString()})`);
   } else {
-    usage(command ? `"${command}" needs ${command === "create" ? "a tenant" : command === "revoke" ? "a key id" : "to be create, list or revoke"}` : "no command");
+    usage(
+      command
+        ? `"${command}" needs ${command === "create" ? "a tenant" : command === "revoke" ? "a key id" : "to be create, list or revoke"}`
+        : "no command",
+    );
   }
 } catch (err) {
   console.error(`error: ${(err.stderr?.toString() || err.message).trim()}`);
@@ -57,8 +63,22 @@ function usage(problem) {
 function printKeys(rows) {
   if (rows.length === 0) return console.log("no API keys");
   const when = (ms) => (ms === null ? "never" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"));
-  const table = rows.map((k) => [k.id, k.tenant_id, k.name, k.scopes, when(k.created_at), when(k.last_used_at), k.revoked_at === null ? "active" : `revoked ${when(k.revoked_at)}`]);
+  const table = rows.map((k) => [
+    k.id,
+    k.tenant_id,
+    k.name,
+    k.scopes,
+    when(k.created_at),
+    when(k.last_used_at),
+    k.revoked_at === null ? "active" : `revoked ${when(k.revoked_at)}`,
+  ]);
   const head = ["id", "tenant", "name", "scopes", "created", "last used", "status"];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => String(r[i]).length)));
-  for (const row of [head, ...table]) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join("  ").trimEnd());
+  for (const row of [head, ...table])
+    console.log(
+      row
+        .map((c, i) => String(c).padEnd(widths[i]))
+        .join("  ")
+        .trimEnd(),
+    );
 }

@@ -7,7 +7,10 @@ import { parseArgs } from "node:util";
 const USAGE = "usage: npm run smoke -- <base-url> <api-key> [--http-url URL] [--timeout-s N]";
 let parsed;
 try {
-  parsed = parseArgs({ allowPositionals: true, options: { "http-url": { type: "string" }, "timeout-s": { type: "string", default: "60" } } });
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: { "http-url": { type: "string" }, "timeout-s": { type: "string", default: "60" } },
+  });
 } catch (err) {
   fail(2, `${err.message}\n${USAGE}`);
 }
@@ -35,13 +38,23 @@ try {
       { id: "ping", kind: "http", config: { url: httpUrl }, retry: { max_attempts: 3, initial_delay_ms: 500 } },
       { id: "nap", kind: "sleep", needs: ["ping"], config: { duration_ms: 1000 } },
       { id: "gate", kind: "wait_for_event", needs: ["nap"], config: { event: "smoke.go", timeout_ms: timeoutMs } },
-      { id: "done", kind: "transform", needs: ["gate"], config: { expression: "{'status': nodes.ping.output.status, 'said': nodes.gate.output.payload.word}" } },
+      {
+        id: "done",
+        kind: "transform",
+        needs: ["gate"],
+        config: { expression: "{'status': nodes.ping.output.status, 'said': nodes.gate.output.payload.word}" },
+      },
     ],
   });
   made.workflow = wf.id;
 
   step = "start execution";
-  const ex = await call("POST", `/v1/workflows/${wf.id}/executions`, { input: {} }, { "idempotency-key": `smoke-${crypto.randomUUID()}` });
+  const ex = await call(
+    "POST",
+    `/v1/workflows/${wf.id}/executions`,
+    { input: {} },
+    { "idempotency-key": `smoke-${crypto.randomUUID()}` },
+  );
   made.execution = ex.id;
 
   step = "watch streams";
@@ -52,20 +65,30 @@ try {
   step = "send event";
   await call("POST", `/v1/executions/${ex.id}/events`, { name: "smoke.go", payload: { word: "hello" } });
   step = "finish";
-  const [sseEvents, wsEvents] = await Promise.all([sse.until(isTerminal, "the end (SSE)"), ws.until(isTerminal, "the end (WebSocket)")]);
-  for (const [name, events] of [["SSE", sseEvents], ["WebSocket", wsEvents]]) {
+  const [sseEvents, wsEvents] = await Promise.all([
+    sse.until(isTerminal, "the end (SSE)"),
+    ws.until(isTerminal, "the end (WebSocket)"),
+  ]);
+  for (const [name, events] of [
+    ["SSE", sseEvents],
+    ["WebSocket", wsEvents],
+  ]) {
     const last = events.at(-1);
-    if (last.type !== "execution.succeeded") throw new Error(`${name} ended with ${last.type}: ${JSON.stringify(last.data)}`);
+    if (last.type !== "execution.succeeded")
+      throw new Error(`${name} ended with ${last.type}: ${JSON.stringify(last.data)}`);
     events.forEach((e, i) => {
       if (e.seq !== i + 1) throw new Error(`${name} events are not gap-free: seq ${e.seq} at position ${i + 1}`);
     });
   }
   const view = await call("GET", `/v1/executions/${ex.id}`);
-  if (view.status !== "succeeded" || view.output?.done?.said !== "hello") throw new Error(`unexpected result: ${JSON.stringify(view.output)}`);
+  if (view.status !== "succeeded" || view.output?.done?.said !== "hello")
+    throw new Error(`unexpected result: ${JSON.stringify(view.output)}`);
 
   step = "clean up";
   await cleanUp();
-  console.log(`smoke ok: ${base} healthy (cron tick ${cron.age_s ?? "pending"} s ago); ${ex.id} succeeded; SSE ${sseEvents.length} and WebSocket ${wsEvents.length} events, gap-free; cleaned up (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(
+    `smoke ok: ${base} healthy (cron tick ${cron.age_s ?? "pending"} s ago); ${ex.id} succeeded; SSE ${sseEvents.length} and WebSocket ${wsEvents.length} events, gap-free; cleaned up (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
   process.exit(0);
 } catch (err) {
   await cleanUp().catch(() => undefined);
@@ -86,14 +109,20 @@ async function cleanUp() {
 async function call(method, path, body, headers = {}, ok = null) {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
   const text = await res.text();
   const parsedBody = text ? JSON.parse(text) : null;
   if (ok ? !ok.includes(res.status) : !res.ok) {
-    throw new Error(`${method} ${path} answered ${res.status}${parsedBody?.code ? ` ${parsedBody.code}: ${parsedBody.detail ?? parsedBody.title}` : ""}`);
+    throw new Error(
+      `${method} ${path} answered ${res.status}${parsedBody?.code ? ` ${parsedBody.code}: ${parsedBody.detail ?? parsedBody.title}` : ""}`,
+    );
   }
   return parsedBody;
 }
@@ -122,8 +151,15 @@ function collector(name) {
     },
     until(pred, what) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)), timeoutMs);
-        waiting.push({ pred, resolve: (v) => (clearTimeout(timer), resolve(v)), reject: (e) => (clearTimeout(timer), reject(e)) });
+        const timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)),
+          timeoutMs,
+        );
+        waiting.push({
+          pred,
+          resolve: (v) => (clearTimeout(timer), resolve(v)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        });
         settle();
       });
     },
@@ -136,14 +172,20 @@ function watchSse(id) {
   let last = 0;
   let ended = false;
   const once = async () => {
-    const res = await fetch(`${base}/v1/executions/${id}/stream?after=${last}`, { headers: { authorization: `Bearer ${key}`, accept: "text/event-stream" } });
+    const res = await fetch(`${base}/v1/executions/${id}/stream?after=${last}`, {
+      headers: { authorization: `Bearer ${key}`, accept: "text/event-stream" },
+    });
     if (!res.ok) throw new Error(`stream answered ${res.status}`);
     const decoder = new TextDecoder();
     let buffer = "";
     for await (const chunk of res.body) {
       buffer += decoder.decode(chunk, { stream: true });
       for (let cut; (cut = buffer.indexOf("\n\n")) >= 0; buffer = buffer.slice(cut + 2)) {
-        const data = buffer.slice(0, cut).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim());
+        const data = buffer
+          .slice(0, cut)
+          .split("\n")
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).trim());
         if (!data.length) continue;
         const event = JSON.parse(data.join("\n"));
         last = event.seq;
@@ -154,7 +196,10 @@ function watchSse(id) {
   };
   (async () => {
     for (let tries = 1; !ended; tries++) {
-      const dropped = await once().then(() => new Error("the stream ended before the run did"), (err) => err);
+      const dropped = await once().then(
+        () => new Error("the stream ended before the run did"),
+        (err) => err,
+      );
       if (!ended && tries >= 3) throw dropped;
     }
   })().catch((err) => c.fail(err));

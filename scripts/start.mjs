@@ -20,13 +20,16 @@ const random = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toS
 
 try {
   const applied = applyMigrations(where);
-  console.log(applied.length ? applied.map((m) => `  D1 migration applied: ${m}`).join("\n") : "  D1 migrations: up to date");
+  console.log(
+    applied.length ? applied.map((m) => `  D1 migration applied: ${m}`).join("\n") : "  D1 migrations: up to date",
+  );
 } catch (err) {
   console.error(err.message);
   process.exit(1);
 }
 
-// Secrets live in the git-ignored .dev.vars (made once): SECRETS_KEY seals tenant secrets, METRICS_TOKEN guards /metrics.
+// Secrets live in the git-ignored .dev.vars (made once): SECRETS_KEY seals tenant secrets, METRICS_TOKEN guards
+// /metrics.
 ensureDevVar("SECRETS_KEY", () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64"));
 const metricsToken = ensureDevVar("METRICS_TOKEN", () => `mt_${random()}`);
 
@@ -61,8 +64,11 @@ console.log(banner());
 
 /** Wait until the Worker answers, so the banner comes after wrangler's own start-up lines. */
 async function ready() {
-  for (const end = Date.now() + 120_000; Date.now() < end; ) {
-    const ok = await fetch(`${base}/openapi.json`).then((r) => r.ok, () => false);
+  for (const end = Date.now() + 120_000; Date.now() < end;) {
+    const ok = await fetch(`${base}/openapi.json`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -37,7 +37,9 @@ const configSchema = z.object({
   BREAKER_FAILURES: int(5, 1, 1000),
   /** ...and lets one probe through after this long. */
   BREAKER_COOLDOWN_MS: int(30_000, 100, 3_600_000),
-  /** Requests per minute per API key (a key's rate_limit_per_minute overrides it), with bursts up to RATE_LIMIT_BURST. */
+  /**
+   * Requests per minute per API key (a key's rate_limit_per_minute overrides it), with bursts up to RATE_LIMIT_BURST.
+   */
   RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
   RATE_LIMIT_BURST: int(120, 1, 1_000_000),
   /** Running executions per tenant; beyond it executions wait as queued and start in arrival order. */

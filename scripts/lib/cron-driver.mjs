@@ -20,7 +20,10 @@ export function driveCron({ baseUrl, crons, log, catchUp = true }) {
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(5 * MINUTE) });
         const body = await res.json().catch(() => ({}));
-        if (!res.ok || body.outcome !== "ok") log(`cron ${cron} at ${iso(minute)}: ${body.outcome ?? res.status} (the Worker's log line says which job failed)`);
+        if (!res.ok || body.outcome !== "ok")
+          log(
+            `cron ${cron} at ${iso(minute)}: ${body.outcome ?? res.status} (the Worker's log line says which job failed)`,
+          );
       } catch (err) {
         log(`cron ${cron} at ${iso(minute)}: not delivered (${err.message})`);
       }

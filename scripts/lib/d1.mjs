@@ -38,7 +38,8 @@ const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Create the tenant (if new) and a fresh API key for it; the key is returned once and stored only hashed. */
 export async function createKey(tenant, { name = "default", scopes = "read,write", ...opts } = {}) {
   if (!SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
-  if (!/^(read|write)(,(read|write))?$/.test(scopes)) throw new Error(`scopes must be read, write or read,write (got "${scopes}")`);
+  if (!/^(read|write)(,(read|write))?$/.test(scopes))
+    throw new Error(`scopes must be read, write or read,write (got "${scopes}")`);
   if (!/^[\w .-]{1,64}$/.test(name)) throw new Error("key name must be 1-64 word characters, spaces, dots or dashes");
   const key = await generateApiKey();
   const now = Date.now();
@@ -60,7 +61,10 @@ export function keyExists(prefix, opts = {}) {
 /** Revoke a key (a second revoke keeps the first time); returns when it was revoked, or throws for an unknown id. */
 export function revokeKey(keyId, opts = {}) {
   if (!/^key_[0-9a-f-]{36}$/.test(keyId)) throw new Error(`not a key id: ${keyId}`);
-  const [row] = d1(`UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${Date.now()}) WHERE id = '${keyId}' RETURNING revoked_at`, opts);
+  const [row] = d1(
+    `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${Date.now()}) WHERE id = '${keyId}' RETURNING revoked_at`,
+    opts,
+  );
   if (!row) throw new Error(`no API key with id ${keyId}`);
   return row.revoked_at;
 }
@@ -86,5 +90,8 @@ export function applyMigrations(opts = {}) {
 export function listKeys(tenant, opts = {}) {
   if (tenant !== undefined && !SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
   const filter = tenant === undefined ? "" : `WHERE tenant_id = 'ten_${tenant}'`;
-  return d1(`SELECT id, tenant_id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys ${filter} ORDER BY created_at DESC, id`, opts);
+  return d1(
+    `SELECT id, tenant_id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys ${filter} ORDER BY created_at DESC, id`,
+    opts,
+  );
 }

@@ -5,8 +5,13 @@ export const PLACEHOLDER_DATABASE_ID = "00000000-0000-0000-0000-000000000000";
 
 /** [vars] of wrangler.toml. */
 export function readVars(path = "wrangler.toml") {
-  const section = readFileSync(path, "utf8").split(/^\[vars\]\s*$/m)[1]?.split(/^\[/m)[0] ?? "";
-  return Object.fromEntries([...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"(.*)"\s*$/gm)].map((m) => [m[1], m[2].replace(/\\"/g, '"')]));
+  const section =
+    readFileSync(path, "utf8")
+      .split(/^\[vars\]\s*$/m)[1]
+      ?.split(/^\[/m)[0] ?? "";
+  return Object.fromEntries(
+    [...section.matchAll(/^([A-Z0-9_]+)\s*=\s*"(.*)"\s*$/gm)].map((m) => [m[1], m[2].replace(/\\"/g, '"')]),
+  );
 }
 
 /** The Cron Triggers of wrangler.toml ([triggers] crons). */
@@ -21,7 +26,10 @@ export function readDatabaseId(path = "wrangler.toml") {
 
 /** The bucket behind the ARTIFACTS binding. */
 export function readBucketName(path = "wrangler.toml") {
-  return /binding\s*=\s*"ARTIFACTS"\s*\n\s*bucket_name\s*=\s*"([^"]+)"/.exec(readFileSync(path, "utf8"))?.[1] ?? "edgeflow-artifacts";
+  return (
+    /binding\s*=\s*"ARTIFACTS"\s*\n\s*bucket_name\s*=\s*"([^"]+)"/.exec(readFileSync(path, "utf8"))?.[1] ??
+    "edgeflow-artifacts"
+  );
 }
 
 export function writeDatabaseId(id, path = "wrangler.toml") {
@@ -32,7 +40,9 @@ export function writeDatabaseId(id, path = "wrangler.toml") {
 /** KEY=value lines of .dev.vars (values may be quoted). */
 export function readDevVars(path = ".dev.vars") {
   if (!existsSync(path)) return {};
-  return Object.fromEntries([...readFileSync(path, "utf8").matchAll(/^([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/gm)].map((m) => [m[1], m[2]]));
+  return Object.fromEntries(
+    [...readFileSync(path, "utf8").matchAll(/^([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/gm)].map((m) => [m[1], m[2]]),
+  );
 }
 
 /** Add `name` to .dev.vars (mode 600) with a fresh random value unless it is there; returns the value. */

@@ -1,5 +1,11 @@
 import type { Db } from "../db/client";
-import { deleteExecutions, deleteOldHistory, expiredExecutions, stalledExecutions, tenantsFinishedSince } from "../db/cron-repo";
+import {
+  deleteExecutions,
+  deleteOldHistory,
+  expiredExecutions,
+  stalledExecutions,
+  tenantsFinishedSince,
+} from "../db/cron-repo";
 import { executionStub, tenantStub } from "../durable/client";
 import { inBatches } from "../lib/batches";
 
@@ -8,10 +14,25 @@ import { inBatches } from "../lib/batches";
  * caught within two cron periods with the default grace of 60 s), or quiet in D1 for too long: the DO re-projects to
  * D1 and re-arms its alarm, so it times out, resumes, or lands a projection that never made it.
  */
-export async function runWatchdog(env: Env, db: Db, now: number, stallSeconds: number, graceSeconds: number): Promise<{ poked: number; released: number; failed: unknown[] }> {
+export async function runWatchdog(
+  env: Env,
+  db: Db,
+  now: number,
+  stallSeconds: number,
+  graceSeconds: number,
+): Promise<{ poked: number; released: number; failed: unknown[] }> {
   const stalled = await stalledExecutions(db, now, stallSeconds * 1000, graceSeconds * 1000, 100);
   for (const e of stalled) {
-    console.warn(JSON.stringify({ level: "warn", msg: "watchdog: execution looks stuck; poking it", execution_id: e.id, tenant_id: e.tenant_id, overdue_ms: e.wake_at === null ? null : now - e.wake_at, quiet_ms: now - e.projected_at }));
+    console.warn(
+      JSON.stringify({
+        level: "warn",
+        msg: "watchdog: execution looks stuck; poking it",
+        execution_id: e.id,
+        tenant_id: e.tenant_id,
+        overdue_ms: e.wake_at === null ? null : now - e.wake_at,
+        quiet_ms: now - e.projected_at,
+      }),
+    );
   }
   const results = await inBatches(stalled, 6, (e) => executionStub(env, e.id).poke());
   // A release lost between an execution's end and its TenantObject leaves a slot (or key) held: the tenants whose runs
@@ -19,14 +40,23 @@ export async function runWatchdog(env: Env, db: Db, now: number, stallSeconds: n
   const tenants = await tenantsFinishedSince(db, now - 3 * 60_000, 50);
   const swept = await inBatches(tenants, 6, (t) => tenantStub(env, t).reconcile());
   const dropped = swept.reduce((n, r) => n + (r.status === "fulfilled" ? r.value.dropped : 0), 0);
-  return { poked: stalled.length, released: dropped, failed: [...results, ...swept].flatMap((r) => (r.status === "rejected" ? [r.reason] : [])) };
+  return {
+    poked: stalled.length,
+    released: dropped,
+    failed: [...results, ...swept].flatMap((r) => (r.status === "rejected" ? [r.reason] : [])),
+  };
 }
 
 /**
  * Delete executions past their retention (their workflow's `retention_days`, else RETENTION_DAYS) and other history
  * older than RETENTION_DAYS, in bounded batches: each execution's DO storage first, then D1.
  */
-export async function runRetention(env: Env, db: Db, now: number, days: number): Promise<{ executions: number; rows: number; failed: unknown[] }> {
+export async function runRetention(
+  env: Env,
+  db: Db,
+  now: number,
+  days: number,
+): Promise<{ executions: number; rows: number; failed: unknown[] }> {
   const before = now - days * 86_400_000;
   const ids = await expiredExecutions(db, now, before, 50);
   const purged = await inBatches(ids, 6, (id) => executionStub(env, id).purge());

@@ -1,6 +1,14 @@
 import { z } from "zod";
 import type { Db } from "../db/client";
-import { claimDueMonitors, dueAlerts, lastAlertAt, recordCheck, saveAlertAttempt, type AlertRow, type MonitorRow } from "../db/cron-repo";
+import {
+  claimDueMonitors,
+  dueAlerts,
+  lastAlertAt,
+  recordCheck,
+  saveAlertAttempt,
+  type AlertRow,
+  type MonitorRow,
+} from "../db/cron-repo";
 import { settledOf } from "../durable/client";
 import { startExecution } from "../durable/start";
 import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorStatus } from "../engine/monitor";
@@ -21,11 +29,24 @@ export const httpCheck = z
   })
   .strict();
 export const workflowCheck = z
-  .object({ kind: z.literal("workflow"), workflow_id: z.string().min(1).max(64), input: z.unknown().optional(), timeout_ms: z.number().int().min(100).max(60_000).default(30_000) })
+  .object({
+    kind: z.literal("workflow"),
+    workflow_id: z.string().min(1).max(64),
+    input: z.unknown().optional(),
+    timeout_ms: z.number().int().min(100).max(60_000).default(30_000),
+  })
   .strict();
 export const checkSchema = z.discriminatedUnion("kind", [httpCheck, workflowCheck]);
 export const alertSchema = z
-  .object({ webhook_url: z.url({ protocol: /^https?$/ }), cooldown_seconds: z.number().int().min(0).max(30 * 86_400).default(3600) })
+  .object({
+    webhook_url: z.url({ protocol: /^https?$/ }),
+    cooldown_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400)
+      .default(3600),
+  })
   .strict();
 
 const MAX_ALERT_ATTEMPTS = 10;
@@ -33,7 +54,11 @@ const MAX_ALERT_ATTEMPTS = 10;
 const LEASE_MARGIN_MS = 30_000;
 
 /** Check every due monitor (six at a time, so one slow target does not hold up the rest), then send due alerts. */
-export async function runMonitors(env: Env, db: Db, now: number): Promise<{ checked: number; alerts_sent: number; failed: unknown[] }> {
+export async function runMonitors(
+  env: Env,
+  db: Db,
+  now: number,
+): Promise<{ checked: number; alerts_sent: number; failed: unknown[] }> {
   const claimed = await claimDueMonitors(db, now, 60_000 + LEASE_MARGIN_MS, 60);
   const checks = await inBatches(claimed, 6, (m) => checkOne(env, db, m, now));
   const sent = await deliverAlerts(env, db, now);
@@ -46,11 +71,22 @@ export async function runMonitors(env: Env, db: Db, now: number): Promise<{ chec
 
 async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<void> {
   const started = Date.now();
-  const result = await runCheck(env, db, m).catch((err: unknown) => ({ ok: false, error: `check crashed: ${err instanceof Error ? err.message : String(err)}` }));
+  const result = await runCheck(env, db, m).catch((err: unknown) => ({
+    ok: false,
+    error: `check crashed: ${err instanceof Error ? err.message : String(err)}`,
+  }));
   const latency = Date.now() - started;
   // Times recorded are the tick's (injected) time; only the latency comes from the wall clock.
   const at = now;
-  const next = applyCheck({ status: m.status as MonitorStatus, consecutive_failures: m.consecutive_failures, consecutive_successes: m.consecutive_successes }, result.ok, m);
+  const next = applyCheck(
+    {
+      status: m.status as MonitorStatus,
+      consecutive_failures: m.consecutive_failures,
+      consecutive_successes: m.consecutive_successes,
+    },
+    result.ok,
+    m,
+  );
   let alert: AlertRow | null = null;
   if (next.transition) {
     const cooldown = alertSchema.parse(m.alert).cooldown_seconds;
@@ -59,31 +95,68 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
         id: newId("msg"),
         monitor_id: m.id,
         kind: next.transition,
-        payload: { type: `monitor.${next.transition}`, monitor: { id: m.id, name: m.name }, at: new Date(at).toISOString(), error: result.error ?? null, consecutive_failures: next.consecutive_failures },
-        created_at: at, sent_at: null, attempts: 0, delivered_at: null, next_attempt_at: at, last_error: null,
+        payload: {
+          type: `monitor.${next.transition}`,
+          monitor: { id: m.id, name: m.name },
+          at: new Date(at).toISOString(),
+          error: result.error ?? null,
+          consecutive_failures: next.consecutive_failures,
+        },
+        created_at: at,
+        sent_at: null,
+        attempts: 0,
+        delivered_at: null,
+        next_attempt_at: at,
+        last_error: null,
       };
     }
   }
   const { transition: _transition, ...state } = next;
-  await recordCheck(db, { id: newId("chk"), monitor_id: m.id, at, ok: result.ok, latency_ms: latency, error: result.error ?? null }, state, alert);
+  await recordCheck(
+    db,
+    { id: newId("chk"), monitor_id: m.id, at, ok: result.ok, latency_ms: latency, error: result.error ?? null },
+    state,
+    alert,
+  );
 }
 
 async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean; error?: string }> {
   const check = checkSchema.parse(m.check);
   if (check.kind === "workflow") {
-    const started = await startExecution(env, db, { tenantId: m.tenant_id, workflowId: check.workflow_id, input: check.input ?? null, requestForHash: null });
+    const started = await startExecution(env, db, {
+      tenantId: m.tenant_id,
+      workflowId: check.workflow_id,
+      input: check.input ?? null,
+      requestForHash: null,
+    });
     const view = await settledOf(env, started.id, m.tenant_id, check.timeout_ms);
     if (view?.status === "succeeded") return { ok: true };
-    return { ok: false, error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}` };
+    return {
+      ok: false,
+      error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}`,
+    };
   }
   try {
     // Each check is its own trace, so a slow check can be followed into the checked service.
-    const res = await guardedFetch(check.url, { method: check.method, headers: { traceparent: childTraceparent(traceIdFrom(null)) }, signal: AbortSignal.timeout(check.timeout_ms) }, allowedHosts(env));
+    const res = await guardedFetch(
+      check.url,
+      {
+        method: check.method,
+        headers: { traceparent: childTraceparent(traceIdFrom(null)) },
+        signal: AbortSignal.timeout(check.timeout_ms),
+      },
+      allowedHosts(env),
+    );
     await res.body?.cancel();
-    const ok = check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
+    const ok =
+      check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
     return ok ? { ok } : { ok, error: `HTTP ${res.status}` };
   } catch (err) {
-    return { ok: false, error: err instanceof Error && err.name === "TimeoutError" ? `no answer within ${check.timeout_ms} ms` : String(err) };
+    return {
+      ok: false,
+      error:
+        err instanceof Error && err.name === "TimeoutError" ? `no answer within ${check.timeout_ms} ms` : String(err),
+    };
   }
 }
 
@@ -96,11 +169,22 @@ async function deliverAlerts(env: Env, db: Db, now: number): Promise<PromiseSett
     let error: string | null = null;
     try {
       // The signed timestamp is when the bytes leave (receivers reject stale or future ones), not the tick's time.
-      const headers = await signWebhook(await openWebhookSecret(env, tenant_id, alert.monitor_id, secret), alert.id, Math.floor(Date.now() / 1000), body);
+      const headers = await signWebhook(
+        await openWebhookSecret(env, tenant_id, alert.monitor_id, secret),
+        alert.id,
+        Math.floor(Date.now() / 1000),
+        body,
+      );
       const res = await guardedFetch(
         alertSchema.parse(target).webhook_url,
-        { method: "POST", headers: { ...headers, "content-type": "application/json", traceparent: childTraceparent(traceIdFrom(null)) }, body, signal: AbortSignal.timeout(10_000) },
-        allowedHosts(env), 0,
+        {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json", traceparent: childTraceparent(traceIdFrom(null)) },
+          body,
+          signal: AbortSignal.timeout(10_000),
+        },
+        allowedHosts(env),
+        0,
       );
       await res.body?.cancel();
       if (!res.ok) error = `HTTP ${res.status}`;

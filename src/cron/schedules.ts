@@ -11,7 +11,11 @@ import { AppError } from "../middleware/errors";
  * Dispatch every due schedule once. Each run starts with the idempotency key schedule:<id>:<due time>, so a
  * duplicate or late tick never starts it twice; next_run_at advances in the batch that records the run.
  */
-export async function runSchedules(env: Env, db: Db, now: number): Promise<{ started: number; skipped: number; failed: unknown[] }> {
+export async function runSchedules(
+  env: Env,
+  db: Db,
+  now: number,
+): Promise<{ started: number; skipped: number; failed: unknown[] }> {
   const due = await dueSchedules(db, now, 100);
   const results = await inBatches(due, 6, (s) => dispatch(env, db, s, now));
   return {
@@ -25,8 +29,19 @@ async function dispatch(env: Env, db: Db, s: ScheduleRow, now: number): Promise<
   const scheduledAt = s.next_run_at as number;
   // After downtime, resume from now rather than replaying every missed time.
   const next = nextRunAfter(s.cron, s.timezone, Math.max(now, scheduledAt));
-  const record = (status: "started" | "skipped", executionId: string | null, reason: string | null, disable: string | null = null) =>
-    completeScheduleRun(db, { schedule_id: s.id, scheduled_at: scheduledAt, status, execution_id: executionId, reason }, next, now, disable);
+  const record = (
+    status: "started" | "skipped",
+    executionId: string | null,
+    reason: string | null,
+    disable: string | null = null,
+  ) =>
+    completeScheduleRun(
+      db,
+      { schedule_id: s.id, scheduled_at: scheduledAt, status, execution_id: executionId, reason },
+      next,
+      now,
+      disable,
+    );
 
   if (s.overlap === "skip" && s.last_execution_id) {
     const previous = await snapshotOf(env, s.last_execution_id, s.tenant_id);
@@ -37,8 +52,11 @@ async function dispatch(env: Env, db: Db, s: ScheduleRow, now: number): Promise<
   }
   try {
     const started = await startExecution(env, db, {
-      tenantId: s.tenant_id, workflowId: s.workflow_id, input: s.input ?? null,
-      idempotencyKey: `schedule:${s.id}:${scheduledAt}`, requestForHash: { schedule_id: s.id, scheduled_at: scheduledAt },
+      tenantId: s.tenant_id,
+      workflowId: s.workflow_id,
+      input: s.input ?? null,
+      idempotencyKey: `schedule:${s.id}:${scheduledAt}`,
+      requestForHash: { schedule_id: s.id, scheduled_at: scheduledAt },
     });
     await record("started", started.id, null);
     return "started";

@@ -34,7 +34,15 @@ export async function runTick(env: Env, now: number): Promise<Record<string, unk
   });
   // After the jobs: a tick that hangs never records itself, so /health sees a stuck clock as well as a dead one.
   await recordTick(db, now, failures.length);
-  console.log(JSON.stringify({ level: failures.length ? "error" : "info", msg: "cron tick", at: new Date(now).toISOString(), ...summary, failures }));
+  console.log(
+    JSON.stringify({
+      level: failures.length ? "error" : "info",
+      msg: "cron tick",
+      at: new Date(now).toISOString(),
+      ...summary,
+      failures,
+    }),
+  );
   if (failures.length) throw new Error(`cron tick had ${failures.length} failure(s): ${failures.join("; ")}`);
   return summary;
 }

@@ -1,7 +1,21 @@
 // The D1 queries of the cron side (schedules, monitors, alerts, watchdog, retention), kept beside repo.ts.
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
-import { alerts, createRequests, cronState, executionMetadata, executionTags, executions, idempotencyKeys, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, workflows } from "./schema";
+import {
+  alerts,
+  createRequests,
+  cronState,
+  executionMetadata,
+  executionTags,
+  executions,
+  idempotencyKeys,
+  monitorChecks,
+  monitors,
+  nodeRuns,
+  scheduleRuns,
+  schedules,
+  workflows,
+} from "./schema";
 
 export type ScheduleRow = typeof schedules.$inferSelect;
 export type MonitorRow = typeof monitors.$inferSelect;
@@ -27,22 +41,37 @@ export async function listSchedules(db: Db, tenantId: string, workflowId: string
 }
 
 export async function getSchedule(db: Db, tenantId: string, id: string) {
-  const [row] = await db.select().from(schedules).where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId)));
+  const [row] = await db
+    .select()
+    .from(schedules)
+    .where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId)));
   return row ?? null;
 }
 
 export async function updateSchedule(db: Db, tenantId: string, id: string, patch: Partial<ScheduleRow>) {
-  const [row] = await db.update(schedules).set(patch).where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId))).returning();
+  const [row] = await db
+    .update(schedules)
+    .set(patch)
+    .where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId)))
+    .returning();
   return row ?? null;
 }
 
 export async function deleteSchedule(db: Db, tenantId: string, id: string): Promise<boolean> {
-  const rows = await db.delete(schedules).where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId))).returning({ id: schedules.id });
+  const rows = await db
+    .delete(schedules)
+    .where(and(eq(schedules.id, id), eq(schedules.tenant_id, tenantId)))
+    .returning({ id: schedules.id });
   return rows.length > 0;
 }
 
 export async function listScheduleRuns(db: Db, scheduleId: string, limit: number) {
-  return db.select().from(scheduleRuns).where(eq(scheduleRuns.schedule_id, scheduleId)).orderBy(desc(scheduleRuns.scheduled_at)).limit(limit);
+  return db
+    .select()
+    .from(scheduleRuns)
+    .where(eq(scheduleRuns.schedule_id, scheduleId))
+    .orderBy(desc(scheduleRuns.scheduled_at))
+    .limit(limit);
 }
 
 /** Every enabled schedule due at `now`, oldest due first: one indexed query (schedules_due). */
@@ -61,14 +90,23 @@ export async function dueSchedules(db: Db, now: number, limit: number) {
  */
 export async function completeScheduleRun(
   db: Db,
-  run: { schedule_id: string; scheduled_at: number; status: "started" | "skipped"; execution_id: string | null; reason: string | null },
+  run: {
+    schedule_id: string;
+    scheduled_at: number;
+    status: "started" | "skipped";
+    execution_id: string | null;
+    reason: string | null;
+  },
   nextRunAt: number | null,
   now: number,
   /** Switch the schedule off with this reason (its workflow is gone): it would only be skipped every time. */
   disable: string | null = null,
 ): Promise<void> {
   await db.batch([
-    db.insert(scheduleRuns).values({ ...run, created_at: now }).onConflictDoNothing({ target: [scheduleRuns.schedule_id, scheduleRuns.scheduled_at] }),
+    db
+      .insert(scheduleRuns)
+      .values({ ...run, created_at: now })
+      .onConflictDoNothing({ target: [scheduleRuns.schedule_id, scheduleRuns.scheduled_at] }),
     db
       .update(schedules)
       .set({
@@ -93,27 +131,45 @@ export async function insertMonitor(db: Db, row: MonitorRow): Promise<boolean> {
 export async function insertMonitorOnce(db: Db, row: MonitorRow): Promise<MonitorRow> {
   const [, found] = await db.batch([
     db.insert(monitors).values(row).onConflictDoNothing({ target: monitors.id }),
-    db.select().from(monitors).where(and(eq(monitors.id, row.id), eq(monitors.tenant_id, row.tenant_id))),
+    db
+      .select()
+      .from(monitors)
+      .where(and(eq(monitors.id, row.id), eq(monitors.tenant_id, row.tenant_id))),
   ]);
   return found[0] as MonitorRow;
 }
 
 export async function listMonitors(db: Db, tenantId: string) {
-  return db.select().from(monitors).where(eq(monitors.tenant_id, tenantId)).orderBy(desc(monitors.created_at), desc(monitors.id)).limit(1000);
+  return db
+    .select()
+    .from(monitors)
+    .where(eq(monitors.tenant_id, tenantId))
+    .orderBy(desc(monitors.created_at), desc(monitors.id))
+    .limit(1000);
 }
 
 export async function getMonitor(db: Db, tenantId: string, id: string) {
-  const [row] = await db.select().from(monitors).where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId)));
+  const [row] = await db
+    .select()
+    .from(monitors)
+    .where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId)));
   return row ?? null;
 }
 
 export async function updateMonitor(db: Db, tenantId: string, id: string, patch: Partial<MonitorRow>) {
-  const [row] = await db.update(monitors).set(patch).where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId))).returning();
+  const [row] = await db
+    .update(monitors)
+    .set(patch)
+    .where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId)))
+    .returning();
   return row ?? null;
 }
 
 export async function deleteMonitor(db: Db, tenantId: string, id: string): Promise<boolean> {
-  const rows = await db.delete(monitors).where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId))).returning({ id: monitors.id });
+  const rows = await db
+    .delete(monitors)
+    .where(and(eq(monitors.id, id), eq(monitors.tenant_id, tenantId)))
+    .returning({ id: monitors.id });
   return rows.length > 0;
 }
 
@@ -125,7 +181,13 @@ export async function claimDueMonitors(db: Db, now: number, leaseMs: number, lim
   const due = db
     .select({ id: monitors.id })
     .from(monitors)
-    .where(and(eq(monitors.enabled, true), lte(monitors.next_check_at, now), or(isNull(monitors.checking_until), lte(monitors.checking_until, now))))
+    .where(
+      and(
+        eq(monitors.enabled, true),
+        lte(monitors.next_check_at, now),
+        or(isNull(monitors.checking_until), lte(monitors.checking_until, now)),
+      ),
+    )
     .orderBy(asc(monitors.next_check_at))
     .limit(limit);
   return db
@@ -153,14 +215,22 @@ export async function recordCheck(
 ): Promise<void> {
   const statements = [
     db.insert(monitorChecks).values(check),
-    db.update(monitors).set({ ...state, last_checked_at: check.at, checking_until: null, updated_at: check.at }).where(eq(monitors.id, check.monitor_id)),
+    db
+      .update(monitors)
+      .set({ ...state, last_checked_at: check.at, checking_until: null, updated_at: check.at })
+      .where(eq(monitors.id, check.monitor_id)),
   ];
   if (alert) statements.push(db.insert(alerts).values(alert) as never);
   await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
 }
 
 export async function listChecks(db: Db, monitorId: string, limit: number) {
-  return db.select().from(monitorChecks).where(eq(monitorChecks.monitor_id, monitorId)).orderBy(desc(monitorChecks.at)).limit(limit);
+  return db
+    .select()
+    .from(monitorChecks)
+    .where(eq(monitorChecks.monitor_id, monitorId))
+    .orderBy(desc(monitorChecks.at))
+    .limit(limit);
 }
 
 export async function listAlerts(db: Db, monitorId: string, limit: number) {
@@ -178,7 +248,11 @@ export async function dueAlerts(db: Db, now: number, limit: number) {
     .limit(limit);
 }
 
-export async function saveAlertAttempt(db: Db, id: string, patch: Pick<AlertRow, "sent_at" | "attempts" | "delivered_at" | "next_attempt_at" | "last_error">) {
+export async function saveAlertAttempt(
+  db: Db,
+  id: string,
+  patch: Pick<AlertRow, "sent_at" | "attempts" | "delivered_at" | "next_attempt_at" | "last_error">,
+) {
   await db.update(alerts).set(patch).where(eq(alerts.id, id));
 }
 
@@ -190,12 +264,21 @@ export async function saveAlertAttempt(db: Db, id: string, patch: Pick<AlertRow,
  */
 export async function stalledExecutions(db: Db, now: number, stallMs: number, graceMs: number, limit: number) {
   return db
-    .select({ id: executions.id, tenant_id: executions.tenant_id, wake_at: executions.wake_at, projected_at: executions.projected_at })
+    .select({
+      id: executions.id,
+      tenant_id: executions.tenant_id,
+      wake_at: executions.wake_at,
+      projected_at: executions.projected_at,
+    })
     .from(executions)
     .where(
       and(
         inArray(executions.status, ["queued", "running", "paused"]),
-        or(lte(executions.deadline_at, now), lte(executions.wake_at, now - graceMs), lte(executions.projected_at, now - stallMs)),
+        or(
+          lte(executions.deadline_at, now),
+          lte(executions.wake_at, now - graceMs),
+          lte(executions.projected_at, now - stallMs),
+        ),
       ),
     )
     .orderBy(asc(sql`coalesce(${executions.wake_at}, ${executions.projected_at})`))
@@ -204,7 +287,11 @@ export async function stalledExecutions(db: Db, now: number, stallMs: number, gr
 
 /** Tenants whose executions finished since `since`: where a lost release may have left a slot held. */
 export async function tenantsFinishedSince(db: Db, since: number, limit: number): Promise<string[]> {
-  const rows = await db.selectDistinct({ tenant_id: executions.tenant_id }).from(executions).where(gt(executions.finished_at, since)).limit(limit);
+  const rows = await db
+    .selectDistinct({ tenant_id: executions.tenant_id })
+    .from(executions)
+    .where(gt(executions.finished_at, since))
+    .limit(limit);
   return rows.map((r) => r.tenant_id);
 }
 
@@ -213,7 +300,9 @@ export async function expiredExecutions(db: Db, now: number, before: number, lim
   const rows = await db
     .select({ id: executions.id })
     .from(executions)
-    .where(or(and(isNull(executions.retain_until), lt(executions.finished_at, before)), lt(executions.retain_until, now)))
+    .where(
+      or(and(isNull(executions.retain_until), lt(executions.finished_at, before)), lt(executions.retain_until, now)),
+    )
     .limit(limit);
   return rows.map((r) => r.id);
 }
@@ -246,14 +335,31 @@ export async function executionFamily(db: Db, tenantId: string, id: string, limi
 /** Delete up to `limit` rows older than `before` from each history table; returns how many went. */
 export async function deleteOldHistory(db: Db, before: number, limit: number): Promise<number> {
   // rowid subqueries bound each delete, so one tick never holds D1's single writer for long.
-  const bounded = (table: typeof monitorChecks | typeof scheduleRuns | typeof alerts | typeof idempotencyKeys | typeof createRequests, cond: SQL) =>
-    sql`rowid in (select rowid from ${table} where ${cond} limit ${limit})`;
+  const bounded = (
+    table: typeof monitorChecks | typeof scheduleRuns | typeof alerts | typeof idempotencyKeys | typeof createRequests,
+    cond: SQL,
+  ) => sql`rowid in (select rowid from ${table} where ${cond} limit ${limit})`;
   const results = await db.batch([
-    db.delete(monitorChecks).where(bounded(monitorChecks, lt(monitorChecks.at, before) as SQL)).returning({ id: monitorChecks.id }),
-    db.delete(scheduleRuns).where(bounded(scheduleRuns, lt(scheduleRuns.created_at, before) as SQL)).returning({ id: scheduleRuns.schedule_id }),
-    db.delete(alerts).where(bounded(alerts, sql`${alerts.created_at} < ${before} and ${alerts.delivered_at} is not null`)).returning({ id: alerts.id }),
-    db.delete(idempotencyKeys).where(bounded(idempotencyKeys, lt(idempotencyKeys.created_at, before) as SQL)).returning({ id: idempotencyKeys.key }),
-    db.delete(createRequests).where(bounded(createRequests, lt(createRequests.created_at, before) as SQL)).returning({ id: createRequests.key }),
+    db
+      .delete(monitorChecks)
+      .where(bounded(monitorChecks, lt(monitorChecks.at, before) as SQL))
+      .returning({ id: monitorChecks.id }),
+    db
+      .delete(scheduleRuns)
+      .where(bounded(scheduleRuns, lt(scheduleRuns.created_at, before) as SQL))
+      .returning({ id: scheduleRuns.schedule_id }),
+    db
+      .delete(alerts)
+      .where(bounded(alerts, sql`${alerts.created_at} < ${before} and ${alerts.delivered_at} is not null`))
+      .returning({ id: alerts.id }),
+    db
+      .delete(idempotencyKeys)
+      .where(bounded(idempotencyKeys, lt(idempotencyKeys.created_at, before) as SQL))
+      .returning({ id: idempotencyKeys.key }),
+    db
+      .delete(createRequests)
+      .where(bounded(createRequests, lt(createRequests.created_at, before) as SQL))
+      .returning({ id: createRequests.key }),
   ]);
   return results.reduce((n, r) => n + r.length, 0);
 }

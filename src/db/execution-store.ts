@@ -125,7 +125,13 @@ export class ExecutionStore {
   loadExecution(): ExecRecord | null {
     const row = this.sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM execution").toArray()[0];
     if (!row) return null;
-    return { ...row, definition: parse(row.definition), input: parse(row.input), output: parse(row.output), labels: parse(row.labels) } as unknown as ExecRecord;
+    return {
+      ...row,
+      definition: parse(row.definition),
+      input: parse(row.input),
+      output: parse(row.output),
+      labels: parse(row.labels),
+    } as unknown as ExecRecord;
   }
 
   loadNodes(): NodeRecord[] {
@@ -140,12 +146,29 @@ export class ExecutionStore {
       `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels,
        parent_execution_id, parent_node_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      e.id, e.tenant_id, e.workflow_id, e.version, json(e.definition), json(e.input), e.status, e.created_at, e.deadline_at, e.concurrency_key, e.trace_id, json(e.labels),
-      e.parent_execution_id, e.parent_node_id,
+      e.id,
+      e.tenant_id,
+      e.workflow_id,
+      e.version,
+      json(e.definition),
+      json(e.input),
+      e.status,
+      e.created_at,
+      e.deadline_at,
+      e.concurrency_key,
+      e.trace_id,
+      json(e.labels),
+      e.parent_execution_id,
+      e.parent_node_id,
     );
     // Every node is dirty from the start, so D1 lists pending nodes too.
     nodeKinds.forEach((n, i) => {
-      this.sql.exec("INSERT INTO nodes (id, ord, kind, status, attempt, seq) VALUES (?, ?, ?, 'pending', 0, 0)", n.id, i, n.kind);
+      this.sql.exec(
+        "INSERT INTO nodes (id, ord, kind, status, attempt, seq) VALUES (?, ?, ?, 'pending', 0, 0)",
+        n.id,
+        i,
+        n.kind,
+      );
       this.sql.exec("INSERT INTO dirty (key, seq) VALUES (?, 0)", n.id);
     });
   }
@@ -154,7 +177,17 @@ export class ExecutionStore {
     this.sql.exec(
       `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
        flush_due_at = ?, flush_attempts = ?, input = ?, deadline_at = ?, labels_projected = ?, parent_notified = ?`,
-      e.status, json(e.output), e.error_code, e.error_message, e.started_at, e.finished_at, e.flush_due_at, e.flush_attempts, json(e.input), e.deadline_at, e.labels_projected,
+      e.status,
+      json(e.output),
+      e.error_code,
+      e.error_message,
+      e.started_at,
+      e.finished_at,
+      e.flush_due_at,
+      e.flush_attempts,
+      json(e.input),
+      e.deadline_at,
+      e.labels_projected,
       e.parent_notified,
     );
   }
@@ -163,19 +196,44 @@ export class ExecutionStore {
     this.sql.exec(
       `UPDATE nodes SET status = ?, attempt = ?, due_at = ?, started_at = ?, finished_at = ?, wait_event = ?, output = ?,
        error_code = ?, error_message = ?, seq = ?, attempt_base = ? WHERE id = ?`,
-      n.status, n.attempt, n.due_at, n.started_at, n.finished_at, n.wait_event, json(n.output), n.error_code, n.error_message, n.seq, n.attempt_base, n.id,
+      n.status,
+      n.attempt,
+      n.due_at,
+      n.started_at,
+      n.finished_at,
+      n.wait_event,
+      json(n.output),
+      n.error_code,
+      n.error_message,
+      n.seq,
+      n.attempt_base,
+      n.id,
     );
   }
 
   /** Append to the event log and mark what the D1 projection must rewrite; returns the new seq. */
-  appendEvent(type: EventType, nodeId: string | null, attempt: number | null, at: number, data: Record<string, unknown>): number {
+  appendEvent(
+    type: EventType,
+    nodeId: string | null,
+    attempt: number | null,
+    at: number,
+    data: Record<string, unknown>,
+  ): number {
     const seq = this.sql
       .exec<{ seq: number }>(
         "INSERT INTO events (seq, type, node_id, attempt, at, data) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq",
-        type, nodeId, attempt, at, JSON.stringify(data),
+        type,
+        nodeId,
+        attempt,
+        at,
+        JSON.stringify(data),
       )
       .one().seq;
-    this.sql.exec("INSERT INTO dirty (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", nodeId ?? "", seq);
+    this.sql.exec(
+      "INSERT INTO dirty (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
+      nodeId ?? "",
+      seq,
+    );
     return seq;
   }
 
@@ -186,10 +244,14 @@ export class ExecutionStore {
   events(executionId: string, after: number, limit: number): EventEnvelope[] {
     return this.sql
       .exec<{ seq: number; type: EventType; node_id: string | null; attempt: number | null; at: number; data: string }>(
-        "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit,
+        "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        after,
+        limit,
       )
       .toArray()
-      .map((e) => envelope(executionId, e.seq, e.type, e.node_id, e.attempt, e.at, JSON.parse(e.data) as Record<string, unknown>));
+      .map((e) =>
+        envelope(executionId, e.seq, e.type, e.node_id, e.attempt, e.at, JSON.parse(e.data) as Record<string, unknown>),
+      );
   }
 
   addTicket(hash: string, expiresAt: number, now: number): void {
@@ -200,7 +262,16 @@ export class ExecutionStore {
 
   /** Use a ticket once: true only for an unexpired ticket that was never used before. */
   consumeTicket(hash: string, now: number): boolean {
-    return this.sql.exec("UPDATE tickets SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING hash", now, hash, now).toArray().length > 0;
+    return (
+      this.sql
+        .exec(
+          "UPDATE tickets SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING hash",
+          now,
+          hash,
+          now,
+        )
+        .toArray().length > 0
+    );
   }
 
   /** Dirty keys ("" is the execution row) and the highest seq among them. */
@@ -211,12 +282,20 @@ export class ExecutionStore {
 
   /** Mark rows for re-projection as of event `seq` (used when one event changes many nodes). */
   markDirty(keys: string[], seq: number): void {
-    for (const key of keys) this.sql.exec("INSERT INTO dirty (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", key, seq);
+    for (const key of keys)
+      this.sql.exec(
+        "INSERT INTO dirty (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
+        key,
+        seq,
+      );
   }
 
   /** Mark the execution row for re-projection without a new event. */
   touch(): void {
-    this.sql.exec("INSERT INTO dirty (key, seq) VALUES ('', ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq", this.lastSeq());
+    this.sql.exec(
+      "INSERT INTO dirty (key, seq) VALUES ('', ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
+      this.lastSeq(),
+    );
   }
 
   /** Clears only what the landed projection covered; a change made during the flush stays dirty. */
@@ -225,11 +304,21 @@ export class ExecutionStore {
   }
 
   addUsage(u: UsageRow): void {
-    this.sql.exec("INSERT INTO usage (id, node_id, attempt, at, data) VALUES (?, ?, ?, ?, ?)", u.id, u.node_id, u.attempt, u.at, JSON.stringify(u));
+    this.sql.exec(
+      "INSERT INTO usage (id, node_id, attempt, at, data) VALUES (?, ?, ?, ?, ?)",
+      u.id,
+      u.node_id,
+      u.attempt,
+      u.at,
+      JSON.stringify(u),
+    );
   }
 
   unprojectedUsage(): UsageRow[] {
-    return this.sql.exec<{ data: string }>("SELECT data FROM usage WHERE projected = 0 ORDER BY at").toArray().map((r) => JSON.parse(r.data) as UsageRow);
+    return this.sql
+      .exec<{ data: string }>("SELECT data FROM usage WHERE projected = 0 ORDER BY at")
+      .toArray()
+      .map((r) => JSON.parse(r.data) as UsageRow);
   }
 
   markUsageProjected(ids: string[]): void {
@@ -244,7 +333,8 @@ export class ExecutionStore {
   takeFromInbox(name: string, nodeId: string): { payload: unknown; received_at: number } | null {
     const row = this.sql
       .exec<{ id: number; payload: string | null; received_at: number }>(
-        "SELECT id, payload, received_at FROM inbox WHERE name = ? AND consumed_by IS NULL ORDER BY id LIMIT 1", name,
+        "SELECT id, payload, received_at FROM inbox WHERE name = ? AND consumed_by IS NULL ORDER BY id LIMIT 1",
+        name,
       )
       .toArray()[0];
     if (!row) return null;
@@ -255,10 +345,18 @@ export class ExecutionStore {
 
 /** The one event envelope every transport carries. */
 export function envelope(
-  executionId: string, seq: number, type: EventType, nodeId: string | null, attempt: number | null, at: number, data: Record<string, unknown>,
+  executionId: string,
+  seq: number,
+  type: EventType,
+  nodeId: string | null,
+  attempt: number | null,
+  at: number,
+  data: Record<string, unknown>,
 ): EventEnvelope {
   return {
-    seq, type, execution_id: executionId,
+    seq,
+    type,
+    execution_id: executionId,
     ...(nodeId !== null ? { node_id: nodeId } : {}),
     ...(attempt !== null ? { attempt } : {}),
     at: new Date(at).toISOString(),

@@ -11,23 +11,38 @@ export async function claimIdempotencyKey(
   now: number,
 ) {
   const [, found] = await db.batch([
-    db.insert(idempotencyKeys).values({ ...row, created_at: now }).onConflictDoNothing({ target: [idempotencyKeys.tenant_id, idempotencyKeys.key] }),
-    db.select().from(idempotencyKeys).where(and(eq(idempotencyKeys.tenant_id, row.tenant_id), eq(idempotencyKeys.key, row.key))),
+    db
+      .insert(idempotencyKeys)
+      .values({ ...row, created_at: now })
+      .onConflictDoNothing({ target: [idempotencyKeys.tenant_id, idempotencyKeys.key] }),
+    db
+      .select()
+      .from(idempotencyKeys)
+      .where(and(eq(idempotencyKeys.tenant_id, row.tenant_id), eq(idempotencyKeys.key, row.key))),
   ]);
   return found[0] as typeof idempotencyKeys.$inferSelect;
 }
 
 /** The request holding the key has started its execution: later duplicates replay it instead of waiting. */
 export async function completeIdempotencyKey(db: Db, tenantId: string, key: string, now: number): Promise<void> {
-  await db.update(idempotencyKeys).set({ completed_at: now }).where(and(eq(idempotencyKeys.tenant_id, tenantId), eq(idempotencyKeys.key, key), isNull(idempotencyKeys.completed_at)));
+  await db
+    .update(idempotencyKeys)
+    .set({ completed_at: now })
+    .where(
+      and(eq(idempotencyKeys.tenant_id, tenantId), eq(idempotencyKeys.key, key), isNull(idempotencyKeys.completed_at)),
+    );
 }
 
 export type CreateRequestRow = typeof createRequests.$inferSelect;
 type CreateKey = Pick<CreateRequestRow, "tenant_id" | "scope" | "key">;
-const byKey = (k: CreateKey) => and(eq(createRequests.tenant_id, k.tenant_id), eq(createRequests.scope, k.scope), eq(createRequests.key, k.key));
+const byKey = (k: CreateKey) =>
+  and(eq(createRequests.tenant_id, k.tenant_id), eq(createRequests.scope, k.scope), eq(createRequests.key, k.key));
 
 /** Claim a create route's key for `resource_id`; returns the row that owns it (ours, or an earlier request's). */
-export async function claimCreateRequest(db: Db, row: Omit<CreateRequestRow, "completed_at">): Promise<CreateRequestRow> {
+export async function claimCreateRequest(
+  db: Db,
+  row: Omit<CreateRequestRow, "completed_at">,
+): Promise<CreateRequestRow> {
   const [, found] = await db.batch([
     db.insert(createRequests).values(row).onConflictDoNothing(),
     db.select().from(createRequests).where(byKey(row)),
@@ -36,7 +51,10 @@ export async function claimCreateRequest(db: Db, row: Omit<CreateRequestRow, "co
 }
 
 export async function completeCreateRequest(db: Db, k: CreateKey, now: number): Promise<void> {
-  await db.update(createRequests).set({ completed_at: now }).where(and(byKey(k), isNull(createRequests.completed_at)));
+  await db
+    .update(createRequests)
+    .set({ completed_at: now })
+    .where(and(byKey(k), isNull(createRequests.completed_at)));
 }
 
 /** Give a key back after a create that failed before it finished, so a retry starts afresh. */

@@ -8,21 +8,37 @@ export class LeaseStore {
       CREATE TABLE IF NOT EXISTS key_queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, execution_id TEXT NOT NULL,
         lease_until INTEGER NOT NULL DEFAULT 0, UNIQUE (key, execution_id));`);
     // Queues from before leases: their entries start stale (0), so the first waiter to ask checks each holder once.
-    const columns = sql.exec<{ name: string }>("PRAGMA table_info(key_queue)").toArray().map((c) => c.name);
-    if (!columns.includes("lease_until")) sql.exec("ALTER TABLE key_queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0");
+    const columns = sql
+      .exec<{ name: string }>("PRAGMA table_info(key_queue)")
+      .toArray()
+      .map((c) => c.name);
+    if (!columns.includes("lease_until"))
+      sql.exec("ALTER TABLE key_queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0");
   }
 
   /**
    * Join the FIFO queue of `key` (once; asking again renews the entry's lease); granted while `executionId` is among
    * the first `capacity` in it.
    */
-  acquireKey(key: string, executionId: string, capacity: number, leaseUntil: number): { granted: boolean; position: number } {
+  acquireKey(
+    key: string,
+    executionId: string,
+    capacity: number,
+    leaseUntil: number,
+  ): { granted: boolean; position: number } {
     this.sql.exec(
       "INSERT INTO key_queue (key, execution_id, lease_until) VALUES (?, ?, ?) ON CONFLICT (key, execution_id) DO UPDATE SET lease_until = excluded.lease_until",
-      key, executionId, leaseUntil,
+      key,
+      executionId,
+      leaseUntil,
     );
     const position = this.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ? AND pos < (SELECT pos FROM key_queue WHERE key = ? AND execution_id = ?)", key, key, executionId)
+      .exec<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM key_queue WHERE key = ? AND pos < (SELECT pos FROM key_queue WHERE key = ? AND execution_id = ?)",
+        key,
+        key,
+        executionId,
+      )
       .one().n;
     return { granted: position < capacity, position };
   }
@@ -33,11 +49,25 @@ export class LeaseStore {
    */
   releaseKey(key: string, executionId: string, capacity = 1): string[] {
     const ahead = this.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ? AND pos < (SELECT pos FROM key_queue WHERE key = ? AND execution_id = ?)", key, key, executionId)
+      .exec<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM key_queue WHERE key = ? AND pos < (SELECT pos FROM key_queue WHERE key = ? AND execution_id = ?)",
+        key,
+        key,
+        executionId,
+      )
       .toArray()[0]?.n;
-    const deleted = this.sql.exec("DELETE FROM key_queue WHERE key = ? AND execution_id = ? RETURNING pos", key, executionId).toArray().length > 0;
+    const deleted =
+      this.sql
+        .exec("DELETE FROM key_queue WHERE key = ? AND execution_id = ? RETURNING pos", key, executionId)
+        .toArray().length > 0;
     if (!deleted || ahead === undefined || ahead >= capacity) return [];
-    const admitted = this.sql.exec<{ execution_id: string }>("SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT 1 OFFSET ?", key, capacity - 1).toArray()[0];
+    const admitted = this.sql
+      .exec<{ execution_id: string }>(
+        "SELECT execution_id FROM key_queue WHERE key = ? ORDER BY pos LIMIT 1 OFFSET ?",
+        key,
+        capacity - 1,
+      )
+      .toArray()[0];
     return admitted ? [admitted.execution_id] : [];
   }
 
@@ -46,7 +76,10 @@ export class LeaseStore {
     return this.sql
       .exec<{ execution_id: string }>(
         "SELECT execution_id FROM (SELECT execution_id, lease_until, pos FROM key_queue WHERE key = ? ORDER BY pos LIMIT ?) WHERE lease_until <= ? ORDER BY pos LIMIT ?",
-        key, capacity, now, max,
+        key,
+        capacity,
+        now,
+        max,
       )
       .toArray()
       .map((r) => r.execution_id);
@@ -54,11 +87,22 @@ export class LeaseStore {
 
   /** Entries of any queue whose lease ran out by `now` (holders and waiters alike: waiters renew every poll). */
   staleEntries(now: number, max: number): { key: string; execution_id: string }[] {
-    return this.sql.exec<{ key: string; execution_id: string }>("SELECT key, execution_id FROM key_queue WHERE lease_until <= ? ORDER BY lease_until LIMIT ?", now, max).toArray();
+    return this.sql
+      .exec<{ key: string; execution_id: string }>(
+        "SELECT key, execution_id FROM key_queue WHERE lease_until <= ? ORDER BY lease_until LIMIT ?",
+        now,
+        max,
+      )
+      .toArray();
   }
 
   renewKey(key: string, executionId: string, leaseUntil: number): void {
-    this.sql.exec("UPDATE key_queue SET lease_until = ? WHERE key = ? AND execution_id = ?", leaseUntil, key, executionId);
+    this.sql.exec(
+      "UPDATE key_queue SET lease_until = ? WHERE key = ? AND execution_id = ?",
+      leaseUntil,
+      key,
+      executionId,
+    );
   }
 
   /** Entries in `key`'s queue, holders and waiters. */
@@ -72,7 +116,12 @@ export class LeaseStore {
     const active = this.count(kind, now);
     const held = this.sql.exec("SELECT 1 FROM leases WHERE id = ?", id).toArray().length > 0;
     if (!held && active >= limit) return { ok: false, active };
-    this.sql.exec("INSERT INTO leases (id, kind, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at", id, kind, expiresAt);
+    this.sql.exec(
+      "INSERT INTO leases (id, kind, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+      id,
+      kind,
+      expiresAt,
+    );
     return { ok: true, active: held ? active : active + 1 };
   }
 
@@ -85,6 +134,8 @@ export class LeaseStore {
   }
 
   count(kind: string, now: number): number {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM leases WHERE kind = ? AND expires_at > ?", kind, now).one().n;
+    return this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM leases WHERE kind = ? AND expires_at > ?", kind, now)
+      .one().n;
   }
 }

@@ -3,7 +3,26 @@ import { and, desc, eq, getTableColumns, inArray, isNull, lt, or, sql, type SQL 
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client";
 import {
-  alerts, apiKeys, budgets, createRequests, cronState, executions, idempotencyKeys, llmUsage, monitorChecks, monitors, nodeRuns, scheduleRuns, schedules, secrets, tenantOrigins, tenants, workflowVersions, workflows, executionTags, executionMetadata,
+  alerts,
+  apiKeys,
+  budgets,
+  createRequests,
+  cronState,
+  executions,
+  idempotencyKeys,
+  llmUsage,
+  monitorChecks,
+  monitors,
+  nodeRuns,
+  scheduleRuns,
+  schedules,
+  secrets,
+  tenantOrigins,
+  tenants,
+  workflowVersions,
+  workflows,
+  executionTags,
+  executionMetadata,
 } from "./schema";
 
 export type ExecutionRow = typeof executions.$inferSelect;
@@ -42,7 +61,10 @@ export async function insertTenantWithKey(
   now: number,
 ): Promise<void> {
   await db.batch([
-    db.insert(tenants).values({ ...tenant, created_at: now }).onConflictDoNothing({ target: tenants.id }),
+    db
+      .insert(tenants)
+      .values({ ...tenant, created_at: now })
+      .onConflictDoNothing({ target: tenants.id }),
     db.insert(apiKeys).values({ ...key, tenant_id: tenant.id, created_at: now }),
   ]);
 }
@@ -53,7 +75,10 @@ export async function findApiKey(db: Db, prefix: string) {
 
 /** Mark a key used; the `where` keeps concurrent requests from writing the same hour twice. */
 export async function touchApiKey(db: Db, id: string, now: number, everyMs: number): Promise<void> {
-  await db.update(apiKeys).set({ last_used_at: now }).where(and(eq(apiKeys.id, id), or(isNull(apiKeys.last_used_at), lt(apiKeys.last_used_at, now - everyMs))));
+  await db
+    .update(apiKeys)
+    .set({ last_used_at: now })
+    .where(and(eq(apiKeys.id, id), or(isNull(apiKeys.last_used_at), lt(apiKeys.last_used_at, now - everyMs))));
 }
 
 export async function revokeApiKey(db: Db, id: string, now: number): Promise<void> {
@@ -70,8 +95,15 @@ export async function createWorkflow(
   now: number,
 ): Promise<boolean> {
   const [made] = await db.batch([
-    db.insert(workflows).values({ ...wf, latest_version: 1, created_at: now, updated_at: now }).onConflictDoNothing().returning({ id: workflows.id }),
-    db.insert(workflowVersions).values({ workflow_id: wf.id, version: 1, definition, created_at: now }).onConflictDoNothing(),
+    db
+      .insert(workflows)
+      .values({ ...wf, latest_version: 1, created_at: now, updated_at: now })
+      .onConflictDoNothing()
+      .returning({ id: workflows.id }),
+    db
+      .insert(workflowVersions)
+      .values({ workflow_id: wf.id, version: 1, definition, created_at: now })
+      .onConflictDoNothing(),
   ]);
   return made.length > 0;
 }
@@ -112,11 +144,19 @@ export async function publishVersion(
 
 export async function getWorkflow(db: Db, tenantId: string, id: string, version: number | null) {
   const [row] = await db
-    .select({ workflow: workflows, definition: workflowVersions.definition, version: workflowVersions.version, version_created_at: workflowVersions.created_at })
+    .select({
+      workflow: workflows,
+      definition: workflowVersions.definition,
+      version: workflowVersions.version,
+      version_created_at: workflowVersions.created_at,
+    })
     .from(workflows)
     .innerJoin(
       workflowVersions,
-      and(eq(workflowVersions.workflow_id, workflows.id), eq(workflowVersions.version, version ?? workflows.latest_version)),
+      and(
+        eq(workflowVersions.workflow_id, workflows.id),
+        eq(workflowVersions.version, version ?? workflows.latest_version),
+      ),
     )
     .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)));
   return row ?? null;
@@ -165,7 +205,13 @@ export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | n
     })
     .from(workflows)
     .leftJoin(executions, eq(executions.id, sql`(${last})`))
-    .where(and(eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at), before(workflows.created_at, workflows.id, cursor)))
+    .where(
+      and(
+        eq(workflows.tenant_id, tenantId),
+        isNull(workflows.deleted_at),
+        before(workflows.created_at, workflows.id, cursor),
+      ),
+    )
     .orderBy(desc(workflows.created_at), desc(workflows.id))
     .limit(limit);
 }
@@ -183,13 +229,21 @@ export interface Labels {
 }
 
 export async function projectExecution(
-  db: Db, exec: ExecutionRow, nodes: NodeRunRow[], usage: (typeof llmUsage.$inferInsert)[] = [], labels: Labels | null = null,
+  db: Db,
+  exec: ExecutionRow,
+  nodes: NodeRunRow[],
+  usage: (typeof llmUsage.$inferInsert)[] = [],
+  labels: Labels | null = null,
 ): Promise<void> {
   const statements = [
     db
       .insert(executions)
       .values(exec)
-      .onConflictDoUpdate({ target: executions.id, set: excluded(executions, ["id"]), setWhere: sql`excluded.seq >= ${executions.seq}` }),
+      .onConflictDoUpdate({
+        target: executions.id,
+        set: excluded(executions, ["id"]),
+        setWhere: sql`excluded.seq >= ${executions.seq}`,
+      }),
   ];
   const perRow = Object.keys(getTableColumns(nodeRuns)).length;
   const chunk = Math.floor(MAX_PARAMS / perRow);
@@ -207,23 +261,59 @@ export async function projectExecution(
   }
   // Labels never change after start; they ride along until one projection has landed them.
   if (labels?.tags.length) {
-    statements.push(db.insert(executionTags).values(labels.tags.map((tag) => ({ tenant_id: exec.tenant_id, tag, execution_id: exec.id, created_at: exec.created_at }))).onConflictDoNothing() as never);
+    statements.push(
+      db
+        .insert(executionTags)
+        .values(
+          labels.tags.map((tag) => ({
+            tenant_id: exec.tenant_id,
+            tag,
+            execution_id: exec.id,
+            created_at: exec.created_at,
+          })),
+        )
+        .onConflictDoNothing() as never,
+    );
   }
   const meta = Object.entries(labels?.metadata ?? {});
   if (meta.length) {
-    statements.push(db.insert(executionMetadata).values(meta.map(([key, value]) => ({ tenant_id: exec.tenant_id, key, value, execution_id: exec.id, created_at: exec.created_at }))).onConflictDoNothing() as never);
+    statements.push(
+      db
+        .insert(executionMetadata)
+        .values(
+          meta.map(([key, value]) => ({
+            tenant_id: exec.tenant_id,
+            key,
+            value,
+            execution_id: exec.id,
+            created_at: exec.created_at,
+          })),
+        )
+        .onConflictDoNothing() as never,
+    );
   }
   const usageChunk = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(llmUsage)).length);
   for (let i = 0; i < usage.length; i += usageChunk) {
-    statements.push(db.insert(llmUsage).values(usage.slice(i, i + usageChunk)).onConflictDoNothing({ target: llmUsage.id }) as never);
+    statements.push(
+      db
+        .insert(llmUsage)
+        .values(usage.slice(i, i + usageChunk))
+        .onConflictDoNothing({ target: llmUsage.id }) as never,
+    );
   }
-  await db.batch(statements as [typeof statements[0], ...typeof statements]);
+  await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
 }
 
 // ---- CORS origins
 
 export async function listOrigins(db: Db, tenantId: string): Promise<string[]> {
-  return (await db.select({ origin: tenantOrigins.origin }).from(tenantOrigins).where(eq(tenantOrigins.tenant_id, tenantId)).orderBy(tenantOrigins.origin)).map((r) => r.origin);
+  return (
+    await db
+      .select({ origin: tenantOrigins.origin })
+      .from(tenantOrigins)
+      .where(eq(tenantOrigins.tenant_id, tenantId))
+      .orderBy(tenantOrigins.origin)
+  ).map((r) => r.origin);
 }
 
 /** Replace a tenant's origin list in one batch. */
@@ -252,27 +342,43 @@ export async function putSecret(db: Db, row: typeof secrets.$inferInsert): Promi
   await db
     .insert(secrets)
     .values(row)
-    .onConflictDoUpdate({ target: [secrets.tenant_id, secrets.name], set: { ciphertext: row.ciphertext, iv: row.iv, updated_at: row.updated_at } });
+    .onConflictDoUpdate({
+      target: [secrets.tenant_id, secrets.name],
+      set: { ciphertext: row.ciphertext, iv: row.iv, updated_at: row.updated_at },
+    });
 }
 
 export async function listSecretNames(db: Db, tenantId: string) {
-  return db.select({ name: secrets.name, created_at: secrets.created_at, updated_at: secrets.updated_at }).from(secrets).where(eq(secrets.tenant_id, tenantId)).orderBy(secrets.name);
+  return db
+    .select({ name: secrets.name, created_at: secrets.created_at, updated_at: secrets.updated_at })
+    .from(secrets)
+    .where(eq(secrets.tenant_id, tenantId))
+    .orderBy(secrets.name);
 }
 
 export async function getSecrets(db: Db, tenantId: string, names: string[]) {
   if (names.length === 0) return [];
-  return db.select().from(secrets).where(and(eq(secrets.tenant_id, tenantId), inArray(secrets.name, names)));
+  return db
+    .select()
+    .from(secrets)
+    .where(and(eq(secrets.tenant_id, tenantId), inArray(secrets.name, names)));
 }
 
 export async function deleteSecret(db: Db, tenantId: string, name: string): Promise<boolean> {
-  const rows = await db.delete(secrets).where(and(eq(secrets.tenant_id, tenantId), eq(secrets.name, name))).returning({ name: secrets.name });
+  const rows = await db
+    .delete(secrets)
+    .where(and(eq(secrets.tenant_id, tenantId), eq(secrets.name, name)))
+    .returning({ name: secrets.name });
   return rows.length > 0;
 }
 
 // ---- LLM budgets and usage
 
 export async function getBudget(db: Db, tenantId: string): Promise<number | null> {
-  const [row] = await db.select({ monthly_usd: budgets.monthly_usd }).from(budgets).where(eq(budgets.tenant_id, tenantId));
+  const [row] = await db
+    .select({ monthly_usd: budgets.monthly_usd })
+    .from(budgets)
+    .where(eq(budgets.tenant_id, tenantId));
   return row?.monthly_usd ?? null;
 }
 
@@ -330,7 +436,10 @@ function executionWhere(tenantId: string, filter: ExecutionFilter, cursor: Curso
     filter.created_after !== undefined ? sql`${executions.created_at} >= ${filter.created_after}` : undefined,
     filter.created_before !== undefined ? lt(executions.created_at, filter.created_before) : undefined,
     filter.tag !== undefined
-      ? inArray(executions.id, sql`(select ${executionTags.execution_id} from ${executionTags} where ${executionTags.tenant_id} = ${tenantId} and ${executionTags.tag} = ${filter.tag})`)
+      ? inArray(
+          executions.id,
+          sql`(select ${executionTags.execution_id} from ${executionTags} where ${executionTags.tenant_id} = ${tenantId} and ${executionTags.tag} = ${filter.tag})`,
+        )
       : undefined,
     filter.metadata !== undefined
       ? inArray(
@@ -344,12 +453,23 @@ function executionWhere(tenantId: string, filter: ExecutionFilter, cursor: Curso
 
 /** How SQLite would run the list query for `filter` (for the test that no filter falls back to a table scan). */
 export async function explainListExecutions(db: Db, tenantId: string, filter: ExecutionFilter): Promise<string[]> {
-  const query = db.select().from(executions).where(executionWhere(tenantId, filter, null)).orderBy(desc(executions.created_at), desc(executions.id)).limit(50);
+  const query = db
+    .select()
+    .from(executions)
+    .where(executionWhere(tenantId, filter, null))
+    .orderBy(desc(executions.created_at), desc(executions.id))
+    .limit(50);
   const rows = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query.getSQL()}`);
   return rows.map((r) => r.detail);
 }
 
-export async function listExecutions(db: Db, tenantId: string, filter: ExecutionFilter, cursor: Cursor | null, limit: number) {
+export async function listExecutions(
+  db: Db,
+  tenantId: string,
+  filter: ExecutionFilter,
+  cursor: Cursor | null,
+  limit: number,
+) {
   return db
     .select()
     .from(executions)
@@ -360,7 +480,10 @@ export async function listExecutions(db: Db, tenantId: string, filter: Execution
 
 export async function getProjectedExecution(db: Db, tenantId: string, id: string) {
   const [exec, nodes] = await db.batch([
-    db.select().from(executions).where(and(eq(executions.id, id), eq(executions.tenant_id, tenantId))),
+    db
+      .select()
+      .from(executions)
+      .where(and(eq(executions.id, id), eq(executions.tenant_id, tenantId))),
     db.select().from(nodeRuns).where(eq(nodeRuns.execution_id, id)),
   ]);
   return exec[0] ? { execution: exec[0], nodes } : null;
@@ -370,9 +493,22 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
 
 export async function metricCounts(db: Db) {
   const [byStatus, byKind, sent, tenantRows] = await db.batch([
-    db.select({ status: executions.status, n: sql<number>`count(*)` }).from(executions).groupBy(executions.status),
-    db.select({ kind: nodeRuns.kind, attempts: sql<number>`sum(${nodeRuns.attempt})`, retries: sql<number>`sum(max(${nodeRuns.attempt} - 1, 0))` }).from(nodeRuns).groupBy(nodeRuns.kind),
-    db.select({ n: sql<number>`count(*)` }).from(alerts).where(sql`${alerts.delivered_at} is not null`),
+    db
+      .select({ status: executions.status, n: sql<number>`count(*)` })
+      .from(executions)
+      .groupBy(executions.status),
+    db
+      .select({
+        kind: nodeRuns.kind,
+        attempts: sql<number>`sum(${nodeRuns.attempt})`,
+        retries: sql<number>`sum(max(${nodeRuns.attempt} - 1, 0))`,
+      })
+      .from(nodeRuns)
+      .groupBy(nodeRuns.kind),
+    db
+      .select({ n: sql<number>`count(*)` })
+      .from(alerts)
+      .where(sql`${alerts.delivered_at} is not null`),
     db.select({ id: tenants.id }).from(tenants),
   ]);
   return { executions: byStatus, nodes: byKind, alerts_sent: sent[0]?.n ?? 0, tenants: tenantRows.map((t) => t.id) };
@@ -382,8 +518,32 @@ export async function metricCounts(db: Db) {
 
 /** Touches every table the API uses in one statement; fails naming the first one that is missing. */
 export async function probeTables(db: Db): Promise<void> {
-  const tables = [tenants, apiKeys, workflows, workflowVersions, executions, nodeRuns, idempotencyKeys, createRequests, schedules, scheduleRuns, monitors, monitorChecks, alerts, budgets, llmUsage, secrets, tenantOrigins, cronState];
-  await db.all(sql`select 1 from ${sql.join(tables.map((t) => sql`${t}`), sql`, `)} limit 0`);
+  const tables = [
+    tenants,
+    apiKeys,
+    workflows,
+    workflowVersions,
+    executions,
+    nodeRuns,
+    idempotencyKeys,
+    createRequests,
+    schedules,
+    scheduleRuns,
+    monitors,
+    monitorChecks,
+    alerts,
+    budgets,
+    llmUsage,
+    secrets,
+    tenantOrigins,
+    cronState,
+  ];
+  await db.all(
+    sql`select 1 from ${sql.join(
+      tables.map((t) => sql`${t}`),
+      sql`, `,
+    )} limit 0`,
+  );
 }
 
 export async function appliedMigrations(db: Db): Promise<string[]> {

@@ -11,7 +11,9 @@ export const apiKeys = sqliteTable(
   "api_keys",
   {
     id: text("id").primaryKey(),
-    tenant_id: text("tenant_id").notNull().references(() => tenants.id),
+    tenant_id: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
     /** The visible part of the key, used to find the row; the secret part is only stored hashed. */
     prefix: text("prefix").notNull(),
     hash: text("hash").notNull(),
@@ -32,7 +34,9 @@ export const workflows = sqliteTable(
   "workflows",
   {
     id: text("id").primaryKey(),
-    tenant_id: text("tenant_id").notNull().references(() => tenants.id),
+    tenant_id: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
     name: text("name").notNull(),
     description: text("description"),
     latest_version: integer("latest_version").notNull(),
@@ -46,7 +50,9 @@ export const workflows = sqliteTable(
 export const workflowVersions = sqliteTable(
   "workflow_versions",
   {
-    workflow_id: text("workflow_id").notNull().references(() => workflows.id),
+    workflow_id: text("workflow_id")
+      .notNull()
+      .references(() => workflows.id),
     version: integer("version").notNull(),
     definition: text("definition", { mode: "json" }).notNull(),
     created_at: integer("created_at").notNull(),
@@ -141,7 +147,9 @@ export const schedules = sqliteTable(
     timezone: text("timezone").notNull(),
     input: text("input", { mode: "json" }),
     enabled: integer("enabled", { mode: "boolean" }).notNull(),
-    /** Why the engine switched the schedule off (its workflow was deleted); null when enabled or switched off by hand. */
+    /**
+     * Why the engine switched the schedule off (its workflow was deleted); null when enabled or switched off by hand.
+     */
     disabled_reason: text("disabled_reason"),
     overlap: text("overlap").notNull(),
     next_run_at: integer("next_run_at"),
@@ -150,7 +158,10 @@ export const schedules = sqliteTable(
     created_at: integer("created_at").notNull(),
     updated_at: integer("updated_at").notNull(),
   },
-  (t) => [index("schedules_due").on(t.enabled, t.next_run_at), index("schedules_tenant_workflow").on(t.tenant_id, t.workflow_id, t.created_at)],
+  (t) => [
+    index("schedules_due").on(t.enabled, t.next_run_at),
+    index("schedules_tenant_workflow").on(t.tenant_id, t.workflow_id, t.created_at),
+  ],
 );
 
 /** One row per due time of a schedule: started (with its execution) or skipped (with why). */
@@ -191,7 +202,10 @@ export const monitors = sqliteTable(
     created_at: integer("created_at").notNull(),
     updated_at: integer("updated_at").notNull(),
   },
-  (t) => [index("monitors_due").on(t.enabled, t.next_check_at), index("monitors_tenant_created").on(t.tenant_id, t.created_at, t.id)],
+  (t) => [
+    index("monitors_due").on(t.enabled, t.next_check_at),
+    index("monitors_tenant_created").on(t.tenant_id, t.created_at, t.id),
+  ],
 );
 
 export const monitorChecks = sqliteTable(
@@ -222,7 +236,10 @@ export const alerts = sqliteTable(
     next_attempt_at: integer("next_attempt_at"),
     last_error: text("last_error"),
   },
-  (t) => [index("alerts_pending").on(t.delivered_at, t.next_attempt_at), index("alerts_monitor_created").on(t.monitor_id, t.created_at)],
+  (t) => [
+    index("alerts_pending").on(t.delivered_at, t.next_attempt_at),
+    index("alerts_monitor_created").on(t.monitor_id, t.created_at),
+  ],
 );
 
 /** Per-tenant monthly LLM budget in USD; no row or null = unlimited, 0 = no LLM calls. */
@@ -289,7 +306,11 @@ export const executionTags = sqliteTable(
     execution_id: text("execution_id").notNull(),
     created_at: integer("created_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenant_id, t.tag, t.execution_id] }), index("execution_tags_search").on(t.tenant_id, t.tag, t.created_at), index("execution_tags_execution").on(t.execution_id)],
+  (t) => [
+    primaryKey({ columns: [t.tenant_id, t.tag, t.execution_id] }),
+    index("execution_tags_search").on(t.tenant_id, t.tag, t.created_at),
+    index("execution_tags_execution").on(t.execution_id),
+  ],
 );
 
 /** key=value metadata given when an execution started, for index-backed search. */

@@ -27,22 +27,39 @@ export function idempotencyKey(executionId: string, subject: string, attemptBase
 }
 
 /** Run one attempt of a node: render its templates, check the rendered config, call the executor. Never throws. */
-export async function runAttempt(executor: NodeExecutor, node: NodeDef, ctx: ExprContext, opts: AttemptOptions): Promise<RunResult> {
+export async function runAttempt(
+  executor: NodeExecutor,
+  node: NodeDef,
+  ctx: ExprContext,
+  opts: AttemptOptions,
+): Promise<RunResult> {
   const timer = attemptTimer(node.timeout_ms ?? executor.defaultTimeoutMs);
   const signal = AbortSignal.any([timer.signal, opts.runSignal]);
   let secretValues: string[] = [];
   try {
     const secrets = await loadSecrets(node.config, executor.expressionFields ?? [], opts.services);
     secretValues = Object.values(secrets);
-    const config = await renderConfig(node.config, executor.expressionFields ?? [], secretValues.length ? { ...ctx, secrets } : ctx);
+    const config = await renderConfig(
+      node.config,
+      executor.expressionFields ?? [],
+      secretValues.length ? { ...ctx, secrets } : ctx,
+    );
     const parsed = executor.config.safeParse(config);
     if (!parsed.success) {
-      const detail = zodErrors(parsed.error, ["config"]).map((e) => `${e.path}: ${e.message}`).join("; ");
+      const detail = zodErrors(parsed.error, ["config"])
+        .map((e) => `${e.path}: ${e.message}`)
+        .join("; ");
       throw new FatalError("invalid_config", `rendered config is invalid: ${detail}`);
     }
     const result = await untilAborted(
       executor.run({
-        config: parsed.data, signal, idempotencyKey: idempotencyKey(opts.executionId, opts.subject ?? node.id, opts.attemptBase), attempt: opts.attempt, now: opts.now, expr: ctx, services: opts.services,
+        config: parsed.data,
+        signal,
+        idempotencyKey: idempotencyKey(opts.executionId, opts.subject ?? node.id, opts.attemptBase),
+        attempt: opts.attempt,
+        now: opts.now,
+        expr: ctx,
+        services: opts.services,
       }),
       signal,
     );
@@ -78,14 +95,21 @@ const secretNames = new WeakMap<Record<string, unknown>, string[]>();
 function secretRefs(config: Record<string, unknown>, expressionFields: readonly string[]): string[] {
   let names = secretNames.get(config);
   if (!names) {
-    const templated = Object.entries(config).filter(([k]) => !expressionFields.includes(k)).map(([, v]) => JSON.stringify(v)).join("\n");
+    const templated = Object.entries(config)
+      .filter(([k]) => !expressionFields.includes(k))
+      .map(([, v]) => JSON.stringify(v))
+      .join("\n");
     names = [...new Set([...templated.matchAll(SECRET_REF)].map((m) => m[1] as string))];
     secretNames.set(config, names);
   }
   return names;
 }
 
-async function loadSecrets(config: Record<string, unknown>, expressionFields: readonly string[], services: RunServices): Promise<Record<string, string>> {
+async function loadSecrets(
+  config: Record<string, unknown>,
+  expressionFields: readonly string[],
+  services: RunServices,
+): Promise<Record<string, string>> {
   const names = secretRefs(config, expressionFields);
   if (names.length === 0) return {};
   let found: Record<string, string>;
@@ -96,11 +120,16 @@ async function loadSecrets(config: Record<string, unknown>, expressionFields: re
     throw err;
   }
   const missing = names.filter((n) => !(n in found));
-  if (missing.length) throw new FatalError("secret_not_found", `no secret named ${missing.join(", ")} (PUT /v1/secrets/:name)`);
+  if (missing.length)
+    throw new FatalError("secret_not_found", `no secret named ${missing.join(", ")} (PUT /v1/secrets/:name)`);
   return found;
 }
 
-async function renderConfig(config: Record<string, unknown>, expressionFields: readonly string[], ctx: ExprContext): Promise<Record<string, unknown>> {
+async function renderConfig(
+  config: Record<string, unknown>,
+  expressionFields: readonly string[],
+  ctx: ExprContext,
+): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
     try {

@@ -7,7 +7,9 @@ export class BreakerObject extends DurableObject<Env> {
     return (await this.ctx.storage.get<BreakerState>("state")) ?? CLOSED;
   }
 
-  async allow(cfg: BreakerSettings): Promise<{ allowed: boolean; state: BreakerState["state"]; retry_after_ms: number }> {
+  async allow(
+    cfg: BreakerSettings,
+  ): Promise<{ allowed: boolean; state: BreakerState["state"]; retry_after_ms: number }> {
     const decision = admit(await this.load(), Date.now(), cfg);
     await this.ctx.storage.put("state", decision.next);
     return { allowed: decision.allowed, state: decision.next.state, retry_after_ms: decision.retry_after_ms };

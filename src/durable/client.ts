@@ -26,7 +26,12 @@ export async function snapshotOf(env: Env, id: string, tenantId: string): Promis
   return (await executionStub(env, id).snapshot(tenantId)) as unknown as ExecutionView | null;
 }
 
-export async function settledOf(env: Env, id: string, tenantId: string, timeoutMs: number): Promise<ExecutionView | null> {
+export async function settledOf(
+  env: Env,
+  id: string,
+  tenantId: string,
+  timeoutMs: number,
+): Promise<ExecutionView | null> {
   return (await executionStub(env, id).settled(tenantId, timeoutMs)) as unknown as ExecutionView | null;
 }
 
@@ -42,7 +47,11 @@ export const RUNNING_SLOTS = "__running__";
  * Give up an execution's concurrency key and its running slot, and wake the executions that now hold them (their
  * poll alarm is the backstop if a wake-up is lost).
  */
-export async function releaseKey(env: Env, exec: { id: string; tenant_id: string; concurrency_key: string | null }, slots: number): Promise<void> {
+export async function releaseKey(
+  env: Env,
+  exec: { id: string; tenant_id: string; concurrency_key: string | null },
+  slots: number,
+): Promise<void> {
   const tenant = tenantStub(env, exec.tenant_id);
   const woken = new Set(await tenant.releaseKey(RUNNING_SLOTS, exec.id, slots));
   if (exec.concurrency_key) for (const id of await tenant.releaseKey(exec.concurrency_key, exec.id)) woken.add(id);

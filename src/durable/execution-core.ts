@@ -5,7 +5,14 @@ import { MapStore } from "../db/map-store";
 import { projectExecution } from "../db/repo";
 import { config } from "../env";
 import type { NodeDef } from "../engine/dag";
-import { TERMINAL_EXECUTION, TERMINAL_NODE, executionEventType, type EventEnvelope, type EventType, type ExecutionStatus } from "../engine/events";
+import {
+  TERMINAL_EXECUTION,
+  TERMINAL_NODE,
+  executionEventType,
+  type EventEnvelope,
+  type EventType,
+  type ExecutionStatus,
+} from "../engine/events";
 import type { ExprContext } from "../engine/expr";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
 import { dueWaits, nextWake, plan } from "../engine/scheduler";
@@ -99,7 +106,14 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   }
 
   protected reset(err: unknown): void {
-    console.error(JSON.stringify({ level: "error", msg: "execution object reset after a failed step", execution_id: this.exec?.id ?? null, error: String(err) }));
+    console.error(
+      JSON.stringify({
+        level: "error",
+        msg: "execution object reset after a failed step",
+        execution_id: this.exec?.id ?? null,
+        error: String(err),
+      }),
+    );
     this.ctx.abort(`${RESET_REASON}: reset after a failed step: ${String(err)}`);
   }
 
@@ -128,7 +142,10 @@ export abstract class ExecutionCore extends DurableObject<Env> {
         }
         if (now >= exec.deadline_at) {
           const seconds = Math.round((exec.deadline_at - exec.created_at) / 1000);
-          this.finish("timed_out", { code: "execution_timeout", message: `execution exceeded its timeout of ${seconds} s` });
+          this.finish("timed_out", {
+            code: "execution_timeout",
+            message: `execution exceeded its timeout of ${seconds} s`,
+          });
           break;
         }
         if (exec.status === "paused") {
@@ -145,7 +162,8 @@ export abstract class ExecutionCore extends DurableObject<Env> {
         if (!(await this.loadOutputs())) break;
         for (const n of dueWaits(this.nodes.values(), now)) this.settleWait(n);
         // Attempts recorded as running but not in flight here were cut off by an eviction: re-run the same attempt.
-        for (const n of this.nodes.values()) if (n.status === "running" && !this.inflight.has(n.id) && !this.yielded.has(n.id)) this.launch(n, true);
+        for (const n of this.nodes.values())
+          if (n.status === "running" && !this.inflight.has(n.id) && !this.yielded.has(n.id)) this.launch(n, true);
         const decided = await plan(exec.definition, this.nodes, this.context(), now, (id, message) =>
           this.failNode(this.node(id), { code: "condition_error", message, retryable: false }, "fatal"),
         );
@@ -158,7 +176,11 @@ export abstract class ExecutionCore extends DurableObject<Env> {
           if (this.inflight.size >= exec.definition.max_parallel) break;
           if (!this.inflight.has(id)) this.launch(this.node(id), false);
         }
-        if ((this.exec as ExecRecord).flush_due_at !== null && ((this.exec as ExecRecord).flush_due_at as number) <= now) void this.flush();
+        if (
+          (this.exec as ExecRecord).flush_due_at !== null &&
+          ((this.exec as ExecRecord).flush_due_at as number) <= now
+        )
+          void this.flush();
         const due = nextWake(this.nodes.values(), [exec.deadline_at]);
         if (this.inflight.size === 0) {
           if (decided.skipped.length > 0 || (due !== null && due <= Date.now())) continue;
@@ -208,12 +230,25 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     if (!exec?.parent_execution_id || exec.parent_notified || !TERMINAL_EXECUTION.has(exec.status)) return;
     try {
       await executionStub(this.env, exec.parent_execution_id).childFinished(exec.tenant_id, exec.id, {
-        status: exec.status, output: exec.output ?? null, error: exec.error_code ? { code: exec.error_code, message: exec.error_message ?? "" } : null,
+        status: exec.status,
+        output: exec.output ?? null,
+        error: exec.error_code ? { code: exec.error_code, message: exec.error_message ?? "" } : null,
       });
       exec.parent_notified = 1;
     } catch (err) {
-      exec.flush_due_at = Math.min(exec.flush_due_at ?? Infinity, Date.now() + projectionRetryDelay(++exec.flush_attempts));
-      console.error(JSON.stringify({ level: "error", msg: "parent notification failed; retrying by alarm", execution_id: exec.id, parent: exec.parent_execution_id, error: String(err) }));
+      exec.flush_due_at = Math.min(
+        exec.flush_due_at ?? Infinity,
+        Date.now() + projectionRetryDelay(++exec.flush_attempts),
+      );
+      console.error(
+        JSON.stringify({
+          level: "error",
+          msg: "parent notification failed; retrying by alarm",
+          execution_id: exec.id,
+          parent: exec.parent_execution_id,
+          error: String(err),
+        }),
+      );
     }
     this.store.saveExecution(exec);
   }
@@ -238,9 +273,15 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const running = exec.status === "running";
     // Work to do now: nodes to start or resume, or every node finished and the run still to be concluded.
     const nodes = [...this.nodes.values()];
-    const hasWork = running && (nodes.some((n) => n.status === "pending" || n.status === "running") || nodes.every((n) => TERMINAL_NODE.has(n.status)));
+    const hasWork =
+      running &&
+      (nodes.some((n) => n.status === "pending" || n.status === "running") ||
+        nodes.every((n) => TERMINAL_NODE.has(n.status)));
     const due = nextWake(running ? this.nodes.values() : [], [
-      active ? exec.deadline_at : null, exec.flush_due_at, hasWork ? Date.now() : null, this.subscribers.nextRenewal(),
+      active ? exec.deadline_at : null,
+      exec.flush_due_at,
+      hasWork ? Date.now() : null,
+      this.subscribers.nextRenewal(),
       exec.status === "queued" ? Date.now() + QUEUE_POLL_MS : null,
     ]);
     if (due === null) await this.ctx.storage.deleteAlarm();
@@ -264,11 +305,20 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       return;
     }
     const executor = executors[node.kind];
-    const run = (): Promise<RunResult> => executor
-      ? runAttempt(executor, this.def(node.id), this.context(), {
-          executionId: exec.id, attempt, attemptBase: node.attempt_base, runSignal: this.runAbort.signal, now: Date.now(), services: runServices(this.env, this.store, exec, node.id, attempt),
-        }).then((result) => this.storeLarge(node.id, attempt, result))
-      : Promise.resolve({ ok: false, error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false } });
+    const run = (): Promise<RunResult> =>
+      executor
+        ? runAttempt(executor, this.def(node.id), this.context(), {
+            executionId: exec.id,
+            attempt,
+            attemptBase: node.attempt_base,
+            runSignal: this.runAbort.signal,
+            now: Date.now(),
+            services: runServices(this.env, this.store, exec, node.id, attempt),
+          }).then((result) => this.storeLarge(node.id, attempt, result))
+        : Promise.resolve({
+            ok: false,
+            error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false },
+          });
     // With subscribers watching, node.started goes out before the attempt's own work (a transform is CPU only)
     // instead of waiting for it in the same turn.
     const work = !resume && this.subscribers.count() > 0 ? endTurn().then(run) : run();
@@ -296,7 +346,14 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   protected cancelChildren(ids: string[], reason: string): void {
     const exec = this.exec as ExecRecord;
     for (const childId of ids) {
-      this.ctx.waitUntil(executionStub(this.env, childId).cancel(exec.tenant_id, reason).then(() => undefined, () => undefined));
+      this.ctx.waitUntil(
+        executionStub(this.env, childId)
+          .cancel(exec.tenant_id, reason)
+          .then(
+            () => undefined,
+            () => undefined,
+          ),
+      );
     }
   }
 
@@ -320,7 +377,13 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const policy = this.def(node.id).retry ?? DEFAULT_RETRY_POLICY;
     const decision = decideRetry(policy, attempt - node.attempt_base, error, Math.random);
     if (!decision.retry) return this.failNode(node, error, decision.reason);
-    Object.assign(node, { status: "retrying", due_at: Date.now() + decision.delay_ms, wait_event: null, error_code: error.code, error_message: error.message });
+    Object.assign(node, {
+      status: "retrying",
+      due_at: Date.now() + decision.delay_ms,
+      wait_event: null,
+      error_code: error.code,
+      error_message: error.message,
+    });
     this.emit("node.retrying", node, { error, delay_ms: decision.delay_ms, next_attempt_at: iso(node.due_at) });
   }
 
@@ -332,7 +395,10 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       return;
     }
     // A child's end: success is the node's output; anything else is a failed attempt under the node's retry policy.
-    const result = childOutcome((node.wait_event as string).slice("child:".length), event.payload as Parameters<typeof childOutcome>[1]);
+    const result = childOutcome(
+      (node.wait_event as string).slice("child:".length),
+      event.payload as Parameters<typeof childOutcome>[1],
+    );
     if (!("ok" in result)) return;
     if (result.ok) this.succeedNode(node, result.output);
     else this.failOrRetry(node, node.attempt, result.error);
@@ -342,19 +408,36 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     if (node.kind === "map") {
       this.unparkMap(node);
     } else if (node.wait_event) {
-      this.failNode(node, { code: "wait_timeout", message: `no "${node.wait_event}" event before the timeout`, retryable: false }, "fatal");
+      this.failNode(
+        node,
+        { code: "wait_timeout", message: `no "${node.wait_event}" event before the timeout`, retryable: false },
+        "fatal",
+      );
     } else {
       this.succeedNode(node, { woke_at: iso(Date.now()) });
     }
   }
 
   protected succeedNode(node: NodeRecord, output: unknown): void {
-    Object.assign(node, { status: "succeeded", output: output ?? null, due_at: null, finished_at: Date.now(), error_code: null, error_message: null });
+    Object.assign(node, {
+      status: "succeeded",
+      output: output ?? null,
+      due_at: null,
+      finished_at: Date.now(),
+      error_code: null,
+      error_message: null,
+    });
     this.emit("node.succeeded", node, { output: node.output });
   }
 
   protected failNode(node: NodeRecord, error: AttemptError, reason: string): void {
-    Object.assign(node, { status: "failed", due_at: null, finished_at: Date.now(), error_code: error.code, error_message: error.message });
+    Object.assign(node, {
+      status: "failed",
+      due_at: null,
+      finished_at: Date.now(),
+      error_code: error.code,
+      error_message: error.message,
+    });
     this.emit("node.failed", node, { error, reason });
   }
 
@@ -371,32 +454,59 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       return;
     }
     const needed = new Set((this.exec as ExecRecord).definition.nodes.flatMap((n) => n.needs));
-    const output = Object.fromEntries([...this.nodes.values()].filter((n) => !needed.has(n.id) && n.status === "succeeded").map((n) => [n.id, n.output]));
+    const output = Object.fromEntries(
+      [...this.nodes.values()]
+        .filter((n) => !needed.has(n.id) && n.status === "succeeded")
+        .map((n) => [n.id, n.output]),
+    );
     this.finish("succeeded", null, output);
   }
 
   /** Move the execution to a terminal status; unfinished nodes are cancelled and in-flight attempts aborted. */
-  protected finish(status: ExecutionStatus, error: { code: string; message: string } | null, output: unknown = null): void {
+  protected finish(
+    status: ExecutionStatus,
+    error: { code: string; message: string } | null,
+    output: unknown = null,
+  ): void {
     const exec = this.exec as ExecRecord;
     const now = Date.now();
     // Children still awaited by this run are cancelled with it (each then tells us, and we ignore it).
-    const children = [...this.nodes.values()].filter((n) => n.kind === "workflow" && n.status === "waiting" && n.wait_event?.startsWith("child:"));
+    const children = [...this.nodes.values()].filter(
+      (n) => n.kind === "workflow" && n.status === "waiting" && n.wait_event?.startsWith("child:"),
+    );
     // Map items live in their own table: only a run with map nodes needs to look there.
     const hasMaps = exec.definition.nodes.some((n) => n.kind === "map");
-    this.cancelChildren([...children.map((n) => (n.wait_event as string).slice("child:".length)), ...(hasMaps ? this.maps.awaitedChildren() : [])], `parent ${exec.id} ${status}`);
+    this.cancelChildren(
+      [
+        ...children.map((n) => (n.wait_event as string).slice("child:".length)),
+        ...(hasMaps ? this.maps.awaitedChildren() : []),
+      ],
+      `parent ${exec.id} ${status}`,
+    );
     if (hasMaps) this.maps.cancelOpen(null, now);
     for (const n of this.nodes.values()) {
       if (TERMINAL_NODE.has(n.status)) continue;
       Object.assign(n, { status: "cancelled", due_at: null, finished_at: now });
       this.emit("node.cancelled", n, { reason: status });
     }
-    Object.assign(exec, { status, finished_at: now, output, error_code: error?.code ?? null, error_message: error?.message ?? null });
-    this.emit(executionEventType(status), null, { ...(error ? { error } : {}), ...(status === "succeeded" ? { output } : {}) });
+    Object.assign(exec, {
+      status,
+      finished_at: now,
+      output,
+      error_code: error?.code ?? null,
+      error_message: error?.message ?? null,
+    });
+    this.emit(executionEventType(status), null, {
+      ...(error ? { error } : {}),
+      ...(status === "succeeded" ? { output } : {}),
+    });
     this.runAbort.abort(new Error(`execution ${status}`));
     this.subscribers.closeAll();
     // Fire and forget: a release lost to a crash here is found by the TenantObject once its lease is stale.
     const slots = config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
-    this.ctx.waitUntil(crashPoint({ point: "release.before", execution_id: exec.id }).then(() => releaseKey(this.env, exec, slots)));
+    this.ctx.waitUntil(
+      crashPoint({ point: "release.before", execution_id: exec.id }).then(() => releaseKey(this.env, exec, slots)),
+    );
     for (const resolve of this.waiters) resolve();
     this.waiters.clear();
   }
@@ -423,7 +533,16 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     if (!node && type.startsWith("execution.")) {
       // One structured line per execution state change, joinable with request logs by trace_id. Written after the
       // turn: a log line must not hold back the event it describes.
-      const line = JSON.stringify({ level: type === "execution.failed" || type === "execution.timed_out" ? "warn" : "info", msg: type, execution_id: exec.id, tenant_id: exec.tenant_id, workflow_id: exec.workflow_id, trace_id: exec.trace_id, seq, status: exec.status });
+      const line = JSON.stringify({
+        level: type === "execution.failed" || type === "execution.timed_out" ? "warn" : "info",
+        msg: type,
+        execution_id: exec.id,
+        tenant_id: exec.tenant_id,
+        workflow_id: exec.workflow_id,
+        trace_id: exec.trace_id,
+        seq,
+        status: exec.status,
+      });
       afterTurn(() => console.log(line));
     }
   }
@@ -432,7 +551,11 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   protected replay(after: number): EventEnvelope[] {
     const exec = this.exec as ExecRecord;
     const out: EventEnvelope[] = [];
-    for (let page = this.store.events(exec.id, after, 1000); page.length > 0; page = this.store.events(exec.id, (page.at(-1) as EventEnvelope).seq, 1000)) {
+    for (
+      let page = this.store.events(exec.id, after, 1000);
+      page.length > 0;
+      page = this.store.events(exec.id, (page.at(-1) as EventEnvelope).seq, 1000)
+    ) {
       out.push(...page);
     }
     return out;
@@ -458,7 +581,13 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const now = Date.now();
     const rows = projectionRows(exec, this.nodes, keys, this.store.lastSeq(), now, this.expectedWake(now));
     try {
-      await projectExecution(openDb(this.env.DB).db, rows.execution, rows.nodes, usage, exec.labels_projected ? null : exec.labels);
+      await projectExecution(
+        openDb(this.env.DB).db,
+        rows.execution,
+        rows.nodes,
+        usage,
+        exec.labels_projected ? null : exec.labels,
+      );
       exec.labels_projected = 1;
       this.store.clearDirty(upTo);
       this.store.markUsageProjected(usage.map((u) => u.id));
@@ -467,7 +596,15 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     } catch (err) {
       exec.flush_attempts += 1;
       exec.flush_due_at = Date.now() + projectionRetryDelay(exec.flush_attempts);
-      console.error(JSON.stringify({ level: "error", msg: "projection failed; retrying by alarm", execution_id: exec.id, attempts: exec.flush_attempts, error: String(err) }));
+      console.error(
+        JSON.stringify({
+          level: "error",
+          msg: "projection failed; retrying by alarm",
+          execution_id: exec.id,
+          attempts: exec.flush_attempts,
+          error: String(err),
+        }),
+      );
     }
     this.store.saveExecution(exec);
   }
@@ -481,12 +618,15 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     this.emit("execution.started", null, {});
   }
 
-  /** May this execution run now? It needs its concurrency key (if any) first, then one of the tenant's running slots. */
+  /**
+   * May this execution run now? It needs its concurrency key (if any) first, then one of the tenant's running slots.
+   */
   protected async holdsKey(): Promise<boolean> {
     const exec = this.exec as ExecRecord;
     const tenant = tenantStub(this.env, exec.tenant_id);
     if (exec.concurrency_key && !(await tenant.acquireKey(exec.concurrency_key, exec.id)).granted) return false;
-    return (await tenant.acquireKey(RUNNING_SLOTS, exec.id, config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT)).granted;
+    return (await tenant.acquireKey(RUNNING_SLOTS, exec.id, config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT))
+      .granted;
   }
 
   /** The execution, when it exists and belongs to `tenantId`; another tenant's execution looks absent. */
@@ -509,7 +649,11 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   /** Write an attempt's output to R2 when it is too big for a row; the node then holds the reference. */
   private storeLarge(nodeId: string, attempt: number, result: RunResult): Promise<RunResult> {
     const cfg = config(this.env);
-    const limits = { inline: cfg.MAX_INLINE_OUTPUT_BYTES, budget: cfg.OUTPUT_BUDGET_BYTES, stored: storedBytes(this.nodes.values()) };
+    const limits = {
+      inline: cfg.MAX_INLINE_OUTPUT_BYTES,
+      budget: cfg.OUTPUT_BUDGET_BYTES,
+      stored: storedBytes(this.nodes.values()),
+    };
     return storeOutput(this.env.ARTIFACTS, (this.exec as ExecRecord).id, nodeId, attempt, result, limits);
   }
 
@@ -522,7 +666,10 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       if (!isOutputRef(n.output) || this.loaded.has(n.output.$ref)) continue;
       const value = await loadOutput(this.env.ARTIFACTS, n.output);
       if (value === undefined) {
-        this.finish("failed", { code: "output_missing", message: `the stored output of node "${n.id}" (${n.output.$ref}) is gone` });
+        this.finish("failed", {
+          code: "output_missing",
+          message: `the stored output of node "${n.id}" (${n.output.$ref}) is gone`,
+        });
         return false;
       }
       this.loaded.set(n.output.$ref, value);
@@ -535,7 +682,9 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const exec = this.exec as ExecRecord;
     this.ctxData ??= {
       input: exec.input,
-      nodes: Object.fromEntries([...this.nodes.values()].map((n) => [n.id, { status: n.status, output: this.readable(n.output) }])),
+      nodes: Object.fromEntries(
+        [...this.nodes.values()].map((n) => [n.id, { status: n.status, output: this.readable(n.output) }]),
+      ),
       execution: { id: exec.id, workflow_id: exec.workflow_id, version: exec.version },
     };
     return this.ctxData;
@@ -553,4 +702,3 @@ export abstract class ExecutionCore extends DurableObject<Env> {
 export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
-

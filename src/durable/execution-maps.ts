@@ -13,8 +13,15 @@ export abstract class ExecutionMaps extends ExecutionCore {
   protected override runMap(node: NodeRecord, attempt: number): Promise<MapOutcome> {
     const exec = this.exec as ExecRecord;
     return new MapRun({
-      executionId: exec.id, node: this.def(node.id), attempt, items: this.maps, inbox: this.store, ctx: this.context(), signal: this.runAbort.signal,
-      canStart: () => exec.status === "running", budget: this.budget,
+      executionId: exec.id,
+      node: this.def(node.id),
+      attempt,
+      items: this.maps,
+      inbox: this.store,
+      ctx: this.context(),
+      signal: this.runAbort.signal,
+      canStart: () => exec.status === "running",
+      budget: this.budget,
       services: (a) => runServices(this.env, this.store, exec, node.id, a),
       progress: (counts, reason) => this.emit("node.progress", node, { items: counts, reason }),
       cancelChildren: (ids) => this.cancelChildren(ids, `map node ${node.id} stopped`),

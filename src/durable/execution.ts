@@ -14,7 +14,19 @@ import { deleteOutputs } from "./outputs";
 import { crashPoint } from "./faults";
 import { executionView, type ExecutionView } from "./view";
 
-export type StartParams = Pick<ExecRecord, "id" | "tenant_id" | "workflow_id" | "version" | "definition" | "input" | "trace_id" | "labels" | "parent_execution_id" | "parent_node_id"> & {
+export type StartParams = Pick<
+  ExecRecord,
+  | "id"
+  | "tenant_id"
+  | "workflow_id"
+  | "version"
+  | "definition"
+  | "input"
+  | "trace_id"
+  | "labels"
+  | "parent_execution_id"
+  | "parent_node_id"
+> & {
   timeout_seconds: number;
 };
 
@@ -29,19 +41,45 @@ export class ExecutionObject extends ExecutionMaps {
   async start(p: StartParams): Promise<{ id: string; status: ExecutionStatus; created: boolean }> {
     if (this.exec) return { id: this.exec.id, status: this.exec.status, created: false };
     await crashPoint({ point: "start.before", execution_id: p.id });
-    if (this.exec) return { id: (this.exec as ExecRecord).id, status: (this.exec as ExecRecord).status, created: false };
+    if (this.exec)
+      return { id: (this.exec as ExecRecord).id, status: (this.exec as ExecRecord).status, created: false };
     const now = Date.now();
     const exec: ExecRecord = {
-      id: p.id, tenant_id: p.tenant_id, workflow_id: p.workflow_id, version: p.version, definition: p.definition,
-      input: p.input, status: "queued", output: null, error_code: null, error_message: null,
-      created_at: now, started_at: null, finished_at: null, deadline_at: now + p.timeout_seconds * 1000,
-      flush_due_at: null, flush_attempts: 0, concurrency_key: null, trace_id: p.trace_id, labels: p.labels, labels_projected: 0,
-      parent_execution_id: p.parent_execution_id, parent_node_id: p.parent_node_id, parent_notified: 0,
+      id: p.id,
+      tenant_id: p.tenant_id,
+      workflow_id: p.workflow_id,
+      version: p.version,
+      definition: p.definition,
+      input: p.input,
+      status: "queued",
+      output: null,
+      error_code: null,
+      error_message: null,
+      created_at: now,
+      started_at: null,
+      finished_at: null,
+      deadline_at: now + p.timeout_seconds * 1000,
+      flush_due_at: null,
+      flush_attempts: 0,
+      concurrency_key: null,
+      trace_id: p.trace_id,
+      labels: p.labels,
+      labels_projected: 0,
+      parent_execution_id: p.parent_execution_id,
+      parent_node_id: p.parent_node_id,
+      parent_notified: 0,
     };
     let keyError: string | null = null;
     if (p.definition.concurrency_key) {
       try {
-        exec.concurrency_key = String((await render(p.definition.concurrency_key, { input: p.input, nodes: {}, execution: { id: p.id, workflow_id: p.workflow_id, version: p.version } })) ?? "") || null;
+        exec.concurrency_key =
+          String(
+            (await render(p.definition.concurrency_key, {
+              input: p.input,
+              nodes: {},
+              execution: { id: p.id, workflow_id: p.workflow_id, version: p.version },
+            })) ?? "",
+          ) || null;
       } catch (err) {
         keyError = err instanceof Error ? err.message : String(err);
       }
@@ -49,8 +87,13 @@ export class ExecutionObject extends ExecutionMaps {
     this.store.createExecution(exec, p.definition.nodes);
     this.exec = exec;
     this.loadNodes();
-    this.emit("execution.queued", null, { workflow_id: p.workflow_id, version: p.version, concurrency_key: exec.concurrency_key });
-    if (keyError !== null) this.finish("failed", { code: "concurrency_key_error", message: `concurrency_key: ${keyError}` });
+    this.emit("execution.queued", null, {
+      workflow_id: p.workflow_id,
+      version: p.version,
+      concurrency_key: exec.concurrency_key,
+    });
+    if (keyError !== null)
+      this.finish("failed", { code: "concurrency_key_error", message: `concurrency_key: ${keyError}` });
     else if (await this.holdsKey()) this.markStarted();
     await this.ctx.storage.setAlarm(Date.now() + 1);
     await this.flush();
@@ -72,24 +115,62 @@ export class ExecutionObject extends ExecutionMaps {
    * Completed outputs and the event log are kept (new events continue the same seq); attempts keep counting,
    * so every new attempt has a new idempotency key, while the retry policy starts afresh.
    */
-  async redrive(tenantId: string, opts: { from_node?: string | undefined; input_patch?: Record<string, unknown> | undefined }): Promise<{ ok: true; status: ExecutionStatus } | { ok: false; code: string; message: string } | null> {
+  async redrive(
+    tenantId: string,
+    opts: { from_node?: string | undefined; input_patch?: Record<string, unknown> | undefined },
+  ): Promise<{ ok: true; status: ExecutionStatus } | { ok: false; code: string; message: string } | null> {
     const exec = this.owned(tenantId);
     if (!exec) return null;
-    if (!TERMINAL_EXECUTION.has(exec.status)) return { ok: false, code: "execution_not_finished", message: `the execution is ${exec.status}` };
-    if ((exec.finished_at ?? 0) < Date.now() - REDRIVE_WINDOW_MS) return { ok: false, code: "redrive_window_passed", message: "an execution can be redriven for 30 days after it ended" };
-    const plan = redrivePlan(exec.definition, new Map([...this.nodes].map(([id, n]) => [id, n.status])), opts.from_node);
+    if (!TERMINAL_EXECUTION.has(exec.status))
+      return { ok: false, code: "execution_not_finished", message: `the execution is ${exec.status}` };
+    if ((exec.finished_at ?? 0) < Date.now() - REDRIVE_WINDOW_MS)
+      return {
+        ok: false,
+        code: "redrive_window_passed",
+        message: "an execution can be redriven for 30 days after it ended",
+      };
+    const plan = redrivePlan(
+      exec.definition,
+      new Map([...this.nodes].map(([id, n]) => [id, n.status])),
+      opts.from_node,
+    );
     if (!plan.ok) return plan;
     const now = Date.now();
     for (const id of plan.reset) {
       const n = this.node(id);
-      Object.assign(n, { status: "pending", due_at: null, started_at: null, finished_at: null, wait_event: null, output: null, error_code: null, error_message: null, attempt_base: n.attempt });
+      Object.assign(n, {
+        status: "pending",
+        due_at: null,
+        started_at: null,
+        finished_at: null,
+        wait_event: null,
+        output: null,
+        error_code: null,
+        error_message: null,
+        attempt_base: n.attempt,
+      });
     }
-    if (opts.input_patch) exec.input = exec.input && typeof exec.input === "object" && !Array.isArray(exec.input) ? { ...(exec.input as object), ...opts.input_patch } : opts.input_patch;
+    if (opts.input_patch)
+      exec.input =
+        exec.input && typeof exec.input === "object" && !Array.isArray(exec.input)
+          ? { ...(exec.input as object), ...opts.input_patch }
+          : opts.input_patch;
     const timeout = exec.deadline_at - exec.created_at;
-    Object.assign(exec, { status: "queued", finished_at: null, output: null, error_code: null, error_message: null, deadline_at: now + timeout });
+    Object.assign(exec, {
+      status: "queued",
+      finished_at: null,
+      output: null,
+      error_code: null,
+      error_message: null,
+      deadline_at: now + timeout,
+    });
     this.runAbort = new AbortController();
     this.ctxData = null;
-    this.emit("execution.redriven", null, { from_node: opts.from_node ?? null, reset: plan.reset, input_patched: Boolean(opts.input_patch) });
+    this.emit("execution.redriven", null, {
+      from_node: opts.from_node ?? null,
+      reset: plan.reset,
+      input_patched: Boolean(opts.input_patch),
+    });
     const seq = this.store.lastSeq();
     for (const id of plan.reset) {
       const n = this.node(id);
@@ -127,7 +208,11 @@ export class ExecutionObject extends ExecutionMaps {
   }
 
   /** A child execution (started by a `workflow` node) finished: delivered like an event named child:<id>. */
-  async childFinished(tenantId: string, childId: string, result: { status: string; output: unknown; error: { code: string; message: string } | null }): Promise<boolean> {
+  async childFinished(
+    tenantId: string,
+    childId: string,
+    result: { status: string; output: unknown; error: { code: string; message: string } | null },
+  ): Promise<boolean> {
     const exec = this.owned(tenantId);
     if (!exec) return false;
     if (TERMINAL_EXECUTION.has(exec.status)) return true;
@@ -141,8 +226,14 @@ export class ExecutionObject extends ExecutionMaps {
   }
 
   /** Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. */
-  async sendEvent(tenantId: string, name: string, payload: unknown): Promise<
-    { accepted: boolean; status: ExecutionStatus; delivered_to: string | null } | { accepted: false; unknown: true; waits_for: string[] } | null
+  async sendEvent(
+    tenantId: string,
+    name: string,
+    payload: unknown,
+  ): Promise<
+    | { accepted: boolean; status: ExecutionStatus; delivered_to: string | null }
+    | { accepted: false; unknown: true; waits_for: string[] }
+    | null
   > {
     const exec = this.owned(tenantId);
     if (!exec) return null;
@@ -277,9 +368,22 @@ export class ExecutionObject extends ExecutionMaps {
     const ticket = h.get("x-edgeflow-ticket");
     if (ticket !== null && !tenant) {
       const valid = this.exec !== null && this.store.consumeTicket(await sha256Hex(ticket), Date.now());
-      if (!valid) return problemResponse({ status: 401, code: "invalid_ticket", detail: "The stream ticket is unknown, expired, already used, or for another execution.", instance: r.instance, request_id: r.request_id });
+      if (!valid)
+        return problemResponse({
+          status: 401,
+          code: "invalid_ticket",
+          detail: "The stream ticket is unknown, expired, already used, or for another execution.",
+          instance: r.instance,
+          request_id: r.request_id,
+        });
     } else if (!tenant || !this.owned(tenant)) {
-      return problemResponse({ status: 404, code: "execution_not_found", detail: "The execution does not exist.", instance: r.instance, request_id: r.request_id });
+      return problemResponse({
+        status: 404,
+        code: "execution_not_found",
+        detail: "The execution does not exist.",
+        instance: r.instance,
+        request_id: r.request_id,
+      });
     }
     return this.subscribers.connect(r);
   }
@@ -297,7 +401,13 @@ export class ExecutionObject extends ExecutionMaps {
   }
 
   /** One page of a map node's items, in input order. */
-  mapItems(tenantId: string, nodeId: string, status: ItemStatus | null, after: number, limit: number): { node: boolean; items: ItemRecord[] } | null {
+  mapItems(
+    tenantId: string,
+    nodeId: string,
+    status: ItemStatus | null,
+    after: number,
+    limit: number,
+  ): { node: boolean; items: ItemRecord[] } | null {
     if (!this.owned(tenantId)) return null;
     if (this.defs.get(nodeId)?.kind !== "map") return { node: false, items: [] };
     return { node: true, items: this.maps.page(nodeId, status, after, limit) };

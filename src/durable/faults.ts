@@ -1,7 +1,8 @@
 // Crash points for the reliability suite: the boundaries where an ExecutionObject can die mid-step. No hook is
 // installed outside tests, and then each point costs one null check and an already-resolved promise.
 
-export type CrashPoint = "start.before" | "start.stored" | "alarm" | "attempt.returned" | "completion.stored" | "release.before";
+export type CrashPoint =
+  "start.before" | "start.stored" | "alarm" | "attempt.returned" | "completion.stored" | "release.before";
 
 export interface CrashSite {
   point: CrashPoint;

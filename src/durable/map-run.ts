@@ -2,7 +2,15 @@ import type { ExecutionStore } from "../db/execution-store";
 import type { ItemRecord, MapStore } from "../db/map-store";
 import type { NodeDef } from "../engine/dag";
 import { evaluate, UndefinedValueError, type ExprContext } from "../engine/expr";
-import { checkItems, itemNode, mapConfigSchema, mapResult, openItems, type ItemCounts, type MapConfig } from "../engine/map";
+import {
+  checkItems,
+  itemNode,
+  mapConfigSchema,
+  mapResult,
+  openItems,
+  type ItemCounts,
+  type MapConfig,
+} from "../engine/map";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/retry";
 import { sha256Hex } from "../lib/hash";
 import { executors } from "../nodes";
@@ -32,7 +40,10 @@ export interface MapRunDeps {
   signal: AbortSignal;
   /** False while the execution is paused: in-flight items finish, nothing new starts. */
   canStart(): boolean;
-  /** Item attempts this alarm invocation may still start, shared by every map node (subrequest limits are per invocation). */
+  /**
+   * Item attempts this alarm invocation may still start, shared by every map node (subrequest limits are per
+   * invocation).
+   */
   budget: { left: number };
   services(attempt: number): RunServices;
   progress(counts: ItemCounts, reason: "progress" | "chunk"): void;
@@ -120,12 +131,31 @@ export class MapRun {
     try {
       value = await evaluate(this.cfg.items, this.d.ctx);
     } catch (err) {
-      return { ok: false, error: { code: "expression_error", message: `items: ${err instanceof Error ? err.message : String(err)}`, retryable: false } };
+      return {
+        ok: false,
+        error: {
+          code: "expression_error",
+          message: `items: ${err instanceof Error ? err.message : String(err)}`,
+          retryable: false,
+        },
+      };
     }
-    if (value === undefined) return { ok: false, error: { code: "template_undefined", message: new UndefinedValueError("config.items", this.cfg.items).message, retryable: false } };
+    if (value === undefined)
+      return {
+        ok: false,
+        error: {
+          code: "template_undefined",
+          message: new UndefinedValueError("config.items", this.cfg.items).message,
+          retryable: false,
+        },
+      };
     const checked = checkItems(value);
     if (!checked.ok) return checked;
-    if (!executors[this.item.kind]) return { ok: false, error: { code: "unknown_kind", message: `no executor for kind "${this.item.kind}"`, retryable: false } };
+    if (!executors[this.item.kind])
+      return {
+        ok: false,
+        error: { code: "unknown_kind", message: `no executor for kind "${this.item.kind}"`, retryable: false },
+      };
     this.d.items.layOut(this.d.node.id, this.d.attempt, checked.items, await sha256Hex(JSON.stringify(checked.items)));
     return null;
   }
@@ -149,9 +179,20 @@ export class MapRun {
     }
     this.d.budget.left -= 1;
     const attempt = item.attempt;
-    const work = runAttempt(executors[this.item.kind] as NonNullable<(typeof executors)[string]>, this.item, { ...this.d.ctx, item: item.item, index: item.idx }, {
-      executionId: this.d.executionId, attempt, attemptBase: item.attempt_base, subject: `${this.d.node.id}[${item.idx}]`, runSignal: this.d.signal, now: Date.now(), services: this.d.services(attempt),
-    });
+    const work = runAttempt(
+      executors[this.item.kind] as NonNullable<(typeof executors)[string]>,
+      this.item,
+      { ...this.d.ctx, item: item.item, index: item.idx },
+      {
+        executionId: this.d.executionId,
+        attempt,
+        attemptBase: item.attempt_base,
+        subject: `${this.d.node.id}[${item.idx}]`,
+        runSignal: this.d.signal,
+        now: Date.now(),
+        services: this.d.services(attempt),
+      },
+    );
     const site = { execution_id: this.d.executionId, node_id: `${this.d.node.id}[${item.idx}]`, attempt };
     const done = work
       .then(async (result) => {
@@ -179,7 +220,13 @@ export class MapRun {
  * Record an item attempt's result: its output, a retry under the item node's policy, its failure, or a wait for a
  * child execution (completed at once when the child's end is already in the inbox). Returns the item's new status.
  */
-export function settleItem(items: MapStore, inbox: ExecutionStore, def: NodeDef, item: ItemRecord, result: RunResult): ItemRecord["status"] {
+export function settleItem(
+  items: MapStore,
+  inbox: ExecutionStore,
+  def: NodeDef,
+  item: ItemRecord,
+  result: RunResult,
+): ItemRecord["status"] {
   const now = Date.now();
   if ("wait" in result) {
     Object.assign(item, { status: "waiting", due_at: result.wait.until, wait_event: result.wait.event });
@@ -187,12 +234,29 @@ export function settleItem(items: MapStore, inbox: ExecutionStore, def: NodeDef,
     return result.wait.event ? deliverToItem(items, inbox, def, item) : item.status;
   }
   if (result.ok) {
-    Object.assign(item, { status: "succeeded", output: result.output ?? null, due_at: null, wait_event: null, finished_at: now, error_code: null, error_message: null });
-  } else {
-    const decision = decideRetry(def.retry ?? DEFAULT_RETRY_POLICY, item.attempt - item.attempt_base, result.error, Math.random);
     Object.assign(item, {
-      status: decision.retry ? "retrying" : "failed", due_at: decision.retry ? now + decision.delay_ms : null, wait_event: null,
-      finished_at: decision.retry ? null : now, error_code: result.error.code, error_message: result.error.message,
+      status: "succeeded",
+      output: result.output ?? null,
+      due_at: null,
+      wait_event: null,
+      finished_at: now,
+      error_code: null,
+      error_message: null,
+    });
+  } else {
+    const decision = decideRetry(
+      def.retry ?? DEFAULT_RETRY_POLICY,
+      item.attempt - item.attempt_base,
+      result.error,
+      Math.random,
+    );
+    Object.assign(item, {
+      status: decision.retry ? "retrying" : "failed",
+      due_at: decision.retry ? now + decision.delay_ms : null,
+      wait_event: null,
+      finished_at: decision.retry ? null : now,
+      error_code: result.error.code,
+      error_message: result.error.message,
     });
   }
   items.save(item);
@@ -200,10 +264,21 @@ export function settleItem(items: MapStore, inbox: ExecutionStore, def: NodeDef,
 }
 
 /** A waiting item takes its child's end from the inbox, if it has arrived. */
-export function deliverToItem(items: MapStore, inbox: ExecutionStore, def: NodeDef, item: ItemRecord): ItemRecord["status"] {
+export function deliverToItem(
+  items: MapStore,
+  inbox: ExecutionStore,
+  def: NodeDef,
+  item: ItemRecord,
+): ItemRecord["status"] {
   const event = item.wait_event as string;
   const taken = inbox.takeFromInbox(event, `${item.node_id}[${item.idx}]`);
   if (!taken) return item.status;
   const childId = event.slice("child:".length);
-  return settleItem(items, inbox, def, item, childOutcome(childId, taken.payload as Parameters<typeof childOutcome>[1]));
+  return settleItem(
+    items,
+    inbox,
+    def,
+    item,
+    childOutcome(childId, taken.payload as Parameters<typeof childOutcome>[1]),
+  );
 }

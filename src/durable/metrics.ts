@@ -26,7 +26,8 @@ export class MetricsObject extends DurableObject<Env> {
     const updates = new Map<string, Series>();
     for (const s of samples) {
       const key = JSON.stringify([s.method, s.route, s.status]);
-      const series = updates.get(key) ?? (await this.ctx.storage.get<Series>(key)) ?? { count: 0, sum_ms: 0, buckets: LATENCY_BUCKETS.map(() => 0) };
+      const series = updates.get(key) ??
+        (await this.ctx.storage.get<Series>(key)) ?? { count: 0, sum_ms: 0, buckets: LATENCY_BUCKETS.map(() => 0) };
       series.count += 1;
       series.sum_ms += s.ms;
       LATENCY_BUCKETS.forEach((b, i) => {

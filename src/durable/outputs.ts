@@ -15,7 +15,13 @@ const SCHEME = "r2://";
 
 export function isOutputRef(value: unknown): value is OutputRef {
   const v = value as Partial<OutputRef> | null;
-  return !!v && typeof v === "object" && typeof v.$ref === "string" && v.$ref.startsWith(SCHEME) && typeof v.bytes === "number";
+  return (
+    !!v &&
+    typeof v === "object" &&
+    typeof v.$ref === "string" &&
+    v.$ref.startsWith(SCHEME) &&
+    typeof v.bytes === "number"
+  );
 }
 
 export const refKey = (ref: OutputRef): string => ref.$ref.slice(SCHEME.length);
@@ -34,7 +40,12 @@ export function storedBytes(nodes: Iterable<NodeRecord>): number {
  * retryable failure of the attempt, so nothing is recorded that was not stored.
  */
 export async function storeOutput(
-  bucket: R2Bucket, executionId: string, nodeId: string, attempt: number, result: RunResult, limits: { inline: number; budget: number; stored: number },
+  bucket: R2Bucket,
+  executionId: string,
+  nodeId: string,
+  attempt: number,
+  result: RunResult,
+  limits: { inline: number; budget: number; stored: number },
 ): Promise<RunResult> {
   if (!("ok" in result) || !result.ok) return result;
   const text = JSON.stringify(result.output ?? null);
@@ -49,7 +60,14 @@ export async function storeOutput(
   try {
     await bucket.put(key, body, { httpMetadata: { contentType: "application/json" }, customMetadata: { sha256 } });
   } catch (err) {
-    return { ok: false, error: { code: "output_store_failed", message: `writing the output to R2 failed: ${String(err)}`, retryable: true } };
+    return {
+      ok: false,
+      error: {
+        code: "output_store_failed",
+        message: `writing the output to R2 failed: ${String(err)}`,
+        retryable: true,
+      },
+    };
   }
   return { ok: true, output: { $ref: `${SCHEME}${key}`, bytes: body.byteLength, sha256 } satisfies OutputRef };
 }

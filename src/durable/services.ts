@@ -12,7 +12,13 @@ const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
  * What an executor may use beyond its config: bindings, and the tenant's LLM ledger and budget. Usage goes to the
  * execution's own storage first (and reaches D1 with the next projection), so a call is never lost from the ledger.
  */
-export function runServices(env: Env, store: ExecutionStore, exec: ExecRecord, nodeId: string, attempt: number): RunServices {
+export function runServices(
+  env: Env,
+  store: ExecutionStore,
+  exec: ExecRecord,
+  nodeId: string,
+  attempt: number,
+): RunServices {
   const db = () => openDb(env.DB).db;
   return {
     env,
@@ -22,22 +28,34 @@ export function runServices(env: Env, store: ExecutionStore, exec: ExecRecord, n
     recordUsage: (u) => {
       const at = Date.now();
       store.addUsage({
-        ...u, id: `${exec.id}:${nodeId}:${attempt}:${crypto.randomUUID()}`, tenant_id: exec.tenant_id, workflow_id: exec.workflow_id,
-        execution_id: exec.id, node_id: nodeId, attempt, month: monthOf(at), at,
+        ...u,
+        id: `${exec.id}:${nodeId}:${attempt}:${crypto.randomUUID()}`,
+        tenant_id: exec.tenant_id,
+        workflow_id: exec.workflow_id,
+        execution_id: exec.id,
+        node_id: nodeId,
+        attempt,
+        month: monthOf(at),
+        at,
       });
       if (exec.flush_due_at === null) exec.flush_due_at = at + config(env).PROJECTION_FLUSH_MS;
       store.saveExecution(exec);
     },
     monthSpend: async () => {
       const month = monthOf(Date.now());
-      const pending = store.unprojectedUsage().filter((u) => u.month === month).reduce((sum, u) => sum + u.cost_usd, 0);
+      const pending = store
+        .unprojectedUsage()
+        .filter((u) => u.month === month)
+        .reduce((sum, u) => sum + u.cost_usd, 0);
       return (await monthSpend(db(), exec.tenant_id, month)) + pending;
     },
     budget: () => getBudget(db(), exec.tenant_id),
     traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
     secrets: async (names) => {
       const rows = await getSecrets(db(), exec.tenant_id, names);
-      return Object.fromEntries(await Promise.all(rows.map(async (r) => [r.name, await open(env, exec.tenant_id, r.name, r)] as const)));
+      return Object.fromEntries(
+        await Promise.all(rows.map(async (r) => [r.name, await open(env, exec.tenant_id, r.name, r)] as const)),
+      );
     },
   };
 }

@@ -44,7 +44,6 @@ export interface Started {
   replay: boolean;
 }
 
-
 /** Start an execution the one way there is: used by the API and by schedules alike. */
 export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started> {
   const wf = isId("wf", r.workflowId) ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null) : null;
@@ -56,41 +55,74 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   const definition = wf.definition as Definition;
   if (definition.input_schema) {
     const errors = validateInput(definition.input_schema, r.input);
-    if (errors.length) throw new AppError(422, "invalid_input", "The input does not match the workflow's input_schema.", { errors });
+    if (errors.length)
+      throw new AppError(422, "invalid_input", "The input does not match the workflow's input_schema.", { errors });
   }
   let id = newId("ex");
   let replay = false;
   let claimOpen = false;
   if (r.idempotencyKey !== undefined) {
     const hash = await canonicalHash({ workflow_id: r.workflowId, request: r.requestForHash });
-    const owner = await claimIdempotencyKey(db, { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id }, Date.now());
+    const owner = await claimIdempotencyKey(
+      db,
+      { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id },
+      Date.now(),
+    );
     if (owner.request_hash !== hash) {
-      throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body.", { execution_id: owner.execution_id });
+      throw new AppError(
+        422,
+        "idempotency_key_reused",
+        "This Idempotency-Key was used with a different request body.",
+        { execution_id: owner.execution_id },
+      );
     }
     replay = owner.execution_id !== id;
     id = owner.execution_id;
     claimOpen = owner.completed_at === null;
     if (replay && claimOpen && owner.created_at > Date.now() - IN_FLIGHT_LEASE_MS && r.inFlight === "conflict") {
-      throw new AppError(409, "idempotency_key_in_flight", "A request with this Idempotency-Key is still being processed; retry shortly.", {
-        execution_id: owner.execution_id, headers: { "retry-after": "1" },
-      });
+      throw new AppError(
+        409,
+        "idempotency_key_in_flight",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        {
+          execution_id: owner.execution_id,
+          headers: { "retry-after": "1" },
+        },
+      );
     }
   }
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
   let started: { status: ExecutionStatus };
   try {
     started = await executionStub(env, id).start({
-      id, tenant_id: r.tenantId, workflow_id: r.workflowId, version: wf.version, definition, input: r.input, trace_id: r.traceId ?? traceIdFrom(null),
+      id,
+      tenant_id: r.tenantId,
+      workflow_id: r.workflowId,
+      version: wf.version,
+      definition,
+      input: r.input,
+      trace_id: r.traceId ?? traceIdFrom(null),
       parent_execution_id: r.parent?.execution_id ?? null,
       parent_node_id: r.parent?.node_id ?? null,
-      labels: r.tags?.length || Object.keys(r.metadata ?? {}).length ? { tags: r.tags ?? [], metadata: r.metadata ?? {} } : null,
+      labels:
+        r.tags?.length || Object.keys(r.metadata ?? {}).length
+          ? { tags: r.tags ?? [], metadata: r.metadata ?? {} }
+          : null,
       timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
     });
   } catch (err) {
-    console.error(JSON.stringify({ level: "error", msg: "execution start interrupted", execution_id: id, error: String(err) }));
-    throw new AppError(503, "execution_start_interrupted", `Starting execution ${id} was interrupted; retry${r.idempotencyKey !== undefined ? " with the same Idempotency-Key" : ""}.`, {
-      execution_id: id, headers: { "retry-after": "1" },
-    });
+    console.error(
+      JSON.stringify({ level: "error", msg: "execution start interrupted", execution_id: id, error: String(err) }),
+    );
+    throw new AppError(
+      503,
+      "execution_start_interrupted",
+      `Starting execution ${id} was interrupted; retry${r.idempotencyKey !== undefined ? " with the same Idempotency-Key" : ""}.`,
+      {
+        execution_id: id,
+        headers: { "retry-after": "1" },
+      },
+    );
   } finally {
     // Started, or the object died mid-start (it restarts on the next call): either way the claim is freed, so a
     // retry with the same Idempotency-Key joins this execution at once instead of waiting out the in-flight lease.

@@ -70,7 +70,12 @@ export class Subscribers {
       } else {
         this.reserved++;
         try {
-          const lease = await tenantStub(this.env, this.host.tenantId()).acquire("subscriber", conn, cfg.MAX_SUBSCRIBERS_PER_TENANT, cfg.SUBSCRIBER_LEASE_MS);
+          const lease = await tenantStub(this.env, this.host.tenantId()).acquire(
+            "subscriber",
+            conn,
+            cfg.MAX_SUBSCRIBERS_PER_TENANT,
+            cfg.SUBSCRIBER_LEASE_MS,
+          );
           if (lease.ok) leased = true;
           else refusal = `tenant subscriber limit reached (${cfg.MAX_SUBSCRIBERS_PER_TENANT} per tenant)`;
         } finally {
@@ -80,7 +85,10 @@ export class Subscribers {
     }
     if (refusal) return r.transport === "websocket" ? refuseSocket(refusal) : this.refuseSse(r, refusal);
     const leaseUntil = leased ? Date.now() + cfg.SUBSCRIBER_LEASE_MS : null;
-    const response = r.transport === "websocket" ? this.acceptSocket(conn, r.after, leaseUntil) : this.acceptSse(conn, r.after, leaseUntil);
+    const response =
+      r.transport === "websocket"
+        ? this.acceptSocket(conn, r.after, leaseUntil)
+        : this.acceptSse(conn, r.after, leaseUntil);
     if (leaseUntil !== null && this.host.isTerminal()) this.release([conn]);
     else if (leaseUntil !== null) await this.host.rearm();
     return response;
@@ -200,7 +208,8 @@ export class Subscribers {
   private acceptSse(conn: string, after: number, leaseUntil: number | null): Response {
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
-    for (const e of this.host.replay(after)) writer.write(encoder.encode(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`)).catch(ignore);
+    for (const e of this.host.replay(after))
+      writer.write(encoder.encode(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`)).catch(ignore);
     if (this.host.isTerminal()) {
       writer.close().catch(ignore);
     } else {
@@ -209,12 +218,23 @@ export class Subscribers {
       void this.heartbeat();
     }
     return new Response(readable, {
-      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" },
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache, no-transform",
+        "x-accel-buffering": "no",
+      },
     });
   }
 
   private refuseSse(r: StreamRequest, detail: string): Response {
-    return problemResponse({ status: 429, code: "subscriber_limit", detail, instance: r.instance, request_id: r.request_id, headers: { "retry-after": "5" } });
+    return problemResponse({
+      status: 429,
+      code: "subscriber_limit",
+      detail,
+      instance: r.instance,
+      request_id: r.request_id,
+      headers: { "retry-after": "5" },
+    });
   }
 
   /** SSE has no ping frame: a comment line every SSE_HEARTBEAT_MS keeps proxies from closing idle streams. */

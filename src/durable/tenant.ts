@@ -44,7 +44,9 @@ export class TenantObject extends DurableObject<Env> {
   async acquireKey(key: string, executionId: string, capacity = 1): Promise<{ granted: boolean; position: number }> {
     const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
     const asked = this.leases.acquireKey(key, executionId, capacity, Date.now() + ttl);
-    const stale = this.leases.staleHolders(key, capacity, Date.now(), STALE_CHECKS_PER_ASK).filter((id) => id !== executionId);
+    const stale = this.leases
+      .staleHolders(key, capacity, Date.now(), STALE_CHECKS_PER_ASK)
+      .filter((id) => id !== executionId);
     if (stale.length === 0) return asked;
     const checked = this.dropFinished(key, capacity, stale, ttl);
     if (asked.granted) {
@@ -62,15 +64,33 @@ export class TenantObject extends DurableObject<Env> {
   async reconcile(max = 20): Promise<{ checked: number; dropped: number }> {
     const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
     const stale = this.leases.staleEntries(Date.now(), max);
-    const running = await Promise.all(stale.map((e) => executionStub(this.env, e.execution_id).holdsKeyLease().catch(() => true)));
-    stale.forEach((e, i) => (running[i] ? this.leases.renewKey(e.key, e.execution_id, Date.now() + ttl) : this.leases.releaseKey(e.key, e.execution_id, 1)));
+    const running = await Promise.all(
+      stale.map((e) =>
+        executionStub(this.env, e.execution_id)
+          .holdsKeyLease()
+          .catch(() => true),
+      ),
+    );
+    stale.forEach((e, i) =>
+      running[i]
+        ? this.leases.renewKey(e.key, e.execution_id, Date.now() + ttl)
+        : this.leases.releaseKey(e.key, e.execution_id, 1),
+    );
     return { checked: stale.length, dropped: running.filter((r) => !r).length };
   }
 
   private async dropFinished(key: string, capacity: number, stale: string[], ttl: number): Promise<void> {
     // An object that does not answer is kept: a holder is never dropped on a transient failure, only on its own word.
-    const running = await Promise.all(stale.map((id) => executionStub(this.env, id).holdsKeyLease().catch(() => true)));
-    stale.forEach((id, i) => (running[i] ? this.leases.renewKey(key, id, Date.now() + ttl) : this.leases.releaseKey(key, id, capacity)));
+    const running = await Promise.all(
+      stale.map((id) =>
+        executionStub(this.env, id)
+          .holdsKeyLease()
+          .catch(() => true),
+      ),
+    );
+    stale.forEach((id, i) =>
+      running[i] ? this.leases.renewKey(key, id, Date.now() + ttl) : this.leases.releaseKey(key, id, capacity),
+    );
   }
 
   /** How many executions hold or wait for `key` (the running-slot queue for RUNNING_SLOTS). */

@@ -2,7 +2,8 @@ import type { ExecRecord, NodeRecord } from "../db/execution-store";
 import type { ExecutionStatus, NodeStatus } from "../engine/events";
 import type { ItemCounts } from "../engine/map";
 
-const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const iso = (ms: number | null | undefined): string | null =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
 export interface NodeView {
   node_id: string;
@@ -43,7 +44,11 @@ export function errorOf(code: string | null, message: string | null): { code: st
 }
 
 /** The wire shape of one execution with all its node runs (snake_case, ISO 8601 times). */
-export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeRecord>, itemCounts?: (nodeId: string) => ItemCounts): ExecutionView {
+export function executionView(
+  exec: ExecRecord,
+  nodes: ReadonlyMap<string, NodeRecord>,
+  itemCounts?: (nodeId: string) => ItemCounts,
+): ExecutionView {
   return {
     id: exec.id,
     tenant_id: exec.tenant_id,
@@ -59,7 +64,9 @@ export function executionView(exec: ExecRecord, nodes: ReadonlyMap<string, NodeR
     deadline_at: iso(exec.deadline_at) as string,
     tags: exec.labels?.tags ?? [],
     metadata: exec.labels?.metadata ?? {},
-    parent: exec.parent_execution_id ? { execution_id: exec.parent_execution_id, node_id: exec.parent_node_id ?? "" } : null,
+    parent: exec.parent_execution_id
+      ? { execution_id: exec.parent_execution_id, node_id: exec.parent_node_id ?? "" }
+      : null,
     nodes: [...nodes.values()].map((n) => ({
       node_id: n.id,
       kind: n.kind,

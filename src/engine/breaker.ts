@@ -12,16 +12,26 @@ export interface BreakerSettings {
   cooldown_ms: number;
 }
 
-export const CLOSED: BreakerState = { state: "closed", consecutive_failures: 0, opened_at: null, probe_started_at: null };
+export const CLOSED: BreakerState = {
+  state: "closed",
+  consecutive_failures: 0,
+  opened_at: null,
+  probe_started_at: null,
+};
 
 /**
  * May a call go out now? Closed: yes. Open: no until the cool-down has passed, then one probe (half-open).
  * Half-open: no while the probe is out (a probe lost for a whole cool-down is replaced).
  */
-export function admit(s: BreakerState, now: number, cfg: BreakerSettings): { allowed: boolean; next: BreakerState; retry_after_ms: number } {
+export function admit(
+  s: BreakerState,
+  now: number,
+  cfg: BreakerSettings,
+): { allowed: boolean; next: BreakerState; retry_after_ms: number } {
   if (s.state === "closed") return { allowed: true, next: s, retry_after_ms: 0 };
   const since = s.state === "open" ? (s.opened_at ?? 0) : (s.probe_started_at ?? 0);
-  if (now - since >= cfg.cooldown_ms) return { allowed: true, next: { ...s, state: "half_open", probe_started_at: now }, retry_after_ms: 0 };
+  if (now - since >= cfg.cooldown_ms)
+    return { allowed: true, next: { ...s, state: "half_open", probe_started_at: now }, retry_after_ms: 0 };
   return { allowed: false, next: s, retry_after_ms: cfg.cooldown_ms - (now - since) };
 }
 
@@ -29,6 +39,7 @@ export function admit(s: BreakerState, now: number, cfg: BreakerSettings): { all
 export function recordOutcome(s: BreakerState, ok: boolean, now: number, cfg: BreakerSettings): BreakerState {
   if (ok) return CLOSED;
   const failures = s.consecutive_failures + 1;
-  if (s.state === "half_open" || failures >= cfg.failure_threshold) return { state: "open", consecutive_failures: failures, opened_at: now, probe_started_at: null };
+  if (s.state === "half_open" || failures >= cfg.failure_threshold)
+    return { state: "open", consecutive_failures: failures, opened_at: now, probe_started_at: null };
   return { ...s, consecutive_failures: failures };
 }

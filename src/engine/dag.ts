@@ -1,4 +1,5 @@
-// Workflow definition schema and validation (ids, needs, cycles, node configs, expressions); called by the workflow routes.
+// Workflow definition schema and validation (ids, needs, cycles, node configs, expressions); called by the workflow
+// routes.
 import { z } from "zod";
 import { retryPolicySchema } from "./retry";
 import { compile, ExpressionError, templatesIn } from "./expr";
@@ -29,7 +30,12 @@ export const definitionSchema = z
     name: z.string().min(1).max(200),
     description: z.string().max(2000).optional(),
     input_schema: z.record(z.string(), z.unknown()).optional(),
-    timeout_seconds: z.number().int().min(1).max(30 * 86_400).default(7200),
+    timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .default(7200),
     max_parallel: z.number().int().min(1).max(64).default(8),
     /** A template over input (e.g. "{{ input.file_path }}"): executions with the same key run one at a time. */
     concurrency_key: z.string().min(1).max(512).optional(),
@@ -69,7 +75,10 @@ export interface FieldError {
 export type Validated = { ok: true; definition: Definition } | { ok: false; errors: FieldError[] };
 
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), "");
+  return path.reduce<string>(
+    (acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
+    "",
+  );
 }
 
 export function zodErrors(error: z.ZodError, prefix: readonly PropertyKey[] = []): FieldError[] {
@@ -91,13 +100,20 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
       try {
         compile(t.expression);
       } catch (err) {
-        errors.push({ path: "concurrency_key", message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}` });
+        errors.push({
+          path: "concurrency_key",
+          message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}`,
+        });
       }
     }
   }
   const index = new Map<string, number>();
   def.nodes.forEach((n, i) => {
-    if (index.has(n.id)) errors.push({ path: `nodes[${i}].id`, message: `duplicate node id "${n.id}" (first at nodes[${index.get(n.id)}])` });
+    if (index.has(n.id))
+      errors.push({
+        path: `nodes[${i}].id`,
+        message: `duplicate node id "${n.id}" (first at nodes[${index.get(n.id)}])`,
+      });
     else index.set(n.id, i);
   });
   def.nodes.forEach((n, i) => {
@@ -105,7 +121,8 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
       if (need === n.id) errors.push({ path: `nodes[${i}].needs[${j}]`, message: `node "${n.id}" cannot need itself` });
       else if (!index.has(need)) errors.push({ path: `nodes[${i}].needs[${j}]`, message: `unknown node "${need}"` });
     });
-    if (new Set(n.needs).size !== n.needs.length) errors.push({ path: `nodes[${i}].needs`, message: "duplicate entries" });
+    if (new Set(n.needs).size !== n.needs.length)
+      errors.push({ path: `nodes[${i}].needs`, message: "duplicate entries" });
     errors.push(...checkNode(n, ["nodes", i], kinds));
   });
   if (errors.length === 0) {
@@ -114,8 +131,12 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
   }
   // References need a sound graph (known needs, no cycle) to say what is upstream of what.
   if (errors.length === 0) {
-    const sites = def.nodes.flatMap((n, i) => expressionsOf(n, ["nodes", i], kinds, true).map((e) => ({ node: n.id, ...e })));
-    const concurrency = def.concurrency_key ? templatesIn(def.concurrency_key).map((t) => ({ node: null, path: "concurrency_key", expression: t.expression })) : [];
+    const sites = def.nodes.flatMap((n, i) =>
+      expressionsOf(n, ["nodes", i], kinds, true).map((e) => ({ node: n.id, ...e })),
+    );
+    const concurrency = def.concurrency_key
+      ? templatesIn(def.concurrency_key).map((t) => ({ node: null, path: "concurrency_key", expression: t.expression }))
+      : [];
     errors.push(...checkReferences(def.nodes, [...sites, ...concurrency], declaredInputs(def.input_schema)));
   }
   return errors.length ? { ok: false, errors } : { ok: true, definition: def };
@@ -125,10 +146,19 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
  * Check one node (or a node template nested in another's config, like a map's `node`) against its kind:
  * config schema, `when`, templates and bare expressions. `at` is the JSON path of the node.
  */
-export function checkNode(n: CheckedNode, at: readonly (string | number)[], kinds: Record<string, NodeKindSpec>): FieldError[] {
+export function checkNode(
+  n: CheckedNode,
+  at: readonly (string | number)[],
+  kinds: Record<string, NodeKindSpec>,
+): FieldError[] {
   const spec = kinds[n.kind];
   if (!spec) {
-    return [{ path: formatPath([...at, "kind"]), message: `unknown kind "${n.kind}" (known: ${Object.keys(kinds).join(", ")})` }];
+    return [
+      {
+        path: formatPath([...at, "kind"]),
+        message: `unknown kind "${n.kind}" (known: ${Object.keys(kinds).join(", ")})`,
+      },
+    ];
   }
   const errors: FieldError[] = [];
   const cfg = spec.config.safeParse(n.config);
@@ -138,7 +168,10 @@ export function checkNode(n: CheckedNode, at: readonly (string | number)[], kind
     try {
       compile(e.expression);
     } catch (err) {
-      errors.push({ path: e.path, message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}` });
+      errors.push({
+        path: e.path,
+        message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}`,
+      });
     }
   }
   return errors;
@@ -148,7 +181,12 @@ export function checkNode(n: CheckedNode, at: readonly (string | number)[], kind
  * A node's expressions with their JSON paths: `when`, bare expression fields and every `{{ }}` template in its config.
  * With `nested`, node templates held in its config (a map's `node`) are included too.
  */
-export function expressionsOf(n: CheckedNode, at: readonly (string | number)[], kinds: Record<string, NodeKindSpec>, nested: boolean): { path: string; expression: string }[] {
+export function expressionsOf(
+  n: CheckedNode,
+  at: readonly (string | number)[],
+  kinds: Record<string, NodeKindSpec>,
+  nested: boolean,
+): { path: string; expression: string }[] {
   const spec = kinds[n.kind];
   if (!spec) return [];
   const exprFields = new Set(spec.expressionFields ?? []);
@@ -158,7 +196,8 @@ export function expressionsOf(n: CheckedNode, at: readonly (string | number)[], 
     if (exprFields.has(key) && typeof value === "string") {
       expressions.push({ path: formatPath([...at, "config", key]), expression: value });
     } else if (!spec.nestedFields?.includes(key)) {
-      for (const t of templatesIn(value, [...at, "config", key])) expressions.push({ path: formatPath(t.path), expression: t.expression });
+      for (const t of templatesIn(value, [...at, "config", key]))
+        expressions.push({ path: formatPath(t.path), expression: t.expression });
     } else if (nested && value && typeof value === "object") {
       const inner = value as CheckedNode;
       expressions.push(...expressionsOf({ ...inner, config: inner.config ?? {} }, [...at, "config", key], kinds, true));

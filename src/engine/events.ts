@@ -1,11 +1,31 @@
 // Event types and the one envelope every transport carries; written by the ExecutionObject, read by routes and streams.
 
-export const EXECUTION_STATUSES = ["queued", "running", "paused", "succeeded", "failed", "cancelled", "timed_out"] as const;
+export const EXECUTION_STATUSES = [
+  "queued",
+  "running",
+  "paused",
+  "succeeded",
+  "failed",
+  "cancelled",
+  "timed_out",
+] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
-export const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+export const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set([
+  "succeeded",
+  "failed",
+  "cancelled",
+  "timed_out",
+]);
 
 export const NODE_STATUSES = [
-  "pending", "running", "retrying", "waiting", "succeeded", "failed", "skipped", "cancelled",
+  "pending",
+  "running",
+  "retrying",
+  "waiting",
+  "succeeded",
+  "failed",
+  "skipped",
+  "cancelled",
 ] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
 export const TERMINAL_NODE: ReadonlySet<NodeStatus> = new Set(["succeeded", "failed", "skipped", "cancelled"]);

@@ -17,7 +17,10 @@ export interface ExprContext {
 
 export class ExpressionError extends Error {
   override readonly name = "ExpressionError";
-  constructor(readonly expression: string, message: string) {
+  constructor(
+    readonly expression: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -28,8 +31,13 @@ export class ExpressionError extends Error {
  */
 export class UndefinedValueError extends Error {
   override readonly name = "UndefinedValueError";
-  constructor(readonly path: string, readonly expression: string) {
-    super(`${path ? `${path}: ` : ""}{{ ${expression} }} has no value (for a default, write \`$exists(x) ? x : default\`)`);
+  constructor(
+    readonly path: string,
+    readonly expression: string,
+  ) {
+    super(
+      `${path ? `${path}: ` : ""}{{ ${expression} }} has no value (for a default, write \`$exists(x) ? x : default\`)`,
+    );
   }
 }
 
@@ -67,11 +75,15 @@ export async function holds(expression: string, ctx: ExprContext): Promise<boole
 }
 
 const TEMPLATE = /\{\{([\s\S]+?)\}\}/g;
-// One template and nothing else: "{{ a }}/x/{{ b }}" also starts with {{ and ends with }}, so the inside may not hold either.
+// One template and nothing else: "{{ a }}/x/{{ b }}" also starts with {{ and ends with }}, so the inside may not hold
+// either.
 const WHOLE_TEMPLATE = /^\{\{((?:(?!\{\{|\}\})[\s\S])+)\}\}$/;
 
 /** Every template expression inside `value`, with its JSON path, for up-front parsing. */
-export function templatesIn(value: unknown, path: (string | number)[] = []): { path: (string | number)[]; expression: string }[] {
+export function templatesIn(
+  value: unknown,
+  path: (string | number)[] = [],
+): { path: (string | number)[]; expression: string }[] {
   if (typeof value === "string") {
     return [...value.matchAll(TEMPLATE)].map((m) => ({ path, expression: (m[1] as string).trim() }));
   }
@@ -107,7 +119,9 @@ export async function render(value: unknown, ctx: ExprContext, at = ""): Promise
   }
   if (Array.isArray(value)) return Promise.all(value.map((v, i) => render(v, ctx, `${at}[${i}]`)));
   if (value && typeof value === "object") {
-    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await render(v, ctx, at ? `${at}.${k}` : k)] as const));
+    const entries = await Promise.all(
+      Object.entries(value).map(async ([k, v]) => [k, await render(v, ctx, at ? `${at}.${k}` : k)] as const),
+    );
     return Object.fromEntries(entries);
   }
   return value;

@@ -57,5 +57,8 @@ export function validateInput(schema: Record<string, unknown>, input: unknown): 
   if (result.valid) return [];
   // The innermost errors name the failing keyword; the rest are "properties failed" wrappers.
   const leaves = result.errors.filter((e) => !["properties", "allOf", "items", "$ref"].includes(e.keyword));
-  return (leaves.length ? leaves : result.errors).map((e) => ({ path: `input${e.instanceLocation.replace(/^#/, "").replace(/\//g, ".")}`, message: e.error }));
+  return (leaves.length ? leaves : result.errors).map((e) => ({
+    path: `input${e.instanceLocation.replace(/^#/, "").replace(/\//g, ".")}`,
+    message: e.error,
+  }));
 }

@@ -42,10 +42,21 @@ export const mapSpec: NodeKindSpec = {
     const c = node.config as MapConfig;
     const errors: FieldError[] = [];
     // A map node's own retry and timeout would be ambiguous next to its items': items retry and time out individually.
-    if (node.retry) errors.push({ path: formatPath([...at, "retry"]), message: "a map node does not retry as a whole; set retry on config.node (per item)" });
-    if (node.timeout_ms) errors.push({ path: formatPath([...at, "timeout_ms"]), message: "a map node has no attempt timeout; set timeout_ms on config.node (per item)" });
+    if (node.retry)
+      errors.push({
+        path: formatPath([...at, "retry"]),
+        message: "a map node does not retry as a whole; set retry on config.node (per item)",
+      });
+    if (node.timeout_ms)
+      errors.push({
+        path: formatPath([...at, "timeout_ms"]),
+        message: "a map node has no attempt timeout; set timeout_ms on config.node (per item)",
+      });
     if (NOT_AN_ITEM_KIND.has(c.node.kind)) {
-      errors.push({ path: formatPath([...at, "config", "node", "kind"]), message: `a map item cannot be a "${c.node.kind}" node` });
+      errors.push({
+        path: formatPath([...at, "config", "node", "kind"]),
+        message: `a map item cannot be a "${c.node.kind}" node`,
+      });
       return errors;
     }
     return [...errors, ...checkNode(c.node, [...at, "config", "node"], kinds)];
@@ -55,7 +66,11 @@ export const mapSpec: NodeKindSpec = {
 /** The node definition each item runs as: the template under the map node's id. */
 export function itemNode(node: NodeDef, c: MapConfig): NodeDef {
   return {
-    id: node.id, kind: c.node.kind, config: c.node.config, needs: [], continue_on_failure: false,
+    id: node.id,
+    kind: c.node.kind,
+    config: c.node.config,
+    needs: [],
+    continue_on_failure: false,
     ...(c.node.retry ? { retry: c.node.retry } : {}),
     ...(c.node.timeout_ms ? { timeout_ms: c.node.timeout_ms } : {}),
   };
@@ -85,12 +100,18 @@ export interface FinishedItem {
  * The map node's result once no item is open: outputs in input order (null where an item failed), the failures
  * with their index, and the counts. More failures than tolerated, or an output too large to keep, fail the node.
  */
-export function mapResult(items: readonly FinishedItem[], tolerated: number): { ok: true; output: unknown } | { ok: false; error: AttemptError } {
-  const failures = items.filter((i) => i.status === "failed").map((i) => ({ index: i.index, code: i.error_code ?? "failed", message: i.error_message ?? "" }));
+export function mapResult(
+  items: readonly FinishedItem[],
+  tolerated: number,
+): { ok: true; output: unknown } | { ok: false; error: AttemptError } {
+  const failures = items
+    .filter((i) => i.status === "failed")
+    .map((i) => ({ index: i.index, code: i.error_code ?? "failed", message: i.error_message ?? "" }));
   const cancelled = items.filter((i) => i.status === "cancelled").length;
-  if (failures.length > tolerated || cancelled > 0) return { ok: false, error: failedError(failures, cancelled, items.length, tolerated) };
+  if (failures.length > tolerated || cancelled > 0)
+    return { ok: false, error: failedError(failures, cancelled, items.length, tolerated) };
   const output = {
-    results: items.map((i) => (i.status === "succeeded" ? i.output ?? null : null)),
+    results: items.map((i) => (i.status === "succeeded" ? (i.output ?? null) : null)),
     failures,
     total: items.length,
     succeeded: items.length - failures.length,
@@ -100,14 +121,26 @@ export function mapResult(items: readonly FinishedItem[], tolerated: number): { 
   if (bytes > MAX_MAP_OUTPUT_BYTES) {
     return {
       ok: false,
-      error: { code: "map_output_too_large", message: `the collected outputs are ${bytes} bytes (limit ${MAX_MAP_OUTPUT_BYTES}); read them per item from GET /v1/executions/:id/nodes/:node_id/items`, retryable: false },
+      error: {
+        code: "map_output_too_large",
+        message: `the collected outputs are ${bytes} bytes (limit ${MAX_MAP_OUTPUT_BYTES}); read them per item from GET /v1/executions/:id/nodes/:node_id/items`,
+        retryable: false,
+      },
     };
   }
   return { ok: true, output };
 }
 
-function failedError(failures: { index: number; code: string; message: string }[], cancelled: number, total: number, tolerated: number): AttemptError {
-  const first = failures.slice(0, 3).map((f) => `[${f.index}] ${f.code}: ${f.message.slice(0, 200)}`).join("; ");
+function failedError(
+  failures: { index: number; code: string; message: string }[],
+  cancelled: number,
+  total: number,
+  tolerated: number,
+): AttemptError {
+  const first = failures
+    .slice(0, 3)
+    .map((f) => `[${f.index}] ${f.code}: ${f.message.slice(0, 200)}`)
+    .join("; ");
   const notRun = cancelled ? `, ${cancelled} not run` : "";
   return {
     code: "map_items_failed",
@@ -119,7 +152,23 @@ function failedError(failures: { index: number; code: string; message: string }[
 /** Check the evaluated `items` expression: an array within the size limit, or why not. */
 export function checkItems(value: unknown): { ok: true; items: unknown[] } | { ok: false; error: AttemptError } {
   const items = value === undefined || value === null ? [] : value;
-  if (!Array.isArray(items)) return { ok: false, error: { code: "map_items_not_array", message: `items evaluated to ${typeof items}, not an array`, retryable: false } };
-  if (items.length > MAX_MAP_ITEMS) return { ok: false, error: { code: "map_too_many_items", message: `items has ${items.length} entries (limit ${MAX_MAP_ITEMS})`, retryable: false } };
+  if (!Array.isArray(items))
+    return {
+      ok: false,
+      error: {
+        code: "map_items_not_array",
+        message: `items evaluated to ${typeof items}, not an array`,
+        retryable: false,
+      },
+    };
+  if (items.length > MAX_MAP_ITEMS)
+    return {
+      ok: false,
+      error: {
+        code: "map_too_many_items",
+        message: `items has ${items.length} entries (limit ${MAX_MAP_ITEMS})`,
+        retryable: false,
+      },
+    };
   return { ok: true, items };
 }

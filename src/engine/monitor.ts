@@ -18,7 +18,11 @@ export interface Thresholds {
  * back up after `recovery_threshold` consecutive successes; `transition` names a change worth an alert.
  * From `unknown`, the first success is up (no alert) and reaching the failure threshold is down (alert).
  */
-export function applyCheck(state: MonitorState, ok: boolean, t: Thresholds): MonitorState & { transition: "down" | "up" | null } {
+export function applyCheck(
+  state: MonitorState,
+  ok: boolean,
+  t: Thresholds,
+): MonitorState & { transition: "down" | "up" | null } {
   const failures = ok ? 0 : state.consecutive_failures + 1;
   const successes = ok ? state.consecutive_successes + 1 : 0;
   let status = state.status;

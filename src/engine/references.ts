@@ -63,19 +63,31 @@ export function checkReferences(
     const refs = referencesIn(site.expression);
     for (const id of refs.nodes) {
       if (site.node === null) {
-        errors.push({ path: site.path, message: `nodes.${id}: this is rendered before any node runs, so it can read only input` });
+        errors.push({
+          path: site.path,
+          message: `nodes.${id}: this is rendered before any node runs, so it can read only input`,
+        });
       } else if (!byId.has(id)) {
-        errors.push({ path: site.path, message: `nodes.${id} is not a node of this workflow (nodes: ${[...byId.keys()].join(", ")})` });
+        errors.push({
+          path: site.path,
+          message: `nodes.${id} is not a node of this workflow (nodes: ${[...byId.keys()].join(", ")})`,
+        });
       } else if (id === site.node) {
         errors.push({ path: site.path, message: `node "${site.node}" cannot read its own output (nodes.${id})` });
       } else if (!ancestors(site.node).has(id)) {
-        errors.push({ path: site.path, message: `nodes.${id} is not upstream of "${site.node}"; add "${id}" to needs` });
+        errors.push({
+          path: site.path,
+          message: `nodes.${id} is not upstream of "${site.node}"; add "${id}" to needs`,
+        });
       }
     }
     if (inputProperties) {
       for (const name of refs.inputs) {
         if (!inputProperties.includes(name)) {
-          errors.push({ path: site.path, message: `input.${name} is not a property of input_schema (properties: ${inputProperties.join(", ") || "none"})` });
+          errors.push({
+            path: site.path,
+            message: `input.${name} is not a property of input_schema (properties: ${inputProperties.join(", ") || "none"})`,
+          });
         }
       }
     }

@@ -21,14 +21,20 @@ export interface AttemptError {
   retry_after_ms?: number;
 }
 
-export type RetryDecision = { retry: true; delay_ms: number } | { retry: false; reason: "fatal" | "non_retryable" | "exhausted" };
+export type RetryDecision =
+  { retry: true; delay_ms: number } | { retry: false; reason: "fatal" | "non_retryable" | "exhausted" };
 
 /**
  * Decide whether attempt number `attempt` (1-based, just failed) is followed by another.
  * Full jitter draws the delay uniformly from [0, backoff]; a server's Retry-After is a floor.
  * `random` is injected so the decision is deterministic under test.
  */
-export function decideRetry(policy: RetryPolicy, attempt: number, error: AttemptError, random: () => number): RetryDecision {
+export function decideRetry(
+  policy: RetryPolicy,
+  attempt: number,
+  error: AttemptError,
+  random: () => number,
+): RetryDecision {
   if (!error.retryable) return { retry: false, reason: "fatal" };
   if (policy.non_retryable.includes(error.code)) return { retry: false, reason: "non_retryable" };
   if (attempt >= policy.max_attempts) return { retry: false, reason: "exhausted" };

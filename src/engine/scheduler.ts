@@ -73,7 +73,9 @@ export async function plan(
     if (s.status === "retrying" && s.due_at !== null && s.due_at <= now) result.ready.push(s.id);
   }
   if ([...status.values()].every((s) => TERMINAL_NODE.has(s))) {
-    const failed = def.nodes.filter((n) => (status.get(n.id) === "failed" || status.get(n.id) === "cancelled") && !n.continue_on_failure);
+    const failed = def.nodes.filter(
+      (n) => (status.get(n.id) === "failed" || status.get(n.id) === "cancelled") && !n.continue_on_failure,
+    );
     result.done = { status: failed.length ? "failed" : "succeeded", failed_nodes: failed.map((n) => n.id) };
   }
   return result;
@@ -81,7 +83,11 @@ export async function plan(
 
 type NeedsVerdict = "go" | "wait" | { reason: SkipReason; detail: string };
 
-function needsVerdict(node: NodeDef, status: ReadonlyMap<string, NodeStatus>, byId: ReadonlyMap<string, NodeDef>): NeedsVerdict {
+function needsVerdict(
+  node: NodeDef,
+  status: ReadonlyMap<string, NodeStatus>,
+  byId: ReadonlyMap<string, NodeDef>,
+): NeedsVerdict {
   let verdict: NeedsVerdict = "go";
   for (const need of node.needs) {
     const s = status.get(need) as NodeStatus;
@@ -104,7 +110,8 @@ export function dueWaits<T extends NodeState>(states: Iterable<T>, now: number):
 export function nextWake(states: Iterable<NodeState>, others: (number | null | undefined)[]): number | null {
   let min: number | null = null;
   for (const s of states) {
-    if ((s.status === "retrying" || s.status === "waiting") && s.due_at !== null) min = min === null ? s.due_at : Math.min(min, s.due_at);
+    if ((s.status === "retrying" || s.status === "waiting") && s.due_at !== null)
+      min = min === null ? s.due_at : Math.min(min, s.due_at);
   }
   for (const t of others) if (t !== null && t !== undefined) min = min === null ? t : Math.min(min, t);
   return min;

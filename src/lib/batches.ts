@@ -2,7 +2,11 @@
  * Run `fn` over `items` with at most `width` in flight (a Worker may wait on only 6 outbound connections at
  * once). Every outcome is returned; a failure never stops the rest.
  */
-export async function inBatches<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+export async function inBatches<T, R>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const worker = async () => {

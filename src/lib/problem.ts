@@ -1,9 +1,19 @@
 // RFC 9457 problem+json bodies, shared by the Hono error handler and the Durable Objects' own responses.
 
 const TITLES: Record<number, string> = {
-  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-  406: "Not Acceptable", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
-  422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  406: "Not Acceptable",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
 };
 
 export interface Problem {
@@ -27,5 +37,8 @@ export function problemResponse(p: Problem): Response {
     ...(p.request_id ? { request_id: p.request_id } : {}),
     ...p.extra,
   };
-  return new Response(JSON.stringify(body), { status: p.status, headers: { "content-type": "application/problem+json", ...p.headers } });
+  return new Response(JSON.stringify(body), {
+    status: p.status,
+    headers: { "content-type": "application/problem+json", ...p.headers },
+  });
 }

@@ -9,18 +9,37 @@ export class SecretsUnconfigured extends Error {}
 async function key(env: Env): Promise<CryptoKey> {
   const raw = (env as unknown as { SECRETS_KEY?: string }).SECRETS_KEY;
   const bytes = raw ? unb64(raw) : null;
-  if (!bytes || bytes.byteLength !== 32) throw new SecretsUnconfigured("secrets need the Worker secret SECRETS_KEY (32 random bytes, base64)");
+  if (!bytes || bytes.byteLength !== 32)
+    throw new SecretsUnconfigured("secrets need the Worker secret SECRETS_KEY (32 random bytes, base64)");
   return crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]);
 }
 
-export async function seal(env: Env, tenantId: string, name: string, value: string): Promise<{ ciphertext: string; iv: string }> {
+export async function seal(
+  env: Env,
+  tenantId: string,
+  name: string,
+  value: string,
+): Promise<{ ciphertext: string; iv: string }> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(`${tenantId}:${name}`) }, await key(env), new TextEncoder().encode(value));
+  const sealed = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv, additionalData: new TextEncoder().encode(`${tenantId}:${name}`) },
+    await key(env),
+    new TextEncoder().encode(value),
+  );
   return { ciphertext: b64(new Uint8Array(sealed)), iv: b64(iv) };
 }
 
-export async function open(env: Env, tenantId: string, name: string, box: { ciphertext: string; iv: string }): Promise<string> {
-  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64(box.iv), additionalData: new TextEncoder().encode(`${tenantId}:${name}`) }, await key(env), unb64(box.ciphertext));
+export async function open(
+  env: Env,
+  tenantId: string,
+  name: string,
+  box: { ciphertext: string; iv: string },
+): Promise<string> {
+  const plain = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: unb64(box.iv), additionalData: new TextEncoder().encode(`${tenantId}:${name}`) },
+    await key(env),
+    unb64(box.ciphertext),
+  );
   return new TextDecoder().decode(plain);
 }
 
@@ -28,12 +47,22 @@ export async function open(env: Env, tenantId: string, name: string, box: { ciph
  * A monitor's webhook signing secret as stored in D1: sealed with SECRETS_KEY and bound to the tenant and monitor.
  * It must be readable to sign alerts, so it is encrypted rather than hashed.
  */
-export async function sealWebhookSecret(env: Env, tenantId: string, monitorId: string, secret: string): Promise<string> {
+export async function sealWebhookSecret(
+  env: Env,
+  tenantId: string,
+  monitorId: string,
+  secret: string,
+): Promise<string> {
   const box = await seal(env, tenantId, `monitor:${monitorId}`, secret);
   return `sealed:${box.iv}:${box.ciphertext}`;
 }
 
-export async function openWebhookSecret(env: Env, tenantId: string, monitorId: string, stored: string): Promise<string> {
+export async function openWebhookSecret(
+  env: Env,
+  tenantId: string,
+  monitorId: string,
+  stored: string,
+): Promise<string> {
   // Rows written before secrets were sealed hold the plain whsec_ value.
   if (!stored.startsWith("sealed:")) return stored;
   const [, iv, ciphertext] = stored.split(":") as [string, string, string];
@@ -47,7 +76,8 @@ export function redact<T>(value: T, secretValues: readonly string[]): T {
   const scrub = (v: unknown): unknown => {
     if (typeof v === "string") return needles.reduce((acc, n) => acc.split(n).join("[redacted]"), v);
     if (Array.isArray(v)) return v.map(scrub);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [scrub(k) as string, scrub(x)]));
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [scrub(k) as string, scrub(x)]));
     return v;
   };
   return scrub(value) as T;

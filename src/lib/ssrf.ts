@@ -4,7 +4,17 @@
 export type UrlCheck = { ok: true; url: URL } | { ok: false; reason: string };
 
 // Names that mean "this machine" or "this network" whatever DNS says.
-const PRIVATE_NAMES = [/^localhost$/, /\.localhost$/, /\.local$/, /\.internal$/, /\.intranet$/, /\.lan$/, /\.home\.arpa$/, /^metadata$/, /^metadata\.google\.internal$/];
+const PRIVATE_NAMES = [
+  /^localhost$/,
+  /\.localhost$/,
+  /\.local$/,
+  /\.internal$/,
+  /\.intranet$/,
+  /\.lan$/,
+  /\.home\.arpa$/,
+  /^metadata$/,
+  /^metadata\.google\.internal$/,
+];
 
 /** Parse and vet a URL: http(s) only, no credentials, no private/loopback/link-local/CGNAT/metadata addresses. */
 export function checkUrl(raw: string, allowedHosts: readonly string[]): UrlCheck {
@@ -14,10 +24,14 @@ export function checkUrl(raw: string, allowedHosts: readonly string[]): UrlCheck
   } catch {
     return { ok: false, reason: `"${raw.slice(0, 200)}" is not an absolute URL` };
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return { ok: false, reason: `scheme ${url.protocol} is not allowed (http and https only)` };
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    return { ok: false, reason: `scheme ${url.protocol} is not allowed (http and https only)` };
   if (url.username || url.password) return { ok: false, reason: "credentials in URLs are not allowed" };
   // The WHATWG parser has already turned decimal, octal and hex IPv4 forms into dotted quads.
-  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+  const host = url.hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "");
   if (allowedHosts.includes(host)) return { ok: true, url };
   const v4 = host.match(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/);
   if (v4) return privateV4(v4.slice(1).map(Number)) ? refused(host) : { ok: true, url };
@@ -27,13 +41,19 @@ export function checkUrl(raw: string, allowedHosts: readonly string[]): UrlCheck
 }
 
 function refused(host: string): UrlCheck {
-  return { ok: false, reason: `${host} is a private, loopback, link-local or metadata address (list it in ALLOWED_PRIVATE_HOSTS to allow it)` };
+  return {
+    ok: false,
+    reason: `${host} is a private, loopback, link-local or metadata address (list it in ALLOWED_PRIVATE_HOSTS to allow it)`,
+  };
 }
 
 function privateV4([a, b]: number[]): boolean {
   if (a === undefined || b === undefined) return true;
   return (
-    a === 0 || a === 10 || a === 127 || a >= 224 || // this network, private, loopback, multicast and reserved
+    a === 0 ||
+    a === 10 ||
+    a === 127 ||
+    a >= 224 || // this network, private, loopback, multicast and reserved
     (a === 100 && b >= 64 && b <= 127) || // CGNAT
     (a === 169 && b === 254) || // link-local, cloud metadata
     (a === 172 && b >= 16 && b <= 31) ||
@@ -59,21 +79,30 @@ function privateV6(host: string): boolean {
     (first & 0xfe00) === 0xfc00 || // unique local fc00::/7
     (first & 0xffc0) === 0xfe80 || // link-local fe80::/10
     (first & 0xff00) === 0xff00 || // multicast
-    h.startsWith("::ffff:") || h.startsWith("fec0:") // anything else mapped; site-local (deprecated)
+    h.startsWith("::ffff:") ||
+    h.startsWith("fec0:") // anything else mapped; site-local (deprecated)
   );
 }
 
 /** ALLOWED_PRIVATE_HOSTS as a list (comma separated; the local dev and test configs list 127.0.0.1). */
 export function allowedHosts(env: Env): string[] {
   const raw = (env as unknown as { ALLOWED_PRIVATE_HOSTS?: string }).ALLOWED_PRIVATE_HOSTS ?? "";
-  return raw.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean);
+  return raw
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
 }
 
 /**
  * fetch with the guard applied to the URL and to every redirect hop (followed by hand, at most `maxRedirects`),
  * so a public URL cannot bounce the request into private space.
  */
-export async function guardedFetch(input: string, init: RequestInit, allowed: readonly string[], maxRedirects = 5): Promise<Response> {
+export async function guardedFetch(
+  input: string,
+  init: RequestInit,
+  allowed: readonly string[],
+  maxRedirects = 5,
+): Promise<Response> {
   let target = input;
   let request = init;
   for (let hop = 0; ; hop++) {
@@ -86,7 +115,13 @@ export async function guardedFetch(input: string, init: RequestInit, allowed: re
     await res.body?.cancel();
     target = new URL(location, check.url).toString();
     // 303, and 301/302 after a POST, turn into a GET without a body, as browsers do.
-    if (res.status === 303 || ((res.status === 301 || res.status === 302) && request.method && request.method !== "GET" && request.method !== "HEAD")) {
+    if (
+      res.status === 303 ||
+      ((res.status === 301 || res.status === 302) &&
+        request.method &&
+        request.method !== "GET" &&
+        request.method !== "HEAD")
+    ) {
       request = { ...request, method: "GET", body: undefined };
     }
   }

@@ -1,7 +1,8 @@
 // W3C Trace Context: keep the caller's trace id (or start one) and give every outbound call its own span id.
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+const hex = (bytes: number) =>
+  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /** The trace id of a valid `traceparent` header, or a new one (all-zero ids are invalid by the spec). */
 export function traceIdFrom(header: string | null | undefined): string {

@@ -18,7 +18,9 @@ export function requireApiKey() {
   });
 }
 
-/** Reading (GET, opening a stream or getting a ticket for one) needs `read`; anything that changes state needs `write`. */
+/**
+ * Reading (GET, opening a stream or getting a ticket for one) needs `read`; anything that changes state needs `write`.
+ */
 export function requiredScope(method: string, path: string): "read" | "write" {
   if (method === "GET" || method === "HEAD" || path === "/v1/stream-tickets") return "read";
   return "write";
@@ -27,7 +29,10 @@ export function requiredScope(method: string, path: string): "read" | "write" {
 /** Check the request's bearer key and set `tenantId`; throws a 401 AppError otherwise. */
 export async function authenticate(c: Context<AppEnv>): Promise<void> {
   const header = c.req.header("authorization");
-  if (!header) throw new AppError(401, "missing_credentials", "Send an API key as `Authorization: Bearer <key>`.", { headers: CHALLENGE });
+  if (!header)
+    throw new AppError(401, "missing_credentials", "Send an API key as `Authorization: Bearer <key>`.", {
+      headers: CHALLENGE,
+    });
   const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? "";
   const prefix = keyPrefix(token);
   if (!prefix) throw new AppError(401, "invalid_credentials", "The API key is malformed.", { headers: CHALLENGE });
@@ -35,16 +40,33 @@ export async function authenticate(c: Context<AppEnv>): Promise<void> {
   const given = new TextEncoder().encode(hash);
   const stored = new TextEncoder().encode(row?.hash ?? "0".repeat(64));
   const equal = given.byteLength === stored.byteLength && crypto.subtle.timingSafeEqual(given, stored);
-  if (!row || !equal) throw new AppError(401, "invalid_credentials", "The API key is not valid.", { headers: CHALLENGE });
-  if (row.revoked_at !== null) throw new AppError(401, "revoked_credentials", "The API key has been revoked.", { headers: CHALLENGE });
+  if (!row || !equal)
+    throw new AppError(401, "invalid_credentials", "The API key is not valid.", { headers: CHALLENGE });
+  if (row.revoked_at !== null)
+    throw new AppError(401, "revoked_credentials", "The API key has been revoked.", { headers: CHALLENGE });
   const scope = requiredScope(c.req.method, c.req.path);
   if (!row.scopes.split(",").includes(scope)) {
-    throw new AppError(403, "insufficient_scope", `This API key lacks the "${scope}" scope this request needs (it has: ${row.scopes || "none"}).`);
+    throw new AppError(
+      403,
+      "insufficient_scope",
+      `This API key lacks the "${scope}" scope this request needs (it has: ${row.scopes || "none"}).`,
+    );
   }
   const now = Date.now();
   if (row.last_used_at === null || row.last_used_at < now - TOUCH_EVERY_MS) {
     // After the response, outside the request's D1 count; a failed write is simply tried again by the next request.
-    c.executionCtx.waitUntil(touchApiKey(openDb(c.env.DB).db, row.id, now, TOUCH_EVERY_MS).catch((err) => console.error(JSON.stringify({ level: "error", msg: "api key last_used_at not written; the next request retries", key_id: row.id, error: String(err) }))));
+    c.executionCtx.waitUntil(
+      touchApiKey(openDb(c.env.DB).db, row.id, now, TOUCH_EVERY_MS).catch((err) =>
+        console.error(
+          JSON.stringify({
+            level: "error",
+            msg: "api key last_used_at not written; the next request retries",
+            key_id: row.id,
+            error: String(err),
+          }),
+        ),
+      ),
+    );
   }
   c.set("tenantId", row.tenant_id);
   c.set("apiKeyId", row.id);

@@ -10,7 +10,11 @@ import { AppError } from "./errors";
  * Read a JSON body with a size cap, then validate it. 415 for a non-JSON content type, 413 past the cap,
  * 400 `invalid_json` for unparsable bytes, 400 `validation_failed` with every `{path, message}`.
  */
-export async function readJson<S extends z.ZodType>(c: Context<AppEnv>, schema: S, maxBytes?: number): Promise<{ value: z.output<S>; raw: unknown; bytes: number }> {
+export async function readJson<S extends z.ZodType>(
+  c: Context<AppEnv>,
+  schema: S,
+  maxBytes?: number,
+): Promise<{ value: z.output<S>; raw: unknown; bytes: number }> {
   const limit = maxBytes ?? config(c.env).MAX_BODY_BYTES;
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/([a-z.+-]*\+)?json\s*(;|$)/i.test(type)) {
@@ -24,20 +28,32 @@ export async function readJson<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   try {
     raw = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch (err) {
-    throw new AppError(400, "invalid_json", `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new AppError(
+      400,
+      "invalid_json",
+      `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   if (jsonDepth(raw) > MAX_JSON_DEPTH) {
-    throw new AppError(400, "json_too_deep", `The body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`);
+    throw new AppError(
+      400,
+      "json_too_deep",
+      `The body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`,
+    );
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new AppError(400, "validation_failed", "The request body is invalid.", { errors: zodErrors(parsed.error) });
+  if (!parsed.success)
+    throw new AppError(400, "validation_failed", "The request body is invalid.", { errors: zodErrors(parsed.error) });
   return { value: parsed.data, raw, bytes: bytes.byteLength };
 }
 
 /** Validate query parameters against a schema; failures are 400 `validation_failed`. */
 export function readQuery<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z.output<S> {
   const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) throw new AppError(400, "validation_failed", "The query parameters are invalid.", { errors: zodErrors(parsed.error) });
+  if (!parsed.success)
+    throw new AppError(400, "validation_failed", "The query parameters are invalid.", {
+      errors: zodErrors(parsed.error),
+    });
   return parsed.data;
 }
 

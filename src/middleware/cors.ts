@@ -5,7 +5,8 @@ import type { AppEnv } from "./context";
 import { AppError } from "./errors";
 
 const ALLOW_HEADERS = "authorization, content-type, idempotency-key, traceparent, last-event-id, x-request-id";
-const EXPOSE_HEADERS = "x-request-id, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, idempotent-replayed";
+const EXPOSE_HEADERS =
+  "x-request-id, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, idempotent-replayed";
 
 /** OPTIONS preflight for /v1: allowed when some tenant lists the origin (the real request is checked per tenant). */
 export async function preflight(c: Context<AppEnv>): Promise<Response> {

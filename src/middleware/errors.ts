@@ -20,8 +20,13 @@ export class AppError extends Error {
 export function problem(c: Context<AppEnv>, err: AppError): Response {
   const { headers, ...extra } = err.extra;
   return problemResponse({
-    status: err.status, code: err.code, detail: err.detail, instance: new URL(c.req.url).pathname,
-    request_id: c.get("requestId"), ...(headers ? { headers } : {}), extra,
+    status: err.status,
+    code: err.code,
+    detail: err.detail,
+    instance: new URL(c.req.url).pathname,
+    request_id: c.get("requestId"),
+    ...(headers ? { headers } : {}),
+    extra,
   });
 }
 
@@ -32,13 +37,46 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   // object reloads from its storage on the next call, so the request can be retried as it is.
   const flags = err as { remote?: boolean; retryable?: boolean; overloaded?: boolean };
   if (flags.remote || flags.retryable || flags.overloaded || err.message.startsWith(RESET_REASON)) {
-    console.error(JSON.stringify({ level: "error", msg: "durable object call failed", request_id: c.get("requestId"), error: err.message }));
-    return problem(c, new AppError(503, "execution_unavailable", "The execution's object failed while handling this request; retry it.", { headers: { "retry-after": "1" } }));
+    console.error(
+      JSON.stringify({
+        level: "error",
+        msg: "durable object call failed",
+        request_id: c.get("requestId"),
+        error: err.message,
+      }),
+    );
+    return problem(
+      c,
+      new AppError(
+        503,
+        "execution_unavailable",
+        "The execution's object failed while handling this request; retry it.",
+        { headers: { "retry-after": "1" } },
+      ),
+    );
   }
-  console.error(JSON.stringify({ level: "error", msg: "unhandled error", request_id: c.get("requestId"), error: err.message, stack: err.stack }));
-  return problem(c, new AppError(500, "internal_error", "The server failed to handle this request; it has been logged with the request id."));
+  console.error(
+    JSON.stringify({
+      level: "error",
+      msg: "unhandled error",
+      request_id: c.get("requestId"),
+      error: err.message,
+      stack: err.stack,
+    }),
+  );
+  return problem(
+    c,
+    new AppError(
+      500,
+      "internal_error",
+      "The server failed to handle this request; it has been logged with the request id.",
+    ),
+  );
 }
 
 export function notFound(c: Context<AppEnv>): Response {
-  return problem(c, new AppError(404, "route_not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+  return problem(
+    c,
+    new AppError(404, "route_not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`),
+  );
 }

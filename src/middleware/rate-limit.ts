@@ -14,11 +14,20 @@ export function rateLimit() {
     const perMinute = c.get("apiKeyRate") ?? cfg.RATE_LIMIT_PER_MINUTE;
     const burst = Math.min(cfg.RATE_LIMIT_BURST, perMinute);
     const d = await tenantStub(c.env, c.get("tenantId")).takeToken(c.get("apiKeyId"), perMinute, burst);
-    const headers = { "ratelimit-limit": String(burst), "ratelimit-remaining": String(d.remaining), "ratelimit-reset": String(d.reset_seconds) };
+    const headers = {
+      "ratelimit-limit": String(burst),
+      "ratelimit-remaining": String(d.remaining),
+      "ratelimit-reset": String(d.reset_seconds),
+    };
     if (!d.allowed) {
-      throw new AppError(429, "rate_limited", `This API key is limited to ${perMinute} requests a minute (bursts of ${burst}).`, {
-        headers: { ...headers, "retry-after": String(d.retry_after_seconds) },
-      });
+      throw new AppError(
+        429,
+        "rate_limited",
+        `This API key is limited to ${perMinute} requests a minute (bursts of ${burst}).`,
+        {
+          headers: { ...headers, "retry-after": String(d.retry_after_seconds) },
+        },
+      );
     }
     await next();
     for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);

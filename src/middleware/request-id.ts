@@ -26,16 +26,27 @@ export function requestContext() {
     const route = c.req.routePath || "unmatched";
     if (route !== "/metrics" && c.env.METRICS) {
       c.executionCtx.waitUntil(
-        recordRequest(c.env, { route, method: c.req.method, status: c.res.status, ms: Date.now() - started }).catch((err: unknown) =>
-          console.error(JSON.stringify({ level: "warn", msg: "metrics not recorded", request_id: requestId, error: String(err) })),
+        recordRequest(c.env, { route, method: c.req.method, status: c.res.status, ms: Date.now() - started }).catch(
+          (err: unknown) =>
+            console.error(
+              JSON.stringify({ level: "warn", msg: "metrics not recorded", request_id: requestId, error: String(err) }),
+            ),
         ),
       );
     }
     c.res.headers.set("x-d1-queries", String(db.queries()));
     console.log(
       JSON.stringify({
-        level: "info", msg: "request", request_id: requestId, method: c.req.method, path: new URL(c.req.url).pathname,
-        status: c.res.status, ms: Date.now() - started, tenant_id: c.get("tenantId") ?? null, trace_id: c.get("traceId"), d1_queries: db.queries(),
+        level: "info",
+        msg: "request",
+        request_id: requestId,
+        method: c.req.method,
+        path: new URL(c.req.url).pathname,
+        status: c.res.status,
+        ms: Date.now() - started,
+        tenant_id: c.get("tenantId") ?? null,
+        trace_id: c.get("traceId"),
+        d1_queries: db.queries(),
       }),
     );
   });

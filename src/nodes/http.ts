@@ -15,12 +15,19 @@ const config = z
     expect_status: z.array(status).min(1).max(100).optional(),
     retry_on_status: z.array(status).max(100).default([]),
     response: z.enum(["auto", "json", "text"]).default("auto"),
-    max_response_bytes: z.number().int().min(1).max(16 * 1024 * 1024).default(1024 * 1024),
+    max_response_bytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(16 * 1024 * 1024)
+      .default(1024 * 1024),
   })
   .strict();
 type HttpConfig = z.output<typeof config>;
 
-/** Calls an HTTP endpoint; 5xx, 429 and network errors are retryable, other 4xx fatal unless listed in retry_on_status. */
+/**
+ * Calls an HTTP endpoint; 5xx, 429 and network errors are retryable, other 4xx fatal unless listed in retry_on_status.
+ */
 export const http: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 30_000,
@@ -33,22 +40,39 @@ export const http: NodeExecutor<typeof config> = {
     let body: string | undefined;
     if (config.body !== undefined && config.method !== "GET" && config.method !== "HEAD") {
       body = typeof config.body === "string" ? config.body : JSON.stringify(config.body);
-      if (typeof config.body !== "string" && !headers.has("content-type")) headers.set("content-type", "application/json");
+      if (typeof config.body !== "string" && !headers.has("content-type"))
+        headers.set("content-type", "application/json");
     }
     let res: Response;
     try {
-      res = await guardedFetch(url.toString(), { method: config.method, headers, body, signal }, allowedHosts(services.env));
+      res = await guardedFetch(
+        url.toString(),
+        { method: config.method, headers, body, signal },
+        allowedHosts(services.env),
+      );
     } catch (err) {
       if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message);
       if (signal.aborted) throw err;
-      throw new RetryableError("network_error", `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new RetryableError(
+        "network_error",
+        `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     const bytes = await readCapped(res.body, config.max_response_bytes);
     if (!bytes) throw new FatalError("response_too_large", `response body exceeds ${config.max_response_bytes} bytes`);
     const text = new TextDecoder().decode(bytes);
-    const expected = config.expect_status ? config.expect_status.includes(res.status) : res.status >= 200 && res.status < 300;
+    const expected = config.expect_status
+      ? config.expect_status.includes(res.status)
+      : res.status >= 200 && res.status < 300;
     if (!expected) throw statusError(res, text, config);
-    return { ok: true, output: { status: res.status, headers: Object.fromEntries(res.headers), body: decode(text, res, config.response) } };
+    return {
+      ok: true,
+      output: {
+        status: res.status,
+        headers: Object.fromEntries(res.headers),
+        body: decode(text, res, config.response),
+      },
+    };
   },
 };
 
@@ -59,7 +83,8 @@ function targetUrl(config: HttpConfig): URL {
   } catch {
     throw new FatalError("invalid_url", `"${config.url}" is not an absolute URL`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new FatalError("invalid_url", `scheme ${url.protocol} is not allowed`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new FatalError("invalid_url", `scheme ${url.protocol} is not allowed`);
   for (const [k, v] of Object.entries(config.query ?? {})) url.searchParams.set(k, v);
   return url;
 }

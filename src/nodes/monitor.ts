@@ -27,10 +27,18 @@ const config = z
   .strict();
 
 const rendered = z.object({
-  interval_seconds: z.coerce.number().int().min(60).max(30 * 86_400),
+  interval_seconds: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400),
   failure_threshold: z.coerce.number().int().min(1).max(100),
   recovery_threshold: z.coerce.number().int().min(1).max(100),
-  cooldown_seconds: z.coerce.number().int().min(0).max(30 * 86_400),
+  cooldown_seconds: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400),
 });
 
 /**
@@ -42,10 +50,25 @@ export const createMonitor: NodeExecutor<typeof config> = {
   defaultTimeoutMs: 10_000,
   async run({ config: c, idempotencyKey, services, now }) {
     const numbers = rendered.safeParse(c);
-    if (!numbers.success) throw new FatalError("invalid_config", numbers.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
-    const check = checkSchema.safeParse({ kind: "http", url: c.url, ...(c.expect_status ? { expect_status: c.expect_status } : {}) });
-    const alert = alertSchema.safeParse({ webhook_url: c.webhook_url, cooldown_seconds: numbers.data.cooldown_seconds });
-    if (!check.success || !alert.success) throw new FatalError("invalid_config", `url and webhook_url must be http(s) URLs (got "${c.url}", "${c.webhook_url}")`);
+    if (!numbers.success)
+      throw new FatalError(
+        "invalid_config",
+        numbers.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      );
+    const check = checkSchema.safeParse({
+      kind: "http",
+      url: c.url,
+      ...(c.expect_status ? { expect_status: c.expect_status } : {}),
+    });
+    const alert = alertSchema.safeParse({
+      webhook_url: c.webhook_url,
+      cooldown_seconds: numbers.data.cooldown_seconds,
+    });
+    if (!check.success || !alert.success)
+      throw new FatalError(
+        "invalid_config",
+        `url and webhook_url must be http(s) URLs (got "${c.url}", "${c.webhook_url}")`,
+      );
     for (const u of [c.url, c.webhook_url]) {
       const vetted = checkUrl(u, allowedHosts(services.env));
       if (!vetted.ok) throw new FatalError("ssrf_refused", vetted.reason);
@@ -59,10 +82,24 @@ export const createMonitor: NodeExecutor<typeof config> = {
       throw err;
     }
     const row = await insertMonitorOnce(openDb(services.env.DB).db, {
-      id, tenant_id: services.tenantId, name: c.name, check: check.data, interval_seconds: numbers.data.interval_seconds,
-      failure_threshold: numbers.data.failure_threshold, recovery_threshold: numbers.data.recovery_threshold, alert: alert.data,
-      secret, enabled: true, status: "unknown", consecutive_failures: 0, consecutive_successes: 0,
-      next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
+      id,
+      tenant_id: services.tenantId,
+      name: c.name,
+      check: check.data,
+      interval_seconds: numbers.data.interval_seconds,
+      failure_threshold: numbers.data.failure_threshold,
+      recovery_threshold: numbers.data.recovery_threshold,
+      alert: alert.data,
+      secret,
+      enabled: true,
+      status: "unknown",
+      consecutive_failures: 0,
+      consecutive_successes: 0,
+      next_check_at: now,
+      checking_until: null,
+      last_checked_at: null,
+      created_at: now,
+      updated_at: now,
     });
     // The signing secret never goes into an output (outputs are stored and streamed): set it with webhook_secret (from
     // a tenant secret) or get a new one with POST /v1/monitors/:id/secret.

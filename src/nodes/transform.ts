@@ -17,7 +17,11 @@ export const transform: NodeExecutor<typeof config> = {
       throw new FatalError("expression_error", err instanceof Error ? err.message : String(err));
     }
     // No value is not null: a path that matched nothing fails loudly instead of passing null downstream.
-    if (output === undefined) throw new FatalError("template_undefined", new UndefinedValueError("config.expression", config.expression).message);
+    if (output === undefined)
+      throw new FatalError(
+        "template_undefined",
+        new UndefinedValueError("config.expression", config.expression).message,
+      );
     return { ok: true, output };
   },
 };

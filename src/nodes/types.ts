@@ -4,14 +4,21 @@ import type { ExprContext } from "../engine/expr";
 
 /** A failure worth another attempt (network, 5xx, 429, timeouts); `retryAfterMs` is a floor for the backoff. */
 export class RetryableError extends Error {
-  constructor(readonly code: string, message: string, readonly retryAfterMs?: number) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
 
 /** A failure no retry can fix (4xx, bad config at run time, expression errors). */
 export class FatalError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -74,7 +81,12 @@ export interface NodeExecutor<S extends z.ZodType = z.ZodType> {
 
 export function errorValue(err: unknown, signal: AbortSignal): AttemptError {
   if (err instanceof RetryableError) {
-    return { code: err.code, message: err.message, retryable: true, ...(err.retryAfterMs !== undefined ? { retry_after_ms: err.retryAfterMs } : {}) };
+    return {
+      code: err.code,
+      message: err.message,
+      retryable: true,
+      ...(err.retryAfterMs !== undefined ? { retry_after_ms: err.retryAfterMs } : {}),
+    };
   }
   if (err instanceof FatalError) return { code: err.code, message: err.message, retryable: false };
   if (signal.aborted) {

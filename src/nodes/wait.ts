@@ -23,7 +23,8 @@ export const sleep: NodeExecutor<typeof sleepConfig> = {
       return { wait: { until: at, event: null } };
     }
     const ms = Number(config.duration_ms);
-    if (!Number.isFinite(ms) || ms < 0 || ms > MAX_SLEEP_MS) throw new FatalError("invalid_config", `duration_ms ${String(config.duration_ms)} is out of range`);
+    if (!Number.isFinite(ms) || ms < 0 || ms > MAX_SLEEP_MS)
+      throw new FatalError("invalid_config", `duration_ms ${String(config.duration_ms)} is out of range`);
     return { wait: { until: now + ms, event: null } };
   },
 };

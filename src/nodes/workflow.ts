@@ -9,7 +9,12 @@ const config = z
     workflow_id: z.string().min(1).max(64),
     version: z.number().int().min(1).optional(),
     input: z.unknown().optional(),
-    timeout_seconds: z.number().int().min(1).max(30 * 86_400).optional(),
+    timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .optional(),
   })
   .strict();
 
@@ -27,8 +32,13 @@ export const subWorkflow: NodeExecutor<typeof config> = {
     let childId: string;
     try {
       const started = await startExecution(services.env, openDb(services.env.DB).db, {
-        tenantId: services.tenantId, workflowId: c.workflow_id, version: c.version, input: c.input ?? null, timeoutSeconds: c.timeout_seconds,
-        idempotencyKey: `child:${idempotencyKey}`, requestForHash: { parent_attempt: idempotencyKey },
+        tenantId: services.tenantId,
+        workflowId: c.workflow_id,
+        version: c.version,
+        input: c.input ?? null,
+        timeoutSeconds: c.timeout_seconds,
+        idempotencyKey: `child:${idempotencyKey}`,
+        requestForHash: { parent_attempt: idempotencyKey },
         parent: { execution_id: services.executionId, node_id: services.nodeId },
       });
       childId = started.id;
@@ -43,8 +53,12 @@ export const subWorkflow: NodeExecutor<typeof config> = {
 };
 
 /** What a child execution's end means for the attempt that waited for it: its output, or a failed attempt. */
-export function childOutcome(childId: string, child: { status: string; output: unknown; error: { code: string; message: string } | null }): RunResult {
-  if (child.status === "succeeded") return { ok: true, output: { execution_id: childId, output: child.output ?? null } };
+export function childOutcome(
+  childId: string,
+  child: { status: string; output: unknown; error: { code: string; message: string } | null },
+): RunResult {
+  if (child.status === "succeeded")
+    return { ok: true, output: { execution_id: childId, output: child.output ?? null } };
   const message = `child execution ${childId} ${child.status}${child.error ? `: ${child.error.message}` : ""}`;
   return { ok: false, error: { code: `child_${child.status}`, message, retryable: child.status !== "cancelled" } };
 }

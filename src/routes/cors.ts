@@ -5,7 +5,11 @@ import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 
 export const corsBody = z
-  .object({ origins: z.array(z.string().regex(/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i, "must be an origin like https://app.example.com")).max(50) })
+  .object({
+    origins: z
+      .array(z.string().regex(/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i, "must be an origin like https://app.example.com"))
+      .max(50),
+  })
   .strict();
 
 /** /v1/cors: the browser origins allowed to call the API with this tenant's keys. */

@@ -21,8 +21,16 @@ export const startBody = z
   .object({
     input: z.unknown().optional(),
     version: z.number().int().min(1).optional(),
-    timeout_seconds: z.number().int().min(1).max(30 * 86_400).optional(),
-    tags: z.array(z.string().regex(/^[\w.:-]{1,64}$/)).max(20).optional(),
+    timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .optional(),
+    tags: z
+      .array(z.string().regex(/^[\w.:-]{1,64}$/))
+      .max(20)
+      .optional(),
     metadata: z
       .record(z.string().regex(/^[\w.-]{1,64}$/), z.string().max(256))
       .refine((m) => Object.keys(m).length <= 20, "at most 20 keys")
@@ -45,11 +53,19 @@ export const executionFilter = z.object({
     .optional(),
 });
 export const listExecutionsQuery = executionFilter.extend({ cursor: cursorParam, limit: limitParam });
-export const bulkBody = z.object({ filter: executionFilter.strict(), limit: z.number().int().min(1).max(1000).default(100) }).strict();
-export const eventsQuery = z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
+export const bulkBody = z
+  .object({ filter: executionFilter.strict(), limit: z.number().int().min(1).max(1000).default(100) })
+  .strict();
+export const eventsQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 export const redriveBody = z
-  .object({ from_node: z.string().min(1).max(64).optional(), input_patch: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    from_node: z.string().min(1).max(64).optional(),
+    input_patch: z.record(z.string(), z.unknown()).optional(),
+  })
   .strict();
 
 export const eventBody = z.object({ name: z.string().min(1).max(128), payload: z.unknown().optional() }).strict();
@@ -65,7 +81,9 @@ function executionNotFound(id: string): AppError {
 }
 
 function finished(id: string, status: string): AppError {
-  return new AppError(409, "execution_finished", `Execution ${id} has already finished with status ${status}.`, { execution_status: status });
+  return new AppError(409, "execution_finished", `Execution ${id} has already finished with status ${status}.`, {
+    execution_status: status,
+  });
 }
 
 function executionId(id: string): string {
@@ -78,9 +96,17 @@ export const executions = new Hono<AppEnv>()
     const { value: body } = await readJson(c, startBody);
     const key = idempotencyKeyOf(c);
     const started = await startExecution(c.env, c.get("db").db, {
-      tenantId: c.get("tenantId"), workflowId: c.req.param("id"), version: body.version, input: body.input ?? null,
-      timeoutSeconds: body.timeout_seconds, idempotencyKey: key, inFlight: "conflict", requestForHash: body, traceId: c.get("traceId"),
-      tags: body.tags ? [...new Set(body.tags)] : undefined, metadata: body.metadata,
+      tenantId: c.get("tenantId"),
+      workflowId: c.req.param("id"),
+      version: body.version,
+      input: body.input ?? null,
+      timeoutSeconds: body.timeout_seconds,
+      idempotencyKey: key,
+      inFlight: "conflict",
+      requestForHash: body,
+      traceId: c.get("traceId"),
+      tags: body.tags ? [...new Set(body.tags)] : undefined,
+      metadata: body.metadata,
     });
     c.header("location", `/v1/executions/${started.id}`);
     if (started.replay) c.header("idempotent-replayed", "true");
@@ -94,8 +120,14 @@ export const executions = new Hono<AppEnv>()
     const last = page.at(-1);
     return c.json({
       data: page.map((e) => ({
-        id: e.id, workflow_id: e.workflow_id, version: e.version, status: e.status, error: errorOf(e.error_code, e.error_message),
-        created_at: iso(e.created_at), started_at: iso(e.started_at), finished_at: iso(e.finished_at),
+        id: e.id,
+        workflow_id: e.workflow_id,
+        version: e.version,
+        status: e.status,
+        error: errorOf(e.error_code, e.error_message),
+        created_at: iso(e.created_at),
+        started_at: iso(e.started_at),
+        finished_at: iso(e.finished_at),
       })),
       next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
     });
@@ -108,7 +140,8 @@ export const executions = new Hono<AppEnv>()
     const rows = await repo.listExecutions(c.get("db").db, tenantId, value.filter, null, value.limit);
     const results = await inBatches(rows, 6, async (e) => {
       const stub = executionStub(c.env, e.id);
-      if (action === "delete") return { id: e.id, changed: (await eraseExecution(c.env, c.get("db").db, tenantId, e.id)).ok };
+      if (action === "delete")
+        return { id: e.id, changed: (await eraseExecution(c.env, c.get("db").db, tenantId, e.id)).ok };
       const r = action === "cancel" ? await stub.cancel(tenantId, "bulk cancel") : await stub.redrive(tenantId, {});
       return { id: e.id, changed: Boolean(r && ("changed" in r ? r.changed : r.ok)) };
     });
@@ -117,7 +150,9 @@ export const executions = new Hono<AppEnv>()
       matched: rows.length,
       changed: done.filter((d) => d.changed).map((d) => d.id),
       unchanged: done.filter((d) => !d.changed).map((d) => d.id),
-      failed: results.flatMap((r, i) => (r.status === "rejected" ? [{ id: rows[i]?.id, error: String(r.reason) }] : [])),
+      failed: results.flatMap((r, i) =>
+        r.status === "rejected" ? [{ id: rows[i]?.id, error: String(r.reason) }] : [],
+      ),
     });
   })
   .get("/executions/:id", async (c) => {
@@ -130,33 +165,62 @@ export const executions = new Hono<AppEnv>()
     const id = executionId(c.req.param("id"));
     const q = readQuery(c, eventsQuery);
     // Rpc's serialisable-type mapping turns `unknown` payloads into `never`; the value itself is plain JSON.
-    const events = (await executionStub(c.env, id).events(c.get("tenantId"), q.after, q.limit)) as EventEnvelope[] | null;
+    const events = (await executionStub(c.env, id).events(c.get("tenantId"), q.after, q.limit)) as
+      EventEnvelope[] | null;
     if (!events) throw executionNotFound(id);
     return c.json({ data: events, next_after: events.at(-1)?.seq ?? q.after });
   })
   .get("/executions/:id/nodes/:node_id/output", async (c) => {
     const id = executionId(c.req.param("id"));
     const nodeId = c.req.param("node_id");
-    const found = (await executionStub(c.env, id).nodeOutput(c.get("tenantId"), nodeId)) as { node: boolean; status: string | null; output: unknown } | null;
+    const found = (await executionStub(c.env, id).nodeOutput(c.get("tenantId"), nodeId)) as {
+      node: boolean;
+      status: string | null;
+      output: unknown;
+    } | null;
     if (!found) throw executionNotFound(id);
     if (!found.node) throw new AppError(404, "node_not_found", `Execution ${id} has no node "${nodeId}".`);
-    if (found.status !== "succeeded") throw new AppError(409, "output_not_ready", `Node "${nodeId}" is ${found.status}; only a succeeded node has an output.`, { node_status: found.status });
+    if (found.status !== "succeeded")
+      throw new AppError(
+        409,
+        "output_not_ready",
+        `Node "${nodeId}" is ${found.status}; only a succeeded node has an output.`,
+        { node_status: found.status },
+      );
     if (!isOutputRef(found.output)) return c.json(found.output);
     // The whole value, streamed from R2 as it was stored (the execution view shows only the reference).
     const object = await c.env.ARTIFACTS.get(refKey(found.output));
     if (!object) throw new AppError(410, "output_missing", `The stored output of node "${nodeId}" is gone.`);
-    return c.body(object.body, 200, { "content-type": "application/json", "content-length": String(object.size), etag: object.httpEtag });
+    return c.body(object.body, 200, {
+      "content-type": "application/json",
+      "content-length": String(object.size),
+      etag: object.httpEtag,
+    });
   })
   .get("/executions/:id/nodes/:node_id/items", async (c) => {
     const id = executionId(c.req.param("id"));
     const q = readQuery(c, itemsQuery);
-    const page = (await executionStub(c.env, id).mapItems(c.get("tenantId"), c.req.param("node_id"), q.status ?? null, q.after, q.limit)) as { node: boolean; items: ItemRecord[] } | null;
+    const page = (await executionStub(c.env, id).mapItems(
+      c.get("tenantId"),
+      c.req.param("node_id"),
+      q.status ?? null,
+      q.after,
+      q.limit,
+    )) as { node: boolean; items: ItemRecord[] } | null;
     if (!page) throw executionNotFound(id);
-    if (!page.node) throw new AppError(404, "map_node_not_found", `Execution ${id} has no map node "${c.req.param("node_id")}".`);
+    if (!page.node)
+      throw new AppError(404, "map_node_not_found", `Execution ${id} has no map node "${c.req.param("node_id")}".`);
     return c.json({
       data: page.items.map((i) => ({
-        index: i.idx, status: i.status, attempts: i.attempt, item: i.item ?? null, output: i.output ?? null, error: errorOf(i.error_code, i.error_message),
-        started_at: iso(i.started_at), finished_at: iso(i.finished_at), next_attempt_at: i.status === "retrying" ? iso(i.due_at) : null,
+        index: i.idx,
+        status: i.status,
+        attempts: i.attempt,
+        item: i.item ?? null,
+        output: i.output ?? null,
+        error: errorOf(i.error_code, i.error_message),
+        started_at: iso(i.started_at),
+        finished_at: iso(i.finished_at),
+        next_attempt_at: i.status === "retrying" ? iso(i.due_at) : null,
         waiting_for: i.status === "waiting" ? i.wait_event : null,
       })),
       next_after: page.items.length === q.limit ? (page.items.at(-1) as ItemRecord).idx : null,
@@ -169,14 +233,22 @@ export const executions = new Hono<AppEnv>()
       result = await eraseExecution(c.env, c.get("db").db, c.get("tenantId"), id);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      throw new AppError(503, "erase_incomplete", `Erasing ${id} did not finish (${why}). Send the same DELETE again to complete it.`, { headers: { "retry-after": "1" } });
+      throw new AppError(
+        503,
+        "erase_incomplete",
+        `Erasing ${id} did not finish (${why}). Send the same DELETE again to complete it.`,
+        { headers: { "retry-after": "1" } },
+      );
     }
     if (!result.ok) throw executionNotFound(id);
     return c.body(null, 204);
   })
   .post("/executions/:id/cancel", async (c) => {
     const id = executionId(c.req.param("id"));
-    const body = c.req.header("content-length") === "0" || !c.req.header("content-type") ? {} : (await readJson(c, cancelBody)).value;
+    const body =
+      c.req.header("content-length") === "0" || !c.req.header("content-type")
+        ? {}
+        : (await readJson(c, cancelBody)).value;
     const result = await executionStub(c.env, id).cancel(c.get("tenantId"), body.reason ?? null);
     if (!result) throw executionNotFound(id);
     if (!result.changed) throw finished(id, result.status);
@@ -188,7 +260,10 @@ export const executions = new Hono<AppEnv>()
     const result = await executionStub(c.env, id).redrive(c.get("tenantId"), body);
     if (!result) throw executionNotFound(id);
     if (!result.ok) {
-      if (result.code === "unknown_node") throw new AppError(400, "validation_failed", result.message, { errors: [{ path: "from_node", message: result.message }] });
+      if (result.code === "unknown_node")
+        throw new AppError(400, "validation_failed", result.message, {
+          errors: [{ path: "from_node", message: result.message }],
+        });
       throw new AppError(409, result.code, `Execution ${id} cannot be redriven: ${result.message}.`);
     }
     return c.json({ id, status: result.status });
@@ -197,14 +272,23 @@ export const executions = new Hono<AppEnv>()
     const id = executionId(c.req.param("id"));
     const result = await executionStub(c.env, id).pause(c.get("tenantId"));
     if (!result) throw executionNotFound(id);
-    if (!result.changed) throw new AppError(409, "execution_not_running", `Execution ${id} is ${result.status}; only a queued or running execution can be paused.`, { execution_status: result.status });
+    if (!result.changed)
+      throw new AppError(
+        409,
+        "execution_not_running",
+        `Execution ${id} is ${result.status}; only a queued or running execution can be paused.`,
+        { execution_status: result.status },
+      );
     return c.json({ id, status: result.status });
   })
   .post("/executions/:id/resume", async (c) => {
     const id = executionId(c.req.param("id"));
     const result = await executionStub(c.env, id).resume(c.get("tenantId"));
     if (!result) throw executionNotFound(id);
-    if (!result.changed) throw new AppError(409, "execution_not_paused", `Execution ${id} is ${result.status}, not paused.`, { execution_status: result.status });
+    if (!result.changed)
+      throw new AppError(409, "execution_not_paused", `Execution ${id} is ${result.status}, not paused.`, {
+        execution_status: result.status,
+      });
     return c.json({ id, status: result.status });
   })
   .post("/executions/:id/events", async (c) => {
@@ -213,10 +297,18 @@ export const executions = new Hono<AppEnv>()
     const result = await executionStub(c.env, id).sendEvent(c.get("tenantId"), value.name, value.payload ?? null);
     if (!result) throw executionNotFound(id);
     if ("unknown" in result) {
-      const names = result.waits_for.length ? result.waits_for.map((n) => `"${n}"`).join(", ") : "none (it has no wait_for_event node)";
-      throw new AppError(422, "unknown_event", `No wait_for_event node of execution ${id} waits for "${value.name}"; it waits for ${names}.`, {
-        waits_for: result.waits_for, errors: [{ path: "name", message: `unknown event "${value.name}"` }],
-      });
+      const names = result.waits_for.length
+        ? result.waits_for.map((n) => `"${n}"`).join(", ")
+        : "none (it has no wait_for_event node)";
+      throw new AppError(
+        422,
+        "unknown_event",
+        `No wait_for_event node of execution ${id} waits for "${value.name}"; it waits for ${names}.`,
+        {
+          waits_for: result.waits_for,
+          errors: [{ path: "name", message: `unknown event "${value.name}"` }],
+        },
+      );
     }
     if (!result.accepted) throw finished(id, result.status);
     return c.json({ id, name: value.name, delivered_to: result.delivered_to }, 202);

@@ -56,10 +56,21 @@ async function cronCheck(db: Db, now: number, stallSeconds: number): Promise<Che
   return check(async () => {
     const clock = await cronClock(db, now);
     const age = clock.last_tick_at === null ? null : Math.max(0, Math.round((now - clock.last_tick_at) / 1000));
-    const view = { last_tick_at: clock.last_tick_at === null ? null : new Date(clock.last_tick_at).toISOString(), age_s: age, last_tick_failures: clock.last_tick_failures };
+    const view = {
+      last_tick_at: clock.last_tick_at === null ? null : new Date(clock.last_tick_at).toISOString(),
+      age_s: age,
+      last_tick_failures: clock.last_tick_failures,
+    };
     const silentFor = (now - (clock.last_tick_at ?? clock.installed_at)) / 1000;
     if (silentFor <= stallSeconds) return view;
-    const since = clock.last_tick_at === null ? `no cron tick since install ${Math.round(silentFor)} s ago` : `last cron tick ${age} s ago`;
-    return { ...view, ok: false, detail: `${since} (limit ${stallSeconds} s): is the Cron Trigger deployed, or is \`npm start\` driving it?` };
+    const since =
+      clock.last_tick_at === null
+        ? `no cron tick since install ${Math.round(silentFor)} s ago`
+        : `last cron tick ${age} s ago`;
+    return {
+      ...view,
+      ok: false,
+      detail: `${since} (limit ${stallSeconds} s): is the Cron Trigger deployed, or is \`npm start\` driving it?`,
+    };
   });
 }

@@ -15,22 +15,28 @@ export async function recordRequest(env: Env, sample: RequestSample): Promise<vo
 }
 
 const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-const labels = (l: Record<string, string | number>) => `{${Object.entries(l).map(([k, v]) => `${k}="${esc(String(v))}"`).join(",")}}`;
+const labels = (l: Record<string, string | number>) =>
+  `{${Object.entries(l)
+    .map(([k, v]) => `${k}="${esc(String(v))}"`)
+    .join(",")}}`;
 
 /** GET /metrics (Prometheus text format 0.0.4), for a scraper holding METRICS_TOKEN. */
 export const metrics = new Hono<AppEnv>().get("/", async (c) => {
   const token = (c.env as unknown as { METRICS_TOKEN?: string }).METRICS_TOKEN;
-  if (!token) throw new AppError(503, "metrics_unconfigured", "Set the Worker secret METRICS_TOKEN to enable /metrics.");
+  if (!token)
+    throw new AppError(503, "metrics_unconfigured", "Set the Worker secret METRICS_TOKEN to enable /metrics.");
   const given = new TextEncoder().encode(c.req.header("authorization") ?? "");
   const wanted = new TextEncoder().encode(`Bearer ${token}`);
-  if (given.byteLength !== wanted.byteLength || !crypto.subtle.timingSafeEqual(given, wanted)) throw new AppError(401, "invalid_credentials", "Send Authorization: Bearer <METRICS_TOKEN>.");
+  if (given.byteLength !== wanted.byteLength || !crypto.subtle.timingSafeEqual(given, wanted))
+    throw new AppError(401, "invalid_credentials", "Send Authorization: Bearer <METRICS_TOKEN>.");
 
   const [shards, counts] = await Promise.all([
     Promise.all(Array.from({ length: METRIC_SHARDS }, (_, i) => metricsShard(c.env, i).snapshot())),
     repo.metricCounts(c.get("db").db),
   ]);
   const out: string[] = [];
-  const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  const family = (name: string, type: string, help: string) =>
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
   const merged = new Map<string, { count: number; sum_ms: number; buckets: number[] }>();
   for (const shard of shards) {
@@ -50,9 +56,14 @@ export const metrics = new Hono<AppEnv>().get("/", async (c) => {
   family("edgeflow_http_request_duration_ms", "histogram", "HTTP request latency in milliseconds.");
   for (const [key, m] of merged) {
     const [method, route, status] = JSON.parse(key) as [string, string, number];
-    LATENCY_BUCKETS.forEach((b, i) => out.push(`edgeflow_http_request_duration_ms_bucket${labels({ method, route, status, le: b })} ${m.buckets[i]}`));
+    LATENCY_BUCKETS.forEach((b, i) =>
+      out.push(`edgeflow_http_request_duration_ms_bucket${labels({ method, route, status, le: b })} ${m.buckets[i]}`),
+    );
     out.push(`edgeflow_http_request_duration_ms_bucket${labels({ method, route, status, le: "+Inf" })} ${m.count}`);
-    out.push(`edgeflow_http_request_duration_ms_sum${labels({ method, route, status })} ${m.sum_ms}`, `edgeflow_http_request_duration_ms_count${labels({ method, route, status })} ${m.count}`);
+    out.push(
+      `edgeflow_http_request_duration_ms_sum${labels({ method, route, status })} ${m.sum_ms}`,
+      `edgeflow_http_request_duration_ms_count${labels({ method, route, status })} ${m.count}`,
+    );
   }
   family("edgeflow_executions", "gauge", "Executions by status, as D1 has them.");
   for (const r of counts.executions) out.push(`edgeflow_executions${labels({ status: r.status })} ${r.n}`);

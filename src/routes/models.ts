@@ -19,9 +19,13 @@ export const models = new Hono<AppEnv>()
         const setting = tierSetting(vars(c.env), tier);
         const breaker = r.ok ? (await breakerStub(c.env, r.target.provider).status()).state : null;
         return {
-          tier, variable: tierVar(tier), provider: r.ok ? r.target.provider : (setting?.split(":")[0] ?? null),
-          model: r.ok ? r.target.model : (setting?.split(":").slice(1).join(":") || null),
-          configured: r.ok, problem: r.ok ? null : r.message, breaker,
+          tier,
+          variable: tierVar(tier),
+          provider: r.ok ? r.target.provider : (setting?.split(":")[0] ?? null),
+          model: r.ok ? r.target.model : setting?.split(":").slice(1).join(":") || null,
+          configured: r.ok,
+          problem: r.ok ? null : r.message,
+          breaker,
         };
       }),
     );
@@ -39,17 +43,40 @@ async function probe(env: Env, tier: Tier) {
   const started = Date.now();
   try {
     const res = await callModel(env, r.target, {
-      messages: [{ role: "user", content: "Reply with the single word OK." }], max_tokens: 5, json: false,
-      idempotencyKey: `models-test:${tier}:${crypto.randomUUID()}`, attempt: 1, signal: AbortSignal.timeout(20_000),
+      messages: [{ role: "user", content: "Reply with the single word OK." }],
+      max_tokens: 5,
+      json: false,
+      idempotencyKey: `models-test:${tier}:${crypto.randomUUID()}`,
+      attempt: 1,
+      signal: AbortSignal.timeout(20_000),
     });
-    return { tier, ok: true, configured: true, provider: r.target.provider, model: res.model, latency_ms: Date.now() - started, error: null };
+    return {
+      tier,
+      ok: true,
+      configured: true,
+      provider: r.target.provider,
+      model: res.model,
+      latency_ms: Date.now() - started,
+      error: null,
+    };
   } catch (err) {
-    return { tier, ok: false, configured: true, provider: r.target.provider, model: r.target.model, latency_ms: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
+    return {
+      tier,
+      ok: false,
+      configured: true,
+      provider: r.target.provider,
+      model: r.target.model,
+      latency_ms: Date.now() - started,
+      error: err instanceof Error ? err.message : String(err),
+    };
   }
 }
 
 export const budgetBody = z.object({ monthly_usd: z.number().min(0).max(1e9).nullable() }).strict();
-const monthParam = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected YYYY-MM").optional();
+const monthParam = z
+  .string()
+  .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected YYYY-MM")
+  .optional();
 export const usageQuery = z.object({ month: monthParam });
 const thisMonth = () => new Date().toISOString().slice(0, 7);
 
@@ -57,7 +84,10 @@ const thisMonth = () => new Date().toISOString().slice(0, 7);
 export const budget = new Hono<AppEnv>()
   .get("/", async (c) => {
     const db = c.get("db").db;
-    const [monthly, spent] = await Promise.all([repo.getBudget(db, c.get("tenantId")), repo.monthSpend(db, c.get("tenantId"), thisMonth())]);
+    const [monthly, spent] = await Promise.all([
+      repo.getBudget(db, c.get("tenantId")),
+      repo.monthSpend(db, c.get("tenantId"), thisMonth()),
+    ]);
     return c.json({ monthly_usd: monthly, month: thisMonth(), spent_usd: spent });
   })
   .put("/", async (c) => {
@@ -70,6 +100,12 @@ export const budget = new Hono<AppEnv>()
 export const usage = new Hono<AppEnv>().get("/", async (c) => {
   const month = readQuery(c, usageQuery).month ?? thisMonth();
   const rows = await repo.usageReport(c.get("db").db, c.get("tenantId"), month);
-  const data = rows.map((r) => ({ ...r, calls: Number(r.calls), input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost_usd: Number(r.cost_usd) }));
+  const data = rows.map((r) => ({
+    ...r,
+    calls: Number(r.calls),
+    input_tokens: Number(r.input_tokens),
+    output_tokens: Number(r.output_tokens),
+    cost_usd: Number(r.cost_usd),
+  }));
   return c.json({ month, total_usd: data.reduce((s, r) => s + r.cost_usd, 0), data });
 });

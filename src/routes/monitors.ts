@@ -15,28 +15,51 @@ import { created, idempotencyKeyOf, iso } from "./shared";
 const fields = {
   name: z.string().min(1).max(200),
   check: checkSchema,
-  interval_seconds: z.number().int().min(60).max(30 * 86_400),
+  interval_seconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400),
   failure_threshold: z.number().int().min(1).max(100),
   recovery_threshold: z.number().int().min(1).max(100),
   alert: alertSchema,
   enabled: z.boolean(),
 };
 export const monitorCreate = z
-  .object({ ...fields, failure_threshold: fields.failure_threshold.default(3), recovery_threshold: fields.recovery_threshold.default(1), enabled: fields.enabled.default(true) })
+  .object({
+    ...fields,
+    failure_threshold: fields.failure_threshold.default(3),
+    recovery_threshold: fields.recovery_threshold.default(1),
+    enabled: fields.enabled.default(true),
+  })
   .strict();
 export const monitorPatch = z.object(fields).partial().strict();
 
 function view(m: cron.MonitorRow) {
   return {
-    id: m.id, name: m.name, check: m.check, interval_seconds: m.interval_seconds, failure_threshold: m.failure_threshold,
-    recovery_threshold: m.recovery_threshold, alert: m.alert, enabled: m.enabled, status: m.status,
-    consecutive_failures: m.consecutive_failures, consecutive_successes: m.consecutive_successes,
-    next_check_at: iso(m.next_check_at), last_checked_at: iso(m.last_checked_at), created_at: iso(m.created_at), updated_at: iso(m.updated_at),
+    id: m.id,
+    name: m.name,
+    check: m.check,
+    interval_seconds: m.interval_seconds,
+    failure_threshold: m.failure_threshold,
+    recovery_threshold: m.recovery_threshold,
+    alert: m.alert,
+    enabled: m.enabled,
+    status: m.status,
+    consecutive_failures: m.consecutive_failures,
+    consecutive_successes: m.consecutive_successes,
+    next_check_at: iso(m.next_check_at),
+    last_checked_at: iso(m.last_checked_at),
+    created_at: iso(m.created_at),
+    updated_at: iso(m.updated_at),
   };
 }
 
 /** Refuse private, loopback and metadata targets for checks and alert webhooks when they are saved. */
-function vetUrls(env: Env, value: { check?: { kind: string; url?: string } | undefined; alert?: { webhook_url: string } | undefined }): void {
+function vetUrls(
+  env: Env,
+  value: { check?: { kind: string; url?: string } | undefined; alert?: { webhook_url: string } | undefined },
+): void {
   const allowed = allowedHosts(env);
   const errors = [
     ...(value.check?.kind === "http" && value.check.url ? [["check.url", value.check.url] as const] : []),
@@ -56,7 +79,12 @@ async function sealed(c: Context<AppEnv>, monitorId: string, secret: string): Pr
   try {
     return await sealWebhookSecret(c.env, c.get("tenantId"), monitorId, secret);
   } catch (err) {
-    if (err instanceof SecretsUnconfigured) throw new AppError(503, "secrets_unconfigured", `Monitors sign alerts with a secret kept encrypted: ${err.message}.`);
+    if (err instanceof SecretsUnconfigured)
+      throw new AppError(
+        503,
+        "secrets_unconfigured",
+        `Monitors sign alerts with a secret kept encrypted: ${err.message}.`,
+      );
     throw err;
   }
 }
@@ -76,8 +104,18 @@ export const monitors = new Hono<AppEnv>()
         const now = Date.now();
         const secret = newWebhookSecret();
         const row: cron.MonitorRow = {
-          id, tenant_id: tenantId, ...value, secret: await sealed(c, id, secret), status: "unknown",
-          consecutive_failures: 0, consecutive_successes: 0, next_check_at: now, checking_until: null, last_checked_at: null, created_at: now, updated_at: now,
+          id,
+          tenant_id: tenantId,
+          ...value,
+          secret: await sealed(c, id, secret),
+          status: "unknown",
+          consecutive_failures: 0,
+          consecutive_successes: 0,
+          next_check_at: now,
+          checking_until: null,
+          last_checked_at: null,
+          created_at: now,
+          updated_at: now,
         };
         return (await cron.insertMonitor(db, row)) ? { ...view(row), webhook_secret: secret } : null;
       },
@@ -87,14 +125,19 @@ export const monitors = new Hono<AppEnv>()
         return row && { ...view(row), webhook_secret: await openWebhookSecret(c.env, tenantId, id, row.secret) };
       },
     );
-    // The signing secret is shown here only (and to a replay of this request); verify alerts with it (Standard Webhooks).
+    // The signing secret is shown here only (and to a replay of this request); verify alerts with it (Standard
+    // Webhooks).
     return created(c, result, (id) => `/v1/monitors/${id}`, "monitor");
   })
   .post("/:id/secret", async (c) => {
-    // A new signing secret, shown once (the old one stops verifying): also how a create_monitor node's monitor gets one.
+    // A new signing secret, shown once (the old one stops verifying): also how a create_monitor node's monitor gets
+    // one.
     const id = c.req.param("id");
     const secret = newWebhookSecret();
-    const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), id, { secret: await sealed(c, id, secret), updated_at: Date.now() });
+    const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), id, {
+      secret: await sealed(c, id, secret),
+      updated_at: Date.now(),
+    });
     if (!row) throw notFound(id);
     return c.json({ id: row.id, webhook_secret: secret });
   })
@@ -107,12 +150,16 @@ export const monitors = new Hono<AppEnv>()
   .patch("/:id", async (c) => {
     const { value } = await readJson(c, monitorPatch);
     vetUrls(c.env, value);
-    const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"), { ...value, updated_at: Date.now() });
+    const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"), {
+      ...value,
+      updated_at: Date.now(),
+    });
     if (!row) throw notFound(c.req.param("id"));
     return c.json(view(row));
   })
   .delete("/:id", async (c) => {
-    if (!(await cron.deleteMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id")))) throw notFound(c.req.param("id"));
+    if (!(await cron.deleteMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"))))
+      throw notFound(c.req.param("id"));
     return c.body(null, 204);
   })
   .get("/:id/checks", async (c) => {
@@ -128,6 +175,15 @@ export const monitors = new Hono<AppEnv>()
     if (!row) throw notFound(c.req.param("id"));
     const list = await cron.listAlerts(db, row.id, 100);
     return c.json({
-      data: list.map((a) => ({ id: a.id, kind: a.kind, created_at: iso(a.created_at), sent_at: iso(a.sent_at), attempts: a.attempts, delivered_at: iso(a.delivered_at), next_attempt_at: iso(a.next_attempt_at), last_error: a.last_error })),
+      data: list.map((a) => ({
+        id: a.id,
+        kind: a.kind,
+        created_at: iso(a.created_at),
+        sent_at: iso(a.sent_at),
+        attempts: a.attempts,
+        delivered_at: iso(a.delivered_at),
+        next_attempt_at: iso(a.next_attempt_at),
+        last_error: a.last_error,
+      })),
     });
   });

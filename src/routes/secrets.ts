@@ -8,10 +8,20 @@ import { AppError } from "../middleware/errors";
 import { iso } from "./shared";
 
 const NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
-export const secretBody = z.object({ value: z.string().min(1).max(64 * 1024) }).strict();
+export const secretBody = z
+  .object({
+    value: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
+  })
+  .strict();
 
 function checkName(name: string): string {
-  if (!NAME.test(name)) throw new AppError(400, "validation_failed", "Secret names are upper case: ^[A-Z][A-Z0-9_]{0,63}$.", { errors: [{ path: "name", message: "must match ^[A-Z][A-Z0-9_]{0,63}$" }] });
+  if (!NAME.test(name))
+    throw new AppError(400, "validation_failed", "Secret names are upper case: ^[A-Z][A-Z0-9_]{0,63}$.", {
+      errors: [{ path: "name", message: "must match ^[A-Z][A-Z0-9_]{0,63}$" }],
+    });
   return name;
 }
 
@@ -19,7 +29,9 @@ function checkName(name: string): string {
 export const secretsRoute = new Hono<AppEnv>()
   .put("/:name", async (c) => {
     const name = checkName(c.req.param("name"));
-    const { value: { value } } = await readJson(c, secretBody);
+    const {
+      value: { value },
+    } = await readJson(c, secretBody);
     let box: { ciphertext: string; iv: string };
     try {
       box = await seal(c.env, c.get("tenantId"), name, value);
@@ -28,12 +40,20 @@ export const secretsRoute = new Hono<AppEnv>()
       throw err;
     }
     const now = Date.now();
-    await repo.putSecret(c.get("db").db, { tenant_id: c.get("tenantId"), name, ...box, created_at: now, updated_at: now });
+    await repo.putSecret(c.get("db").db, {
+      tenant_id: c.get("tenantId"),
+      name,
+      ...box,
+      created_at: now,
+      updated_at: now,
+    });
     return c.json({ name, updated_at: iso(now) });
   })
   .get("/", async (c) => {
     const rows = await repo.listSecretNames(c.get("db").db, c.get("tenantId"));
-    return c.json({ data: rows.map((r) => ({ name: r.name, created_at: iso(r.created_at), updated_at: iso(r.updated_at) })) });
+    return c.json({
+      data: rows.map((r) => ({ name: r.name, created_at: iso(r.created_at), updated_at: iso(r.updated_at) })),
+    });
   })
   .delete("/:name", async (c) => {
     if (!(await repo.deleteSecret(c.get("db").db, c.get("tenantId"), checkName(c.req.param("name"))))) {

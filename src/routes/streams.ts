@@ -22,22 +22,36 @@ export const streams = new Hono<AppEnv>().get("/executions/:id/stream", async (c
   const url = new URL(c.req.url);
   for (const [name, value] of url.searchParams) {
     if (CREDENTIAL_PARAMS.has(name.toLowerCase()) || /ef_[0-9a-f]{12}_/.test(value)) {
-      throw new AppError(400, "credentials_in_url", "API keys never go in URLs: send Authorization: Bearer, or use a ticket from POST /v1/stream-tickets.");
+      throw new AppError(
+        400,
+        "credentials_in_url",
+        "API keys never go in URLs: send Authorization: Bearer, or use a ticket from POST /v1/stream-tickets.",
+      );
     }
   }
   const id = c.req.param("id");
   if (!isId("ex", id)) throw executionNotFound(id);
   const websocket = c.req.header("upgrade")?.toLowerCase() === "websocket";
   if (!websocket && !(c.req.header("accept") ?? "").includes("text/event-stream")) {
-    throw new AppError(406, "stream_transport_required", "Open the stream as a WebSocket (Upgrade: websocket) or as SSE (Accept: text/event-stream).");
+    throw new AppError(
+      406,
+      "stream_transport_required",
+      "Open the stream as a WebSocket (Upgrade: websocket) or as SSE (Accept: text/event-stream).",
+    );
   }
   const rawAfter = url.searchParams.get("after") ?? (websocket ? null : c.req.header("last-event-id")) ?? "0";
   const after = Number(rawAfter);
   if (!/^\d{1,15}$/.test(rawAfter) || !Number.isSafeInteger(after)) {
-    throw new AppError(400, "validation_failed", "`after` / Last-Event-ID must be a non-negative integer event seq.", { errors: [{ path: "after", message: "expected a non-negative integer" }] });
+    throw new AppError(400, "validation_failed", "`after` / Last-Event-ID must be a non-negative integer event seq.", {
+      errors: [{ path: "after", message: "expected a non-negative integer" }],
+    });
   }
   const ticket = url.searchParams.get("ticket");
-  const headers = new Headers({ "x-edgeflow-after": String(after), "x-request-id": c.get("requestId"), "x-edgeflow-instance": url.pathname });
+  const headers = new Headers({
+    "x-edgeflow-after": String(after),
+    "x-request-id": c.get("requestId"),
+    "x-edgeflow-instance": url.pathname,
+  });
   if (websocket) headers.set("upgrade", "websocket");
   if (c.req.header("authorization") || ticket === null) {
     await authenticate(c);

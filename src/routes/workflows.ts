@@ -19,13 +19,18 @@ export const getWorkflowQuery = z.object({ version: z.coerce.number().int().min(
 async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Definition> {
   const { value } = await readJson(c, anyObject, MAX_DEFINITION_BYTES).catch((err: unknown) => {
     if (err instanceof AppError && err.status === 413) {
-      throw new AppError(413, "definition_too_large", `A workflow definition may be at most ${MAX_DEFINITION_BYTES} bytes.`);
+      throw new AppError(
+        413,
+        "definition_too_large",
+        `A workflow definition may be at most ${MAX_DEFINITION_BYTES} bytes.`,
+      );
     }
     throw err;
   });
   const result = validateDefinition(value, kindSpecs);
   const errors = result.ok ? literalUrlErrors(result.definition, allowedHosts(c.env)) : result.errors;
-  if (!result.ok || errors.length) throw new AppError(400, "invalid_definition", "The workflow definition is invalid.", { errors });
+  if (!result.ok || errors.length)
+    throw new AppError(400, "invalid_definition", "The workflow definition is invalid.", { errors });
   return result.definition;
 }
 
@@ -55,12 +60,36 @@ export async function storeWorkflow(c: Context<AppEnv>, definition: Definition, 
     { tenantId, scope: "workflow", key: idempotencyKeyOf(c), request: definition, id: newId("wf") },
     async (id) => {
       const now = Date.now();
-      const made = await repo.createWorkflow(db, { id, tenant_id: tenantId, name: definition.name, description: definition.description ?? null }, definition, now);
-      return made ? { id, name: definition.name, description: definition.description ?? null, version: 1, latest_version: 1, created_at: iso(now), updated_at: iso(now), definition, ...extra } : null;
+      const made = await repo.createWorkflow(
+        db,
+        { id, tenant_id: tenantId, name: definition.name, description: definition.description ?? null },
+        definition,
+        now,
+      );
+      return made
+        ? {
+            id,
+            name: definition.name,
+            description: definition.description ?? null,
+            version: 1,
+            latest_version: 1,
+            created_at: iso(now),
+            updated_at: iso(now),
+            definition,
+            ...extra,
+          }
+        : null;
     },
     async (id) => {
       const row = await repo.getWorkflow(db, tenantId, id, 1);
-      return row && { ...workflowView(row.workflow), version: row.version, definition: row.definition as Definition, ...extra };
+      return (
+        row && {
+          ...workflowView(row.workflow),
+          version: row.version,
+          definition: row.definition as Definition,
+          ...extra,
+        }
+      );
     },
   );
   return created(c, result, (id) => `/v1/workflows/${id}`, "workflow");
@@ -71,7 +100,14 @@ function workflowNotFound(id: string): AppError {
 }
 
 function workflowView(w: repo.WorkflowRow) {
-  return { id: w.id, name: w.name, description: w.description, latest_version: w.latest_version, created_at: iso(w.created_at), updated_at: iso(w.updated_at) };
+  return {
+    id: w.id,
+    name: w.name,
+    description: w.description,
+    latest_version: w.latest_version,
+    created_at: iso(w.created_at),
+    updated_at: iso(w.updated_at),
+  };
 }
 
 export const workflows = new Hono<AppEnv>()
@@ -87,15 +123,24 @@ export const workflows = new Hono<AppEnv>()
         execution_count: Number(r.execution_count),
         last_execution: r.last_id ? { id: r.last_id, status: r.last_status, created_at: iso(r.last_created_at) } : null,
       })),
-      next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.workflow.created_at, id: last.workflow.id }) : null,
+      next_cursor:
+        rows.length > q.limit && last
+          ? encodeCursor({ created_at: last.workflow.created_at, id: last.workflow.id })
+          : null,
     });
   })
   .get("/:id", async (c) => {
     const id = c.req.param("id");
     const q = readQuery(c, getWorkflowQuery);
-    const row = isId("wf", id) ? await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, q.version ?? null) : null;
+    const row = isId("wf", id)
+      ? await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, q.version ?? null)
+      : null;
     if (!row) {
-      if (q.version !== undefined && isId("wf", id) && (await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, null))) {
+      if (
+        q.version !== undefined &&
+        isId("wf", id) &&
+        (await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, null))
+      ) {
         throw new AppError(404, "version_not_found", `Workflow ${id} has no version ${q.version}.`);
       }
       throw workflowNotFound(id);
@@ -112,14 +157,22 @@ export const workflows = new Hono<AppEnv>()
     const id = c.req.param("id");
     const definition = await readDefinition(c);
     const version = isId("wf", id)
-      ? await repo.publishVersion(c.get("db").db, c.get("tenantId"), id, { name: definition.name, description: definition.description ?? null }, definition, Date.now())
+      ? await repo.publishVersion(
+          c.get("db").db,
+          c.get("tenantId"),
+          id,
+          { name: definition.name, description: definition.description ?? null },
+          definition,
+          Date.now(),
+        )
       : null;
     if (version === null) throw workflowNotFound(id);
     return c.json({ id, version, latest_version: version, definition });
   })
   .delete("/:id", async (c) => {
     const id = c.req.param("id");
-    const deleted = isId("wf", id) && (await repo.softDeleteWorkflow(c.get("db").db, c.get("tenantId"), id, Date.now()));
+    const deleted =
+      isId("wf", id) && (await repo.softDeleteWorkflow(c.get("db").db, c.get("tenantId"), id, Date.now()));
     if (!deleted) throw workflowNotFound(id);
     return c.body(null, 204);
   });

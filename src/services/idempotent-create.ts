@@ -12,7 +12,12 @@ export type CreateScope = "workflow" | "monitor" | "schedule";
 
 export type CreateResult<T> =
   | { ok: true; created: boolean; value: T }
-  | { ok: false; code: "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone"; resourceId: string; retryable: boolean };
+  | {
+      ok: false;
+      code: "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone";
+      resourceId: string;
+      retryable: boolean;
+    };
 
 export interface CreateRequest {
   tenantId: string;
@@ -28,14 +33,21 @@ export interface CreateRequest {
  * `create(id)` inserts the object unless one with that id exists (then null); `load(id)` reads it back. Both are keyed
  * on the id the claim holds, so a take-over after a crash finds what the first request made instead of repeating it.
  */
-export async function idempotentCreate<T>(db: Db, r: CreateRequest, create: (id: string) => Promise<T | null>, load: (id: string) => Promise<T | null>): Promise<CreateResult<T>> {
+export async function idempotentCreate<T>(
+  db: Db,
+  r: CreateRequest,
+  create: (id: string) => Promise<T | null>,
+  load: (id: string) => Promise<T | null>,
+): Promise<CreateResult<T>> {
   if (r.key === undefined) return { ok: true, created: true, value: (await create(r.id)) as T };
   const now = Date.now();
   const k = { tenant_id: r.tenantId, scope: r.scope, key: r.key };
   const hash = await canonicalHash({ scope: r.scope, request: r.request });
   const owner = await claimCreateRequest(db, { ...k, request_hash: hash, resource_id: r.id, created_at: now });
-  const refuse = (code: "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone", retryable = false) =>
-    ({ ok: false, code, resourceId: owner.resource_id, retryable }) as const;
+  const refuse = (
+    code: "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone",
+    retryable = false,
+  ) => ({ ok: false, code, resourceId: owner.resource_id, retryable }) as const;
   if (owner.request_hash !== hash) return refuse("idempotency_key_reused");
   const ours = owner.resource_id === r.id;
   if (!ours && owner.completed_at !== null) {

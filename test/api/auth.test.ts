@@ -11,7 +11,11 @@ describe("authentication", () => {
       [null, {}, "missing_credentials"],
       [null, { authorization: "Basic dXNlcjpwYXNz" }, "invalid_credentials"],
       [null, { authorization: "Bearer not-a-key" }, "invalid_credentials"],
-      [null, { authorization: `Bearer ${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}` }, "invalid_credentials"],
+      [
+        null,
+        { authorization: `Bearer ${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}` },
+        "invalid_credentials",
+      ],
       [null, { authorization: `Bearer ef_000000000000_${"A".repeat(43)}` }, "invalid_credentials"],
     ];
     for (const [tok, headers, code] of cases) {

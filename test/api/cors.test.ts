@@ -12,11 +12,17 @@ describe("CORS", () => {
     expect(put.body).toEqual({ origins: [APP, "http://localhost:5173"] });
     expect((await client(owner.token).put("/v1/cors", { origins: ["not an origin"] })).status).toBe(400);
 
-    const pre = await SELF.fetch("http://edgeflow.test/v1/workflows", { method: "OPTIONS", headers: { origin: APP, "access-control-request-method": "POST" } });
+    const pre = await SELF.fetch("http://edgeflow.test/v1/workflows", {
+      method: "OPTIONS",
+      headers: { origin: APP, "access-control-request-method": "POST" },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-origin")).toBe(APP);
     expect(pre.headers.get("access-control-allow-headers")).toContain("idempotency-key");
-    const stranger = await SELF.fetch("http://edgeflow.test/v1/workflows", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } });
+    const stranger = await SELF.fetch("http://edgeflow.test/v1/workflows", {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "GET" },
+    });
     expect(stranger.status).toBe(403);
     expect(stranger.headers.get("access-control-allow-origin")).toBeNull();
 

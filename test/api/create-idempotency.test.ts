@@ -2,18 +2,45 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { client, createTenant, target, type Client } from "../support/api";
 
-const definition = (n = 1) => ({ name: "idem", nodes: [{ id: "a", kind: "transform", config: { expression: String(n) } }] });
-const monitor = (name = "m") => ({ name, check: { kind: "http", url: target("/status/200/idem"), timeout_ms: 2000 }, interval_seconds: 60, alert: { webhook_url: target("/hooks/idem") } });
+const definition = (n = 1) => ({
+  name: "idem",
+  nodes: [{ id: "a", kind: "transform", config: { expression: String(n) } }],
+});
+const monitor = (name = "m") => ({
+  name,
+  check: { kind: "http", url: target("/status/200/idem"), timeout_ms: 2000 },
+  interval_seconds: 60,
+  alert: { webhook_url: target("/hooks/idem") },
+});
 const rows = async (table: string, column: string, value: string) =>
-  (await env.DB.prepare(`select count(*) as n from ${table} where ${column} = ?`).bind(value).first<{ n: number }>())?.n;
+  (await env.DB.prepare(`select count(*) as n from ${table} where ${column} = ?`).bind(value).first<{ n: number }>())
+    ?.n;
 
 /** Each create route, with two different bodies and how to count what it made. */
 async function routes(api: Client) {
   const wf = (await api.post("/v1/workflows", definition())).body.id as string;
   return [
-    { name: "workflow", path: "/v1/workflows", body: definition(1), other: definition(2), count: (tenant: string) => rows("workflows", "tenant_id", tenant) },
-    { name: "monitor", path: "/v1/monitors", body: monitor("a"), other: monitor("b"), count: (tenant: string) => rows("monitors", "tenant_id", tenant) },
-    { name: "schedule", path: `/v1/workflows/${wf}/schedules`, body: { cron: "0 9 * * *" }, other: { cron: "0 10 * * *" }, count: () => rows("schedules", "workflow_id", wf) },
+    {
+      name: "workflow",
+      path: "/v1/workflows",
+      body: definition(1),
+      other: definition(2),
+      count: (tenant: string) => rows("workflows", "tenant_id", tenant),
+    },
+    {
+      name: "monitor",
+      path: "/v1/monitors",
+      body: monitor("a"),
+      other: monitor("b"),
+      count: (tenant: string) => rows("monitors", "tenant_id", tenant),
+    },
+    {
+      name: "schedule",
+      path: `/v1/workflows/${wf}/schedules`,
+      body: { cron: "0 9 * * *" },
+      other: { cron: "0 10 * * *" },
+      count: () => rows("schedules", "workflow_id", wf),
+    },
   ];
 }
 
@@ -43,7 +70,9 @@ describe("Idempotency-Key on create routes", () => {
   it("makes one object from concurrent duplicates; the others replay it or are told it is in flight", async () => {
     const { tenantId, token } = await createTenant();
     const api = client(token);
-    const answers = await Promise.all(Array.from({ length: 6 }, () => api.post("/v1/workflows", definition(), { "idempotency-key": "burst" })));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => api.post("/v1/workflows", definition(), { "idempotency-key": "burst" })),
+    );
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     expect(statuses.every((s) => [200, 201, 409].includes(s))).toBe(true);
@@ -62,7 +91,9 @@ describe("Idempotency-Key on create routes", () => {
     expect(bad.status).toBe(400);
     expect((await api.post("/v1/workflows", definition(), { "idempotency-key": "fix-me" })).status).toBe(201);
 
-    expect((await api.post("/v1/workflows", definition(), { "idempotency-key": "x".repeat(256) })).body.code).toBe("invalid_idempotency_key");
+    expect((await api.post("/v1/workflows", definition(), { "idempotency-key": "x".repeat(256) })).body.code).toBe(
+      "invalid_idempotency_key",
+    );
 
     const made = await api.post("/v1/workflows", definition(3), { "idempotency-key": "then-deleted" });
     await api.del(`/v1/workflows/${made.body.id}`);

@@ -9,7 +9,7 @@ const DAY = 24 * 60 * MINUTE;
 const waitNode = (id = "w") => ({ id, kind: "wait_for_event", config: { event: "go" } });
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !(await check()); ) {
+  for (const end = Date.now() + timeoutMs; !(await check());) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -17,18 +17,30 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 50
 
 /** Rows D1 still holds for an execution, over every table that stores one. */
 async function d1Rows(id: string): Promise<number> {
-  const tables = ["executions where id", "node_runs where execution_id", "execution_tags where execution_id", "execution_metadata where execution_id", "idempotency_keys where execution_id"];
+  const tables = [
+    "executions where id",
+    "node_runs where execution_id",
+    "execution_tags where execution_id",
+    "execution_metadata where execution_id",
+    "idempotency_keys where execution_id",
+  ];
   let n = 0;
-  for (const t of tables) n += (await env.DB.prepare(`select count(*) as n from ${t} = ?`).bind(id).first<{ n: number }>())?.n ?? 0;
+  for (const t of tables)
+    n += (await env.DB.prepare(`select count(*) as n from ${t} = ?`).bind(id).first<{ n: number }>())?.n ?? 0;
   return n;
 }
 
 /** Rows in the object's tables (the empty schema's own version row aside), plus one for an armed alarm. */
 async function storageKeys(id: string): Promise<number> {
   return runInDurableObject(executionStub(env, id), async (_o, state) => {
-    const tables = state.storage.sql.exec<{ name: string }>("select name from sqlite_master where type = 'table' and name not like '\\_%' escape '\\' and name not like 'sqlite%' and name != 'schema_version'").toArray();
+    const tables = state.storage.sql
+      .exec<{ name: string }>(
+        "select name from sqlite_master where type = 'table' and name not like '\\_%' escape '\\' and name not like 'sqlite%' and name != 'schema_version'",
+      )
+      .toArray();
     const rows: Record<string, number> = {};
-    for (const { name } of tables) rows[name] = state.storage.sql.exec<{ n: number }>(`select count(*) as n from "${name}"`).one().n;
+    for (const { name } of tables)
+      rows[name] = state.storage.sql.exec<{ n: number }>(`select count(*) as n from "${name}"`).one().n;
     return Object.values(rows).reduce((a, b) => a + b, 0) + ((await state.storage.getAlarm()) === null ? 0 : 1);
   });
 }
@@ -40,11 +52,17 @@ describe("DELETE /v1/executions/:id", () => {
     const child = (await api.post("/v1/workflows", { name: "child", nodes: [waitNode()] })).body.id;
     const def = { name: "parent", nodes: [{ id: "sub", kind: "workflow", config: { workflow_id: child } }] };
     const wf = (await api.post("/v1/workflows", def)).body.id;
-    const started = await api.post(`/v1/workflows/${wf}/executions`, { input: { email: "ada@example.com" }, tags: ["gdpr"], metadata: { customer: "c-1" } }, { "idempotency-key": "erase-1" });
+    const started = await api.post(
+      `/v1/workflows/${wf}/executions`,
+      { input: { email: "ada@example.com" }, tags: ["gdpr"], metadata: { customer: "c-1" } },
+      { "idempotency-key": "erase-1" },
+    );
     const ex = started.body.id as string;
     const sub = await waitForNode(api, ex, "sub", "waiting");
     await until(async () => (await projection(ex))?.nodes.length === 1, "projection of the parent");
-    const childId = (await env.DB.prepare("select id from executions where parent_execution_id = ?").bind(ex).first<{ id: string }>())?.id as string;
+    const childId = (
+      await env.DB.prepare("select id from executions where parent_execution_id = ?").bind(ex).first<{ id: string }>()
+    )?.id as string;
     expect(childId).toMatch(/^ex_/);
     expect(sub.status).toBe("waiting");
     // Another tenant cannot erase it (and learns nothing: 404).
@@ -68,7 +86,11 @@ describe("DELETE /v1/executions/:id", () => {
     expect((await api.get(`/v1/executions?tag=gdpr`)).body.data).toEqual([]);
     expect((await api.del(`/v1/executions/${ex}`)).status).toBe(404);
     // The idempotency key went with it: the same request now starts a new execution instead of replaying an erased one.
-    const again = await api.post(`/v1/workflows/${wf}/executions`, { input: { email: "ada@example.com" }, tags: ["gdpr"], metadata: { customer: "c-1" } }, { "idempotency-key": "erase-1" });
+    const again = await api.post(
+      `/v1/workflows/${wf}/executions`,
+      { input: { email: "ada@example.com" }, tags: ["gdpr"], metadata: { customer: "c-1" } },
+      { "idempotency-key": "erase-1" },
+    );
     expect(again.status).toBe(201);
     expect(again.body.id).not.toBe(ex);
   });
@@ -91,7 +113,10 @@ describe("DELETE /v1/executions/:id", () => {
 
   it("finishes an erase whose first try was cut short after the object's storage went", async () => {
     const api = client((await createTenant()).token);
-    const { executionId } = await run(api, { name: "once", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] });
+    const { executionId } = await run(api, {
+      name: "once",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+    });
     await waitFor(api, executionId);
     // The first try got as far as the object, then D1 failed: simulate by purging the object only.
     await executionStub(env, executionId).purge();
@@ -102,9 +127,15 @@ describe("DELETE /v1/executions/:id", () => {
 
   it("bulk-deletes the executions matching a filter and leaves the rest", async () => {
     const api = client((await createTenant()).token);
-    const wf = (await api.post("/v1/workflows", { name: "bulk", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })).body.id;
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "bulk",
+        nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+      })
+    ).body.id;
     const ids: string[] = [];
-    for (const tag of ["drop", "drop", "keep"]) ids.push((await api.post(`/v1/workflows/${wf}/executions`, { tags: [tag] })).body.id);
+    for (const tag of ["drop", "drop", "keep"])
+      ids.push((await api.post(`/v1/workflows/${wf}/executions`, { tags: [tag] })).body.id);
     for (const id of ids) await waitFor(api, id);
     const res = await api.post("/v1/executions/bulk/delete", { filter: { tag: "drop" }, limit: 10 });
     expect(res.status).toBe(200);
@@ -124,7 +155,10 @@ describe("retention_days per workflow", () => {
     const long = (await run(api, { name: "long", retention_days: 90, nodes: [node] })).executionId;
     const plain = (await run(api, { name: "plain", nodes: [node] })).executionId;
     for (const id of [short, long, plain]) await waitFor(api, id);
-    await until(async () => typeof (await projection(short))?.execution.retain_until === "number", "retain_until projected");
+    await until(
+      async () => typeof (await projection(short))?.execution.retain_until === "number",
+      "retain_until projected",
+    );
 
     await tick(Date.now() + 3 * DAY);
     expect(await projection(short)).toBeNull();
@@ -141,7 +175,11 @@ describe("retention_days per workflow", () => {
 
   it("is validated when the workflow is saved", async () => {
     const api = client((await createTenant()).token);
-    const res = await api.post("/v1/workflows", { name: "bad", retention_days: 0, nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] });
+    const res = await api.post("/v1/workflows", {
+      name: "bad",
+      retention_days: 0,
+      nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+    });
     expect(res.status).toBe(400);
     expect(res.body.errors[0].path).toBe("retention_days");
   });

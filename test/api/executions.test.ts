@@ -23,13 +23,18 @@ describe("starting executions", () => {
     const done = await waitFor(api, res.body.id);
     expect(done.status).toBe("succeeded");
     expect(done.output).toEqual({ b: 50 });
-    expect(done.nodes.map((n: any) => [n.node_id, n.status, n.attempts])).toEqual([["a", "succeeded", 1], ["b", "succeeded", 1]]);
+    expect(done.nodes.map((n: any) => [n.node_id, n.status, n.attempts])).toEqual([
+      ["a", "succeeded", 1],
+      ["b", "succeeded", 1],
+    ]);
   });
 
   it("gives every run its own id and its own stored result, even when started together", async () => {
     const api = client((await createTenant()).token);
     const wf = await api.post("/v1/workflows", chain);
-    const runs = await Promise.all([1, 2, 3, 4, 5].map((n) => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n } })));
+    const runs = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n } })),
+    );
     expect(new Set(runs.map((r) => r.body.id)).size).toBe(5);
     const outputs = await Promise.all(runs.map(async (r) => (await waitFor(api, r.body.id)).output.b));
     expect(outputs).toEqual([20, 30, 40, 50, 60]);
@@ -59,16 +64,22 @@ describe("starting executions", () => {
     const big = await api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { blob: "x".repeat(1024 * 1024) } });
     expect(big.status).toBe(413);
     expect(big.body.code).toBe("body_too_large");
-    const form = await api.raw("POST", `/v1/workflows/${wf.body.id}/executions`, "input=1", { "content-type": "application/x-www-form-urlencoded" });
+    const form = await api.raw("POST", `/v1/workflows/${wf.body.id}/executions`, "input=1", {
+      "content-type": "application/x-www-form-urlencoded",
+    });
     expect(form.status).toBe(415);
   });
 
   it("answers 404 for unknown workflows and versions", async () => {
     const api = client((await createTenant()).token);
-    expect((await api.post("/v1/workflows/wf_01M84GY93SW03JPZRQEMCTART0/executions", {})).body.code).toBe("workflow_not_found");
+    expect((await api.post("/v1/workflows/wf_01M84GY93SW03JPZRQEMCTART0/executions", {})).body.code).toBe(
+      "workflow_not_found",
+    );
     expect((await api.post("/v1/workflows/nonsense/executions", {})).status).toBe(404);
     const wf = await api.post("/v1/workflows", chain);
-    expect((await api.post(`/v1/workflows/${wf.body.id}/executions`, { version: 2 })).body.code).toBe("version_not_found");
+    expect((await api.post(`/v1/workflows/${wf.body.id}/executions`, { version: 2 })).body.code).toBe(
+      "version_not_found",
+    );
   });
 });
 
@@ -89,7 +100,9 @@ describe("Idempotency-Key", () => {
     const fresh = await api.post(path, { input: { n: 1 } }, { "idempotency-key": "order-2" });
     expect(fresh.status).toBe(201);
     expect(fresh.body.id).not.toBe(first.body.id);
-    expect((await api.post(path, {}, { "idempotency-key": "bad key with spaces" })).body.code).toBe("invalid_idempotency_key");
+    expect((await api.post(path, {}, { "idempotency-key": "bad key with spaces" })).body.code).toBe(
+      "invalid_idempotency_key",
+    );
   });
 
   it("scopes keys per tenant", async () => {
@@ -112,7 +125,11 @@ describe("Idempotency-Key", () => {
     const hash = await canonicalHash({ workflow_id: wf, request: { input: { n: 1 } } });
     // A request that claimed the key and has not started its execution yet (or died doing so).
     const claim = (key: string, id: string, createdAt: number) =>
-      env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, execution_id, created_at) VALUES (?, ?, ?, ?, ?)").bind(tenantId, key, hash, id, createdAt).run();
+      env.DB.prepare(
+        "INSERT INTO idempotency_keys (tenant_id, key, request_hash, execution_id, created_at) VALUES (?, ?, ?, ?, ?)",
+      )
+        .bind(tenantId, key, hash, id, createdAt)
+        .run();
     const busyId = newId("ex");
     await claim("busy", busyId, Date.now());
     const busy = await api.post(path, { input: { n: 1 } }, { "idempotency-key": "busy" });
@@ -135,7 +152,9 @@ describe("Idempotency-Key", () => {
     const api = client((await createTenant()).token);
     const wf = await api.post("/v1/workflows", chain);
     const responses = await Promise.all(
-      Array.from({ length: 100 }, () => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n: 7 } }, { "idempotency-key": "burst" })),
+      Array.from({ length: 100 }, () =>
+        api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n: 7 } }, { "idempotency-key": "burst" }),
+      ),
     );
     // One request creates it; the others replay it (200) or, while it is still being started, get 409 + Retry-After.
     expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
@@ -147,7 +166,11 @@ describe("Idempotency-Key", () => {
     const ids = new Set(responses.map((r) => r.body.id ?? r.body.execution_id));
     expect(ids.size).toBe(1);
     const [id] = [...ids];
-    const retried = await api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { n: 7 } }, { "idempotency-key": "burst" });
+    const retried = await api.post(
+      `/v1/workflows/${wf.body.id}/executions`,
+      { input: { n: 7 } },
+      { "idempotency-key": "burst" },
+    );
     expect(retried.status).toBe(200);
     expect(retried.body.id).toBe(id);
     expect((await waitFor(api, id as string)).output).toEqual({ b: 80 });
@@ -160,7 +183,10 @@ describe("execution history", () => {
   it("lists newest first with filters and cursor pagination in one query", async () => {
     const api = client((await createTenant()).token);
     const ok = await api.post("/v1/workflows", chain);
-    const bad = await api.post("/v1/workflows", { name: "bad", nodes: [{ id: "x", kind: "transform", config: { expression: "$error('no')" } }] });
+    const bad = await api.post("/v1/workflows", {
+      name: "bad",
+      nodes: [{ id: "x", kind: "transform", config: { expression: "$error('no')" } }],
+    });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await run(api, chain, { n: i })).executionId);
     const okRuns = [await api.post(`/v1/workflows/${ok.body.id}/executions`, { input: { n: 1 } })];
@@ -194,7 +220,10 @@ describe("execution history", () => {
   it("hides another tenant's executions everywhere", async () => {
     const owner = client((await createTenant()).token);
     const other = client((await createTenant()).token);
-    const { executionId } = await run(owner, { name: "nap", nodes: [{ id: "z", kind: "wait_for_event", config: { event: "go" } }] });
+    const { executionId } = await run(owner, {
+      name: "nap",
+      nodes: [{ id: "z", kind: "wait_for_event", config: { event: "go" } }],
+    });
     for (const res of [
       await other.get(`/v1/executions/${executionId}`),
       await other.get(`/v1/executions/${executionId}/events`),

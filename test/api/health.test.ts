@@ -5,7 +5,9 @@ import { client } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
 
 const setClock = (installedAt: number, lastTickAt: number | null) =>
-  env.DB.prepare("update cron_state set installed_at = ?, last_tick_at = ?, last_tick_failures = 0 where id = 'tick'").bind(installedAt, lastTickAt).run();
+  env.DB.prepare("update cron_state set installed_at = ?, last_tick_at = ?, last_tick_failures = 0 where id = 'tick'")
+    .bind(installedAt, lastTickAt)
+    .run();
 
 describe("GET /health", () => {
   it("is green when D1, the schema and Durable Objects all work", async () => {
@@ -15,11 +17,28 @@ describe("GET /health", () => {
     expect(res.body).toEqual({
       status: "ok",
       checks: {
-        d1: { ok: true }, migrations: { ok: true, applied: BUNDLED_MIGRATIONS.length }, durable_object: { ok: true },
+        d1: { ok: true },
+        migrations: { ok: true, applied: BUNDLED_MIGRATIONS.length },
+        durable_object: { ok: true },
         cron: { ok: true, last_tick_at: null, age_s: null, last_tick_failures: 0 },
       },
     });
-    expect(BUNDLED_MIGRATIONS).toEqual(["0000_init.sql", "0001_cron.sql", "0002_llm.sql", "0003_secrets.sql", "0004_rate_limits.sql", "0005_cors.sql", "0006_search.sql", "0007_labels.sql", "0008_parents.sql", "0009_api_key_scopes.sql", "0010_idempotency_in_flight.sql", "0011_watchdog_wake.sql", "0012_cron_health_retention.sql", "0013_create_keys_schedule_reasons.sql"]);
+    expect(BUNDLED_MIGRATIONS).toEqual([
+      "0000_init.sql",
+      "0001_cron.sql",
+      "0002_llm.sql",
+      "0003_secrets.sql",
+      "0004_rate_limits.sql",
+      "0005_cors.sql",
+      "0006_search.sql",
+      "0007_labels.sql",
+      "0008_parents.sql",
+      "0009_api_key_scopes.sql",
+      "0010_idempotency_in_flight.sql",
+      "0011_watchdog_wake.sql",
+      "0012_cron_health_retention.sql",
+      "0013_create_keys_schedule_reasons.sql",
+    ]);
   });
 
   it("goes red naming a migration D1 has not applied", async () => {
@@ -56,7 +75,12 @@ describe("GET /health", () => {
     await tick(now - 30_000);
     let res = await client(null).get("/health");
     expect(res.status).toBe(200);
-    expect(res.body.checks.cron).toEqual({ ok: true, last_tick_at: new Date(now - 30_000).toISOString(), age_s: expect.any(Number), last_tick_failures: 0 });
+    expect(res.body.checks.cron).toEqual({
+      ok: true,
+      last_tick_at: new Date(now - 30_000).toISOString(),
+      age_s: expect.any(Number),
+      last_tick_failures: 0,
+    });
     expect(res.body.checks.cron.age_s).toBeGreaterThanOrEqual(30);
     await tick(now - 5 * MINUTE); // a retried tick for an earlier minute
     res = await client(null).get("/health");

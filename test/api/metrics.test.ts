@@ -19,18 +19,24 @@ function parseExposition(text: string): { types: Record<string, string>; samples
       if (meta[1] === "TYPE") types[meta[2] as string] = meta[3] as string;
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(line);
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(
+        line,
+      );
     if (!m) throw new Error(`not exposition format: ${line}`);
     const name = m[1] as string;
     const family = name.replace(/_(bucket|sum|count)$/, "");
     if (!types[name] && !types[family]) throw new Error(`sample before its TYPE: ${line}`);
-    const labels = Object.fromEntries([...(m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    const labels = Object.fromEntries(
+      [...(m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
+    );
     samples.push({ name, labels: labels as Record<string, string>, value: Number(m[3]) });
   }
   return { types, samples };
 }
 
-const scrape = async (token?: string) => SELF.fetch("http://edgeflow.test/metrics", { headers: token ? { authorization: `Bearer ${token}` } : {} });
+const scrape = async (token?: string) =>
+  SELF.fetch("http://edgeflow.test/metrics", { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 describe("/metrics", () => {
   it("needs the metrics token", async () => {
@@ -41,7 +47,17 @@ describe("/metrics", () => {
   it("exposes request, execution, node and alert metrics in Prometheus text format", async () => {
     const api = client((await createTenant()).token);
     for (let i = 0; i < 3; i++) await api.get("/v1/workflows");
-    const { executionId } = await run(api, { name: "m", nodes: [{ id: "h", kind: "http", retry: { max_attempts: 2, initial_delay_ms: 10, jitter: false }, config: { url: target(`/flaky/metrics-${Date.now()}?fail=1`) } }] });
+    const { executionId } = await run(api, {
+      name: "m",
+      nodes: [
+        {
+          id: "h",
+          kind: "http",
+          retry: { max_attempts: 2, initial_delay_ms: 10, jitter: false },
+          config: { url: target(`/flaky/metrics-${Date.now()}?fail=1`) },
+        },
+      ],
+    });
     await waitFor(api, executionId);
 
     let parsed: ReturnType<typeof parseExposition> | null = null;
@@ -50,19 +66,38 @@ describe("/metrics", () => {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
       parsed = parseExposition(await res.text());
-      const listed = parsed.samples.find((s) => s.name === "edgeflow_http_requests_total" && s.labels.route === "/v1/workflows" && s.labels.method === "GET" && s.labels.status === "200");
+      const listed = parsed.samples.find(
+        (s) =>
+          s.name === "edgeflow_http_requests_total" &&
+          s.labels.route === "/v1/workflows" &&
+          s.labels.method === "GET" &&
+          s.labels.status === "200",
+      );
       if ((listed?.value ?? 0) >= 3) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     const { types, samples } = parsed!;
-    expect(types).toMatchObject({ edgeflow_http_requests_total: "counter", edgeflow_http_request_duration_ms: "histogram", edgeflow_executions: "gauge" });
-    const get = (name: string, labels: Record<string, string>) => samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
-    expect(get("edgeflow_http_requests_total", { route: "/v1/workflows", method: "GET", status: "200" })).toBeGreaterThanOrEqual(3);
+    expect(types).toMatchObject({
+      edgeflow_http_requests_total: "counter",
+      edgeflow_http_request_duration_ms: "histogram",
+      edgeflow_executions: "gauge",
+    });
+    const get = (name: string, labels: Record<string, string>) =>
+      samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    expect(
+      get("edgeflow_http_requests_total", { route: "/v1/workflows", method: "GET", status: "200" }),
+    ).toBeGreaterThanOrEqual(3);
     expect(get("edgeflow_executions", { status: "succeeded" })).toBeGreaterThanOrEqual(1);
     expect(get("edgeflow_node_retries_total", { kind: "http" })).toBeGreaterThanOrEqual(1);
     expect(get("edgeflow_node_attempts_total", { kind: "http" })).toBeGreaterThanOrEqual(2);
     // Histogram buckets are cumulative and end at the count.
-    const buckets = samples.filter((s) => s.name === "edgeflow_http_request_duration_ms_bucket" && s.labels.route === "/v1/workflows" && s.labels.method === "GET" && s.labels.status === "200");
+    const buckets = samples.filter(
+      (s) =>
+        s.name === "edgeflow_http_request_duration_ms_bucket" &&
+        s.labels.route === "/v1/workflows" &&
+        s.labels.method === "GET" &&
+        s.labels.status === "200",
+    );
     // No two samples share a name and label set.
     const ids = samples.map((s) => `${s.name}${JSON.stringify(Object.entries(s.labels).sort())}`);
     expect(new Set(ids).size).toBe(ids.length);

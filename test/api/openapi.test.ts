@@ -10,8 +10,16 @@ describe("OpenAPI document", () => {
     const res = await client(null).get("/openapi.json");
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe("3.1.0");
-    const documented = Object.entries(res.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-    const served = [...new Set(app.routes.filter((r) => METHODS.has(r.method) && !r.path.includes("*")).map((r) => `${r.method} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}")}`))];
+    const documented = Object.entries(res.body.paths as Record<string, Record<string, unknown>>).flatMap(
+      ([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    const served = [
+      ...new Set(
+        app.routes
+          .filter((r) => METHODS.has(r.method) && !r.path.includes("*"))
+          .map((r) => `${r.method} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}")}`),
+      ),
+    ];
     expect([...documented].sort()).toEqual([...served].sort());
   });
 
@@ -22,7 +30,17 @@ describe("OpenAPI document", () => {
     expect(schema.required).toEqual(expect.arrayContaining(["name", "nodes"]));
     expect(schema.properties.nodes.maxItems).toBe(1000);
     const list = doc.paths["/v1/executions"].get.parameters.map((p: any) => p.name);
-    expect(list).toEqual(["workflow_id", "version", "status", "created_after", "created_before", "tag", "metadata", "cursor", "limit"]);
+    expect(list).toEqual([
+      "workflow_id",
+      "version",
+      "status",
+      "created_after",
+      "created_before",
+      "tag",
+      "metadata",
+      "cursor",
+      "limit",
+    ]);
     expect(doc.paths["/v1/executions"].get.parameters[2].schema.enum).toContain("timed_out");
     expect(doc.paths["/health"].get.security).toEqual([]);
     expect(doc.components.schemas.Problem.required).toContain("code");

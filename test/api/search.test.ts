@@ -10,9 +10,20 @@ describe("execution search", () => {
   it("filters by workflow version and time range, each through an index", async () => {
     const { token, tenantId } = await createTenant();
     const api = client(token);
-    const wf = (await api.post("/v1/workflows", { name: "s", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })).body.id;
-    const v1 = [(await api.post(`/v1/workflows/${wf}/executions`, {})).body.id, (await api.post(`/v1/workflows/${wf}/executions`, {})).body.id];
-    await api.put(`/v1/workflows/${wf}`, { name: "s", nodes: [{ id: "a", kind: "transform", config: { expression: "2" } }] });
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "s",
+        nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+      })
+    ).body.id;
+    const v1 = [
+      (await api.post(`/v1/workflows/${wf}/executions`, {})).body.id,
+      (await api.post(`/v1/workflows/${wf}/executions`, {})).body.id,
+    ];
+    await api.put(`/v1/workflows/${wf}`, {
+      name: "s",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "2" } }],
+    });
     const middle = new Date().toISOString();
     await new Promise((r) => setTimeout(r, 5));
     const v2 = (await api.post(`/v1/workflows/${wf}/executions`, {})).body.id;
@@ -25,17 +36,32 @@ describe("execution search", () => {
     expect((await api.get("/v1/executions?created_after=yesterday")).status).toBe(400);
 
     const db = openDb(env.DB).db;
-    const filters = [{}, { workflow_id: wf }, { workflow_id: wf, version: 1 }, { status: "succeeded" }, { created_after: Date.now() - 60_000 }, { workflow_id: wf, created_before: Date.now() }];
+    const filters = [
+      {},
+      { workflow_id: wf },
+      { workflow_id: wf, version: 1 },
+      { status: "succeeded" },
+      { created_after: Date.now() - 60_000 },
+      { workflow_id: wf, created_before: Date.now() },
+    ];
     for (const f of filters) {
       const plan = await explainListExecutions(db, tenantId, f);
-      expect(plan.filter((line) => /^SCAN executions\b(?!.*USING)/.test(line)), JSON.stringify({ f, plan })).toEqual([]);
+      expect(
+        plan.filter((line) => /^SCAN executions\b(?!.*USING)/.test(line)),
+        JSON.stringify({ f, plan }),
+      ).toEqual([]);
     }
   });
 
   it("finds executions by tag and by metadata key=value, through indexes", async () => {
     const { token, tenantId } = await createTenant();
     const api = client(token);
-    const wf = (await api.post("/v1/workflows", { name: "t", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })).body.id;
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "t",
+        nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+      })
+    ).body.id;
     const start = async (body: unknown) => (await api.post(`/v1/workflows/${wf}/executions`, body)).body.id as string;
     const eu = await start({ tags: ["nightly", "eu"], metadata: { customer: "acme", region: "eu-west" } });
     const us = await start({ tags: ["nightly"], metadata: { customer: "globex" } });
@@ -47,14 +73,20 @@ describe("execution search", () => {
     expect(await ids("metadata=customer:acme")).toEqual([eu]);
     expect(await ids("tag=nightly&metadata=customer:globex")).toEqual([us]);
     expect(await ids("metadata=customer:nobody")).toEqual([]);
-    expect((await api.get(`/v1/executions/${eu}`)).body).toMatchObject({ tags: ["nightly", "eu"], metadata: { customer: "acme", region: "eu-west" } });
+    expect((await api.get(`/v1/executions/${eu}`)).body).toMatchObject({
+      tags: ["nightly", "eu"],
+      metadata: { customer: "acme", region: "eu-west" },
+    });
     expect((await api.post(`/v1/workflows/${wf}/executions`, { tags: ["has space"] })).status).toBe(400);
     // Another tenant's tags are not searchable from here.
     expect((await client((await createTenant()).token).get("/v1/executions?tag=nightly")).body.data).toEqual([]);
     const db = openDb(env.DB).db;
     for (const f of [{ tag: "nightly" }, { metadata: ["customer", "acme"] as [string, string] }]) {
       const plan = await explainListExecutions(db, tenantId, f);
-      expect(plan.filter((line) => /^SCAN execution/.test(line) && !/USING/.test(line)), JSON.stringify({ f, plan })).toEqual([]);
+      expect(
+        plan.filter((line) => /^SCAN execution/.test(line) && !/USING/.test(line)),
+        JSON.stringify({ f, plan }),
+      ).toEqual([]);
     }
   });
 
@@ -77,7 +109,10 @@ describe("execution search", () => {
     for (const id of ofA) expect((await waitFor(api, id)).status).toBe("cancelled");
     expect((await api.get(`/v1/executions/${ofB}`)).body.status).toBe("running");
 
-    const redriven = await api.post("/v1/executions/bulk/redrive", { filter: { workflow_id: a, status: "cancelled" }, limit: 2 });
+    const redriven = await api.post("/v1/executions/bulk/redrive", {
+      filter: { workflow_id: a, status: "cancelled" },
+      limit: 2,
+    });
     expect(redriven.body.matched).toBe(2);
     expect(redriven.body.changed).toHaveLength(2);
     for (const id of redriven.body.changed) expect((await waitFor(api, id, ["running"])).status).toBe("running");

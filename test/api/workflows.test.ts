@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { client, createTenant, waitFor } from "../support/api";
 
-const def = (name: string, expression = "input") => ({ name, nodes: [{ id: "only", kind: "transform", config: { expression } }] });
+const def = (name: string, expression = "input") => ({
+  name,
+  nodes: [{ id: "only", kind: "transform", config: { expression } }],
+});
 
 describe("workflow definitions", () => {
   it("creates version 1, publishes n+1, and keeps old versions immutable and runnable", async () => {
@@ -40,7 +43,12 @@ describe("workflow definitions", () => {
 
   it("soft-deletes: the workflow disappears but its running executions finish", async () => {
     const api = client((await createTenant()).token);
-    const id = (await api.post("/v1/workflows", { name: "slow", nodes: [{ id: "z", kind: "sleep", config: { duration_ms: 300 } }] })).body.id;
+    const id = (
+      await api.post("/v1/workflows", {
+        name: "slow",
+        nodes: [{ id: "z", kind: "sleep", config: { duration_ms: 300 } }],
+      })
+    ).body.id;
     const ex = await api.post(`/v1/workflows/${id}/executions`, {});
     expect((await api.del(`/v1/workflows/${id}`)).status).toBe(204);
     expect((await api.get(`/v1/workflows/${id}`)).status).toBe(404);
@@ -68,13 +76,27 @@ describe("workflow definitions", () => {
         expect.objectContaining({ path: "nodes[2].config.method" }),
       ]),
     );
-    const cyclic = await api.post("/v1/workflows", { name: "c", nodes: [{ id: "a", kind: "transform", needs: ["b"], config: { expression: "1" } }, { id: "b", kind: "transform", needs: ["a"], config: { expression: "1" } }] });
+    const cyclic = await api.post("/v1/workflows", {
+      name: "c",
+      nodes: [
+        { id: "a", kind: "transform", needs: ["b"], config: { expression: "1" } },
+        { id: "b", kind: "transform", needs: ["a"], config: { expression: "1" } },
+      ],
+    });
     expect(cyclic.body.errors[0].message).toMatch(/^cycle in needs: (a -> b -> a|b -> a -> b)$/);
   });
 
   it("refuses oversized, non-JSON and malformed bodies with their own status codes", async () => {
     const api = client((await createTenant()).token);
-    const huge = { name: "big", description: "x".repeat(1000), nodes: Array.from({ length: 300 }, (_, i) => ({ id: `n${i}`, kind: "transform", config: { expression: `'${"y".repeat(900)}'` } })) };
+    const huge = {
+      name: "big",
+      description: "x".repeat(1000),
+      nodes: Array.from({ length: 300 }, (_, i) => ({
+        id: `n${i}`,
+        kind: "transform",
+        config: { expression: `'${"y".repeat(900)}'` },
+      })),
+    };
     const big = await api.post("/v1/workflows", huge);
     expect(big.status).toBe(413);
     expect(big.body.code).toBe("definition_too_large");
@@ -91,7 +113,10 @@ describe("workflow definitions", () => {
     const api = client((await createTenant()).token);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await api.post("/v1/workflows", def(`w${i}`))).body.id);
-    const runs = [await api.post(`/v1/workflows/${ids[0]}/executions`, {}), await api.post(`/v1/workflows/${ids[0]}/executions`, {})];
+    const runs = [
+      await api.post(`/v1/workflows/${ids[0]}/executions`, {}),
+      await api.post(`/v1/workflows/${ids[0]}/executions`, {}),
+    ];
     for (const r of runs) await waitFor(api, r.body.id);
 
     const small = await api.get("/v1/workflows?limit=100");

@@ -7,7 +7,12 @@ import { MINUTE, tick } from "../support/cron";
 describe("watchdog", () => {
   it("times out an execution whose deadline passed while its alarm was lost", async () => {
     const api = client((await createTenant()).token);
-    const wf = (await api.post("/v1/workflows", { name: "stuck", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "never" } }] })).body.id;
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "stuck",
+        nodes: [{ id: "w", kind: "wait_for_event", config: { event: "never" } }],
+      })
+    ).body.id;
     const ex = (await api.post(`/v1/workflows/${wf}/executions`, { timeout_seconds: 1 })).body.id;
     await waitForNode(api, ex, "w", "waiting");
     // Simulate the lost timer: the object's alarm is gone, so nothing would ever wake it.
@@ -22,7 +27,10 @@ describe("watchdog", () => {
 
   it("re-projects a quiet execution so D1's projected_at moves and it is not poked every tick", async () => {
     const api = client((await createTenant()).token);
-    const { executionId } = await run(api, { name: "quiet", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "later" } }] });
+    const { executionId } = await run(api, {
+      name: "quiet",
+      nodes: [{ id: "w", kind: "wait_for_event", config: { event: "later" } }],
+    });
     await waitForNode(api, executionId, "w", "waiting");
     const before = (await projection(executionId))?.execution.projected_at as number;
     // Eleven minutes later the DO has been quiet past WATCHDOG_STALL_SECONDS (600 s).
@@ -36,9 +44,12 @@ describe("watchdog", () => {
 describe("retention", () => {
   it("removes only executions and history older than RETENTION_DAYS, Durable Object storage included", async () => {
     const api = client((await createTenant()).token);
-    const old = (await run(api, { name: "old", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })).executionId;
+    const old = (await run(api, { name: "old", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] }))
+      .executionId;
     await waitFor(api, old);
-    const running = (await run(api, { name: "running", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "x" } }] })).executionId;
+    const running = (
+      await run(api, { name: "running", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "x" } }] })
+    ).executionId;
     await waitForNode(api, running, "w", "waiting");
 
     await tick(Date.now() + 31 * 24 * 60 * MINUTE);
@@ -49,7 +60,9 @@ describe("retention", () => {
     expect((await api.get(`/v1/executions/${running}`)).body.status).toBe("running");
     expect((await projection(running))?.execution.status).toBe("running");
 
-    const recent = (await run(api, { name: "recent", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })).executionId;
+    const recent = (
+      await run(api, { name: "recent", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] })
+    ).executionId;
     await waitFor(api, recent);
     await tick(Date.now() + MINUTE);
     expect((await projection(recent))?.execution.status).toBe("succeeded");
@@ -60,12 +73,18 @@ describe("watchdog: running slots", () => {
   it("frees a running slot whose release was lost, so the tenant's running count is true again", async () => {
     const { tenantId, token } = await createTenant();
     const api = client(token);
-    const { executionId } = await run(api, { name: "done", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] });
+    const { executionId } = await run(api, {
+      name: "done",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+    });
     await waitFor(api, executionId);
     const tenant = env.TENANT.get(env.TENANT.idFromName(tenantId));
     // The release never arrived: the finished execution still holds a slot, with a lease long run out.
     await runInDurableObject(tenant, async (_o, state) => {
-      state.storage.sql.exec("INSERT INTO key_queue (key, execution_id, lease_until) VALUES ('__running__', ?, 0)", executionId);
+      state.storage.sql.exec(
+        "INSERT INTO key_queue (key, execution_id, lease_until) VALUES ('__running__', ?, 0)",
+        executionId,
+      );
     });
     expect(await tenant.queued("__running__")).toBe(1);
     await tick(Date.now());

@@ -10,7 +10,11 @@ async function hooks(k: string) {
   return ((await (await fetch(target(`/_hooks/${k}`))).json()) as { deliveries: any[] }).deliveries;
 }
 
-async function makeMonitor(api: Client, k: string, opts: { url: string; fail?: number; cooldown?: number; failure_threshold?: number; check?: Record<string, unknown> }) {
+async function makeMonitor(
+  api: Client,
+  k: string,
+  opts: { url: string; fail?: number; cooldown?: number; failure_threshold?: number; check?: Record<string, unknown> },
+) {
   const res = await api.post("/v1/monitors", {
     name: `m-${k}`,
     check: opts.check ?? { kind: "http", url: opts.url, timeout_ms: 2000 },
@@ -21,11 +25,15 @@ async function makeMonitor(api: Client, k: string, opts: { url: string; fail?: n
   });
   expect(res.status).toBe(201);
   expect(res.body.webhook_secret).toMatch(/^whsec_/);
-  await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: res.body.webhook_secret, fail: opts.fail ?? 0 }) });
+  await fetch(target(`/_hooks/${k}`), {
+    method: "POST",
+    body: JSON.stringify({ secret: res.body.webhook_secret, fail: opts.fail ?? 0 }),
+  });
   return res.body;
 }
 
-const setUrl = (api: Client, id: string, url: string) => api.raw("PATCH", `/v1/monitors/${id}`, { check: { kind: "http", url, timeout_ms: 2000 } });
+const setUrl = (api: Client, id: string, url: string) =>
+  api.raw("PATCH", `/v1/monitors/${id}`, { check: { kind: "http", url, timeout_ms: 2000 } });
 const monitor = async (api: Client, id: string) => (await api.get(`/v1/monitors/${id}`)).body;
 
 describe("monitors", () => {
@@ -41,7 +49,11 @@ describe("monitors", () => {
     await setUrl(api, m.id, target(`/status/500/${k}`));
     t += MINUTE;
     await tick(t);
-    expect(await monitor(api, m.id)).toMatchObject({ status: "up", consecutive_failures: 1, next_check_at: new Date(t + MINUTE).toISOString() });
+    expect(await monitor(api, m.id)).toMatchObject({
+      status: "up",
+      consecutive_failures: 1,
+      next_check_at: new Date(t + MINUTE).toISOString(),
+    });
     expect(await hooks(k)).toEqual([]);
     t += MINUTE;
     await tick(t);
@@ -105,7 +117,9 @@ describe("monitors", () => {
     const k = key("crash");
     const m = await makeMonitor(api, k, { url: target(`/status/200/${k}`) });
     // A check config the code cannot run (as a bad deploy or a hand edit could leave it).
-    await env.DB.prepare("update monitors set \"check\" = ? where id = ?").bind(JSON.stringify({ kind: "teleport" }), m.id).run();
+    await env.DB.prepare('update monitors set "check" = ? where id = ?')
+      .bind(JSON.stringify({ kind: "teleport" }), m.id)
+      .run();
     const t = Date.parse(m.next_check_at);
     await Promise.all([tick(t), tick(t)]);
     const after = await monitor(api, m.id);
@@ -124,7 +138,8 @@ describe("monitors", () => {
     const k = key("slow");
     const slow = await makeMonitor(api, `${k}-slow`, { url: target(`/slow/${k}?ms=1500`) });
     const fast = [];
-    for (let i = 0; i < 3; i++) fast.push(await makeMonitor(api, `${k}-${i}`, { url: target(`/status/200/${k}-${i}`) }));
+    for (let i = 0; i < 3; i++)
+      fast.push(await makeMonitor(api, `${k}-${i}`, { url: target(`/status/200/${k}-${i}`) }));
     const started = Date.now();
     await tick(Math.max(...[slow, ...fast].map((m) => Date.parse(m.next_check_at))));
     expect(Date.now() - started).toBeLessThan(1500 * 2);
@@ -138,9 +153,18 @@ describe("monitors", () => {
 
   it("checks a workflow by running it", async () => {
     const api = client((await createTenant()).token);
-    const wf = (await api.post("/v1/workflows", { name: "probe", nodes: [{ id: "a", kind: "transform", config: { expression: "input.x > 0 ? 'ok' : $error('negative')" } }] })).body.id;
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "probe",
+        nodes: [{ id: "a", kind: "transform", config: { expression: "input.x > 0 ? 'ok' : $error('negative')" } }],
+      })
+    ).body.id;
     const k = key("wf");
-    const m = await makeMonitor(api, k, { url: "", check: { kind: "workflow", workflow_id: wf, input: { x: -1 } }, failure_threshold: 1 });
+    const m = await makeMonitor(api, k, {
+      url: "",
+      check: { kind: "workflow", workflow_id: wf, input: { x: -1 } },
+      failure_threshold: 1,
+    });
     await tick(Date.parse(m.next_check_at));
     const [check] = (await api.get(`/v1/monitors/${m.id}/checks`)).body.data;
     expect(check.ok).toBe(false);
@@ -150,9 +174,18 @@ describe("monitors", () => {
 
   it("validates input and hides other tenants' monitors", async () => {
     const api = client((await createTenant()).token);
-    const bad = await api.post("/v1/monitors", { name: "x", check: { kind: "http", url: "ftp://x" }, interval_seconds: 5, alert: { webhook_url: "nope" } });
+    const bad = await api.post("/v1/monitors", {
+      name: "x",
+      check: { kind: "http", url: "ftp://x" },
+      interval_seconds: 5,
+      alert: { webhook_url: "nope" },
+    });
     expect(bad.status).toBe(400);
-    expect(bad.body.errors.map((e: any) => e.path).sort()).toEqual(["alert.webhook_url", "check.url", "interval_seconds"]);
+    expect(bad.body.errors.map((e: any) => e.path).sort()).toEqual([
+      "alert.webhook_url",
+      "check.url",
+      "interval_seconds",
+    ]);
     const m = await makeMonitor(api, key("iso"), { url: target("/status/200/iso") });
     expect((await api.get(`/v1/monitors/${m.id}`)).body.webhook_secret).toBeUndefined();
     const other = client((await createTenant()).token);

@@ -90,7 +90,10 @@ describe("schedules", () => {
     expect(more).toEqual([]);
     expect(run.status).toBe("skipped");
     expect(run.reason).toMatch(/^workflow_not_found/);
-    expect((await api.get(`/v1/schedules/${s.id}`)).body).toMatchObject({ enabled: false, disabled_reason: expect.stringMatching(/^workflow_not_found/) });
+    expect((await api.get(`/v1/schedules/${s.id}`)).body).toMatchObject({
+      enabled: false,
+      disabled_reason: expect.stringMatching(/^workflow_not_found/),
+    });
   });
 
   it("validates cron, time zone and input, supports updates, and hides other tenants' schedules", async () => {
@@ -99,11 +102,21 @@ describe("schedules", () => {
     const badCron = await api.post(`/v1/workflows/${wf}/schedules`, { cron: "61 * * * *", input: { n: 1 } });
     expect(badCron.status).toBe(400);
     expect(badCron.body.errors[0].path).toBe("cron");
-    const badZone = await api.post(`/v1/workflows/${wf}/schedules`, { cron: "* * * * *", timezone: "Mars/Olympus", input: { n: 1 } });
+    const badZone = await api.post(`/v1/workflows/${wf}/schedules`, {
+      cron: "* * * * *",
+      timezone: "Mars/Olympus",
+      input: { n: 1 },
+    });
     expect(badZone.body.errors[0]).toEqual({ path: "timezone", message: 'unknown time zone "Mars/Olympus"' });
     expect((await api.post(`/v1/workflows/${wf}/schedules`, { cron: "* * * * *" })).status).toBe(422);
 
-    const s = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "0 9 * * *", timezone: "America/New_York", input: { n: 1 } })).body;
+    const s = (
+      await api.post(`/v1/workflows/${wf}/schedules`, {
+        cron: "0 9 * * *",
+        timezone: "America/New_York",
+        input: { n: 1 },
+      })
+    ).body;
     expect(new Date(s.next_run_at).getUTCHours()).toBe(14);
     const paused = await api.raw("PATCH", `/v1/schedules/${s.id}`, { enabled: false, cron: "30 9 * * *" });
     expect(paused.body).toMatchObject({ enabled: false, cron: "30 9 * * *" });

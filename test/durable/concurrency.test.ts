@@ -8,10 +8,17 @@ describe("concurrency_key", () => {
     const wf = await api.post("/v1/workflows", {
       name: "edit file",
       concurrency_key: "{{ input.file }}",
-      nodes: [{ id: "edit", kind: "http", config: { method: "POST", url: target(`/slow/${k}-{{ input.file }}-{{ input.n }}?ms=300`) } }],
+      nodes: [
+        {
+          id: "edit",
+          kind: "http",
+          config: { method: "POST", url: target(`/slow/${k}-{{ input.file }}-{{ input.n }}?ms=300`) },
+        },
+      ],
     });
     expect(wf.status).toBe(201);
-    const start = (file: string, n: number) => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { file, n } });
+    const start = (file: string, n: number) =>
+      api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { file, n } });
     const first = await start("a.ts", 1);
     const second = await start("a.ts", 2);
     const other = await start("b.ts", 3);
@@ -32,7 +39,8 @@ describe("concurrency_key", () => {
   it("gives a cancelled waiter's place to the next one", async () => {
     const api = client((await createTenant()).token);
     const wf = await api.post("/v1/workflows", {
-      name: "gate", concurrency_key: "{{ input.file }}",
+      name: "gate",
+      concurrency_key: "{{ input.file }}",
       nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }],
     });
     const start = () => api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { file: "same" } });
@@ -49,11 +57,15 @@ describe("concurrency_key", () => {
 
   it("queues executions beyond the tenant's running limit and starts them in arrival order", async () => {
     const api = client((await createTenant()).token);
-    const wf = await api.post("/v1/workflows", { name: "hold", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }] });
+    const wf = await api.post("/v1/workflows", {
+      name: "hold",
+      nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }],
+    });
     const ids: string[] = [];
     // MAX_RUNNING_EXECUTIONS_PER_TENANT is 20 in tests.
     for (let i = 0; i < 22; i++) ids.push((await api.post(`/v1/workflows/${wf.body.id}/executions`, {})).body.id);
-    const statuses = async () => Promise.all(ids.map(async (id) => (await api.get(`/v1/executions/${id}`)).body.status as string));
+    const statuses = async () =>
+      Promise.all(ids.map(async (id) => (await api.get(`/v1/executions/${id}`)).body.status as string));
     expect((await statuses()).filter((st) => st === "running")).toHaveLength(20);
     expect((await statuses()).slice(20)).toEqual(["queued", "queued"]);
     await api.post(`/v1/executions/${ids[0]}/events`, { name: "go" });

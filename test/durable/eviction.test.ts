@@ -15,8 +15,14 @@ async function expectCleanLog(api: Client, id: string, nodes: string[]) {
   const log = (await api.get(`/v1/executions/${id}/events?after=0&limit=1000`)).body.data as any[];
   expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
   for (const node of nodes) {
-    expect(log.filter((e) => e.node_id === node && e.type === "node.started"), node).toHaveLength(1);
-    expect(log.filter((e) => e.node_id === node && e.type === "node.succeeded"), node).toHaveLength(1);
+    expect(
+      log.filter((e) => e.node_id === node && e.type === "node.started"),
+      node,
+    ).toHaveLength(1);
+    expect(
+      log.filter((e) => e.node_id === node && e.type === "node.succeeded"),
+      node,
+    ).toHaveLength(1);
   }
   expect(log.filter((e) => e.type === "execution.succeeded")).toHaveLength(1);
 }
@@ -25,8 +31,18 @@ const sideEffectChain = (k: string, slowMs: number) => ({
   name: "side effects",
   nodes: [
     { id: "one", kind: "http", config: { method: "POST", url: target(`/side-effect/${k}-one`), body: { step: 1 } } },
-    { id: "two", kind: "http", needs: ["one"], config: { method: "POST", url: target(`/side-effect/${k}-two?ms=${slowMs}`), body: { step: 2 } } },
-    { id: "three", kind: "http", needs: ["two"], config: { method: "POST", url: target(`/side-effect/${k}-three`), body: { step: 3 } } },
+    {
+      id: "two",
+      kind: "http",
+      needs: ["one"],
+      config: { method: "POST", url: target(`/side-effect/${k}-two?ms=${slowMs}`), body: { step: 2 } },
+    },
+    {
+      id: "three",
+      kind: "http",
+      needs: ["two"],
+      config: { method: "POST", url: target(`/side-effect/${k}-three`), body: { step: 3 } },
+    },
   ],
 });
 
@@ -64,7 +80,8 @@ describe("durability across crashes and evictions", () => {
     await runDurableObjectAlarm(executionStub(env, executionId));
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
-    for (const step of ["one", "two", "three"]) expect(Object.keys((await targetCalls(`${k}-${step}`)).effects)).toHaveLength(1);
+    for (const step of ["one", "two", "three"])
+      expect(Object.keys((await targetCalls(`${k}-${step}`)).effects)).toHaveLength(1);
     await expectCleanLog(api, executionId, ["one", "two", "three"]);
   });
 
@@ -109,7 +126,14 @@ describe("durability across crashes and evictions", () => {
     const k = key("retry-crash");
     const { executionId } = await run(api, {
       name: "retry",
-      nodes: [{ id: "call", kind: "http", retry: { max_attempts: 3, initial_delay_ms: 300, jitter: false }, config: { url: target(`/flaky/${k}?fail=1`) } }],
+      nodes: [
+        {
+          id: "call",
+          kind: "http",
+          retry: { max_attempts: 3, initial_delay_ms: 300, jitter: false },
+          config: { url: target(`/flaky/${k}?fail=1`) },
+        },
+      ],
     });
     await waitForNode(api, executionId, "call", "retrying");
     await abortAllDurableObjects();
@@ -117,6 +141,9 @@ describe("durability across crashes and evictions", () => {
     expect(done.status).toBe("succeeded");
     expect(done.nodes[0].attempts).toBe(2);
     // One key across the retry (the attempt number rides in Edgeflow-Attempt).
-    expect((await targetCalls(k)).calls.map((c) => [c.idempotency_key, c.attempt])).toEqual([[`${executionId}:call`, "1"], [`${executionId}:call`, "2"]]);
+    expect((await targetCalls(k)).calls.map((c) => [c.idempotency_key, c.attempt])).toEqual([
+      [`${executionId}:call`, "1"],
+      [`${executionId}:call`, "2"],
+    ]);
   });
 });

@@ -23,7 +23,12 @@ describe("execution semantics", () => {
         { id: "a", kind: "transform", config: { expression: "'go'" } },
         { id: "b", kind: "http", needs: ["a"], config: { url: target(`/slow/${k}-b?ms=400`) } },
         { id: "c", kind: "http", needs: ["a"], config: { url: target(`/slow/${k}-c?ms=400`) } },
-        { id: "d", kind: "transform", needs: ["b", "c"], config: { expression: "[nodes.b.output.body.key, nodes.c.output.body.key]" } },
+        {
+          id: "d",
+          kind: "transform",
+          needs: ["b", "c"],
+          config: { expression: "[nodes.b.output.body.key, nodes.c.output.body.key]" },
+        },
       ],
     });
     const done = await waitFor(api, executionId);
@@ -62,7 +67,10 @@ describe("execution semantics", () => {
     expect(done.nodes[0]).toMatchObject({ status: "succeeded", attempts: 3, error: null });
     expect(done.nodes[0].output.body).toEqual({ ok: true, calls: 3 });
     const retries = (await events(api, executionId)).filter((e) => e.type === "node.retrying");
-    expect(retries.map((e) => [e.attempt, e.data.error.code, e.data.delay_ms])).toEqual([[1, "http_503", 10], [2, "http_503", 20]]);
+    expect(retries.map((e) => [e.attempt, e.data.error.code, e.data.delay_ms])).toEqual([
+      [1, "http_503", 10],
+      [2, "http_503", 20],
+    ]);
     const keys = (await targetCalls(k)).calls.map((c) => c.idempotency_key);
     expect(keys).toEqual([1, 2, 3].map(() => `${executionId}:call`));
     expect((await targetCalls(k)).calls.map((c) => c.attempt)).toEqual(["1", "2", "3"]);
@@ -73,7 +81,14 @@ describe("execution semantics", () => {
     const k = key("ratelimited");
     const { executionId } = await run(api, {
       name: "429",
-      nodes: [{ id: "call", kind: "http", retry: fast, config: { url: target(`/flaky/${k}?fail=1&status=429&retry_after=1`) } }],
+      nodes: [
+        {
+          id: "call",
+          kind: "http",
+          retry: fast,
+          config: { url: target(`/flaky/${k}?fail=1&status=429&retry_after=1`) },
+        },
+      ],
     });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
@@ -97,7 +112,11 @@ describe("execution semantics", () => {
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("failed");
     expect(done.error).toEqual({ code: "node_failed", message: "failed nodes: get" });
-    expect(done.nodes.map((n: any) => [n.node_id, n.status, n.attempts])).toEqual([["get", "failed", 1], ["after", "skipped", 0], ["other", "succeeded", 1]]);
+    expect(done.nodes.map((n: any) => [n.node_id, n.status, n.attempts])).toEqual([
+      ["get", "failed", 1],
+      ["after", "skipped", 0],
+      ["other", "succeeded", 1],
+    ]);
     expect(done.nodes[0].error.code).toBe("http_404");
     expect((await targetCalls(k)).calls).toHaveLength(1);
   });
@@ -108,7 +127,13 @@ describe("execution semantics", () => {
     const { executionId } = await run(api, {
       name: "409",
       nodes: [
-        { id: "get", kind: "http", retry: { ...fast, max_attempts: 2 }, continue_on_failure: true, config: { url: target(`/status/409/${k}`), retry_on_status: [409] } },
+        {
+          id: "get",
+          kind: "http",
+          retry: { ...fast, max_attempts: 2 },
+          continue_on_failure: true,
+          config: { url: target(`/status/409/${k}`), retry_on_status: [409] },
+        },
         { id: "after", kind: "transform", needs: ["get"], config: { expression: "nodes.get.status" } },
       ],
     });
@@ -123,7 +148,14 @@ describe("execution semantics", () => {
     // Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
     const { executionId } = await run(api, {
       name: "refused",
-      nodes: [{ id: "call", kind: "http", retry: { ...fast, max_attempts: 2 }, config: { url: "http://127.0.0.1:9/nothing" } }],
+      nodes: [
+        {
+          id: "call",
+          kind: "http",
+          retry: { ...fast, max_attempts: 2 },
+          config: { url: "http://127.0.0.1:9/nothing" },
+        },
+      ],
     });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("failed");
@@ -137,11 +169,23 @@ describe("execution semantics", () => {
     const k = key("hang");
     const { executionId } = await run(api, {
       name: "hang",
-      nodes: [{ id: "wait", kind: "http", timeout_ms: 150, retry: { ...fast, max_attempts: 2 }, config: { url: target(`/hang/${k}`) } }],
+      nodes: [
+        {
+          id: "wait",
+          kind: "http",
+          timeout_ms: 150,
+          retry: { ...fast, max_attempts: 2 },
+          config: { url: target(`/hang/${k}`) },
+        },
+      ],
     });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("failed");
-    expect(done.nodes[0]).toMatchObject({ status: "failed", attempts: 2, error: { code: "timeout", message: "attempt timed out" } });
+    expect(done.nodes[0]).toMatchObject({
+      status: "failed",
+      attempts: 2,
+      error: { code: "timeout", message: "attempt timed out" },
+    });
     expect((await targetCalls(k)).calls).toHaveLength(2);
   });
 
@@ -163,7 +207,10 @@ describe("execution semantics", () => {
 
   it("cancels a running execution once", async () => {
     const api = await tenantApi();
-    const { executionId } = await run(api, { name: "long", nodes: [{ id: "nap", kind: "sleep", config: { duration_ms: 600_000 } }] });
+    const { executionId } = await run(api, {
+      name: "long",
+      nodes: [{ id: "nap", kind: "sleep", config: { duration_ms: 600_000 } }],
+    });
     await waitFor(api, executionId, ["running"]);
     const cancelled = await api.post(`/v1/executions/${executionId}/cancel`, { reason: "changed my mind" });
     expect(cancelled.status).toBe(200);
@@ -185,7 +232,9 @@ describe("execution semantics", () => {
         nodes: [
           { id: "make", kind: "transform", config: { expression: "{'id': input.id * 2, 'tags': input.tags}" } },
           {
-            id: "send", kind: "http", needs: ["make"],
+            id: "send",
+            kind: "http",
+            needs: ["make"],
             config: {
               method: "POST",
               url: target("/echo/items/{{ nodes.make.output.id }}"),
@@ -220,8 +269,12 @@ describe("execution semantics", () => {
     const log = await events(api, executionId);
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
     expect(log.map((e) => [e.type, e.node_id ?? null])).toEqual([
-      ["execution.queued", null], ["execution.started", null], ["node.started", "a"], ["node.succeeded", "a"],
-      ["node.skipped", "b"], ["execution.succeeded", null],
+      ["execution.queued", null],
+      ["execution.started", null],
+      ["node.started", "a"],
+      ["node.succeeded", "a"],
+      ["node.skipped", "b"],
+      ["execution.succeeded", null],
     ]);
     for (const e of log) {
       expect(e.execution_id).toBe(executionId);
@@ -240,7 +293,12 @@ describe("waiting nodes", () => {
       name: "approval",
       nodes: [
         { id: "approve", kind: "wait_for_event", config: { event: "approved", timeout_ms: 60_000 } },
-        { id: "after", kind: "transform", needs: ["approve"], config: { expression: "nodes.approve.output.payload.by" } },
+        {
+          id: "after",
+          kind: "transform",
+          needs: ["approve"],
+          config: { expression: "nodes.approve.output.payload.by" },
+        },
       ],
     });
     const node = await waitForNode(api, executionId, "approve", "waiting");
@@ -257,7 +315,10 @@ describe("waiting nodes", () => {
 
   it("concludes the run when an event completes its last node", async () => {
     const api = await tenantApi();
-    const { executionId } = await run(api, { name: "last", nodes: [{ id: "only", kind: "wait_for_event", config: { event: "go" } }] });
+    const { executionId } = await run(api, {
+      name: "last",
+      nodes: [{ id: "only", kind: "wait_for_event", config: { event: "go" } }],
+    });
     await waitForNode(api, executionId, "only", "waiting");
     await api.post(`/v1/executions/${executionId}/events`, { name: "go", payload: 1 });
     expect((await waitFor(api, executionId)).status).toBe("succeeded");
@@ -281,7 +342,10 @@ describe("waiting nodes", () => {
 
   it("fails a wait that times out", async () => {
     const api = await tenantApi();
-    const { executionId } = await run(api, { name: "timeout", nodes: [{ id: "approve", kind: "wait_for_event", config: { event: "never", timeout_ms: 200 } }] });
+    const { executionId } = await run(api, {
+      name: "timeout",
+      nodes: [{ id: "approve", kind: "wait_for_event", config: { event: "never", timeout_ms: 200 } }],
+    });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("failed");
     expect(done.nodes[0].error.code).toBe("wait_timeout");
@@ -290,7 +354,11 @@ describe("waiting nodes", () => {
   it("sleeps durably until a given time", async () => {
     const api = await tenantApi();
     const until = new Date(Date.now() + 400).toISOString();
-    const { executionId } = await run(api, { name: "until", nodes: [{ id: "nap", kind: "sleep", config: { until: "{{ input.at }}" } }] }, { at: until });
+    const { executionId } = await run(
+      api,
+      { name: "until", nodes: [{ id: "nap", kind: "sleep", config: { until: "{{ input.at }}" } }] },
+      { at: until },
+    );
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
     expect(Date.parse(done.nodes[0].finished_at)).toBeGreaterThanOrEqual(Date.parse(until));

@@ -15,7 +15,11 @@ async function allItems(api: Client, id: string, node: string, status?: string):
   const out: any[] = [];
   let after = -1;
   for (;;) {
-    const page = (await api.get(`/v1/executions/${id}/nodes/${node}/items?after=${after}&limit=1000${status ? `&status=${status}` : ""}`)).body;
+    const page = (
+      await api.get(
+        `/v1/executions/${id}/nodes/${node}/items?after=${after}&limit=1000${status ? `&status=${status}` : ""}`,
+      )
+    ).body;
     out.push(...page.data);
     if (page.next_after === null) return out;
     after = page.next_after;
@@ -33,7 +37,15 @@ async function allEvents(api: Client, id: string): Promise<any[]> {
 
 /** The most calls that were in flight at the target at one moment. */
 function maxOverlap(calls: { started_at: number; finished_at?: number }[]): number {
-  const edges = calls.flatMap((c) => [[c.started_at, 1], [c.finished_at ?? Infinity, -1]] as [number, number][]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const edges = calls
+    .flatMap(
+      (c) =>
+        [
+          [c.started_at, 1],
+          [c.finished_at ?? Infinity, -1],
+        ] as [number, number][],
+    )
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let open = 0;
   let max = 0;
   for (const [, d] of edges) max = Math.max(max, (open += d));
@@ -54,14 +66,31 @@ describe("map nodes", () => {
     const api = await tenantApi();
     const k = key("map-conc");
     const items = Array.from({ length: 9 }, (_, i) => `${k}-${i}`);
-    const { executionId } = await run(api, {
-      name: "fan out",
-      nodes: [
-        // Later items answer sooner, so completion order is the reverse of input order.
-        { id: "fetch", kind: "map", config: { items: "input.keys", max_concurrency: 3, node: { kind: "http", config: { url: target("/slow/{{ item }}?ms={{ (9 - index) * 25 }}") } } } },
-        { id: "keys", kind: "transform", needs: ["fetch"], config: { expression: "nodes.fetch.output.results.body.key" } },
-      ],
-    }, { keys: items });
+    const { executionId } = await run(
+      api,
+      {
+        name: "fan out",
+        nodes: [
+          // Later items answer sooner, so completion order is the reverse of input order.
+          {
+            id: "fetch",
+            kind: "map",
+            config: {
+              items: "input.keys",
+              max_concurrency: 3,
+              node: { kind: "http", config: { url: target("/slow/{{ item }}?ms={{ (9 - index) * 25 }}") } },
+            },
+          },
+          {
+            id: "keys",
+            kind: "transform",
+            needs: ["fetch"],
+            config: { expression: "nodes.fetch.output.results.body.key" },
+          },
+        ],
+      },
+      { keys: items },
+    );
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
     expect(done.output).toEqual({ keys: items });
@@ -73,16 +102,28 @@ describe("map nodes", () => {
     expect(maxOverlap(calls)).toBeLessThanOrEqual(3);
     expect(maxOverlap(calls)).toBeGreaterThanOrEqual(2);
     // One idempotency key per item attempt.
-    expect(new Set(calls.map((c) => c.idempotency_key))).toEqual(new Set(items.map((_, i) => `${executionId}:fetch[${i}]`)));
+    expect(new Set(calls.map((c) => c.idempotency_key))).toEqual(
+      new Set(items.map((_, i) => `${executionId}:fetch[${i}]`)),
+    );
   });
 
   it("reports per-item failures: tolerated ones leave holes, one more fails the node and stops starting items", async () => {
     const api = await tenantApi();
     const k = key("map-fail");
-    const template = (status: string) => ({ kind: "http", retry: { max_attempts: 2, initial_delay_ms: 5, jitter: false }, config: { url: target(`/status/{{ ${status} }}/${k}-{{ index }}`) } });
+    const template = (status: string) => ({
+      kind: "http",
+      retry: { max_attempts: 2, initial_delay_ms: 5, jitter: false },
+      config: { url: target(`/status/{{ ${status} }}/${k}-{{ index }}`) },
+    });
     const tolerant = await run(api, {
       name: "tolerant",
-      nodes: [{ id: "m", kind: "map", config: { items: "[1..6]", tolerated_failures: 2, node: template("item % 3 = 0 ? 500 : 200") } }],
+      nodes: [
+        {
+          id: "m",
+          kind: "map",
+          config: { items: "[1..6]", tolerated_failures: 2, node: template("item % 3 = 0 ? 500 : 200") },
+        },
+      ],
     });
     const ok = await waitFor(api, tolerant.executionId);
     expect(ok.status).toBe("succeeded");
@@ -93,19 +134,33 @@ describe("map nodes", () => {
       { index: 5, code: "http_500", message: expect.any(String) },
     ]);
     const failed = await allItems(api, tolerant.executionId, "m", "failed");
-    expect(failed.map((i) => [i.index, i.attempts, i.item, i.error.code])).toEqual([[2, 2, 3, "http_500"], [5, 2, 6, "http_500"]]);
-    expect((await targetCalls(`${k}-2`)).calls.map((c) => c.idempotency_key)).toEqual([`${tolerant.executionId}:m[2]`, `${tolerant.executionId}:m[2]`]);
+    expect(failed.map((i) => [i.index, i.attempts, i.item, i.error.code])).toEqual([
+      [2, 2, 3, "http_500"],
+      [5, 2, 6, "http_500"],
+    ]);
+    expect((await targetCalls(`${k}-2`)).calls.map((c) => c.idempotency_key)).toEqual([
+      `${tolerant.executionId}:m[2]`,
+      `${tolerant.executionId}:m[2]`,
+    ]);
 
     const strict = await run(api, {
       name: "strict",
-      nodes: [{ id: "m", kind: "map", config: { items: "[1..40]", max_concurrency: 1, node: template("item = 2 ? 404 : 200") } }],
+      nodes: [
+        {
+          id: "m",
+          kind: "map",
+          config: { items: "[1..40]", max_concurrency: 1, node: template("item = 2 ? 404 : 200") },
+        },
+      ],
     });
     const bad = await waitFor(api, strict.executionId);
     expect(bad.status).toBe("failed");
     expect(bad.nodes[0]).toMatchObject({ status: "failed", error: { code: "map_items_failed" } });
     expect(bad.nodes[0].error.message).toContain("[1] http_404");
     expect(bad.nodes[0].items).toMatchObject({ total: 40, succeeded: 1, failed: 1, cancelled: 38 });
-    expect((await allItems(api, strict.executionId, "m", "cancelled")).map((i) => i.index)).toEqual(Array.from({ length: 38 }, (_, i) => i + 2));
+    expect((await allItems(api, strict.executionId, "m", "cancelled")).map((i) => i.index)).toEqual(
+      Array.from({ length: 38 }, (_, i) => i + 2),
+    );
   });
 
   it("maps 10,000 items in chunks across alarm invocations, outputs in order", async () => {
@@ -113,8 +168,21 @@ describe("map nodes", () => {
     const { executionId } = await run(api, {
       name: "ten thousand",
       nodes: [
-        { id: "m", kind: "map", config: { items: "[0..9999]", max_concurrency: 50, node: { kind: "transform", config: { expression: "{ 'n': item, 'twice': item * 2, 'at': index }" } } } },
-        { id: "check", kind: "transform", needs: ["m"], config: { expression: "$count(nodes.m.output.results[twice = n * 2 and at = n])" } },
+        {
+          id: "m",
+          kind: "map",
+          config: {
+            items: "[0..9999]",
+            max_concurrency: 50,
+            node: { kind: "transform", config: { expression: "{ 'n': item, 'twice': item * 2, 'at': index }" } },
+          },
+        },
+        {
+          id: "check",
+          kind: "transform",
+          needs: ["m"],
+          config: { expression: "$count(nodes.m.output.results[twice = n * 2 and at = n])" },
+        },
       ],
     });
     const done = await waitFor(api, executionId, undefined, 120_000);
@@ -124,19 +192,42 @@ describe("map nodes", () => {
     const results = (await api.get(`/v1/executions/${executionId}`)).body.nodes[0].output.results as { n: number }[];
     expect(results.map((r) => r.n)).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
     // MAP_ITEMS_PER_INVOCATION is 500 in tests: 20 invocations, each ending in a chunk hand-over but the last.
-    const chunks = (await allEvents(api, executionId)).filter((e) => e.type === "node.progress" && e.data.reason === "chunk");
+    const chunks = (await allEvents(api, executionId)).filter(
+      (e) => e.type === "node.progress" && e.data.reason === "chunk",
+    );
     expect(chunks.length).toBeGreaterThanOrEqual(19);
-    expect(chunks.map((e) => e.data.items.succeeded)).toEqual([...chunks.map((e) => e.data.items.succeeded)].sort((a, b) => a - b));
+    expect(chunks.map((e) => e.data.items.succeeded)).toEqual(
+      [...chunks.map((e) => e.data.items.succeeded)].sort((a, b) => a - b),
+    );
     expect((await allItems(api, executionId, "m")).map((i) => i.attempts).every((a) => a === 1)).toBe(true);
   }, 180_000);
 
   it("runs a sub-workflow per item as child executions", async () => {
     const api = await tenantApi();
-    const child = (await api.post("/v1/workflows", { name: "square", nodes: [{ id: "sq", kind: "transform", config: { expression: "input.n * input.n" } }] })).body.id;
-    const { executionId } = await run(api, {
-      name: "children",
-      nodes: [{ id: "each", kind: "map", config: { items: "input.ns", max_concurrency: 2, node: { kind: "workflow", config: { workflow_id: child, input: { n: "{{ item }}" } } } } }],
-    }, { ns: [1, 2, 3, 4, 5] });
+    const child = (
+      await api.post("/v1/workflows", {
+        name: "square",
+        nodes: [{ id: "sq", kind: "transform", config: { expression: "input.n * input.n" } }],
+      })
+    ).body.id;
+    const { executionId } = await run(
+      api,
+      {
+        name: "children",
+        nodes: [
+          {
+            id: "each",
+            kind: "map",
+            config: {
+              items: "input.ns",
+              max_concurrency: 2,
+              node: { kind: "workflow", config: { workflow_id: child, input: { n: "{{ item }}" } } },
+            },
+          },
+        ],
+      },
+      { ns: [1, 2, 3, 4, 5] },
+    );
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
     const results = done.nodes[0].output.results as { execution_id: string; output: { sq: number } }[];
@@ -161,17 +252,34 @@ describe("map nodes", () => {
     const k = key("map-crash");
     const { executionId } = await run(api, {
       name: "crash mid-map",
-      nodes: [{ id: "m", kind: "map", config: { items: "[0..11]", max_concurrency: 3, node: { kind: "http", config: { method: "POST", url: target(`/side-effect/${k}?ms=60`), body: { i: "{{ item }}" } } } } }],
+      nodes: [
+        {
+          id: "m",
+          kind: "map",
+          config: {
+            items: "[0..11]",
+            max_concurrency: 3,
+            node: {
+              kind: "http",
+              config: { method: "POST", url: target(`/side-effect/${k}?ms=60`), body: { i: "{{ item }}" } },
+            },
+          },
+        },
+      ],
     });
     await waitForItems(api, executionId, "m", 3);
     await abortAllDurableObjects();
     await runDurableObjectAlarm(executionStub(env, executionId));
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
-    expect(done.nodes[0].output.results.map((r: any) => r.body.body.i)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(done.nodes[0].output.results.map((r: any) => r.body.body.i)).toEqual(
+      Array.from({ length: 12 }, (_, i) => i),
+    );
     const seen = await targetCalls(k);
     // The target dedupes by idempotency key: exactly one effect per item, each under that item's first-attempt key.
-    expect(Object.keys(seen.effects).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `${executionId}:m[${i}]`).sort());
+    expect(Object.keys(seen.effects).sort()).toEqual(
+      Array.from({ length: 12 }, (_, i) => `${executionId}:m[${i}]`).sort(),
+    );
     const log = await allEvents(api, executionId);
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
     expect(log.filter((e) => e.type === "node.succeeded")).toHaveLength(1);
@@ -182,7 +290,17 @@ describe("map nodes", () => {
     const k = key("map-pause");
     const { executionId } = await run(api, {
       name: "pause map",
-      nodes: [{ id: "m", kind: "map", config: { items: "[0..5]", max_concurrency: 1, node: { kind: "http", config: { url: target(`/slow/${k}?ms=80`) } } } }],
+      nodes: [
+        {
+          id: "m",
+          kind: "map",
+          config: {
+            items: "[0..5]",
+            max_concurrency: 1,
+            node: { kind: "http", config: { url: target(`/slow/${k}?ms=80`) } },
+          },
+        },
+      ],
     });
     await waitForItems(api, executionId, "m", 1);
     expect((await api.post(`/v1/executions/${executionId}/pause`)).status).toBe(200);
@@ -199,8 +317,22 @@ describe("map nodes", () => {
     expect(done.status).toBe("succeeded");
     expect((await targetCalls(k)).calls).toHaveLength(6);
 
-    const child = (await api.post("/v1/workflows", { name: "waits", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "never" } }] })).body.id;
-    const parent = await run(api, { name: "map of children", nodes: [{ id: "m", kind: "map", config: { items: "[1, 2]", node: { kind: "workflow", config: { workflow_id: child } } } }] });
+    const child = (
+      await api.post("/v1/workflows", {
+        name: "waits",
+        nodes: [{ id: "w", kind: "wait_for_event", config: { event: "never" } }],
+      })
+    ).body.id;
+    const parent = await run(api, {
+      name: "map of children",
+      nodes: [
+        {
+          id: "m",
+          kind: "map",
+          config: { items: "[1, 2]", node: { kind: "workflow", config: { workflow_id: child } } },
+        },
+      ],
+    });
     await waitForNode(api, parent.executionId, "m", "waiting");
     expect((await api.post(`/v1/executions/${parent.executionId}/cancel`)).status).toBe(200);
     const kids = (await api.get(`/v1/executions?workflow_id=${child}`)).body.data as { id: string }[];
@@ -215,7 +347,21 @@ describe("map nodes", () => {
     const { executionId } = await run(api, {
       name: "redrive map",
       // Items 1 and 3 fail their first call (and have no retries); everything else succeeds at once.
-      nodes: [{ id: "m", kind: "map", config: { items: "[0..4]", max_concurrency: 5, node: { kind: "http", retry: { max_attempts: 1 }, config: { url: target(`/flaky/${k}-{{ index }}?fail={{ index % 2 }}`) } } } }],
+      nodes: [
+        {
+          id: "m",
+          kind: "map",
+          config: {
+            items: "[0..4]",
+            max_concurrency: 5,
+            node: {
+              kind: "http",
+              retry: { max_attempts: 1 },
+              config: { url: target(`/flaky/${k}-{{ index }}?fail={{ index % 2 }}`) },
+            },
+          },
+        },
+      ],
     });
     const first = await waitFor(api, executionId);
     expect(first.status).toBe("failed");
@@ -226,21 +372,54 @@ describe("map nodes", () => {
     expect(done.nodes[0].output.results.map((r: any) => r.body.calls)).toEqual([1, 2, 1, 2, 1]);
     for (const i of [0, 2, 4]) expect((await targetCalls(`${k}-${i}`)).calls, `item ${i}`).toHaveLength(1);
     // A redrive is a deliberate new try: the re-run item gets a new key (r<attempts before it>), its attempt counts on.
-    expect((await targetCalls(`${k}-1`)).calls.map((c) => [c.idempotency_key, c.attempt])).toEqual([[`${executionId}:m[1]`, "1"], [`${executionId}:m[1]:r1`, "2"]]);
+    expect((await targetCalls(`${k}-1`)).calls.map((c) => [c.idempotency_key, c.attempt])).toEqual([
+      [`${executionId}:m[1]`, "1"],
+      [`${executionId}:m[1]:r1`, "2"],
+    ]);
   });
 
   it("refuses bad map definitions with exact paths, and fails a run whose items are not an array", async () => {
     const api = await tenantApi();
     const bad = async (config: unknown, extra: Record<string, unknown> = {}) =>
-      (await api.post("/v1/workflows", { name: "bad map", nodes: [{ id: "m", kind: "map", config, ...extra }] })).body.errors.map((e: any) => e.path);
-    expect(await bad({ items: "input.xs", node: { kind: "sleep", config: { duration_ms: 5 } } })).toEqual(["nodes[0].config.node.kind"]);
-    expect(await bad({ items: "input.xs", node: { kind: "http", config: { method: "FETCH", url: "https://example.com" } } })).toEqual(["nodes[0].config.node.config.method"]);
-    expect(await bad({ items: "input.xs", node: { kind: "transform", config: { expression: "(" } } })).toEqual(["nodes[0].config.node.config.expression"]);
-    expect(await bad({ items: "(", node: { kind: "transform", config: { expression: "item" } } })).toEqual(["nodes[0].config.items"]);
-    expect(await bad({ items: "input.xs", node: { kind: "transform", config: { expression: "item" } } }, { retry: { max_attempts: 2 } })).toEqual(["nodes[0].retry"]);
-    expect(await bad({ items: "input.xs", max_concurrency: 0, node: { kind: "transform", config: { expression: "item" } } })).toEqual(["nodes[0].config.max_concurrency"]);
+      (
+        await api.post("/v1/workflows", { name: "bad map", nodes: [{ id: "m", kind: "map", config, ...extra }] })
+      ).body.errors.map((e: any) => e.path);
+    expect(await bad({ items: "input.xs", node: { kind: "sleep", config: { duration_ms: 5 } } })).toEqual([
+      "nodes[0].config.node.kind",
+    ]);
+    expect(
+      await bad({ items: "input.xs", node: { kind: "http", config: { method: "FETCH", url: "https://example.com" } } }),
+    ).toEqual(["nodes[0].config.node.config.method"]);
+    expect(await bad({ items: "input.xs", node: { kind: "transform", config: { expression: "(" } } })).toEqual([
+      "nodes[0].config.node.config.expression",
+    ]);
+    expect(await bad({ items: "(", node: { kind: "transform", config: { expression: "item" } } })).toEqual([
+      "nodes[0].config.items",
+    ]);
+    expect(
+      await bad(
+        { items: "input.xs", node: { kind: "transform", config: { expression: "item" } } },
+        { retry: { max_attempts: 2 } },
+      ),
+    ).toEqual(["nodes[0].retry"]);
+    expect(
+      await bad({ items: "input.xs", max_concurrency: 0, node: { kind: "transform", config: { expression: "item" } } }),
+    ).toEqual(["nodes[0].config.max_concurrency"]);
 
-    const { executionId } = await run(api, { name: "not an array", nodes: [{ id: "m", kind: "map", config: { items: "input.xs", node: { kind: "transform", config: { expression: "item" } } } }] }, { xs: "nope" });
+    const { executionId } = await run(
+      api,
+      {
+        name: "not an array",
+        nodes: [
+          {
+            id: "m",
+            kind: "map",
+            config: { items: "input.xs", node: { kind: "transform", config: { expression: "item" } } },
+          },
+        ],
+      },
+      { xs: "nope" },
+    );
     const done = await waitFor(api, executionId);
     expect(done.nodes[0]).toMatchObject({ status: "failed", error: { code: "map_items_not_array" } });
     expect((await api.get(`/v1/executions/${executionId}/nodes/nope/items`)).body.code).toBe("map_node_not_found");

@@ -5,7 +5,10 @@ import { sha256Hex } from "../../src/lib/hash";
 import { client, createTenant, projection, run, target, waitFor } from "../support/api";
 
 const big = (id: string, kib: number, needs: string[] = []) => ({
-  id, kind: "http", needs, config: { url: target(`/big/${kib}`), max_response_bytes: 8 * 1024 * 1024 },
+  id,
+  kind: "http",
+  needs,
+  config: { url: target(`/big/${kib}`), max_response_bytes: 8 * 1024 * 1024 },
 });
 
 async function r2Keys(executionId: string): Promise<string[]> {
@@ -18,15 +21,32 @@ describe("outputs too big for a row go to R2", () => {
     const api = client(token);
     const { executionId } = await run(api, {
       name: "big",
-      nodes: [big("fetch", 3 * 1024), { id: "count", kind: "transform", needs: ["fetch"], config: { expression: "{'items': $count(nodes.fetch.output.body.items), 'last': nodes.fetch.output.body.items[-1].i}" } }],
+      nodes: [
+        big("fetch", 3 * 1024),
+        {
+          id: "count",
+          kind: "transform",
+          needs: ["fetch"],
+          config: {
+            expression: "{'items': $count(nodes.fetch.output.body.items), 'last': nodes.fetch.output.body.items[-1].i}",
+          },
+        },
+      ],
     });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
     const fetch = done.nodes.find((n: { node_id: string }) => n.node_id === "fetch");
-    expect(fetch.output).toEqual({ $ref: `r2://executions/${executionId}/fetch/1`, bytes: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(fetch.output).toEqual({
+      $ref: `r2://executions/${executionId}/fetch/1`,
+      bytes: expect.any(Number),
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(fetch.output.bytes).toBeGreaterThan(3 * 1024 * 1024);
     const items = Math.ceil((3 * 1024 * 1024) / 100);
-    expect(done.nodes.find((n: { node_id: string }) => n.node_id === "count").output).toEqual({ items, last: items - 1 });
+    expect(done.nodes.find((n: { node_id: string }) => n.node_id === "count").output).toEqual({
+      items,
+      last: items - 1,
+    });
 
     // D1 keeps the reference only.
     const row = (await projection(executionId))?.nodes.find((n) => n.node_id === "fetch");
@@ -34,7 +54,9 @@ describe("outputs too big for a row go to R2", () => {
     expect(JSON.stringify(row?.output).length).toBeLessThan(300);
 
     // The endpoint streams the whole value, exactly what was stored.
-    const res = await SELF.fetch(`http://edgeflow.test/v1/executions/${executionId}/nodes/fetch/output`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await SELF.fetch(`http://edgeflow.test/v1/executions/${executionId}/nodes/fetch/output`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/json");
     const text = await res.text();
@@ -42,7 +64,10 @@ describe("outputs too big for a row go to R2", () => {
     expect(await sha256Hex(text)).toBe(fetch.output.sha256);
     expect(JSON.parse(text).body.items).toHaveLength(items);
     // A small output is answered inline; an unknown node and an unfinished one are refused clearly.
-    expect((await api.get(`/v1/executions/${executionId}/nodes/count/output`)).body).toEqual({ items, last: items - 1 });
+    expect((await api.get(`/v1/executions/${executionId}/nodes/count/output`)).body).toEqual({
+      items,
+      last: items - 1,
+    });
     expect((await api.get(`/v1/executions/${executionId}/nodes/nope/output`)).body.code).toBe("node_not_found");
 
     // Erasure takes the stored outputs with it.
@@ -53,7 +78,10 @@ describe("outputs too big for a row go to R2", () => {
 
   it("fails the node that would take an execution past OUTPUT_BUDGET_BYTES with output_budget_exceeded", async () => {
     const api = client((await createTenant()).token);
-    const { executionId } = await run(api, { name: "over budget", nodes: [big("a", 3 * 1024), big("b", 3 * 1024, ["a"]), big("c", 3 * 1024, ["b"])] });
+    const { executionId } = await run(api, {
+      name: "over budget",
+      nodes: [big("a", 3 * 1024), big("b", 3 * 1024, ["a"]), big("c", 3 * 1024, ["b"])],
+    });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("failed");
     const byId = Object.fromEntries(done.nodes.map((n: { node_id: string }) => [n.node_id, n]));

@@ -28,7 +28,9 @@ describe("pause and resume", () => {
     expect((await api.post(`/v1/executions/${executionId}/resume`)).body.status).toBe("running");
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
-    const types = ((await api.get(`/v1/executions/${executionId}/events?limit=1000`)).body.data as any[]).map((e) => e.type);
+    const types = ((await api.get(`/v1/executions/${executionId}/events?limit=1000`)).body.data as any[]).map(
+      (e) => e.type,
+    );
     expect(types.indexOf("execution.paused")).toBeLessThan(types.indexOf("execution.resumed"));
     expect((await api.post(`/v1/executions/${executionId}/resume`)).status).toBe(409);
   });
@@ -57,7 +59,10 @@ describe("pause and resume", () => {
   it("can cancel a paused execution, and hides it from other tenants", async () => {
     const api = client((await createTenant()).token);
     const other = client((await createTenant()).token);
-    const { executionId } = await run(api, { name: "w", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "x" } }] });
+    const { executionId } = await run(api, {
+      name: "w",
+      nodes: [{ id: "w", kind: "wait_for_event", config: { event: "x" } }],
+    });
     await waitForNode(api, executionId, "w", "waiting");
     expect((await other.post(`/v1/executions/${executionId}/pause`)).status).toBe(404);
     await api.post(`/v1/executions/${executionId}/pause`);

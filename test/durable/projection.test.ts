@@ -10,12 +10,16 @@ describe("D1 projection", () => {
     await env.DB.prepare("alter table node_runs rename to node_runs_away").run();
     let executionId: string;
     try {
-      executionId = (await run(api, { name: "p", nodes: [{ id: "a", kind: "transform", config: { expression: "'done'" } }] })).executionId;
+      executionId = (
+        await run(api, { name: "p", nodes: [{ id: "a", kind: "transform", config: { expression: "'done'" } }] })
+      ).executionId;
       // The DO finishes the run on its own storage while D1 refuses the writes.
       await waitFor(api, executionId, ["succeeded"], 10_000, { d1: false });
       await new Promise((r) => setTimeout(r, 300));
       // Nothing reached D1: the first projection already carries node rows, so it failed too.
-      const row = await env.DB.prepare("select count(*) as n from executions where id = ?").bind(executionId).first<{ n: number }>();
+      const row = await env.DB.prepare("select count(*) as n from executions where id = ?")
+        .bind(executionId)
+        .first<{ n: number }>();
       expect(row?.n).toBe(0);
       expect((await api.get("/health")).status).toBe(503);
     } finally {
@@ -30,12 +34,38 @@ describe("D1 projection", () => {
   it("upserts on the composite keys, twice over, and never lets an older write win", async () => {
     const db = openDb(env.DB).db;
     const exec: ExecutionRow = {
-      id: "ex_projection_test", tenant_id: "ten_p", workflow_id: "wf_p", version: 1, status: "running", input: { a: 1 }, output: null,
-      error_code: null, error_message: null, created_at: 1000, started_at: 1000, finished_at: null, deadline_at: 9000, seq: 3, projected_at: 1001, wake_at: 5000, parent_execution_id: null, parent_node_id: null, retain_until: null,
+      id: "ex_projection_test",
+      tenant_id: "ten_p",
+      workflow_id: "wf_p",
+      version: 1,
+      status: "running",
+      input: { a: 1 },
+      output: null,
+      error_code: null,
+      error_message: null,
+      created_at: 1000,
+      started_at: 1000,
+      finished_at: null,
+      deadline_at: 9000,
+      seq: 3,
+      projected_at: 1001,
+      wake_at: 5000,
+      parent_execution_id: null,
+      parent_node_id: null,
+      retain_until: null,
     };
     const node = (id: string, seq: number, status: string): NodeRunRow => ({
-      execution_id: exec.id, node_id: id, kind: "transform", status, attempt: 1, started_at: 1000, finished_at: null,
-      error_code: null, error_message: null, output: null, seq,
+      execution_id: exec.id,
+      node_id: id,
+      kind: "transform",
+      status,
+      attempt: 1,
+      started_at: 1000,
+      finished_at: null,
+      error_code: null,
+      error_message: null,
+      output: null,
+      seq,
     });
     const manyNodes = Array.from({ length: 25 }, (_, i) => node(`n${i}`, 2, "running"));
     await projectExecution(db, exec, manyNodes);

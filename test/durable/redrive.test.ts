@@ -5,44 +5,76 @@ import { client, createTenant, run, target, targetCalls, waitFor } from "../supp
 
 let n = 0;
 const key = (name: string) => `${name}-${Date.now()}-${++n}`;
-const log = async (api: ReturnType<typeof client>, id: string) => (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
+const log = async (api: ReturnType<typeof client>, id: string) =>
+  (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
 
 describe("redrive", () => {
   it("resumes a failed run from its failed node with patched input, keeping completed work and the event log", async () => {
     const api = client((await createTenant()).token);
     const k = key("redrive");
-    const { executionId } = await run(api, {
-      name: "r",
-      nodes: [
-        { id: "prep", kind: "http", config: { url: target(`/slow/${k}-prep?ms=1`) } },
-        { id: "call", kind: "http", needs: ["prep"], retry: { max_attempts: 2, initial_delay_ms: 10, jitter: false }, config: { url: "{{ input.url }}" } },
-        { id: "after", kind: "transform", needs: ["call"], config: { expression: "nodes.call.output.status" } },
-      ],
-    }, { url: target(`/status/503/${k}-bad`) });
+    const { executionId } = await run(
+      api,
+      {
+        name: "r",
+        nodes: [
+          { id: "prep", kind: "http", config: { url: target(`/slow/${k}-prep?ms=1`) } },
+          {
+            id: "call",
+            kind: "http",
+            needs: ["prep"],
+            retry: { max_attempts: 2, initial_delay_ms: 10, jitter: false },
+            config: { url: "{{ input.url }}" },
+          },
+          { id: "after", kind: "transform", needs: ["call"], config: { expression: "nodes.call.output.status" } },
+        ],
+      },
+      { url: target(`/status/503/${k}-bad`) },
+    );
     const failed = await waitFor(api, executionId);
     expect(failed.status).toBe("failed");
-    expect(failed.nodes.map((x: any) => [x.node_id, x.status, x.attempts])).toEqual([["prep", "succeeded", 1], ["call", "failed", 2], ["after", "skipped", 0]]);
+    expect(failed.nodes.map((x: any) => [x.node_id, x.status, x.attempts])).toEqual([
+      ["prep", "succeeded", 1],
+      ["call", "failed", 2],
+      ["after", "skipped", 0],
+    ]);
     const before = await log(api, executionId);
 
-    const redriven = await api.post(`/v1/executions/${executionId}/redrive`, { input_patch: { url: target(`/echo/${k}-good`) } });
+    const redriven = await api.post(`/v1/executions/${executionId}/redrive`, {
+      input_patch: { url: target(`/echo/${k}-good`) },
+    });
     expect(redriven.status).toBe(200);
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
     expect(done.output).toEqual({ after: 200 });
-    expect(done.nodes.map((x: any) => [x.node_id, x.status, x.attempts])).toEqual([["prep", "succeeded", 1], ["call", "succeeded", 3], ["after", "succeeded", 1]]);
+    expect(done.nodes.map((x: any) => [x.node_id, x.status, x.attempts])).toEqual([
+      ["prep", "succeeded", 1],
+      ["call", "succeeded", 3],
+      ["after", "succeeded", 1],
+    ]);
     expect((await targetCalls(`${k}-prep`)).calls).toHaveLength(1);
     const after = await log(api, executionId);
     expect(after.slice(0, before.length)).toEqual(before);
     expect(after.map((e) => e.seq)).toEqual(after.map((_, i) => i + 1));
-    expect(after[before.length]).toMatchObject({ type: "execution.redriven", data: { from_node: null, reset: ["call", "after"], input_patched: true } });
+    expect(after[before.length]).toMatchObject({
+      type: "execution.redriven",
+      data: { from_node: null, reset: ["call", "after"], input_patched: true },
+    });
     expect(done.input.url).toBe(target(`/echo/${k}-good`));
   });
 
   it("reruns from a named node and everything downstream, even after success", async () => {
     const api = client((await createTenant()).token);
     const k = key("from");
-    const node = (id: string, needs: string[] = []) => ({ id, kind: "http", needs, config: { url: target(`/slow/${k}-${id}?ms=1`) } });
-    const { executionId } = await run(api, { name: "abc", nodes: [node("a"), node("b", ["a"]), node("c", ["b"]), node("side", ["a"])] });
+    const node = (id: string, needs: string[] = []) => ({
+      id,
+      kind: "http",
+      needs,
+      config: { url: target(`/slow/${k}-${id}?ms=1`) },
+    });
+    const { executionId } = await run(api, {
+      name: "abc",
+      nodes: [node("a"), node("b", ["a"]), node("c", ["b"]), node("side", ["a"])],
+    });
     expect((await waitFor(api, executionId)).status).toBe("succeeded");
     expect((await api.post(`/v1/executions/${executionId}/redrive`, {})).body.code).toBe("nothing_to_redrive");
     expect((await api.post(`/v1/executions/${executionId}/redrive`, { from_node: "nope" })).status).toBe(400);
@@ -61,7 +93,10 @@ describe("redrive", () => {
 
   it("refuses to redrive an execution that has not finished", async () => {
     const api = client((await createTenant()).token);
-    const { executionId } = await run(api, { name: "w", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "x" } }] });
+    const { executionId } = await run(api, {
+      name: "w",
+      nodes: [{ id: "w", kind: "wait_for_event", config: { event: "x" } }],
+    });
     const res = await api.post(`/v1/executions/${executionId}/redrive`, {});
     expect(res.status).toBe(409);
     expect(res.body.code).toBe("execution_not_finished");

@@ -6,9 +6,12 @@ const VALUE = "s3cr3t-token-value-9b1f";
 
 /** Every text column of every table, as one string: what a D1 dump would show. */
 async function d1Dump(): Promise<string> {
-  const tables = (await env.DB.prepare("select name from sqlite_master where type = 'table'").all<{ name: string }>()).results.map((r) => r.name);
+  const tables = (
+    await env.DB.prepare("select name from sqlite_master where type = 'table'").all<{ name: string }>()
+  ).results.map((r) => r.name);
   const parts: string[] = [];
-  for (const t of tables.filter((x) => !x.startsWith("_cf") && x !== "sqlite_sequence")) parts.push(JSON.stringify((await env.DB.prepare(`select * from "${t}"`).all()).results));
+  for (const t of tables.filter((x) => !x.startsWith("_cf") && x !== "sqlite_sequence"))
+    parts.push(JSON.stringify((await env.DB.prepare(`select * from "${t}"`).all()).results));
   return parts.join("\n");
 }
 
@@ -17,7 +20,11 @@ describe("secrets", () => {
     // The Worker and its Durable Objects run in this isolate, so their log lines pass through these spies.
     const lines: string[] = [];
     const capture = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
-    const spies = [vi.spyOn(console, "log").mockImplementation(capture), vi.spyOn(console, "error").mockImplementation(capture), vi.spyOn(console, "warn").mockImplementation(capture)];
+    const spies = [
+      vi.spyOn(console, "log").mockImplementation(capture),
+      vi.spyOn(console, "error").mockImplementation(capture),
+      vi.spyOn(console, "warn").mockImplementation(capture),
+    ];
     const { token } = await createTenant();
     const api = client(token);
     const put = await api.put("/v1/secrets/API_TOKEN", { value: VALUE });
@@ -28,15 +35,28 @@ describe("secrets", () => {
     const { executionId } = await run(api, {
       name: "uses a secret",
       nodes: [
-        { id: "call", kind: "http", config: { url: target("/echo/secret"), headers: { authorization: "Bearer {{ secrets.API_TOKEN }}" } } },
-        { id: "peek", kind: "transform", needs: ["call"], config: { expression: "nodes.call.output.body.headers.authorization" } },
+        {
+          id: "call",
+          kind: "http",
+          config: { url: target("/echo/secret"), headers: { authorization: "Bearer {{ secrets.API_TOKEN }}" } },
+        },
+        {
+          id: "peek",
+          kind: "transform",
+          needs: ["call"],
+          config: { expression: "nodes.call.output.body.headers.authorization" },
+        },
       ],
     });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
     // The echo server saw the real header; what the engine kept is redacted.
     expect(done.nodes[1].output).toBe("Bearer [redacted]");
-    const everything = JSON.stringify([done, (await api.get(`/v1/executions/${executionId}/events?limit=1000`)).body, await d1Dump()]);
+    const everything = JSON.stringify([
+      done,
+      (await api.get(`/v1/executions/${executionId}/events?limit=1000`)).body,
+      await d1Dump(),
+    ]);
     expect(everything).not.toContain(VALUE);
     expect(everything).toContain("Bearer [redacted]");
     for (const spy of spies) spy.mockRestore();
@@ -48,9 +68,18 @@ describe("secrets", () => {
     const owner = client((await createTenant()).token);
     await owner.put("/v1/secrets/ONLY_MINE", { value: "owner-only-value" });
     const other = client((await createTenant()).token);
-    const { executionId } = await run(other, { name: "x", nodes: [{ id: "call", kind: "http", config: { url: target("/echo/x"), headers: { "x-k": "{{ secrets.ONLY_MINE }}" } } }] });
+    const { executionId } = await run(other, {
+      name: "x",
+      nodes: [
+        { id: "call", kind: "http", config: { url: target("/echo/x"), headers: { "x-k": "{{ secrets.ONLY_MINE }}" } } },
+      ],
+    });
     const done = await waitFor(other, executionId);
-    expect(done.nodes[0]).toMatchObject({ status: "failed", attempts: 1, error: { code: "secret_not_found", message: "no secret named ONLY_MINE (PUT /v1/secrets/:name)" } });
+    expect(done.nodes[0]).toMatchObject({
+      status: "failed",
+      attempts: 1,
+      error: { code: "secret_not_found", message: "no secret named ONLY_MINE (PUT /v1/secrets/:name)" },
+    });
     expect((await other.get("/v1/secrets")).body.data).toEqual([]);
     expect((await other.del("/v1/secrets/ONLY_MINE")).status).toBe(404);
     expect((await owner.put("/v1/secrets/lower_case", { value: "x" })).status).toBe(400);
@@ -62,8 +91,15 @@ describe("secrets", () => {
     const b = await createTenant();
     await client(a.token).put("/v1/secrets/KEY", { value: "tenant-a-value" });
     // Copy A's sealed row to B under the same name: the associated data (tenant:name) no longer matches.
-    await env.DB.prepare("insert into secrets (tenant_id, name, ciphertext, iv, created_at, updated_at) select ?, name, ciphertext, iv, created_at, updated_at from secrets where tenant_id = ?").bind(b.tenantId, a.tenantId).run();
-    const { executionId } = await run(client(b.token), { name: "steal", nodes: [{ id: "c", kind: "http", config: { url: target("/echo/x"), headers: { "x-k": "{{ secrets.KEY }}" } } }] });
+    await env.DB.prepare(
+      "insert into secrets (tenant_id, name, ciphertext, iv, created_at, updated_at) select ?, name, ciphertext, iv, created_at, updated_at from secrets where tenant_id = ?",
+    )
+      .bind(b.tenantId, a.tenantId)
+      .run();
+    const { executionId } = await run(client(b.token), {
+      name: "steal",
+      nodes: [{ id: "c", kind: "http", config: { url: target("/echo/x"), headers: { "x-k": "{{ secrets.KEY }}" } } }],
+    });
     const done = await waitFor(client(b.token), executionId);
     expect(done.nodes[0].status).toBe("failed");
     expect(JSON.stringify(done)).not.toContain("tenant-a-value");

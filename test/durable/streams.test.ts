@@ -24,7 +24,8 @@ async function setup() {
 }
 
 const seqs = (events: any[]) => events.map((e) => e.seq);
-const log = async (api: Client, id: string) => (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
+const log = async (api: Client, id: string) =>
+  (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
 const activeSlots = (tenantId: string) => tenantStub(env, tenantId).active("subscriber");
 
 async function expectSlotsToDrain(tenantId: string) {
@@ -43,7 +44,10 @@ describe("WebSocket streams", () => {
     const subs: SocketClient[] = [];
     for (let i = 0; i < 100; i++) subs.push(await socket(id, { token }));
     const extra = await socket(id, { token });
-    expect(await extra.closed).toEqual({ code: 4003, reason: "execution subscriber limit reached (100 per execution)" });
+    expect(await extra.closed).toEqual({
+      code: 4003,
+      reason: "execution subscriber limit reached (100 per execution)",
+    });
     expect(await activeSlots(tenantId)).toBe(100);
 
     await api.post(`/v1/executions/${id}/events`, { name: "a" });
@@ -67,7 +71,8 @@ describe("WebSocket streams", () => {
     const results = [];
     for (let i = 0; i < 60; i++) results.push(await socket(second, { token }));
     const refused = results.slice(50);
-    for (const r of refused) expect(await r.closed).toEqual({ code: 4003, reason: "tenant subscriber limit reached (150 per tenant)" });
+    for (const r of refused)
+      expect(await r.closed).toEqual({ code: 4003, reason: "tenant subscriber limit reached (150 per tenant)" });
     expect(await activeSlots(tenantId)).toBe(150);
     for (const s of [...open, ...results.slice(0, 50)]) s.ws.close(1000, "bye");
     await expectSlotsToDrain(tenantId);
@@ -154,7 +159,11 @@ describe("SSE streams", () => {
     const sse = await openSse(id, { token });
     expect(sse.response.status).toBe(200);
     expect(sse.response.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
-    await poll(() => sse.heartbeats > 0, 5000, () => "a heartbeat comment");
+    await poll(
+      () => sse.heartbeats > 0,
+      5000,
+      () => "a heartbeat comment",
+    );
     await api.post(`/v1/executions/${id}/events`, { name: "a" });
     await api.post(`/v1/executions/${id}/events`, { name: "b" });
     await waitFor(api, id);
@@ -189,7 +198,7 @@ describe("SSE streams", () => {
     expect(over.response.headers.get("content-type")).toBe("application/problem+json");
     expect(((await over.response.json()) as any).code).toBe("subscriber_limit");
     subs[0]!.ws.close(1000);
-      let sse = await openSse(id, { token });
+    let sse = await openSse(id, { token });
     for (let i = 0; sse.response.status !== 200 && i < 100; i++) {
       await new Promise((r) => setTimeout(r, 20));
       sse = await openSse(id, { token });

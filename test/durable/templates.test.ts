@@ -1,6 +1,15 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { client, createTenant, projection, target, targetCalls, waitFor, waitForNode, type Client } from "../support/api";
+import {
+  client,
+  createTenant,
+  projection,
+  target,
+  targetCalls,
+  waitFor,
+  waitForNode,
+  type Client,
+} from "../support/api";
 import { MINUTE, tick } from "../support/cron";
 
 let n = 0;
@@ -20,7 +29,8 @@ const start = async (api: Client, wf: string, input: unknown) => {
 };
 
 async function llmCalls(k: string): Promise<number> {
-  const count = async (base: string) => ((await (await fetch(`${base}/_calls/${k}`)).json()) as { calls: unknown[] }).calls.length;
+  const count = async (base: string) =>
+    ((await (await fetch(`${base}/_calls/${k}`)).json()) as { calls: unknown[] }).calls.length;
   return (await count(env.OPENAI_URL)) + (await count(env.ANTHROPIC_URL));
 }
 
@@ -28,11 +38,23 @@ describe("templates API", () => {
   it("lists the templates and instantiates one as the tenant's own workflow", async () => {
     const api = client((await createTenant()).token);
     const list = (await api.get("/v1/templates")).body.data;
-    expect(list.map((t: any) => t.name)).toEqual(["question-pipeline", "sdlc-parallel", "draft-and-monitor", "order-intake", "code-fix-queue"]);
+    expect(list.map((t: any) => t.name)).toEqual([
+      "question-pipeline",
+      "sdlc-parallel",
+      "draft-and-monitor",
+      "order-intake",
+      "code-fix-queue",
+    ]);
     expect(list[0].input_schema.required).toEqual(["topic"]);
     const renamed = await api.post("/v1/templates/order-intake/instantiate", { name: "my orders" });
     expect(renamed.body).toMatchObject({ name: "my orders", version: 1 });
-    expect((await api.get(`/v1/workflows/${renamed.body.id}`)).body.definition.nodes.map((x: any) => x.id)).toEqual(["parse", "choose_outlet", "outlet", "create_order", "confirm"]);
+    expect((await api.get(`/v1/workflows/${renamed.body.id}`)).body.definition.nodes.map((x: any) => x.id)).toEqual([
+      "parse",
+      "choose_outlet",
+      "outlet",
+      "create_order",
+      "confirm",
+    ]);
     expect((await api.post("/v1/templates/nope/instantiate", {})).body.code).toBe("template_not_found");
   });
 });
@@ -43,11 +65,24 @@ describe("question-pipeline", () => {
     const wf = await instantiate(api, "question-pipeline");
     const directives = (best: number) =>
       `[[json@categories={"categories":["easy","medium","hard"]}]] [[json@score={"scores":[{"index":0,"reward":0.2},{"index":${best},"reward":0.9}]}]]`;
-    const [a, b] = await Promise.all([start(api, wf, { topic: `tides ${directives(1)}` }), start(api, wf, { topic: `volcanoes ${directives(2)}` })]);
+    const [a, b] = await Promise.all([
+      start(api, wf, { topic: `tides ${directives(1)}` }),
+      start(api, wf, { topic: `volcanoes ${directives(2)}` }),
+    ]);
     const [ra, rb] = await Promise.all([waitFor(api, a, undefined, 30_000), waitFor(api, b, undefined, 30_000)]);
     expect(ra.status).toBe("succeeded");
     expect(rb.status).toBe("succeeded");
-    expect(ra.nodes.map((x: any) => x.node_id)).toEqual(["categories", "draft_0", "draft_1", "draft_2", "critique", "revise", "score", "select", "assemble"]);
+    expect(ra.nodes.map((x: any) => x.node_id)).toEqual([
+      "categories",
+      "draft_0",
+      "draft_1",
+      "draft_2",
+      "critique",
+      "revise",
+      "score",
+      "select",
+      "assemble",
+    ]);
     const out = ra.output.assemble;
     expect(out.topic).toMatch(/^tides /);
     expect(out.categories).toEqual(["easy", "medium", "hard"]);
@@ -57,7 +92,10 @@ describe("question-pipeline", () => {
     expect(rb.output.assemble.topic).toMatch(/^volcanoes /);
     // The result and its rewards are in D1, beside everything else.
     const stored = (await projection(a))?.nodes.find((x) => x.node_id === "assemble")?.output as any;
-    expect(stored.rewards).toEqual([{ index: 0, reward: 0.2 }, { index: 1, reward: 0.9 }]);
+    expect(stored.rewards).toEqual([
+      { index: 0, reward: 0.2 },
+      { index: 1, reward: 0.9 },
+    ]);
   });
 });
 
@@ -70,7 +108,8 @@ describe("sdlc-parallel", () => {
     const done = await waitFor(api, await start(api, wf, { project: `todo app ${files}` }), undefined, 30_000);
     expect(done.status).toBe("succeeded");
     const byId = Object.fromEntries(done.nodes.map((x: any) => [x.node_id, x]));
-    for (const phase of ["requirements", "design", "backend", "frontend", "tests"]) expect(byId[phase].output.json.files).toEqual([{ path: "notes.md", content: "ok" }]);
+    for (const phase of ["requirements", "design", "backend", "frontend", "tests"])
+      expect(byId[phase].output.json.files).toEqual([{ path: "notes.md", content: "ok" }]);
     expect(Date.parse(byId.frontend.started_at)).toBeLessThan(Date.parse(byId.backend.finished_at));
   });
 
@@ -84,7 +123,12 @@ describe("sdlc-parallel", () => {
     expect((await api.post(`/v1/executions/${id}/cancel`)).body.status).toBe("cancelled");
     const done = await waitFor(api, id);
     expect(done.nodes.map((x: any) => [x.node_id, x.status])).toEqual([
-      ["requirements", "succeeded"], ["design", "succeeded"], ["backend", "cancelled"], ["frontend", "succeeded"], ["tests", "cancelled"], ["review", "cancelled"],
+      ["requirements", "succeeded"],
+      ["design", "succeeded"],
+      ["backend", "cancelled"],
+      ["frontend", "succeeded"],
+      ["tests", "cancelled"],
+      ["review", "cancelled"],
     ]);
     await new Promise((r) => setTimeout(r, 300));
     expect(await llmCalls(k)).toBe(4);
@@ -98,7 +142,9 @@ describe("draft-and-monitor", () => {
     const k = key("post");
     const id = await start(api, wf, {
       campaign: `spring sale [[json@draft={"title":"Spring","body":"Twenty percent off"}]]`,
-      publish_url: target(`/publish/${k}?live_status=503`), alert_webhook_url: target(`/hooks/${k}`), check_interval_hours: 1,
+      publish_url: target(`/publish/${k}?live_status=503`),
+      alert_webhook_url: target(`/hooks/${k}`),
+      check_interval_hours: 1,
     });
     const done = await waitFor(api, id);
     expect(done.status).toBe("succeeded");
@@ -111,12 +157,19 @@ describe("draft-and-monitor", () => {
     expect(webhook_secret).toMatch(/^whsec_/);
     await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: webhook_secret }) });
     const monitor = (await api.get(`/v1/monitors/${monitor_id}`)).body;
-    expect(monitor).toMatchObject({ name: "post Spring", interval_seconds: 3600, failure_threshold: 2, check: { url: target(`/status/503/live-${k}`) } });
+    expect(monitor).toMatchObject({
+      name: "post Spring",
+      interval_seconds: 3600,
+      failure_threshold: 2,
+      check: { url: target(`/status/503/live-${k}`) },
+    });
 
     let t = Date.parse(monitor.next_check_at);
     for (let i = 0; i < 4; i++) {
       await tick(t);
-      expect((await api.get(`/v1/monitors/${monitor_id}`)).body.next_check_at).toBe(new Date(t + 60 * MINUTE).toISOString());
+      expect((await api.get(`/v1/monitors/${monitor_id}`)).body.next_check_at).toBe(
+        new Date(t + 60 * MINUTE).toISOString(),
+      );
       t += 60 * MINUTE;
     }
     expect((await api.get(`/v1/monitors/${monitor_id}`)).body.status).toBe("down");
@@ -126,7 +179,8 @@ describe("draft-and-monitor", () => {
 });
 
 describe("order-intake", () => {
-  const parse = (outlet: string, qty: number) => `[[json@parse-order={"outlet":"${outlet}","line_items":[{"sku":"flat-white","qty":${qty}}],"notes":"pickup"}]]`;
+  const parse = (outlet: string, qty: number) =>
+    `[[json@parse-order={"outlet":"${outlet}","line_items":[{"sku":"flat-white","qty":${qty}}],"notes":"pickup"}]]`;
 
   it("takes 10 different orders; the client's outlet wins over the model's guess", async () => {
     const api = client((await createTenant()).token);
@@ -134,7 +188,12 @@ describe("order-intake", () => {
     const k = key("orders");
     const ids = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        start(api, wf, { message: `order ${i}: ${parse("o-2", i + 1)}`, outlet_id: "o-1", catalog_url: target(""), orders_url: target(`/orders/${k}`) }),
+        start(api, wf, {
+          message: `order ${i}: ${parse("o-2", i + 1)}`,
+          outlet_id: "o-1",
+          catalog_url: target(""),
+          orders_url: target(`/orders/${k}`),
+        }),
       ),
     );
     const results = await Promise.all(ids.map((id) => waitFor(api, id, undefined, 30_000)));
@@ -151,10 +210,17 @@ describe("order-intake", () => {
     // Tighten the create_order timeout so the slow first answer forces a retry (version 2 of the same workflow).
     const def = (await api.get(`/v1/workflows/${wf}`)).body.definition;
     const create = def.nodes.find((x: any) => x.id === "create_order");
-    Object.assign(create, { timeout_ms: 300, retry: { max_attempts: 3, initial_delay_ms: 10, backoff_coefficient: 2, max_delay_ms: 100, jitter: false } });
+    Object.assign(create, {
+      timeout_ms: 300,
+      retry: { max_attempts: 3, initial_delay_ms: 10, backoff_coefficient: 2, max_delay_ms: 100, jitter: false },
+    });
     expect((await api.put(`/v1/workflows/${wf}`, def)).body.version).toBe(2);
     const k = key("retry-order");
-    const id = await start(api, wf, { message: `one ${parse("o-1", 1)}`, catalog_url: target(""), orders_url: target(`/orders/${k}?delay_first=1000`) });
+    const id = await start(api, wf, {
+      message: `one ${parse("o-1", 1)}`,
+      catalog_url: target(""),
+      orders_url: target(`/orders/${k}?delay_first=1000`),
+    });
     const done = await waitFor(api, id, undefined, 30_000);
     expect(done.status).toBe("succeeded");
     expect(done.nodes.find((x: any) => x.node_id === "create_order").attempts).toBe(2);
@@ -168,13 +234,36 @@ describe("order-intake", () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "order-intake");
     const k = key("no-outlet");
-    const none = await waitFor(api, await start(api, wf, { message: `x ${parse("", 1)}`, catalog_url: target(""), orders_url: target(`/orders/${k}`) }));
+    const none = await waitFor(
+      api,
+      await start(api, wf, {
+        message: `x ${parse("", 1)}`,
+        catalog_url: target(""),
+        orders_url: target(`/orders/${k}`),
+      }),
+    );
     expect(none.status).toBe("failed");
     const choose = none.nodes.find((x: any) => x.node_id === "choose_outlet");
     expect(choose.error.message).toMatch(/no outlet: the client selected none and the message names none/);
-    expect(none.nodes.filter((x: any) => x.status === "skipped").map((x: any) => x.node_id)).toEqual(["outlet", "create_order", "confirm"]);
-    const unknown = await waitFor(api, await start(api, wf, { message: `x ${parse("o-2", 1)}`, outlet_id: "o-9", catalog_url: target(""), orders_url: target(`/orders/${k}`) }));
-    expect(unknown.nodes.find((x: any) => x.node_id === "outlet")).toMatchObject({ status: "failed", attempts: 1, error: { code: "http_404" } });
+    expect(none.nodes.filter((x: any) => x.status === "skipped").map((x: any) => x.node_id)).toEqual([
+      "outlet",
+      "create_order",
+      "confirm",
+    ]);
+    const unknown = await waitFor(
+      api,
+      await start(api, wf, {
+        message: `x ${parse("o-2", 1)}`,
+        outlet_id: "o-9",
+        catalog_url: target(""),
+        orders_url: target(`/orders/${k}`),
+      }),
+    );
+    expect(unknown.nodes.find((x: any) => x.node_id === "outlet")).toMatchObject({
+      status: "failed",
+      attempts: 1,
+      error: { code: "http_404" },
+    });
     expect(((await (await fetch(target(`/_orders/${k}`))).json()) as { orders: unknown[] }).orders).toHaveLength(0);
   });
 });
@@ -185,7 +274,12 @@ describe("code-fix-queue", () => {
     const wf = await instantiate(api, "code-fix-queue");
     const k = key("repo");
     const input = (file: string, patch: string) => ({ file_path: file, patch, repo_url: target(`/repo/${k}`) });
-    const ids = [await start(api, wf, input("src/a.ts", "p1")), await start(api, wf, input("src/a.ts", "p2")), await start(api, wf, input("src/b.ts", "p3")), await start(api, wf, input("src/a.ts", "p4"))];
+    const ids = [
+      await start(api, wf, input("src/a.ts", "p1")),
+      await start(api, wf, input("src/a.ts", "p2")),
+      await start(api, wf, input("src/b.ts", "p3")),
+      await start(api, wf, input("src/a.ts", "p4")),
+    ];
     for (const id of ids) expect((await waitFor(api, id, undefined, 30_000)).status).toBe("succeeded");
     const a = (await targetCalls(`repo-${k}-src/a.ts`)).calls.sort((x, y) => x.started_at - y.started_at);
     const [b] = (await targetCalls(`repo-${k}-src/b.ts`)).calls;

@@ -11,14 +11,26 @@ describe("trace context", () => {
     const wf = await api.post("/v1/workflows", {
       name: "traced",
       nodes: [
-        { id: "call", kind: "http", retry: { max_attempts: 2, initial_delay_ms: 10, jitter: false }, config: { url: target(`/flaky/${k}?fail=1`) } },
-        { id: "ask", kind: "llm", needs: ["call"], config: { tier: "mid", messages: [{ role: "user", content: `[[key=${k}]] hi` }] } },
+        {
+          id: "call",
+          kind: "http",
+          retry: { max_attempts: 2, initial_delay_ms: 10, jitter: false },
+          config: { url: target(`/flaky/${k}?fail=1`) },
+        },
+        {
+          id: "ask",
+          kind: "llm",
+          needs: ["call"],
+          config: { tier: "mid", messages: [{ role: "user", content: `[[key=${k}]] hi` }] },
+        },
       ],
     });
     const ex = await api.post(`/v1/workflows/${wf.body.id}/executions`, {}, { traceparent: PARENT });
     expect((await waitFor(api, ex.body.id)).status).toBe("succeeded");
     const httpCalls = (await targetCalls(k)).calls as any[];
-    const llmCalls = ((await (await fetch(`${env.OPENAI_URL}/_calls/${k}`)).json()) as { calls: { headers: Record<string, string> }[] }).calls;
+    const llmCalls = (
+      (await (await fetch(`${env.OPENAI_URL}/_calls/${k}`)).json()) as { calls: { headers: Record<string, string> }[] }
+    ).calls;
     const parents = [...httpCalls.map((c) => c.traceparent), ...llmCalls.map((c) => c.headers.traceparent)];
     expect(parents).toHaveLength(3);
     for (const p of parents) expect(p).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
@@ -28,7 +40,13 @@ describe("trace context", () => {
 
   it("starts a trace when the caller sends none, shared by the execution's calls", async () => {
     const api = client((await createTenant()).token);
-    const wf = await api.post("/v1/workflows", { name: "echo", nodes: [{ id: "a", kind: "http", config: { url: target("/echo/a") } }, { id: "b", kind: "http", config: { url: target("/echo/b") } }] });
+    const wf = await api.post("/v1/workflows", {
+      name: "echo",
+      nodes: [
+        { id: "a", kind: "http", config: { url: target("/echo/a") } },
+        { id: "b", kind: "http", config: { url: target("/echo/b") } },
+      ],
+    });
     const ex = await api.post(`/v1/workflows/${wf.body.id}/executions`, {}, { traceparent: "garbage" });
     const done = await waitFor(api, ex.body.id);
     const [a, b] = done.nodes.map((n: any) => n.output.body.headers.traceparent as string);
@@ -47,7 +65,10 @@ describe("trace context", () => {
       const api = client((await createTenant()).token);
       const wf = await api.post("/v1/workflows", {
         name: "logged",
-        nodes: [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }, { id: "a", kind: "transform", needs: ["gate"], config: { expression: "1" } }],
+        nodes: [
+          { id: "gate", kind: "wait_for_event", config: { event: "go" } },
+          { id: "a", kind: "transform", needs: ["gate"], config: { expression: "1" } },
+        ],
       });
       const ex = await api.post(`/v1/workflows/${wf.body.id}/executions`, {}, { traceparent: PARENT });
       expect((await api.post(`/v1/executions/${ex.body.id}/events`, { name: "go" })).status).toBe(202);
@@ -56,7 +77,12 @@ describe("trace context", () => {
       await new Promise((r) => setTimeout(r, 50));
       const mine = lines.filter((l) => l.execution_id === ex.body.id);
       expect(mine.map((l) => l.msg)).toEqual(["execution.queued", "execution.started", "execution.succeeded"]);
-      for (const l of mine) expect(l).toMatchObject({ level: "info", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736", workflow_id: wf.body.id });
+      for (const l of mine)
+        expect(l).toMatchObject({
+          level: "info",
+          trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+          workflow_id: wf.body.id,
+        });
       expect(mine.map((l) => l.seq)).toEqual([...mine.map((l) => l.seq)].sort((x, y) => (x as number) - (y as number)));
     } finally {
       spy.mockRestore();

@@ -8,7 +8,16 @@ describe("a value that is not there fails the attempt instead of rendering empty
     const api = client((await createTenant()).token);
     const { executionId } = await run(api, {
       name: "missing field",
-      nodes: [produce, { id: "post", kind: "http", needs: ["a"], retry: { max_attempts: 3, initial_delay_ms: 10 }, config: { url: target("/echo/undefined"), method: "POST", body: { order: "{{ nodes.a.output.order_id }}" } } }],
+      nodes: [
+        produce,
+        {
+          id: "post",
+          kind: "http",
+          needs: ["a"],
+          retry: { max_attempts: 3, initial_delay_ms: 10 },
+          config: { url: target("/echo/undefined"), method: "POST", body: { order: "{{ nodes.a.output.order_id }}" } },
+        },
+      ],
     });
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("failed");
@@ -24,7 +33,12 @@ describe("a value that is not there fails the attempt instead of rendering empty
       nodes: [
         produce,
         { id: "missing", kind: "transform", needs: ["a"], config: { expression: "nodes.a.output.name" } },
-        { id: "defaulted", kind: "transform", needs: ["a"], config: { expression: "$exists(nodes.a.output.name) ? nodes.a.output.name : 'anonymous'" } },
+        {
+          id: "defaulted",
+          kind: "transform",
+          needs: ["a"],
+          config: { expression: "$exists(nodes.a.output.name) ? nodes.a.output.name : 'anonymous'" },
+        },
         { id: "nulled", kind: "transform", needs: ["a"], config: { expression: "null" } },
       ],
     });
@@ -38,7 +52,11 @@ describe("a value that is not there fails the attempt instead of rendering empty
 
   it("fails an execution whose concurrency_key renders to nothing, instead of running it without a key", async () => {
     const api = client((await createTenant()).token);
-    const { executionId } = await run(api, { name: "keyed", concurrency_key: "{{ input.file_path }}", nodes: [produce] }, {});
+    const { executionId } = await run(
+      api,
+      { name: "keyed", concurrency_key: "{{ input.file_path }}", nodes: [produce] },
+      {},
+    );
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("failed");
     expect(done.error.code).toBe("concurrency_key_error");

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { findCycle, MAX_NODES, validateDefinition } from "../../src/engine/dag";
 import { kindSpecs } from "../../src/nodes";
 
-const t = (id: string, needs: string[] = [], extra: Record<string, unknown> = {}) => ({ id, kind: "transform", needs, config: { expression: "1" }, ...extra });
+const t = (id: string, needs: string[] = [], extra: Record<string, unknown> = {}) => ({
+  id,
+  kind: "transform",
+  needs,
+  config: { expression: "1" },
+  ...extra,
+});
 const errorsOf = (def: unknown) => {
   const r = validateDefinition(def, kindSpecs);
   if (r.ok) throw new Error("expected the definition to be rejected");
@@ -39,7 +45,10 @@ describe("definition validation", () => {
   });
 
   it("rejects a node that needs itself", () => {
-    expect(errorsOf({ name: "x", nodes: [t("a", ["a"])] })).toContainEqual({ path: "nodes[0].needs[0]", message: 'node "a" cannot need itself' });
+    expect(errorsOf({ name: "x", nodes: [t("a", ["a"])] })).toContainEqual({
+      path: "nodes[0].needs[0]",
+      message: 'node "a" cannot need itself',
+    });
   });
 
   it("caps the number of nodes", () => {
@@ -57,7 +66,9 @@ describe("definition validation", () => {
         { id: "k", kind: "teleport", config: {} },
       ],
     });
-    expect(errors.map((e) => e.path)).toEqual(expect.arrayContaining(["nodes[0].config.method", "nodes[1].config", "nodes[2].kind"]));
+    expect(errors.map((e) => e.path)).toEqual(
+      expect.arrayContaining(["nodes[0].config.method", "nodes[1].config", "nodes[2].kind"]),
+    );
   });
 
   it("parses expressions and templates up front", () => {
@@ -81,9 +92,20 @@ describe("definition validation", () => {
 
 describe("findCycle", () => {
   it("returns null for a DAG", () => {
-    expect(findCycle([{ id: "a", needs: [] }, { id: "b", needs: ["a"] }])).toBeNull();
+    expect(
+      findCycle([
+        { id: "a", needs: [] },
+        { id: "b", needs: ["a"] },
+      ]),
+    ).toBeNull();
   });
   it("finds a two-node cycle behind an acyclic prefix", () => {
-    expect(findCycle([{ id: "a", needs: [] }, { id: "b", needs: ["a", "c"] }, { id: "c", needs: ["b"] }])).toEqual(["b", "c", "b"]);
+    expect(
+      findCycle([
+        { id: "a", needs: [] },
+        { id: "b", needs: ["a", "c"] },
+        { id: "c", needs: ["b"] },
+      ]),
+    ).toEqual(["b", "c", "b"]);
   });
 });

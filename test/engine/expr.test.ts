@@ -11,8 +11,13 @@ describe("templates", () => {
   it("keeps the type of a whole-string template and interpolates inside longer strings", async () => {
     expect(await render("{{ nodes.fetch.output.body }}", ctx)).toEqual({ id: "x-1", items: [1, 2, 3] });
     expect(await render("{{ input.id }}", ctx)).toBe(7);
-    expect(await render("/items/{{ nodes.fetch.output.body.id }}?n={{ $count(nodes.fetch.output.body.items) }}", ctx)).toBe("/items/x-1?n=3");
-    expect(await render({ a: ["{{ input.tags }}", "run {{ execution.id }}"], b: 3 }, ctx)).toEqual({ a: [["a", "b"], "run ex_1"], b: 3 });
+    expect(
+      await render("/items/{{ nodes.fetch.output.body.id }}?n={{ $count(nodes.fetch.output.body.items) }}", ctx),
+    ).toBe("/items/x-1?n=3");
+    expect(await render({ a: ["{{ input.tags }}", "run {{ execution.id }}"], b: 3 }, ctx)).toEqual({
+      a: [["a", "b"], "run ex_1"],
+      b: 3,
+    });
   });
 
   it("treats a string that starts and ends with templates as interpolation, not one expression", async () => {
@@ -21,7 +26,9 @@ describe("templates", () => {
 
   it("fails loudly on a value that is not there, naming the path and the expression, instead of rendering it empty", async () => {
     await expect(render("x{{ input.nothing }}y", ctx)).rejects.toThrow(UndefinedValueError);
-    await expect(render({ headers: { auth: ["{{ nodes.gone.output }}"] } }, ctx, "config")).rejects.toThrow("config.headers.auth[0]: {{ nodes.gone.output }} has no value");
+    await expect(render({ headers: { auth: ["{{ nodes.gone.output }}"] } }, ctx, "config")).rejects.toThrow(
+      "config.headers.auth[0]: {{ nodes.gone.output }} has no value",
+    );
     await expect(render("{{ input.nothing }}", ctx)).rejects.toThrow("{{ input.nothing }} has no value");
   });
 

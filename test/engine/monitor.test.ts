@@ -3,7 +3,10 @@ import { checkCron, nextRunAfter } from "../../src/engine/cron";
 import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorState } from "../../src/engine/monitor";
 
 const t = { failure_threshold: 3, recovery_threshold: 2 };
-function runChecks(results: boolean[], start: MonitorState = { status: "unknown", consecutive_failures: 0, consecutive_successes: 0 }) {
+function runChecks(
+  results: boolean[],
+  start: MonitorState = { status: "unknown", consecutive_failures: 0, consecutive_successes: 0 },
+) {
   let s = start;
   const transitions: (string | null)[] = [];
   for (const ok of results) {
@@ -50,7 +53,11 @@ describe("cron", () => {
 
   it("computes the next run in the schedule's time zone, strictly after the given time", () => {
     const at = Date.parse("2026-11-23T14:00:00Z"); // 09:00 in New York
-    expect(new Date(nextRunAfter("0 9 * * *", "America/New_York", at) as number).toISOString()).toBe("2026-11-24T14:00:00.000Z");
-    expect(new Date(nextRunAfter("0 9 * * *", "America/New_York", at - 1) as number).toISOString()).toBe("2026-11-23T14:00:00.000Z");
+    expect(new Date(nextRunAfter("0 9 * * *", "America/New_York", at) as number).toISOString()).toBe(
+      "2026-11-24T14:00:00.000Z",
+    );
+    expect(new Date(nextRunAfter("0 9 * * *", "America/New_York", at - 1) as number).toISOString()).toBe(
+      "2026-11-23T14:00:00.000Z",
+    );
   });
 });

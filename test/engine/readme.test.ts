@@ -5,7 +5,9 @@ const readme = readFileSync("README.md", "utf8");
 
 describe("README", () => {
   it("links only to files inside the repository, and each one exists", () => {
-    const links = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1] as string).filter((l) => !/^(https?:|#|mailto:)/.test(l));
+    const links = [...readme.matchAll(/\]\(([^)]+)\)/g)]
+      .map((m) => m[1] as string)
+      .filter((l) => !/^(https?:|#|mailto:)/.test(l));
     for (const link of links) {
       expect(link, "a link out of the repository").not.toMatch(/^\.\.\//);
       expect(existsSync(link.split("#")[0] as string), `${link} exists`).toBe(true);

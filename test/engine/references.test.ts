@@ -7,21 +7,41 @@ const errorsOf = (def: unknown) => {
   const r = validateDefinition(def, kindSpecs);
   return r.ok ? [] : r.errors;
 };
-const node = (id: string, needs: string[], config: Record<string, unknown>, kind = "http", extra: Record<string, unknown> = {}) => ({ id, kind, needs, config, ...extra });
+const node = (
+  id: string,
+  needs: string[],
+  config: Record<string, unknown>,
+  kind = "http",
+  extra: Record<string, unknown> = {},
+) => ({ id, kind, needs, config, ...extra });
 
 describe("referencesIn", () => {
   it("finds the node ids and input names an expression reads from the root, in any position", () => {
     expect(referencesIn("$uppercase(nodes.greet.output) & input.name")).toEqual({ nodes: ["greet"], inputs: ["name"] });
-    expect(referencesIn("$exists(nodes.b.output) ? nodes.c.output[0].id : $$.nodes.d.output")).toEqual({ nodes: ["b", "c", "d"], inputs: [] });
-    expect(referencesIn('{"a": nodes.e.output, "b": item.x, "c": input.list.(nodes.f.output)}').nodes).toEqual(["e", "f"]);
+    expect(referencesIn("$exists(nodes.b.output) ? nodes.c.output[0].id : $$.nodes.d.output")).toEqual({
+      nodes: ["b", "c", "d"],
+      inputs: [],
+    });
+    expect(referencesIn('{"a": nodes.e.output, "b": item.x, "c": input.list.(nodes.f.output)}').nodes).toEqual([
+      "e",
+      "f",
+    ]);
     expect(referencesIn("item.nodes.x & index").nodes).toEqual([]);
   });
 });
 
 describe("references are checked when a definition is saved", () => {
   it("refuses a node that does not exist, with the exact path and the nodes there are", () => {
-    const errors = errorsOf({ name: "typo", nodes: [node("fetch", [], { url: "https://a.example/x" }), node("post", ["fetch"], { url: "https://a.example/{{ nodes.fetc.output.body.id }}" })] });
-    expect(errors).toEqual([{ path: "nodes[1].config.url", message: "nodes.fetc is not a node of this workflow (nodes: fetch, post)" }]);
+    const errors = errorsOf({
+      name: "typo",
+      nodes: [
+        node("fetch", [], { url: "https://a.example/x" }),
+        node("post", ["fetch"], { url: "https://a.example/{{ nodes.fetc.output.body.id }}" }),
+      ],
+    });
+    expect(errors).toEqual([
+      { path: "nodes[1].config.url", message: "nodes.fetc is not a node of this workflow (nodes: fetch, post)" },
+    ]);
   });
 
   it("refuses a node that exists but is not upstream, and says what to add to needs", () => {
@@ -33,7 +53,9 @@ describe("references are checked when a definition is saved", () => {
         node("post", ["side"], { url: "https://a.example/z", body: { id: "{{ nodes.fetch.output.body.id }}" } }),
       ],
     });
-    expect(errors).toEqual([{ path: "nodes[2].config.body.id", message: 'nodes.fetch is not upstream of "post"; add "fetch" to needs' }]);
+    expect(errors).toEqual([
+      { path: "nodes[2].config.body.id", message: 'nodes.fetch is not upstream of "post"; add "fetch" to needs' },
+    ]);
   });
 
   it("accepts transitive ancestors, and checks when, bare expressions and map item templates too", () => {
@@ -42,14 +64,24 @@ describe("references are checked when a definition is saved", () => {
       nodes: [
         node("a", [], { expression: "[1, 2]" }, "transform"),
         node("b", ["a"], { expression: "nodes.a.output" }, "transform"),
-        node("c", ["b"], { items: "nodes.a.output", node: { kind: "http", config: { url: "https://a.example/{{ item }}/{{ nodes.b.output[0] }}" } } }, "map", { when: "$count(nodes.a.output) > 0" }),
+        node(
+          "c",
+          ["b"],
+          {
+            items: "nodes.a.output",
+            node: { kind: "http", config: { url: "https://a.example/{{ item }}/{{ nodes.b.output[0] }}" } },
+          },
+          "map",
+          { when: "$count(nodes.a.output) > 0" },
+        ),
       ],
     };
     expect(errorsOf(ok)).toEqual([]);
     const bad = structuredClone(ok);
     bad.nodes[1] = node("b", ["a"], { expression: "nodes.c.output" }, "transform");
     (bad.nodes[2] as { when?: string }).when = "nodes.zz.output";
-    (bad.nodes[2]?.config as { node: { config: { url: string } } }).node.config.url = "https://a.example/{{ nodes.c.output }}";
+    (bad.nodes[2]?.config as { node: { config: { url: string } } }).node.config.url =
+      "https://a.example/{{ nodes.c.output }}";
     expect(errorsOf(bad)).toEqual([
       { path: "nodes[1].config.expression", message: 'nodes.c is not upstream of "b"; add "c" to needs' },
       { path: "nodes[2].when", message: "nodes.zz is not a node of this workflow (nodes: a, b, c)" },
@@ -58,7 +90,11 @@ describe("references are checked when a definition is saved", () => {
   });
 
   it("checks input.* against the properties input_schema declares, and only when it declares them", () => {
-    const def = (schema: unknown) => ({ name: "input", input_schema: schema, nodes: [node("t", [], { expression: "input.nme" }, "transform")] });
+    const def = (schema: unknown) => ({
+      name: "input",
+      input_schema: schema,
+      nodes: [node("t", [], { expression: "input.nme" }, "transform")],
+    });
     expect(errorsOf(def({ type: "object", properties: { name: { type: "string" } } }))).toEqual([
       { path: "nodes[0].config.expression", message: "input.nme is not a property of input_schema (properties: name)" },
     ]);
@@ -66,7 +102,13 @@ describe("references are checked when a definition is saved", () => {
   });
 
   it("refuses a concurrency_key that reads a node: it is rendered before any node runs", () => {
-    const errors = errorsOf({ name: "key", concurrency_key: "{{ nodes.a.output }}", nodes: [node("a", [], { expression: "1" }, "transform")] });
-    expect(errors).toEqual([{ path: "concurrency_key", message: "nodes.a: this is rendered before any node runs, so it can read only input" }]);
+    const errors = errorsOf({
+      name: "key",
+      concurrency_key: "{{ nodes.a.output }}",
+      nodes: [node("a", [], { expression: "1" }, "transform")],
+    });
+    expect(errors).toEqual([
+      { path: "concurrency_key", message: "nodes.a: this is rendered before any node runs, so it can read only input" },
+    ]);
   });
 });

@@ -1,8 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { decideRetry, retryPolicySchema } from "../../src/engine/retry";
 
-const policy = retryPolicySchema.parse({ max_attempts: 5, initial_delay_ms: 100, backoff_coefficient: 2, max_delay_ms: 1000, jitter: false });
-const err = (over: Partial<{ code: string; retryable: boolean; retry_after_ms: number }> = {}) => ({ code: "http_503", message: "x", retryable: true, ...over });
+const policy = retryPolicySchema.parse({
+  max_attempts: 5,
+  initial_delay_ms: 100,
+  backoff_coefficient: 2,
+  max_delay_ms: 1000,
+  jitter: false,
+});
+const err = (over: Partial<{ code: string; retryable: boolean; retry_after_ms: number }> = {}) => ({
+  code: "http_503",
+  message: "x",
+  retryable: true,
+  ...over,
+});
 
 describe("retry decisions", () => {
   it("backs off exponentially up to the cap", () => {
@@ -15,7 +26,10 @@ describe("retry decisions", () => {
   it("stops after max_attempts, on fatal errors and on non_retryable codes", () => {
     expect(decideRetry(policy, 5, err(), Math.random)).toEqual({ retry: false, reason: "exhausted" });
     expect(decideRetry(policy, 1, err({ retryable: false }), Math.random)).toEqual({ retry: false, reason: "fatal" });
-    expect(decideRetry({ ...policy, non_retryable: ["http_503"] }, 1, err(), Math.random)).toEqual({ retry: false, reason: "non_retryable" });
+    expect(decideRetry({ ...policy, non_retryable: ["http_503"] }, 1, err(), Math.random)).toEqual({
+      retry: false,
+      reason: "non_retryable",
+    });
   });
 
   it("draws full jitter from [0, backoff)", () => {

@@ -10,13 +10,21 @@ function def(nodes: unknown[]): Definition {
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.definition;
 }
-const n = (id: string, needs: string[] = [], extra: Record<string, unknown> = {}) => ({ id, kind: "transform", needs, config: { expression: "1" }, ...extra });
+const n = (id: string, needs: string[] = [], extra: Record<string, unknown> = {}) => ({
+  id,
+  kind: "transform",
+  needs,
+  config: { expression: "1" },
+  ...extra,
+});
 function states(d: Definition, set: Record<string, NodeStatus | [NodeStatus, number]> = {}): Map<string, NodeState> {
-  return new Map(d.nodes.map((x) => {
-    const v = set[x.id] ?? "pending";
-    const [status, due] = Array.isArray(v) ? v : [v, null];
-    return [x.id, { id: x.id, status, attempt: 0, due_at: due }];
-  }));
+  return new Map(
+    d.nodes.map((x) => {
+      const v = set[x.id] ?? "pending";
+      const [status, due] = Array.isArray(v) ? v : [v, null];
+      return [x.id, { id: x.id, status, attempt: 0, due_at: due }];
+    }),
+  );
 }
 const ctx = (input: unknown = {}, outputs: Record<string, unknown> = {}): ExprContext => ({
   input,
@@ -39,11 +47,19 @@ describe("plan", () => {
     const d = def([n("a", [], { when: "input.go = true" }), n("b", ["a"]), n("c", ["b"]), n("d")]);
     const p = await plan(d, states(d), ctx({ go: false }), 0, noError);
     expect(p.ready).toEqual(["d"]);
-    expect(p.skipped.map((s) => [s.id, s.reason])).toEqual([["a", "condition_false"], ["b", "upstream_skipped"], ["c", "upstream_skipped"]]);
+    expect(p.skipped.map((s) => [s.id, s.reason])).toEqual([
+      ["a", "condition_false"],
+      ["b", "upstream_skipped"],
+      ["c", "upstream_skipped"],
+    ]);
   });
 
   it("evaluates conditions over upstream outputs", async () => {
-    const d = def([n("a"), n("big", ["a"], { when: "nodes.a.output > 10" }), n("small", ["a"], { when: "nodes.a.output <= 10" })]);
+    const d = def([
+      n("a"),
+      n("big", ["a"], { when: "nodes.a.output > 10" }),
+      n("small", ["a"], { when: "nodes.a.output <= 10" }),
+    ]);
     const p = await plan(d, states(d, { a: "succeeded" }), ctx({}, { a: 42 }), 0, noError);
     expect(p.ready).toEqual(["big"]);
     expect(p.skipped.map((s) => s.id)).toEqual(["small"]);

@@ -23,11 +23,16 @@ async function api(method: string, path: string, body?: unknown, key = local.key
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-  for (const end = Date.now() + timeoutMs; ; ) {
+async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | null | undefined | false>,
+): Promise<T> {
+  for (const end = Date.now() + timeoutMs; ;) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${local.output().slice(-3000)}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${local.output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
@@ -42,16 +47,32 @@ afterAll(async () => {
 
 describe("npm start", () => {
   it("fires the Cron Trigger by itself: a * * * * * schedule starts a run and a monitor is checked within 70 s", async () => {
-    const wf = await api("POST", "/v1/workflows", { name: "every-minute", nodes: [{ id: "a", kind: "transform", config: { expression: "'tick'" } }] });
+    const wf = await api("POST", "/v1/workflows", {
+      name: "every-minute",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "'tick'" } }],
+    });
     expect(wf.status).toBe(201);
     const schedule = await api("POST", `/v1/workflows/${wf.body.id}/schedules`, { cron: "* * * * *" });
     expect(schedule.status).toBe(201);
-    const monitor = await api("POST", "/v1/monitors", { name: "local", check: { kind: "http", url: `${target.url}/status/200/local-monitor`, timeout_ms: 2000 }, interval_seconds: 60, alert: { webhook_url: `${target.url}/hooks/local` } });
+    const monitor = await api("POST", "/v1/monitors", {
+      name: "local",
+      check: { kind: "http", url: `${target.url}/status/200/local-monitor`, timeout_ms: 2000 },
+      interval_seconds: 60,
+      alert: { webhook_url: `${target.url}/hooks/local` },
+    });
     expect(monitor.status).toBe(201);
     const created = Date.now();
 
-    const started = await eventually("the schedule's first run", 70_000, async () => (await api("GET", `/v1/schedules/${schedule.body.id}/runs`)).body.data.find((r: { status: string }) => r.status === "started"));
-    const checked = await eventually("the monitor's first check", 70_000, async () => (await api("GET", `/v1/monitors/${monitor.body.id}/checks`)).body.data[0]);
+    const started = await eventually("the schedule's first run", 70_000, async () =>
+      (await api("GET", `/v1/schedules/${schedule.body.id}/runs`)).body.data.find(
+        (r: { status: string }) => r.status === "started",
+      ),
+    );
+    const checked = await eventually(
+      "the monitor's first check",
+      70_000,
+      async () => (await api("GET", `/v1/monitors/${monitor.body.id}/checks`)).body.data[0],
+    );
     expect(Date.now() - created).toBeLessThan(75_000);
     expect(checked.ok).toBe(true);
     const run = await eventually("the scheduled run to finish", 10_000, async () => {
@@ -88,15 +109,29 @@ describe("npm start", () => {
   }, 120_000);
 
   it("manages keys with every command the README shows", async () => {
-    const keys = (...args: string[]) => run("npm", ["run", "-s", "keys", "--", ...args], { env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state } }).catch((e) => e);
+    const keys = (...args: string[]) =>
+      run("npm", ["run", "-s", "keys", "--", ...args], {
+        env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state },
+      }).catch((e) => e);
     const plain = await keys("create", "acme");
-    expect(plain.stdout).toMatch(/tenant:  ten_acme\nkey id:  key_[0-9a-f-]{36}\nname:    default\nscopes:  read,write\napi key: ef_/);
+    expect(plain.stdout).toMatch(
+      /tenant:  ten_acme\nkey id:  key_[0-9a-f-]{36}\nname:    default\nscopes:  read,write\napi key: ef_/,
+    );
     const limited = await keys("create", "acme", "--name", "ci reader", "--scopes", "read");
     expect(limited.stdout).toContain("scopes:  read\n");
     const token = /api key: (\S+)/.exec(limited.stdout)?.[1] as string;
     const keyId = /key id:  (\S+)/.exec(limited.stdout)?.[1] as string;
     expect((await api("GET", "/v1/workflows", undefined, token)).status).toBe(200);
-    expect((await api("POST", "/v1/workflows", { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] }, token)).status).toBe(403);
+    expect(
+      (
+        await api(
+          "POST",
+          "/v1/workflows",
+          { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] },
+          token,
+        )
+      ).status,
+    ).toBe(403);
 
     const listed = await keys("list", "acme");
     expect(listed.stdout).toMatch(/^id +tenant +name +scopes +created +last used +status/);
@@ -123,24 +158,43 @@ describe("npm start", () => {
     // the deployment the smoke test reaches (--url) reads what the deploy wrote "remotely".
     const d1 = async (sql: string, params: unknown[]): Promise<D1Results> => {
       if (params.length) throw new Error("the test's D1 takes no bound parameters");
-      const { stdout } = await run("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", local.state, "--json", "--command", sql], { env: { ...process.env, CI: "true" } });
+      const { stdout } = await run(
+        "wrangler",
+        ["d1", "execute", "DB", "--local", "--persist-to", local.state, "--json", "--command", sql],
+        { env: { ...process.env, CI: "true" } },
+      );
       return JSON.parse(stdout) as D1Results;
     };
     const cf = await startFakeCloudflare({ d1 });
     const repo = copyOfRepo();
     try {
-      const env = { ...process.env, CLOUDFLARE_API_BASE_URL: cf.url, CLOUDFLARE_API_TOKEN: "ci-token", CLOUDFLARE_ACCOUNT_ID: "acc0000000000000000000000000001" };
-      const deploy = (...args: string[]) => run("npm", ["run", "-s", "deploy", "--", "--url", local.base, ...args], { cwd: repo, env, timeout: 180_000 }).catch((e) => e);
+      const env = {
+        ...process.env,
+        CLOUDFLARE_API_BASE_URL: cf.url,
+        CLOUDFLARE_API_TOKEN: "ci-token",
+        CLOUDFLARE_ACCOUNT_ID: "acc0000000000000000000000000001",
+      };
+      const deploy = (...args: string[]) =>
+        run("npm", ["run", "-s", "deploy", "--", "--url", local.base, ...args], {
+          cwd: repo,
+          env,
+          timeout: 180_000,
+        }).catch((e) => e);
 
       // No secrets anywhere: it stops before uploading anything, having made the database and written its id.
       const refused = await deploy();
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toContain("deploy stopped at (d) required secrets: missing secret(s) SECRETS_KEY, METRICS_TOKEN");
+      expect(refused.stderr).toContain(
+        "deploy stopped at (d) required secrets: missing secret(s) SECRETS_KEY, METRICS_TOKEN",
+      );
       expect(cf.calls.some((c) => c.method === "PUT" && c.path.endsWith("/workers/scripts/edgeflow"))).toBe(false);
       const id = [...cf.state.databases.values()][0]?.uuid as string;
       expect(readFileSync(join(repo, "wrangler.toml"), "utf8")).toContain(`database_id = "${id}"`);
 
-      writeFileSync(join(repo, ".prod.vars"), "SECRETS_KEY=c2VjcmV0cy1rZXktZm9yLWNpLWRlcGxveS0zMmJ5dGVz\nMETRICS_TOKEN=mt_ci\n");
+      writeFileSync(
+        join(repo, ".prod.vars"),
+        "SECRETS_KEY=c2VjcmV0cy1rZXktZm9yLWNpLWRlcGxveS0zMmJ5dGVz\nMETRICS_TOKEN=mt_ci\n",
+      );
       const first = await deploy("--secrets-file", ".prod.vars");
       expect(first.stderr ?? "").toBe("");
       expect(first.stdout).toContain(`D1 database id from wrangler.toml: ${id}`);
@@ -154,7 +208,10 @@ describe("npm start", () => {
       expect(script?.crons).toEqual(["* * * * *"]);
       expect(script?.migrationTag).toBe("v4");
       // The throwaway smoke key was revoked after use: seen through the keys command with --remote, as in production.
-      const keys = await run("npm", ["run", "-s", "keys", "--", "list", "deploy-smoke", "--remote"], { cwd: repo, env });
+      const keys = await run("npm", ["run", "-s", "keys", "--", "list", "deploy-smoke", "--remote"], {
+        cwd: repo,
+        env,
+      });
       expect(keys.stdout).toMatch(/deploy smoke .* revoked \S+Z/);
 
       // A second deploy needs no secrets file: they are set on the Worker now, and nothing is created twice.
@@ -173,7 +230,11 @@ describe("npm start", () => {
 /** The working tree's files (committed or not, git-ignored ones left out) in a fresh folder, node_modules linked. */
 function copyOfRepo(): string {
   const dir = mkdtempSync(join(tmpdir(), "edgeflow-deploy-"));
-  const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], { encoding: "utf8" }).split("\0").filter(Boolean);
+  const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], {
+    encoding: "utf8",
+  })
+    .split("\0")
+    .filter(Boolean);
   for (const f of files) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     try {

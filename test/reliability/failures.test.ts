@@ -9,10 +9,20 @@ import { installCrashHook, type CrashPoint } from "../../src/durable/faults";
 import { client, createTenant, projection, target, waitFor, waitForNode, type Client } from "../support/api";
 import { reportGate } from "../support/gates";
 
-const http = (id: string, needs: string[]) => ({ id, kind: "http", needs, config: { method: "POST", url: target(`/attempt/{{ execution.id }}-${id}`) } });
+const http = (id: string, needs: string[]) => ({
+  id,
+  kind: "http",
+  needs,
+  config: { method: "POST", url: target(`/attempt/{{ execution.id }}-${id}`) },
+});
 const DEFINITION = {
   name: "failures",
-  nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }, http("a", ["w"]), http("b", ["a"]), { id: "c", kind: "transform", needs: ["b"], config: { expression: "nodes.b.output.status" } }],
+  nodes: [
+    { id: "w", kind: "wait_for_event", config: { event: "go" } },
+    http("a", ["w"]),
+    http("b", ["a"]),
+    { id: "c", kind: "transform", needs: ["b"], config: { expression: "nodes.b.output.status" } },
+  ],
 };
 // Every log line of this isolate (the objects share it): how the test sees an object reset itself.
 const lines: string[] = [];
@@ -43,15 +53,22 @@ async function driveToEnd(api: Client, id: string): Promise<any> {
   }
   const view = (await api.get(`/v1/executions/${id}`)).body;
   const alarm = await runInDurableObject(executionStub(env, id), async (_o, state) => state.storage.getAlarm());
-  throw new Error(`execution ${id} never ended (${lines.filter((l) => l.includes(id)).slice(-3).join(" | ")}): alarm ${alarm}, ${JSON.stringify(view.nodes.map((n: any) => [n.node_id, n.status, n.attempts]))}`);
+  throw new Error(
+    `execution ${id} never ended (${lines
+      .filter((l) => l.includes(id))
+      .slice(-3)
+      .join(" | ")}): alarm ${alarm}, ${JSON.stringify(view.nodes.map((n: any) => [n.node_id, n.status, n.attempts]))}`,
+  );
 }
 
 /** The run ended succeeded, D1 agrees (waitFor checks), the log is gap-free and nothing completed twice. */
 async function verify(api: Client, id: string, label: string, problems: string[]): Promise<void> {
   const done = await driveToEnd(api, id);
-  if (done.status !== "succeeded" || done.output?.c !== 200) problems.push(`${label}: ended ${done.status} ${JSON.stringify(done.output)}`);
+  if (done.status !== "succeeded" || done.output?.c !== 200)
+    problems.push(`${label}: ended ${done.status} ${JSON.stringify(done.output)}`);
   const d1 = await projection(id);
-  if (d1?.execution.status !== done.status) problems.push(`${label}: D1 says ${d1?.execution.status}, the object ${done.status}`);
+  if (d1?.execution.status !== done.status)
+    problems.push(`${label}: D1 says ${d1?.execution.status}, the object ${done.status}`);
   const log = (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
   if (log.some((e, i) => e.seq !== i + 1)) problems.push(`${label}: seq gap`);
   const seen = new Set<string>();
@@ -113,7 +130,9 @@ describe("gate: failing alarms and storage", () => {
       // The object may still be resetting itself: a call that lands on the old instance fails, so try again.
       for (let i = 0; ; i++) {
         try {
-          await runInDurableObject(executionStub(env, id), async (_object, state) => state.storage.sql.exec("DROP TRIGGER IF EXISTS fault_on_event; DROP TABLE IF EXISTS fault_armed;"));
+          await runInDurableObject(executionStub(env, id), async (_object, state) =>
+            state.storage.sql.exec("DROP TRIGGER IF EXISTS fault_on_event; DROP TABLE IF EXISTS fault_armed;"),
+          );
           break;
         } catch (err) {
           if (i > 50) throw err;
@@ -121,15 +140,26 @@ describe("gate: failing alarms and storage", () => {
         }
       }
       const delivered = await sent;
-      if (delivered.status !== 202) problems.push(`storage write ${k} fails: sending the event answered ${delivered.status} ${JSON.stringify(delivered.body)}`);
+      if (delivered.status !== 202)
+        problems.push(
+          `storage write ${k} fails: sending the event answered ${delivered.status} ${JSON.stringify(delivered.body)}`,
+        );
       await verify(api, id, `storage write ${k} fails`, problems);
       runs++;
     }
 
     // 3. A lost alarm: nothing would ever wake the run. The watchdog must poke it within two cron periods.
-    const sleeper = await api.post("/v1/workflows", { name: "lost alarm", nodes: [{ id: "s", kind: "sleep", config: { duration_ms: 100 } }, http("a", ["s"])] });
+    const sleeper = await api.post("/v1/workflows", {
+      name: "lost alarm",
+      nodes: [{ id: "s", kind: "sleep", config: { duration_ms: 100 } }, http("a", ["s"])],
+    });
     const lost = (await api.post(`/v1/workflows/${sleeper.body.id}/executions`, {})).body.id as string;
-    const healthy = (await api.post(`/v1/workflows/${(await api.post("/v1/workflows", { name: "long sleep", nodes: [{ id: "s", kind: "sleep", config: { duration_ms: 3_600_000 } }] })).body.id}/executions`, {})).body.id as string;
+    const healthy = (
+      await api.post(
+        `/v1/workflows/${(await api.post("/v1/workflows", { name: "long sleep", nodes: [{ id: "s", kind: "sleep", config: { duration_ms: 3_600_000 } }] })).body.id}/executions`,
+        {},
+      )
+    ).body.id as string;
     await waitForNode(api, lost, "s", "waiting");
     await waitForNode(api, healthy, "s", "waiting");
     await runInDurableObject(executionStub(env, lost), async (_object, state) => state.storage.deleteAlarm());
@@ -144,7 +174,10 @@ describe("gate: failing alarms and storage", () => {
     expect((await api.get(`/v1/executions/${healthy}`)).body.status).toBe("running");
     runs++;
 
-    await reportGate("alarm-and-storage-failures", `${runs} runs: alarm() throwing 0-10 times at 2 points, ${storageFaults} failed storage writes (one per run, every event position), 1 lost alarm poked by the first watchdog tick; ${problems.length} problems, D1 status right in every run`);
+    await reportGate(
+      "alarm-and-storage-failures",
+      `${runs} runs: alarm() throwing 0-10 times at 2 points, ${storageFaults} failed storage writes (one per run, every event position), 1 lost alarm poked by the first watchdog tick; ${problems.length} problems, D1 status right in every run`,
+    );
     expect(problems).toEqual([]);
   });
 });

@@ -15,9 +15,23 @@ describe("gate: idempotency properties", () => {
   it("replays the same key and body, refuses another body, answers in-flight duplicates 409, one execution per key", async () => {
     const { token } = await createTenant();
     const api = client(token);
-    const wf = (await api.post("/v1/workflows", { name: "idem", nodes: [{ id: "a", kind: "transform", config: { expression: "input.v" } }] })).body.id as string;
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "idem",
+        nodes: [{ id: "a", kind: "transform", config: { expression: "input.v" } }],
+      })
+    ).body.id as string;
     const path = `/v1/workflows/${wf}/executions`;
-    const stats = { sequences: 0, requests: 0, concurrent: 0, created: 0, replayed: 0, refused: 0, inFlight: 0, keys: 0 };
+    const stats = {
+      sequences: 0,
+      requests: 0,
+      concurrent: 0,
+      created: 0,
+      replayed: 0,
+      refused: 0,
+      inFlight: 0,
+      keys: 0,
+    };
     let run = 0;
 
     await fc.assert(
@@ -28,7 +42,12 @@ describe("gate: idempotency properties", () => {
         const owners = new Map<number, { body: number; id: string; view: Record<string, unknown> }>();
         for (const group of groups) {
           if (group.length > 1) stats.concurrent += group.length;
-          const answers = await Promise.all(group.map(async (r) => ({ r, res: await api.post(path, body(r.body), { "idempotency-key": `${tag}-k${r.key}` }) })));
+          const answers = await Promise.all(
+            group.map(async (r) => ({
+              r,
+              res: await api.post(path, body(r.body), { "idempotency-key": `${tag}-k${r.key}` }),
+            })),
+          );
           stats.requests += answers.length;
           // The creator of each key is known only from its 201, so read those first.
           for (const { r, res } of answers.filter((a) => a.res.status === 201)) {
@@ -60,7 +79,12 @@ describe("gate: idempotency properties", () => {
 
 const pick = (v: Record<string, unknown>) => ({ id: v.id, workflow_id: v.workflow_id, version: v.version });
 
-function check(r: { key: number; body: number }, res: ApiResponse, owner: { body: number; id: string; view: Record<string, unknown> } | undefined, stats: Record<string, number>): void {
+function check(
+  r: { key: number; body: number },
+  res: ApiResponse,
+  owner: { body: number; id: string; view: Record<string, unknown> } | undefined,
+  stats: Record<string, number>,
+): void {
   if (res.status === 201) return;
   expect(owner, `key ${r.key} answered ${res.status} with no request having created it`).toBeDefined();
   const o = owner as NonNullable<typeof owner>;

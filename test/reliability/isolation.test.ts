@@ -37,15 +37,22 @@ describe("gate: tenant isolation matrix", () => {
     for (const op of guarded) {
       const label = `${op.method} ${op.path}`;
       const outOfScope = requiredScope(op.method, op.path) === "read" ? writeOnly.token : readOnly.token;
-      for (const [variant, token, status] of [["none", null, 401], ["malformed", "edgeflow_not-a-key", 401], ["revoked", revoked.token, 401], ["scope", outOfScope, 403]] as const) {
+      for (const [variant, token, status] of [
+        ["none", null, 401],
+        ["malformed", "edgeflow_not-a-key", 401],
+        ["revoked", revoked.token, 401],
+        ["scope", outOfScope, 403],
+      ] as const) {
         const res = await send(op, token);
         if (res.status < 400) successes.push(`${label} (${variant})`);
         else if (res.status !== status) wrongStatus.push(`${label} (${variant}): ${res.status} ${res.body?.code}`);
       }
-      // Another tenant's key: the owner's objects do not exist for it; tenant-wide routes answer with its own data only.
+      // Another tenant's key: the owner's objects do not exist for it; tenant-wide routes answer with its own data
+      // only.
       const res = await send(op, other.token);
       const ownsObject = op.path.includes("{id}") || op.path === "/v1/stream-tickets";
-      if (ownsObject && res.status !== 404) (res.status < 400 ? successes : wrongStatus).push(`${label} (other tenant): ${res.status}`);
+      if (ownsObject && res.status !== 404)
+        (res.status < 400 ? successes : wrongStatus).push(`${label} (other tenant): ${res.status}`);
       // A refusal may repeat the id it was sent; a success must not carry anything of the owner's.
       const text = JSON.stringify(res.body);
       if (res.status < 400) for (const id of Object.values(ids)) if (text.includes(id)) leaks.push(`${label}: ${id}`);
@@ -58,7 +65,10 @@ describe("gate: tenant isolation matrix", () => {
     }
     // Secret names are per tenant: the other tenant wrote and deleted its own MATRIX_SECRET, never the owner's.
     expect((await a.get("/v1/secrets")).body.data.map((s: { name: string }) => s.name)).toContain("MATRIX_SECRET");
-    await reportGate("isolation-matrix", `${guarded.length} operations x 5 credentials, ${requests} requests, ${successes.length} successes, ${leaks.length} leaks, ${wrongStatus.length} wrong statuses`);
+    await reportGate(
+      "isolation-matrix",
+      `${guarded.length} operations x 5 credentials, ${requests} requests, ${successes.length} successes, ${leaks.length} leaks, ${wrongStatus.length} wrong statuses`,
+    );
     expect(successes).toEqual([]);
     expect(leaks).toEqual([]);
     expect(wrongStatus).toEqual([]);

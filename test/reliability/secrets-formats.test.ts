@@ -12,7 +12,13 @@ import { reportGate } from "../support/gates";
 
 // Every line any code in this isolate logs (the Worker and the Durable Objects share it) is kept and searched.
 const lines: string[] = [];
-const originals = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
+const originals = {
+  log: console.log,
+  info: console.info,
+  warn: console.warn,
+  error: console.error,
+  debug: console.debug,
+};
 beforeAll(() => {
   for (const level of Object.keys(originals) as (keyof typeof originals)[]) {
     console[level] = (...args: unknown[]) => {
@@ -26,7 +32,11 @@ afterAll(() => Object.assign(console, originals));
 const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-0[01]$/;
 
 async function dumpD1(): Promise<{ tables: number; rows: number; text: string }> {
-  const tables = (await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all<{ name: string }>()).results;
+  const tables = (
+    await env.DB.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+    ).all<{ name: string }>()
+  ).results;
   let rows = 0;
   let text = "";
   for (const { name } of tables) {
@@ -51,10 +61,40 @@ describe("gate: secrets and formats", () => {
     const { executionId } = await run(api, {
       name: "uses secrets",
       nodes: [
-        { id: "echo", kind: "http", config: { method: "POST", url: target(`/echo/${k}`), headers: { authorization: "Bearer {{ secrets.GATE_SECRET }}" }, body: { token: "{{ secrets.GATE_SECRET }}" } } },
-        { id: "side", kind: "http", needs: ["echo"], config: { method: "POST", url: target(`/side-effect/${k}-side`) } },
-        { id: "ask", kind: "llm", needs: ["echo"], config: { tier: "mid", messages: [{ role: "user", content: `[[key=${k}]] summarise` }] } },
-        { id: "watch", kind: "create_monitor", needs: ["ask"], config: { name: "gate", url: target(`/status/200/${k}-node-check`), interval_seconds: 3600, webhook_url: target(`/hooks/${k}-node`), webhook_secret: "{{ secrets.GATE_WHSEC }}" } },
+        {
+          id: "echo",
+          kind: "http",
+          config: {
+            method: "POST",
+            url: target(`/echo/${k}`),
+            headers: { authorization: "Bearer {{ secrets.GATE_SECRET }}" },
+            body: { token: "{{ secrets.GATE_SECRET }}" },
+          },
+        },
+        {
+          id: "side",
+          kind: "http",
+          needs: ["echo"],
+          config: { method: "POST", url: target(`/side-effect/${k}-side`) },
+        },
+        {
+          id: "ask",
+          kind: "llm",
+          needs: ["echo"],
+          config: { tier: "mid", messages: [{ role: "user", content: `[[key=${k}]] summarise` }] },
+        },
+        {
+          id: "watch",
+          kind: "create_monitor",
+          needs: ["ask"],
+          config: {
+            name: "gate",
+            url: target(`/status/200/${k}-node-check`),
+            interval_seconds: 3600,
+            webhook_url: target(`/hooks/${k}-node`),
+            webhook_secret: "{{ secrets.GATE_WHSEC }}",
+          },
+        },
       ],
     });
     const done = await waitFor(api, executionId);
@@ -62,12 +102,24 @@ describe("gate: secrets and formats", () => {
     expect(JSON.stringify(done.nodes[0].output)).toContain("[redacted]");
 
     // A monitor that goes down and alerts; its receiver verifies with the standardwebhooks package.
-    const created = (await api.post("/v1/monitors", { name: "gate", check: { kind: "http", url: target(`/status/503/${k}-check`), timeout_ms: 2000 }, interval_seconds: 60, failure_threshold: 1, alert: { webhook_url: target(`/hooks/${k}`) } })).body;
+    const created = (
+      await api.post("/v1/monitors", {
+        name: "gate",
+        check: { kind: "http", url: target(`/status/503/${k}-check`), timeout_ms: 2000 },
+        interval_seconds: 60,
+        failure_threshold: 1,
+        alert: { webhook_url: target(`/hooks/${k}`) },
+      })
+    ).body;
     const rotated = (await api.post(`/v1/monitors/${created.id}/secret`)).body.webhook_secret as string;
     await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: rotated }) });
     await tick(Date.parse(created.next_check_at));
     await tick(Date.parse(created.next_check_at) + MINUTE);
-    const deliveries = ((await (await fetch(target(`/_hooks/${k}`))).json()) as { deliveries: { verified: boolean; headers: Record<string, string>; body: unknown }[] }).deliveries;
+    const deliveries = (
+      (await (await fetch(target(`/_hooks/${k}`))).json()) as {
+        deliveries: { verified: boolean; headers: Record<string, string>; body: unknown }[];
+      }
+    ).deliveries;
     expect(deliveries.length).toBeGreaterThanOrEqual(1);
     expect(deliveries.every((d) => d.verified)).toBe(true);
     // The same receiver library refuses a stale, a future and a tampered message.
@@ -89,10 +141,17 @@ describe("gate: secrets and formats", () => {
     // No plaintext anywhere: D1 (every table), the event log, every log line.
     const token_secret = token.slice(token.lastIndexOf("_") + 1);
     const needles: Record<string, string> = {
-      "API key": token, "API key secret part": token_secret, "tenant secret": secret, "webhook secret (tenant secret)": whsec,
-      "webhook secret (created)": created.webhook_secret, "webhook secret (rotated)": rotated,
-      OPENAI_API_KEY: "sk-local-test", OPENROUTER_API_KEY: "or-local-test", ANTHROPIC_API_KEY: "ak-local-test",
-      SECRETS_KEY: (env as unknown as { SECRETS_KEY: string }).SECRETS_KEY, METRICS_TOKEN: "metrics-test-token",
+      "API key": token,
+      "API key secret part": token_secret,
+      "tenant secret": secret,
+      "webhook secret (tenant secret)": whsec,
+      "webhook secret (created)": created.webhook_secret,
+      "webhook secret (rotated)": rotated,
+      OPENAI_API_KEY: "sk-local-test",
+      OPENROUTER_API_KEY: "or-local-test",
+      ANTHROPIC_API_KEY: "ak-local-test",
+      SECRETS_KEY: (env as unknown as { SECRETS_KEY: string }).SECRETS_KEY,
+      METRICS_TOKEN: "metrics-test-token",
     };
     const d1 = await dumpD1();
     const events = (await api.get(`/v1/executions/${executionId}/events?limit=1000`)).body.data as unknown[];
@@ -106,17 +165,33 @@ describe("gate: secrets and formats", () => {
     expect(lines.length).toBeGreaterThan(10);
 
     // /metrics in the Prometheus text format, read by a Prometheus parser.
-    const metricsRes = await SELF.fetch("http://edgeflow.test/metrics", { headers: { authorization: "Bearer metrics-test-token" } });
+    const metricsRes = await SELF.fetch("http://edgeflow.test/metrics", {
+      headers: { authorization: "Bearer metrics-test-token" },
+    });
     expect(metricsRes.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
-    const families = parsePrometheusTextFormat(await metricsRes.text()) as { name: string; type: string; metrics: unknown[] }[];
-    expect(families.map((f) => f.name)).toEqual(expect.arrayContaining(["edgeflow_http_requests_total", "edgeflow_executions", "edgeflow_node_attempts_total"]));
-    expect(families.every((f) => ["COUNTER", "GAUGE", "HISTOGRAM", "SUMMARY", "UNTYPED"].includes(f.type) && Array.isArray(f.metrics))).toBe(true);
+    const families = parsePrometheusTextFormat(await metricsRes.text()) as {
+      name: string;
+      type: string;
+      metrics: unknown[];
+    }[];
+    expect(families.map((f) => f.name)).toEqual(
+      expect.arrayContaining(["edgeflow_http_requests_total", "edgeflow_executions", "edgeflow_node_attempts_total"]),
+    );
+    expect(
+      families.every(
+        (f) => ["COUNTER", "GAUGE", "HISTOGRAM", "SUMMARY", "UNTYPED"].includes(f.type) && Array.isArray(f.metrics),
+      ),
+    ).toBe(true);
 
     // Every outbound call this gate caused: http nodes, the model, monitor checks, alert webhooks.
     const outbound = [
       ...(await targetCalls(`${k}-side`)).calls.map((c) => c.traceparent),
       ...(await targetCalls(`${k}-check`)).calls.map((c) => c.traceparent),
-      ...((await (await fetch(`${env.OPENAI_URL}/_calls/${k}`)).json()) as { calls: { headers: Record<string, string> }[] }).calls.map((c) => c.headers.traceparent),
+      ...(
+        (await (await fetch(`${env.OPENAI_URL}/_calls/${k}`)).json()) as {
+          calls: { headers: Record<string, string> }[];
+        }
+      ).calls.map((c) => c.headers.traceparent),
       ...deliveries.map((d) => d.headers.traceparent),
       (done.nodes[0].output.body.headers as Record<string, string>).traceparent,
     ] as (string | null | undefined)[];

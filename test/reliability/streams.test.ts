@@ -16,7 +16,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function chain(steps: number, napMs: number) {
   const nodes: Record<string, unknown>[] = [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }];
   for (let i = 0; i < steps; i++) {
-    nodes.push({ id: `t${i}`, kind: "transform", needs: [i === 0 ? "gate" : `s${i - 1}`], config: { expression: `${i}` } });
+    nodes.push({
+      id: `t${i}`,
+      kind: "transform",
+      needs: [i === 0 ? "gate" : `s${i - 1}`],
+      config: { expression: `${i}` },
+    });
     nodes.push({ id: `s${i}`, kind: "sleep", needs: [`t${i}`], config: { duration_ms: napMs } });
   }
   return { name: "stream chaos", nodes };
@@ -32,7 +37,12 @@ async function startGated(api: Client, wf: string): Promise<string> {
  * One subscriber that keeps dropping its connection and resuming from the last seq it saw, alternating SSE
  * (Last-Event-ID) and WebSocket (after=), until it has seen the execution's final event.
  */
-async function chaoticSubscriber(id: string, token: string, random: () => number, stats: { reconnects: number }): Promise<number[]> {
+async function chaoticSubscriber(
+  id: string,
+  token: string,
+  random: () => number,
+  stats: { reconnects: number },
+): Promise<number[]> {
   const seen: number[] = [];
   for (let round = 0; round < 200; round++) {
     const after = seen.at(-1) ?? 0;
@@ -114,25 +124,52 @@ describe("gate: streams under chaos", () => {
     await Promise.all(runs);
 
     // Part 2: 50 executions x 20 subscribers (10 WebSocket, 10 SSE), spread over tenants to stay inside their limits.
-    const tenants = await Promise.all(Array.from({ length: 10 }, async () => {
-      const t = await createTenant();
-      const c = client(t.token);
-      return { token: t.token, api: c, wf: (await c.post("/v1/workflows", chain(3, 20))).body.id as string };
-    }));
-    const executions = (await Promise.all(tenants.map(async (t) => Promise.all(Array.from({ length: 5 }, async () => ({ t, id: await startGated(t.api, t.wf) })))))).flat();
+    const tenants = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const t = await createTenant();
+        const c = client(t.token);
+        return { token: t.token, api: c, wf: (await c.post("/v1/workflows", chain(3, 20))).body.id as string };
+      }),
+    );
+    const executions = (
+      await Promise.all(
+        tenants.map(async (t) =>
+          Promise.all(Array.from({ length: 5 }, async () => ({ t, id: await startGated(t.api, t.wf) }))),
+        ),
+      )
+    ).flat();
     const subscribers = await Promise.all(
       executions.flatMap(({ t, id }) => [
-        ...Array.from({ length: 10 }, async () => ({ id, t, kind: "ws" as const, s: await socket(id, { token: t.token }) })),
-        ...Array.from({ length: 10 }, async () => ({ id, t, kind: "sse" as const, s: await openSse(id, { token: t.token }) })),
+        ...Array.from({ length: 10 }, async () => ({
+          id,
+          t,
+          kind: "ws" as const,
+          s: await socket(id, { token: t.token }),
+        })),
+        ...Array.from({ length: 10 }, async () => ({
+          id,
+          t,
+          kind: "sse" as const,
+          s: await openSse(id, { token: t.token }),
+        })),
       ]),
     );
     await Promise.all(executions.map(({ t, id }) => t.api.post(`/v1/executions/${id}/events`, { name: "go" })));
     await Promise.all(executions.map(({ t, id }) => waitFor(t.api, id, undefined, 60_000)));
-    const finals = new Map(await Promise.all(executions.map(async ({ t, id }) => [id, (await finalSeq(id, t.token)) as number] as const)));
+    const finals = new Map(
+      await Promise.all(executions.map(async ({ t, id }) => [id, (await finalSeq(id, t.token)) as number] as const)),
+    );
     for (const sub of subscribers) {
       const last = finals.get(sub.id) as number;
-      const seqs = () => (sub.kind === "ws" ? sub.s.messages.map((m: any) => m.seq as number) : sub.s.events.map((e: any) => Number(e.id)));
-      await poll(() => seqs().at(-1) === last, 10_000, () => `subscriber of ${sub.id} to reach ${last}`).catch(() => undefined);
+      const seqs = () =>
+        sub.kind === "ws"
+          ? sub.s.messages.map((m: any) => m.seq as number)
+          : sub.s.events.map((e: any) => Number(e.id));
+      await poll(
+        () => seqs().at(-1) === last,
+        10_000,
+        () => `subscriber of ${sub.id} to reach ${last}`,
+      ).catch(() => undefined);
       const r = gapsAndDuplicates(seqs(), last);
       totals.dropped += r.gaps;
       totals.duplicates += r.duplicates;

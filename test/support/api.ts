@@ -6,16 +6,27 @@ import { generateApiKey } from "../../src/lib/api-keys";
 let tenants = 0;
 
 /** A real tenant with a real API key in D1, as `npm run keys -- create` makes them. */
-export async function createTenant(name = `tenant-${++tenants}`): Promise<{ tenantId: string; token: string; keyId: string }> {
+export async function createTenant(
+  name = `tenant-${++tenants}`,
+): Promise<{ tenantId: string; token: string; keyId: string }> {
   const tenantId = `ten_${crypto.randomUUID()}`;
   return { tenantId, ...(await createKey(tenantId, name)) };
 }
 
 /** Another API key for an existing tenant (created with the tenant if it is new), with the given scopes. */
-export async function createKey(tenantId: string, name = "tenant", scopes = "read,write"): Promise<{ token: string; keyId: string }> {
+export async function createKey(
+  tenantId: string,
+  name = "tenant",
+  scopes = "read,write",
+): Promise<{ token: string; keyId: string }> {
   const key = await generateApiKey();
   const keyId = `key_${crypto.randomUUID()}`;
-  await insertTenantWithKey(openDb(env.DB).db, { id: tenantId, name }, { id: keyId, prefix: key.prefix, hash: key.hash, name: "test", scopes }, Date.now());
+  await insertTenantWithKey(
+    openDb(env.DB).db,
+    { id: tenantId, name },
+    { id: keyId, prefix: key.prefix, hash: key.hash, name: "test", scopes },
+    Date.now(),
+  );
   return { token: key.token, keyId };
 }
 
@@ -37,7 +48,9 @@ function operations() {
           pattern: new RegExp(`^${path.replace(/\{\w+\}/g, "[^/]+")}$`),
           method: method.toUpperCase(),
           path,
-          statuses: Object.keys(op.responses).filter((k) => /^\d+$/.test(k)).map(Number),
+          statuses: Object.keys(op.responses)
+            .filter((k) => /^\d+$/.test(k))
+            .map(Number),
         })),
       ),
     );
@@ -53,23 +66,42 @@ async function checkContract(method: string, path: string, res: ApiResponse): Pr
   const bare = path.split("?")[0] as string;
   const op = ops.find((o) => o.method === method && o.pattern.test(bare));
   if (res.status >= 400) {
-    if (res.headers.get("content-type") !== "application/problem+json" || res.body?.status !== res.status || typeof res.body?.code !== "string") {
-      throw new Error(`contract: ${method} ${path} answered ${res.status} without a matching problem+json: ${JSON.stringify(res.body)}`);
+    if (
+      res.headers.get("content-type") !== "application/problem+json" ||
+      res.body?.status !== res.status ||
+      typeof res.body?.code !== "string"
+    ) {
+      throw new Error(
+        `contract: ${method} ${path} answered ${res.status} without a matching problem+json: ${JSON.stringify(res.body)}`,
+      );
     }
-    if (!op && res.body.code !== "route_not_found") throw new Error(`contract: ${method} ${path} is not in /openapi.json`);
+    if (!op && res.body.code !== "route_not_found")
+      throw new Error(`contract: ${method} ${path} is not in /openapi.json`);
     return;
   }
   if (!op) throw new Error(`contract: ${method} ${path} succeeded but is not in /openapi.json`);
-  if (!op.statuses.includes(res.status)) throw new Error(`contract: ${method} ${op.path} answered ${res.status}; the document declares ${op.statuses.join(", ")}`);
+  if (!op.statuses.includes(res.status))
+    throw new Error(
+      `contract: ${method} ${op.path} answered ${res.status}; the document declares ${op.statuses.join(", ")}`,
+    );
 }
 
 /** Calls the Worker through its real fetch handler with the tenant's key, checking each answer against the contract. */
 export function client(token: string | null) {
-  const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
+  const call = async <T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> => {
     const h: Record<string, string> = { ...headers };
     if (token) h.authorization = `Bearer ${token}`;
     if (body !== undefined && !h["content-type"]) h["content-type"] = "application/json";
-    const res = await SELF.fetch(`http://edgeflow.test${path}`, { method, headers: h, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+    const res = await SELF.fetch(`http://edgeflow.test${path}`, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
     const text = await res.text();
     const parsed = { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
     await checkContract(method, path, parsed);
@@ -77,8 +109,10 @@ export function client(token: string | null) {
   };
   return {
     get: <T = any>(path: string, headers?: Record<string, string>) => call<T>("GET", path, undefined, headers),
-    post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>("POST", path, body ?? {}, headers),
-    put: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>("PUT", path, body, headers),
+    post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) =>
+      call<T>("POST", path, body ?? {}, headers),
+    put: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) =>
+      call<T>("PUT", path, body, headers),
     del: <T = any>(path: string) => call<T>("DELETE", path),
     raw: call,
   };
@@ -92,38 +126,62 @@ const TERMINAL = ["succeeded", "failed", "cancelled", "timed_out"];
  * Poll an execution until it reaches one of `statuses` (terminal by default) and, for a terminal status,
  * until D1's projection of it agrees: every test that waits also checks that D1 ends up right.
  */
-export async function waitFor(api: Client, id: string, statuses: string[] = TERMINAL, timeoutMs = 15_000, opts = { d1: true }): Promise<any> {
+export async function waitFor(
+  api: Client,
+  id: string,
+  statuses: string[] = TERMINAL,
+  timeoutMs = 15_000,
+  opts = { d1: true },
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await api.get(`/v1/executions/${id}`);
     if (res.status !== 200) throw new Error(`GET execution ${id}: ${res.status} ${JSON.stringify(res.body)}`);
     if (statuses.includes(res.body.status)) {
       const projected = opts.d1 && TERMINAL.includes(res.body.status) ? await projection(id) : null;
-      const agrees = !opts.d1 || !TERMINAL.includes(res.body.status) ||
-        (projected !== null && projected.execution.status === res.body.status && projected.nodes.length === res.body.nodes.length &&
-          res.body.nodes.every((n: any) => projected.nodes.some((p) => p.node_id === n.node_id && p.status === n.status && p.attempt === n.attempts)));
+      const agrees =
+        !opts.d1 ||
+        !TERMINAL.includes(res.body.status) ||
+        (projected !== null &&
+          projected.execution.status === res.body.status &&
+          projected.nodes.length === res.body.nodes.length &&
+          res.body.nodes.every((n: any) =>
+            projected.nodes.some((p) => p.node_id === n.node_id && p.status === n.status && p.attempt === n.attempts),
+          ));
       if (agrees) return res.body;
     }
-    if (Date.now() > deadline) throw new Error(`execution ${id} still ${res.body.status} (or D1 behind) after ${timeoutMs} ms: ${JSON.stringify(res.body.nodes)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `execution ${id} still ${res.body.status} (or D1 behind) after ${timeoutMs} ms: ${JSON.stringify(res.body.nodes)}`,
+      );
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /** Poll until node `nodeId` of an execution has `status`. */
-export async function waitForNode(api: Client, id: string, nodeId: string, status: string, timeoutMs = 10_000): Promise<any> {
+export async function waitForNode(
+  api: Client,
+  id: string,
+  nodeId: string,
+  status: string,
+  timeoutMs = 10_000,
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const view = (await api.get(`/v1/executions/${id}`)).body;
     const node = view.nodes.find((n: any) => n.node_id === nodeId);
     if (node?.status === status) return node;
-    if (Date.now() > deadline) throw new Error(`node ${nodeId} of ${id} is ${node?.status}, not ${status}, after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`node ${nodeId} of ${id} is ${node?.status}, not ${status}, after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /** The execution and node runs as D1 has them (what list queries see). */
 export async function projection(id: string) {
-  const tenant = (await env.DB.prepare("select tenant_id from executions where id = ?").bind(id).first<{ tenant_id: string }>())?.tenant_id;
+  const tenant = (
+    await env.DB.prepare("select tenant_id from executions where id = ?").bind(id).first<{ tenant_id: string }>()
+  )?.tenant_id;
   return tenant ? getProjectedExecution(openDb(env.DB).db, tenant, id) : null;
 }
 
@@ -138,7 +196,16 @@ export async function run(api: Client, definition: unknown, input: unknown = {},
 
 export const target = (path: string) => `${env.TARGET_URL}${path}`;
 
-export async function targetCalls(key: string): Promise<{ calls: { idempotency_key: string | null; attempt: string | null; traceparent: string | null; started_at: number; finished_at?: number }[]; effects: Record<string, unknown> }> {
+export async function targetCalls(key: string): Promise<{
+  calls: {
+    idempotency_key: string | null;
+    attempt: string | null;
+    traceparent: string | null;
+    started_at: number;
+    finished_at?: number;
+  }[];
+  effects: Record<string, unknown>;
+}> {
   const res = await fetch(target(`/_calls/${encodeURIComponent(key)}`));
   return res.json();
 }

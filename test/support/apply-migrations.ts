@@ -1,4 +1,5 @@
 import { applyD1Migrations, env } from "cloudflare:test";
 
-// Storage is isolated per test file; every file starts from the real migrations, as `wrangler d1 migrations apply` would.
+// Storage is isolated per test file; every file starts from the real migrations, as `wrangler d1 migrations apply`
+// would.
 await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);

@@ -18,7 +18,16 @@ export interface FakeCloudflare {
   state: {
     databases: Map<string, { uuid: string; name: string; query: D1Executor }>;
     buckets: Set<string>;
-    scripts: Map<string, { secrets: Map<string, string>; crons: string[]; uploads: number; migrationTag: string | null; subdomain?: boolean }>;
+    scripts: Map<
+      string,
+      {
+        secrets: Map<string, string>;
+        crons: string[];
+        uploads: number;
+        migrationTag: string | null;
+        subdomain?: boolean;
+      }
+    >;
   };
   close: () => Promise<void>;
 }
@@ -40,8 +49,20 @@ export async function startFakeCloudflare(opts: { d1?: D1Executor } = {}): Promi
     calls.push({ method: req.method ?? "GET", path });
     try {
       const handled = await route(req.method ?? "GET", path, url, body, state, opts, req.headers["content-type"] ?? "");
-      if (handled === undefined) return send(res, 404, { success: false, errors: [{ code: 7003, message: `fake Cloudflare API: no route for ${req.method} ${path}` }], messages: [], result: null });
-      send(res, handled.status ?? 200, { success: (handled.status ?? 200) < 400, errors: handled.errors ?? [], messages: [], result: handled.result ?? null, ...(handled.extra ?? {}) });
+      if (handled === undefined)
+        return send(res, 404, {
+          success: false,
+          errors: [{ code: 7003, message: `fake Cloudflare API: no route for ${req.method} ${path}` }],
+          messages: [],
+          result: null,
+        });
+      send(res, handled.status ?? 200, {
+        success: (handled.status ?? 200) < 400,
+        errors: handled.errors ?? [],
+        messages: [],
+        result: handled.result ?? null,
+        ...(handled.extra ?? {}),
+      });
     } catch (err) {
       send(res, 500, { success: false, errors: [{ code: 10000, message: String(err) }], messages: [], result: null });
     }
@@ -52,27 +73,49 @@ export async function startFakeCloudflare(opts: { d1?: D1Executor } = {}): Promi
     url: `http://127.0.0.1:${port}/client/v4`,
     calls,
     state,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
-type Answer = { status?: number; result?: unknown; errors?: { code: number; message: string }[]; extra?: Record<string, unknown> } | undefined;
+type Answer =
+  | { status?: number; result?: unknown; errors?: { code: number; message: string }[]; extra?: Record<string, unknown> }
+  | undefined;
 
-async function route(method: string, path: string, url: URL, body: Buffer, s: FakeCloudflare["state"], opts: { d1?: D1Executor }, contentType: string): Promise<Answer> {
+async function route(
+  method: string,
+  path: string,
+  url: URL,
+  body: Buffer,
+  s: FakeCloudflare["state"],
+  opts: { d1?: D1Executor },
+  contentType: string,
+): Promise<Answer> {
   const json = () => JSON.parse(body.toString("utf8") || "{}");
   if (method === "GET" && path === "/user/tokens/verify") return { result: { id: "tok", status: "active" } };
   if (method === "GET" && path === "/user") return { result: { email: "ci@edgeflow.test" } };
   if (method === "GET" && (path === "/accounts" || path === "/memberships")) {
-    return { result: path === "/accounts" ? [ACCOUNT] : [{ account: ACCOUNT }], extra: { result_info: { page: 1, per_page: 50, total_pages: 1, count: 1, total_count: 1 } } };
+    return {
+      result: path === "/accounts" ? [ACCOUNT] : [{ account: ACCOUNT }],
+      extra: { result_info: { page: 1, per_page: 50, total_pages: 1, count: 1, total_count: 1 } },
+    };
   }
   const m = /^\/accounts\/([^/]+)(\/.*)$/.exec(path);
   if (!m || m[1] !== ACCOUNT.id) return undefined;
   const rest = m[2] as string;
-  const db = (idOrName: string) => s.databases.get(idOrName) ?? [...s.databases.values()].find((d) => d.name === idOrName);
-  const info = (d: { uuid: string; name: string }) => ({ uuid: d.uuid, name: d.name, created_at: new Date().toISOString(), version: "production", num_tables: 0, file_size: 0 });
+  const db = (idOrName: string) =>
+    s.databases.get(idOrName) ?? [...s.databases.values()].find((d) => d.name === idOrName);
+  const info = (d: { uuid: string; name: string }) => ({
+    uuid: d.uuid,
+    name: d.name,
+    created_at: new Date().toISOString(),
+    version: "production",
+    num_tables: 0,
+    file_size: 0,
+  });
 
   if (rest === "/d1/database" && method === "POST") {
     const { name } = json() as { name: string };
@@ -88,7 +131,9 @@ async function route(method: string, path: string, url: URL, body: Buffer, s: Fa
   let d = /^\/d1\/database\/([^/]+)$/.exec(rest);
   if (d && method === "GET") {
     const found = db(decodeURIComponent(d[1] as string));
-    return found ? { result: info(found) } : { status: 404, errors: [{ code: 7404, message: "The database could not be found" }] };
+    return found
+      ? { result: info(found) }
+      : { status: 404, errors: [{ code: 7404, message: "The database could not be found" }] };
   }
   d = /^\/d1\/database\/([^/]+)\/query$/.exec(rest);
   if (d && method === "POST") {
@@ -103,7 +148,11 @@ async function route(method: string, path: string, url: URL, body: Buffer, s: Fa
   }
   if (rest === "/r2/buckets" && method === "POST") {
     const { name } = json() as { name: string };
-    if (s.buckets.has(name)) return { status: 409, errors: [{ code: 10004, message: "The bucket you tried to create already exists, and you own it." }] };
+    if (s.buckets.has(name))
+      return {
+        status: 409,
+        errors: [{ code: 10004, message: "The bucket you tried to create already exists, and you own it." }],
+      };
     s.buckets.add(name);
     return { result: { name, creation_date: new Date().toISOString(), location: "WEUR" } };
   }
@@ -119,33 +168,90 @@ async function route(method: string, path: string, url: URL, body: Buffer, s: Fa
     const sub = script[2] ?? "";
     const known = s.scripts.get(name);
     if (sub === "/secrets" && method === "GET") {
-      return known ? { result: [...known.secrets.keys()].map((n) => ({ name: n, type: "secret_text" })) } : { status: 404, errors: [{ code: 10007, message: "This Worker does not exist on your account." }] };
+      return known
+        ? { result: [...known.secrets.keys()].map((n) => ({ name: n, type: "secret_text" })) }
+        : { status: 404, errors: [{ code: 10007, message: "This Worker does not exist on your account." }] };
     }
     // A first deploy uploads the script; later ones upload a version and deploy it (wrangler's versions flow).
     if ((sub === "" && method === "PUT") || (sub === "/versions" && method === "POST")) {
       const meta = metadataOf(body, contentType);
-      const entry = known ?? { secrets: new Map<string, string>(), crons: [], uploads: 0, migrationTag: null as string | null };
+      const entry = known ?? {
+        secrets: new Map<string, string>(),
+        crons: [],
+        uploads: 0,
+        migrationTag: null as string | null,
+      };
       // secret_text bindings carry new values; "inherit" ones keep what is set.
-      for (const b of (meta.bindings ?? []) as { type: string; name: string; text?: string }[]) if (b.type === "secret_text") entry.secrets.set(b.name, b.text ?? "");
+      for (const b of (meta.bindings ?? []) as { type: string; name: string; text?: string }[])
+        if (b.type === "secret_text") entry.secrets.set(b.name, b.text ?? "");
       if (meta.migrations?.new_tag) entry.migrationTag = meta.migrations.new_tag;
       entry.uploads++;
       s.scripts.set(name, entry);
-      const version = { id: `version-${entry.uploads}`, number: entry.uploads, metadata: { source: "wrangler" }, resources: { bindings: meta.bindings ?? [], script: { etag: `etag-${entry.uploads}`, handlers: ["fetch", "scheduled"] } } };
-      return { result: sub === "" ? { id: name, etag: `etag-${entry.uploads}`, startup_time_ms: 5, deployment_id: crypto.randomUUID(), has_modules: true } : version };
+      const version = {
+        id: `version-${entry.uploads}`,
+        number: entry.uploads,
+        metadata: { source: "wrangler" },
+        resources: {
+          bindings: meta.bindings ?? [],
+          script: { etag: `etag-${entry.uploads}`, handlers: ["fetch", "scheduled"] },
+        },
+      };
+      return {
+        result:
+          sub === ""
+            ? {
+                id: name,
+                etag: `etag-${entry.uploads}`,
+                startup_time_ms: 5,
+                deployment_id: crypto.randomUUID(),
+                has_modules: true,
+              }
+            : version,
+      };
     }
     if (sub.startsWith("/deployments") && method === "POST") {
-      return { result: { id: `deployment-${known?.uploads ?? 0}`, source: "wrangler", strategy: "percentage", ...(json() as object), created_on: new Date().toISOString() } };
+      return {
+        result: {
+          id: `deployment-${known?.uploads ?? 0}`,
+          source: "wrangler",
+          strategy: "percentage",
+          ...(json() as object),
+          created_on: new Date().toISOString(),
+        },
+      };
     }
     if (sub === "/script-settings" && method === "PATCH") return { result: json() };
     if (sub === "/deployments" && method === "GET") {
       const versions = known?.uploads ? [{ version_id: `version-${known.uploads}`, percentage: 100 }] : [];
-      return { result: { deployments: versions.length ? [{ id: `deployment-${known?.uploads}`, source: "wrangler", strategy: "percentage", versions, created_on: new Date().toISOString() }] : [] } };
+      return {
+        result: {
+          deployments: versions.length
+            ? [
+                {
+                  id: `deployment-${known?.uploads}`,
+                  source: "wrangler",
+                  strategy: "percentage",
+                  versions,
+                  created_on: new Date().toISOString(),
+                },
+              ]
+            : [],
+        },
+      };
     }
     const version = /^\/versions\/([^/]+)$/.exec(sub);
     if (version && method === "GET") {
-      return { result: { id: version[1], number: known?.uploads ?? 0, metadata: { source: "wrangler", created_on: new Date().toISOString() }, resources: { bindings: [], script: { etag: "x", handlers: ["fetch", "scheduled"] }, script_runtime: {} } } };
+      return {
+        result: {
+          id: version[1],
+          number: known?.uploads ?? 0,
+          metadata: { source: "wrangler", created_on: new Date().toISOString() },
+          resources: { bindings: [], script: { etag: "x", handlers: ["fetch", "scheduled"] }, script_runtime: {} },
+        },
+      };
     }
-    if (sub === "/subdomain" && method === "GET") return { result: { enabled: known?.subdomain ?? false, previews_enabled: false } };
+    if (sub === "/subdomain" && method === "GET")
+      return { result: { enabled: known?.subdomain ?? false, previews_enabled: false } };
     if (sub === "/subdomain" && method === "POST") {
       if (known) known.subdomain = Boolean((json() as { enabled?: boolean }).enabled);
       return { result: { enabled: known?.subdomain ?? false, previews_enabled: false } };
@@ -153,20 +259,43 @@ async function route(method: string, path: string, url: URL, body: Buffer, s: Fa
     if (sub === "/schedules" && method === "PUT") {
       const crons = (json() as { cron: string }[]).map((c) => c.cron);
       if (known) known.crons = crons;
-      return { result: { schedules: crons.map((cron) => ({ cron, created_on: new Date().toISOString(), modified_on: new Date().toISOString() })) } };
+      return {
+        result: {
+          schedules: crons.map((cron) => ({
+            cron,
+            created_on: new Date().toISOString(),
+            modified_on: new Date().toISOString(),
+          })),
+        },
+      };
     }
   }
   const worker = /^\/workers\/workers\/([^/]+)$/.exec(rest);
   if (worker && method === "GET") {
     const known = s.scripts.get(worker[1] as string);
-    if (!known) return { status: 404, errors: [{ code: 10007, message: "This Worker does not exist on your account." }] };
-    return { result: { id: worker[1], name: worker[1], subdomain: { enabled: known.subdomain ?? false, previews_enabled: false } } };
+    if (!known)
+      return { status: 404, errors: [{ code: 10007, message: "This Worker does not exist on your account." }] };
+    return {
+      result: {
+        id: worker[1],
+        name: worker[1],
+        subdomain: { enabled: known.subdomain ?? false, previews_enabled: false },
+      },
+    };
   }
   const service = /^\/workers\/services\/([^/]+)$/.exec(rest);
   if (service && method === "GET") {
     const known = s.scripts.get(service[1] as string);
     if (!known) return { status: 404, errors: [{ code: 10090, message: "workers.api.error.service_not_found" }] };
-    return { result: { id: service[1], default_environment: { environment: "production", script: { id: service[1], migration_tag: known.migrationTag } } } };
+    return {
+      result: {
+        id: service[1],
+        default_environment: {
+          environment: "production",
+          script: { id: service[1], migration_tag: known.migrationTag },
+        },
+      },
+    };
   }
   if (rest === "/workers/subdomain" && method === "GET") return { result: { subdomain: SUBDOMAIN } };
   return undefined;
@@ -184,7 +313,17 @@ function run(db: DatabaseSync, sql: string, params: unknown[]) {
   const stmt = db.prepare(sql);
   const reads = /^\s*(select|with|pragma)\b/i.test(sql) || /\breturning\b/i.test(sql);
   const results = reads ? stmt.all(...(params as never[])) : (stmt.run(...(params as never[])), []);
-  return { results, success: true, meta: { duration: performance.now() - started, changes: 0, rows_read: results.length, rows_written: 0, served_by: "fake" } };
+  return {
+    results,
+    success: true,
+    meta: {
+      duration: performance.now() - started,
+      changes: 0,
+      rows_read: results.length,
+      rows_written: 0,
+      served_by: "fake",
+    },
+  };
 }
 
 /** Split a script into statements at semicolons that end a line (quoted text in our SQL never does). */

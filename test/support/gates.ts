@@ -2,6 +2,9 @@ import { env } from "cloudflare:test";
 
 /** Report one reliability gate's figure; the global teardown prints every gate line at the end of the run. */
 export async function reportGate(name: string, figure: string): Promise<void> {
-  const res = await fetch(`${env.TARGET_URL}/_gates`, { method: "POST", body: JSON.stringify({ line: `${name}: ${figure}` }) });
+  const res = await fetch(`${env.TARGET_URL}/_gates`, {
+    method: "POST",
+    body: JSON.stringify({ line: `${name}: ${figure}` }),
+  });
   await res.body?.cancel();
 }

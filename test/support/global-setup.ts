@@ -12,7 +12,13 @@ export default async function setup(project: TestProject) {
   project.provide("anthropicUrl", anthropic.url);
   return async () => {
     const gates = target.gates();
-    if (gates.length) console.log(`\nReliability gates (each fails its suite when missed):\n${gates.sort().map((g) => `  ${g}`).join("\n")}\n`);
+    if (gates.length)
+      console.log(
+        `\nReliability gates (each fails its suite when missed):\n${gates
+          .sort()
+          .map((g) => `  ${g}`)
+          .join("\n")}\n`,
+      );
     await Promise.all([target.close(), openai.close(), anthropic.close()]);
   };
 }

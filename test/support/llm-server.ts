@@ -20,7 +20,8 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
       res.writeHead(status, { "content-type": "application/json", ...headers });
       res.end(typeof body === "string" ? body : JSON.stringify(body));
     };
-    if (req.method === "GET" && req.url?.startsWith("/_calls/")) return send(200, { calls: calls.get(decodeURIComponent(req.url.slice(8))) ?? [] });
+    if (req.method === "GET" && req.url?.startsWith("/_calls/"))
+      return send(200, { calls: calls.get(decodeURIComponent(req.url.slice(8))) ?? [] });
     if (req.method === "POST" && req.url === "/_fail-next") {
       failNext = JSON.parse(raw) as typeof failNext;
       return send(200, failNext);
@@ -30,10 +31,19 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
       return send(failNext.status, { error: { message: "the server was told to fail" } });
     }
     const path = flavor === "openai" ? "/v1/chat/completions" : "/v1/messages";
-    if (req.method !== "POST" || req.url !== path) return send(404, { error: { message: `no route ${req.method} ${req.url}` } });
-    const authorized = flavor === "openai" ? /^Bearer \S+/.test(String(req.headers.authorization ?? "")) : Boolean(req.headers["x-api-key"]);
+    if (req.method !== "POST" || req.url !== path)
+      return send(404, { error: { message: `no route ${req.method} ${req.url}` } });
+    const authorized =
+      flavor === "openai"
+        ? /^Bearer \S+/.test(String(req.headers.authorization ?? ""))
+        : Boolean(req.headers["x-api-key"]);
     if (!authorized) return send(401, { error: { message: "missing API key" } });
-    const body = JSON.parse(raw) as { model: string; system?: string; messages: { role: string; content: string }[]; response_format?: unknown };
+    const body = JSON.parse(raw) as {
+      model: string;
+      system?: string;
+      messages: { role: string; content: string }[];
+      response_format?: unknown;
+    };
     const last = [...body.messages].reverse().find((m) => m.role === "user")?.content ?? "";
     const conversation = [body.system ?? "", ...body.messages.map((m) => m.content)].join("\n");
     // [[name@TAG=value]] applies only to calls whose prompt says "TASK: TAG"; [[name=value]] to every call.
@@ -52,21 +62,37 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     if (always) return send(Number(always), { error: { message: `forced status ${always}` } });
     const fail = d("fail")?.split(":");
     if (fail && n <= Number(fail[0])) {
-      return send(Number(fail[1] ?? 500), { error: { message: `planned failure ${n}` } }, fail[2] ? { "retry-after": fail[2] } : {});
+      return send(
+        Number(fail[1] ?? 500),
+        { error: { message: `planned failure ${n}` } },
+        fail[2] ? { "retry-after": fail[2] } : {},
+      );
     }
     const badjson = Number(d("badjson") ?? 0);
     const text = n <= badjson ? "this is {not json" : (d("json") ?? `echo: ${last.replace(/\[\[.*?\]\]/g, "").trim()}`);
     const cost = d("cost");
     if (flavor === "openai") {
       return send(200, {
-        id: `chatcmpl-${n}`, object: "chat.completion", model: body.model,
+        id: `chatcmpl-${n}`,
+        object: "chat.completion",
+        model: body.model,
         choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
-        usage: { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150, ...(cost ? { cost: Number(cost) } : {}) },
+        usage: {
+          prompt_tokens: 100,
+          completion_tokens: 50,
+          total_tokens: 150,
+          ...(cost ? { cost: Number(cost) } : {}),
+        },
       });
     }
     return send(200, {
-      id: `msg_${n}`, type: "message", role: "assistant", model: body.model,
-      content: [{ type: "text", text }], stop_reason: "end_turn", usage: { input_tokens: 100, output_tokens: 50 },
+      id: `msg_${n}`,
+      type: "message",
+      role: "assistant",
+      model: body.model,
+      content: [{ type: "text", text }],
+      stop_reason: "end_turn",
+      usage: { input_tokens: 100, output_tokens: 50 },
     });
   });
   return listenOnLoopback(server);

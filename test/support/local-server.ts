@@ -39,9 +39,10 @@ export async function startLocal(timeoutMs = 120_000): Promise<LocalServer> {
     }
     rmSync(state, { recursive: true, force: true });
   };
-  for (const end = Date.now() + timeoutMs; ; ) {
+  for (const end = Date.now() + timeoutMs; ;) {
     const key = /dev tenant API key: (ef_\S+)/.exec(out)?.[1];
-    if (key && out.includes("/metrics")) return { base: `http://127.0.0.1:${port}`, key, state, output: () => out, stop };
+    if (key && out.includes("/metrics"))
+      return { base: `http://127.0.0.1:${port}`, key, state, output: () => out, stop };
     if (child.exitCode !== null || Date.now() > end) {
       await stop();
       throw new Error(`npm start did not come up (exit ${child.exitCode}):\n${out}`);

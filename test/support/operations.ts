@@ -27,7 +27,10 @@ export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo", string>;
 /** Every operation of /openapi.json with its query parameters and whether it takes a JSON body. */
 export async function documentedOperations(): Promise<Op[]> {
   const doc = (await (await SELF.fetch("http://edgeflow.test/openapi.json")).json()) as {
-    paths: Record<string, Record<string, { parameters?: { name: string; in: string; schema: JsonSchema }[]; requestBody?: unknown }>>;
+    paths: Record<
+      string,
+      Record<string, { parameters?: { name: string; in: string; schema: JsonSchema }[]; requestBody?: unknown }>
+    >;
   };
   return Object.entries(doc.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, op]) => ({
@@ -43,16 +46,32 @@ const waitingDefinition = {
   name: "owned",
   nodes: [
     { id: "w", kind: "wait_for_event", config: { event: "never" } },
-    { id: "m", kind: "map", needs: ["w"], config: { items: "[1]", node: { kind: "transform", config: { expression: "item" } } } },
+    {
+      id: "m",
+      kind: "map",
+      needs: ["w"],
+      config: { items: "[1]", node: { kind: "transform", config: { expression: "item" } } },
+    },
   ],
 };
 
-/** One workflow, a waiting execution, a finished one, a schedule, a monitor and a secret, all owned by `api`'s tenant. */
+/**
+ * One workflow, a waiting execution, a finished one, a schedule, a monitor and a secret, all owned by `api`'s tenant.
+ */
 export async function ownedObjects(api: Client): Promise<Ids> {
   const wf = (await api.post("/v1/workflows", waitingDefinition)).body.id as string;
   const { executionId: ex } = await run(api, waitingDefinition);
   await waitForNode(api, ex, "w", "waiting");
-  const { executionId: done } = await run(api, { name: "finished", nodes: [{ id: "m", kind: "map", config: { items: "[1, 2]", node: { kind: "transform", config: { expression: "item" } } } }] });
+  const { executionId: done } = await run(api, {
+    name: "finished",
+    nodes: [
+      {
+        id: "m",
+        kind: "map",
+        config: { items: "[1, 2]", node: { kind: "transform", config: { expression: "item" } } },
+      },
+    ],
+  });
   await waitFor(api, done);
   const sc = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "0 0 1 1 *" })).body.id as string;
   const mo = (await api.post("/v1/monitors", monitorBody())).body.id as string;
@@ -61,7 +80,12 @@ export async function ownedObjects(api: Client): Promise<Ids> {
 }
 
 export function monitorBody() {
-  return { name: "m", check: { kind: "http", url: target("/status/200/matrix"), timeout_ms: 2000 }, interval_seconds: 60, alert: { webhook_url: target("/hooks/matrix") } };
+  return {
+    name: "m",
+    check: { kind: "http", url: target("/status/200/matrix"), timeout_ms: 2000 },
+    interval_seconds: 60,
+    alert: { webhook_url: target("/hooks/matrix") },
+  };
 }
 
 /** A valid body for each operation that takes one, so a refusal is about who asks or what was mutated. */
@@ -92,7 +116,14 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
   const resource = op.path.split("/")[2];
   // A node's output exists once it succeeded: that route is aimed at the finished execution.
   const execution = op.path.endsWith("/output") ? ids.done : ids.ex;
-  const id = resource === "workflows" ? ids.wf : resource === "executions" ? execution : resource === "schedules" ? ids.sc : ids.mo;
+  const id =
+    resource === "workflows"
+      ? ids.wf
+      : resource === "executions"
+        ? execution
+        : resource === "schedules"
+          ? ids.sc
+          : ids.mo;
   return op.path
     .replace("{id}", id)
     .replace("{node_id}", "m")

@@ -22,14 +22,19 @@ function streamUrl(id: string, query: Record<string, string | number> = {}): str
 }
 
 /** Open a real WebSocket to the stream through the Worker's fetch handler. */
-export async function openSocket(id: string, opts: { token?: string; query?: Record<string, string | number> } = {}): Promise<SocketClient | Response> {
+export async function openSocket(
+  id: string,
+  opts: { token?: string; query?: Record<string, string | number> } = {},
+): Promise<SocketClient | Response> {
   const headers: Record<string, string> = { upgrade: "websocket" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   const res = await SELF.fetch(streamUrl(id, opts.query), { headers });
   if (!res.webSocket) return res;
   const ws = res.webSocket;
   const messages: any[] = [];
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })),
+  );
   ws.addEventListener("message", (e) => {
     messages.push(JSON.parse(e.data as string));
   });
@@ -39,13 +44,20 @@ export async function openSocket(id: string, opts: { token?: string; query?: Rec
     messages,
     closed,
     async until(n, timeoutMs = 10_000) {
-      await poll(() => messages.length >= n, timeoutMs, () => `${n} messages (have ${messages.length})`);
+      await poll(
+        () => messages.length >= n,
+        timeoutMs,
+        () => `${n} messages (have ${messages.length})`,
+      );
       return messages;
     },
   };
 }
 
-export async function socket(id: string, opts: { token?: string; query?: Record<string, string | number> } = {}): Promise<SocketClient> {
+export async function socket(
+  id: string,
+  opts: { token?: string; query?: Record<string, string | number> } = {},
+): Promise<SocketClient> {
   const s = await openSocket(id, opts);
   if (s instanceof Response) throw new Error(`expected a WebSocket, got ${s.status} ${await s.text()}`);
   return s;
@@ -61,7 +73,10 @@ export interface SseClient {
 }
 
 /** Open an SSE stream and parse it the way EventSource does: `id:` / `data:` lines, blank line ends an event. */
-export async function openSse(id: string, opts: { token?: string; query?: Record<string, string | number>; lastEventId?: string } = {}): Promise<SseClient> {
+export async function openSse(
+  id: string,
+  opts: { token?: string; query?: Record<string, string | number>; lastEventId?: string } = {},
+): Promise<SseClient> {
   const headers: Record<string, string> = { accept: "text/event-stream" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.lastEventId) headers["last-event-id"] = opts.lastEventId;
@@ -72,7 +87,11 @@ export async function openSse(id: string, opts: { token?: string; query?: Record
     heartbeats: 0,
     ended: Promise.resolve(),
     async until(n, timeoutMs = 10_000) {
-      await poll(() => client.events.length >= n, timeoutMs, () => `${n} SSE events (have ${client.events.length})`);
+      await poll(
+        () => client.events.length >= n,
+        timeoutMs,
+        () => `${n} SSE events (have ${client.events.length})`,
+      );
       return client.events;
     },
     async cancel() {

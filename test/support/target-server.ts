@@ -36,12 +36,26 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   const hookSecrets = new Map<string, string>();
   const hookFailures = new Map<string, number>();
   // A tiny catalog and an order service that dedupes by Idempotency-Key (as a well-behaved API does).
-  const outlets: Record<string, { id: string; name: string }> = { "o-1": { id: "o-1", name: "Harbour Street" }, "o-2": { id: "o-2", name: "Market Square" } };
+  const outlets: Record<string, { id: string; name: string }> = {
+    "o-1": { id: "o-1", name: "Harbour Street" },
+    "o-2": { id: "o-2", name: "Market Square" },
+  };
   const orders = new Map<string, Map<string, { id: string; body: unknown }>>();
-  const deliveries = new Map<string, { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]>();
+  const deliveries = new Map<
+    string,
+    { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]
+  >();
 
   const record = (key: string, req: IncomingMessage): Call => {
-    const call: Call = { at: Date.now(), method: req.method ?? "GET", path: req.url ?? "", idempotency_key: header(req, "idempotency-key"), attempt: header(req, "edgeflow-attempt"), traceparent: header(req, "traceparent"), started_at: Date.now() };
+    const call: Call = {
+      at: Date.now(),
+      method: req.method ?? "GET",
+      path: req.url ?? "",
+      idempotency_key: header(req, "idempotency-key"),
+      attempt: header(req, "edgeflow-attempt"),
+      traceparent: header(req, "traceparent"),
+      started_at: Date.now(),
+    };
     calls.set(key, [...(calls.get(key) ?? []), call]);
     return call;
   };
@@ -53,7 +67,13 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
     const q = (name: string) => url.searchParams.get(name);
     switch (parts[0]) {
       case "echo":
-        return json(res, 200, { method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body: parseMaybe(body) });
+        return json(res, 200, {
+          method: req.method,
+          path: url.pathname,
+          query: Object.fromEntries(url.searchParams),
+          headers: req.headers,
+          body: parseMaybe(body),
+        });
       case "slow": {
         const call = record(parts[1] ?? "slow", req);
         await new Promise((r) => setTimeout(r, Number(q("ms") ?? "200")));
@@ -71,7 +91,10 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
       }
       case "big": {
         // GET /big/:kib — a JSON body of about that many KiB: {items: [{i, text}, ...]}.
-        const items = Array.from({ length: Math.ceil(Number(parts[1] ?? "1") * 1024 / 100) }, (_, i) => ({ i, text: "x".repeat(80) }));
+        const items = Array.from({ length: Math.ceil((Number(parts[1] ?? "1") * 1024) / 100) }, (_, i) => ({
+          i,
+          text: "x".repeat(80),
+        }));
         return json(res, 200, { items });
       }
       case "status":
@@ -110,7 +133,10 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         } catch (err) {
           error = String(err);
         }
-        deliveries.set(key, [...(deliveries.get(key) ?? []), { at: Date.now(), verified, error, headers: req.headers, body: parseMaybe(body) }]);
+        deliveries.set(key, [
+          ...(deliveries.get(key) ?? []),
+          { at: Date.now(), verified, error, headers: req.headers, body: parseMaybe(body) },
+        ]);
         const left = hookFailures.get(key) ?? 0;
         if (left > 0) {
           hookFailures.set(key, left - 1);
@@ -141,7 +167,10 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
       case "publish":
         // POST /publish/:bucket → where the post now lives (a URL the monitor will check).
         record(`publish-${parts[1]}`, req);
-        return json(res, 201, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/status/${q("live_status") ?? "200"}/live-${parts[1]}`, post: parseMaybe(body) });
+        return json(res, 201, {
+          url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/status/${q("live_status") ?? "200"}/live-${parts[1]}`,
+          post: parseMaybe(body),
+        });
       case "repo": {
         // POST /repo/:bucket/files/apply {file_path} — slow on purpose, so overlapping runs on one file would show.
         const file = (parseMaybe(body) as { file_path?: string })?.file_path ?? "?";
@@ -166,7 +195,8 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         await new Promise((r) => setTimeout(r, Number(q("ms") ?? "0")));
         call.finished_at = Date.now();
         const attempt = Number(header(req, "edgeflow-attempt"));
-        if (attempt <= Number(q("fail") ?? "0")) return json(res, Number(q("status") ?? "503"), { error: "planned failure", attempt });
+        if (attempt <= Number(q("fail") ?? "0"))
+          return json(res, Number(q("status") ?? "503"), { error: "planned failure", attempt });
         const done = effects.get(key) ?? new Map<string, unknown>();
         effects.set(key, done);
         if (!done.has(idem)) done.set(idem, { effect: done.size + 1, body: parseMaybe(body) });
@@ -178,13 +208,20 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         gates.push(String((parseMaybe(body) as { line?: string })?.line ?? ""));
         return json(res, 204, null);
       case "_calls":
-        return json(res, 200, { calls: calls.get(parts[1] ?? "") ?? [], effects: Object.fromEntries(effects.get(parts[1] ?? "") ?? []) });
+        return json(res, 200, {
+          calls: calls.get(parts[1] ?? "") ?? [],
+          effects: Object.fromEntries(effects.get(parts[1] ?? "") ?? []),
+        });
       default:
         return json(res, 404, { error: "no such endpoint" });
     }
   });
   const listening = await listenOnLoopback(server);
-  return { ...listening, close: () => new Promise<void>((r) => trap.close(() => r())).then(listening.close), gates: () => gates };
+  return {
+    ...listening,
+    close: () => new Promise<void>((r) => trap.close(() => r())).then(listening.close),
+    gates: () => gates,
+  };
 }
 
 function header(req: IncomingMessage, name: string): string | null {

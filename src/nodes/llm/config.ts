@@ -49,24 +49,46 @@ export function tierSetting(vars: Vars, tier: Tier): string | undefined {
 }
 
 /** Resolve a node's choice (a tier, or provider + model) into an endpoint, or say exactly what to configure. */
-export function resolveModel(vars: Vars, choice: { tier?: Tier | undefined; provider?: string | undefined; model?: string | undefined }): Resolution {
+export function resolveModel(
+  vars: Vars,
+  choice: { tier?: Tier | undefined; provider?: string | undefined; model?: string | undefined },
+): Resolution {
   let provider = choice.provider;
   let model = choice.model;
   if (choice.tier) {
     const setting = tierSetting(vars, choice.tier);
-    if (!setting) return { ok: false, code: "model_not_configured", message: `tier "${choice.tier}" is not configured: set ${tierVar(choice.tier)}="provider:model" in [vars]` };
+    if (!setting)
+      return {
+        ok: false,
+        code: "model_not_configured",
+        message: `tier "${choice.tier}" is not configured: set ${tierVar(choice.tier)}="provider:model" in [vars]`,
+      };
     const cut = setting.indexOf(":");
-    if (cut <= 0) return { ok: false, code: "model_not_configured", message: `${tierVar(choice.tier)}="${setting}" must be "provider:model"` };
+    if (cut <= 0)
+      return {
+        ok: false,
+        code: "model_not_configured",
+        message: `${tierVar(choice.tier)}="${setting}" must be "provider:model"`,
+      };
     provider = setting.slice(0, cut);
     model = setting.slice(cut + 1);
   }
   const spec = provider ? PROVIDERS[provider] : undefined;
   if (!provider || !model || !spec) {
-    return { ok: false, code: "model_not_configured", message: `unknown provider "${provider ?? ""}" (known: ${PROVIDER_NAMES.join(", ")})` };
+    return {
+      ok: false,
+      code: "model_not_configured",
+      message: `unknown provider "${provider ?? ""}" (known: ${PROVIDER_NAMES.join(", ")})`,
+    };
   }
   const prefix = provider.toUpperCase().replace(/-/g, "_");
   const apiKey = spec.keyVar ? str(vars, spec.keyVar) : str(vars, `${prefix}_API_KEY`);
-  if (spec.keyVar && !apiKey) return { ok: false, code: "provider_not_configured", message: `provider "${provider}" has no API key: set the secret ${spec.keyVar}` };
+  if (spec.keyVar && !apiKey)
+    return {
+      ok: false,
+      code: "provider_not_configured",
+      message: `provider "${provider}" has no API key: set the secret ${spec.keyVar}`,
+    };
   const baseUrl = (str(vars, `${prefix}_BASE_URL`) ?? spec.base).replace(/\/+$/, "");
   return { ok: true, target: { provider, model, protocol: spec.protocol, baseUrl, apiKey: apiKey ?? null } };
 }

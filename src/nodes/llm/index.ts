@@ -8,7 +8,9 @@ import { priceOf, TIERS, type ResolvedModel } from "./config";
 import { resolveTarget } from "./resolve";
 import { callModel, type LlmResponse } from "./providers";
 
-const message = z.object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(200_000) }).strict();
+const message = z
+  .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(200_000) })
+  .strict();
 
 const config = z
   .object({
@@ -23,10 +25,19 @@ const config = z
     json_schema: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
-  .refine((c) => (c.tier !== undefined) !== (c.provider !== undefined || c.model !== undefined), "set either tier, or provider and model")
-  .refine((c) => c.tier !== undefined || (c.provider !== undefined && c.model !== undefined), "provider and model go together")
+  .refine(
+    (c) => (c.tier !== undefined) !== (c.provider !== undefined || c.model !== undefined),
+    "set either tier, or provider and model",
+  )
+  .refine(
+    (c) => c.tier !== undefined || (c.provider !== undefined && c.model !== undefined),
+    "provider and model go together",
+  )
   .refine((c) => c.json_schema === undefined || c.response_format === "json", "json_schema needs response_format json")
-  .refine((c) => c.json_schema === undefined || checkJsonSchema(c.json_schema) === null, "json_schema is not a valid JSON Schema");
+  .refine(
+    (c) => c.json_schema === undefined || checkJsonSchema(c.json_schema) === null,
+    "json_schema is not a valid JSON Schema",
+  );
 
 /** A call to a language model by tier or by provider + model, with budget, circuit breaker and JSON checks. */
 export const llm: NodeExecutor<typeof config> = {
@@ -40,8 +51,15 @@ export const llm: NodeExecutor<typeof config> = {
     const started = Date.now();
     const res = await guarded(services.env, target, () =>
       callModel(services.env, target, {
-        system: c.system, messages: c.messages, max_tokens: c.max_tokens, temperature: c.temperature, json: c.response_format === "json",
-        idempotencyKey, attempt, signal, traceparent: services.traceparent(),
+        system: c.system,
+        messages: c.messages,
+        max_tokens: c.max_tokens,
+        temperature: c.temperature,
+        json: c.response_format === "json",
+        idempotencyKey,
+        attempt,
+        signal,
+        traceparent: services.traceparent(),
       }),
     );
     const latency = Date.now() - started;
@@ -57,9 +75,14 @@ export const llm: NodeExecutor<typeof config> = {
 async function checkBudget(services: RunServices): Promise<void> {
   const budget = await services.budget();
   if (budget === null) return;
-  if (budget <= 0) throw new FatalError("BUDGET_EXCEEDED", "the tenant's monthly LLM budget is 0: no LLM calls are allowed");
+  if (budget <= 0)
+    throw new FatalError("BUDGET_EXCEEDED", "the tenant's monthly LLM budget is 0: no LLM calls are allowed");
   const spent = await services.monthSpend();
-  if (spent >= budget) throw new FatalError("BUDGET_EXCEEDED", `month-to-date LLM spend $${spent.toFixed(6)} has reached the monthly budget of $${budget}`);
+  if (spent >= budget)
+    throw new FatalError(
+      "BUDGET_EXCEEDED",
+      `month-to-date LLM spend $${spent.toFixed(6)} has reached the monthly budget of $${budget}`,
+    );
 }
 
 /** Consult the provider's breaker; an open breaker fails fast with a retryable error and no call is made. */
@@ -67,7 +90,12 @@ async function guarded(env: Env, target: ResolvedModel, call: () => Promise<LlmR
   const cfg = breakerSettings(env);
   const breaker = breakerStub(env, target.provider);
   const gate = await breaker.allow(cfg);
-  if (!gate.allowed) throw new RetryableError("circuit_open", `provider "${target.provider}" is failing; its circuit is open for ${gate.retry_after_ms} ms more`, gate.retry_after_ms);
+  if (!gate.allowed)
+    throw new RetryableError(
+      "circuit_open",
+      `provider "${target.provider}" is failing; its circuit is open for ${gate.retry_after_ms} ms more`,
+      gate.retry_after_ms,
+    );
   try {
     const res = await call();
     await breaker.record(true, cfg);
@@ -84,11 +112,18 @@ export function breakerSettings(env: Env) {
   return { failure_threshold: c.BREAKER_FAILURES, cooldown_ms: c.BREAKER_COOLDOWN_MS };
 }
 
-function costOf(env: Env, t: ResolvedModel, res: LlmResponse): { cost_usd: number; cost_source: "provider" | "price_table" | "unknown" } {
+function costOf(
+  env: Env,
+  t: ResolvedModel,
+  res: LlmResponse,
+): { cost_usd: number; cost_source: "provider" | "price_table" | "unknown" } {
   if (res.reported_cost_usd !== null) return { cost_usd: res.reported_cost_usd, cost_source: "provider" };
   const price = priceOf(env as unknown as Record<string, unknown>, t.provider, t.model);
   if (!price) return { cost_usd: 0, cost_source: "unknown" };
-  return { cost_usd: (res.usage.input_tokens * price.input_per_mtok + res.usage.output_tokens * price.output_per_mtok) / 1e6, cost_source: "price_table" };
+  return {
+    cost_usd: (res.usage.input_tokens * price.input_per_mtok + res.usage.output_tokens * price.output_per_mtok) / 1e6,
+    cost_source: "price_table",
+  };
 }
 
 function parseJson(text: string, schema: Record<string, unknown> | undefined): unknown {
@@ -96,12 +131,18 @@ function parseJson(text: string, schema: Record<string, unknown> | undefined): u
   try {
     value = JSON.parse(text.trim().replace(/^```(?:json)?\s*|\s*```$/g, ""));
   } catch (err) {
-    throw new RetryableError("invalid_json_response", `the model's answer is not JSON (${err instanceof Error ? err.message : String(err)}): ${text.slice(0, 200)}`);
+    throw new RetryableError(
+      "invalid_json_response",
+      `the model's answer is not JSON (${err instanceof Error ? err.message : String(err)}): ${text.slice(0, 200)}`,
+    );
   }
   if (schema) {
     const result = new Validator(schema as Schema, "2020-12", false).validate(value);
     if (!result.valid) {
-      const detail = result.errors.filter((e) => e.keyword !== "properties").map((e) => `${e.instanceLocation}: ${e.error}`).join("; ");
+      const detail = result.errors
+        .filter((e) => e.keyword !== "properties")
+        .map((e) => `${e.instanceLocation}: ${e.error}`)
+        .join("; ");
       throw new RetryableError("invalid_json_response", `the model's JSON does not match json_schema: ${detail}`);
     }
   }
