@@ -1,6 +1,5 @@
-// Import boundaries for src/ (npm run check:imports, part of npm test). dependency-cruiser over madge: it checks
-// cycles and path rules in one config, and its known-violations baseline lets the rules hold for new code at once
-// while the existing violations (listed in .dependency-cruiser-known-violations.json) are worked off.
+// Import boundaries for src/ (npm run check:imports, part of npm test). dependency-cruiser over madge: one config
+// checks cycles (type-only imports included) and path rules, and names the rule a change breaks.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [

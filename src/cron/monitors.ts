@@ -1,4 +1,3 @@
-import { z } from "zod";
 import type { Db } from "../db/client";
 import {
   claimDueMonitors,
@@ -10,44 +9,21 @@ import {
   type MonitorRow,
 } from "../db/cron-repo";
 import { settledOf } from "../durable/client";
-import { startExecution } from "../durable/start";
-import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorStatus } from "../engine/monitor";
+import { startExecution } from "../services/start";
+import {
+  alertRetryDelay,
+  alertSchema,
+  applyCheck,
+  checkSchema,
+  cooldownAllows,
+  type MonitorStatus,
+} from "../engine/monitor";
 import { inBatches } from "../lib/batches";
 import { newId } from "../lib/ids";
 import { allowedHosts, guardedFetch } from "../lib/ssrf";
 import { signWebhook } from "../lib/webhooks";
 import { openWebhookSecret } from "../lib/secret-box";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
-
-export const httpCheck = z
-  .object({
-    kind: z.literal("http"),
-    url: z.url({ protocol: /^https?$/ }),
-    method: z.enum(["GET", "HEAD", "POST"]).default("GET"),
-    expect_status: z.number().int().min(100).max(599).optional(),
-    timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
-  })
-  .strict();
-export const workflowCheck = z
-  .object({
-    kind: z.literal("workflow"),
-    workflow_id: z.string().min(1).max(64),
-    input: z.unknown().optional(),
-    timeout_ms: z.number().int().min(100).max(60_000).default(30_000),
-  })
-  .strict();
-export const checkSchema = z.discriminatedUnion("kind", [httpCheck, workflowCheck]);
-export const alertSchema = z
-  .object({
-    webhook_url: z.url({ protocol: /^https?$/ }),
-    cooldown_seconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(30 * 86_400)
-      .default(3600),
-  })
-  .strict();
 
 const MAX_ALERT_ATTEMPTS = 10;
 // A claimed monitor is leased for its longest possible check plus a margin; a crashed tick's lease just lapses.

@@ -1,7 +1,7 @@
 import type { Db } from "../db/client";
 import { completeScheduleRun, dueSchedules, type ScheduleRow } from "../db/cron-repo";
 import { snapshotOf } from "../durable/client";
-import { startExecution } from "../durable/start";
+import { startExecution } from "../services/start";
 import { nextRunAfter } from "../engine/cron";
 import { TERMINAL_EXECUTION } from "../engine/events";
 import { inBatches } from "../lib/batches";

@@ -1,6 +1,5 @@
-import type { ExecutionObject } from "./execution";
-import type { BreakerObject } from "./breaker";
-import type { TenantObject } from "./tenant";
+// Stubs take their types from Env's bindings (wrangler types names each class there), not from the classes' own
+// modules: those import this one, and a type import back would close an import cycle.
 import type { ExecutionView } from "./view";
 
 /**
@@ -10,12 +9,12 @@ import type { ExecutionView } from "./view";
 export const RESET_REASON = "execution_reset";
 
 /** The ExecutionObject that owns execution `id` (one object per execution, addressed by name). */
-export function executionStub(env: Env, id: string): DurableObjectStub<ExecutionObject> {
+export function executionStub(env: Env, id: string) {
   return env.EXECUTION.get(env.EXECUTION.idFromName(id));
 }
 
 /** The TenantObject holding tenant-wide counters (subscriber slots). */
-export function tenantStub(env: Env, tenantId: string): DurableObjectStub<TenantObject> {
+export function tenantStub(env: Env, tenantId: string) {
   return env.TENANT.get(env.TENANT.idFromName(tenantId));
 }
 
@@ -36,7 +35,7 @@ export async function settledOf(
 }
 
 /** The circuit breaker of one LLM provider, shared by every isolate. */
-export function breakerStub(env: Env, provider: string): DurableObjectStub<BreakerObject> {
+export function breakerStub(env: Env, provider: string) {
   return env.BREAKER.get(env.BREAKER.idFromName(provider));
 }
 

@@ -1,4 +1,36 @@
 // Monitor state transitions (thresholds) and alert cooldowns; called by the monitor tick after each check.
+import { z } from "zod";
+
+/** What a monitor checks: an http endpoint, or a workflow that must succeed. Shared by the API, the tick and create_monitor. */
+export const httpCheck = z
+  .object({
+    kind: z.literal("http"),
+    url: z.url({ protocol: /^https?$/ }),
+    method: z.enum(["GET", "HEAD", "POST"]).default("GET"),
+    expect_status: z.number().int().min(100).max(599).optional(),
+    timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+  })
+  .strict();
+export const workflowCheck = z
+  .object({
+    kind: z.literal("workflow"),
+    workflow_id: z.string().min(1).max(64),
+    input: z.unknown().optional(),
+    timeout_ms: z.number().int().min(100).max(60_000).default(30_000),
+  })
+  .strict();
+export const checkSchema = z.discriminatedUnion("kind", [httpCheck, workflowCheck]);
+export const alertSchema = z
+  .object({
+    webhook_url: z.url({ protocol: /^https?$/ }),
+    cooldown_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400)
+      .default(3600),
+  })
+  .strict();
 
 export type MonitorStatus = "unknown" | "up" | "down";
 

@@ -2,7 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { openDb } from "../db/client";
 import { newId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
-import { recordRequest } from "../routes/metrics";
+import { recordRequest } from "../services/metrics";
 import type { AppEnv } from "./context";
 
 const VALID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { alertSchema, checkSchema } from "../cron/monitors";
+import { alertSchema, checkSchema } from "../engine/monitor";
 import { openDb } from "../db/client";
 import { insertMonitorOnce } from "../db/cron-repo";
 import { sha256Hex } from "../lib/hash";

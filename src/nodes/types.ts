@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { AttemptError } from "../engine/retry";
+import type { BreakerSettings } from "../engine/breaker";
 import type { ExprContext } from "../engine/expr";
 
 /** A failure worth another attempt (network, 5xx, 429, timeouts); `retryAfterMs` is a floor for the backoff. */
@@ -50,7 +51,25 @@ export interface RunServices {
   traceparent(): string;
   /** Decrypted values of the named tenant secrets; missing names are absent. */
   secrets(names: string[]): Promise<Record<string, string>>;
+  /** The circuit breaker of an LLM provider, shared by every isolate. */
+  breaker(provider: string): {
+    allow(cfg: BreakerSettings): Promise<{ allowed: boolean; retry_after_ms: number }>;
+    record(ok: boolean, cfg: BreakerSettings): Promise<unknown>;
+  };
+  /** Start a child execution under this node, keyed so that a re-run finds the one it started. Failures are values. */
+  startChild(req: ChildRequest): Promise<ChildStarted>;
 }
+
+export interface ChildRequest {
+  workflowId: string;
+  version?: number | undefined;
+  input: unknown;
+  timeoutSeconds?: number | undefined;
+  /** The same key finds the same child. */
+  key: string;
+}
+
+export type ChildStarted = { ok: true; id: string } | { ok: false; code: string; message: string; retryable: boolean };
 
 export interface RunContext<C> {
   /** The node's config with templates already rendered. */

@@ -1,7 +1,4 @@
 import { z } from "zod";
-import { openDb } from "../db/client";
-import { startExecution } from "../durable/start";
-import { AppError } from "../middleware/errors";
 import { FatalError, RetryableError, type NodeExecutor, type RunResult } from "./types";
 
 const config = z
@@ -28,27 +25,17 @@ export const subWorkflow: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 30_000,
   async run({ config: c, idempotencyKey: nodeKey, attempt, services }) {
-    const idempotencyKey = `${nodeKey}:${attempt}`;
-    let childId: string;
-    try {
-      const started = await startExecution(services.env, openDb(services.env.DB).db, {
-        tenantId: services.tenantId,
-        workflowId: c.workflow_id,
-        version: c.version,
-        input: c.input ?? null,
-        timeoutSeconds: c.timeout_seconds,
-        idempotencyKey: `child:${idempotencyKey}`,
-        requestForHash: { parent_attempt: idempotencyKey },
-        parent: { execution_id: services.executionId, node_id: services.nodeId },
-      });
-      childId = started.id;
-    } catch (err) {
-      if (err instanceof AppError && err.status < 500) throw new FatalError(`child_${err.code}`, err.detail);
-      // The child's object or D1 was briefly unavailable: the attempt is retried (the child is keyed on it).
-      if (err instanceof AppError) throw new RetryableError(`child_${err.code}`, err.detail);
-      throw err;
-    }
-    return { wait: { until: null, event: `child:${childId}` } };
+    const started = await services.startChild({
+      workflowId: c.workflow_id,
+      version: c.version,
+      input: c.input ?? null,
+      timeoutSeconds: c.timeout_seconds,
+      key: `${nodeKey}:${attempt}`,
+    });
+    // A child's object or D1 briefly unavailable is retried (the child is keyed on the attempt); the rest is final.
+    if (!started.ok)
+      throw new (started.retryable ? RetryableError : FatalError)(`child_${started.code}`, started.message);
+    return { wait: { until: null, event: `child:${started.id}` } };
   },
 };
 

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import * as repo from "../db/repo";
 import { executionStub, snapshotOf } from "../durable/client";
-import { startExecution } from "../durable/start";
+import { startExecution } from "../services/start";
 import { isOutputRef, refKey } from "../durable/outputs";
 import { eraseExecution } from "../services/erase";
 import { errorOf } from "../durable/view";

@@ -1,18 +1,10 @@
 import { Hono } from "hono";
 import * as repo from "../db/repo";
 import { tenantStub } from "../durable/client";
-import { LATENCY_BUCKETS, METRIC_SHARDS, type RequestSample } from "../durable/metrics";
+import { LATENCY_BUCKETS, METRIC_SHARDS } from "../durable/metrics";
+import { metricsShard } from "../services/metrics";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
-
-export function metricsShard(env: Env, index: number) {
-  return env.METRICS.get(env.METRICS.idFromName(`shard-${index}`));
-}
-
-/** Record one request in a random shard (called from waitUntil, after the response is sent). */
-export async function recordRequest(env: Env, sample: RequestSample): Promise<void> {
-  await metricsShard(env, Math.floor(Math.random() * METRIC_SHARDS)).record([sample]);
-}
 
 const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 const labels = (l: Record<string, string | number>) =>

@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import * as cron from "../db/cron-repo";
-import { alertSchema, checkSchema } from "../cron/monitors";
+import { alertSchema, checkSchema } from "../engine/monitor";
 import { newId } from "../lib/ids";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";

@@ -1,7 +1,6 @@
 import { Validator, type Schema } from "@cfworker/json-schema";
 import { z } from "zod";
 import { config as appConfig } from "../../env";
-import { breakerStub } from "../../durable/client";
 import { checkJsonSchema } from "../../engine/input";
 import { FatalError, RetryableError, type NodeExecutor, type RunServices } from "../types";
 import { priceOf, TIERS, type ResolvedModel } from "./config";
@@ -49,7 +48,7 @@ export const llm: NodeExecutor<typeof config> = {
     const target = resolved.target;
     await checkBudget(services);
     const started = Date.now();
-    const res = await guarded(services.env, target, () =>
+    const res = await guarded(services, target, () =>
       callModel(services.env, target, {
         system: c.system,
         messages: c.messages,
@@ -86,9 +85,13 @@ async function checkBudget(services: RunServices): Promise<void> {
 }
 
 /** Consult the provider's breaker; an open breaker fails fast with a retryable error and no call is made. */
-async function guarded(env: Env, target: ResolvedModel, call: () => Promise<LlmResponse>): Promise<LlmResponse> {
-  const cfg = breakerSettings(env);
-  const breaker = breakerStub(env, target.provider);
+async function guarded(
+  services: RunServices,
+  target: ResolvedModel,
+  call: () => Promise<LlmResponse>,
+): Promise<LlmResponse> {
+  const cfg = breakerSettings(services.env);
+  const breaker = services.breaker(target.provider);
   const gate = await breaker.allow(cfg);
   if (!gate.allowed)
     throw new RetryableError(

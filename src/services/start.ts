@@ -9,8 +9,8 @@ import { canonicalHash } from "../lib/hash";
 import { isId, newId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
 import { AppError } from "../middleware/errors";
-import { IN_FLIGHT_LEASE_MS } from "../services/idempotent-create";
-import { executionStub } from "./client";
+import { executionStub } from "../durable/client";
+import { IN_FLIGHT_LEASE_MS } from "./idempotent-create";
 
 export interface StartRequest {
   tenantId: string;
