@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { client, createTenant } from "../support/api";
 
@@ -12,14 +12,14 @@ describe("CORS", () => {
     expect(put.body).toEqual({ origins: [APP, "http://localhost:5173"] });
     expect((await client(owner.token).put("/v1/cors", { origins: ["not an origin"] })).status).toBe(400);
 
-    const pre = await SELF.fetch("http://edgeflow.test/v1/workflows", {
+    const pre = await exports.default.fetch("http://edgeflow.test/v1/workflows", {
       method: "OPTIONS",
       headers: { origin: APP, "access-control-request-method": "POST" },
     });
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-origin")).toBe(APP);
     expect(pre.headers.get("access-control-allow-headers")).toContain("idempotency-key");
-    const stranger = await SELF.fetch("http://edgeflow.test/v1/workflows", {
+    const stranger = await exports.default.fetch("http://edgeflow.test/v1/workflows", {
       method: "OPTIONS",
       headers: { origin: "https://evil.example", "access-control-request-method": "GET" },
     });

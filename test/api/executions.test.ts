@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { canonicalHash } from "../../src/lib/hash";
 import { newId } from "../../src/lib/ids";

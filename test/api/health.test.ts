@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_MIGRATIONS } from "../../src/routes/health";
 import { client } from "../support/api";

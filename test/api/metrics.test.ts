@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { client, createTenant, run, target, waitFor } from "../support/api";
 
@@ -36,7 +36,7 @@ function parseExposition(text: string): { types: Record<string, string>; samples
 }
 
 const scrape = async (token?: string) =>
-  SELF.fetch("http://edgeflow.test/metrics", { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  exports.default.fetch("http://edgeflow.test/metrics", { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 describe("/metrics", () => {
   it("needs the metrics token", async () => {

@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../../src/worker";
 import { client } from "../support/api";
@@ -47,7 +47,7 @@ describe("OpenAPI document", () => {
   });
 
   it("serves a self-contained reference page", async () => {
-    const page = await SELF.fetch("http://edgeflow.test/docs");
+    const page = await exports.default.fetch("http://edgeflow.test/docs");
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
     const html = await page.text();

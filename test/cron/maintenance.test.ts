@@ -1,4 +1,5 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { executionStub } from "../../src/durable/client";
 import { client, createTenant, projection, run, waitFor, waitForNode } from "../support/api";

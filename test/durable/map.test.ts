@@ -1,4 +1,5 @@
-import { abortAllDurableObjects, env, runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { executionStub } from "../../src/durable/client";
 import { client, createTenant, run, target, targetCalls, waitFor, waitForNode, type Client } from "../support/api";

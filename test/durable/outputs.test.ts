@@ -1,5 +1,4 @@
-import { env } from "cloudflare:test";
-import { SELF } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/lib/hash";
 import { client, createTenant, projection, run, target, waitFor } from "../support/api";
@@ -54,7 +53,7 @@ describe("outputs too big for a row go to R2", () => {
     expect(JSON.stringify(row?.output).length).toBeLessThan(300);
 
     // The endpoint streams the whole value, exactly what was stored.
-    const res = await SELF.fetch(`http://edgeflow.test/v1/executions/${executionId}/nodes/fetch/output`, {
+    const res = await exports.default.fetch(`http://edgeflow.test/v1/executions/${executionId}/nodes/fetch/output`, {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(res.status).toBe(200);

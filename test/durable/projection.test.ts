@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client";
 import { getProjectedExecution, projectExecution, type ExecutionRow, type NodeRunRow } from "../../src/db/repo";

@@ -1,7 +1,8 @@
 // Gate 1: crash at every step. Each DAG shape runs once without faults, then once per boundary × fault kind:
 // the object is held at the boundary and crashed there (hard: abortAllDurableObjects; graceful: the handler ends at
 // the boundary and evictDurableObject evicts the idle object), then its alarms are driven until the run ends.
-import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { executionStub } from "../../src/durable/client";
 import { installCrashHook, PlannedStop, type CrashPoint, type CrashSite } from "../../src/durable/faults";

@@ -1,7 +1,8 @@
 // Gate 2: failing alarms and storage. alarm() throws 0-10 times (at its start, or mid-step); one storage write fails
 // (a SQLite trigger aborts the insert of the k-th event); an alarm is lost outright. Every run must resume or fail
 // cleanly with its status right in D1, and the watchdog must flag a stuck one within two cron periods.
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { runTick } from "../../src/cron/tick";
 import { executionStub } from "../../src/durable/client";

@@ -1,5 +1,5 @@
 // Gate 6: every documented route × method × {another tenant's key, revoked key, missing scope, malformed key, no key}.
-import { env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client";
 import { revokeApiKey } from "../../src/db/repo";

@@ -1,6 +1,6 @@
 // Gate 5: walk /openapi.json and send every operation valid requests and mutated ones (wrong types, missing
 // fields, huge strings, deep nesting, invalid UTF-8, wrong content types, oversized bodies, junk paths and queries).
-import { SELF } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { client, createTenant } from "../support/api";
 import { reportGate } from "../support/gates";
@@ -280,7 +280,7 @@ describe("gate: malformed input from the OpenAPI document", () => {
     const send = async (req: Req, op: Op) => {
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...req.headers };
       if (req.path === "/metrics") headers.authorization = "Bearer metrics-test-token";
-      const res = await SELF.fetch(`http://edgeflow.test${req.path}`, {
+      const res = await exports.default.fetch(`http://edgeflow.test${req.path}`, {
         method: req.method,
         headers,
         ...(req.body !== undefined ? { body: req.body } : {}),

@@ -1,7 +1,7 @@
 // Gate 8: no plaintext key or secret in D1, event logs or log lines; alerts verify with the standardwebhooks package
 // (stale, future and tampered ones do not); /metrics parses with a Prometheus text parser; every outbound call
 // carries a valid traceparent.
-import { env, SELF } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -165,7 +165,7 @@ describe("gate: secrets and formats", () => {
     expect(lines.length).toBeGreaterThan(10);
 
     // /metrics in the Prometheus text format, read by a Prometheus parser.
-    const metricsRes = await SELF.fetch("http://edgeflow.test/metrics", {
+    const metricsRes = await exports.default.fetch("http://edgeflow.test/metrics", {
       headers: { authorization: "Bearer metrics-test-token" },
     });
     expect(metricsRes.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);

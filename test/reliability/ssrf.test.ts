@@ -1,7 +1,7 @@
 // Gate 7: SSRF. Private, loopback, link-local, CGNAT, multicast and metadata targets in IPv4 and IPv6, their
 // decimal/octal/hex and IPv4-mapped spellings, local names, other schemes, credentials, and redirect chains into
 // private space, against every surface that fetches a tenant-chosen URL, at save time and at run time.
-import { env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { resolveTarget } from "../../src/nodes/llm/resolve";
 import { callModel } from "../../src/nodes/llm/providers";

@@ -1,6 +1,7 @@
 // Gate 4: streams under chaos. Subscribers drop and resume at random over SSE (Last-Event-ID) and WebSocket (after=),
 // including across evictions of the execution's object; then 50 executions x 20 subscribers must drop nothing.
-import { env, evictDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { executionStub } from "../../src/durable/client";
 import { client, createTenant, waitFor, waitForNode, type Client } from "../support/api";

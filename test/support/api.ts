@@ -1,4 +1,4 @@
-import { env, SELF } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { openDb } from "../../src/db/client";
 import { getProjectedExecution, insertTenantWithKey } from "../../src/db/repo";
 import { generateApiKey } from "../../src/lib/api-keys";
@@ -40,7 +40,8 @@ let contract: Promise<{ pattern: RegExp; method: string; path: string; statuses:
 
 /** The operations of /openapi.json, as patterns the contract check matches requests against. */
 function operations() {
-  contract ??= SELF.fetch("http://edgeflow.test/openapi.json")
+  contract ??= exports.default
+    .fetch("http://edgeflow.test/openapi.json")
     .then((r) => r.json() as Promise<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>)
     .then((doc) =>
       Object.entries(doc.paths).flatMap(([path, ops]) =>
@@ -97,7 +98,7 @@ export function client(token: string | null) {
     const h: Record<string, string> = { ...headers };
     if (token) h.authorization = `Bearer ${token}`;
     if (body !== undefined && !h["content-type"]) h["content-type"] = "application/json";
-    const res = await SELF.fetch(`http://edgeflow.test${path}`, {
+    const res = await exports.default.fetch(`http://edgeflow.test${path}`, {
       method,
       headers: h,
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),

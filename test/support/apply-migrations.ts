@@ -1,4 +1,5 @@
-import { applyD1Migrations, env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { applyD1Migrations } from "cloudflare:test";
 
 // Storage is isolated per test file; every file starts from the real migrations, as `wrangler d1 migrations apply`
 // would.

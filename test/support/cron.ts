@@ -1,4 +1,5 @@
-import { createScheduledController, env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { createScheduledController } from "cloudflare:test";
 import worker from "../../src/worker";
 
 /** Deliver one cron tick at `at` through the Worker's real scheduled() handler. */

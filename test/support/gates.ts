@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 
 /** Report one reliability gate's figure; the global teardown prints every gate line at the end of the run. */
 export async function reportGate(name: string, figure: string): Promise<void> {

@@ -1,6 +1,6 @@
 // The documented operations, and one real object of each kind to aim them at: shared by the gates that walk
 // /openapi.json (isolation matrix, malformed input).
-import { SELF } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { run, target, waitFor, waitForNode, type Client } from "./api";
 
 export interface Op {
@@ -26,7 +26,7 @@ export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo", string>;
 
 /** Every operation of /openapi.json with its query parameters and whether it takes a JSON body. */
 export async function documentedOperations(): Promise<Op[]> {
-  const doc = (await (await SELF.fetch("http://edgeflow.test/openapi.json")).json()) as {
+  const doc = (await (await exports.default.fetch("http://edgeflow.test/openapi.json")).json()) as {
     paths: Record<
       string,
       Record<string, { parameters?: { name: string; in: string; schema: JsonSchema }[]; requestBody?: unknown }>

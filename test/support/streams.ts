@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 
 export interface SocketClient {
   ws: WebSocket;
@@ -28,7 +28,7 @@ export async function openSocket(
 ): Promise<SocketClient | Response> {
   const headers: Record<string, string> = { upgrade: "websocket" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  const res = await SELF.fetch(streamUrl(id, opts.query), { headers });
+  const res = await exports.default.fetch(streamUrl(id, opts.query), { headers });
   if (!res.webSocket) return res;
   const ws = res.webSocket;
   const messages: any[] = [];
@@ -80,7 +80,7 @@ export async function openSse(
   const headers: Record<string, string> = { accept: "text/event-stream" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.lastEventId) headers["last-event-id"] = opts.lastEventId;
-  const response = await SELF.fetch(streamUrl(id, opts.query), { headers });
+  const response = await exports.default.fetch(streamUrl(id, opts.query), { headers });
   const client: SseClient = {
     response,
     events: [],
