@@ -105,6 +105,8 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
       input: check.input ?? null,
       requestForHash: null,
     });
+    if (!started.ok)
+      return { ok: false, error: `workflow ${check.workflow_id} could not start: ${started.code}: ${started.message}` };
     const view = await settledOf(env, started.id, m.tenant_id, check.timeout_ms);
     if (view?.status === "succeeded") return { ok: true };
     return {

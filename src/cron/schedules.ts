@@ -5,7 +5,6 @@ import { startExecution } from "../services/start";
 import { nextRunAfter } from "../engine/cron";
 import { TERMINAL_EXECUTION } from "../engine/events";
 import { inBatches } from "../lib/batches";
-import { AppError } from "../middleware/errors";
 
 /**
  * Dispatch every due schedule once. Each run starts with the idempotency key schedule:<id>:<due time>, so a
@@ -50,25 +49,22 @@ async function dispatch(env: Env, db: Db, s: ScheduleRow, now: number): Promise<
       return "skipped";
     }
   }
-  try {
-    const started = await startExecution(env, db, {
-      tenantId: s.tenant_id,
-      workflowId: s.workflow_id,
-      input: s.input ?? null,
-      idempotencyKey: `schedule:${s.id}:${scheduledAt}`,
-      requestForHash: { schedule_id: s.id, scheduled_at: scheduledAt },
-    });
+  const started = await startExecution(env, db, {
+    tenantId: s.tenant_id,
+    workflowId: s.workflow_id,
+    input: s.input ?? null,
+    idempotencyKey: `schedule:${s.id}:${scheduledAt}`,
+    requestForHash: { schedule_id: s.id, scheduled_at: scheduledAt },
+  });
+  if (started.ok) {
     await record("started", started.id, null);
     return "started";
-  } catch (err) {
-    // A deleted workflow or input that no longer fits will not heal by retrying: record why and move on.
-    // Anything else (D1, the DO) is thrown, next_run_at stays, and the next tick retries this due time.
-    // A workflow deleted before its schedules were switched off with it: switch this one off now, once.
-    if (err instanceof AppError && (err.status === 404 || err.status === 422)) {
-      const reason = `${err.code}: ${err.detail}`;
-      await record("skipped", null, reason, err.code === "workflow_not_found" ? reason : null);
-      return "skipped";
-    }
-    throw err;
   }
+  // Anything retryable (D1, the DO) is thrown: next_run_at stays, and the next tick retries this due time.
+  if (started.retryable) throw new Error(`schedule ${s.id}: ${started.code}: ${started.message}`);
+  // A deleted workflow or input that no longer fits will not heal by retrying: record why and move on; a workflow
+  // deleted before deletes switched its schedules off is switched off now, once.
+  const reason = `${started.code}: ${started.message}`;
+  await record("skipped", null, reason, started.code === "workflow_not_found" ? reason : null);
+  return "skipped";
 }

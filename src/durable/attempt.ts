@@ -116,7 +116,7 @@ async function loadSecrets(
   try {
     found = await services.secrets(names);
   } catch (err) {
-    if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message);
+    if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message, { cause: err });
     throw err;
   }
   const missing = names.filter((n) => !(n in found));
@@ -135,8 +135,10 @@ async function renderConfig(
     try {
       out[key] = expressionFields.includes(key) ? value : await render(value, ctx, `config.${key}`);
     } catch (err) {
-      if (err instanceof UndefinedValueError) throw new FatalError("template_undefined", err.message);
-      throw new FatalError("template_error", `config.${key}: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof UndefinedValueError) throw new FatalError("template_undefined", err.message, { cause: err });
+      throw new FatalError("template_error", `config.${key}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
   }
   return out;

@@ -19,7 +19,9 @@ let hook: Hook | null = null;
  * Thrown by a test hook to end the current handler at a boundary, as if the runtime stopped there before a graceful
  * eviction; unlike any other failure, it does not reset the object (eviction discards its memory anyway).
  */
-export class PlannedStop extends Error {}
+export class PlannedStop extends Error {
+  override readonly name = "PlannedStop";
+}
 const resolved = Promise.resolve();
 
 /** Install (or remove, with null) the hook a test uses to hold an object at a crash point and crash it there. */

@@ -4,7 +4,6 @@ import { getBudget, getSecrets, monthSpend } from "../db/repo";
 import { open } from "../lib/secret-box";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
 import { config } from "../env";
-import { AppError } from "../middleware/errors";
 import type { RunServices } from "../nodes/types";
 import { startExecution } from "../services/start";
 import { breakerStub } from "./client";
@@ -56,23 +55,17 @@ export function runServices(
     traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
     breaker: (provider) => breakerStub(env, provider),
     startChild: async (req) => {
-      try {
-        const started = await startExecution(env, db(), {
-          tenantId: exec.tenant_id,
-          workflowId: req.workflowId,
-          version: req.version,
-          input: req.input,
-          timeoutSeconds: req.timeoutSeconds,
-          idempotencyKey: `child:${req.key}`,
-          requestForHash: { parent_attempt: req.key },
-          parent: { execution_id: exec.id, node_id: nodeId },
-        });
-        return { ok: true, id: started.id };
-      } catch (err) {
-        if (err instanceof AppError)
-          return { ok: false, code: err.code, message: err.detail, retryable: err.status >= 500 };
-        throw err;
-      }
+      const started = await startExecution(env, db(), {
+        tenantId: exec.tenant_id,
+        workflowId: req.workflowId,
+        version: req.version,
+        input: req.input,
+        timeoutSeconds: req.timeoutSeconds,
+        idempotencyKey: `child:${req.key}`,
+        requestForHash: { parent_attempt: req.key },
+        parent: { execution_id: exec.id, node_id: nodeId },
+      });
+      return started.ok ? { ok: true, id: started.id } : started;
     },
     secrets: async (names) => {
       const rows = await getSecrets(db(), exec.tenant_id, names);

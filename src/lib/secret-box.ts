@@ -4,7 +4,9 @@
 const b64 = (bytes: Uint8Array): string => btoa(String.fromCharCode(...bytes));
 const unb64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
-export class SecretsUnconfigured extends Error {}
+export class SecretsUnconfigured extends Error {
+  override readonly name = "SecretsUnconfigured";
+}
 
 async function key(env: Env): Promise<CryptoKey> {
   const raw = (env as unknown as { SECRETS_KEY?: string }).SECRETS_KEY;

@@ -127,4 +127,6 @@ export async function guardedFetch(
   }
 }
 
-export class SsrfError extends Error {}
+export class SsrfError extends Error {
+  override readonly name = "SsrfError";
+}

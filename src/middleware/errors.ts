@@ -7,13 +7,15 @@ import { RESET_REASON } from "../durable/client";
 
 /** A typed HTTP failure; rendered as RFC 9457 problem+json with a stable `code`. */
 export class AppError extends Error {
+  override readonly name = "AppError";
   constructor(
     readonly status: ContentfulStatusCode,
     readonly code: string,
     readonly detail: string,
     readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown } = {},
+    options?: ErrorOptions,
   ) {
-    super(detail);
+    super(detail, options);
   }
 }
 

@@ -51,7 +51,7 @@ export const http: NodeExecutor<typeof config> = {
         allowedHosts(services.env),
       );
     } catch (err) {
-      if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message);
+      if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message, { cause: err });
       if (signal.aborted) throw err;
       throw new RetryableError(
         "network_error",

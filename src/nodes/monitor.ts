@@ -78,7 +78,7 @@ export const createMonitor: NodeExecutor<typeof config> = {
     try {
       secret = await sealWebhookSecret(services.env, services.tenantId, id, c.webhook_secret ?? newWebhookSecret());
     } catch (err) {
-      if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message);
+      if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message, { cause: err });
       throw err;
     }
     const row = await insertMonitorOnce(openDb(services.env.DB).db, {

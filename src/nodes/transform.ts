@@ -14,7 +14,7 @@ export const transform: NodeExecutor<typeof config> = {
     try {
       output = await evaluate(config.expression, expr);
     } catch (err) {
-      throw new FatalError("expression_error", err instanceof Error ? err.message : String(err));
+      throw new FatalError("expression_error", err instanceof Error ? err.message : String(err), { cause: err });
     }
     // No value is not null: a path that matched nothing fails loudly instead of passing null downstream.
     if (output === undefined)

@@ -5,22 +5,26 @@ import type { ExprContext } from "../engine/expr";
 
 /** A failure worth another attempt (network, 5xx, 429, timeouts); `retryAfterMs` is a floor for the backoff. */
 export class RetryableError extends Error {
+  override readonly name = "RetryableError";
   constructor(
     readonly code: string,
     message: string,
     readonly retryAfterMs?: number,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
 /** A failure no retry can fix (4xx, bad config at run time, expression errors). */
 export class FatalError extends Error {
+  override readonly name = "FatalError";
   constructor(
     readonly code: string,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

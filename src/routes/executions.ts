@@ -15,6 +15,7 @@ import { isId } from "../lib/ids";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
+import { refusal } from "./refusals";
 import { cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 
 export const startBody = z
@@ -108,9 +109,10 @@ export const executions = new Hono<AppEnv>()
       tags: body.tags ? [...new Set(body.tags)] : undefined,
       metadata: body.metadata,
     });
+    if (!started.ok) throw refusal(started);
     c.header("location", `/v1/executions/${started.id}`);
     if (started.replay) c.header("idempotent-replayed", "true");
-    const { replay, ...view } = started;
+    const { replay, ok: _ok, ...view } = started;
     return c.json(view, replay ? 200 : 201);
   })
   .get("/executions", async (c) => {

@@ -127,7 +127,7 @@ export const monitors = new Hono<AppEnv>()
     );
     // The signing secret is shown here only (and to a replay of this request); verify alerts with it (Standard
     // Webhooks).
-    return created(c, result, (id) => `/v1/monitors/${id}`, "monitor");
+    return created(c, result, (id) => `/v1/monitors/${id}`);
   })
   .post("/:id/secret", async (c) => {
     // A new signing secret, shown once (the old one stops verifying): also how a create_monitor node's monitor gets

@@ -116,7 +116,7 @@ export const schedules = new Hono<AppEnv>()
         return row && view(row);
       },
     );
-    return created(c, result, (id) => `/v1/schedules/${id}`, "schedule");
+    return created(c, result, (id) => `/v1/schedules/${id}`);
   })
   .get("/workflows/:id/schedules", async (c) => {
     const id = c.req.param("id");

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { decodeCursor } from "../lib/cursor";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
+import { refusal } from "./refusals";
 import type { CreateResult } from "../services/idempotent-create";
 
 export const iso = (ms: number | null | undefined): string | null =>
@@ -34,28 +35,14 @@ export function idempotencyKeyOf(c: Context<AppEnv>): string | undefined {
 
 /**
  * A create's answer: 201 with Location when the object was made now, 200 with Idempotent-Replayed when an earlier
- * request with the same Idempotency-Key made it; the refusals as problem+json naming the object the key belongs to.
+ * request with the same Idempotency-Key made it; refusals as problem+json naming the object the key belongs to.
  */
 export function created<T extends { id: string }>(
   c: Context<AppEnv>,
   result: CreateResult<T>,
   location: (id: string) => string,
-  what: string,
 ) {
-  if (!result.ok) {
-    const extra = { resource_id: result.resourceId };
-    if (result.code === "idempotency_key_reused")
-      throw new AppError(422, result.code, "This Idempotency-Key was used with a different request body.", extra);
-    if (result.code === "idempotency_key_in_flight") {
-      throw new AppError(
-        409,
-        result.code,
-        "A request with this Idempotency-Key is still being processed; retry shortly.",
-        { ...extra, headers: { "retry-after": "1" } },
-      );
-    }
-    throw new AppError(410, result.code, `The ${what} this Idempotency-Key created has since been deleted.`, extra);
-  }
+  if (!result.ok) throw refusal(result);
   c.header("location", location(result.value.id));
   if (!result.created) c.header("idempotent-replayed", "true");
   return c.json(result.value, result.created ? 201 : 200);

@@ -92,7 +92,7 @@ export async function storeWorkflow(c: Context<AppEnv>, definition: Definition, 
       );
     },
   );
-  return created(c, result, (id) => `/v1/workflows/${id}`, "workflow");
+  return created(c, result, (id) => `/v1/workflows/${id}`);
 }
 
 function workflowNotFound(id: string): AppError {

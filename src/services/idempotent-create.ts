@@ -10,14 +10,17 @@ export const IN_FLIGHT_LEASE_MS = 30_000;
 
 export type CreateScope = "workflow" | "monitor" | "schedule";
 
+export type CreateRefusal = "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone";
+
 export type CreateResult<T> =
   | { ok: true; created: boolean; value: T }
-  | {
-      ok: false;
-      code: "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone";
-      resourceId: string;
-      retryable: boolean;
-    };
+  | { ok: false; code: CreateRefusal; message: string; resource_id: string; retryable: boolean };
+
+const MESSAGES: Record<CreateRefusal, (scope: CreateScope) => string> = {
+  idempotency_key_reused: () => "This Idempotency-Key was used with a different request body.",
+  idempotency_key_in_flight: () => "A request with this Idempotency-Key is still being processed; retry shortly.",
+  idempotent_resource_gone: (scope) => `The ${scope} this Idempotency-Key created has since been deleted.`,
+};
 
 export interface CreateRequest {
   tenantId: string;
@@ -44,17 +47,21 @@ export async function idempotentCreate<T>(
   const k = { tenant_id: r.tenantId, scope: r.scope, key: r.key };
   const hash = await canonicalHash({ scope: r.scope, request: r.request });
   const owner = await claimCreateRequest(db, { ...k, request_hash: hash, resource_id: r.id, created_at: now });
-  const refuse = (
-    code: "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone",
-    retryable = false,
-  ) => ({ ok: false, code, resourceId: owner.resource_id, retryable }) as const;
+  const refuse = (code: CreateRefusal) =>
+    ({
+      ok: false,
+      code,
+      message: MESSAGES[code](r.scope),
+      resource_id: owner.resource_id,
+      retryable: code === "idempotency_key_in_flight",
+    }) as const;
   if (owner.request_hash !== hash) return refuse("idempotency_key_reused");
   const ours = owner.resource_id === r.id;
   if (!ours && owner.completed_at !== null) {
     const value = await load(owner.resource_id);
     return value === null ? refuse("idempotent_resource_gone") : { ok: true, created: false, value };
   }
-  if (!ours && owner.created_at > now - IN_FLIGHT_LEASE_MS) return refuse("idempotency_key_in_flight", true);
+  if (!ours && owner.created_at > now - IN_FLIGHT_LEASE_MS) return refuse("idempotency_key_in_flight");
   try {
     const made = await create(owner.resource_id);
     const value = made ?? (await load(owner.resource_id));

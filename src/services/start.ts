@@ -1,14 +1,13 @@
 import type { Db } from "../db/client";
 import { claimIdempotencyKey, completeIdempotencyKey } from "../db/idempotency-repo";
 import * as repo from "../db/repo";
-import type { Definition } from "../engine/dag";
+import type { Definition, FieldError } from "../engine/dag";
 import type { ExecutionStatus } from "../engine/events";
 import { validateInput } from "../engine/input";
 import { config } from "../env";
 import { canonicalHash } from "../lib/hash";
 import { isId, newId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
-import { AppError } from "../middleware/errors";
 import { executionStub } from "../durable/client";
 import { IN_FLIGHT_LEASE_MS } from "./idempotent-create";
 
@@ -37,6 +36,7 @@ export interface StartRequest {
 }
 
 export interface Started {
+  ok: true;
   id: string;
   status: ExecutionStatus;
   workflow_id: string;
@@ -44,19 +44,46 @@ export interface Started {
   replay: boolean;
 }
 
-/** Start an execution the one way there is: used by the API and by schedules alike. */
-export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started> {
+/** Why an execution was not started; the route maps `code` to an HTTP status, cron and executors branch on it. */
+export interface StartRefused {
+  ok: false;
+  code: StartRefusal;
+  message: string;
+  /** Worth trying again as it is (the same Idempotency-Key included). */
+  retryable: boolean;
+  execution_id?: string;
+  errors?: FieldError[];
+}
+
+export type StartRefusal =
+  | "workflow_not_found"
+  | "version_not_found"
+  | "invalid_input"
+  | "idempotency_key_reused"
+  | "idempotency_key_in_flight"
+  | "execution_start_interrupted";
+
+const refuse = (code: StartRefusal, message: string, extra: Partial<StartRefused> = {}): StartRefused => ({
+  ok: false,
+  code,
+  message,
+  retryable: code === "idempotency_key_in_flight" || code === "execution_start_interrupted",
+  ...extra,
+});
+
+/** Start an execution the one way there is: used by the API, schedules, monitors and workflow nodes alike. */
+export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started | StartRefused> {
   const wf = isId("wf", r.workflowId) ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null) : null;
   if (!wf) {
-    throw r.version !== undefined
-      ? new AppError(404, "version_not_found", `Workflow ${r.workflowId} has no version ${r.version}.`)
-      : new AppError(404, "workflow_not_found", `Workflow ${r.workflowId} does not exist.`);
+    return r.version !== undefined
+      ? refuse("version_not_found", `Workflow ${r.workflowId} has no version ${r.version}.`)
+      : refuse("workflow_not_found", `Workflow ${r.workflowId} does not exist.`);
   }
   const definition = wf.definition as Definition;
   if (definition.input_schema) {
     const errors = validateInput(definition.input_schema, r.input);
     if (errors.length)
-      throw new AppError(422, "invalid_input", "The input does not match the workflow's input_schema.", { errors });
+      return refuse("invalid_input", "The input does not match the workflow's input_schema.", { errors });
   }
   let id = newId("ex");
   let replay = false;
@@ -69,24 +96,19 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
       Date.now(),
     );
     if (owner.request_hash !== hash) {
-      throw new AppError(
-        422,
-        "idempotency_key_reused",
-        "This Idempotency-Key was used with a different request body.",
-        { execution_id: owner.execution_id },
-      );
+      return refuse("idempotency_key_reused", "This Idempotency-Key was used with a different request body.", {
+        execution_id: owner.execution_id,
+      });
     }
     replay = owner.execution_id !== id;
     id = owner.execution_id;
     claimOpen = owner.completed_at === null;
     if (replay && claimOpen && owner.created_at > Date.now() - IN_FLIGHT_LEASE_MS && r.inFlight === "conflict") {
-      throw new AppError(
-        409,
+      return refuse(
         "idempotency_key_in_flight",
         "A request with this Idempotency-Key is still being processed; retry shortly.",
         {
           execution_id: owner.execution_id,
-          headers: { "retry-after": "1" },
         },
       );
     }
@@ -114,19 +136,14 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     console.error(
       JSON.stringify({ level: "error", msg: "execution start interrupted", execution_id: id, error: String(err) }),
     );
-    throw new AppError(
-      503,
-      "execution_start_interrupted",
-      `Starting execution ${id} was interrupted; retry${r.idempotencyKey !== undefined ? " with the same Idempotency-Key" : ""}.`,
-      {
-        execution_id: id,
-        headers: { "retry-after": "1" },
-      },
-    );
+    const retry = r.idempotencyKey !== undefined ? " with the same Idempotency-Key" : "";
+    return refuse("execution_start_interrupted", `Starting execution ${id} was interrupted; retry${retry}.`, {
+      execution_id: id,
+    });
   } finally {
     // Started, or the object died mid-start (it restarts on the next call): either way the claim is freed, so a
     // retry with the same Idempotency-Key joins this execution at once instead of waiting out the in-flight lease.
     if (claimOpen) await completeIdempotencyKey(db, r.tenantId, r.idempotencyKey as string, Date.now());
   }
-  return { id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
+  return { ok: true, id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
 }

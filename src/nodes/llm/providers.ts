@@ -127,7 +127,14 @@ async function workersAi(env: Env, t: ResolvedModel, req: LlmRequest): Promise<L
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     })) as typeof out;
   } catch (err) {
-    throw new RetryableError("provider_error", `workers-ai: ${err instanceof Error ? err.message : String(err)}`);
+    throw new RetryableError(
+      "provider_error",
+      `workers-ai: ${err instanceof Error ? err.message : String(err)}`,
+      undefined,
+      {
+        cause: err,
+      },
+    );
   }
   return {
     text: out.response ?? "",
@@ -165,7 +172,7 @@ async function post(
     );
   } catch (err) {
     if (err instanceof SsrfError)
-      throw new FatalError("ssrf_refused", `${t.provider} base URL refused: ${err.message}`);
+      throw new FatalError("ssrf_refused", `${t.provider} base URL refused: ${err.message}`, { cause: err });
     if (req.signal.aborted) throw err;
     throw new RetryableError(
       "provider_unreachable",
