@@ -84,7 +84,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["test/engine/**/*.test.ts"],
+          include: ["test/unit/**/*.test.ts"],
           environment: "node",
         },
       },

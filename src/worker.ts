@@ -6,14 +6,14 @@ import { corsForTenant, preflight } from "./middleware/cors";
 import { rateLimit } from "./middleware/rate-limit";
 import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
-import { executions } from "./routes/executions";
+import { executions, workflowExecutions } from "./routes/executions";
 import { corsRoute } from "./routes/cors";
 import { health } from "./routes/health";
 import { metrics } from "./routes/metrics";
 import { openapi } from "./routes/openapi";
 import { budget, models, usage } from "./routes/models";
 import { monitors } from "./routes/monitors";
-import { schedules } from "./routes/schedules";
+import { schedules, workflowSchedules } from "./routes/schedules";
 import { secretsRoute } from "./routes/secrets";
 import { templates } from "./routes/templates";
 import { streams, streamTickets } from "./routes/streams";
@@ -30,10 +30,12 @@ export const app = new Hono<AppEnv>()
   .route("/", openapi)
   .route("/metrics", metrics)
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
-  .route("/v1", streams)
+  .route("/v1/executions", streams)
   .options("/v1/*", preflight)
   .use("/v1/*", corsForTenant(), requireApiKey(), rateLimit())
   .route("/v1/workflows", workflows)
+  .route("/v1/workflows/:id/executions", workflowExecutions)
+  .route("/v1/workflows/:id/schedules", workflowSchedules)
   .route("/v1/stream-tickets", streamTickets)
   .route("/v1/monitors", monitors)
   .route("/v1/models", models)
@@ -42,8 +44,8 @@ export const app = new Hono<AppEnv>()
   .route("/v1/templates", templates)
   .route("/v1/secrets", secretsRoute)
   .route("/v1/cors", corsRoute)
-  .route("/v1", schedules)
-  .route("/v1", executions);
+  .route("/v1/schedules", schedules)
+  .route("/v1/executions", executions);
 
 /** The route table's type, for Hono's typed client (hono/client). */
 export type AppType = typeof app;

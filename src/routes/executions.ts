@@ -16,7 +16,7 @@ import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { refusal } from "./refusals";
-import { cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
+import { cursorParam, idempotencyKeyOf, iso, limitParam, mountParam } from "./shared";
 
 export const startBody = z
   .object({
@@ -92,30 +92,33 @@ function executionId(id: string): string {
   return id;
 }
 
+/** POST /v1/workflows/:id/executions: start an execution of a workflow (mounted under the workflow). */
+export const workflowExecutions = new Hono<AppEnv>().post("/", async (c) => {
+  const { value: body } = await readJson(c, startBody);
+  const key = idempotencyKeyOf(c);
+  const started = await startExecution(c.env, c.get("db").db, {
+    tenantId: c.get("tenantId"),
+    workflowId: mountParam(c, "id"),
+    version: body.version,
+    input: body.input ?? null,
+    timeoutSeconds: body.timeout_seconds,
+    idempotencyKey: key,
+    inFlight: "conflict",
+    requestForHash: body,
+    traceId: c.get("traceId"),
+    tags: body.tags ? [...new Set(body.tags)] : undefined,
+    metadata: body.metadata,
+  });
+  if (!started.ok) throw refusal(started);
+  c.header("location", `/v1/executions/${started.id}`);
+  if (started.replay) c.header("idempotent-replayed", "true");
+  const { replay, ok: _ok, ...view } = started;
+  return c.json(view, replay ? 200 : 201);
+});
+
+/** /v1/executions: history, one execution, its events, outputs and items, and what can be done to it. */
 export const executions = new Hono<AppEnv>()
-  .post("/workflows/:id/executions", async (c) => {
-    const { value: body } = await readJson(c, startBody);
-    const key = idempotencyKeyOf(c);
-    const started = await startExecution(c.env, c.get("db").db, {
-      tenantId: c.get("tenantId"),
-      workflowId: c.req.param("id"),
-      version: body.version,
-      input: body.input ?? null,
-      timeoutSeconds: body.timeout_seconds,
-      idempotencyKey: key,
-      inFlight: "conflict",
-      requestForHash: body,
-      traceId: c.get("traceId"),
-      tags: body.tags ? [...new Set(body.tags)] : undefined,
-      metadata: body.metadata,
-    });
-    if (!started.ok) throw refusal(started);
-    c.header("location", `/v1/executions/${started.id}`);
-    if (started.replay) c.header("idempotent-replayed", "true");
-    const { replay, ok: _ok, ...view } = started;
-    return c.json(view, replay ? 200 : 201);
-  })
-  .get("/executions", async (c) => {
+  .get("/", async (c) => {
     const q = readQuery(c, listExecutionsQuery);
     const rows = await repo.listExecutions(c.get("db").db, c.get("tenantId"), q, q.cursor, q.limit + 1);
     const page = rows.slice(0, q.limit);
@@ -134,7 +137,7 @@ export const executions = new Hono<AppEnv>()
       next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
     });
   })
-  .post("/executions/bulk/:action{cancel|redrive|delete}", async (c) => {
+  .post("/bulk/:action{cancel|redrive|delete}", async (c) => {
     // Bulk actions act on at most `limit` executions matching the filter (one indexed query), six RPCs at a time.
     const { value } = await readJson(c, bulkBody);
     const action = c.req.param("action") as "cancel" | "redrive" | "delete";
@@ -157,13 +160,13 @@ export const executions = new Hono<AppEnv>()
       ),
     });
   })
-  .get("/executions/:id", async (c) => {
+  .get("/:id", async (c) => {
     const id = executionId(c.req.param("id"));
     const view = await snapshotOf(c.env, id, c.get("tenantId"));
     if (!view) throw executionNotFound(id);
     return c.json(view);
   })
-  .get("/executions/:id/events", async (c) => {
+  .get("/:id/events", async (c) => {
     const id = executionId(c.req.param("id"));
     const q = readQuery(c, eventsQuery);
     // Rpc's serialisable-type mapping turns `unknown` payloads into `never`; the value itself is plain JSON.
@@ -172,7 +175,7 @@ export const executions = new Hono<AppEnv>()
     if (!events) throw executionNotFound(id);
     return c.json({ data: events, next_after: events.at(-1)?.seq ?? q.after });
   })
-  .get("/executions/:id/nodes/:node_id/output", async (c) => {
+  .get("/:id/nodes/:node_id/output", async (c) => {
     const id = executionId(c.req.param("id"));
     const nodeId = c.req.param("node_id");
     const found = (await executionStub(c.env, id).nodeOutput(c.get("tenantId"), nodeId)) as {
@@ -199,7 +202,7 @@ export const executions = new Hono<AppEnv>()
       etag: object.httpEtag,
     });
   })
-  .get("/executions/:id/nodes/:node_id/items", async (c) => {
+  .get("/:id/nodes/:node_id/items", async (c) => {
     const id = executionId(c.req.param("id"));
     const q = readQuery(c, itemsQuery);
     const page = (await executionStub(c.env, id).mapItems(
@@ -228,7 +231,7 @@ export const executions = new Hono<AppEnv>()
       next_after: page.items.length === q.limit ? (page.items.at(-1) as ItemRecord).idx : null,
     });
   })
-  .delete("/executions/:id", async (c) => {
+  .delete("/:id", async (c) => {
     const id = executionId(c.req.param("id"));
     let result: Awaited<ReturnType<typeof eraseExecution>>;
     try {
@@ -245,7 +248,7 @@ export const executions = new Hono<AppEnv>()
     if (!result.ok) throw executionNotFound(id);
     return c.body(null, 204);
   })
-  .post("/executions/:id/cancel", async (c) => {
+  .post("/:id/cancel", async (c) => {
     const id = executionId(c.req.param("id"));
     const body =
       c.req.header("content-length") === "0" || !c.req.header("content-type")
@@ -256,7 +259,7 @@ export const executions = new Hono<AppEnv>()
     if (!result.changed) throw finished(id, result.status);
     return c.json({ id, status: result.status });
   })
-  .post("/executions/:id/redrive", async (c) => {
+  .post("/:id/redrive", async (c) => {
     const id = executionId(c.req.param("id"));
     const body = c.req.header("content-type") ? (await readJson(c, redriveBody)).value : {};
     const result = await executionStub(c.env, id).redrive(c.get("tenantId"), body);
@@ -270,7 +273,7 @@ export const executions = new Hono<AppEnv>()
     }
     return c.json({ id, status: result.status });
   })
-  .post("/executions/:id/pause", async (c) => {
+  .post("/:id/pause", async (c) => {
     const id = executionId(c.req.param("id"));
     const result = await executionStub(c.env, id).pause(c.get("tenantId"));
     if (!result) throw executionNotFound(id);
@@ -283,7 +286,7 @@ export const executions = new Hono<AppEnv>()
       );
     return c.json({ id, status: result.status });
   })
-  .post("/executions/:id/resume", async (c) => {
+  .post("/:id/resume", async (c) => {
     const id = executionId(c.req.param("id"));
     const result = await executionStub(c.env, id).resume(c.get("tenantId"));
     if (!result) throw executionNotFound(id);
@@ -293,7 +296,7 @@ export const executions = new Hono<AppEnv>()
       });
     return c.json({ id, status: result.status });
   })
-  .post("/executions/:id/events", async (c) => {
+  .post("/:id/events", async (c) => {
     const id = executionId(c.req.param("id"));
     const { value } = await readJson(c, eventBody);
     const result = await executionStub(c.env, id).sendEvent(c.get("tenantId"), value.name, value.payload ?? null);

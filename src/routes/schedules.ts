@@ -10,7 +10,7 @@ import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { idempotentCreate } from "../services/idempotent-create";
-import { created, idempotencyKeyOf, iso } from "./shared";
+import { created, idempotencyKeyOf, iso, mountParam } from "./shared";
 
 const fields = {
   cron: z.string().min(1).max(200),
@@ -79,10 +79,10 @@ async function validate(
   return nextRunAfter(s.cron, s.timezone, now);
 }
 
-/** /v1/workflows/:id/schedules (create, list) and /v1/schedules/:id (get, update, delete, runs). */
-export const schedules = new Hono<AppEnv>()
-  .post("/workflows/:id/schedules", async (c) => {
-    const workflowId = c.req.param("id");
+/** /v1/workflows/:id/schedules: create and list a workflow's schedules (mounted under the workflow). */
+export const workflowSchedules = new Hono<AppEnv>()
+  .post("/", async (c) => {
+    const workflowId = mountParam(c, "id");
     const key = idempotencyKeyOf(c);
     const { value } = await readJson(c, scheduleCreate);
     const now = Date.now();
@@ -118,18 +118,21 @@ export const schedules = new Hono<AppEnv>()
     );
     return created(c, result, (id) => `/v1/schedules/${id}`);
   })
-  .get("/workflows/:id/schedules", async (c) => {
-    const id = c.req.param("id");
+  .get("/", async (c) => {
+    const id = mountParam(c, "id");
     const rows = isId("wf", id) ? await cron.listSchedules(c.get("db").db, c.get("tenantId"), id) : null;
     if (!rows) throw new AppError(404, "workflow_not_found", `Workflow ${id} does not exist.`);
     return c.json({ data: rows.map(view) });
-  })
-  .get("/schedules/:id", async (c) => {
+  });
+
+/** /v1/schedules/:id: get, update, delete a schedule, and its recent runs. */
+export const schedules = new Hono<AppEnv>()
+  .get("/:id", async (c) => {
     const row = await cron.getSchedule(c.get("db").db, c.get("tenantId"), c.req.param("id"));
     if (!row) throw notFound(c.req.param("id"));
     return c.json(view(row));
   })
-  .patch("/schedules/:id", async (c) => {
+  .patch("/:id", async (c) => {
     const id = c.req.param("id");
     const { value } = await readJson(c, schedulePatch);
     const db = c.get("db").db;
@@ -153,12 +156,12 @@ export const schedules = new Hono<AppEnv>()
     if (!updated) throw notFound(id);
     return c.json(view(updated));
   })
-  .delete("/schedules/:id", async (c) => {
+  .delete("/:id", async (c) => {
     if (!(await cron.deleteSchedule(c.get("db").db, c.get("tenantId"), c.req.param("id"))))
       throw notFound(c.req.param("id"));
     return c.body(null, 204);
   })
-  .get("/schedules/:id/runs", async (c) => {
+  .get("/:id/runs", async (c) => {
     const db = c.get("db").db;
     const row = await cron.getSchedule(db, c.get("tenantId"), c.req.param("id"));
     if (!row) throw notFound(c.req.param("id"));

@@ -47,3 +47,11 @@ export function created<T extends { id: string }>(
   if (!result.created) c.header("idempotent-replayed", "true");
   return c.json(result.value, result.created ? 201 : 200);
 }
+
+/** A path parameter of the mount point (`/v1/workflows/:id/…`): Hono types those as optional in the sub-app. */
+export function mountParam(c: Context<AppEnv>, name: string): string {
+  const value = c.req.param(name);
+  if (value === undefined)
+    throw new AppError(404, "route_not_found", `No route matches ${c.req.method} ${c.req.path}.`);
+  return value;
+}

@@ -18,7 +18,7 @@ function executionNotFound(id: string): AppError {
  * `Authorization: Bearer`; browsers, which cannot set headers there, send a single-use `?ticket=`.
  * Mounted before the /v1 key middleware because a ticket stands in for the key here.
  */
-export const streams = new Hono<AppEnv>().get("/executions/:id/stream", async (c) => {
+export const streams = new Hono<AppEnv>().get("/:id/stream", async (c) => {
   const url = new URL(c.req.url);
   for (const [name, value] of url.searchParams) {
     if (CREDENTIAL_PARAMS.has(name.toLowerCase()) || /ef_[0-9a-f]{12}_/.test(value)) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkCron, nextRunAfter } from "../../src/engine/cron";
-import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorState } from "../../src/engine/monitor";
+import { checkCron, nextRunAfter } from "../../../src/engine/cron";
+import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorState } from "../../../src/engine/monitor";
 
 const t = { failure_threshold: 3, recovery_threshold: 2 };
 function runChecks(

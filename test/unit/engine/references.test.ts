@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { validateDefinition } from "../../src/engine/dag";
-import { referencesIn } from "../../src/engine/references";
-import { kindSpecs } from "../../src/nodes";
+import { validateDefinition } from "../../../src/engine/dag";
+import { referencesIn } from "../../../src/engine/references";
+import { kindSpecs } from "../../../src/nodes";
 
 const errorsOf = (def: unknown) => {
   const r = validateDefinition(def, kindSpecs);

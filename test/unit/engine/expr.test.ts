@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { evaluate, render, templatesIn, UndefinedValueError, type ExprContext } from "../../src/engine/expr";
+import { evaluate, render, templatesIn, UndefinedValueError, type ExprContext } from "../../../src/engine/expr";
 
 const ctx: ExprContext = {
   input: { id: 7, tags: ["a", "b"] },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { take } from "../../src/engine/rate";
+import { take } from "../../../src/engine/rate";
 
 describe("token bucket", () => {
   it("allows a burst, then one request per refill interval", () => {

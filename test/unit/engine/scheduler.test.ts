@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { validateDefinition, type Definition } from "../../src/engine/dag";
-import type { NodeStatus } from "../../src/engine/events";
-import type { ExprContext } from "../../src/engine/expr";
-import { dueWaits, nextWake, plan, type NodeState } from "../../src/engine/scheduler";
-import { kindSpecs } from "../../src/nodes";
+import { validateDefinition, type Definition } from "../../../src/engine/dag";
+import type { NodeStatus } from "../../../src/engine/events";
+import type { ExprContext } from "../../../src/engine/expr";
+import { dueWaits, nextWake, plan, type NodeState } from "../../../src/engine/scheduler";
+import { kindSpecs } from "../../../src/nodes";
 
 function def(nodes: unknown[]): Definition {
   const r = validateDefinition({ name: "t", nodes }, kindSpecs);

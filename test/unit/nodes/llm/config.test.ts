@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { priceOf, resolveModel } from "../../src/nodes/llm/config";
-import { resolveTarget } from "../../src/nodes/llm/resolve";
+import { priceOf, resolveModel } from "../../../../src/nodes/llm/config";
+import { resolveTarget } from "../../../../src/nodes/llm/resolve";
 
 describe("model resolution", () => {
   it("names the variable to set for an unconfigured tier", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideRetry, retryPolicySchema } from "../../src/engine/retry";
+import { decideRetry, retryPolicySchema } from "../../../src/engine/retry";
 
 const policy = retryPolicySchema.parse({
   max_attempts: 5,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admit, CLOSED, recordOutcome } from "../../src/engine/breaker";
+import { admit, CLOSED, recordOutcome } from "../../../src/engine/breaker";
 
 const cfg = { failure_threshold: 3, cooldown_ms: 1000 };
 

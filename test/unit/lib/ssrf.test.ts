@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkUrl } from "../../src/lib/ssrf";
+import { checkUrl } from "../../../src/lib/ssrf";
 
 const refusedUrls = [
   "http://127.0.0.1/",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { findCycle, MAX_NODES, validateDefinition } from "../../src/engine/dag";
-import { kindSpecs } from "../../src/nodes";
+import { findCycle, MAX_NODES, validateDefinition } from "../../../src/engine/dag";
+import { kindSpecs } from "../../../src/nodes";
 
 const t = (id: string, needs: string[] = [], extra: Record<string, unknown> = {}) => ({
   id,
