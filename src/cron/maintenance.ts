@@ -1,6 +1,7 @@
 import type { Db } from "../db/client";
 import {
   deleteExecutions,
+  deleteExpiredMonitors,
   deleteOldHistory,
   expiredExecutions,
   stalledExecutions,
@@ -56,7 +57,7 @@ export async function runRetention(
   db: Db,
   now: number,
   days: number,
-): Promise<{ executions: number; rows: number; failed: unknown[] }> {
+): Promise<{ executions: number; rows: number; monitors: number; failed: unknown[] }> {
   const before = now - days * 86_400_000;
   const ids = await expiredExecutions(db, now, before, 50);
   const purged = await inBatches(ids, 6, (id) => executionStub(env, id).purge());
@@ -64,5 +65,11 @@ export async function runRetention(
   const gone = ids.filter((_, i) => purged[i]?.status === "fulfilled");
   await deleteExecutions(db, gone);
   const rows = await deleteOldHistory(db, before, 500);
-  return { executions: gone.length, rows, failed: purged.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])) };
+  const monitors = await deleteExpiredMonitors(db, now, 100);
+  return {
+    executions: gone.length,
+    rows,
+    monitors,
+    failed: purged.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])),
+  };
 }

@@ -16,15 +16,19 @@ import {
   applyCheck,
   checkSchema,
   cooldownAllows,
+  failedExpectations,
   type MonitorStatus,
 } from "../engine/monitor";
 import { inBatches } from "../lib/batches";
 import { newId } from "../lib/ids";
 import { allowedHosts, guardedFetch } from "../lib/ssrf";
+import { readCapped } from "../lib/stream";
 import { signWebhook } from "../lib/webhooks";
 import { openWebhookSecret } from "../lib/secret-box";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
 
+// A body the content assertions read is capped: a page that large is not what a check is for.
+const MAX_CHECK_BODY_BYTES = 1024 * 1024;
 const MAX_ALERT_ATTEMPTS = 10;
 // A claimed monitor is leased for its longest possible check plus a margin; a crashed tick's lease just lapses.
 const LEASE_MARGIN_MS = 30_000;
@@ -66,7 +70,8 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
   let alert: AlertRow | null = null;
   if (next.transition) {
     const cooldown = alertSchema.parse(m.alert).cooldown_seconds;
-    if (cooldownAllows(await lastAlertAt(db, m.id), now, cooldown)) {
+    // Per kind: a recovery is news even right after a down alert, so it is never swallowed by that one's cooldown.
+    if (cooldownAllows(await lastAlertAt(db, m.id, next.transition), now, cooldown)) {
       alert = {
         id: newId("msg"),
         monitor_id: m.id,
@@ -125,10 +130,16 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
       },
       allowedHosts(env),
     );
-    await res.body?.cancel();
-    const ok =
+    const statusOk =
       check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
-    return ok ? { ok } : { ok, error: `HTTP ${res.status}` };
+    if (!check.expect || !statusOk) {
+      await res.body?.cancel();
+      return statusOk ? { ok: true } : { ok: false, error: `HTTP ${res.status}` };
+    }
+    const bytes = await readCapped(res.body, MAX_CHECK_BODY_BYTES);
+    if (!bytes) return { ok: false, error: `expect: the body is over ${MAX_CHECK_BODY_BYTES} bytes` };
+    const failed = await failedExpectations(check.expect, new TextDecoder().decode(bytes));
+    return failed.length ? { ok: false, error: `expect: ${failed.join("; ")}` } : { ok: true };
   } catch (err) {
     return {
       ok: false,

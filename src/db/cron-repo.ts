@@ -128,15 +128,13 @@ export async function insertMonitor(db: Db, row: MonitorRow): Promise<boolean> {
 }
 
 /** Insert unless a monitor with this id exists (an action re-run with the same key); returns the stored row. */
-export async function insertMonitorOnce(db: Db, row: MonitorRow): Promise<MonitorRow> {
-  const [, found] = await db.batch([
-    db.insert(monitors).values(row).onConflictDoNothing({ target: monitors.id }),
-    db
-      .select()
-      .from(monitors)
-      .where(and(eq(monitors.id, row.id), eq(monitors.tenant_id, row.tenant_id))),
-  ]);
-  return found[0] as MonitorRow;
+/** The tenant's monitor on the check with this hash, if any. */
+export async function findMonitorByCheck(db: Db, tenantId: string, checkHash: string): Promise<MonitorRow | null> {
+  const [row] = await db
+    .select()
+    .from(monitors)
+    .where(and(eq(monitors.tenant_id, tenantId), eq(monitors.check_hash, checkHash)));
+  return row ?? null;
 }
 
 export async function listMonitors(db: Db, tenantId: string) {
@@ -185,6 +183,7 @@ export async function claimDueMonitors(db: Db, now: number, leaseMs: number, lim
       and(
         eq(monitors.enabled, true),
         lte(monitors.next_check_at, now),
+        or(isNull(monitors.expires_at), gt(monitors.expires_at, now)),
         or(isNull(monitors.checking_until), lte(monitors.checking_until, now)),
       ),
     )
@@ -198,11 +197,12 @@ export async function claimDueMonitors(db: Db, now: number, leaseMs: number, lim
 }
 
 /** The latest alert time of a monitor, as the sender records it (sent_at), or its creation while unsent. */
-export async function lastAlertAt(db: Db, monitorId: string): Promise<number | null> {
+/** When the last alert of this kind (down or recovered) went out: cooldowns count per kind. */
+export async function lastAlertAt(db: Db, monitorId: string, kind: string): Promise<number | null> {
   const [row] = await db
     .select({ at: sql<number | null>`max(coalesce(${alerts.sent_at}, ${alerts.created_at}))` })
     .from(alerts)
-    .where(eq(alerts.monitor_id, monitorId));
+    .where(and(eq(alerts.monitor_id, monitorId), eq(alerts.kind, kind)));
   return row?.at ?? null;
 }
 
@@ -283,6 +283,20 @@ export async function stalledExecutions(db: Db, now: number, stallMs: number, gr
     )
     .orderBy(asc(sql`coalesce(${executions.wake_at}, ${executions.projected_at})`))
     .limit(limit);
+}
+
+/** Monitors past their expires_at go, with their checks and alerts; returns how many monitors went. */
+export async function deleteExpiredMonitors(db: Db, now: number, limit: number): Promise<number> {
+  const expired = (
+    await db.select({ id: monitors.id }).from(monitors).where(lt(monitors.expires_at, now)).limit(limit)
+  ).map((r) => r.id);
+  if (expired.length === 0) return 0;
+  await db.batch([
+    db.delete(monitorChecks).where(inArray(monitorChecks.monitor_id, expired)),
+    db.delete(alerts).where(inArray(alerts.monitor_id, expired)),
+    db.delete(monitors).where(inArray(monitors.id, expired)),
+  ]);
+  return expired.length;
 }
 
 /** Tenants whose executions finished since `since`: where a lost release may have left a slot held. */

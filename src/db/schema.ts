@@ -201,10 +201,19 @@ export const monitors = sqliteTable(
     last_checked_at: integer("last_checked_at"),
     created_at: integer("created_at").notNull(),
     updated_at: integer("updated_at").notNull(),
+    /** No checks after this; retention deletes the monitor then. Null: no end. */
+    expires_at: integer("expires_at"),
+    /**
+     * Hash of the canonical check, so a second monitor of one tenant on the same check is refused (409) unless it
+     * asked for a duplicate (then null, as for monitors made before the rule).
+     */
+    check_hash: text("check_hash"),
   },
   (t) => [
     index("monitors_due").on(t.enabled, t.next_check_at),
     index("monitors_tenant_created").on(t.tenant_id, t.created_at, t.id),
+    uniqueIndex("monitors_tenant_check").on(t.tenant_id, t.check_hash),
+    index("monitors_expiry").on(t.expires_at),
   ],
 );
 

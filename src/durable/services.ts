@@ -5,6 +5,7 @@ import { open } from "../lib/secret-box";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
 import { config } from "../env";
 import type { RunServices } from "../nodes/types";
+import { registerMonitor } from "../services/monitors";
 import { startExecution } from "../services/start";
 import { breakerStub } from "./client";
 
@@ -66,6 +67,29 @@ export function runServices(
         parent: { execution_id: exec.id, node_id: nodeId },
       });
       return started.ok ? { ok: true, id: started.id } : started;
+    },
+    createMonitor: async (m, allowDuplicate) => {
+      const { now, ...fields } = m;
+      const registered = await registerMonitor(
+        db(),
+        {
+          ...fields,
+          tenant_id: exec.tenant_id,
+          enabled: true,
+          status: "unknown",
+          consecutive_failures: 0,
+          consecutive_successes: 0,
+          next_check_at: now,
+          checking_until: null,
+          last_checked_at: null,
+          created_at: now,
+          updated_at: now,
+        },
+        allowDuplicate,
+      );
+      return registered.ok
+        ? { ok: true, id: registered.row.id, next_check_at: registered.row.next_check_at }
+        : registered;
     },
     secrets: async (names) => {
       const rows = await getSecrets(db(), exec.tenant_id, names);

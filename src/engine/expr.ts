@@ -68,8 +68,8 @@ export async function evaluate(expression: string, ctx: ExprContext): Promise<un
 }
 
 /** A `when` condition holds when its value is truthy in JSONata's sense; undefined (no match) is false. */
-export async function holds(expression: string, ctx: ExprContext): Promise<boolean> {
-  const value = await evaluate(expression, ctx);
+export async function holds(expression: string, ctx: ExprContext | unknown): Promise<boolean> {
+  const value = await evaluate(expression, ctx as ExprContext);
   if (Array.isArray(value)) return value.length > 0;
   return Boolean(value);
 }

@@ -1,13 +1,35 @@
 // Monitor state transitions (thresholds) and alert cooldowns; called by the monitor tick after each check.
 import { z } from "zod";
+import { compile, holds } from "./expr";
 
 /** What a monitor checks: an http endpoint, or a workflow that must succeed. Shared by the API, the tick and create_monitor. */
+const needles = z.union([z.string().min(1).max(1000), z.array(z.string().min(1).max(1000)).min(1).max(20)]);
+
+/**
+ * Assertions on a check's response body: a removed or shadow-banned post still answers 200, so status alone cannot
+ * see what a monitoring user needs. `json` is a JSONata predicate over the parsed body.
+ */
+export const expectSchema = z
+  .object({
+    body_contains: needles.optional(),
+    body_not_contains: needles.optional(),
+    json: z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine((e) => compiles(e), "must be a valid JSONata expression")
+      .optional(),
+  })
+  .strict();
+export type Expect = z.output<typeof expectSchema>;
+
 export const httpCheck = z
   .object({
     kind: z.literal("http"),
     url: z.url({ protocol: /^https?$/ }),
     method: z.enum(["GET", "HEAD", "POST"]).default("GET"),
     expect_status: z.number().int().min(100).max(599).optional(),
+    expect: expectSchema.optional(),
     timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
   })
   .strict();
@@ -79,4 +101,39 @@ export function cooldownAllows(lastSentAt: number | null, now: number, cooldownS
 /** Backoff between alert delivery attempts: 30 s doubling to an hour. */
 export function alertRetryDelay(attempts: number): number {
   return Math.min(3_600_000, 30_000 * 2 ** Math.max(0, attempts - 1));
+}
+
+function compiles(expression: string): boolean {
+  try {
+    compile(expression);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** What of `expect` a response body fails, each as a line naming the assertion; empty when it passes. */
+export async function failedExpectations(expect: Expect, body: string): Promise<string[]> {
+  const failed: string[] = [];
+  for (const needle of list(expect.body_contains))
+    if (!body.includes(needle)) failed.push(`body_contains ${JSON.stringify(needle)}: not found`);
+  for (const needle of list(expect.body_not_contains))
+    if (body.includes(needle)) failed.push(`body_not_contains ${JSON.stringify(needle)}: found`);
+  if (expect.json !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      failed.push(`json ${JSON.stringify(expect.json)}: the body is not JSON`);
+      return failed;
+    }
+    try {
+      if (!(await holds(expect.json, parsed))) failed.push(`json ${JSON.stringify(expect.json)}: false`);
+    } catch (err) {
+      failed.push(`json ${JSON.stringify(expect.json)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return failed;
 }

@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { alertSchema, checkSchema } from "../engine/monitor";
-import { openDb } from "../db/client";
-import { insertMonitorOnce } from "../db/cron-repo";
+import { alertSchema, checkSchema, expectSchema } from "../engine/monitor";
 import { sha256Hex } from "../lib/hash";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
@@ -23,6 +21,11 @@ const config = z
     cooldown_seconds: int(0, 30 * 86_400).default(3600),
     /** The Standard Webhooks signing secret, usually "{{ secrets.NAME }}"; a fresh one when absent. */
     webhook_secret: z.string().min(1).max(200).optional(),
+    /** Assertions on the response body, as for POST /v1/monitors (a removed post still answers 200). */
+    expect: expectSchema.optional(),
+    /** ISO time after which the monitor is checked no more (and retention deletes it); a template is fine. */
+    expires_at: z.string().min(1).max(512).optional(),
+    allow_duplicate: z.boolean().default(false),
   })
   .strict();
 
@@ -59,6 +62,7 @@ export const createMonitor: NodeExecutor<typeof config> = {
       kind: "http",
       url: c.url,
       ...(c.expect_status ? { expect_status: c.expect_status } : {}),
+      ...(c.expect ? { expect: c.expect } : {}),
     });
     const alert = alertSchema.safeParse({
       webhook_url: c.webhook_url,
@@ -81,28 +85,27 @@ export const createMonitor: NodeExecutor<typeof config> = {
       if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message, { cause: err });
       throw err;
     }
-    const row = await insertMonitorOnce(openDb(services.env.DB).db, {
-      id,
-      tenant_id: services.tenantId,
-      name: c.name,
-      check: check.data,
-      interval_seconds: numbers.data.interval_seconds,
-      failure_threshold: numbers.data.failure_threshold,
-      recovery_threshold: numbers.data.recovery_threshold,
-      alert: alert.data,
-      secret,
-      enabled: true,
-      status: "unknown",
-      consecutive_failures: 0,
-      consecutive_successes: 0,
-      next_check_at: now,
-      checking_until: null,
-      last_checked_at: null,
-      created_at: now,
-      updated_at: now,
-    });
+    const expiresAt = c.expires_at === undefined ? null : Date.parse(c.expires_at);
+    if (expiresAt !== null && Number.isNaN(expiresAt))
+      throw new FatalError("invalid_config", `expires_at "${c.expires_at}" is not an ISO 8601 time`);
+    const made = await services.createMonitor(
+      {
+        id,
+        name: c.name,
+        check: check.data,
+        interval_seconds: numbers.data.interval_seconds,
+        failure_threshold: numbers.data.failure_threshold,
+        recovery_threshold: numbers.data.recovery_threshold,
+        alert: alert.data,
+        secret,
+        expires_at: expiresAt,
+        now,
+      },
+      c.allow_duplicate,
+    );
+    if (!made.ok) throw new FatalError(made.code, made.message);
     // The signing secret never goes into an output (outputs are stored and streamed): set it with webhook_secret (from
     // a tenant secret) or get a new one with POST /v1/monitors/:id/secret.
-    return { ok: true, output: { monitor_id: row.id, next_check_at: new Date(row.next_check_at).toISOString() } };
+    return { ok: true, output: { monitor_id: made.id, next_check_at: new Date(made.next_check_at).toISOString() } };
   },
 };

@@ -62,6 +62,28 @@ export interface RunServices {
   };
   /** Start a child execution under this node, keyed so that a re-run finds the one it started. Failures are values. */
   startChild(req: ChildRequest): Promise<ChildStarted>;
+  /** Register a monitor for the tenant (insert once by id); a second one on the same check is refused as a value. */
+  createMonitor(
+    row: NewMonitor,
+    allowDuplicate: boolean,
+  ): Promise<
+    { ok: true; id: string; next_check_at: number } | { ok: false; code: string; message: string; retryable: boolean }
+  >;
+}
+
+/** A monitor as an executor describes it; the tenant, state and timestamps are filled in by the service. */
+export interface NewMonitor {
+  id: string;
+  name: string;
+  check: unknown;
+  interval_seconds: number;
+  failure_threshold: number;
+  recovery_threshold: number;
+  alert: unknown;
+  /** Sealed signing secret. */
+  secret: string;
+  expires_at: number | null;
+  now: number;
 }
 
 export interface ChildRequest {

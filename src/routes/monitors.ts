@@ -10,6 +10,9 @@ import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { idempotentCreate } from "../services/idempotent-create";
+import { canonicalHash } from "../lib/hash";
+import { refusal } from "./refusals";
+import { registerMonitor } from "../services/monitors";
 import { created, idempotencyKeyOf, iso } from "./shared";
 
 const fields = {
@@ -24,6 +27,11 @@ const fields = {
   recovery_threshold: z.number().int().min(1).max(100),
   alert: alertSchema,
   enabled: z.boolean(),
+  /** After this the monitor is checked no more, and retention deletes it. */
+  expires_at: z.iso
+    .datetime({ offset: true })
+    .transform((v) => Date.parse(v))
+    .nullable(),
 };
 export const monitorCreate = z
   .object({
@@ -31,6 +39,9 @@ export const monitorCreate = z
     failure_threshold: fields.failure_threshold.default(3),
     recovery_threshold: fields.recovery_threshold.default(1),
     enabled: fields.enabled.default(true),
+    expires_at: fields.expires_at.optional(),
+    /** Register even when the tenant already has a monitor on this same check. */
+    allow_duplicate: z.boolean().default(false),
   })
   .strict();
 export const monitorPatch = z.object(fields).partial().strict();
@@ -52,7 +63,14 @@ function view(m: cron.MonitorRow) {
     last_checked_at: iso(m.last_checked_at),
     created_at: iso(m.created_at),
     updated_at: iso(m.updated_at),
+    expires_at: iso(m.expires_at),
   };
+}
+
+function duplicateOf(monitorId: string) {
+  const message = `Monitor ${monitorId} already checks this; send allow_duplicate: true to register another.`;
+  const refused = { code: "monitor_exists" as const, message, monitor_id: monitorId, retryable: false };
+  return refusal(refused);
 }
 
 /** Refuse private, loopback and metadata targets for checks and alert webhooks when they are saved. */
@@ -103,21 +121,28 @@ export const monitors = new Hono<AppEnv>()
       async (id) => {
         const now = Date.now();
         const secret = newWebhookSecret();
-        const row: cron.MonitorRow = {
-          id,
-          tenant_id: tenantId,
-          ...value,
-          secret: await sealed(c, id, secret),
-          status: "unknown",
-          consecutive_failures: 0,
-          consecutive_successes: 0,
-          next_check_at: now,
-          checking_until: null,
-          last_checked_at: null,
-          created_at: now,
-          updated_at: now,
-        };
-        return (await cron.insertMonitor(db, row)) ? { ...view(row), webhook_secret: secret } : null;
+        const { allow_duplicate: allowDuplicate, expires_at: expiresAt, ...fieldsOf } = value;
+        const registered = await registerMonitor(
+          db,
+          {
+            id,
+            tenant_id: tenantId,
+            ...fieldsOf,
+            expires_at: expiresAt ?? null,
+            secret: await sealed(c, id, secret),
+            status: "unknown",
+            consecutive_failures: 0,
+            consecutive_successes: 0,
+            next_check_at: now,
+            checking_until: null,
+            last_checked_at: null,
+            created_at: now,
+            updated_at: now,
+          },
+          allowDuplicate,
+        );
+        if (!registered.ok) throw refusal(registered);
+        return registered.created ? { ...view(registered.row), webhook_secret: secret } : null;
       },
       // A replay is for a client that lost the first answer: it gets the signing secret again, or it never could.
       async (id) => {
@@ -150,11 +175,26 @@ export const monitors = new Hono<AppEnv>()
   .patch("/:id", async (c) => {
     const { value } = await readJson(c, monitorPatch);
     vetUrls(c.env, value);
-    const row = await cron.updateMonitor(c.get("db").db, c.get("tenantId"), c.req.param("id"), {
-      ...value,
-      updated_at: Date.now(),
+    const db = c.get("db").db;
+    const id = c.req.param("id");
+    const patch: Partial<cron.MonitorRow> = { ...value, updated_at: Date.now() };
+    if (value.check) {
+      // A new check keeps the rule of one monitor per check (unless this one was registered as a duplicate).
+      const current = await cron.getMonitor(db, c.get("tenantId"), id);
+      if (!current) throw notFound(id);
+      if (current.check_hash !== null) {
+        patch.check_hash = await canonicalHash(value.check);
+        const other = await cron.findMonitorByCheck(db, c.get("tenantId"), patch.check_hash);
+        if (other && other.id !== id) throw duplicateOf(other.id);
+      }
+    }
+    const row = await cron.updateMonitor(db, c.get("tenantId"), id, patch).catch((err: unknown) => {
+      // Another request took the same check in between: the unique index says so.
+      if (String(err).includes("UNIQUE"))
+        throw new AppError(409, "monitor_exists", "Another monitor already checks this.");
+      throw err;
     });
-    if (!row) throw notFound(c.req.param("id"));
+    if (!row) throw notFound(id);
     return c.json(view(row));
   })
   .delete("/:id", async (c) => {

@@ -11,6 +11,7 @@ const STATUS = {
   idempotency_key_in_flight: 409,
   execution_start_interrupted: 503,
   idempotent_resource_gone: 410,
+  monitor_exists: 409,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type RefusalCode = keyof typeof STATUS;

@@ -70,7 +70,7 @@ describe("monitors", () => {
     expect(checks.map((c: any) => c.ok)).toEqual([false, false, true]);
   });
 
-  it("sends one alert per cooldown while a monitor flaps", async () => {
+  it("sends one alert per cooldown and kind while a monitor flaps: a recovery is never swallowed by a down alert", async () => {
     const api = client((await createTenant()).token);
     const k = key("flap");
     const m = await makeMonitor(api, k, { url: target(`/status/500/${k}`), failure_threshold: 1, cooldown: 600 });
@@ -81,12 +81,13 @@ describe("monitors", () => {
       t += MINUTE;
     }
     expect((await monitor(api, m.id)).status).toBe("up");
-    expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down"]);
-    // Past the cooldown (600 s after the first alert was sent), the next change alerts again.
+    // The first down and the first recovery are both told; the flaps after them fall inside each kind's cooldown.
+    expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down", "monitor.up"]);
+    // Past the cooldown (600 s after the first down alert was sent), the next down alerts again.
     t = Date.parse(m.next_check_at) + 11 * MINUTE;
     await setUrl(api, m.id, target(`/status/500/${k}`));
     await tick(t);
-    expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down", "monitor.down"]);
+    expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down", "monitor.up", "monitor.down"]);
   });
 
   it("retries alert delivery with backoff until the receiver takes it", async () => {
@@ -193,5 +194,96 @@ describe("monitors", () => {
     expect((await other.get(`/v1/monitors/${m.id}/checks`)).status).toBe(404);
     expect((await other.del(`/v1/monitors/${m.id}`)).status).toBe(404);
     expect((await other.get("/v1/monitors")).body.data).toEqual([]);
+  });
+});
+
+describe("content monitors", () => {
+  const removalCheck = (url: string) => ({
+    kind: "http",
+    url,
+    timeout_ms: 2000,
+    expect: {
+      body_contains: "Launch notes",
+      body_not_contains: "[removed]",
+      json: "data.children[0].data.removed_by_category = null",
+    },
+  });
+
+  it("sees a post removed while its page still answers 200, and reports each failed assertion", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("removal");
+    const url = target(`/posts/${k}.json`);
+    const m = await makeMonitor(api, k, { url, failure_threshold: 1, check: removalCheck(url) });
+    let t = Date.parse(m.next_check_at);
+    await tick(t);
+    expect((await monitor(api, m.id)).status).toBe("up");
+    await fetch(target(`/posts/${k}/remove`), { method: "POST" });
+    t += MINUTE;
+    await tick(t);
+    expect((await monitor(api, m.id)).status).toBe("down");
+    const [latest, first] = (await api.get(`/v1/monitors/${m.id}/checks`)).body.data;
+    expect(first).toMatchObject({ ok: true, error: null });
+    expect(latest.ok).toBe(false);
+    expect(latest.error).toBe(
+      'expect: body_contains "Launch notes": not found; body_not_contains "[removed]": found; json "data.children[0].data.removed_by_category = null": false',
+    );
+    expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down"]);
+  });
+
+  it("refuses an expect.json that is not JSONata when the monitor is saved", async () => {
+    const api = client((await createTenant()).token);
+    const check = { ...removalCheck(target("/posts/x.json")), expect: { json: "data.children[" } };
+    const res = await api.post("/v1/monitors", {
+      name: "bad",
+      check,
+      interval_seconds: 60,
+      alert: { webhook_url: target("/hooks/x") },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ path: "check.expect.json", message: "must be a valid JSONata expression" }]);
+  });
+});
+
+describe("monitor registration", () => {
+  const body = (url: string, extra: Record<string, unknown> = {}) => ({
+    name: "dup",
+    check: { kind: "http", url, timeout_ms: 2000 },
+    interval_seconds: 60,
+    alert: { webhook_url: target("/hooks/dup") },
+    ...extra,
+  });
+
+  it("answers 409 with the existing id for a second monitor on the same check, unless allow_duplicate", async () => {
+    const api = client((await createTenant()).token);
+    const url = target(`/status/200/${key("dup")}`);
+    const first = await api.post("/v1/monitors", body(url));
+    expect(first.status).toBe(201);
+    const second = await api.post("/v1/monitors", body(url, { name: "another name, same check" }));
+    expect(second.status).toBe(409);
+    expect(second.body).toMatchObject({ code: "monitor_exists", monitor_id: first.body.id });
+    expect((await api.post("/v1/monitors", body(url, { allow_duplicate: true }))).status).toBe(201);
+    // Moving another monitor onto the same check is refused the same way.
+    const other = await api.post("/v1/monitors", body(target(`/status/200/${key("other")}`)));
+    const moved = await api.raw("PATCH", `/v1/monitors/${other.body.id}`, {
+      check: { kind: "http", url, timeout_ms: 2000 },
+    });
+    expect(moved.status).toBe(409);
+    expect(moved.body.monitor_id).toBe(first.body.id);
+    // Another tenant may watch the same URL.
+    expect((await client((await createTenant()).token).post("/v1/monitors", body(url))).status).toBe(201);
+  });
+
+  it("stops checking a monitor at expires_at, and retention deletes it then", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("expiring");
+    const expires = Date.now() + 2 * MINUTE;
+    const m = (
+      await api.post("/v1/monitors", body(target(`/status/200/${k}`), { expires_at: new Date(expires).toISOString() }))
+    ).body;
+    expect(m.expires_at).toBe(new Date(expires).toISOString());
+    await tick(Date.now());
+    expect((await api.get(`/v1/monitors/${m.id}/checks`)).body.data).toHaveLength(1);
+    await tick(expires + MINUTE);
+    expect((await api.get(`/v1/monitors/${m.id}`)).status).toBe(404);
   });
 });

@@ -41,6 +41,8 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
     "o-2": { id: "o-2", name: "Market Square" },
   };
   const orders = new Map<string, Map<string, { id: string; body: unknown }>>();
+  // Posts on a forum that removes them the way Reddit does: the page still answers 200, the content says removed.
+  const removed = new Set<string>();
   const deliveries = new Map<
     string,
     { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]
@@ -88,6 +90,23 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
           return json(res, Number(q("status") ?? "503"), { error: "flaky", call: n }, headers);
         }
         return json(res, 200, { ok: true, calls: n });
+      }
+      case "posts": {
+        // GET /posts/:id.json — a Reddit-shaped listing; POST /posts/:id/remove — a moderator removes it.
+        const id = (parts[1] ?? "").replace(/\.json$/, "");
+        record(`posts-${id}`, req);
+        if (req.method === "POST" && parts[2] === "remove") {
+          removed.add(id);
+          return json(res, 204, null);
+        }
+        const gone = removed.has(id);
+        const post = {
+          id,
+          title: `Post ${id}`,
+          selftext: gone ? "[removed]" : "Launch notes for the spring sale",
+          removed_by_category: gone ? "moderator" : null,
+        };
+        return json(res, 200, { kind: "Listing", data: { children: [{ kind: "t3", data: post }] } });
       }
       case "big": {
         // GET /big/:kib — a JSON body of about that many KiB: {items: [{i, text}, ...]}.
