@@ -60,6 +60,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
   protected readonly waiters = new Set<() => void>();
   /** Outputs kept in R2, read back by $ref for expressions. */
   protected readonly loaded = new Map<string, unknown>();
+  protected outputsToLoad = true;
 
   protected readonly subscribers: Subscribers;
 
@@ -652,9 +653,12 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const limits = {
       inline: cfg.MAX_INLINE_OUTPUT_BYTES,
       budget: cfg.OUTPUT_BUDGET_BYTES,
-      stored: storedBytes(this.nodes.values()),
+      stored: () => storedBytes(this.nodes.values()),
     };
-    return storeOutput(this.env.ARTIFACTS, (this.exec as ExecRecord).id, nodeId, attempt, result, limits);
+    return storeOutput(this.env.ARTIFACTS, (this.exec as ExecRecord).id, nodeId, attempt, result, limits).then((r) => {
+      if ("ok" in r && r.ok && isOutputRef(r.output)) this.outputsToLoad = true;
+      return r;
+    });
   }
 
   /**
@@ -662,6 +666,9 @@ export abstract class ExecutionCore extends DurableObject<Env> {
    * OUTPUT_BUDGET_BYTES). One that is gone fails the run loudly rather than feeding a reference downstream.
    */
   protected async loadOutputs(): Promise<boolean> {
+    // Most runs keep every output inline: the scan runs only after a reference was made or loaded from storage.
+    if (!this.outputsToLoad) return true;
+    this.outputsToLoad = false;
     for (const n of this.nodes.values()) {
       if (!isOutputRef(n.output) || this.loaded.has(n.output.$ref)) continue;
       const value = await loadOutput(this.env.ARTIFACTS, n.output);

@@ -45,14 +45,17 @@ export async function storeOutput(
   nodeId: string,
   attempt: number,
   result: RunResult,
-  limits: { inline: number; budget: number; stored: number },
+  limits: { inline: number; budget: number; stored: () => number },
 ): Promise<RunResult> {
   if (!("ok" in result) || !result.ok) return result;
   const text = JSON.stringify(result.output ?? null);
+  // A UTF-16 unit is at most 3 bytes of UTF-8: short text needs no encoding to know it fits.
+  if (text.length * 3 <= limits.inline) return result;
   const body = new TextEncoder().encode(text);
   if (body.byteLength <= limits.inline) return result;
-  if (limits.stored + body.byteLength > limits.budget) {
-    const message = `output of ${body.byteLength} bytes would take this execution's stored outputs past OUTPUT_BUDGET_BYTES (${limits.budget}; ${limits.stored} used)`;
+  const stored = limits.stored();
+  if (stored + body.byteLength > limits.budget) {
+    const message = `output of ${body.byteLength} bytes would take this execution's stored outputs past OUTPUT_BUDGET_BYTES (${limits.budget}; ${stored} used)`;
     return { ok: false, error: { code: "output_budget_exceeded", message, retryable: false } };
   }
   const key = `${prefixOf(executionId)}${nodeId}/${attempt}`;
