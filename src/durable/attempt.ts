@@ -1,6 +1,7 @@
 import type { NodeDef } from "../engine/dag";
 import { render, UndefinedValueError, type ExprContext } from "../engine/expr";
 import { zodErrors } from "../engine/dag";
+import { DEFAULT_RETRY_POLICY } from "../engine/retry";
 import { redact, SecretsUnconfigured } from "../lib/secret-box";
 import { errorValue, FatalError, type NodeExecutor, type RunResult, type RunServices } from "../nodes/types";
 
@@ -57,6 +58,7 @@ export async function runAttempt(
         signal,
         idempotencyKey: idempotencyKey(opts.executionId, opts.subject ?? node.id, opts.attemptBase),
         attempt: opts.attempt,
+        lastAttempt: opts.attempt - opts.attemptBase >= (node.retry ?? DEFAULT_RETRY_POLICY).max_attempts,
         now: opts.now,
         expr: ctx,
         services: opts.services,

@@ -104,6 +104,8 @@ export interface RunContext<C> {
   /** Stable per (execution, node or map item) across retries and crash re-runs; a redrive gets a new one. */
   idempotencyKey: string;
   attempt: number;
+  /** No retry follows this attempt under the node's policy: the time for fallbacks. */
+  lastAttempt: boolean;
   now: number;
   expr: ExprContext;
   services: RunServices;

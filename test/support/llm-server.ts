@@ -3,7 +3,8 @@
 //   [[key=K]] counter key · [[fail=N:STATUS(:RETRY_AFTER_S)]] first N calls answer STATUS · [[status=S]] always S
 //   [[slow=MS]] delay · [[badjson=N]] first N answers are not JSON · [[json=...]] the answer text · [[cost=USD]]
 // POST /_fail-next {count, status} fails the next requests whatever they say (for calls whose prompt is fixed).
-// Usage is fixed (100 input, 50 output tokens) so costs are exact.
+// [[needs_tokens=N]] the answer needs N tokens: under a smaller max_tokens it is cut (finish_reason length /
+// stop_reason max_tokens). Usage is fixed (100 input, 50 output tokens, or what was said) so costs are exact.
 import { createServer } from "node:http";
 import { listenOnLoopback } from "./listen";
 
@@ -58,6 +59,8 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     calls.set(key, history);
     const n = history.length;
     if (d("slow")) await new Promise((r) => setTimeout(r, Number(d("slow"))));
+    // [[down=MODEL]]: that model answers 503 every time (others answer normally), for fallbacks.
+    if (d("down") === body.model) return send(503, { error: { message: `${body.model} is overloaded` } });
     const always = d("status");
     if (always) return send(Number(always), { error: { message: `forced status ${always}` } });
     const fail = d("fail")?.split(":");
@@ -70,17 +73,23 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     }
     const badjson = Number(d("badjson") ?? 0);
     const text = n <= badjson ? "this is {not json" : (d("json") ?? `echo: ${last.replace(/\[\[.*?\]\]/g, "").trim()}`);
+    // [[needs_tokens=N]]: the full answer takes N tokens; under a smaller max_tokens it is cut, as real models cut it.
+    const needs = Number(d("needs_tokens") ?? 0);
+    const maxTokens = Number((body as { max_tokens?: number }).max_tokens ?? Infinity);
+    const cut = needs > 0 && maxTokens < needs;
+    const said = cut ? text.slice(0, Math.max(1, Math.floor((text.length * maxTokens) / needs))) : text;
+    const outputTokens = cut ? maxTokens : needs || 50;
     const cost = d("cost");
     if (flavor === "openai") {
       return send(200, {
         id: `chatcmpl-${n}`,
         object: "chat.completion",
         model: body.model,
-        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+        choices: [{ index: 0, message: { role: "assistant", content: said }, finish_reason: cut ? "length" : "stop" }],
         usage: {
           prompt_tokens: 100,
-          completion_tokens: 50,
-          total_tokens: 150,
+          completion_tokens: outputTokens,
+          total_tokens: 100 + outputTokens,
           ...(cost ? { cost: Number(cost) } : {}),
         },
       });
@@ -90,9 +99,9 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
       type: "message",
       role: "assistant",
       model: body.model,
-      content: [{ type: "text", text }],
-      stop_reason: "end_turn",
-      usage: { input_tokens: 100, output_tokens: 50 },
+      content: [{ type: "text", text: said }],
+      stop_reason: cut ? "max_tokens" : "end_turn",
+      usage: { input_tokens: 100, output_tokens: outputTokens },
     });
   });
   return listenOnLoopback(server);

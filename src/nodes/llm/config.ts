@@ -110,3 +110,9 @@ export function priceOf(vars: Vars, provider: string, model: string): Price | nu
     return null;
   }
 }
+
+/** The default max_tokens of a tier (MODEL_<TIER>_MAX_TOKENS), or null when unset or not a positive integer. */
+export function tierMaxTokens(vars: Vars, tier: Tier): number | null {
+  const n = Number(vars[`MODEL_${tier.toUpperCase()}_MAX_TOKENS`]);
+  return Number.isInteger(n) && n > 0 ? n : null;
+}

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { config as appConfig } from "../../env";
 import { checkJsonSchema } from "../../engine/input";
 import { FatalError, RetryableError, type NodeExecutor, type RunServices } from "../types";
-import { priceOf, TIERS, type ResolvedModel } from "./config";
+import { priceOf, tierMaxTokens, TIERS, type ResolvedModel, type Tier } from "./config";
 import { resolveTarget } from "./resolve";
 import { callModel, type LlmResponse } from "./providers";
 
@@ -11,14 +11,44 @@ const message = z
   .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(200_000) })
   .strict();
 
+const messageList = z.array(message).min(1).max(200);
+type Message = z.output<typeof message>;
+
+// A union would report a bad element as "Invalid input": checked by hand, each issue keeps its exact path.
+const conversation = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (typeof value === "string") {
+      if (!/^\{\{[\s\S]+\}\}$/.test(value))
+        ctx.addIssue({
+          code: "custom",
+          message: "must be an array of {role, content} or one {{ template }} that yields it",
+        });
+      return;
+    }
+    const checked = messageList.safeParse(value);
+    if (!checked.success)
+      for (const issue of checked.error.issues)
+        ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+  })
+  .transform((value) => value as Message[] | string);
+
 const config = z
   .object({
     tier: z.enum(TIERS).optional(),
     provider: z.string().min(1).max(64).optional(),
     model: z.string().min(1).max(200).optional(),
     system: z.string().max(200_000).optional(),
-    messages: z.array(message).min(1).max(200),
-    max_tokens: z.number().int().min(1).max(200_000).default(1024),
+    /** The conversation, or one {{ template }} that yields it (a history from the input or an upstream node). */
+    messages: conversation,
+    /** Default: the tier's MODEL_<TIER>_MAX_TOKENS, else 1024. */
+    max_tokens: z.number().int().min(1).max(200_000).optional(),
+    /** An answer cut by the token limit fails (llm_truncated), is asked again with double max_tokens, or is kept. */
+    on_truncation: z.enum(["fail", "retry_with_more", "accept"]).default("fail"),
+    /** How far retry_with_more may double max_tokens (default 4x). */
+    max_tokens_cap: z.number().int().min(1).max(200_000).optional(),
+    /** Tiers or "provider:model" to answer instead when the first is failing (open circuit, or last attempt). */
+    fallback: z.array(z.string().min(1).max(264)).max(5).default([]),
     temperature: z.number().min(0).max(2).optional(),
     response_format: z.enum(["text", "json"]).default("text"),
     json_schema: z.record(z.string(), z.unknown()).optional(),
@@ -36,40 +66,116 @@ const config = z
   .refine(
     (c) => c.json_schema === undefined || checkJsonSchema(c.json_schema) === null,
     "json_schema is not a valid JSON Schema",
-  );
+  )
+  .refine((c) => c.fallback.every((f) => choiceOf(f) !== null), "fallback entries are tiers or provider:model");
+type LlmConfig = z.output<typeof config>;
+type Choice = { tier?: Tier; provider?: string; model?: string };
 
-/** A call to a language model by tier or by provider + model, with budget, circuit breaker and JSON checks. */
+/** A fallback entry: a tier name, or "provider:model". */
+function choiceOf(entry: string): Choice | null {
+  if ((TIERS as readonly string[]).includes(entry)) return { tier: entry as Tier };
+  const at = entry.indexOf(":");
+  return at > 0 && at < entry.length - 1 ? { provider: entry.slice(0, at), model: entry.slice(at + 1) } : null;
+}
+
+/**
+ * A call to a language model by tier or by provider + model, with budget, circuit breaker, truncation and JSON
+ * checks, and fallbacks: the next model answers when the one before has an open circuit, or fails retryably on the
+ * node's last attempt. The output names the model that answered.
+ */
 export const llm: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 120_000,
-  async run({ config: c, signal, idempotencyKey, attempt, services }) {
-    const resolved = resolveTarget(services.env as unknown as Record<string, unknown>, c);
-    if (!resolved.ok) throw new FatalError(resolved.code, resolved.message);
-    const target = resolved.target;
+  async run({ config: c, signal, idempotencyKey, attempt, lastAttempt, services }) {
+    if (typeof c.messages === "string")
+      throw new FatalError("invalid_config", `messages: ${c.messages} yielded no messages`);
+    const vars = services.env as unknown as Record<string, unknown>;
+    const choices: Choice[] = [
+      c.tier ? { tier: c.tier } : { provider: c.provider as string, model: c.model as string },
+      ...c.fallback.map((f) => choiceOf(f) as Choice),
+    ];
+    const passed: { model: string; error: string }[] = [];
+    for (const [i, choice] of choices.entries()) {
+      const resolved = resolveTarget(vars, choice);
+      const last = i === choices.length - 1;
+      if (!resolved.ok) {
+        if (i === 0 || last) throw new FatalError(resolved.code, resolved.message);
+        passed.push({ model: describe(choice), error: resolved.code });
+        continue;
+      }
+      try {
+        const out = await answer(services, resolved.target, choice, c, c.messages, { signal, idempotencyKey, attempt });
+        return { ok: true, output: passed.length ? { ...out, fallback_from: passed } : out };
+      } catch (err) {
+        // An open circuit passes on at once; another retryable failure only when no retry of this node follows.
+        const passOn = err instanceof RetryableError && (err.code === "circuit_open" || lastAttempt);
+        if (last || !passOn) throw err;
+        passed.push({ model: describe(choice), error: err.code });
+      }
+    }
+    throw new FatalError("no_model", "no model was left to try");
+  },
+};
+
+const describe = (c: Choice): string => c.tier ?? `${c.provider}:${c.model}`;
+
+/** One model's answer: budget, breaker, the call, usage, and what to do about an answer cut by the token limit. */
+async function answer(
+  services: RunServices,
+  target: ResolvedModel,
+  choice: Choice,
+  c: LlmConfig,
+  messages: Message[],
+  call: { signal: AbortSignal; idempotencyKey: string; attempt: number },
+) {
+  const vars = services.env as unknown as Record<string, unknown>;
+  let maxTokens = c.max_tokens ?? (choice.tier ? tierMaxTokens(vars, choice.tier) : null) ?? 1024;
+  const cap = Math.max(maxTokens, c.max_tokens_cap ?? Math.min(200_000, maxTokens * 4));
+  for (;;) {
     await checkBudget(services);
     const started = Date.now();
     const res = await guarded(services, target, () =>
       callModel(services.env, target, {
         system: c.system,
-        messages: c.messages,
-        max_tokens: c.max_tokens,
+        messages,
+        max_tokens: maxTokens,
         temperature: c.temperature,
         json: c.response_format === "json",
-        idempotencyKey,
-        attempt,
-        signal,
+        ...call,
         traceparent: services.traceparent(),
       }),
     );
     const latency = Date.now() - started;
     const cost = costOf(services.env, target, res);
-    // Recorded before the answer is judged: a call whose JSON is rejected still cost money.
+    // Recorded before the answer is judged: a cut or rejected answer cost money too.
     services.recordUsage({ provider: target.provider, model: res.model, ...res.usage, ...cost, latency_ms: latency });
-    const base = { model: res.model, provider: target.provider, usage: res.usage, ...cost, latency_ms: latency };
-    if (c.response_format === "text") return { ok: true, output: { text: res.text, ...base } };
-    return { ok: true, output: { json: parseJson(res.text, c.json_schema), ...base } };
-  },
-};
+    if (res.truncated && c.on_truncation !== "accept") {
+      if (c.on_truncation === "retry_with_more" && maxTokens < cap) {
+        maxTokens = Math.min(cap, maxTokens * 2);
+        continue;
+      }
+      const hint =
+        c.on_truncation === "retry_with_more"
+          ? `max_tokens_cap (${cap}) was reached`
+          : "raise max_tokens, or set on_truncation";
+      throw new FatalError(
+        "llm_truncated",
+        `${target.provider}:${res.model} cut its answer at max_tokens ${maxTokens}: ${hint}`,
+      );
+    }
+    const base = {
+      model: res.model,
+      provider: target.provider,
+      usage: res.usage,
+      ...cost,
+      latency_ms: latency,
+      max_tokens: maxTokens,
+      ...(res.truncated ? { truncated: true } : {}),
+    };
+    if (c.response_format === "text") return { text: res.text, ...base };
+    return { json: parseJson(res.text, c.json_schema), ...base };
+  }
+}
 
 async function checkBudget(services: RunServices): Promise<void> {
   const budget = await services.budget();

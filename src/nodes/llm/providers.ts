@@ -30,6 +30,8 @@ export interface LlmResponse {
   usage: { input_tokens: number; output_tokens: number };
   /** The cost the provider reported (OpenRouter does), in USD. */
   reported_cost_usd: number | null;
+  /** The answer was cut by the token limit (finish_reason "length", stop_reason "max_tokens"). */
+  truncated: boolean;
 }
 
 export async function callModel(env: Env, target: ResolvedModel, req: LlmRequest): Promise<LlmResponse> {
@@ -60,7 +62,7 @@ async function openaiCompatible(t: ResolvedModel, req: GuardedRequest): Promise<
   );
   const d = data as {
     model?: string;
-    choices?: { message?: { content?: string } }[];
+    choices?: { message?: { content?: string }; finish_reason?: string }[];
     usage?: { prompt_tokens?: number; completion_tokens?: number; cost?: number };
   };
   const text = d.choices?.[0]?.message?.content;
@@ -71,6 +73,7 @@ async function openaiCompatible(t: ResolvedModel, req: GuardedRequest): Promise<
     model: d.model ?? t.model,
     usage: { input_tokens: d.usage?.prompt_tokens ?? 0, output_tokens: d.usage?.completion_tokens ?? 0 },
     reported_cost_usd: typeof d.usage?.cost === "number" ? d.usage.cost : null,
+    truncated: d.choices?.[0]?.finish_reason === "length",
   };
 }
 
@@ -93,6 +96,7 @@ async function anthropic(t: ResolvedModel, req: GuardedRequest): Promise<LlmResp
     model?: string;
     content?: { type: string; text?: string }[];
     usage?: { input_tokens?: number; output_tokens?: number };
+    stop_reason?: string;
   };
   if (!Array.isArray(d.content))
     throw new RetryableError("provider_bad_response", `${t.provider} answered without content`);
@@ -104,6 +108,7 @@ async function anthropic(t: ResolvedModel, req: GuardedRequest): Promise<LlmResp
     model: d.model ?? t.model,
     usage: { input_tokens: d.usage?.input_tokens ?? 0, output_tokens: d.usage?.output_tokens ?? 0 },
     reported_cost_usd: null,
+    truncated: d.stop_reason === "max_tokens",
   };
 }
 
@@ -141,6 +146,8 @@ async function workersAi(env: Env, t: ResolvedModel, req: LlmRequest): Promise<L
     model: t.model,
     usage: { input_tokens: out.usage?.prompt_tokens ?? 0, output_tokens: out.usage?.completion_tokens ?? 0 },
     reported_cost_usd: null,
+    // Workers AI says no finish reason: an answer that used every token it was allowed was cut.
+    truncated: (out.usage?.completion_tokens ?? 0) >= req.max_tokens,
   };
 }
 
