@@ -35,6 +35,9 @@ export interface ExecRecord {
   parent_notified: number;
 }
 
+/** An execution's LLM calls, summed. */
+export type UsageTotals = { calls: number; input_tokens: number; output_tokens: number; cost_usd: number };
+
 /** One LLM call as the ledger records it (the shape of a D1 llm_usage row). */
 export interface UsageRow {
   id: string;
@@ -319,6 +322,17 @@ export class ExecutionStore {
       .exec<{ data: string }>("SELECT data FROM usage WHERE projected = 0 ORDER BY at")
       .toArray()
       .map((r) => JSON.parse(r.data) as UsageRow);
+  }
+
+  /** Every LLM call of the execution, summed: what GET /v1/executions/:id shows as its usage. */
+  usageTotals(): UsageTotals {
+    return this.sql
+      .exec<UsageTotals>(
+        `SELECT count(*) AS calls, coalesce(sum(json_extract(data, '$.input_tokens')), 0) AS input_tokens,
+          coalesce(sum(json_extract(data, '$.output_tokens')), 0) AS output_tokens,
+          coalesce(sum(json_extract(data, '$.cost_usd')), 0) AS cost_usd FROM usage`,
+      )
+      .one();
   }
 
   markUsageProjected(ids: string[]): void {

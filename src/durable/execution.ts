@@ -252,7 +252,7 @@ export class ExecutionObject extends ExecutionMaps {
 
   snapshot(tenantId: string): ExecutionView | null {
     const exec = this.owned(tenantId);
-    return exec ? executionView(exec, this.nodes, (id) => this.maps.counts(id)) : null;
+    return exec ? executionView(exec, this.nodes, (id) => this.maps.counts(id), this.store.usageTotals()) : null;
   }
 
   events(tenantId: string, after: number, limit: number): EventEnvelope[] | null {
@@ -276,7 +276,7 @@ export class ExecutionObject extends ExecutionMaps {
         this.waiters.delete(wake);
       });
     }
-    return executionView(exec, this.nodes, (id) => this.maps.counts(id));
+    return executionView(exec, this.nodes, (id) => this.maps.counts(id), this.store.usageTotals());
   }
 
   /**

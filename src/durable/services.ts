@@ -1,15 +1,17 @@
 import { openDb } from "../db/client";
 import type { ExecRecord, ExecutionStore } from "../db/execution-store";
-import { getBudget, getSecrets, monthSpend } from "../db/repo";
+import { getBudget, getSecrets } from "../db/repo";
 import { open } from "../lib/secret-box";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
 import { config } from "../env";
 import type { RunServices } from "../nodes/types";
 import { registerMonitor } from "../services/monitors";
 import { startExecution } from "../services/start";
-import { breakerStub } from "./client";
+import { breakerStub, tenantStub } from "./client";
 
 const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
+// A reservation whose call never settles (its object crashed) lapses after this: longer than any LLM attempt.
+const RESERVATION_TTL_MS = 10 * 60_000;
 
 /**
  * What an executor may use beyond its config: bindings, and the tenant's LLM ledger and budget. Usage goes to the
@@ -44,15 +46,24 @@ export function runServices(
       if (exec.flush_due_at === null) exec.flush_due_at = at + config(env).PROJECTION_FLUSH_MS;
       store.saveExecution(exec);
     },
-    monthSpend: async () => {
-      const month = monthOf(Date.now());
-      const pending = store
-        .unprojectedUsage()
-        .filter((u) => u.month === month)
-        .reduce((sum, u) => sum + u.cost_usd, 0);
-      return (await monthSpend(db(), exec.tenant_id, month)) + pending;
+    reserveBudget: async (amount) => {
+      const budget = await getBudget(db(), exec.tenant_id);
+      if (budget === null) return { ok: true, id: null };
+      if (budget <= 0) return { ok: false, spent: 0, reserved: 0, budget };
+      const id = `${exec.id}:${nodeId}:${attempt}:${crypto.randomUUID()}`;
+      const r = await tenantStub(env, exec.tenant_id).reserveLlm(
+        exec.tenant_id,
+        id,
+        monthOf(Date.now()),
+        amount,
+        budget,
+        RESERVATION_TTL_MS,
+      );
+      return r.ok ? { ok: true, id } : { ok: false, spent: r.spent, reserved: r.reserved, budget };
     },
-    budget: () => getBudget(db(), exec.tenant_id),
+    settleBudget: async (id, cost) => {
+      await tenantStub(env, exec.tenant_id).settleLlm(id, cost);
+    },
     traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
     breaker: (provider) => breakerStub(env, provider),
     startChild: async (req) => {

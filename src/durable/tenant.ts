@@ -1,5 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
+import { BudgetStore } from "../db/budget-store";
+import { openDb } from "../db/client";
 import { LeaseStore } from "../db/lease-store";
+import { monthSpend } from "../db/repo";
 import { take, type Bucket, type RateDecision } from "../engine/rate";
 import { config } from "../env";
 import { executionStub } from "./client";
@@ -12,12 +15,14 @@ export type LeaseKind = "subscriber";
 /** One per tenant: counters that must agree across isolates (subscriber slots, concurrency keys, rate limits). */
 export class TenantObject extends DurableObject<Env> {
   private readonly leases: LeaseStore;
+  private readonly ledger: BudgetStore;
   // Buckets live in memory: an eviction refills them, which errs on the side of letting requests through.
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.leases = new LeaseStore(ctx.storage.sql);
+    this.ledger = new BudgetStore(ctx.storage.sql);
   }
 
   acquire(kind: LeaseKind, id: string, limit: number, ttlMs: number): { ok: boolean; active: number } {
@@ -100,6 +105,34 @@ export class TenantObject extends DurableObject<Env> {
 
   releaseKey(key: string, executionId: string, capacity = 1): string[] {
     return this.leases.releaseKey(key, executionId, capacity);
+  }
+
+  /**
+   * Reserve an LLM call's worst-case cost against the monthly budget, in one step: concurrent calls that together
+   * exceed it cannot all pass a check made before any of them was recorded. The month opens from D1's spend.
+   */
+  async reserveLlm(
+    tenantId: string,
+    id: string,
+    month: string,
+    amount: number,
+    budget: number,
+    ttlMs: number,
+  ): Promise<{ ok: boolean; spent: number; reserved: number }> {
+    if (!this.ledger.hasMonth(month)) {
+      const base = await monthSpend(openDb(this.env.DB).db, tenantId, month);
+      this.ledger.openMonth(month, base);
+    }
+    const now = Date.now();
+    const { spent, reserved } = this.ledger.position(month, now);
+    if (spent + reserved + amount > budget) return { ok: false, spent, reserved };
+    this.ledger.reserve(id, month, amount, now + ttlMs);
+    return { ok: true, spent, reserved: reserved + amount };
+  }
+
+  /** The call ended: its reservation becomes what it really cost. */
+  settleLlm(id: string, cost: number): void {
+    this.ledger.settle(id, cost);
   }
 
   /** Take one request token from an API key's bucket. */

@@ -1,4 +1,4 @@
-import type { ExecRecord, NodeRecord } from "../db/execution-store";
+import type { ExecRecord, NodeRecord, UsageTotals } from "../db/execution-store";
 import type { ExecutionStatus, NodeStatus } from "../engine/events";
 import type { ItemCounts } from "../engine/map";
 
@@ -35,6 +35,8 @@ export interface ExecutionView {
   deadline_at: string;
   tags: string[];
   metadata: Record<string, string>;
+  /** Every LLM call the execution made (retries and cut answers included): tokens and cost. */
+  usage: { llm_calls: number; input_tokens: number; output_tokens: number; cost_usd: number };
   parent: { execution_id: string; node_id: string } | null;
   nodes: NodeView[];
 }
@@ -48,6 +50,7 @@ export function executionView(
   exec: ExecRecord,
   nodes: ReadonlyMap<string, NodeRecord>,
   itemCounts?: (nodeId: string) => ItemCounts,
+  usage: UsageTotals = { calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 },
 ): ExecutionView {
   return {
     id: exec.id,
@@ -62,6 +65,12 @@ export function executionView(
     started_at: iso(exec.started_at),
     finished_at: iso(exec.finished_at),
     deadline_at: iso(exec.deadline_at) as string,
+    usage: {
+      llm_calls: usage.calls,
+      input_tokens: usage.input_tokens,
+      output_tokens: usage.output_tokens,
+      cost_usd: usage.cost_usd,
+    },
     tags: exec.labels?.tags ?? [],
     metadata: exec.labels?.metadata ?? {},
     parent: exec.parent_execution_id

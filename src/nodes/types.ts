@@ -48,9 +48,14 @@ export interface RunServices {
   /** Persist usage in the execution's storage first; it is projected to D1 with the rest. */
   recordUsage(u: UsageRecord): void;
   /** The tenant's month-to-date LLM spend in USD, this execution's not-yet-projected usage included. */
-  monthSpend(): Promise<number>;
-  /** The tenant's monthly budget in USD; null = unlimited. */
-  budget(): Promise<number | null>;
+  /**
+   * Reserve an LLM call's worst-case cost against the tenant's monthly budget, atomically with every other call;
+   * `id` null when the tenant has no budget. Settle it with the real cost once the call is over.
+   */
+  reserveBudget(
+    amount: number,
+  ): Promise<{ ok: true; id: string | null } | { ok: false; spent: number; reserved: number; budget: number }>;
+  settleBudget(id: string, cost: number): Promise<void>;
   /** A W3C traceparent for one outbound call (the execution's trace, a new span). */
   traceparent(): string;
   /** Decrypted values of the named tenant secrets; missing names are absent. */

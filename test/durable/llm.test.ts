@@ -185,7 +185,7 @@ describe("llm nodes", () => {
     expect(done.nodes[0]).toMatchObject({ status: "failed", attempts: 2, error: { code: "timeout" } });
   });
 
-  it("enforces the monthly budget: 0 allows no call, and a run stops when it reaches the budget", async () => {
+  it("enforces the monthly budget: 0 allows no call, and a call whose worst case would pass it is refused", async () => {
     const api = await tenantApi();
     expect((await api.put("/v1/budget", { monthly_usd: 0 })).body).toEqual({ monthly_usd: 0 });
     const k = key("budget0");
@@ -194,25 +194,31 @@ describe("llm nodes", () => {
     expect(blocked.nodes[0]).toMatchObject({ status: "failed", attempts: 1, error: { code: "BUDGET_EXCEEDED" } });
     expect(await calls("openai", k)).toHaveLength(0);
 
-    // Each mid-tier call costs $0.002 at the test prices: the third call finds $0.004 spent against $0.003.
+    // Each mid-tier call costs $0.002 at the test prices and may cost up to about $0.0011 (its prompt and 50 tokens):
+    // the first is reserved and made; the second, reserved against $0.002 spent, would pass $0.003 and is refused.
     await api.put("/v1/budget", { monthly_usd: 0.003 });
     const k2 = key("budget");
+    const capped = (id: string, text: string) => ({
+      ...llm(id, "mid", text),
+      config: { tier: "mid", max_tokens: 50, messages: [{ role: "user", content: text }] },
+    });
     const chain = await run(api, {
       name: "chain",
       nodes: [
-        llm("one", "mid", `[[key=${k2}]] 1`),
-        { ...llm("two", "mid", `[[key=${k2}]] 2`), needs: ["one"] },
-        { ...llm("three", "mid", `[[key=${k2}]] 3`), needs: ["two"] },
+        capped("one", `[[key=${k2}]] 1`),
+        { ...capped("two", `[[key=${k2}]] 2`), needs: ["one"] },
+        { ...capped("three", `[[key=${k2}]] 3`), needs: ["two"] },
       ],
     });
     const done = await waitFor(api, chain.executionId);
-    expect(done.nodes.map((x: any) => x.status)).toEqual(["succeeded", "succeeded", "failed"]);
-    expect(done.nodes[2].error).toEqual({
-      code: "BUDGET_EXCEEDED",
-      message: "month-to-date LLM spend $0.004000 has reached the monthly budget of $0.003",
-    });
-    expect(await calls("openai", k2)).toHaveLength(2);
-    expect((await api.get("/v1/budget")).body).toMatchObject({ monthly_usd: 0.003, spent_usd: 0.004 });
+    expect(done.nodes.map((x: any) => x.status)).toEqual(["succeeded", "failed", "skipped"]);
+    expect(done.nodes[1].error.code).toBe("BUDGET_EXCEEDED");
+    expect(done.nodes[1].error.message).toMatch(
+      /^this call may cost up to \$0\.0011\d+; with \$0\.002000 spent and \$0\.000000 reserved by calls under way, that passes the monthly budget of \$0\.003$/,
+    );
+    expect(await calls("openai", k2)).toHaveLength(1);
+    expect((await api.get("/v1/budget")).body).toMatchObject({ monthly_usd: 0.003, spent_usd: 0.002 });
+    expect(done.usage).toEqual({ llm_calls: 1, input_tokens: 100, output_tokens: 50, cost_usd: 0.002 });
     expect((await api.put("/v1/budget", { monthly_usd: null })).body).toEqual({ monthly_usd: null });
     expect((await api.put("/v1/budget", { monthly_usd: -1 })).status).toBe(400);
   });

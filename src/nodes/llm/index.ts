@@ -132,19 +132,27 @@ async function answer(
   let maxTokens = c.max_tokens ?? (choice.tier ? tierMaxTokens(vars, choice.tier) : null) ?? 1024;
   const cap = Math.max(maxTokens, c.max_tokens_cap ?? Math.min(200_000, maxTokens * 4));
   for (;;) {
-    await checkBudget(services);
+    const reservation = await reserve(services, worstCase(services, target, c, messages, maxTokens));
+    let spent = 0;
     const started = Date.now();
-    const res = await guarded(services, target, () =>
-      callModel(services.env, target, {
-        system: c.system,
-        messages,
-        max_tokens: maxTokens,
-        temperature: c.temperature,
-        json: c.response_format === "json",
-        ...call,
-        traceparent: services.traceparent(),
-      }),
-    );
+    let res: LlmResponse;
+    try {
+      res = await guarded(services, target, () =>
+        callModel(services.env, target, {
+          system: c.system,
+          messages,
+          max_tokens: maxTokens,
+          temperature: c.temperature,
+          json: c.response_format === "json",
+          ...call,
+          traceparent: services.traceparent(),
+        }),
+      );
+      spent = costOf(services.env, target, res).cost_usd;
+    } finally {
+      // The reservation becomes the real cost (none, when the call failed before an answer).
+      if (reservation) await services.settleBudget(reservation, spent);
+    }
     const latency = Date.now() - started;
     const cost = costOf(services.env, target, res);
     // Recorded before the answer is judged: a cut or rejected answer cost money too.
@@ -177,17 +185,34 @@ async function answer(
   }
 }
 
-async function checkBudget(services: RunServices): Promise<void> {
-  const budget = await services.budget();
-  if (budget === null) return;
-  if (budget <= 0)
+/**
+ * A call's worst case at the price table: the prompt (about 4 characters a token) and every token max_tokens
+ * allows. Zero for a model with no price: its calls are counted after the fact only.
+ */
+function worstCase(
+  services: RunServices,
+  target: ResolvedModel,
+  c: LlmConfig,
+  messages: Message[],
+  maxTokens: number,
+): number {
+  const price = priceOf(services.env as unknown as Record<string, unknown>, target.provider, target.model);
+  if (!price) return 0;
+  const chars = (c.system?.length ?? 0) + messages.reduce((n, m) => n + m.content.length, 0);
+  const promptTokens = Math.ceil(chars / 4) + 4 * messages.length;
+  return (promptTokens * price.input_per_mtok + maxTokens * price.output_per_mtok) / 1e6;
+}
+
+/** Reserve the call's worst case, or refuse it: what is reserved and spent never passes the budget. */
+async function reserve(services: RunServices, amount: number): Promise<string | null> {
+  const r = await services.reserveBudget(amount);
+  if (r.ok) return r.id;
+  if (r.budget <= 0)
     throw new FatalError("BUDGET_EXCEEDED", "the tenant's monthly LLM budget is 0: no LLM calls are allowed");
-  const spent = await services.monthSpend();
-  if (spent >= budget)
-    throw new FatalError(
-      "BUDGET_EXCEEDED",
-      `month-to-date LLM spend $${spent.toFixed(6)} has reached the monthly budget of $${budget}`,
-    );
+  throw new FatalError(
+    "BUDGET_EXCEEDED",
+    `this call may cost up to $${amount.toFixed(6)}; with $${r.spent.toFixed(6)} spent and $${r.reserved.toFixed(6)} reserved by calls under way, that passes the monthly budget of $${r.budget}`,
+  );
 }
 
 /** Consult the provider's breaker; an open breaker fails fast with a retryable error and no call is made. */
