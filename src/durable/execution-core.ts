@@ -314,7 +314,9 @@ export abstract class ExecutionCore extends DurableObject<Env> {
             attemptBase: node.attempt_base,
             runSignal: this.runAbort.signal,
             now: Date.now(),
-            services: runServices(this.env, this.store, exec, node.id, attempt),
+            services: runServices(this.env, this.store, exec, node.id, attempt, (m) =>
+              this.subscribers.broadcastTransient(m),
+            ),
           }).then((result) => this.storeLarge(node.id, attempt, result))
         : Promise.resolve({
             ok: false,

@@ -67,6 +67,8 @@ export interface RunServices {
   };
   /** Start a child execution under this node, keyed so that a re-run finds the one it started. Failures are values. */
   startChild(req: ChildRequest): Promise<ChildStarted>;
+  /** Stream a piece of an answer to the execution's live subscribers now (not logged: the final output is). */
+  delta(text: string): void;
   /** Register a monitor for the tenant (insert once by id); a second one on the same check is refused as a value. */
   createMonitor(
     row: NewMonitor,

@@ -3,6 +3,7 @@
 //   [[key=K]] counter key · [[fail=N:STATUS(:RETRY_AFTER_S)]] first N calls answer STATUS · [[status=S]] always S
 //   [[slow=MS]] delay · [[badjson=N]] first N answers are not JSON · [[json=...]] the answer text · [[cost=USD]]
 // POST /_fail-next {count, status} fails the next requests whatever they say (for calls whose prompt is fixed).
+// A request with stream: true is answered as server-sent events; [[stream_cut=N]] breaks off the first N streams.
 // [[needs_tokens=N]] the answer needs N tokens: under a smaller max_tokens it is cut (finish_reason length /
 // stop_reason max_tokens). Usage is fixed (100 input, 50 output tokens, or what was said) so costs are exact.
 import { createServer } from "node:http";
@@ -80,6 +81,59 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     const said = cut ? text.slice(0, Math.max(1, Math.floor((text.length * maxTokens) / needs))) : text;
     const outputTokens = cut ? maxTokens : needs || 50;
     const cost = d("cost");
+    if ((body as { stream?: boolean }).stream) {
+      // Server-sent events as the real APIs send them, a piece every 15 ms; [[stream_cut=N]] breaks off the first N.
+      const pieces = said.match(/[\s\S]{1,8}/g) ?? [""];
+      const cutShort = n <= Number(d("stream_cut") ?? 0);
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      const event = (data: unknown, name?: string) =>
+        res.write(`${name ? `event: ${name}\n` : ""}data: ${JSON.stringify(data)}\n\n`);
+      if (flavor === "anthropic")
+        event({ type: "message_start", message: { model: body.model, usage: { input_tokens: 100 } } }, "message_start");
+      for (const [i, piece] of pieces.entries()) {
+        if (cutShort && i >= pieces.length / 2) return res.end();
+        await new Promise((r) => setTimeout(r, 15));
+        if (flavor === "openai")
+          event({
+            id: `chatcmpl-${n}`,
+            object: "chat.completion.chunk",
+            model: body.model,
+            choices: [{ index: 0, delta: { content: piece }, finish_reason: null }],
+          });
+        else
+          event(
+            { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: piece } },
+            "content_block_delta",
+          );
+      }
+      if (flavor === "openai") {
+        event({
+          id: `chatcmpl-${n}`,
+          object: "chat.completion.chunk",
+          model: body.model,
+          choices: [{ index: 0, delta: {}, finish_reason: cut ? "length" : "stop" }],
+        });
+        event({
+          id: `chatcmpl-${n}`,
+          object: "chat.completion.chunk",
+          model: body.model,
+          choices: [],
+          usage: { prompt_tokens: 100, completion_tokens: outputTokens },
+        });
+        res.write("data: [DONE]\n\n");
+      } else {
+        event(
+          {
+            type: "message_delta",
+            delta: { stop_reason: cut ? "max_tokens" : "end_turn" },
+            usage: { output_tokens: outputTokens },
+          },
+          "message_delta",
+        );
+        event({ type: "message_stop" }, "message_stop");
+      }
+      return res.end();
+    }
     if (flavor === "openai") {
       return send(200, {
         id: `chatcmpl-${n}`,

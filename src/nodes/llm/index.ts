@@ -50,6 +50,8 @@ const config = z
     /** Tiers or "provider:model" to answer instead when the first is failing (open circuit, or last attempt). */
     fallback: z.array(z.string().min(1).max(264)).max(5).default([]),
     temperature: z.number().min(0).max(2).optional(),
+    /** Use the provider's streaming API and send the text to live subscribers as node.delta while it comes. */
+    stream: z.boolean().default(false),
     response_format: z.enum(["text", "json"]).default("text"),
     json_schema: z.record(z.string(), z.unknown()).optional(),
   })
@@ -136,6 +138,7 @@ async function answer(
     let spent = 0;
     const started = Date.now();
     let res: LlmResponse;
+    const deltas = c.stream ? batched((text) => services.delta(text)) : null;
     try {
       res = await guarded(services, target, () =>
         callModel(services.env, target, {
@@ -146,8 +149,10 @@ async function answer(
           json: c.response_format === "json",
           ...call,
           traceparent: services.traceparent(),
+          onText: deltas?.push,
         }),
       );
+      deltas?.flush();
       spent = costOf(services.env, target, res).cost_usd;
     } finally {
       // The reservation becomes the real cost (none, when the call failed before an answer).
@@ -201,6 +206,28 @@ function worstCase(
   const chars = (c.system?.length ?? 0) + messages.reduce((n, m) => n + m.content.length, 0);
   const promptTokens = Math.ceil(chars / 4) + 4 * messages.length;
   return (promptTokens * price.input_per_mtok + maxTokens * price.output_per_mtok) / 1e6;
+}
+
+// node.delta batching: a message at most this often, or sooner once this much text waits.
+const DELTA_EVERY_MS = 50;
+const DELTA_CHARS = 200;
+
+/** Collect streamed text and pass it on in pieces of about DELTA_CHARS or DELTA_EVERY_MS, whichever comes first. */
+function batched(send: (text: string) => void): { push: (text: string) => void; flush: () => void } {
+  let pending = "";
+  let last = Date.now();
+  const flush = () => {
+    if (pending) send(pending);
+    pending = "";
+    last = Date.now();
+  };
+  return {
+    push: (text) => {
+      pending += text;
+      if (pending.length >= DELTA_CHARS || Date.now() - last >= DELTA_EVERY_MS) flush();
+    },
+    flush,
+  };
 }
 
 /** Reserve the call's worst case, or refuse it: what is reserved and spent never passes the budget. */
