@@ -5,6 +5,7 @@ import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { kindSpecs } from "../nodes";
+import chatTurn from "../../templates/chat-turn.json";
 import codeFixQueue from "../../templates/code-fix-queue.json";
 import draftAndMonitor from "../../templates/draft-and-monitor.json";
 import orderIntake from "../../templates/order-intake.json";
@@ -26,6 +27,7 @@ export const TEMPLATES: Template[] = [
   draftAndMonitor,
   orderIntake,
   codeFixQueue,
+  chatTurn,
 ] as Template[];
 
 export const instantiateBody = z.object({ name: z.string().min(1).max(200).optional() }).strict();

@@ -44,6 +44,7 @@ describe("templates API", () => {
       "draft-and-monitor",
       "order-intake",
       "code-fix-queue",
+      "chat-turn",
     ]);
     expect(list[0].input_schema.required).toEqual(["topic"]);
     const renamed = await api.post("/v1/templates/order-intake/instantiate", { name: "my orders" });
@@ -136,15 +137,16 @@ describe("sdlc-parallel", () => {
 });
 
 describe("draft-and-monitor", () => {
-  it("publishes a draft, registers a monitor whose checks advance, and alerts once per cooldown", async () => {
+  it("publishes a draft, watches the post's content, and alerts once when a moderator removes it (still HTTP 200)", async () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "draft-and-monitor");
     const k = key("post");
     const id = await start(api, wf, {
-      campaign: `spring sale [[json@draft={"title":"Spring","body":"Twenty percent off"}]]`,
-      publish_url: target(`/publish/${k}?live_status=503`),
+      campaign: `spring sale [[json@draft={"title":"Spring sale","body":"Twenty percent off everything"}]]`,
+      publish_url: target(`/publish/${k}?as=post`),
       alert_webhook_url: target(`/hooks/${k}`),
       check_interval_hours: 1,
+      watch_days: 14,
     });
     const done = await waitFor(api, id);
     expect(done.status).toBe("succeeded");
@@ -158,21 +160,34 @@ describe("draft-and-monitor", () => {
     await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: webhook_secret }) });
     const monitor = (await api.get(`/v1/monitors/${monitor_id}`)).body;
     expect(monitor).toMatchObject({
-      name: "post Spring",
+      name: "post Spring sale",
       interval_seconds: 3600,
       failure_threshold: 2,
-      check: { url: target(`/status/503/live-${k}`) },
+      check: {
+        url: target(`/posts/${k}.json`),
+        expect: { body_contains: "Spring sale", body_not_contains: "[removed]" },
+      },
     });
+    const watched = Date.parse(monitor.expires_at) - Date.parse(done.finished_at);
+    expect(Math.abs(watched - 14 * 24 * 60 * MINUTE)).toBeLessThan(MINUTE);
 
     let t = Date.parse(monitor.next_check_at);
     for (let i = 0; i < 4; i++) {
+      if (i === 1) await fetch(target(`/posts/${k}/remove`), { method: "POST" });
       await tick(t);
       expect((await api.get(`/v1/monitors/${monitor_id}`)).body.next_check_at).toBe(
         new Date(t + 60 * MINUTE).toISOString(),
       );
       t += 60 * MINUTE;
     }
-    expect((await api.get(`/v1/monitors/${monitor_id}`)).body.status).toBe("down");
+    const after = (await api.get(`/v1/monitors/${monitor_id}`)).body;
+    expect(after.status).toBe("down");
+    const checks = (await api.get(`/v1/monitors/${monitor_id}/checks`)).body.data as {
+      ok: boolean;
+      error: string | null;
+    }[];
+    expect(checks.map((c) => c.ok)).toEqual([false, false, false, true]);
+    expect(checks[0]?.error).toBe('expect: body_not_contains "[removed]": found');
     const deliveries = ((await (await fetch(target(`/_hooks/${k}`))).json()) as { deliveries: any[] }).deliveries;
     expect(deliveries.map((d) => [d.body.type, d.verified])).toEqual([["monitor.down", true]]);
   });
@@ -286,5 +301,35 @@ describe("code-fix-queue", () => {
     expect(a).toHaveLength(3);
     for (let i = 1; i < a.length; i++) expect(a[i]!.started_at).toBeGreaterThanOrEqual(a[i - 1]!.finished_at!);
     expect(b!.started_at).toBeLessThan(a[0]!.finished_at!);
+  });
+});
+
+describe("chat-turn", () => {
+  it("answers one turn from the history and returns the history with the reply appended", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "chat-turn");
+    const k = key("chat");
+    const history = [
+      { role: "user", content: "What is a spring tide?" },
+      { role: "assistant", content: "The larger tide at new and full moon." },
+    ];
+    const done = await waitFor(api, await start(api, wf, { history, message: `[[key=${k}]] And a neap tide?` }));
+    expect(done.status).toBe("succeeded");
+    const turn = done.output.turn;
+    expect(turn.reply).toBe("echo: And a neap tide?");
+    expect(turn.history).toEqual([
+      ...history,
+      { role: "user", content: `[[key=${k}]] And a neap tide?` },
+      { role: "assistant", content: "echo: And a neap tide?" },
+    ]);
+    const sent = ((await (await fetch(`${env.OPENAI_URL}/_calls/${k}`)).json()) as { calls: { body: any }[] }).calls;
+    expect(sent[0]?.body.messages.slice(1)).toEqual([
+      ...history,
+      { role: "user", content: `[[key=${k}]] And a neap tide?` },
+    ]);
+    expect(sent[0]?.body.stream).toBe(true);
+    // The next turn starts from this one's output.
+    const next = await waitFor(api, await start(api, wf, { history: turn.history, message: `[[key=${k}]] Thanks` }));
+    expect(next.output.turn.history).toHaveLength(6);
   });
 });

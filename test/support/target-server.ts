@@ -43,6 +43,7 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   const orders = new Map<string, Map<string, { id: string; body: unknown }>>();
   // Posts on a forum that removes them the way Reddit does: the page still answers 200, the content says removed.
   const removed = new Set<string>();
+  const published = new Map<string, { title: string; body: string }>();
   const deliveries = new Map<
     string,
     { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]
@@ -100,10 +101,11 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
           return json(res, 204, null);
         }
         const gone = removed.has(id);
+        const mine = published.get(id);
         const post = {
           id,
-          title: `Post ${id}`,
-          selftext: gone ? "[removed]" : "Launch notes for the spring sale",
+          title: mine?.title ?? `Post ${id}`,
+          selftext: gone ? "[removed]" : (mine?.body ?? "Launch notes for the spring sale"),
           removed_by_category: gone ? "moderator" : null,
         };
         return json(res, 200, { kind: "Listing", data: { children: [{ kind: "t3", data: post }] } });
@@ -184,8 +186,14 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
       case "_orders":
         return json(res, 200, { orders: [...(orders.get(parts[1] ?? "")?.values() ?? [])] });
       case "publish":
-        // POST /publish/:bucket → where the post now lives (a URL the monitor will check).
+        // POST /publish/:bucket → where the post now lives (a URL the monitor will check). ?as=post publishes it on
+        // the forum below (/posts/:bucket.json), which a moderator can then remove.
         record(`publish-${parts[1]}`, req);
+        if (q("as") === "post") {
+          published.set(parts[1] ?? "", parseMaybe(body) as { title: string; body: string });
+          const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+          return json(res, 201, { url: `${base}/posts/${parts[1]}.json` });
+        }
         return json(res, 201, {
           url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/status/${q("live_status") ?? "200"}/live-${parts[1]}`,
           post: parseMaybe(body),

@@ -15,13 +15,14 @@ describe("shipped templates", () => {
     },
   );
 
-  it("ships the five pipelines", () => {
+  it("ships the six pipelines", () => {
     expect(TEMPLATES.map((t) => t.name)).toEqual([
       "question-pipeline",
       "sdlc-parallel",
       "draft-and-monitor",
       "order-intake",
       "code-fix-queue",
+      "chat-turn",
     ]);
   });
 });
