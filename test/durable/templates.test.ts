@@ -1,15 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import {
-  client,
-  createTenant,
-  projection,
-  target,
-  targetCalls,
-  waitFor,
-  waitForNode,
-  type Client,
-} from "../support/api";
+import { client, createTenant, target, targetCalls, waitFor, waitForNode, type Client } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
 
 let n = 0;
@@ -61,42 +52,42 @@ describe("templates API", () => {
 });
 
 describe("question-pipeline", () => {
-  it("runs all seven steps over the three tiers; two runs started together keep their own results", async () => {
+  it("maps over the categories the model proposes: draft, critique, revise and a reward per question", async () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "question-pipeline");
-    const directives = (best: number) =>
-      `[[json@categories={"categories":["easy","medium","hard"]}]] [[json@score={"scores":[{"index":0,"reward":0.2},{"index":${best},"reward":0.9}]}]]`;
-    const [a, b] = await Promise.all([
-      start(api, wf, { topic: `tides ${directives(1)}` }),
-      start(api, wf, { topic: `volcanoes ${directives(2)}` }),
+    const k = key("quiz");
+    // Four categories this time (not a fixed three), a 429 with Retry-After on the first call, a reward per category.
+    const directives =
+      `[[key=${k}]] [[fail@categories=1:429:1]] [[json@categories={"categories":["easy","medium","hard","expert"]}]] ` +
+      `[[json@score-easy={"reward":0.4}]] [[json@score-medium={"reward":0.9}]] [[json@score-hard={"reward":0.7}]] [[json@score-expert={"reward":0.2}]]`;
+    const done = await waitFor(api, await start(api, wf, { topic: `tides ${directives}` }), undefined, 60_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.nodes.map((x: any) => [x.node_id, x.status])).toEqual([
+      ["categories", "succeeded"],
+      ["draft", "succeeded"],
+      ["critique", "succeeded"],
+      ["revise", "succeeded"],
+      ["score", "succeeded"],
+      ["assemble", "succeeded"],
     ]);
-    const [ra, rb] = await Promise.all([waitFor(api, a, undefined, 30_000), waitFor(api, b, undefined, 30_000)]);
-    expect(ra.status).toBe("succeeded");
-    expect(rb.status).toBe("succeeded");
-    expect(ra.nodes.map((x: any) => x.node_id)).toEqual([
-      "categories",
-      "draft_0",
-      "draft_1",
-      "draft_2",
-      "critique",
-      "revise",
-      "score",
-      "select",
-      "assemble",
-    ]);
-    const out = ra.output.assemble;
+    expect(done.nodes[0].attempts).toBe(2);
+    for (const map of ["draft", "critique", "revise", "score"])
+      expect(done.nodes.find((x: any) => x.node_id === map).items).toMatchObject({ total: 4, succeeded: 4 });
+    const out = done.output.assemble;
     expect(out.topic).toMatch(/^tides /);
-    expect(out.categories).toEqual(["easy", "medium", "hard"]);
-    expect(out.drafts[1]).toMatch(/^echo: Topic: tides\s+\. Write one question at difficulty "medium"\.$/);
-    expect(out.best).toEqual({ index: 1, reward: 0.9 });
-    expect(rb.output.assemble.best).toEqual({ index: 2, reward: 0.9 });
-    expect(rb.output.assemble.topic).toMatch(/^volcanoes /);
-    // The result and its rewards are in D1, beside everything else.
-    const stored = (await projection(a))?.nodes.find((x) => x.node_id === "assemble")?.output as any;
-    expect(stored.rewards).toEqual([
-      { index: 0, reward: 0.2 },
-      { index: 1, reward: 0.9 },
+    expect(out.questions.map((q: any) => [q.category, q.reward])).toEqual([
+      ["easy", 0.4],
+      ["medium", 0.9],
+      ["hard", 0.7],
+      ["expert", 0.2],
     ]);
+    // The texts themselves, not indexes into a blob: each revision was asked about its own draft and critique.
+    expect(out.questions[1].question).toMatch(
+      /^echo: Topic: tides\s+\. Question: echo: Topic: tides\s+\. Write one quiz question at difficulty "medium"\./,
+    );
+    expect(out.best).toEqual(out.questions[1]);
+    // Every answered call is in the usage (the 429 answered nothing and cost nothing).
+    expect(done.usage.llm_calls).toBe(1 + 4 * 4);
   });
 });
 
