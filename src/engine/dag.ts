@@ -22,6 +22,11 @@ export const nodeSchema = z
     retry: retryPolicySchema.optional(),
     timeout_ms: z.number().int().min(1).max(900_000).optional(),
     continue_on_failure: z.boolean().default(false),
+    /**
+     * "run": a need that was skipped (an optional branch not taken) counts as done, so branches can join again;
+     * read its output with $exists(). Default "skip": a skipped need skips this node too.
+     */
+    on_skipped_need: z.enum(["skip", "run"]).default("skip"),
   })
   .strict();
 

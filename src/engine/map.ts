@@ -70,6 +70,7 @@ export function itemNode(node: NodeDef, c: MapConfig): NodeDef {
     kind: c.node.kind,
     config: c.node.config,
     needs: [],
+    on_skipped_need: "skip",
     continue_on_failure: false,
     ...(c.node.retry ? { retry: c.node.retry } : {}),
     ...(c.node.timeout_ms ? { timeout_ms: c.node.timeout_ms } : {}),

@@ -93,8 +93,10 @@ function needsVerdict(
     const s = status.get(need) as NodeStatus;
     if (!TERMINAL_NODE.has(s)) return "wait";
     if (verdict !== "go") continue;
-    if (s === "skipped") verdict = { reason: "upstream_skipped", detail: `need "${need}" was skipped` };
-    else if ((s === "failed" || s === "cancelled") && !byId.get(need)?.continue_on_failure) {
+    if (s === "skipped") {
+      if (node.on_skipped_need !== "run")
+        verdict = { reason: "upstream_skipped", detail: `need "${need}" was skipped` };
+    } else if ((s === "failed" || s === "cancelled") && !byId.get(need)?.continue_on_failure) {
       verdict = { reason: "upstream_failed", detail: `need "${need}" ${s}` };
     }
   }

@@ -19,6 +19,10 @@ const start = async (api: Client, wf: string, input: unknown) => {
   return res.body.id as string;
 };
 
+async function orders(bucket: string): Promise<{ id: string; body: any }[]> {
+  return ((await (await fetch(target(`/_orders/${bucket}`))).json()) as { orders: { id: string; body: any }[] }).orders;
+}
+
 async function llmCalls(k: string): Promise<number> {
   const count = async (base: string) =>
     ((await (await fetch(`${base}/_calls/${k}`)).json()) as { calls: unknown[] }).calls.length;
@@ -42,6 +46,11 @@ describe("templates API", () => {
     expect(renamed.body).toMatchObject({ name: "my orders", version: 1 });
     expect((await api.get(`/v1/workflows/${renamed.body.id}`)).body.definition.nodes.map((x: any) => x.id)).toEqual([
       "parse",
+      "clarify",
+      "reparse",
+      "order",
+      "catalog",
+      "check_skus",
       "choose_outlet",
       "outlet",
       "create_order",
@@ -251,7 +260,10 @@ describe("order-intake", () => {
     expect(none.status).toBe("failed");
     const choose = none.nodes.find((x: any) => x.node_id === "choose_outlet");
     expect(choose.error.message).toMatch(/no outlet: the client selected none and the message names none/);
+    // The model was sure (no question), so the clarification branch was skipped too.
     expect(none.nodes.filter((x: any) => x.status === "skipped").map((x: any) => x.node_id)).toEqual([
+      "clarify",
+      "reparse",
       "outlet",
       "create_order",
       "confirm",
@@ -274,24 +286,101 @@ describe("order-intake", () => {
   });
 });
 
+describe("order-intake: clarification and the catalog", () => {
+  it("asks the customer when the model is unsure, waits for the answer, and orders what the answer settles", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "order-intake");
+    const k = key("unsure");
+    const unsure = `[[json@parse-order={"outlet":"","line_items":[{"sku":"latte","qty":1}],"notes":"","question":"Which outlet, Harbour Street or Market Square?"}]]`;
+    const settled = `[[json@reparse-order={"outlet":"o-2","line_items":[{"sku":"latte","qty":1}],"notes":"oat milk"}]]`;
+    const id = await start(api, wf, {
+      message: `a latte please ${unsure} ${settled}`,
+      catalog_url: target(""),
+      orders_url: target(`/orders/${k}`),
+    });
+    await waitForNode(api, id, "clarify", "waiting");
+    const waiting = (await api.get(`/v1/executions/${id}`)).body;
+    expect(waiting.nodes[0].output.json.question).toBe("Which outlet, Harbour Street or Market Square?");
+    expect(waiting.nodes.find((x: any) => x.node_id === "clarify").waiting_for).toMatchObject({
+      event: "clarification",
+    });
+    expect(await orders(k)).toEqual([]);
+    await api.post(`/v1/executions/${id}/events`, { name: "clarification", payload: { answer: "Market Square" } });
+    const done = await waitFor(api, id);
+    expect(done.status).toBe("succeeded");
+    expect(done.output.confirm).toMatch(/^Order ord-\d+ at Market Square: 1 item\(s\)\.$/);
+    expect((await orders(k)).map((o) => o.body)).toEqual([
+      { outlet_id: "o-2", line_items: [{ sku: "latte", qty: 1 }], notes: "oat milk" },
+    ]);
+  });
+
+  it("refuses an item the catalog does not have before anything is created", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "order-intake");
+    const k = key("sku");
+    const parsed = `[[json@parse-order={"outlet":"o-1","line_items":[{"sku":"flat-white","qty":1},{"sku":"unicorn-frappe","qty":2}],"notes":"","question":null}]]`;
+    const done = await waitFor(
+      api,
+      await start(api, wf, { message: `x ${parsed}`, catalog_url: target(""), orders_url: target(`/orders/${k}`) }),
+    );
+    expect(done.status).toBe("failed");
+    expect(done.nodes.find((x: any) => x.node_id === "check_skus").error.message).toContain(
+      "not in the catalog: unicorn-frappe",
+    );
+    expect(await orders(k)).toEqual([]);
+  });
+});
+
 describe("code-fix-queue", () => {
-  it("never interleaves two runs on one file, while other files run alongside", async () => {
+  const patch = (p: string) => `[[json@propose-patch={"patch":"${p}","summary":"return 42"}]]`;
+  const input = (k: string, file: string, p: string) => ({
+    file_path: file,
+    issue: `answer() returns 41 ${patch(p)}`,
+    repo_url: target(`/repo/${k}`),
+  });
+
+  it("reads, proposes, applies one run per file at a time, and verifies; other files run alongside", async () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "code-fix-queue");
     const k = key("repo");
-    const input = (file: string, patch: string) => ({ file_path: file, patch, repo_url: target(`/repo/${k}`) });
     const ids = [
-      await start(api, wf, input("src/a.ts", "p1")),
-      await start(api, wf, input("src/a.ts", "p2")),
-      await start(api, wf, input("src/b.ts", "p3")),
-      await start(api, wf, input("src/a.ts", "p4")),
+      await start(api, wf, input(k, "src/a.ts", "p1")),
+      await start(api, wf, input(k, "src/a.ts", "p2")),
+      await start(api, wf, input(k, "src/b.ts", "p3")),
+      await start(api, wf, input(k, "src/a.ts", "p4")),
     ];
-    for (const id of ids) expect((await waitFor(api, id, undefined, 30_000)).status).toBe("succeeded");
+    const runs = await Promise.all(ids.map((id) => waitFor(api, id, undefined, 30_000)));
+    for (const r of runs) expect(r.status).toBe("succeeded");
+    expect(runs[0].output.result).toEqual({
+      file_path: "src/a.ts",
+      summary: "return 42",
+      patch: "p1",
+      verification: "tsc: 0 errors",
+    });
     const a = (await targetCalls(`repo-${k}-src/a.ts`)).calls.sort((x, y) => x.started_at - y.started_at);
     const [b] = (await targetCalls(`repo-${k}-src/b.ts`)).calls;
     expect(a).toHaveLength(3);
     for (let i = 1; i < a.length; i++) expect(a[i]!.started_at).toBeGreaterThanOrEqual(a[i - 1]!.finished_at!);
     expect(b!.started_at).toBeLessThan(a[0]!.finished_at!);
+    expect((await targetCalls(`verify-${k}-src/a.ts`)).calls).toHaveLength(3);
+    // The model was shown the file as the repository had it.
+    const prompt = ((await (await fetch(`${env.ANTHROPIC_URL}/_calls/default`)).json()) as { calls: { body: any }[] })
+      .calls;
+    expect(prompt.some((c) => String(c.body.messages[0].content).includes("export const answer = 41;"))).toBe(true);
+  });
+
+  it("fails the run with the checker's output when the patch does not verify", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "code-fix-queue");
+    const done = await waitFor(
+      api,
+      await start(api, wf, input(key("broken"), "src/c.ts", "BROKEN")),
+      undefined,
+      30_000,
+    );
+    expect(done.status).toBe("failed");
+    const result = done.nodes.find((x: any) => x.node_id === "result");
+    expect(result.error.message).toContain("the patch did not verify: src/c.ts(2,1): error TS1005: ';' expected.");
   });
 });
 

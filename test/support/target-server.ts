@@ -44,6 +44,7 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   // Posts on a forum that removes them the way Reddit does: the page still answers 200, the content says removed.
   const removed = new Set<string>();
   const published = new Map<string, { title: string; body: string }>();
+  const repos = new Map<string, Map<string, string>>();
   const deliveries = new Map<
     string,
     { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]
@@ -165,6 +166,16 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         }
         return json(res, verified ? 200 : 401, { verified });
       }
+      case "catalog":
+        // GET /catalog — what can be ordered.
+        record("catalog", req);
+        return json(res, 200, {
+          items: [
+            { sku: "flat-white", name: "Flat white" },
+            { sku: "latte", name: "Latte" },
+            { sku: "croissant", name: "Croissant" },
+          ],
+        });
       case "outlets": {
         record(`outlets-${parts[1]}`, req);
         const outlet = outlets[decodeURIComponent(parts[1] ?? "")];
@@ -199,10 +210,28 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
           post: parseMaybe(body),
         });
       case "repo": {
-        // POST /repo/:bucket/files/apply {file_path} — slow on purpose, so overlapping runs on one file would show.
+        // A repository service: GET /repo/:bucket/files?path=P (the file), POST /repo/:bucket/files/apply
+        // {file_path, patch} (slow on purpose, so overlapping runs on one file would show), POST
+        // /repo/:bucket/files/verify {file_path} (a type check: fails when an applied patch says BROKEN).
+        const files = repos.get(parts[1] ?? "") ?? new Map<string, string>();
+        repos.set(parts[1] ?? "", files);
+        if (req.method === "GET") {
+          const path = q("path") ?? "?";
+          return json(res, 200, { path, content: files.get(path) ?? `export const answer = 41;\n` });
+        }
         const file = (parseMaybe(body) as { file_path?: string })?.file_path ?? "?";
+        if (parts[3] === "verify") {
+          record(`verify-${parts[1]}-${file}`, req);
+          const broken = (files.get(file) ?? "").includes("BROKEN");
+          return json(res, 200, {
+            ok: !broken,
+            output: broken ? `${file}(2,1): error TS1005: ';' expected.` : "tsc: 0 errors",
+          });
+        }
         const call = record(`repo-${parts[1]}-${file}`, req);
         await new Promise((r) => setTimeout(r, Number(q("ms") ?? "250")));
+        const patch = (parseMaybe(body) as { patch?: string })?.patch ?? "";
+        files.set(file, `${files.get(file) ?? "export const answer = 41;\n"}// applied: ${patch}\n`);
         call.finished_at = Date.now();
         return json(res, 200, { file_path: file, started_at: call.started_at, finished_at: call.finished_at });
       }

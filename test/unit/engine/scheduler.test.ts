@@ -54,6 +54,21 @@ describe("plan", () => {
     ]);
   });
 
+  it("runs a join after an optional branch that was skipped when it says on_skipped_need: run", async () => {
+    const d = def([
+      n("a"),
+      n("optional", ["a"], { when: "false" }),
+      n("join", ["a", "optional"], { on_skipped_need: "run" }),
+      n("strict", ["optional"]),
+    ]);
+    const p = await plan(d, states(d, { a: "succeeded" }), ctx(), 0, noError);
+    expect(p.skipped.map((s) => [s.id, s.reason])).toEqual([
+      ["optional", "condition_false"],
+      ["strict", "upstream_skipped"],
+    ]);
+    expect(p.ready).toEqual(["join"]);
+  });
+
   it("evaluates conditions over upstream outputs", async () => {
     const d = def([
       n("a"),
