@@ -102,16 +102,65 @@ describe("question-pipeline", () => {
 
 describe("sdlc-parallel", () => {
   const files = `[[json={"files":[{"path":"notes.md","content":"ok"}]}]]`;
+  const review = (score: number, feedback: string) => `[[json@review={"score":${score},"feedback":"${feedback}"}]]`;
 
-  it("stores each phase's files with its node and runs backend and frontend in parallel", async () => {
+  it("runs the roles, backend and frontend in parallel, and lists every file with its role when the review passes", async () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "sdlc-parallel");
-    const done = await waitFor(api, await start(api, wf, { project: `todo app ${files}` }), undefined, 30_000);
+    const done = await waitFor(
+      api,
+      await start(api, wf, { project: `todo app ${files} ${review(0.9, "fine")}` }),
+      undefined,
+      30_000,
+    );
     expect(done.status).toBe("succeeded");
     const byId = Object.fromEntries(done.nodes.map((x: any) => [x.node_id, x]));
     for (const phase of ["requirements", "design", "backend", "frontend", "tests"])
       expect(byId[phase].output.json.files).toEqual([{ path: "notes.md", content: "ok" }]);
     expect(Date.parse(byId.frontend.started_at)).toBeLessThan(Date.parse(byId.backend.finished_at));
+    expect([byId.revision.status, byId.rereview.status]).toEqual(["skipped", "skipped"]);
+    expect(done.output.deliver).toMatchObject({ revised: false, score: 0.9, feedback: "fine" });
+    expect(done.output.deliver.files.map((f: any) => f.role)).toEqual([
+      "analyst",
+      "architect",
+      "developers",
+      "developers",
+      "tester",
+    ]);
+  });
+
+  it("sends the work back for one revision when the reviewer scores it under min_score", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "sdlc-parallel");
+    const k = key("revise");
+    const project = `todo app [[key=${k}]] ${files} ${review(0.4, "validate the input")} [[json@revision={"files":[{"path":"api.ts","content":"validated"}]}]] [[json@rereview={"score":0.85,"feedback":"good"}]]`;
+    const done = await waitFor(api, await start(api, wf, { project }), undefined, 30_000);
+    expect(done.status).toBe("succeeded");
+    expect(done.output.deliver).toMatchObject({ revised: true, score: 0.85, feedback: "validate the input" });
+    expect(done.output.deliver.files.filter((f: any) => f.role === "developers (revised)")).toEqual([
+      { role: "developers (revised)", path: "api.ts", chars: 9 },
+    ]);
+    const calls = ((await (await fetch(`${env.OPENAI_URL}/_calls/${k}`)).json()) as { calls: { body: any }[] }).calls;
+    const revision = calls.find((c) => String(c.body.messages[0]?.content).includes("TASK: revision."));
+    expect(revision?.body.messages.at(-1).content).toContain("and asks: validate the input");
+  });
+
+  it("keeps a multi-file answer too large for a row in R2 and still delivers it", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "sdlc-parallel");
+    const big = "x".repeat(300_000);
+    const project = `todo app ${files} ${review(0.9, "fine")} [[json@backend={"files":[{"path":"server.ts","content":"${big}"},{"path":"db.ts","content":"ok"}]}]]`;
+    const done = await waitFor(api, await start(api, wf, { project }), undefined, 60_000);
+    expect(done.status).toBe("succeeded");
+    const backend = done.nodes.find((x: any) => x.node_id === "backend");
+    expect(backend.output.$ref).toMatch(/^r2:\/\/executions\//);
+    expect(
+      done.output.deliver.files.filter((f: any) => f.role === "developers").map((f: any) => [f.path, f.chars]),
+    ).toEqual([
+      ["server.ts", 300_000],
+      ["db.ts", 2],
+      ["notes.md", 2],
+    ]);
   });
 
   it("stops the remaining phases when cancelled mid-run", async () => {
@@ -130,6 +179,9 @@ describe("sdlc-parallel", () => {
       ["frontend", "succeeded"],
       ["tests", "cancelled"],
       ["review", "cancelled"],
+      ["revision", "cancelled"],
+      ["rereview", "cancelled"],
+      ["deliver", "cancelled"],
     ]);
     await new Promise((r) => setTimeout(r, 300));
     expect(await llmCalls(k)).toBe(4);

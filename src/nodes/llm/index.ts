@@ -8,7 +8,7 @@ import { resolveTarget } from "./resolve";
 import { callModel, type LlmResponse } from "./providers";
 
 const message = z
-  .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(200_000) })
+  .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(1_000_000) })
   .strict();
 
 const messageList = z.array(message).min(1).max(200);
