@@ -93,19 +93,8 @@ export function runServices(
       const { now, ...fields } = m;
       const registered = await registerMonitor(
         db(),
-        {
-          ...fields,
-          tenant_id: exec.tenant_id,
-          enabled: true,
-          status: "unknown",
-          consecutive_failures: 0,
-          consecutive_successes: 0,
-          next_check_at: now,
-          checking_until: null,
-          last_checked_at: null,
-          created_at: now,
-          updated_at: now,
-        },
+        { ...fields, tenant_id: exec.tenant_id, enabled: true },
+        now,
         allowDuplicate,
       );
       return registered.ok

@@ -124,21 +124,8 @@ export const monitors = new Hono<AppEnv>()
         const { allow_duplicate: allowDuplicate, expires_at: expiresAt, ...fieldsOf } = value;
         const registered = await registerMonitor(
           db,
-          {
-            id,
-            tenant_id: tenantId,
-            ...fieldsOf,
-            expires_at: expiresAt ?? null,
-            secret: await sealed(c, id, secret),
-            status: "unknown",
-            consecutive_failures: 0,
-            consecutive_successes: 0,
-            next_check_at: now,
-            checking_until: null,
-            last_checked_at: null,
-            created_at: now,
-            updated_at: now,
-          },
+          { id, tenant_id: tenantId, ...fieldsOf, expires_at: expiresAt ?? null, secret: await sealed(c, id, secret) },
+          now,
           allowDuplicate,
         );
         if (!registered.ok) throw refusal(registered);
