@@ -3,10 +3,11 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
+import { fixedCost } from "./fixed-cost.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast: just the broadcast scenario, for working on it (RESULTS.md is left alone).
+// --only broadcast | fixed-cost: just that scenario, for working on it (RESULTS.md is left alone).
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
 const PORT = 8790;
@@ -211,6 +212,8 @@ async function main() {
     fan100: fanDef(100),
     chain10: chainDef(10),
     chain1000: chainDef(1000),
+    chain1: chainDef(1),
+    chain3: chainDef(3),
   })) {
     wf[name] = (await api("POST", "/v1/workflows", key, def)).id;
   }
@@ -219,8 +222,9 @@ async function main() {
   const workflows = (shape, n) => () => get(`/bench/workflows?shape=${shape}&n=${n}`).then((r) => r.ms);
   const floor = (n) => () => get(`/bench/floor?n=${n}`).then((r) => r.ms);
 
-  if (only === "broadcast") {
-    await broadcast(key);
+  const fixed = () => fixedCost({ measure, engine, workflows, quantile, fmt, iterations: ITER });
+  if (only === "broadcast" || only === "fixed-cost") {
+    await (only === "broadcast" ? broadcast(key) : fixed());
     stop();
     process.exit(0);
   }
@@ -258,6 +262,7 @@ async function main() {
   );
 
   const fanout = await broadcast(key);
+  const cost = await fixed();
 
   console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
   const first = (transport) => () =>
@@ -295,6 +300,8 @@ async function main() {
     `| POST alone, to the 201 | ${fmt(postOnly.median, 2)} | ${fmt(postOnly.p99, 2)} | - |`,
     `| POST + WebSocket, first event | ${fmt(firstWs.median, 2)} | ${fmt(firstWs.p99, 2)} | ${fmt(firstWs.median - postOnly.median, 2)} |`,
     `| POST + SSE, first event | ${fmt(firstSse.median, 2)} | ${fmt(firstSse.p99, 2)} | ${fmt(firstSse.median - postOnly.median, 2)} |`,
+    "",
+    ...cost.rows,
   ].join("\n");
   const versions = JSON.parse(
     execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }),
@@ -307,6 +314,7 @@ async function main() {
     `Workflows-local per step: ${fmt(perNode(wf100, 100), 3)} ms; Edgeflow is ${fmt(speedup, 1)}x faster per step (target >= 3x).`,
     `Edgeflow above the floor DO (same writes, no logic): ${fmt(perNode(c100, 100) - perNode(fl100, 100), 3)} ms per node.`,
     `Broadcast to 100 subscribers: p99 ${fmt(hundred.edgeflow.p99, 1)} ms (target < 10 ms), ${fmt(hundred.edgeflow.p99 / Math.max(hundred.floor.p99, 1), 2)}x the bare-DO floor's p99 (target <= 2x; workerd's clock ticks in whole ms, so a p99 is floored at 1 ms), ${fmt(hundred.edgeflow.p99 / Math.max(hundred.persisted.p99, 1), 2)}x a floor that writes each event to SQLite before sending it.`,
+    cost.summary,
     `Broadcast tails: ${fanout.map(([n, f]) => `${n} subscribers: ${f.edgeflow.worst.join(", ")}`).join("; ")}.`,
   ];
   console.log(`\n${table}\n\n${summary.join("\n")}`);

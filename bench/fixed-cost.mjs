@@ -1,0 +1,61 @@
+// The fixed cost of one execution (issue: short workflows against Cloudflare Workflows, and under concurrency):
+// one-node and ten-node runs, 10 and 100 concurrent ten-node chains on both sides, 1,000 concurrent three-node chains.
+
+/** Run `n` at once; completion times, executions/s and errors (a failed run is counted, not thrown). */
+async function concurrently(n, run, quantile) {
+  const t0 = performance.now();
+  let errors = 0;
+  const each = (await Promise.all(Array.from({ length: n }, () => run().catch(() => (errors++, null))))).filter(
+    (x) => x !== null,
+  );
+  const wall = performance.now() - t0;
+  return { perSec: n / (wall / 1000), p50: quantile(each, 0.5), p99: quantile(each, 0.99), errors };
+}
+
+/**
+ * Measure the scenarios; returns rows for RESULTS.md (edgeflow, Workflows-local, ratio) and one summary line.
+ * `engine(name)` and `workflows(shape, n)` start one run each, resolving with its time in ms.
+ */
+export async function fixedCost({ measure, engine, workflows, quantile, fmt, iterations }) {
+  console.log("\nFixed cost: a 1-node run, start to settled (200 runs a side)");
+  const one = await measure("edgeflow", engine("chain1"), 200);
+  const oneWf = await measure("workflows (one step.do)", workflows("chain", 1), 200);
+  console.log("\nA 10-node chain, start to settled");
+  const ten = await measure("edgeflow", engine("chain10"), iterations * 2);
+  const tenWf = await measure("workflows (10 step.do)", workflows("chain", 10), iterations * 2);
+  const conc = [];
+  for (const n of [10, 100]) {
+    console.log(`\n${n} concurrent 10-node chains`);
+    const ours = await concurrently(n, engine("chain10"), quantile);
+    const theirs = await concurrently(n, workflows("chain", 10), quantile);
+    for (const [label, r] of [
+      ["edgeflow", ours],
+      ["workflows", theirs],
+    ])
+      console.log(
+        `  ${label}: ${fmt(r.perSec, 1)} exec/s, p50 ${fmt(r.p50, 0)} ms, p99 ${fmt(r.p99, 0)} ms, errors ${r.errors}`,
+      );
+    conc.push([n, ours, theirs]);
+  }
+  console.log("\n1,000 concurrent 3-node chains (edgeflow)");
+  const thousand = await concurrently(1000, engine("chain3"), quantile);
+  console.log(`  ${fmt(thousand.perSec, 1)} exec/s, p99 ${fmt(thousand.p99, 0)} ms, errors ${thousand.errors}`);
+
+  const row = (name, ours, theirs, d = 2) =>
+    `| ${name} | ${fmt(ours, d)} | ${fmt(theirs, d)} | ${fmt(ours / theirs, 2)} |`;
+  const rows = [
+    "| fixed cost | edgeflow | workflows (local) | edgeflow / workflows |",
+    "| --- | ---: | ---: | ---: |",
+    row("1-node run, start to settled: median ms", one.median, oneWf.median),
+    row("1-node run: workerd CPU ms", one.cpu, oneWf.cpu),
+    row("10-node chain: median ms", ten.median, tenWf.median),
+    row("10-node chain: workerd CPU ms", ten.cpu, tenWf.cpu),
+    ...conc.flatMap(([n, o, t]) => [
+      row(`${n} concurrent 10-node chains: executions/s`, o.perSec, t.perSec, 1),
+      row(`${n} concurrent 10-node chains: p99 completion ms`, o.p99, t.p99, 0),
+    ]),
+    `| 1,000 concurrent 3-node chains | ${fmt(thousand.perSec, 1)} exec/s, p99 ${fmt(thousand.p99, 0)} ms, ${thousand.errors} errors | - | - |`,
+  ];
+  const summary = `Fixed cost: a 1-node run is ${fmt(one.median / oneWf.median, 2)}x Workflows-local's time (target <= 1x); a 10-node chain ${fmt(tenWf.median / ten.median, 2)}x faster (target >= 2x); 100 concurrent chains ${fmt(conc[1][1].perSec / conc[1][2].perSec, 2)}x its executions/s (target >= 3x); 1,000 concurrent 3-node chains: ${thousand.errors} errors.`;
+  return { rows, summary };
+}
