@@ -99,6 +99,16 @@ export default defineConfig({
         },
       },
       {
+        // The dashboard in Debian's Chromium (playwright-core) against the real `npm start`.
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 150_000,
+        },
+      },
+      {
         plugins: [workersPool()],
         test: {
           name: "workers",

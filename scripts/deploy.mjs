@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { buildDashboard } from "./build-dashboard.mjs";
 import { applyMigrations, createKey, revokeKey } from "./lib/d1.mjs";
 import { PLACEHOLDER_DATABASE_ID, readBucketName, readDatabaseId, writeDatabaseId } from "./lib/wrangler-config.mjs";
 
@@ -61,6 +62,8 @@ try {
   say(`secrets present: ${REQUIRED_SECRETS.join(", ")}`);
 
   step = "(e) wrangler deploy";
+  // The dashboard ships as the Worker's static assets in the same upload.
+  await buildDashboard();
   const out = wrangler(["deploy", ...(values["secrets-file"] ? ["--secrets-file", values["secrets-file"]] : [])]);
   const deployed = /https:\/\/[\w.-]+\.workers\.dev/.exec(out)?.[0];
   const url = values.url ?? deployed;

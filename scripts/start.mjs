@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { keyPrefix } from "../src/lib/api-keys.ts";
 import { resolveModel, TIERS, tierVar } from "../src/nodes/llm/config.ts";
+import { buildDashboard } from "./build-dashboard.mjs";
 import { driveCron } from "./lib/cron-driver.mjs";
 import { applyMigrations, createKey, keyExists } from "./lib/d1.mjs";
 import { ensureDevVar, readCrons, readDevVars, readVars } from "./lib/wrangler-config.mjs";
@@ -40,6 +41,14 @@ if (!prefix || !keyExists(prefix, where)) {
   token = (await createKey("dev", { name: "local dev key", ...where })).token;
   mkdirSync(persistTo ?? ".wrangler", { recursive: true });
   writeFileSync(keyFile, `${token}\n`, { mode: 0o600 });
+}
+
+// The dashboard is served by the same Worker (wrangler.toml [assets]); rebuilt only when its sources changed.
+try {
+  console.log((await buildDashboard()) ? "  dashboard: built" : "  dashboard: up to date");
+} catch (err) {
+  console.error(`  the dashboard did not build: ${err.message}`);
+  process.exit(1);
 }
 
 // Local development talks to local services (an Ollama, a mock API), so the SSRF guard lets loopback through here only.
@@ -87,6 +96,7 @@ function banner() {
   const url = `http://localhost:${port}`;
   return `
   Edgeflow (local) on ${url}
+  dashboard: ${url}/ (sign in with the key below)
   dev tenant API key: ${token}
   cron: ${readCrons().join(", ")} fired at every minute boundary (health: ${url}/health)
 

@@ -40,6 +40,18 @@ export async function listSchedules(db: Db, tenantId: string, workflowId: string
   return rows.flatMap((r) => (r.schedule ? [r.schedule] : []));
 }
 
+/** Every schedule of the tenant's live workflows, newest first (the dashboard's schedules page): one query. */
+export async function listTenantSchedules(db: Db, tenantId: string): Promise<ScheduleRow[]> {
+  const rows = await db
+    .select({ schedule: schedules })
+    .from(schedules)
+    .innerJoin(workflows, and(eq(workflows.id, schedules.workflow_id), eq(workflows.tenant_id, tenantId)))
+    .where(and(eq(schedules.tenant_id, tenantId), isNull(workflows.deleted_at)))
+    .orderBy(desc(schedules.created_at))
+    .limit(500);
+  return rows.map((r) => r.schedule);
+}
+
 export async function getSchedule(db: Db, tenantId: string, id: string) {
   const [row] = await db
     .select()

@@ -478,6 +478,15 @@ export async function listExecutions(
     .limit(limit);
 }
 
+/** How many executions match `filter` in each status (the status filter itself is ignored): one grouped query. */
+export async function countExecutionsByStatus(db: Db, tenantId: string, filter: ExecutionFilter) {
+  return db
+    .select({ status: executions.status, n: sql<number>`count(*)` })
+    .from(executions)
+    .where(executionWhere(tenantId, { ...filter, status: undefined }, null))
+    .groupBy(executions.status);
+}
+
 export async function getProjectedExecution(db: Db, tenantId: string, id: string) {
   const [exec, nodes] = await db.batch([
     db

@@ -421,7 +421,8 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     }
   }
 
-  protected succeedNode(node: NodeRecord, output: unknown): void {
+  /** `extra` rides on the event: a map node's final item counts, so a client folding events ends on the right ones. */
+  protected succeedNode(node: NodeRecord, output: unknown, extra: Record<string, unknown> = {}): void {
     Object.assign(node, {
       status: "succeeded",
       output: output ?? null,
@@ -430,10 +431,10 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       error_code: null,
       error_message: null,
     });
-    this.emit("node.succeeded", node, { output: node.output });
+    this.emit("node.succeeded", node, { output: node.output, ...extra });
   }
 
-  protected failNode(node: NodeRecord, error: AttemptError, reason: string): void {
+  protected failNode(node: NodeRecord, error: AttemptError, reason: string, extra: Record<string, unknown> = {}): void {
     Object.assign(node, {
       status: "failed",
       due_at: null,
@@ -441,7 +442,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
       error_code: error.code,
       error_message: error.message,
     });
-    this.emit("node.failed", node, { error, reason });
+    this.emit("node.failed", node, { error, reason, ...extra });
   }
 
   protected skipNode(node: NodeRecord, reason: string, detail: string): void {

@@ -32,8 +32,9 @@ export abstract class ExecutionMaps extends ExecutionCore {
     const node = this.node(id);
     if (node.status !== "running" || node.attempt !== attempt) return;
     if ("done" in outcome) {
-      if (outcome.done.ok) this.succeedNode(node, outcome.done.output);
-      else this.failNode(node, outcome.done.error, "fatal");
+      const items = { items: this.maps.counts(id) };
+      if (outcome.done.ok) this.succeedNode(node, outcome.done.output, items);
+      else this.failNode(node, outcome.done.error, "fatal", items);
     } else if ("park" in outcome) {
       // Nothing can start before a retry falls due or a child execution ends: the alarm or the child wakes it.
       Object.assign(node, { status: "waiting", due_at: outcome.park, wait_event: null });

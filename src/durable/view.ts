@@ -1,5 +1,6 @@
 import type { ExecRecord, NodeRecord, UsageTotals } from "../db/execution-store";
 import type { ExecutionStatus, NodeStatus } from "../engine/events";
+import { childIdOf } from "../engine/child";
 import type { ItemCounts } from "../engine/map";
 
 const iso = (ms: number | null | undefined): string | null =>
@@ -16,6 +17,8 @@ export interface NodeView {
   waiting_for: { event: string | null; until: string | null } | null;
   error: { code: string; message: string } | null;
   output: unknown;
+  /** The child execution a `workflow` node started (while it waits, and after). */
+  child: { execution_id: string } | null;
   /** A map node's items by status. */
   items?: ItemCounts;
 }
@@ -39,6 +42,12 @@ export interface ExecutionView {
   usage: { llm_calls: number; input_tokens: number; output_tokens: number; cost_usd: number };
   parent: { execution_id: string; node_id: string } | null;
   nodes: NodeView[];
+}
+
+function childOf(n: NodeRecord): { execution_id: string } | null {
+  if (n.kind !== "workflow") return null;
+  const id = childIdOf(n.wait_event) ?? (n.output as { execution_id?: unknown } | null)?.execution_id;
+  return typeof id === "string" ? { execution_id: id } : null;
 }
 
 export function errorOf(code: string | null, message: string | null): { code: string; message: string } | null {
@@ -87,6 +96,7 @@ export function executionView(
       waiting_for: n.status === "waiting" ? { event: n.wait_event, until: iso(n.due_at) } : null,
       error: errorOf(n.error_code, n.error_message),
       output: n.output ?? null,
+      child: childOf(n),
       ...(n.kind === "map" && itemCounts ? { items: itemCounts(n.id) } : {}),
     })),
   };

@@ -137,6 +137,13 @@ export const executions = new Hono<AppEnv>()
       next_cursor: rows.length > q.limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
     });
   })
+  .get("/counts", async (c) => {
+    const q = readQuery(c, executionFilter);
+    const rows = await repo.countExecutionsByStatus(c.get("db").db, c.get("tenantId"), q);
+    const counts = Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, 0])) as Record<string, number>;
+    for (const r of rows) counts[r.status] = Number(r.n);
+    return c.json({ counts, total: rows.reduce((sum, r) => sum + Number(r.n), 0) });
+  })
   .post("/bulk/:action{cancel|redrive|delete}", async (c) => {
     // Bulk actions act on at most `limit` executions matching the filter (one indexed query), six RPCs at a time.
     const { value } = await readJson(c, bulkBody);

@@ -125,8 +125,11 @@ export const workflowSchedules = new Hono<AppEnv>()
     return c.json({ data: rows.map(view) });
   });
 
-/** /v1/schedules/:id: get, update, delete a schedule, and its recent runs. */
+/** /v1/schedules: every schedule; /v1/schedules/:id: get, update, delete one, and its recent runs. */
 export const schedules = new Hono<AppEnv>()
+  .get("/", async (c) =>
+    c.json({ data: (await cron.listTenantSchedules(c.get("db").db, c.get("tenantId"))).map(view) }),
+  )
   .get("/:id", async (c) => {
     const row = await cron.getSchedule(c.get("db").db, c.get("tenantId"), c.req.param("id"));
     if (!row) throw notFound(c.req.param("id"));

@@ -73,6 +73,13 @@ describe("execution search", () => {
     expect(await ids("metadata=customer:acme")).toEqual([eu]);
     expect(await ids("tag=nightly&metadata=customer:globex")).toEqual([us]);
     expect(await ids("metadata=customer:nobody")).toEqual([]);
+    // Status counts take the same filters (the dashboard's summary above the list); every status is listed.
+    const counts = await api.get("/v1/executions/counts?tag=nightly");
+    expect(counts.status).toBe(200);
+    expect(counts.body.total).toBe(2);
+    expect(counts.body.counts).toMatchObject({ succeeded: 2, failed: 0, running: 0, queued: 0 });
+    expect((await api.get("/v1/executions/counts?status=failed")).body.counts.succeeded).toBe(3);
+    expect((await api.get("/v1/executions/counts?created_after=soon")).status).toBe(400);
     expect((await api.get(`/v1/executions/${eu}`)).body).toMatchObject({
       tags: ["nightly", "eu"],
       metadata: { customer: "acme", region: "eu-west" },

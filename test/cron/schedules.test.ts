@@ -36,6 +36,13 @@ describe("schedules", () => {
     const after = (await api.get(`/v1/schedules/${created.body.id}`)).body;
     expect(Date.parse(after.next_run_at)).toBe(due + 5 * MINUTE);
     expect(after.last_execution_id).toBe(run.execution_id);
+    // The tenant-wide list (the dashboard's schedules page) has it, and a deleted workflow's schedules drop out.
+    const other = await workflow(api, quick);
+    await api.post(`/v1/workflows/${other}/schedules`, { cron: "0 * * * *" });
+    expect((await api.get("/v1/schedules")).body.data.map((s: any) => s.workflow_id)).toEqual([other, wf]);
+    await api.del(`/v1/workflows/${other}`);
+    expect((await api.get("/v1/schedules")).body.data.map((s: any) => s.id)).toEqual([created.body.id]);
+    expect((await client((await createTenant()).token).get("/v1/schedules")).body.data).toEqual([]);
   });
 
   it("skips a run while the previous one is still running when overlap is skip, and runs it when allow", async () => {

@@ -30,6 +30,9 @@ describe("sub-workflows", () => {
     expect(done.status).toBe("succeeded");
     expect(done.output).toEqual({ after: 41 });
     const childId = done.nodes[0].output.execution_id;
+    // The node names its child in the view, so a client (the dashboard's link) need not dig in the output.
+    expect(done.nodes[0].child).toEqual({ execution_id: childId });
+    expect(done.nodes[1].child).toBeNull();
     const childView = (await api.get(`/v1/executions/${childId}`)).body;
     expect(childView).toMatchObject({
       status: "succeeded",

@@ -207,6 +207,16 @@ describe("npm start", () => {
       expect([...(script?.secrets.keys() ?? [])].sort()).toEqual(["METRICS_TOKEN", "SECRETS_KEY"]);
       expect(script?.crons).toEqual(["* * * * *"]);
       expect(script?.migrationTag).toBe("v4");
+      // The dashboard went up as the Worker's static assets, built in the deploy from the sources alone.
+      expect(script?.assets?.get("/index.html")?.toString()).toContain('<div id="root">');
+      expect(script?.assetsConfig).toMatchObject({
+        not_found_handling: "single-page-application",
+        run_worker_first: ["/v1/*", "/health", "/openapi.json", "/docs", "/metrics"],
+        _headers: expect.stringContaining("Content-Security-Policy: default-src 'none'; script-src 'self'"),
+      });
+      expect(
+        [...(script?.assets?.keys() ?? [])].filter((p) => p.startsWith("/assets/") && p.endsWith(".js")).length,
+      ).toBe(1);
       // The throwaway smoke key was revoked after use: seen through the keys command with --remote, as in production.
       const keys = await run("npm", ["run", "-s", "keys", "--", "list", "deploy-smoke", "--remote"], {
         cwd: repo,
@@ -219,6 +229,7 @@ describe("npm start", () => {
       expect(second.stderr ?? "").toBe("");
       expect(second.stdout).toContain("migrations: up to date");
       expect(script?.uploads).toBe(2);
+      expect(script?.assets?.has("/index.html")).toBe(true);
       expect(cf.state.databases.size).toBe(1);
     } finally {
       await cf.close();

@@ -26,8 +26,16 @@ export interface FakeCloudflare {
         uploads: number;
         migrationTag: string | null;
         subdomain?: boolean;
+        /** Static assets attached by the last upload: path → content. */
+        assets?: Map<string, Buffer>;
+        /** Their routing and headers (`_headers` travels here, not as a file). */
+        assetsConfig?: Record<string, unknown>;
       }
     >;
+    /** Asset contents uploaded so far, by hash (kept across deploys, so unchanged files are not asked for again). */
+    assetStore: Map<string, Buffer>;
+    /** Upload sessions by token: the manifest they were opened with. */
+    assetSessions: Map<string, Record<string, { hash: string; size: number }>>;
   };
   close: () => Promise<void>;
 }
@@ -41,14 +49,23 @@ const SUBDOMAIN = "edgeflow-ci";
  */
 export async function startFakeCloudflare(opts: { d1?: D1Executor } = {}): Promise<FakeCloudflare> {
   const calls: FakeCloudflare["calls"] = [];
-  const state: FakeCloudflare["state"] = { databases: new Map(), buckets: new Set(), scripts: new Map() };
+  const state: FakeCloudflare["state"] = {
+    databases: new Map(),
+    buckets: new Set(),
+    scripts: new Map(),
+    assetStore: new Map(),
+    assetSessions: new Map(),
+  };
   const server = createServer(async (req, res) => {
     const body = await read(req);
     const url = new URL(req.url ?? "/", "http://x");
     const path = url.pathname.replace(/^\/client\/v4/, "");
     calls.push({ method: req.method ?? "GET", path });
     try {
-      const handled = await route(req.method ?? "GET", path, url, body, state, opts, req.headers["content-type"] ?? "");
+      const handled = await route(req.method ?? "GET", path, url, body, state, opts, {
+        contentType: req.headers["content-type"] ?? "",
+        authorization: req.headers.authorization ?? "",
+      });
       if (handled === undefined)
         return send(res, 404, {
           success: false,
@@ -92,7 +109,7 @@ async function route(
   body: Buffer,
   s: FakeCloudflare["state"],
   opts: { d1?: D1Executor },
-  contentType: string,
+  { contentType, authorization }: { contentType: string; authorization: string },
 ): Promise<Answer> {
   const json = () => JSON.parse(body.toString("utf8") || "{}");
   if (method === "GET" && path === "/user/tokens/verify") return { result: { id: "tok", status: "active" } };
@@ -162,7 +179,26 @@ async function route(
       ? { result: { name: bucket[1], creation_date: new Date().toISOString(), location: "WEUR" } }
       : { status: 404, errors: [{ code: 10006, message: "The specified bucket does not exist." }] };
   }
+  // Static assets: a session lists the files by hash and asks only for the ones not stored yet (one bucket), an
+  // upload sends them base64 in a multipart form, and the script upload names the session's completion token.
+  if (method === "POST" && rest === "/workers/assets/upload") {
+    const token = /^Bearer (.+)$/.exec(authorization)?.[1] ?? "";
+    const manifest = s.assetSessions.get(token);
+    if (!manifest) return { status: 401, errors: [{ code: 10000, message: "unknown asset upload token" }] };
+    const form = await new Response(new Uint8Array(body), { headers: { "content-type": contentType } }).formData();
+    for (const [hash, value] of form.entries())
+      s.assetStore.set(hash, Buffer.from(await (value as File).text(), "base64"));
+    const complete = Object.values(manifest).every((f) => s.assetStore.has(f.hash));
+    return { result: complete ? { jwt: token } : {} };
+  }
   const script = /^\/workers\/scripts\/([^/]+)(\/.*)?$/.exec(rest);
+  if (script && script[2] === "/assets-upload-session" && method === "POST") {
+    const manifest = json().manifest as Record<string, { hash: string; size: number }>;
+    const token = fakeJwt();
+    s.assetSessions.set(token, manifest);
+    const missing = [...new Set(Object.values(manifest).map((f) => f.hash))].filter((h) => !s.assetStore.has(h));
+    return { result: { jwt: token, buckets: missing.length ? [missing] : [] } };
+  }
   if (script) {
     const name = script[1] as string;
     const sub = script[2] ?? "";
@@ -185,6 +221,13 @@ async function route(
       for (const b of (meta.bindings ?? []) as { type: string; name: string; text?: string }[])
         if (b.type === "secret_text") entry.secrets.set(b.name, b.text ?? "");
       if (meta.migrations?.new_tag) entry.migrationTag = meta.migrations.new_tag;
+      if (meta.assets) {
+        const manifest = s.assetSessions.get(meta.assets.jwt);
+        if (!manifest || !Object.values(manifest).every((f) => s.assetStore.has(f.hash)))
+          return { status: 400, errors: [{ code: 10021, message: "assets completion token unknown or incomplete" }] };
+        entry.assets = new Map(Object.entries(manifest).map(([path, f]) => [path, s.assetStore.get(f.hash) as Buffer]));
+        entry.assetsConfig = meta.assets.config ?? {};
+      }
       entry.uploads++;
       s.scripts.set(name, entry);
       const version = {
@@ -336,7 +379,21 @@ function statements(sql: string): string[] {
 }
 
 /** The `metadata` part of a Worker upload (multipart/form-data): bindings, migrations, compatibility settings. */
-function metadataOf(body: Buffer, contentType: string): { bindings?: unknown[]; migrations?: { new_tag?: string } } {
+/** wrangler reads the expiry of the token it is given, so it must look like a JWT. */
+function fakeJwt(): string {
+  const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const sig = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64url");
+  return `${part({ alg: "none" })}.${part({ exp: Math.floor(Date.now() / 1000) + 3600 })}.${sig}`;
+}
+
+function metadataOf(
+  body: Buffer,
+  contentType: string,
+): {
+  bindings?: unknown[];
+  migrations?: { new_tag?: string };
+  assets?: { jwt: string; config?: Record<string, unknown> };
+} {
   const boundary = /boundary=("?)([^";]+)\1/.exec(contentType)?.[2];
   if (!boundary) return {};
   for (const part of body.toString("utf8").split(`--${boundary}`)) {

@@ -1,0 +1,182 @@
+// What can be done to a run: cancel, pause/resume, redrive (from its failed nodes or a chosen node, with an
+// input_patch) and sending an event to a waiting node. Each answers with the API's own error when refused.
+import { useState, type FormEvent } from "react";
+import { api } from "../api";
+import { FINISHED, type ExecutionView } from "../model/types";
+import { ProblemView } from "./Problem";
+
+function parseJson(text: string, what: string): { ok: true; value: unknown } | { ok: false; error: Error } {
+  if (text.trim() === "") return { ok: true, value: undefined };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, error: new Error(`${what} is not valid JSON.`) };
+  }
+}
+
+export function Actions(props: {
+  view: ExecutionView;
+  nodeIds: readonly string[];
+  waitingEvents: readonly string[];
+  selected: string | null;
+  onDone: (what: "redrive" | "other") => void;
+}) {
+  const { view, onDone } = props;
+  const [error, setError] = useState<Error | null>(null);
+  const [panel, setPanel] = useState<"redrive" | "event" | null>(null);
+  const run = async (what: "redrive" | "other", call: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await call();
+      setPanel(null);
+      onDone(what);
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  const path = `/v1/executions/${view.id}`;
+  const finished = FINISHED.has(view.status);
+  return (
+    <div className="actions">
+      <div className="buttons">
+        {!finished && (
+          <button
+            type="button"
+            className="danger"
+            onClick={() => run("other", () => api.post(`${path}/cancel`, { reason: "cancelled from the dashboard" }))}
+          >
+            Cancel
+          </button>
+        )}
+        {(view.status === "running" || view.status === "queued") && (
+          <button type="button" onClick={() => run("other", () => api.post(`${path}/pause`))}>
+            Pause
+          </button>
+        )}
+        {view.status === "paused" && (
+          <button type="button" onClick={() => run("other", () => api.post(`${path}/resume`))}>
+            Resume
+          </button>
+        )}
+        {finished && (
+          <button
+            type="button"
+            aria-expanded={panel === "redrive"}
+            onClick={() => setPanel(panel === "redrive" ? null : "redrive")}
+          >
+            Redrive…
+          </button>
+        )}
+        {!finished && (
+          <button
+            type="button"
+            aria-expanded={panel === "event"}
+            onClick={() => setPanel(panel === "event" ? null : "event")}
+          >
+            Send event…
+          </button>
+        )}
+      </div>
+      {panel === "redrive" && (
+        <RedriveForm
+          nodeIds={props.nodeIds}
+          selected={props.selected}
+          onSubmit={(body) => run("redrive", () => api.post(`${path}/redrive`, body))}
+          onError={setError}
+        />
+      )}
+      {panel === "event" && (
+        <EventForm
+          names={props.waitingEvents}
+          onSubmit={(body) => run("other", () => api.post(`${path}/events`, body))}
+          onError={setError}
+        />
+      )}
+      <ProblemView error={error} />
+    </div>
+  );
+}
+
+function RedriveForm(props: {
+  nodeIds: readonly string[];
+  selected: string | null;
+  onSubmit: (body: { from_node?: string; input_patch?: unknown }) => void;
+  onError: (e: Error) => void;
+}) {
+  const [from, setFrom] = useState(props.selected ?? "");
+  const [patch, setPatch] = useState("");
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const parsed = parseJson(patch, "The input patch");
+    if (!parsed.ok) return props.onError(parsed.error);
+    props.onSubmit({
+      ...(from ? { from_node: from } : {}),
+      ...(parsed.value !== undefined ? { input_patch: parsed.value } : {}),
+    });
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-label="Redrive">
+      <label>
+        Redrive from
+        <select value={from} onChange={(e) => setFrom(e.target.value)}>
+          <option value="">the failed nodes</option>
+          {props.nodeIds.map((id) => (
+            <option key={id} value={id}>
+              node {id}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Input patch (JSON object merged into the input)
+        <textarea
+          rows={4}
+          value={patch}
+          onChange={(e) => setPatch(e.target.value)}
+          placeholder='{"retry_with": "new value"}'
+          spellCheck={false}
+        />
+      </label>
+      <button type="submit">Redrive</button>
+    </form>
+  );
+}
+
+function EventForm(props: {
+  names: readonly string[];
+  onSubmit: (body: { name: string; payload?: unknown }) => void;
+  onError: (e: Error) => void;
+}) {
+  const [name, setName] = useState(props.names[0] ?? "");
+  const [payload, setPayload] = useState("");
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const parsed = parseJson(payload, "The payload");
+    if (!parsed.ok) return props.onError(parsed.error);
+    props.onSubmit({ name, ...(parsed.value !== undefined ? { payload: parsed.value } : {}) });
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-label="Send event">
+      <label>
+        Event name
+        <input value={name} onChange={(e) => setName(e.target.value)} list="waiting-events" required />
+        <datalist id="waiting-events">
+          {props.names.map((n) => (
+            <option key={n} value={n} />
+          ))}
+        </datalist>
+      </label>
+      <label>
+        Payload (JSON)
+        <textarea
+          rows={4}
+          value={payload}
+          onChange={(e) => setPayload(e.target.value)}
+          placeholder='{"approved": true}'
+          spellCheck={false}
+        />
+      </label>
+      <button type="submit">Send</button>
+    </form>
+  );
+}

@@ -1,0 +1,87 @@
+// One node: its configuration (secrets redacted), state, output, error, attempts, what it waits for.
+import { between, duration, json, time } from "../format";
+import { redact } from "../model/redact";
+import type { NodeState } from "../model/replay";
+import type { DefinitionNode } from "../model/types";
+import { Link } from "../router";
+import { StatusBadge } from "./Problem";
+import { ItemsBar } from "./ItemsBar";
+
+export function Inspector(props: {
+  node: DefinitionNode;
+  state: NodeState | undefined;
+  child: string | null;
+  delta: string | undefined;
+  now: number;
+}) {
+  const { node, state, child, delta, now } = props;
+  const rows: [string, React.ReactNode][] = [
+    ["Kind", node.kind],
+    ["Status", <StatusBadge status={state?.status ?? "pending"} />],
+    ["Attempts", state?.attempts ?? 0],
+    ["Started", time(state?.started_at)],
+    ["Finished", time(state?.finished_at)],
+    ["Duration", duration(between(state?.started_at ?? null, state?.finished_at ?? null, now))],
+  ];
+  if (node.needs?.length) rows.push(["Needs", node.needs.join(", ")]);
+  if (state?.next_attempt_at)
+    rows.push([
+      "Next attempt",
+      `${time(state.next_attempt_at)} (in ${duration(Date.parse(state.next_attempt_at) - now)})`,
+    ]);
+  if (state?.waiting_for)
+    rows.push([
+      "Waiting for",
+      `${state.waiting_for.event?.startsWith("child:") ? "child execution" : state.waiting_for.event ? `event "${state.waiting_for.event}"` : "items"}${state.waiting_for.until ? ` until ${time(state.waiting_for.until)}` : ""}`,
+    ]);
+  if (child) rows.push(["Child run", <Link to={`/executions/${child}`}>{child}</Link>]);
+  if (state?.skipped)
+    rows.push([
+      "Skipped",
+      `${state.skipped.reason}${state.skipped.detail ? `: ${JSON.stringify(state.skipped.detail)}` : ""}`,
+    ]);
+  return (
+    <aside className="inspector" tabIndex={0} aria-label={`Node ${node.id}`}>
+      <h2>
+        Node <code>{node.id}</code>
+      </h2>
+      <dl>
+        {rows.map(([k, v]) => (
+          <div key={k}>
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </div>
+        ))}
+      </dl>
+      {state?.items && <ItemsBar items={state.items} />}
+      {state?.error && (
+        <>
+          <h3>Error</h3>
+          <p className="problem">
+            <code>{state.error.code}</code> {state.error.message}
+          </p>
+        </>
+      )}
+      {delta && state?.status === "running" && (
+        <>
+          <h3>Streaming answer</h3>
+          <pre tabIndex={0} className="output">
+            {delta}
+          </pre>
+        </>
+      )}
+      {state?.output != null && (
+        <>
+          <h3>Output</h3>
+          <pre tabIndex={0} className="output" data-testid="node-output">
+            {json(state.output)}
+          </pre>
+        </>
+      )}
+      <h3>Configuration</h3>
+      <pre tabIndex={0} className="config">
+        {json(redact({ config: node.config, retry: node.retry, timeout_seconds: node.timeout_seconds }))}
+      </pre>
+    </aside>
+  );
+}

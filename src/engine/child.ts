@@ -1,0 +1,12 @@
+// A `workflow` node (or map item) waits for its child execution as for an event with this name; one module owns the
+// convention so the view, the shell and the executor agree on it.
+const PREFIX = "child:";
+
+export function childEvent(executionId: string): string {
+  return `${PREFIX}${executionId}`;
+}
+
+/** The child execution id a wait names, or null when the wait is for an ordinary event. */
+export function childIdOf(event: string | null | undefined): string | null {
+  return event?.startsWith(PREFIX) ? event.slice(PREFIX.length) : null;
+}

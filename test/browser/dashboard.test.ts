@@ -1,0 +1,441 @@
+// The dashboard as a person uses it: the real `npm start` serving it, Debian's Chromium driving it, real local
+// HTTP targets for the http nodes. Every test leaves a screenshot in test-results/browser.
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { promisify } from "node:util";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { axeViolations, launchChromium, screenshot } from "../support/browser";
+import { startLocal, type LocalServer } from "../support/local-server";
+import { startTargetServer } from "../support/target-server";
+
+const run = promisify(execFile);
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+let local: LocalServer;
+let target: Awaited<ReturnType<typeof startTargetServer>>;
+let browser: Browser;
+let context: BrowserContext;
+
+async function api(method: string, path: string, body?: unknown, key = local.key) {
+  const res = await fetch(`${local.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function workflow(definition: unknown): Promise<string> {
+  const made = await api("POST", "/v1/workflows", definition);
+  expect(made.status, JSON.stringify(made.body)).toBe(201);
+  return made.body.id;
+}
+
+async function start(workflowId: string, input: unknown = {}): Promise<string> {
+  const started = await api("POST", `/v1/workflows/${workflowId}/executions`, { input });
+  expect(started.status, JSON.stringify(started.body)).toBe(201);
+  return started.body.id;
+}
+
+async function settled(id: string): Promise<{ status: string }> {
+  for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    const view = (await api("GET", `/v1/executions/${id}`)).body;
+    if (["succeeded", "failed", "cancelled", "timed_out"].includes(view.status)) return view;
+  }
+  throw new Error(`${id} did not finish`);
+}
+
+async function signedIn(): Promise<Page> {
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+  await page.goto(`${local.base}/`);
+  await page.getByLabel("API key").fill(local.key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Executions" }).waitFor();
+  return page;
+}
+
+const step = (page: Page, id: string) => page.locator(`.step[data-node="${id}"]`);
+
+beforeAll(async () => {
+  [local, target, browser] = await Promise.all([startLocal(), startTargetServer(), launchChromium()]);
+  // One context: its pages share a tab session the way a person's tabs do not, so each test signs in itself.
+  context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+});
+
+afterAll(async () => {
+  await Promise.all([browser?.close(), local?.stop(), target?.close()]);
+});
+
+describe("dashboard", () => {
+  it("is served at / with a strict CSP, and API paths still reach the API", async () => {
+    const home = await fetch(`${local.base}/`);
+    expect(home.status).toBe(200);
+    expect(home.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(await home.text()).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    // A client-side route gets the app; an API URL opened in a browser gets the API's answer, not the app.
+    expect((await fetch(`${local.base}/executions/ex_anything`)).headers.get("content-type")).toContain("text/html");
+    const apiAnswer = await fetch(`${local.base}/v1/workflows`, { headers: { accept: "text/html" } });
+    expect(apiAnswer.status).toBe(401);
+    expect(apiAnswer.headers.get("content-type")).toContain("application/problem+json");
+    expect((await fetch(`${local.base}/health`)).headers.get("content-type")).toContain("application/json");
+  });
+
+  it("signs in with a key kept in sessionStorage only, and refuses a wrong one with the API's problem", async () => {
+    const page = await context.newPage();
+    await page.goto(`${local.base}/`);
+    await page.getByLabel("API key").fill("ef_000000000000_not-a-key");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("Unauthorized");
+    await page.getByLabel("API key").fill(local.key);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Executions" }).waitFor();
+    const stored = await page.evaluate(() => ({
+      session: Object.values(sessionStorage),
+      local: Object.keys(localStorage).length,
+      cookies: document.cookie,
+    }));
+    expect(stored).toEqual({ session: [local.key], local: 0, cookies: "" });
+    expect(page.url()).not.toContain(local.key.slice(0, 10));
+    await screenshot(page, "executions");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    await page.close();
+  });
+
+  it("creates and starts a workflow from the UI and shows nodes go from running to succeeded with no reload", async () => {
+    const page = await signedIn();
+    await page.getByRole("link", { name: "Workflows" }).click();
+    await page.getByText("New workflow").click();
+    const definition = {
+      name: "ui-made",
+      input_schema: { type: "object", properties: { who: { type: "string" } }, required: ["who"] },
+      nodes: [
+        { id: "greet", kind: "transform", config: { expression: "'hello ' & input.who" } },
+        { id: "fetch", kind: "http", needs: ["greet"], config: { url: `${target.url}/slow/ui?ms=2500` } },
+        { id: "done", kind: "transform", needs: ["fetch"], config: { expression: "nodes.greet.output" } },
+      ],
+    };
+    await page.getByLabel("Definition (JSON)").fill(JSON.stringify(definition));
+    await page.getByRole("button", { name: "Create workflow" }).click();
+    await page.getByRole("heading", { name: /ui-made/ }).waitFor();
+    // The run form comes from input_schema: a missing required field is refused before anything is sent.
+    await page.getByRole("button", { name: "Run" }).click();
+    expect(await page.getByLabel("who *").evaluate((el: HTMLInputElement) => el.validity.valueMissing)).toBe(true);
+    await page.getByLabel("who *").fill("edge");
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+    await page.getByRole("button", { name: "Run" }).click();
+    await page.getByRole("heading", { name: /^Execution/ }).waitFor();
+    await step(page, "fetch").and(page.locator('[data-status="running"]')).waitFor();
+    await screenshot(page, "execution-running");
+    await step(page, "done").and(page.locator('[data-status="succeeded"]')).waitFor({ timeout: 15_000 });
+    expect(await step(page, "fetch").getAttribute("data-status")).toBe("succeeded");
+    await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");
+    // Same document all along: the page was updated from the stream, not reloaded.
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+    expect(await page.locator('.tl-row[data-node="fetch"] .tl-bar.attempt.outcome-succeeded').count()).toBe(1);
+    await screenshot(page, "execution-succeeded");
+    await page.close();
+  });
+
+  it("shows a retrying node with its next attempt time, a map's progress, and the node inspector", async () => {
+    const wf = await workflow({
+      name: "retry-and-map",
+      nodes: [
+        {
+          id: "flaky",
+          kind: "http",
+          config: { url: `${target.url}/flaky/ui-retry?fail=1` },
+          retry: { max_attempts: 3, initial_delay_ms: 4000, jitter: false },
+        },
+        {
+          id: "each",
+          kind: "map",
+          needs: ["flaky"],
+          config: {
+            items: "[1..6]",
+            max_concurrency: 2,
+            node: { kind: "http", config: { url: `${target.url}/slow/ui-item-{{ item }}?ms=300` } },
+          },
+        },
+      ],
+    });
+    const page = await signedIn();
+    await page.goto(`${local.base}/executions/${await start(wf)}`);
+    const flaky = step(page, "flaky");
+    await flaky.and(page.locator('[data-status="retrying"]')).waitFor({ timeout: 10_000 });
+    expect(await flaky.textContent()).toMatch(/retrying.*next attempt \d\d:\d\d:\d\d/);
+    await flaky.click();
+    const inspector = page.getByRole("complementary", { name: "Node flaky" });
+    await expect.poll(() => inspector.textContent()).toMatch(/Next attempt.*\(in \d/);
+    expect(await inspector.textContent()).toContain("http_503");
+    await screenshot(page, "execution-retrying");
+    await step(page, "each").and(page.locator('[data-status="succeeded"]')).waitFor({ timeout: 20_000 });
+    expect(await step(page, "each").getByRole("progressbar").getAttribute("aria-valuetext")).toBe("6 of 6 items done");
+    await expect.poll(() => inspector.textContent()).toMatch(/Attempts2.*Output/);
+    expect(await inspector.getByTestId("node-output").textContent()).toContain('"calls": 2');
+    expect(await page.locator('.tl-row[data-node="flaky"] .tl-bar.retry_delay').count()).toBe(1);
+    await screenshot(page, "execution-map");
+    await page.close();
+  });
+
+  it("sends the event a waiting node needs, and shows a hostile output as inert text", async () => {
+    const hostile = `<img src=x onerror="window.pwned=1">`;
+    const wf = await workflow({
+      name: "approval",
+      nodes: [
+        { id: "draft", kind: "transform", config: { expression: JSON.stringify(hostile) } },
+        { id: "approve", kind: "wait_for_event", needs: ["draft"], config: { event: "approved" } },
+      ],
+    });
+    const page = await signedIn();
+    await page.goto(`${local.base}/executions/${await start(wf)}`);
+    await step(page, "approve").and(page.locator('[data-status="waiting"]')).waitFor();
+    expect(await step(page, "approve").textContent()).toContain('waiting for "approved"');
+    await step(page, "draft").click();
+    expect(await page.getByTestId("node-output").textContent()).toBe(JSON.stringify(hostile));
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    await page.getByRole("button", { name: "Pause" }).click();
+    await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("paused");
+    await page.getByRole("button", { name: "Resume" }).click();
+    await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("running");
+    await page.getByRole("button", { name: "Send event…" }).click();
+    expect(await page.getByLabel("Event name").inputValue()).toBe("approved");
+    await page.getByLabel("Payload (JSON)").fill('{"by": "ops"}');
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    await step(page, "approve").and(page.locator('[data-status="succeeded"]')).waitFor();
+    await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");
+    await screenshot(page, "execution-event-sent");
+    await page.close();
+  });
+
+  it("redrives a failed run from a chosen node with an input patch, then scrubs back to an earlier seq", async () => {
+    const wf = await workflow({
+      name: "redrivable",
+      nodes: [
+        { id: "load", kind: "transform", config: { expression: "input.n" } },
+        {
+          id: "check",
+          kind: "transform",
+          needs: ["load"],
+          config: { expression: "input.ok ? 'fine' : $error('input.ok is not set')" },
+          retry: { max_attempts: 1 },
+        },
+      ],
+    });
+    const id = await start(wf, { n: 1 });
+    expect((await settled(id)).status).toBe("failed");
+    const page = await signedIn();
+    await page.goto(`${local.base}/executions/${id}`);
+    await step(page, "check").and(page.locator('[data-status="failed"]')).waitFor();
+    await page.getByRole("button", { name: "Redrive…" }).click();
+    await page.getByLabel("Redrive from").selectOption("check");
+    await page.getByLabel(/Input patch/).fill('{"ok": true}');
+    await page.getByRole("button", { name: "Redrive", exact: true }).click();
+    await step(page, "check").and(page.locator('[data-status="succeeded"]')).waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");
+    await expect.poll(() => page.getByRole("cell", { name: "execution.redriven" }).count()).toBe(1);
+    await screenshot(page, "execution-redriven");
+
+    // Back to the moment "check" had failed: the earlier colours, then live again.
+    const failedSeq = Number(
+      await page.locator("tr", { has: page.getByRole("cell", { name: "node.failed" }) }).getAttribute("data-seq"),
+    );
+    await page.getByRole("button", { name: `Show the run at seq ${failedSeq}` }).click();
+    expect(await step(page, "check").getAttribute("data-status")).toBe("failed");
+    expect(await page.getByLabel(/^Time: seq/).inputValue()).toBe(String(failedSeq));
+    await page.getByRole("button", { name: `Show the run at seq 2` }).click();
+    expect(await step(page, "load").getAttribute("data-status")).toBe("pending");
+    await screenshot(page, "execution-scrubbed");
+    await page.getByRole("button", { name: "Live" }).click();
+    expect(await step(page, "check").getAttribute("data-status")).toBe("succeeded");
+    await page.close();
+  });
+
+  it("lets a read key watch a run live, and shows why its cancel is refused", async () => {
+    const made = await run(
+      "npm",
+      ["run", "-s", "keys", "--", "create", "dev", "--name", "viewer", "--scopes", "read"],
+      {
+        env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state },
+      },
+    );
+    const readKey = /api key: (\S+)/.exec(made.stdout)?.[1] as string;
+    const wf = await workflow({
+      name: "watched",
+      nodes: [
+        { id: "slow", kind: "http", config: { url: `${target.url}/slow/ui-watched?ms=2000` } },
+        { id: "after", kind: "transform", needs: ["slow"], config: { expression: "1" } },
+      ],
+    });
+    const page = await context.newPage();
+    await page.goto(`${local.base}/`);
+    await page.getByLabel("API key").fill(readKey);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Executions" }).waitFor();
+    await page.goto(`${local.base}/executions/${await start(wf)}`);
+    await step(page, "slow").and(page.locator('[data-status="running"]')).waitFor();
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("insufficient_scope");
+    expect(await page.getByRole("alert").textContent()).toContain('lacks the "write" scope');
+    await step(page, "after").and(page.locator('[data-status="succeeded"]')).waitFor({ timeout: 15_000 });
+    await screenshot(page, "read-key-refused");
+    await page.close();
+  });
+
+  it("opens a child run from its parent, and another tenant's run is not found", async () => {
+    const child = await workflow({
+      name: "child",
+      nodes: [{ id: "double", kind: "transform", config: { expression: "input.n * 2" } }],
+    });
+    const parent = await workflow({
+      name: "parent",
+      nodes: [{ id: "sub", kind: "workflow", config: { workflow_id: child, input: { n: 21 } } }],
+    });
+    const id = await start(parent);
+    expect((await settled(id)).status).toBe("succeeded");
+    const page = await signedIn();
+    await page.goto(`${local.base}/executions/${id}`);
+    await step(page, "sub").click();
+    await page.getByRole("complementary", { name: "Node sub" }).getByRole("link").click();
+    await page.getByText(`${id} (node sub)`).waitFor();
+    expect(page.url()).not.toContain(id);
+    await step(page, "double").and(page.locator('[data-status="succeeded"]')).waitFor();
+    await screenshot(page, "execution-child");
+
+    const other = await run("npm", ["run", "-s", "keys", "--", "create", "other-tenant"], {
+      env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state },
+    });
+    const otherKey = /api key: (\S+)/.exec(other.stdout)?.[1] as string;
+    const theirs = (
+      await api(
+        "POST",
+        "/v1/workflows",
+        { name: "theirs", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] },
+        otherKey,
+      )
+    ).body.id;
+    const theirRun = (await api("POST", `/v1/workflows/${theirs}/executions`, {}, otherKey)).body.id;
+    await page.goto(`${local.base}/executions/${theirRun}`);
+    await page.getByRole("heading", { name: "Not found" }).waitFor();
+    expect(await page.textContent("main")).toContain(`Execution ${theirRun} does not exist.`);
+    await page.goto(`${local.base}/workflows/${theirs}`);
+    await page.getByRole("heading", { name: "Not found" }).waitFor();
+    await screenshot(page, "not-found");
+    await page.close();
+  });
+
+  it("renders a 1,000-node run and stays usable (time to first render and frame times)", async () => {
+    // 100 layers of 10; each node needs the node above it and that one's neighbour (1,980 edges).
+    const nodes = Array.from({ length: 1000 }, (_, i) => ({
+      id: `n${i}`,
+      kind: "transform",
+      ...(i >= 10 ? { needs: [`n${i - 10}`, `n${i - 10 + (i % 10 === 9 ? -1 : 1)}`] } : {}),
+      config: { expression: String(i) },
+    }));
+    const id = await start(await workflow({ name: "thousand", max_parallel: 64, nodes }));
+    expect((await settled(id)).status).toBe("succeeded");
+    const page = await signedIn();
+    const t0 = Date.now();
+    await page.goto(`${local.base}/executions/${id}`);
+    // Nodes are hidden until React Flow has measured them: the first visible one is the first render.
+    await page.locator(".step").filter({ visible: true }).first().waitFor({ timeout: 30_000 });
+    const firstRender = Date.now() - t0;
+    await screenshot(page, "execution-1000-nodes", false);
+    // Frame times while the user pans and zooms the graph.
+    await page.evaluate(() => {
+      const w = window as unknown as { frames_ms: number[] };
+      w.frames_ms = [];
+      let last = performance.now();
+      const tick = (t: number) => {
+        w.frames_ms.push(t - last);
+        last = t;
+        if (w.frames_ms.length < 400) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
+    const box = (await page.getByTestId("graph").boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let i = 0; i < 5; i++) {
+      await page.mouse.wheel(0, -240);
+      await page.waitForTimeout(50);
+    }
+    await page.mouse.down();
+    for (let i = 0; i < 30; i++) await page.mouse.move(box.x + box.width / 2 + i * 8, box.y + box.height / 2 + i * 12);
+    await page.mouse.up();
+    await step(page, "n0")
+      .click({ timeout: 10_000 })
+      .catch(() => undefined);
+    const frames = await page.evaluate(() => (window as unknown as { frames_ms: number[] }).frames_ms.slice(1));
+    const sorted = [...frames].sort((a, b) => a - b);
+    const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+    console.log(
+      `1,000-node run: first render ${firstRender} ms; ${frames.length} frames while panning/zooming: ` +
+        `median ${p(0.5).toFixed(1)} ms, p95 ${p(0.95).toFixed(1)} ms, worst ${p(1).toFixed(1)} ms`,
+    );
+    expect(firstRender).toBeLessThan(15_000);
+    expect(p(0.5)).toBeLessThan(100);
+    await page.close();
+  });
+
+  it("has no serious or critical accessibility violations on any page", async () => {
+    const wf = await workflow({
+      name: "a11y",
+      input_schema: { type: "object", properties: { n: { type: "integer", description: "how many" } } },
+      nodes: [
+        { id: "a", kind: "transform", config: { expression: "1" } },
+        {
+          id: "m",
+          kind: "map",
+          needs: ["a"],
+          config: { items: "[1,2]", node: { kind: "transform", config: { expression: "item" } } },
+        },
+      ],
+    });
+    await api("PUT", `/v1/workflows/${wf}`, {
+      name: "a11y",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "2" } }],
+    });
+    const id = await start(wf, {});
+    await settled(id);
+    await api("POST", `/v1/workflows/${wf}/schedules`, { cron: "0 * * * *" });
+    await api("POST", "/v1/monitors", {
+      name: "a11y",
+      check: { kind: "http", url: `${target.url}/status/200/a11y`, timeout_ms: 2000 },
+      interval_seconds: 60,
+      alert: { webhook_url: `${target.url}/hooks/a11y` },
+    });
+    const page = await context.newPage();
+    await page.goto(`${local.base}/`);
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    const report: Record<string, unknown> = { "sign-in": await axeViolations(page, axeSource) };
+    await page.getByLabel("API key").fill(local.key);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const pages: [string, string, string][] = [
+      ["executions", "/executions", "Executions"],
+      ["execution", `/executions/${id}`, "Execution"],
+      ["workflows", "/workflows", "Workflows"],
+      ["workflow", `/workflows/${wf}`, "Compare versions"],
+      ["schedules", "/schedules", "Monitors"],
+      ["usage", "/usage", "Usage"],
+    ];
+    for (const [name, path, heading] of pages) {
+      await page.goto(`${local.base}${path}`);
+      await page.getByRole("heading", { name: heading }).first().waitFor();
+      await page.waitForLoadState("networkidle");
+      if (name === "schedules") {
+        await page.getByRole("button", { name: "Show runs" }).click();
+        await page.getByRole("button", { name: "Show checks and alerts" }).click();
+        await page.getByRole("heading", { name: "Alerts" }).waitFor();
+      }
+      report[name] = await axeViolations(page, axeSource);
+      await screenshot(page, `a11y-${name}`);
+    }
+    expect(report).toEqual(Object.fromEntries(Object.keys(report).map((k) => [k, []])));
+    await page.close();
+  });
+});
