@@ -1,9 +1,20 @@
-// Build the dashboard (dashboard/ → dist/dashboard, served by wrangler.toml's [assets]) when its sources changed
+// Build the dashboard (dashboard/ → dist/dashboard, served by wrangler.toml's [assets]), with Scalar's bundle for
+// /docs beside it, when their sources changed
 // since the last build. npm start, npm test, check:bundle and deploy all call it, so nobody runs a build by hand
 // and several test servers starting at once do not rebuild the same files under each other.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -18,7 +29,9 @@ function files(dir) {
 
 function sourceHash() {
   const h = createHash("sha256");
-  for (const f of [...files(join(ROOT, "dashboard")), join(ROOT, "package-lock.json")]) {
+  // The dashboard imports the engine's pure event module (status names), so src/engine is part of its sources.
+  const sources = [...files(join(ROOT, "dashboard")), ...files(join(ROOT, "src", "engine"))];
+  for (const f of [...sources, join(ROOT, "package-lock.json")]) {
     h.update(f.slice(ROOT.length));
     h.update(readFileSync(f));
   }
@@ -41,6 +54,15 @@ export async function buildDashboard({ force = false } = {}) {
     build: { outDir: tmp, emptyOutDir: true },
     logLevel: "warn",
   });
+  // The API reference at /docs (Scalar) loads its standalone bundle from here, never from a CDN.
+  mkdirSync(join(tmp, "docs-assets"), { recursive: true });
+  // Not in the package's exports map: found beside its main entry (dist/index.js → dist/browser/standalone.js).
+  const scalar = join(
+    dirname(createRequire(import.meta.url).resolve("@scalar/api-reference")),
+    "browser",
+    "standalone.js",
+  );
+  copyFileSync(scalar, join(tmp, "docs-assets", "scalar-standalone.js"));
   rmSync(OUT, { recursive: true, force: true });
   try {
     renameSync(tmp, OUT);

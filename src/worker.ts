@@ -14,6 +14,7 @@ import { openapi } from "./routes/openapi";
 import { budget, models, usage } from "./routes/models";
 import { monitors } from "./routes/monitors";
 import { schedules, workflowSchedules } from "./routes/schedules";
+import { schemas } from "./routes/schemas";
 import { secretsRoute } from "./routes/secrets";
 import { templates } from "./routes/templates";
 import { streams, streamTickets } from "./routes/streams";
@@ -29,6 +30,7 @@ export const app = new Hono<AppEnv>()
   .route("/health", health)
   .route("/", openapi)
   .route("/metrics", metrics)
+  .route("/schemas", schemas)
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
   .route("/v1/executions", streams)
   .options("/v1/*", preflight)

@@ -92,6 +92,11 @@ export function zodErrors(error: z.ZodError, prefix: readonly PropertyKey[] = []
 
 /** Validate a raw definition completely; every problem is reported with the exact path. */
 export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindSpec>): Validated {
+  // "$schema" tells an editor where the JSON Schema is (schemas/workflow.json); it is not part of the definition.
+  if (raw && typeof raw === "object" && !Array.isArray(raw) && "$schema" in raw) {
+    const { $schema: _editorHint, ...rest } = raw as Record<string, unknown>;
+    raw = rest;
+  }
   const parsed = definitionSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, errors: zodErrors(parsed.error) };
   const def = parsed.data;

@@ -15,6 +15,8 @@ import { created, cursorParam, idempotencyKeyOf, iso, limitParam } from "./share
 const anyObject = z.record(z.string(), z.unknown());
 export const listWorkflowsQuery = z.object({ cursor: cursorParam, limit: limitParam });
 export const getWorkflowQuery = z.object({ version: z.coerce.number().int().min(1).optional() });
+/** `if_changed=true`: publish only when the definition differs from the latest version (idempotent deploys). */
+export const publishQuery = z.object({ if_changed: z.enum(["true", "false"]).optional() });
 
 async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Definition> {
   const { value } = await readJson(c, anyObject, MAX_DEFINITION_BYTES).catch((err: unknown) => {
@@ -155,7 +157,14 @@ export const workflows = new Hono<AppEnv>()
   })
   .put("/:id", async (c) => {
     const id = c.req.param("id");
+    const q = readQuery(c, publishQuery);
     const definition = await readDefinition(c);
+    if (q.if_changed === "true" && isId("wf", id)) {
+      // Both sides are the validator's output (defaults filled, keys in schema order), so equal JSON is equal meaning.
+      const latest = await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, null);
+      if (latest && JSON.stringify(latest.definition) === JSON.stringify(definition))
+        return c.json({ id, version: latest.version, latest_version: latest.version, definition, changed: false });
+    }
     const version = isId("wf", id)
       ? await repo.publishVersion(
           c.get("db").db,
@@ -167,7 +176,7 @@ export const workflows = new Hono<AppEnv>()
         )
       : null;
     if (version === null) throw workflowNotFound(id);
-    return c.json({ id, version, latest_version: version, definition });
+    return c.json({ id, version, latest_version: version, definition, changed: true });
   })
   .delete("/:id", async (c) => {
     const id = c.req.param("id");

@@ -1,5 +1,9 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { validateDefinition } from "../../src/engine/dag";
+import { kindSpecs } from "../../src/nodes";
+import { EXAMPLES } from "../../src/routes/openapi-examples";
+import { OPERATIONS } from "../../src/routes/openapi-operations";
 import { app } from "../../src/worker";
 import { client } from "../support/api";
 
@@ -29,6 +33,17 @@ describe("OpenAPI document", () => {
     const schema = create.requestBody.content["application/json"].schema;
     expect(schema.required).toEqual(expect.arrayContaining(["name", "nodes"]));
     expect(schema.properties.nodes.maxItems).toBe(1000);
+    // Each node kind with its own config: a generated client knows an http node needs a url.
+    const kinds = schema.properties.nodes.items.oneOf.map((v: any) => v.properties.kind.const).sort();
+    expect(kinds).toEqual(["create_monitor", "http", "llm", "map", "sleep", "transform", "wait_for_event", "workflow"]);
+    const http = schema.properties.nodes.items.oneOf.find((v: any) => v.properties.kind.const === "http");
+    expect(http.properties.config.required).toEqual(["url"]);
+    // The same schema for editors, public at /schemas/workflow.json.
+    const editor = await client(null).get("/schemas/workflow.json");
+    expect(editor.status).toBe(200);
+    expect(editor.headers.get("content-type")).toBe("application/schema+json");
+    expect(editor.body.properties.nodes.items).toEqual(schema.properties.nodes.items);
+    expect((await client(null).get("/schemas/template.json")).body.properties.definition.$id).toBeUndefined();
     const list = doc.paths["/v1/executions"].get.parameters.map((p: any) => p.name);
     expect(list).toEqual([
       "workflow_id",
@@ -46,12 +61,37 @@ describe("OpenAPI document", () => {
     expect(doc.components.schemas.Problem.required).toContain("code");
   });
 
-  it("serves a self-contained reference page", async () => {
+  it("shows examples for the main routes, each one a body the route accepts", async () => {
+    const doc = (await client(null).get("/openapi.json")).body;
+    expect(Object.keys(EXAMPLES).length).toBeGreaterThanOrEqual(7);
+    for (const [key, example] of Object.entries(EXAMPLES)) {
+      const [method, path] = key.split(" ") as [string, string];
+      expect(doc.paths[path][method].requestBody.content["application/json"].example, key).toEqual(example);
+      const op = OPERATIONS.find((o) => o.method === method && o.path === path);
+      const parsed = op?.body?.safeParse(example);
+      expect(parsed?.success ? [] : parsed?.error.issues, key).toEqual([]);
+    }
+    const def = validateDefinition(EXAMPLES["post /v1/workflows"], kindSpecs);
+    expect(def.ok ? [] : def.errors).toEqual([]);
+  });
+
+  it("serves the reference page with Scalar's bundle from this origin, under a nonce CSP", async () => {
     const page = await exports.default.fetch("http://edgeflow.test/docs");
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    const csp = page.headers.get("content-security-policy") as string;
+    const nonce = /'nonce-(\w+)'/.exec(csp)?.[1] as string;
+    expect(csp).toContain("connect-src 'self'");
     const html = await page.text();
-    expect(html).toContain('fetch("/openapi.json")');
-    expect(html).not.toMatch(/<script[^>]+src=/);
+    expect(html).toContain("Scalar.createApiReference('#app'");
+    expect(html).toContain('"url": "/openapi.json"');
+    const scripts = [...html.matchAll(/<script\b([^>]*)>/g)].map((m) => m[1] as string);
+    expect(scripts.some((a) => a.includes('src="/docs-assets/scalar-standalone.js"'))).toBe(true);
+    // Every script is ours: from this origin, or inline with this response's nonce.
+    for (const attrs of scripts) expect(attrs.includes(`nonce="${nonce}"`) || /src="\//.test(attrs)).toBe(true);
+    expect(html).not.toMatch(/https?:\/\/(?!edgeflow\.test)/);
+    expect((await exports.default.fetch("http://edgeflow.test/docs")).headers.get("content-security-policy")).not.toBe(
+      csp,
+    );
   });
 });

@@ -32,6 +32,19 @@ describe("workflow definitions", () => {
     expect((await waitFor(api, runV1.body.id)).output).toEqual({ only: "one" });
     expect((await waitFor(api, runLatest.body.id)).output).toEqual({ only: "three" });
     expect(runLatest.body.version).toBe(3);
+
+    // if_changed=true publishes only a real change: the same definition (with its defaults written out or not,
+    // and a "$schema" for editors) leaves version 3 as it is; a changed one publishes 4.
+    const same = await api.put(`/v1/workflows/${id}?if_changed=true`, {
+      $schema: "https://edgeflow.example/schemas/workflow.json",
+      ...def("v", "'three'"),
+      max_parallel: 8,
+    });
+    expect(same.status).toBe(200);
+    expect(same.body).toMatchObject({ version: 3, latest_version: 3, changed: false });
+    const changed = await api.put(`/v1/workflows/${id}?if_changed=true`, def("v", "'four'"));
+    expect(changed.body).toMatchObject({ version: 4, changed: true });
+    expect((await api.put(`/v1/workflows/${id}?if_changed=maybe`, def("v"))).status).toBe(400);
   });
 
   it("gives concurrent publishes distinct versions", async () => {

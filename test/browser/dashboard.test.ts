@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { axeViolations, launchChromium, screenshot } from "../support/browser";
-import { startLocal, type LocalServer } from "../support/local-server";
+import { callLocal, startLocal, type LocalServer } from "../support/local-server";
 import { startTargetServer } from "../support/target-server";
 
 const run = promisify(execFile);
@@ -17,15 +17,7 @@ let target: Awaited<ReturnType<typeof startTargetServer>>;
 let browser: Browser;
 let context: BrowserContext;
 
-async function api(method: string, path: string, body?: unknown, key = local.key) {
-  const res = await fetch(`${local.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const api = (method: string, path: string, body?: unknown, key?: string) => callLocal(local, method, path, body, key);
 
 async function workflow(definition: unknown): Promise<string> {
   const made = await api("POST", "/v1/workflows", definition);
@@ -81,6 +73,21 @@ describe("dashboard", () => {
     expect(apiAnswer.status).toBe(401);
     expect(apiAnswer.headers.get("content-type")).toContain("application/problem+json");
     expect((await fetch(`${local.base}/health`)).headers.get("content-type")).toContain("application/json");
+  });
+
+  it("renders the API reference at /docs (Scalar) with no request to any other host", async () => {
+    const page = await context.newPage();
+    const origins = new Set<string>();
+    page.on("request", (r) => origins.add(new URL(r.url()).origin));
+    await page.goto(`${local.base}/docs`);
+    await page.getByRole("heading", { name: "Edgeflow", level: 1 }).waitFor({ timeout: 20_000 });
+    await page.getByText("Durable DAG workflows on Cloudflare Workers").first().waitFor();
+    await page.getByRole("button", { name: "Open Group - executions" }).click();
+    await page.getByText("Start an execution (Idempotency-Key supported)").first().waitFor();
+    await page.waitForLoadState("networkidle");
+    expect([...origins]).toEqual([local.base]);
+    await screenshot(page, "docs", false);
+    await page.close();
   });
 
   it("signs in with a key kept in sessionStorage only, and refuses a wrong one with the API's problem", async () => {

@@ -6,22 +6,14 @@ import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeCloudflare, type D1Results } from "../support/cloudflare-api";
-import { startLocal, type LocalServer } from "../support/local-server";
+import { callLocal, startLocal, type LocalServer } from "../support/local-server";
 import { startTargetServer } from "../support/target-server";
 
 const run = promisify(execFile);
 let local: LocalServer;
 let target: Awaited<ReturnType<typeof startTargetServer>>;
 
-async function api(method: string, path: string, body?: unknown, key = local.key) {
-  const res = await fetch(`${local.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const api = (method: string, path: string, body?: unknown, key?: string) => callLocal(local, method, path, body, key);
 
 async function eventually<T>(
   what: string,
@@ -211,7 +203,7 @@ describe("npm start", () => {
       expect(script?.assets?.get("/index.html")?.toString()).toContain('<div id="root">');
       expect(script?.assetsConfig).toMatchObject({
         not_found_handling: "single-page-application",
-        run_worker_first: ["/v1/*", "/health", "/openapi.json", "/docs", "/metrics"],
+        run_worker_first: ["/v1/*", "/health", "/openapi.json", "/docs", "/metrics", "/schemas/*"],
         _headers: expect.stringContaining("Content-Security-Policy: default-src 'none'; script-src 'self'"),
       });
       expect(

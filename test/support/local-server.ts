@@ -50,3 +50,14 @@ export async function startLocal(timeoutMs = 120_000): Promise<LocalServer> {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** One API call to a local server with its dev key (or another), the body parsed. */
+export async function callLocal(local: LocalServer, method: string, path: string, body?: unknown, key = local.key) {
+  const res = await fetch(`${local.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}

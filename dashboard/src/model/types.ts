@@ -1,27 +1,9 @@
 // The API's wire shapes the dashboard reads (snake_case, ISO 8601 times), as GET /v1/executions/:id returns them.
 
-export const NODE_STATUSES = [
-  "pending",
-  "running",
-  "retrying",
-  "waiting",
-  "succeeded",
-  "failed",
-  "skipped",
-  "cancelled",
-] as const;
-export type NodeStatus = (typeof NODE_STATUSES)[number];
+// The status lists are the engine's own (a pure module), so the dashboard cannot drift from the API's names.
+import { EXECUTION_STATUSES, NODE_STATUSES, type ExecutionStatus, type NodeStatus } from "../../../src/engine/events";
 
-export const EXECUTION_STATUSES = [
-  "queued",
-  "running",
-  "paused",
-  "succeeded",
-  "failed",
-  "cancelled",
-  "timed_out",
-] as const;
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+export { EXECUTION_STATUSES, NODE_STATUSES, type ExecutionStatus, type NodeStatus };
 export const FINISHED: ReadonlySet<string> = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 
 export interface Problem {

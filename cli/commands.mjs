@@ -1,0 +1,213 @@
+// The CLI's commands; each returns its exit code. Output is plain text meant to be read and grepped.
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
+import { client } from "./client.mjs";
+import { readConfig, writeConfig } from "./config.mjs";
+import { watch } from "./watch.mjs";
+
+export class UsageError extends Error {
+  name = "UsageError";
+}
+
+function connect() {
+  const config = readConfig();
+  if (!config.url || !config.key)
+    throw new UsageError(
+      "not logged in: run `edgeflow login --url <base-url>` (or set EDGEFLOW_URL and EDGEFLOW_API_KEY)",
+    );
+  return client(config);
+}
+
+/** A JSON value given inline or as @file. */
+function jsonArg(value, what) {
+  if (value === undefined) return undefined;
+  const text = value.startsWith("@") ? readFileSync(value.slice(1), "utf8") : value;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`${what} is not valid JSON${value.startsWith("@") ? ` (in ${value.slice(1)})` : ""}`);
+  }
+}
+
+async function readStdin() {
+  let text = "";
+  for await (const chunk of process.stdin) text += chunk;
+  return text.trim();
+}
+
+export async function login(values) {
+  if (!values.url) throw new UsageError("login needs --url <base-url>, e.g. --url http://localhost:8787");
+  // The key comes from --key or standard input, so it need not sit in the shell's history.
+  const key = values.key ?? (process.stdin.isTTY ? "" : await readStdin());
+  if (!key) throw new UsageError("login needs the API key: --key <key>, or pipe it on standard input");
+  const api = client({ url: values.url, key });
+  await api.get("/v1/workflows?limit=1");
+  const file = writeConfig({ url: api.base, key });
+  console.log(`logged in to ${api.base}; saved in ${file} (mode 600)`);
+  return 0;
+}
+
+async function allWorkflows(api) {
+  const out = [];
+  for (let cursor = null; ;) {
+    const page = await api.get(`/v1/workflows?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    out.push(...page.data);
+    if (!page.next_cursor) return out;
+    cursor = page.next_cursor;
+  }
+}
+
+/** A workflow named by id (wf_…) or by its unique name. */
+async function resolveWorkflow(api, ref) {
+  if (/^wf_/.test(ref)) return ref;
+  const matches = (await allWorkflows(api)).filter((w) => w.name === ref);
+  if (matches.length === 1) return matches[0].id;
+  if (matches.length === 0) throw new UsageError(`no workflow is named "${ref}"`);
+  throw new UsageError(
+    `${matches.length} workflows are named "${ref}" (${matches.map((w) => w.id).join(", ")}): use an id`,
+  );
+}
+
+function definitionFiles(path) {
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => join(path, f));
+}
+
+/**
+ * Create each definition's workflow, or publish a new version only when it changed: definitions kept in git deploy
+ * idempotently. A workflow is matched by its name.
+ */
+export async function apply(paths) {
+  if (paths.length === 0) throw new UsageError("workflows apply needs a file or a folder of *.json definitions");
+  const api = connect();
+  const existing = await allWorkflows(api);
+  let failed = 0;
+  for (const file of paths.flatMap(definitionFiles)) {
+    const text = readFileSync(file, "utf8");
+    let definition;
+    try {
+      definition = JSON.parse(text);
+    } catch {
+      throw new UsageError(`${file} is not valid JSON`);
+    }
+    const name = definition?.name;
+    if (typeof name !== "string") throw new UsageError(`${file} has no "name"`);
+    const same = existing.filter((w) => w.name === name);
+    if (same.length > 1) throw new UsageError(`${same.length} workflows are named "${name}": rename one`);
+    try {
+      if (same.length === 0) {
+        // Keyed on the file's content: a retried apply after a lost answer does not create a second workflow.
+        const key = `apply-${createHash("sha256").update(text).digest("hex").slice(0, 32)}`;
+        const made = await api.post("/v1/workflows", definition, { "idempotency-key": key });
+        console.log(`created    ${name} ${made.id} v${made.version}  (${basename(file)})`);
+      } else {
+        const r = await api.put(`/v1/workflows/${same[0].id}?if_changed=true`, definition);
+        console.log(`${r.changed ? "published " : "unchanged "} ${name} ${r.id} v${r.version}  (${basename(file)})`);
+      }
+    } catch (err) {
+      failed++;
+      console.error(`${basename(file)}:`);
+      report(err);
+    }
+  }
+  return failed ? 3 : 0;
+}
+
+export async function run(ref, values) {
+  if (!ref) throw new UsageError("run needs a workflow id or name");
+  const api = connect();
+  const id = await resolveWorkflow(api, ref);
+  const input = jsonArg(values.input, "--input");
+  const started = await api.post(`/v1/workflows/${id}/executions`, input === undefined ? {} : { input });
+  if (!values.watch) {
+    console.log(started.id);
+    return 0;
+  }
+  return watch(api, started.id);
+}
+
+export async function watchCommand(id) {
+  if (!id) throw new UsageError("watch needs an execution id");
+  return watch(connect(), id);
+}
+
+export async function ls(values) {
+  const api = connect();
+  const q = new URLSearchParams({ limit: values.limit ?? "20" });
+  if (values.status) q.set("status", values.status);
+  if (values.workflow) q.set("workflow_id", await resolveWorkflow(api, values.workflow));
+  const page = await api.get(`/v1/executions?${q}`);
+  for (const e of page.data) {
+    const took = e.started_at
+      ? ((Date.parse(e.finished_at ?? new Date().toISOString()) - Date.parse(e.started_at)) / 1000).toFixed(2)
+      : "";
+    console.log(
+      `${e.id}  ${e.status.padEnd(9)}  ${e.workflow_id} v${e.version}  ${e.created_at}  ${took ? `${took} s` : ""}`.trimEnd(),
+    );
+  }
+  if (page.data.length === 0) console.log("no executions");
+  return 0;
+}
+
+export async function logs(id) {
+  if (!id) throw new UsageError("logs needs an execution id");
+  const api = connect();
+  for (let after = 0; ;) {
+    const page = await api.get(`/v1/executions/${encodeURIComponent(id)}/events?after=${after}&limit=1000`);
+    for (const e of page.data) {
+      const where = e.node_id ? ` ${e.node_id}${e.attempt ? `#${e.attempt}` : ""}` : "";
+      const data = JSON.stringify(e.data);
+      console.log(`${String(e.seq).padStart(5)} ${e.at} ${e.type}${where}${data === "{}" ? "" : ` ${data}`}`);
+    }
+    if (page.data.length < 1000) return 0;
+    after = page.next_after;
+  }
+}
+
+export async function cancel(id, values) {
+  if (!id) throw new UsageError("cancel needs an execution id");
+  const r = await connect().post(
+    `/v1/executions/${encodeURIComponent(id)}/cancel`,
+    values.reason ? { reason: values.reason } : {},
+  );
+  console.log(r.changed === false ? `${id} was already ${r.status}` : `${id} cancelled`);
+  return 0;
+}
+
+export async function redrive(id, values) {
+  if (!id) throw new UsageError("redrive needs an execution id");
+  const patch = jsonArg(values["input-patch"], "--input-patch");
+  const body = {
+    ...(values["from-node"] ? { from_node: values["from-node"] } : {}),
+    ...(patch ? { input_patch: patch } : {}),
+  };
+  const r = await connect().post(`/v1/executions/${encodeURIComponent(id)}/redrive`, body);
+  console.log(`${id} redriven: ${r.status}`);
+  return 0;
+}
+
+export async function sendEvent(id, name, values) {
+  if (!id || !name) throw new UsageError("events send needs an execution id and an event name");
+  const payload = jsonArg(values.payload, "--payload");
+  const r = await connect().post(`/v1/executions/${encodeURIComponent(id)}/events`, {
+    name,
+    ...(payload === undefined ? {} : { payload }),
+  });
+  const to = Array.isArray(r.delivered_to) ? r.delivered_to.join(", ") : r.delivered_to;
+  console.log(`${name} sent to ${id}${to ? ` (delivered to ${to})` : " (kept until a node waits for it)"}`);
+  return 0;
+}
+
+/** An API refusal as the API said it: title, code, detail, and each path that was wrong. */
+export function report(err) {
+  if (err?.name === "ApiError") {
+    console.error(`error: ${err.title} (${err.code})${err.detail ? `: ${err.detail}` : ""}`);
+    for (const e of err.errors) console.error(`  at ${e.path || "(body)"}: ${e.message}`);
+  } else {
+    console.error(`error: ${err?.message ?? err}`);
+  }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// edgeflow: the command-line client. `edgeflow help` lists the commands and the exit codes.
+import { parseArgs } from "node:util";
+import * as cmd from "./commands.mjs";
+
+const HELP = `usage: edgeflow <command> [options]
+
+  login --url <base-url> [--key <key>]     save the API's address and a key (the key may come on stdin)
+  workflows apply <file|dir>...            create each workflow, or publish a new version only if it changed
+  run <workflow> [--input <json|@file>] [--watch]
+                                           start an execution (workflow id or name); --watch follows it
+  watch <execution>                        live progress until it ends
+  ls [--status <s>] [--workflow <w>] [--limit <n>]
+                                           recent executions
+  logs <execution>                         its event log
+  cancel <execution> [--reason <text>]
+  redrive <execution> [--from-node <id>] [--input-patch <json|@file>]
+  events send <execution> <name> [--payload <json|@file>]
+
+exit codes: 0 done (a watched run succeeded), 1 a watched run failed, was cancelled or timed out,
+            2 bad usage, 3 the API refused the request, 4 the API could not be reached
+environment: EDGEFLOW_URL and EDGEFLOW_API_KEY override the saved login; NO_COLOR turns off colours.`;
+
+const OPTIONS = {
+  url: { type: "string" },
+  key: { type: "string" },
+  input: { type: "string" },
+  watch: { type: "boolean" },
+  status: { type: "string" },
+  workflow: { type: "string" },
+  limit: { type: "string" },
+  reason: { type: "string" },
+  "from-node": { type: "string" },
+  "input-patch": { type: "string" },
+  payload: { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
+async function main(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new cmd.UsageError(err.message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || !command || command === "help") {
+    console.log(HELP);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case "login":
+      return cmd.login(values);
+    case "workflows":
+      if (rest[0] === "apply") return cmd.apply(rest.slice(1));
+      throw new cmd.UsageError(`unknown command "workflows ${rest[0] ?? ""}"; try "workflows apply <file|dir>"`);
+    case "run":
+      return cmd.run(rest[0], values);
+    case "watch":
+      return cmd.watchCommand(rest[0]);
+    case "ls":
+      return cmd.ls(values);
+    case "logs":
+      return cmd.logs(rest[0]);
+    case "cancel":
+      return cmd.cancel(rest[0], values);
+    case "redrive":
+      return cmd.redrive(rest[0], values);
+    case "events":
+      if (rest[0] === "send") return cmd.sendEvent(rest[1], rest[2], values);
+      throw new cmd.UsageError(`unknown command "events ${rest[0] ?? ""}"; try "events send <execution> <name>"`);
+    default:
+      throw new cmd.UsageError(`unknown command "${command}"`);
+  }
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  cmd.report(err);
+  if (err?.name === "UsageError") console.error('see "edgeflow help"');
+  process.exitCode =
+    err?.name === "UsageError" ? 2 : err?.name === "ApiError" ? 3 : err?.name === "NetworkError" ? 4 : 1;
+}

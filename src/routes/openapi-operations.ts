@@ -1,0 +1,381 @@
+// Every route of the API as the OpenAPI document lists it, with the zod schemas its handler validates with; a test
+// checks this table against the app's routes both ways.
+import { z } from "zod";
+import { definitionWithKinds } from "../engine/workflow-schema";
+import { kindSpecs } from "../nodes";
+import {
+  bulkBody,
+  cancelBody,
+  eventBody,
+  eventsQuery,
+  executionFilter,
+  itemsQuery,
+  listExecutionsQuery,
+  redriveBody,
+  startBody,
+} from "./executions";
+import { corsBody } from "./cors";
+import { budgetBody, usageQuery } from "./models";
+import { monitorCreate, monitorPatch } from "./monitors";
+import { scheduleCreate, schedulePatch } from "./schedules";
+import { secretBody } from "./secrets";
+import { ticketBody } from "./streams";
+import { instantiateBody } from "./templates";
+import { getWorkflowQuery, listWorkflowsQuery, publishQuery } from "./workflows";
+
+type Method = "get" | "post" | "put" | "patch" | "delete";
+
+export interface Operation {
+  method: Method;
+  path: string;
+  summary: string;
+  tag: string;
+  ok: number;
+  /** Other success statuses (an idempotent replay answers 200 instead of 201). */
+  alsoOk?: number[];
+  body?: z.ZodType;
+  query?: z.ZodObject;
+  public?: boolean;
+}
+
+// Nodes as a discriminated union over `kind`, each with its executor's own config schema.
+const definition = definitionWithKinds(kindSpecs);
+
+/** Every route, with the zod schemas its handler validates with; a test checks this list against the app's routes. */
+export const OPERATIONS: Operation[] = [
+  {
+    method: "get",
+    path: "/health",
+    summary: "D1, the bundled schema and a Durable Object round trip",
+    tag: "operations",
+    ok: 200,
+    public: true,
+  },
+  { method: "get", path: "/openapi.json", summary: "This document", tag: "operations", ok: 200, public: true },
+  {
+    method: "get",
+    path: "/schemas/workflow.json",
+    summary: "JSON Schema of a workflow definition (for editors)",
+    tag: "operations",
+    ok: 200,
+    public: true,
+  },
+  {
+    method: "get",
+    path: "/schemas/template.json",
+    summary: "JSON Schema of a template file",
+    tag: "operations",
+    ok: 200,
+    public: true,
+  },
+  {
+    method: "get",
+    path: "/docs",
+    summary: "An interactive reference page for this document",
+    tag: "operations",
+    ok: 200,
+    public: true,
+  },
+  {
+    method: "get",
+    path: "/metrics",
+    summary: "Prometheus metrics (Authorization: Bearer <METRICS_TOKEN>)",
+    tag: "operations",
+    ok: 200,
+    public: true,
+  },
+  {
+    method: "post",
+    path: "/v1/workflows",
+    summary: "Create a workflow (version 1; Idempotency-Key supported)",
+    tag: "workflows",
+    ok: 201,
+    alsoOk: [200],
+    body: definition,
+  },
+  {
+    method: "get",
+    path: "/v1/workflows",
+    summary: "List workflows with execution counts and last execution",
+    tag: "workflows",
+    ok: 200,
+    query: listWorkflowsQuery,
+  },
+  {
+    method: "get",
+    path: "/v1/workflows/{id}",
+    summary: "Get a workflow (latest or ?version=n)",
+    tag: "workflows",
+    ok: 200,
+    query: getWorkflowQuery,
+  },
+  {
+    method: "put",
+    path: "/v1/workflows/{id}",
+    summary: "Publish version n+1",
+    tag: "workflows",
+    ok: 200,
+    query: publishQuery,
+    body: definition,
+  },
+  { method: "delete", path: "/v1/workflows/{id}", summary: "Soft-delete a workflow", tag: "workflows", ok: 204 },
+  {
+    method: "get",
+    path: "/v1/workflows/{id}/versions",
+    summary: "List a workflow's versions",
+    tag: "workflows",
+    ok: 200,
+  },
+  {
+    method: "post",
+    path: "/v1/workflows/{id}/executions",
+    summary: "Start an execution (Idempotency-Key supported)",
+    tag: "executions",
+    ok: 201,
+    alsoOk: [200],
+    body: startBody,
+  },
+  {
+    method: "get",
+    path: "/v1/executions",
+    summary: "List executions, newest first",
+    tag: "executions",
+    ok: 200,
+    query: listExecutionsQuery,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/counts",
+    summary: "How many executions match the filter in each status",
+    tag: "executions",
+    ok: 200,
+    query: executionFilter,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/{id}",
+    summary: "An execution with every node run",
+    tag: "executions",
+    ok: 200,
+  },
+  {
+    method: "post",
+    path: "/v1/executions/bulk/{action}",
+    summary: "Cancel, redrive or delete (action) up to `limit` executions matching a filter",
+    tag: "executions",
+    ok: 200,
+    body: bulkBody,
+  },
+  {
+    method: "delete",
+    path: "/v1/executions/{id}",
+    summary: "Erase an execution everywhere (cancelled first if running), with its child executions",
+    tag: "executions",
+    ok: 204,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/{id}/events",
+    summary: "The ordered event log",
+    tag: "executions",
+    ok: 200,
+    query: eventsQuery,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/{id}/nodes/{node_id}/output",
+    summary: "A succeeded node's whole output (streamed from R2 when it was too large to keep inline)",
+    tag: "executions",
+    ok: 200,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/{id}/nodes/{node_id}/items",
+    summary: "A map node's items in input order: status, attempts, output or error",
+    tag: "executions",
+    ok: 200,
+    query: itemsQuery,
+  },
+  {
+    method: "post",
+    path: "/v1/executions/{id}/events",
+    summary: "Send a named event to wait_for_event nodes",
+    tag: "executions",
+    ok: 202,
+    body: eventBody,
+  },
+  {
+    method: "post",
+    path: "/v1/executions/{id}/cancel",
+    summary: "Cancel an execution",
+    tag: "executions",
+    ok: 200,
+    body: cancelBody,
+  },
+  {
+    method: "post",
+    path: "/v1/executions/{id}/redrive",
+    summary: "Run a finished execution again from its failed nodes or from_node",
+    tag: "executions",
+    ok: 200,
+    body: redriveBody,
+  },
+  {
+    method: "post",
+    path: "/v1/executions/{id}/pause",
+    summary: "Pause: running attempts finish, nothing new starts",
+    tag: "executions",
+    ok: 200,
+  },
+  {
+    method: "post",
+    path: "/v1/executions/{id}/resume",
+    summary: "Resume a paused execution",
+    tag: "executions",
+    ok: 200,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/{id}/stream",
+    summary: "Live events over WebSocket (Upgrade) or SSE (Accept: text/event-stream); Bearer or ?ticket=",
+    tag: "streams",
+    ok: 200,
+  },
+  {
+    method: "post",
+    path: "/v1/stream-tickets",
+    summary: "A single-use, short-lived ticket for a browser stream",
+    tag: "streams",
+    ok: 201,
+    body: ticketBody,
+  },
+  {
+    method: "post",
+    path: "/v1/workflows/{id}/schedules",
+    summary: "Create a cron schedule (Idempotency-Key supported)",
+    tag: "schedules",
+    ok: 201,
+    alsoOk: [200],
+    body: scheduleCreate,
+  },
+  {
+    method: "get",
+    path: "/v1/workflows/{id}/schedules",
+    summary: "List a workflow's schedules",
+    tag: "schedules",
+    ok: 200,
+  },
+  {
+    method: "get",
+    path: "/v1/schedules",
+    summary: "Every schedule of the tenant (at most 500)",
+    tag: "schedules",
+    ok: 200,
+  },
+  { method: "get", path: "/v1/schedules/{id}", summary: "Get a schedule", tag: "schedules", ok: 200 },
+  {
+    method: "patch",
+    path: "/v1/schedules/{id}",
+    summary: "Update a schedule",
+    tag: "schedules",
+    ok: 200,
+    body: schedulePatch,
+  },
+  { method: "delete", path: "/v1/schedules/{id}", summary: "Delete a schedule", tag: "schedules", ok: 204 },
+  {
+    method: "get",
+    path: "/v1/schedules/{id}/runs",
+    summary: "Recent runs: started or skipped, with why",
+    tag: "schedules",
+    ok: 200,
+  },
+  {
+    method: "post",
+    path: "/v1/monitors",
+    summary: "Create a monitor (the webhook secret is shown here; Idempotency-Key supported)",
+    tag: "monitors",
+    ok: 201,
+    alsoOk: [200],
+    body: monitorCreate,
+  },
+  { method: "get", path: "/v1/monitors", summary: "List monitors", tag: "monitors", ok: 200 },
+  { method: "get", path: "/v1/monitors/{id}", summary: "Get a monitor", tag: "monitors", ok: 200 },
+  {
+    method: "patch",
+    path: "/v1/monitors/{id}",
+    summary: "Update a monitor",
+    tag: "monitors",
+    ok: 200,
+    body: monitorPatch,
+  },
+  { method: "delete", path: "/v1/monitors/{id}", summary: "Delete a monitor", tag: "monitors", ok: 204 },
+  {
+    method: "post",
+    path: "/v1/monitors/{id}/secret",
+    summary: "Rotate the webhook signing secret (the new one is shown once)",
+    tag: "monitors",
+    ok: 200,
+  },
+  { method: "get", path: "/v1/monitors/{id}/checks", summary: "Recent check results", tag: "monitors", ok: 200 },
+  { method: "get", path: "/v1/monitors/{id}/alerts", summary: "Alerts with delivery state", tag: "monitors", ok: 200 },
+  {
+    method: "get",
+    path: "/v1/models",
+    summary: "LLM tiers, their configuration and breaker state",
+    tag: "llm",
+    ok: 200,
+  },
+  {
+    method: "post",
+    path: "/v1/models/test",
+    summary: "Call every configured tier with a tiny prompt",
+    tag: "llm",
+    ok: 200,
+  },
+  { method: "get", path: "/v1/budget", summary: "Monthly LLM budget and month-to-date spend", tag: "llm", ok: 200 },
+  {
+    method: "put",
+    path: "/v1/budget",
+    summary: "Set the monthly LLM budget (null = unlimited, 0 = none)",
+    tag: "llm",
+    ok: 200,
+    body: budgetBody,
+  },
+  {
+    method: "get",
+    path: "/v1/usage",
+    summary: "LLM calls, tokens and cost per workflow and model",
+    tag: "llm",
+    ok: 200,
+    query: usageQuery,
+  },
+  { method: "get", path: "/v1/templates", summary: "Ready-to-run workflow templates", tag: "templates", ok: 200 },
+  {
+    method: "post",
+    path: "/v1/templates/{name}/instantiate",
+    summary: "Create a workflow from a template (Idempotency-Key supported)",
+    tag: "templates",
+    ok: 201,
+    alsoOk: [200],
+    body: instantiateBody,
+  },
+  { method: "get", path: "/v1/secrets", summary: "Secret names (values are never returned)", tag: "secrets", ok: 200 },
+  {
+    method: "put",
+    path: "/v1/secrets/{name}",
+    summary: "Store a secret, encrypted",
+    tag: "secrets",
+    ok: 200,
+    body: secretBody,
+  },
+  { method: "delete", path: "/v1/secrets/{name}", summary: "Delete a secret", tag: "secrets", ok: 204 },
+  { method: "get", path: "/v1/cors", summary: "Browser origins allowed for this tenant", tag: "operations", ok: 200 },
+  {
+    method: "put",
+    path: "/v1/cors",
+    summary: "Replace the allowed browser origins",
+    tag: "operations",
+    ok: 200,
+    body: corsBody,
+  },
+];

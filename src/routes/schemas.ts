@@ -1,0 +1,21 @@
+import { Hono } from "hono";
+import { templateJsonSchema, workflowJsonSchema } from "../engine/workflow-schema";
+import type { AppEnv } from "../middleware/context";
+import { kindSpecs } from "../nodes";
+
+let cached: { workflow: string; template: string } | null = null;
+const documents = () =>
+  (cached ??= {
+    workflow: JSON.stringify(workflowJsonSchema(kindSpecs)),
+    template: JSON.stringify(templateJsonSchema(kindSpecs)),
+  });
+
+const schemaResponse = (body: string) =>
+  new Response(body, {
+    headers: { "content-type": "application/schema+json", "cache-control": "public, max-age=300" },
+  });
+
+/** GET /schemas/workflow.json and /schemas/template.json: public, for editors ("$schema" in a definition file). */
+export const schemas = new Hono<AppEnv>()
+  .get("/workflow.json", () => schemaResponse(documents().workflow))
+  .get("/template.json", () => schemaResponse(documents().template));

@@ -1,0 +1,209 @@
+// The `edgeflow` CLI as a user runs it, against the real `npm start`: in a pipe (plain lines, no escape codes) and
+// in a pseudo-terminal (`script` from util-linux), with the exit codes the README documents.
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocal, type LocalServer } from "../support/local-server";
+import { startTargetServer } from "../support/target-server";
+
+let local: LocalServer;
+let target: Awaited<ReturnType<typeof startTargetServer>>;
+let home: string;
+const CLI = join(process.cwd(), "cli", "edgeflow.mjs");
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI with its output in pipes; `stdin` is written to it. */
+function edgeflow(args: string[], stdin?: string, env: Record<string, string> = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, EDGEFLOW_CONFIG_DIR: join(home, "config"), ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+    if (stdin !== undefined) child.stdin?.end(stdin);
+    else child.stdin?.end();
+  });
+}
+
+/** The CLI in a pseudo-terminal: `script` gives it a tty and records what it drew. */
+function edgeflowInTty(args: string[]): Promise<Ran> {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+  return new Promise((resolve) => {
+    execFile(
+      "script",
+      ["-qec", command, "/dev/null"],
+      { env: { ...process.env, EDGEFLOW_CONFIG_DIR: join(home, "config"), TERM: "xterm" }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const ESC = "\x1b[";
+
+beforeAll(async () => {
+  [local, target] = await Promise.all([startLocal(), startTargetServer()]);
+  home = mkdtempSync(join(tmpdir(), "edgeflow-cli-"));
+});
+
+afterAll(async () => {
+  await Promise.all([local?.stop(), target?.close()]);
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe("the edgeflow CLI", () => {
+  it("logs in with the key on stdin, keeps it in a mode 600 file, and refuses a wrong key with the API's reason", async () => {
+    const bad = await edgeflow(["login", "--url", local.base, "--key", "ef_000000000000_not-a-key"]);
+    expect(bad).toMatchObject({ code: 3, stdout: "" });
+    expect(bad.stderr).toMatch(/^error: Unauthorized \(invalid_credentials\): .+\n$/);
+    const down = await edgeflow(["login", "--url", "http://127.0.0.1:9", "--key", local.key]);
+    expect(down.code).toBe(4);
+    expect(down.stderr).toContain("cannot reach http://127.0.0.1:9");
+    expect((await edgeflow(["login"])).code).toBe(2);
+
+    const ok = await edgeflow(["login", "--url", `${local.base}/`], `${local.key}\n`);
+    expect(ok.code).toBe(0);
+    const file = join(home, "config", "config.json");
+    expect(ok.stdout).toBe(`logged in to ${local.base}; saved in ${file} (mode 600)\n`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home, "config")).mode & 0o777).toBe(0o700);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ url: local.base, key: local.key });
+  });
+
+  it("applies definitions idempotently: created, unchanged, then published only when a file changed", async () => {
+    const dir = join(home, "workflows");
+    mkdirSync(dir, { recursive: true });
+    const def = (expression: string) =>
+      JSON.stringify({
+        $schema: `${local.base}/schemas/workflow.json`,
+        name: "cli-applied",
+        nodes: [{ id: "a", kind: "transform", config: { expression } }],
+      });
+    writeFileSync(join(dir, "applied.json"), def("1"));
+    const first = await edgeflow(["workflows", "apply", dir]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^created {4}cli-applied wf_\w+ v1 {2}\(applied\.json\)\n$/);
+    expect((await edgeflow(["workflows", "apply", dir])).stdout).toMatch(/^unchanged {2}cli-applied wf_\w+ v1 /);
+    writeFileSync(join(dir, "applied.json"), def("2"));
+    expect((await edgeflow(["workflows", "apply", join(dir, "applied.json")])).stdout).toMatch(
+      /^published  cli-applied wf_\w+ v2 /,
+    );
+    writeFileSync(
+      join(dir, "broken.json"),
+      JSON.stringify({ name: "cli-broken", nodes: [{ id: "x", kind: "http", config: {} }] }),
+    );
+    const broken = await edgeflow(["workflows", "apply", dir]);
+    expect(broken.code).toBe(3);
+    expect(broken.stderr).toContain("broken.json:\nerror: Bad Request (invalid_definition)");
+    expect(broken.stderr).toMatch(/ {2}at nodes\[0\]\.config\.url: /);
+    expect(broken.stdout).toMatch(/unchanged {2}cli-applied wf_\w+ v2/);
+  });
+
+  it("runs with --watch in a pipe: one plain line per change, a retry and a map's progress, exit 0", async () => {
+    const wf = join(home, "watched.json");
+    writeFileSync(
+      wf,
+      JSON.stringify({
+        name: "cli-watched",
+        nodes: [
+          {
+            id: "flaky",
+            kind: "http",
+            config: { url: `${target.url}/flaky/cli-watch?fail=1` },
+            retry: { max_attempts: 3, initial_delay_ms: 500, jitter: false },
+          },
+          {
+            id: "each",
+            kind: "map",
+            needs: ["flaky"],
+            config: {
+              items: "[1..4]",
+              max_concurrency: 2,
+              node: { kind: "http", config: { url: `${target.url}/slow/cli-{{ item }}?ms=100` } },
+            },
+          },
+        ],
+      }),
+    );
+    expect((await edgeflow(["workflows", "apply", wf])).code).toBe(0);
+    const watched = await edgeflow(["run", "cli-watched", "--input", "{}", "--watch"]);
+    expect(watched.stderr).toBe("");
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).not.toContain(ESC);
+    const lines = watched.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^ex_\w+ \(wf_\w+ v1\)$/);
+    expect(watched.stdout).toMatch(/ flaky retrying \(attempt 1\) http_503; next attempt \d\d:\d\d:\d\d\n/);
+    expect(watched.stdout).toMatch(/ flaky succeeded \(attempt 2\) \d+(\.\d+)? m?s\n/);
+    expect(watched.stdout).toContain(" each [####################] 4/4");
+    expect(lines.at(-1)).toMatch(/^execution ex_\w+ succeeded in \d/);
+    const id = /^(ex_\w+)/.exec(lines[0] as string)?.[1] as string;
+
+    // The same run, watched again after it ended, in a terminal: redrawn in place, coloured, same exit code.
+    const tty = await edgeflowInTty(["watch", id]);
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toContain(`${ESC}2K`);
+    expect(tty.stdout).toMatch(/\x1b\[\d+A/);
+    expect(tty.stdout).toContain("✔ each");
+    expect(tty.stdout).toContain("[####################] 4/4");
+    expect(tty.stdout).toMatch(/flaky +succeeded +\d+(\.\d+)? m?s +attempt 2/);
+
+    const logs = await edgeflow(["logs", id]);
+    expect(logs.stdout).toMatch(/^ {4}1 \S+ execution\.queued /);
+    expect(logs.stdout).toContain(" node.retrying flaky#1 ");
+    const ls = await edgeflow(["ls", "--workflow", "cli-watched", "--status", "succeeded"]);
+    expect(ls.stdout).toMatch(new RegExp(`^${id}  succeeded  wf_\\w+ v1 `));
+  });
+
+  it("exits 1 when the watched run fails, and drives cancel, redrive and events send", async () => {
+    const wf = join(home, "failing.json");
+    writeFileSync(
+      wf,
+      JSON.stringify({
+        name: "cli-failing",
+        nodes: [
+          {
+            id: "check",
+            kind: "transform",
+            config: { expression: "input.ok ? 'fine' : $error('not ok')" },
+            retry: { max_attempts: 1 },
+          },
+          { id: "gate", kind: "wait_for_event", needs: ["check"], config: { event: "go" } },
+        ],
+      }),
+    );
+    await edgeflow(["workflows", "apply", wf]);
+    const failed = await edgeflow(["run", "cli-failing", "--watch"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/ check failed \S+ \S+ expression_error: .*not ok/);
+    expect(failed.stdout).toMatch(/\nexecution (ex_\w+) failed in .+: \S+: .+\n$/);
+    const id = /\nexecution (ex_\w+) failed/.exec(failed.stdout)?.[1] as string;
+
+    expect((await edgeflow(["redrive", id, "--from-node", "check", "--input-patch", '{"ok": true}'])).stdout).toMatch(
+      new RegExp(`^${id} redriven: (queued|running)\n$`),
+    );
+    const sent = await edgeflow(["events", "send", id, "go", "--payload", '{"by": "cli"}']);
+    expect(sent).toMatchObject({ code: 0, stdout: `go sent to ${id} (delivered to gate)\n` });
+    const done = await edgeflow(["watch", id]);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/ gate succeeded /);
+
+    const waiting = (await edgeflow(["run", "cli-failing", "--input", '{"ok": true}'])).stdout.trim();
+    expect(waiting).toMatch(/^ex_\w+$/);
+    expect((await edgeflow(["cancel", waiting, "--reason", "from the cli"])).stdout).toBe(`${waiting} cancelled\n`);
+    expect((await edgeflow(["watch", waiting])).code).toBe(1);
+
+    const missing = await edgeflow(["run", "wf_00000000000000000000000000", "--watch"]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/^error: Not Found \(workflow_not_found\): /);
+    expect(missing.stderr).not.toMatch(/\n\s+at .*\.mjs/);
+    const badInput = await edgeflow(["run", "cli-failing", "--input", "{oops"]);
+    expect(badInput).toMatchObject({ code: 2, stderr: 'error: --input is not valid JSON\nsee "edgeflow help"\n' });
+  });
+});
