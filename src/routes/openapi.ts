@@ -4,9 +4,35 @@ import { z } from "zod";
 import type { AppEnv } from "../middleware/context";
 import { EXAMPLES } from "./openapi-examples";
 import { OPERATIONS } from "./openapi-operations";
+import { RESPONSES } from "./openapi-responses";
 
-const jsonSchema = (schema: z.ZodType) =>
-  z.toJSONSchema(schema, { io: "input", unrepresentable: "any", target: "draft-2020-12" });
+const jsonSchema = (schema: z.ZodType, io: "input" | "output" = "input") =>
+  z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12" });
+
+// Headers every /v1 answer carries (components.headers), and the request headers some operations read.
+const RESPONSE_HEADERS = {
+  "X-Request-Id": { description: "This request's id (also in logs and problem bodies).", schema: { type: "string" } },
+  "RateLimit-Limit": { description: "Requests per minute this key may make.", schema: { type: "integer" } },
+  "RateLimit-Remaining": { description: "Requests left in the current window.", schema: { type: "integer" } },
+  "RateLimit-Reset": { description: "Seconds until the bucket is full again.", schema: { type: "integer" } },
+  "Retry-After": { description: "Seconds to wait before trying again (429, 503).", schema: { type: "integer" } },
+};
+const headerRefs = (names: (keyof typeof RESPONSE_HEADERS)[]) =>
+  Object.fromEntries(names.map((n) => [n, { $ref: `#/components/headers/${n}` }]));
+const IDEMPOTENCY_KEY = {
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  description: "The same key with the same body answers 200 with the object first created; another body 422.",
+  schema: { type: "string", maxLength: 255 },
+};
+const LAST_EVENT_ID = {
+  name: "Last-Event-ID",
+  in: "header",
+  required: false,
+  description: "SSE: resume after this seq (EventSource sends it on reconnect).",
+  schema: { type: "string" },
+};
 
 let cached: Record<string, unknown> | null = null;
 
@@ -26,6 +52,20 @@ export function openApiDocument(): Record<string, unknown> {
         params.push({ name, in: "query", required: false, schema: jsonSchema(schema as z.ZodType) as never });
       }
     }
+    // Creates that answer 200 for a replay are the ones that honour Idempotency-Key.
+    if (op.alsoOk?.includes(200)) params.push(IDEMPOTENCY_KEY as never);
+    if (op.path.endsWith("/stream")) params.push(LAST_EVENT_ID as never);
+    const key = `${op.method} ${op.path}`;
+    const body = RESPONSES[key];
+    const headers = headerRefs(
+      op.path.startsWith("/v1/")
+        ? ["X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+        : ["X-Request-Id"],
+    );
+    const success = (description: string) =>
+      body
+        ? { description, headers, content: { "application/json": { schema: jsonSchema(body, "output") } } }
+        : { description, headers };
     (paths[op.path] ??= {})[op.method] = {
       summary: op.summary,
       tags: [op.tag],
@@ -46,16 +86,17 @@ export function openApiDocument(): Record<string, unknown> {
           }
         : {}),
       responses: {
-        [String(op.ok)]:
-          op.ok === 204
-            ? { description: "No content" }
-            : { description: "Success", content: { "application/json": { schema: {} } } },
-        ...Object.fromEntries(
-          (op.alsoOk ?? []).map((st) => [
-            String(st),
-            { description: "Success (replay)", content: { "application/json": { schema: {} } } },
-          ]),
-        ),
+        [String(op.ok)]: op.ok === 204 ? { description: "No content", headers } : success("Success"),
+        ...Object.fromEntries((op.alsoOk ?? []).map((st) => [String(st), success("Success (an idempotent replay)")])),
+        ...(op.path.startsWith("/v1/") && !op.public
+          ? {
+              "429": {
+                description: "Over this key's rate limit",
+                headers: headerRefs(["Retry-After", "X-Request-Id"]),
+                content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+              },
+            }
+          : {}),
         default: {
           description: "An RFC 9457 problem",
           content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
@@ -73,6 +114,7 @@ export function openApiDocument(): Record<string, unknown> {
     security: [{ bearer: [] }],
     paths,
     components: {
+      headers: RESPONSE_HEADERS,
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", description: "An API key: `ef_<prefix>_<secret>`" },
       },

@@ -5,7 +5,8 @@ import { kindSpecs } from "../../src/nodes";
 import { EXAMPLES } from "../../src/routes/openapi-examples";
 import { OPERATIONS } from "../../src/routes/openapi-operations";
 import { app } from "../../src/worker";
-import { client } from "../support/api";
+import { Validator } from "@cfworker/json-schema";
+import { client, createTenant } from "../support/api";
 
 const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
@@ -59,6 +60,52 @@ describe("OpenAPI document", () => {
     expect(doc.paths["/v1/executions"].get.parameters[2].schema.enum).toContain("timed_out");
     expect(doc.paths["/health"].get.security).toEqual([]);
     expect(doc.components.schemas.Problem.required).toContain("code");
+  });
+
+  it("declares every success body and the headers clients rely on, and the bodies are what the routes send", async () => {
+    const doc = (await client(null).get("/openapi.json")).body;
+    const untyped: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>))
+      for (const [method, op] of Object.entries(ops))
+        for (const [status, r] of Object.entries(op.responses as Record<string, any>)) {
+          if (!/^2/.test(status) || status === "204") continue;
+          const schema = r.content?.["application/json"]?.schema;
+          // Not JSON: the Prometheus text, the HTML reference, a stream, and a node output, which is any value.
+          if (["/metrics", "/docs", "/v1/executions/{id}/stream"].includes(path)) continue;
+          if (path.endsWith("/output")) continue;
+          if (!schema || Object.keys(schema).length === 0) untyped.push(`${method} ${path} ${status}`);
+        }
+    expect(untyped).toEqual([]);
+    const start = doc.paths["/v1/workflows/{id}/executions"].post;
+    expect(start.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(["path:id", "header:Idempotency-Key"]);
+    expect(Object.keys(start.responses["201"].headers)).toEqual([
+      "X-Request-Id",
+      "RateLimit-Limit",
+      "RateLimit-Remaining",
+      "RateLimit-Reset",
+    ]);
+    expect(start.responses["429"].headers["Retry-After"]).toBeDefined();
+    const stream = doc.paths["/v1/executions/{id}/stream"].get.parameters.map((p: any) => p.name);
+    expect(stream).toContain("Last-Event-ID");
+
+    // The check every test response goes through is strict: a renamed field fails it.
+    const view = doc.paths["/v1/executions/{id}"].get.responses["200"].content["application/json"].schema;
+    const validator = new Validator(view, "2020-12", false);
+    const { token } = await createTenant();
+    const api = client(token);
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "c",
+        nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+      })
+    ).body.id;
+    const real = (await api.get(`/v1/executions/${(await api.post(`/v1/workflows/${wf}/executions`, {})).body.id}`))
+      .body;
+    expect(validator.validate(real).valid).toBe(true);
+    const { workflow_id, ...renamed } = real;
+    expect(validator.validate({ ...renamed, workflowId: workflow_id }).valid).toBe(false);
+    const node = { ...real.nodes[0], status: "done" };
+    expect(validator.validate({ ...real, nodes: [node] }).valid).toBe(false);
   });
 
   it("shows examples for the main routes, each one a body the route accepts", async () => {

@@ -422,6 +422,8 @@ describe("dashboard", () => {
     const report: Record<string, unknown> = { "sign-in": await axeViolations(page, axeSource) };
     await page.getByLabel("API key").fill(local.key);
     await page.getByRole("button", { name: "Sign in" }).click();
+    // Signed in once the key is checked and kept: only then may the next navigation rely on it.
+    await page.getByRole("heading", { name: "Executions" }).waitFor();
     const pages: [string, string, string][] = [
       ["executions", "/executions", "Executions"],
       ["execution", `/executions/${id}`, "Execution"],

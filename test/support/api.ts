@@ -1,3 +1,4 @@
+import { Validator } from "@cfworker/json-schema";
 import { env, exports } from "cloudflare:workers";
 import { openDb } from "../../src/db/client";
 import { getProjectedExecution, insertTenantWithKey } from "../../src/db/repo";
@@ -36,13 +37,25 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-let contract: Promise<{ pattern: RegExp; method: string; path: string; statuses: number[] }[]> | null = null;
+interface Operation {
+  pattern: RegExp;
+  method: string;
+  path: string;
+  statuses: number[];
+  /** Each success status's body schema, as a validator. */
+  bodies: Map<number, Validator>;
+}
+let contract: Promise<Operation[]> | null = null;
+
+type DocResponse = { content?: Record<string, { schema?: Record<string, unknown> }> };
 
 /** The operations of /openapi.json, as patterns the contract check matches requests against. */
 function operations() {
   contract ??= exports.default
     .fetch("http://edgeflow.test/openapi.json")
-    .then((r) => r.json() as Promise<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>)
+    .then(
+      (r) => r.json() as Promise<{ paths: Record<string, Record<string, { responses: Record<string, DocResponse> }>> }>,
+    )
     .then((doc) =>
       Object.entries(doc.paths).flatMap(([path, ops]) =>
         Object.entries(ops).map(([method, op]) => ({
@@ -50,8 +63,16 @@ function operations() {
           method: method.toUpperCase(),
           path,
           statuses: Object.keys(op.responses)
-            .filter((k) => /^\d+$/.test(k))
+            .filter((k) => /^[23]\d\d$/.test(k))
             .map(Number),
+          bodies: new Map(
+            Object.entries(op.responses).flatMap(([status, r]) => {
+              const schema = r.content?.["application/json"]?.schema;
+              return /^2\d\d$/.test(status) && schema
+                ? [[Number(status), new Validator(schema as never, "2020-12", false)] as const]
+                : [];
+            }),
+          ),
         })),
       ),
     );
@@ -85,6 +106,17 @@ async function checkContract(method: string, path: string, res: ApiResponse): Pr
     throw new Error(
       `contract: ${method} ${op.path} answered ${res.status}; the document declares ${op.statuses.join(", ")}`,
     );
+  // The body too: a field renamed, missing or added without the document saying so fails the test that saw it.
+  const checked = op.bodies.get(res.status)?.validate(res.body);
+  if (checked && !checked.valid) {
+    const why = checked.errors
+      .filter((e) => e.keyword !== "properties" && e.keyword !== "items")
+      .slice(0, 5)
+      .map((e) => `${e.instanceLocation}: ${e.error}`);
+    throw new Error(
+      `contract: ${method} ${path} answered a ${res.status} body the document does not describe: ${why.join("; ")}`,
+    );
+  }
 }
 
 /** Calls the Worker through its real fetch handler with the tenant's key, checking each answer against the contract. */

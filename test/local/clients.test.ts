@@ -1,6 +1,7 @@
-// The `edgeflow` CLI as a user runs it, against the real `npm start`: in a pipe (plain lines, no escape codes) and
-// in a pseudo-terminal (`script` from util-linux), with the exit codes the README documents.
-import { execFile } from "node:child_process";
+// The clients a user has, against the real `npm start`: the `edgeflow` CLI, in a pipe (plain lines, no escape codes)
+// and in a pseudo-terminal (`script` from util-linux), with the exit codes the README documents; and a TypeScript
+// client generated from /openapi.json (openapi-typescript + openapi-fetch), type-checked and then run.
+import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -206,4 +207,74 @@ describe("the edgeflow CLI", () => {
     const badInput = await edgeflow(["run", "cli-failing", "--input", "{oops"]);
     expect(badInput).toMatchObject({ code: 2, stderr: 'error: --input is not valid JSON\nsee "edgeflow help"\n' });
   });
+});
+
+describe("a client generated from /openapi.json", () => {
+  it("type-checks a program that creates a workflow, starts it and reads the execution, and the program works", async () => {
+    const { default: openapiTS, astToString } = await import("openapi-typescript");
+    const doc = (await (await fetch(`${local.base}/openapi.json`)).json()) as Parameters<typeof openapiTS>[0];
+    // Inside the repository so the program resolves openapi-fetch from node_modules; git-ignored.
+    const dir = join(process.cwd(), "test-results", "generated-client");
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "api.d.ts"), astToString(await openapiTS(doc)));
+    writeFileSync(
+      join(dir, "program.ts"),
+      `import createClient from "openapi-fetch";
+import type { paths } from "./api.d.ts";
+
+type NodeDef = paths["/v1/workflows"]["post"]["requestBody"]["content"]["application/json"]["nodes"][number];
+// @ts-expect-error an http node's config needs a url: the node kinds are typed, not a record of anything
+const broken: NodeDef = { id: "x", kind: "http", config: {} };
+void broken;
+
+export async function main(baseUrl: string, key: string): Promise<string> {
+  const api = createClient<paths>({ baseUrl, headers: { authorization: \`Bearer \${key}\` } });
+  const made = await api.POST("/v1/workflows", {
+    body: { name: "generated", nodes: [{ id: "double", kind: "transform", config: { expression: "input.n * 2" } }] },
+  });
+  if (!made.data) throw new Error(\`create: \${made.error?.code}\`);
+  const started = await api.POST("/v1/workflows/{id}/executions", {
+    params: { path: { id: made.data.id }, header: { "Idempotency-Key": "generated-1" } },
+    body: { input: { n: 21 } },
+  });
+  if (!started.data) throw new Error(\`start: \${started.error?.code}\`);
+  for (;;) {
+    const view = await api.GET("/v1/executions/{id}", { params: { path: { id: started.data.id } } });
+    if (!view.data) throw new Error(\`read: \${view.error?.code}\`);
+    const status: "queued" | "running" | "paused" | "succeeded" | "failed" | "cancelled" | "timed_out" = view.data.status;
+    const node = view.data.nodes[0];
+    if (status === "succeeded" && node) return \`\${node.node_id} \${node.status} \${JSON.stringify(node.output)}\`;
+    if (status !== "queued" && status !== "running") throw new Error(status);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const [baseUrl, key] = process.argv.slice(2) as [string, string];
+console.log(await main(baseUrl, key));
+`,
+    );
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          target: "es2022",
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          allowImportingTsExtensions: true,
+          types: ["node"],
+        },
+        files: ["program.ts"],
+      }),
+    );
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    // A document that stopped matching the code would fail here (types) or below (the program's answers).
+    const tsc = join(process.cwd(), "node_modules", ".bin", "tsc");
+    expect(() => execFileSync(tsc, ["-p", dir], { encoding: "utf8", stdio: "pipe" })).not.toThrow();
+    const out = execFileSync(process.execPath, [join(dir, "program.ts"), local.base, local.key], { encoding: "utf8" });
+    expect(out).toBe("double succeeded 42\n");
+  }, 60_000);
 });

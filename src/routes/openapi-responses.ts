@@ -1,0 +1,265 @@
+// What each route answers on success, as zod: the OpenAPI document's response schemas, and what the test client
+// checks every response body against. Nullable fields are null when unset, never missing.
+import { z } from "zod";
+import { EXECUTION_STATUSES, NODE_STATUSES } from "../engine/events";
+import { ITEM_STATUSES } from "../engine/map";
+
+const time = z.string().describe("ISO 8601");
+const nullableTime = time.nullable();
+const error = z.object({ code: z.string(), message: z.string() }).nullable();
+const cursor = z.string().nullable().describe("Pass as `cursor` for the next page; null on the last one.");
+const any = z.unknown();
+const page = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: cursor });
+const list = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item) });
+
+const itemCounts = z.object(
+  Object.fromEntries([...ITEM_STATUSES, "total"].map((s) => [s, z.number().int()])) as Record<string, z.ZodNumber>,
+);
+
+export const nodeView = z.object({
+  node_id: z.string(),
+  kind: z.string(),
+  status: z.enum(NODE_STATUSES),
+  attempts: z.number().int(),
+  started_at: nullableTime,
+  finished_at: nullableTime,
+  next_attempt_at: nullableTime,
+  waiting_for: z.object({ event: z.string().nullable(), until: nullableTime }).nullable(),
+  error,
+  output: any,
+  child: z.object({ execution_id: z.string() }).nullable(),
+  items: itemCounts.optional().describe("A map node's items by status."),
+});
+
+export const executionView = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  workflow_id: z.string(),
+  version: z.number().int(),
+  status: z.enum(EXECUTION_STATUSES),
+  input: any,
+  output: any,
+  error,
+  created_at: time,
+  started_at: nullableTime,
+  finished_at: nullableTime,
+  deadline_at: time,
+  tags: z.array(z.string()),
+  metadata: z.record(z.string(), z.string()),
+  usage: z.object({
+    llm_calls: z.number().int(),
+    input_tokens: z.number().int(),
+    output_tokens: z.number().int(),
+    cost_usd: z.number(),
+  }),
+  parent: z.object({ execution_id: z.string(), node_id: z.string() }).nullable(),
+  nodes: z.array(nodeView),
+});
+
+export const eventEnvelope = z.object({
+  seq: z.number().int(),
+  type: z.string(),
+  execution_id: z.string(),
+  node_id: z.string().optional(),
+  attempt: z.number().int().optional(),
+  at: time,
+  data: z.record(z.string(), any),
+});
+
+const executionRow = z.object({
+  id: z.string(),
+  workflow_id: z.string(),
+  version: z.number().int(),
+  status: z.enum(EXECUTION_STATUSES),
+  error,
+  created_at: time,
+  started_at: nullableTime,
+  finished_at: nullableTime,
+});
+
+const workflowSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  latest_version: z.number().int(),
+  created_at: time,
+  updated_at: time,
+});
+
+const workflowVersion = workflowSummary.extend({ version: z.number().int(), definition: any });
+
+const schedule = z.object({
+  id: z.string(),
+  workflow_id: z.string(),
+  cron: z.string(),
+  timezone: z.string(),
+  input: any,
+  enabled: z.boolean(),
+  disabled_reason: z.string().nullable(),
+  overlap: z.enum(["skip", "allow"]),
+  next_run_at: nullableTime,
+  last_run_at: nullableTime,
+  last_execution_id: z.string().nullable(),
+  created_at: time,
+  updated_at: time,
+});
+
+const monitor = z.object({
+  id: z.string(),
+  name: z.string(),
+  check: any,
+  interval_seconds: z.number().int(),
+  failure_threshold: z.number().int(),
+  recovery_threshold: z.number().int(),
+  alert: any,
+  enabled: z.boolean(),
+  status: z.string(),
+  consecutive_failures: z.number().int(),
+  consecutive_successes: z.number().int(),
+  next_check_at: nullableTime,
+  last_checked_at: nullableTime,
+  created_at: time,
+  updated_at: time,
+  expires_at: nullableTime,
+});
+
+const statusChange = z.object({ id: z.string(), status: z.enum(EXECUTION_STATUSES) });
+const check = z.object({ ok: z.boolean(), detail: z.string().optional() }).catchall(any);
+
+/** Success bodies by "method path" (204 answers have none). */
+export const RESPONSES: Record<string, z.ZodType> = {
+  "get /health": z.object({
+    status: z.literal("ok"),
+    checks: z.object({ d1: check, migrations: check, durable_object: check, cron: check }),
+  }),
+  "get /openapi.json": z.record(z.string(), any),
+  "get /schemas/workflow.json": z.record(z.string(), any),
+  "get /schemas/template.json": z.record(z.string(), any),
+  "post /v1/workflows": workflowVersion.omit({}).extend({ definition: any }),
+  "get /v1/workflows": page(
+    workflowSummary.extend({
+      execution_count: z.number().int(),
+      last_execution: z.object({ id: z.string(), status: z.string(), created_at: time }).nullable(),
+    }),
+  ),
+  "get /v1/workflows/{id}": workflowVersion,
+  "put /v1/workflows/{id}": z.object({
+    id: z.string(),
+    version: z.number().int(),
+    latest_version: z.number().int(),
+    definition: any,
+    changed: z.boolean(),
+  }),
+  "get /v1/workflows/{id}/versions": list(z.object({ version: z.number().int(), created_at: time })),
+  "post /v1/workflows/{id}/executions": z.object({
+    id: z.string(),
+    status: z.enum(EXECUTION_STATUSES),
+    workflow_id: z.string(),
+    version: z.number().int(),
+  }),
+  "get /v1/workflows/{id}/schedules": list(schedule),
+  "post /v1/workflows/{id}/schedules": schedule,
+  "get /v1/executions": page(executionRow),
+  "get /v1/executions/counts": z.object({
+    counts: z.object(
+      Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, z.number().int()])) as Record<string, z.ZodNumber>,
+    ),
+    total: z.number().int(),
+  }),
+  "post /v1/executions/bulk/{action}": z.object({
+    matched: z.number().int(),
+    changed: z.array(z.string()),
+    unchanged: z.array(z.string()),
+    failed: z.array(z.object({ id: z.string().optional(), error: z.string() })),
+  }),
+  "get /v1/executions/{id}": executionView,
+  "get /v1/executions/{id}/events": z.object({ data: z.array(eventEnvelope), next_after: z.number().int() }),
+  "get /v1/executions/{id}/nodes/{node_id}/output": any,
+  "get /v1/executions/{id}/nodes/{node_id}/items": z.object({
+    data: z.array(
+      z.object({
+        index: z.number().int(),
+        status: z.enum(ITEM_STATUSES),
+        attempts: z.number().int(),
+        item: any,
+        output: any,
+        error,
+        started_at: nullableTime,
+        finished_at: nullableTime,
+        next_attempt_at: nullableTime,
+        waiting_for: z.string().nullable(),
+      }),
+    ),
+    next_after: z.number().int().nullable(),
+  }),
+  "post /v1/executions/{id}/cancel": statusChange,
+  "post /v1/executions/{id}/redrive": statusChange,
+  "post /v1/executions/{id}/pause": statusChange,
+  "post /v1/executions/{id}/resume": statusChange,
+  "post /v1/executions/{id}/events": z.object({ id: z.string(), name: z.string(), delivered_to: any }),
+  "post /v1/stream-tickets": z.object({ ticket: z.string(), execution_id: z.string(), expires_at: time }),
+  "get /v1/schedules": list(schedule),
+  "get /v1/schedules/{id}": schedule,
+  "patch /v1/schedules/{id}": schedule,
+  "get /v1/schedules/{id}/runs": list(
+    z.object({
+      scheduled_at: time,
+      status: z.string(),
+      execution_id: z.string().nullable(),
+      reason: z.string().nullable(),
+    }),
+  ),
+  "post /v1/monitors": monitor.extend({ webhook_secret: z.string().optional() }),
+  "get /v1/monitors": list(monitor),
+  "get /v1/monitors/{id}": monitor,
+  "patch /v1/monitors/{id}": monitor,
+  "post /v1/monitors/{id}/secret": z.object({ id: z.string(), webhook_secret: z.string() }),
+  "get /v1/monitors/{id}/checks": list(
+    z.object({ at: time, ok: z.boolean(), latency_ms: z.number().nullable(), error: z.string().nullable() }),
+  ),
+  "get /v1/monitors/{id}/alerts": list(
+    z.object({
+      id: z.string(),
+      kind: z.string(),
+      created_at: time,
+      sent_at: nullableTime,
+      attempts: z.number().int(),
+      delivered_at: nullableTime,
+      next_attempt_at: nullableTime,
+      last_error: z.string().nullable(),
+    }),
+  ),
+  "get /v1/models": list(z.record(z.string(), any)),
+  "post /v1/models/test": list(z.record(z.string(), any)),
+  "get /v1/budget": z.object({ monthly_usd: z.number().nullable(), month: z.string(), spent_usd: z.number() }),
+  "put /v1/budget": z.object({ monthly_usd: z.number().nullable() }),
+  "get /v1/usage": z.object({
+    month: z.string(),
+    total_usd: z.number(),
+    data: z.array(
+      z.object({
+        workflow_id: z.string(),
+        provider: z.string(),
+        model: z.string(),
+        calls: z.number().int(),
+        input_tokens: z.number().int(),
+        output_tokens: z.number().int(),
+        cost_usd: z.number(),
+      }),
+    ),
+  }),
+  "get /v1/templates": list(
+    z.object({
+      name: z.string(),
+      description: z.string(),
+      input_schema: any,
+      input_example: any,
+      nodes: z.number().int(),
+    }),
+  ),
+  "post /v1/templates/{name}/instantiate": workflowVersion.extend({ template: z.string().optional() }).catchall(any),
+  "get /v1/secrets": list(z.object({ name: z.string(), created_at: time, updated_at: time })),
+  "put /v1/secrets/{name}": z.object({ name: z.string(), updated_at: time }),
+  "get /v1/cors": z.object({ origins: z.array(z.string()) }),
+  "put /v1/cors": z.object({ origins: z.array(z.string()) }),
+};
