@@ -80,7 +80,7 @@ export class RunView {
     if (e.data.items) n.items = e.data.items;
     if (what === "retrying") n.note = `${e.data.error?.code ?? "error"}; next attempt ${clock(e.data.next_attempt_at)}`;
     if (what === "waiting")
-      n.note = e.data.event?.startsWith?.("child:")
+      n.note = e.data.child
         ? "waiting for its child run"
         : e.data.event
           ? `waiting for "${e.data.event}"`

@@ -1,5 +1,6 @@
 // Per-item state of map nodes in the ExecutionObject's SQLite (tables created by execution-store's migrations).
 // Every write is synchronous and commits with the rest of the step, like the node rows.
+import { CHILD_EVENT_LIKE, childIdOf } from "../engine/child";
 import { emptyCounts, ITEM_STATUSES, type FinishedItem, type ItemCounts, type ItemStatus } from "../engine/map";
 import { json, parse } from "./execution-store";
 
@@ -164,16 +165,18 @@ export class MapStore {
       nodeId === undefined
         ? this.sql
             .exec<{ e: string }>(
-              "SELECT wait_event AS e FROM map_items WHERE status = 'waiting' AND wait_event LIKE 'child:%'",
+              "SELECT wait_event AS e FROM map_items WHERE status = 'waiting' AND wait_event LIKE ?",
+              CHILD_EVENT_LIKE,
             )
             .toArray()
         : this.sql
             .exec<{ e: string }>(
-              "SELECT wait_event AS e FROM map_items WHERE node_id = ? AND status = 'waiting' AND wait_event LIKE 'child:%'",
+              "SELECT wait_event AS e FROM map_items WHERE node_id = ? AND status = 'waiting' AND wait_event LIKE ?",
               nodeId,
+              CHILD_EVENT_LIKE,
             )
             .toArray();
-    return rows.map((r) => r.e.slice("child:".length));
+    return rows.map((r) => childIdOf(r.e) as string);
   }
 
   /** Cancel every item not yet finished (the map stops early, or the execution ended). */

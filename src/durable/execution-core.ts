@@ -1,3 +1,4 @@
+import { childIdOf, childWait } from "../engine/child";
 import { DurableObject } from "cloudflare:workers";
 import { openDb } from "../db/client";
 import { envelope, ExecutionStore, type ExecRecord, type NodeRecord } from "../db/execution-store";
@@ -364,12 +365,15 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const node = this.node(id);
     // The run was cancelled or timed out, or this is a stale attempt: its result no longer counts.
     if (node.status !== "running" || node.attempt !== attempt) return;
-    if ("wait" in result) {
+    if (!("ok" in result)) {
+      const wait = "child" in result ? childWait(result.child.execution_id) : result.wait;
       node.status = "waiting";
-      node.due_at = result.wait.until;
-      node.wait_event = result.wait.event;
-      this.emit("node.waiting", node, { until: iso(result.wait.until), event: result.wait.event });
-      if (result.wait.event) this.deliverBuffered(node);
+      node.due_at = wait.until;
+      node.wait_event = wait.event;
+      // A child wait names its execution as data, so clients need not parse the event name.
+      const child = "child" in result ? { child: result.child } : {};
+      this.emit("node.waiting", node, { until: iso(wait.until), event: wait.event, ...child });
+      if (wait.event) this.deliverBuffered(node);
       return;
     }
     if (result.ok) return this.succeedNode(node, result.output);
@@ -399,7 +403,7 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     }
     // A child's end: success is the node's output; anything else is a failed attempt under the node's retry policy.
     const result = childOutcome(
-      (node.wait_event as string).slice("child:".length),
+      childIdOf(node.wait_event) as string,
       event.payload as Parameters<typeof childOutcome>[1],
     );
     if (!("ok" in result)) return;
@@ -476,15 +480,12 @@ export abstract class ExecutionCore extends DurableObject<Env> {
     const now = Date.now();
     // Children still awaited by this run are cancelled with it (each then tells us, and we ignore it).
     const children = [...this.nodes.values()].filter(
-      (n) => n.kind === "workflow" && n.status === "waiting" && n.wait_event?.startsWith("child:"),
+      (n) => n.kind === "workflow" && n.status === "waiting" && childIdOf(n.wait_event) !== null,
     );
     // Map items live in their own table: only a run with map nodes needs to look there.
     const hasMaps = exec.definition.nodes.some((n) => n.kind === "map");
     this.cancelChildren(
-      [
-        ...children.map((n) => (n.wait_event as string).slice("child:".length)),
-        ...(hasMaps ? this.maps.awaitedChildren() : []),
-      ],
+      [...children.map((n) => childIdOf(n.wait_event) as string), ...(hasMaps ? this.maps.awaitedChildren() : [])],
       `parent ${exec.id} ${status}`,
     );
     if (hasMaps) this.maps.cancelOpen(null, now);

@@ -1,3 +1,4 @@
+import { childEvent } from "../engine/child";
 import { ExecutionStore, type ExecRecord } from "../db/execution-store";
 import type { ItemRecord } from "../db/map-store";
 import { MapStore } from "../db/map-store";
@@ -216,10 +217,11 @@ export class ExecutionObject extends ExecutionMaps {
     const exec = this.owned(tenantId);
     if (!exec) return false;
     if (TERMINAL_EXECUTION.has(exec.status)) return true;
-    this.store.addToInbox(`child:${childId}`, result, Date.now());
-    const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === `child:${childId}`);
+    const event = childEvent(childId);
+    this.store.addToInbox(event, result, Date.now());
+    const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === event);
     if (waiter) this.deliverBuffered(waiter);
-    const item = this.maps.waitingFor(`child:${childId}`);
+    const item = this.maps.waitingFor(event);
     if (item) this.childEndedForItem(item);
     await this.settle();
     return true;

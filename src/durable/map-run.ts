@@ -1,3 +1,4 @@
+import { childIdOf, childWait } from "../engine/child";
 import type { ExecutionStore } from "../db/execution-store";
 import type { ItemRecord, MapStore } from "../db/map-store";
 import type { NodeDef } from "../engine/dag";
@@ -228,10 +229,11 @@ export function settleItem(
   result: RunResult,
 ): ItemRecord["status"] {
   const now = Date.now();
-  if ("wait" in result) {
-    Object.assign(item, { status: "waiting", due_at: result.wait.until, wait_event: result.wait.event });
+  if (!("ok" in result)) {
+    const wait = "child" in result ? childWait(result.child.execution_id) : result.wait;
+    Object.assign(item, { status: "waiting", due_at: wait.until, wait_event: wait.event });
     items.save(item);
-    return result.wait.event ? deliverToItem(items, inbox, def, item) : item.status;
+    return wait.event ? deliverToItem(items, inbox, def, item) : item.status;
   }
   if (result.ok) {
     Object.assign(item, {
@@ -273,7 +275,7 @@ export function deliverToItem(
   const event = item.wait_event as string;
   const taken = inbox.takeFromInbox(event, `${item.node_id}[${item.idx}]`);
   if (!taken) return item.status;
-  const childId = event.slice("child:".length);
+  const childId = childIdOf(event) as string;
   return settleItem(
     items,
     inbox,

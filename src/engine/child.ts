@@ -6,6 +6,14 @@ export function childEvent(executionId: string): string {
   return `${PREFIX}${executionId}`;
 }
 
+/** What the shell stores for a node or map item that waits for its child: an untimed wait for the child's event. */
+export function childWait(executionId: string): { until: null; event: string } {
+  return { until: null, event: childEvent(executionId) };
+}
+
+/** A SQL LIKE pattern matching the wait events of child waits. */
+export const CHILD_EVENT_LIKE = `${PREFIX}%`;
+
 /** The child execution id a wait names, or null when the wait is for an ordinary event. */
 export function childIdOf(event: string | null | undefined): string | null {
   return event?.startsWith(PREFIX) ? event.slice(PREFIX.length) : null;

@@ -122,7 +122,9 @@ export interface RunContext<C> {
 export type RunResult =
   | { ok: true; output: unknown }
   | { ok: false; error: AttemptError }
-  | { wait: { until: number | null; event: string | null } };
+  | { wait: { until: number | null; event: string | null } }
+  /** Started a child execution (a `workflow` node): the attempt ends when the child does. */
+  | { child: { execution_id: string } };
 
 export interface NodeExecutor<S extends z.ZodType = z.ZodType> {
   config: S;

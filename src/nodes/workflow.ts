@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { childEvent } from "../engine/child";
 import { FatalError, RetryableError, type NodeExecutor, type RunResult } from "./types";
 
 const config = z
@@ -36,7 +35,7 @@ export const subWorkflow: NodeExecutor<typeof config> = {
     // A child's object or D1 briefly unavailable is retried (the child is keyed on the attempt); the rest is final.
     if (!started.ok)
       throw new (started.retryable ? RetryableError : FatalError)(`child_${started.code}`, started.message);
-    return { wait: { until: null, event: childEvent(started.id) } };
+    return { child: { execution_id: started.id } };
   },
 };
 

@@ -33,6 +33,10 @@ describe("sub-workflows", () => {
     // The node names its child in the view, so a client (the dashboard's link) need not dig in the output.
     expect(done.nodes[0].child).toEqual({ execution_id: childId });
     expect(done.nodes[1].child).toBeNull();
+    // Its waiting event names the child as data too (the event name is child:<id> for the inbox).
+    const events = (await api.get(`/v1/executions/${executionId}/events?limit=1000`)).body.data;
+    const waiting = events.find((e: any) => e.type === "node.waiting" && e.node_id === "sub");
+    expect(waiting.data.child).toEqual({ execution_id: childId });
     const childView = (await api.get(`/v1/executions/${childId}`)).body;
     expect(childView).toMatchObject({
       status: "succeeded",

@@ -61,7 +61,7 @@ function detailOf(s: NodeState): string | null {
   if (s.status === "retrying" && s.next_attempt_at) return `next attempt ${clock(s.next_attempt_at)}`;
   if (s.status !== "waiting" || !s.waiting_for) return null;
   const { event, until } = s.waiting_for;
-  if (event?.startsWith("child:")) return "waiting for its child run";
+  if (s.child) return "waiting for its child run";
   if (event) return `waiting for "${event}"`;
   return until ? `until ${clock(until)}` : null;
 }
@@ -93,7 +93,7 @@ export function Graph(props: {
           status: s?.status ?? "definition",
           attempts: s?.attempts ?? 0,
           items: s?.items ?? null,
-          child: children?.[n.id] ?? null,
+          child: children?.[n.id] ?? s?.child ?? null,
           detail: s ? detailOf(s) : null,
           selected: selected === n.id,
         },

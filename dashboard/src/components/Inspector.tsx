@@ -32,7 +32,7 @@ export function Inspector(props: {
   if (state?.waiting_for)
     rows.push([
       "Waiting for",
-      `${state.waiting_for.event?.startsWith("child:") ? "child execution" : state.waiting_for.event ? `event "${state.waiting_for.event}"` : "items"}${state.waiting_for.until ? ` until ${time(state.waiting_for.until)}` : ""}`,
+      `${state.child ? "its child execution" : state.waiting_for.event ? `event "${state.waiting_for.event}"` : "items"}${state.waiting_for.until ? ` until ${time(state.waiting_for.until)}` : ""}`,
     ]);
   if (child) rows.push(["Child run", <Link to={`/executions/${child}`}>{child}</Link>]);
   if (state?.skipped)

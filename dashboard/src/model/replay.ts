@@ -11,6 +11,8 @@ export interface NodeState {
   waiting_for: { event: string | null; until: string | null } | null;
   error: Problem | null;
   skipped: { reason: string; detail: unknown } | null;
+  /** The child execution a `workflow` node started (kept after it ends, for the link). */
+  child: string | null;
   output: unknown;
   items: Record<string, number> | null;
 }
@@ -30,6 +32,7 @@ const blank: NodeState = {
   waiting_for: null,
   error: null,
   skipped: null,
+  child: null,
   output: null,
   items: null,
 };
@@ -67,6 +70,7 @@ function nodeAfter(n: NodeState, e: EventEnvelope): NodeState {
         ...n,
         status: "waiting",
         waiting_for: { event: str(d.event), until: str(d.until) },
+        child: str((d.child as { execution_id?: unknown } | undefined)?.execution_id) ?? n.child,
         items: counts(d.items) ?? n.items,
       };
     case "node.succeeded":

@@ -112,9 +112,7 @@ export function Execution({ id }: { id: string }) {
   if (error) return <LoadFailed error={error} />;
   if (!view || !workflow || !shown) return <p aria-busy="true">Loading…</p>;
   const waitingEvents = Object.values(shown.nodes).flatMap((n) =>
-    n.status === "waiting" && n.waiting_for?.event && !n.waiting_for.event.startsWith("child:")
-      ? [n.waiting_for.event]
-      : [],
+    n.status === "waiting" && n.waiting_for?.event && !n.child ? [n.waiting_for.event] : [],
   );
   const selectedNode = workflow.definition.nodes.find((n) => n.id === selected);
   const scrubAt = scrub ?? lastSeq;

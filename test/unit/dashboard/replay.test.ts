@@ -86,6 +86,19 @@ describe("replaying an execution's event log", () => {
     expect(run.nodes.a).toMatchObject({ status: "pending", attempts: 1, error: null });
   });
 
+  it("names the child run a workflow node waits for, and keeps the link after it ends", () => {
+    seq = 0;
+    const run = replay(
+      ["sub"],
+      [
+        ev("node.started", "sub", 0, {}, 1),
+        ev("node.waiting", "sub", 1, { event: "child:ex_2", until: null, child: { execution_id: "ex_2" } }, 1),
+        ev("node.succeeded", "sub", 9, { output: { execution_id: "ex_2", output: 1 } }, 1),
+      ],
+    );
+    expect(run.nodes.sub).toMatchObject({ status: "succeeded", child: "ex_2" });
+  });
+
   it("counts a map node's items from its progress events", () => {
     seq = 0;
     const counts = { total: 4, pending: 1, running: 1, succeeded: 2, failed: 0 };
