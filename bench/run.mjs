@@ -4,10 +4,11 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
+import { startPath } from "./start-path.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost: just that scenario, for working on it (RESULTS.md is left alone).
+// --only broadcast | fixed-cost | start-path: just that scenario, for working on it (RESULTS.md is left alone).
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
 const PORT = 8790;
@@ -223,6 +224,11 @@ async function main() {
   const floor = (n) => () => get(`/bench/floor?n=${n}`).then((r) => r.ms);
 
   const fixed = () => fixedCost({ measure, engine, workflows, quantile, fmt, iterations: ITER });
+  if (only === "start-path") {
+    await startPath({ base: BASE, key, workflowId: wf.chain1, measure, quantile, fmt });
+    stop();
+    process.exit(0);
+  }
   if (only === "broadcast" || only === "fixed-cost") {
     await (only === "broadcast" ? broadcast(key) : fixed());
     stop();

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { timing } from "hono/timing";
 import { runTick } from "./cron/tick";
 import type { AppEnv } from "./middleware/context";
 import { requireApiKey } from "./middleware/auth";
@@ -34,7 +35,8 @@ export const app = new Hono<AppEnv>()
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
   .route("/v1/executions", streams)
   .options("/v1/*", preflight)
-  .use("/v1/*", corsForTenant(), requireApiKey(), rateLimit())
+  // Server-Timing on every /v1 answer: where its wall time went (auth, rate, and a start's own steps).
+  .use("/v1/*", timing({ totalDescription: "in the Worker" }), corsForTenant(), requireApiKey(), rateLimit())
   .route("/v1/workflows", workflows)
   .route("/v1/workflows/:id/executions", workflowExecutions)
   .route("/v1/workflows/:id/schedules", workflowSchedules)

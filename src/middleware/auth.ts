@@ -1,3 +1,4 @@
+import { endTime, startTime } from "hono/timing";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { openDb } from "../db/client";
@@ -13,7 +14,9 @@ const TOUCH_EVERY_MS = 3_600_000;
 /** Requires `Authorization: Bearer <key>`; the key's hash is compared in constant time and sets the tenant. */
 export function requireApiKey() {
   return createMiddleware<AppEnv>(async (c, next) => {
+    startTime(c, "auth");
     await authenticate(c);
+    endTime(c, "auth");
     await next();
   });
 }

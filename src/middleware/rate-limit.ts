@@ -1,3 +1,4 @@
+import { endTime, startTime } from "hono/timing";
 import { createMiddleware } from "hono/factory";
 import { tenantStub } from "../durable/client";
 import { config } from "../env";
@@ -13,7 +14,9 @@ export function rateLimit() {
     const cfg = config(c.env);
     const perMinute = c.get("apiKeyRate") ?? cfg.RATE_LIMIT_PER_MINUTE;
     const burst = Math.min(cfg.RATE_LIMIT_BURST, perMinute);
+    startTime(c, "rate");
     const d = await tenantStub(c.env, c.get("tenantId")).takeToken(c.get("apiKeyId"), perMinute, burst);
+    endTime(c, "rate");
     const headers = {
       "ratelimit-limit": String(burst),
       "ratelimit-remaining": String(d.remaining),

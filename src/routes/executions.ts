@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { setMetric } from "hono/timing";
 import { z } from "zod";
 import * as repo from "../db/repo";
 import { executionStub, snapshotOf } from "../durable/client";
@@ -108,6 +109,7 @@ export const workflowExecutions = new Hono<AppEnv>().post("/", async (c) => {
     traceId: c.get("traceId"),
     tags: body.tags ? [...new Set(body.tags)] : undefined,
     metadata: body.metadata,
+    timing: (step, ms) => setMetric(c, step, ms),
   });
   if (!started.ok) throw refusal(started);
   c.header("location", `/v1/executions/${started.id}`);

@@ -16,6 +16,10 @@ const RESPONSE_HEADERS = {
   "RateLimit-Remaining": { description: "Requests left in the current window.", schema: { type: "integer" } },
   "RateLimit-Reset": { description: "Seconds until the bucket is full again.", schema: { type: "integer" } },
   "Retry-After": { description: "Seconds to wait before trying again (429, 503).", schema: { type: "integer" } },
+  "Server-Timing": {
+    description: "Where the Worker's time went: auth, rate, and for a start workflow, idempotency, object; total.",
+    schema: { type: "string" },
+  },
 };
 const headerRefs = (names: (keyof typeof RESPONSE_HEADERS)[]) =>
   Object.fromEntries(names.map((n) => [n, { $ref: `#/components/headers/${n}` }]));
@@ -59,7 +63,7 @@ export function openApiDocument(): Record<string, unknown> {
     const body = RESPONSES[key];
     const headers = headerRefs(
       op.path.startsWith("/v1/")
-        ? ["X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+        ? ["X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Server-Timing"]
         : ["X-Request-Id"],
     );
     const success = (description: string) =>

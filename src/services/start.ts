@@ -33,6 +33,8 @@ export interface StartRequest {
   metadata?: Record<string, string> | undefined;
   /** For a child started by a `workflow` node. */
   parent?: { execution_id: string; node_id: string } | undefined;
+  /** Told how long each step waited (workflow read, idempotency claim, the object's start), in ms. */
+  timing?: ((step: "workflow" | "idempotency" | "object", ms: number) => void) | undefined;
 }
 
 export interface Started {
@@ -73,7 +75,14 @@ const refuse = (code: StartRefusal, message: string, extra: Partial<StartRefused
 
 /** Start an execution the one way there is: used by the API, schedules, monitors and workflow nodes alike. */
 export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started | StartRefused> {
+  let t = performance.now();
+  const lap = (step: "workflow" | "idempotency" | "object") => {
+    const now = performance.now();
+    r.timing?.(step, now - t);
+    t = now;
+  };
   const wf = isId("wf", r.workflowId) ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null) : null;
+  lap("workflow");
   if (!wf) {
     return r.version !== undefined
       ? refuse("version_not_found", `Workflow ${r.workflowId} has no version ${r.version}.`)
@@ -100,6 +109,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
         execution_id: owner.execution_id,
       });
     }
+    lap("idempotency");
     replay = owner.execution_id !== id;
     id = owner.execution_id;
     claimOpen = owner.completed_at === null;
@@ -115,6 +125,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   }
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
   let started: { status: ExecutionStatus };
+  t = performance.now();
   try {
     started = await executionStub(env, id).start({
       id,
@@ -132,6 +143,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
           : null,
       timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
     });
+    lap("object");
   } catch (err) {
     console.error(
       JSON.stringify({ level: "error", msg: "execution start interrupted", execution_id: id, error: String(err) }),

@@ -20,6 +20,23 @@ describe("starting executions", () => {
     expect(res.status).toBe(201);
     expect(res.headers.get("location")).toBe(`/v1/executions/${res.body.id}`);
     expect(res.body).toMatchObject({ status: "running", workflow_id: wf.body.id, version: 1 });
+    // Server-Timing says where the start's time went (what `npm run bench -- --only start-path` tabulates).
+    const steps = (h: string | null) => (h ?? "").split(",").map((m) => m.split(";")[0]?.trim());
+    expect(steps(res.headers.get("server-timing"))).toEqual(["auth", "rate", "workflow", "object", "total"]);
+    const keyed = await api.post(
+      `/v1/workflows/${wf.body.id}/executions`,
+      { input: { n: 4 } },
+      { "idempotency-key": "st-1" },
+    );
+    expect(steps(keyed.headers.get("server-timing"))).toEqual([
+      "auth",
+      "rate",
+      "workflow",
+      "idempotency",
+      "object",
+      "total",
+    ]);
+    expect(res.headers.get("server-timing")).toMatch(/^auth;dur=\d+(\.\d+)?,rate;dur=/);
     const done = await waitFor(api, res.body.id);
     expect(done.status).toBe("succeeded");
     expect(done.output).toEqual({ b: 50 });

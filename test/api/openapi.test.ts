@@ -83,6 +83,7 @@ describe("OpenAPI document", () => {
       "RateLimit-Limit",
       "RateLimit-Remaining",
       "RateLimit-Reset",
+      "Server-Timing",
     ]);
     expect(start.responses["429"].headers["Retry-After"]).toBeDefined();
     const stream = doc.paths["/v1/executions/{id}/stream"].get.parameters.map((p: any) => p.name);
