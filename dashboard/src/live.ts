@@ -39,11 +39,17 @@ export function follow(executionId: string, after: number, on: LiveHandlers): ()
       ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('{"type":"ping"}'), 60_000);
     };
     ws.onmessage = (m) => {
-      const msg = JSON.parse(String(m.data)) as Partial<EventEnvelope> & { text?: string; type?: string };
+      // An envelope with a seq, or a transient node.delta (streamed LLM text) without one.
+      const msg = JSON.parse(String(m.data)) as {
+        seq?: number;
+        type?: string;
+        node_id?: string;
+        data?: { text?: unknown };
+      };
       if (typeof msg.seq === "number") {
         if (msg.seq <= last) return;
         last = msg.seq;
-        on.event(msg as EventEnvelope);
+        on.event(msg as unknown as EventEnvelope);
       } else if (msg.type === "node.delta" && msg.node_id && typeof msg.data?.text === "string") {
         on.delta?.(msg.node_id, msg.data.text);
       }

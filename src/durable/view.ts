@@ -1,48 +1,13 @@
 import type { ExecRecord, NodeRecord, UsageTotals } from "../db/execution-store";
-import type { ExecutionStatus, NodeStatus } from "../engine/events";
 import { childIdOf } from "../engine/child";
 import type { ItemCounts } from "../engine/map";
+import type { ExecutionView } from "../engine/views";
 
 const iso = (ms: number | null | undefined): string | null =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
-export interface NodeView {
-  node_id: string;
-  kind: string;
-  status: NodeStatus;
-  attempts: number;
-  started_at: string | null;
-  finished_at: string | null;
-  next_attempt_at: string | null;
-  waiting_for: { event: string | null; until: string | null } | null;
-  error: { code: string; message: string } | null;
-  output: unknown;
-  /** The child execution a `workflow` node started (while it waits, and after). */
-  child: { execution_id: string } | null;
-  /** A map node's items by status. */
-  items?: ItemCounts;
-}
-
-export interface ExecutionView {
-  id: string;
-  tenant_id: string;
-  workflow_id: string;
-  version: number;
-  status: ExecutionStatus;
-  input: unknown;
-  output: unknown;
-  error: { code: string; message: string } | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  deadline_at: string;
-  tags: string[];
-  metadata: Record<string, string>;
-  /** Every LLM call the execution made (retries and cut answers included): tokens and cost. */
-  usage: { llm_calls: number; input_tokens: number; output_tokens: number; cost_usd: number };
-  parent: { execution_id: string; node_id: string } | null;
-  nodes: NodeView[];
-}
+// The shapes are declared once, as zod, in src/engine/views.ts: building them here is checked against the contract.
+export type { ExecutionView, NodeView } from "../engine/views";
 
 function childOf(n: NodeRecord): { execution_id: string } | null {
   if (n.kind !== "workflow") return null;

@@ -28,6 +28,10 @@ export const NODE_STATUSES = [
   "cancelled",
 ] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/** A map node's items, each of which runs like a node. */
+export const ITEM_STATUSES = ["pending", "running", "retrying", "waiting", "succeeded", "failed", "cancelled"] as const;
+export type ItemStatus = (typeof ITEM_STATUSES)[number];
 export const TERMINAL_NODE: ReadonlySet<NodeStatus> = new Set(["succeeded", "failed", "skipped", "cancelled"]);
 
 export type EventType =

@@ -1,5 +1,6 @@
 // The `map` node kind: its config, validation, and the pure decisions over per-item states (what the outcome is,
 // what the output looks like). The ExecutionObject's map runner (src/durable/map-run.ts) performs them.
+import { ITEM_STATUSES, type ItemStatus } from "./events";
 import { z } from "zod";
 import { checkNode, formatPath, type FieldError, type NodeDef, type NodeKindSpec } from "./dag";
 import type { AttemptError } from "./retry";
@@ -77,8 +78,7 @@ export function itemNode(node: NodeDef, c: MapConfig): NodeDef {
   };
 }
 
-export const ITEM_STATUSES = ["pending", "running", "retrying", "waiting", "succeeded", "failed", "cancelled"] as const;
-export type ItemStatus = (typeof ITEM_STATUSES)[number];
+export { ITEM_STATUSES, type ItemStatus };
 export type ItemCounts = Record<ItemStatus, number> & { total: number };
 
 export function emptyCounts(): ItemCounts {

@@ -1,8 +1,8 @@
 // What each route answers on success, as zod: the OpenAPI document's response schemas, and what the test client
 // checks every response body against. Nullable fields are null when unset, never missing.
 import { z } from "zod";
-import { EXECUTION_STATUSES, NODE_STATUSES } from "../engine/events";
-import { ITEM_STATUSES } from "../engine/map";
+import { EXECUTION_STATUSES, ITEM_STATUSES } from "../engine/events";
+import { executionView } from "../engine/views";
 
 const time = z.string().describe("ISO 8601");
 const nullableTime = time.nullable();
@@ -11,50 +11,6 @@ const cursor = z.string().nullable().describe("Pass as `cursor` for the next pag
 const any = z.unknown();
 const page = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: cursor });
 const list = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item) });
-
-const itemCounts = z.object(
-  Object.fromEntries([...ITEM_STATUSES, "total"].map((s) => [s, z.number().int()])) as Record<string, z.ZodNumber>,
-);
-
-export const nodeView = z.object({
-  node_id: z.string(),
-  kind: z.string(),
-  status: z.enum(NODE_STATUSES),
-  attempts: z.number().int(),
-  started_at: nullableTime,
-  finished_at: nullableTime,
-  next_attempt_at: nullableTime,
-  waiting_for: z.object({ event: z.string().nullable(), until: nullableTime }).nullable(),
-  error,
-  output: any,
-  child: z.object({ execution_id: z.string() }).nullable(),
-  items: itemCounts.optional().describe("A map node's items by status."),
-});
-
-export const executionView = z.object({
-  id: z.string(),
-  tenant_id: z.string(),
-  workflow_id: z.string(),
-  version: z.number().int(),
-  status: z.enum(EXECUTION_STATUSES),
-  input: any,
-  output: any,
-  error,
-  created_at: time,
-  started_at: nullableTime,
-  finished_at: nullableTime,
-  deadline_at: time,
-  tags: z.array(z.string()),
-  metadata: z.record(z.string(), z.string()),
-  usage: z.object({
-    llm_calls: z.number().int(),
-    input_tokens: z.number().int(),
-    output_tokens: z.number().int(),
-    cost_usd: z.number(),
-  }),
-  parent: z.object({ execution_id: z.string(), node_id: z.string() }).nullable(),
-  nodes: z.array(nodeView),
-});
 
 export const eventEnvelope = z.object({
   seq: z.number().int(),

@@ -4,21 +4,14 @@
 import { EXECUTION_STATUSES, NODE_STATUSES, type ExecutionStatus, type NodeStatus } from "../../../src/engine/events";
 
 export { EXECUTION_STATUSES, NODE_STATUSES, type ExecutionStatus, type NodeStatus };
+// The execution view and the event envelope are the server's own declarations (types only: nothing is bundled).
+export type { EventEnvelope } from "../../../src/engine/events";
+export type { ExecutionView, NodeView } from "../../../src/engine/views";
 export const FINISHED: ReadonlySet<string> = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 
 export interface Problem {
   code: string;
   message: string;
-}
-
-export interface EventEnvelope {
-  seq: number;
-  type: string;
-  execution_id: string;
-  node_id?: string;
-  attempt?: number;
-  at: string;
-  data: Record<string, unknown>;
 }
 
 export interface DefinitionNode {
@@ -48,40 +41,6 @@ export interface JsonSchema {
   description?: string;
   title?: string;
   [more: string]: unknown;
-}
-
-export interface NodeView {
-  node_id: string;
-  kind: string;
-  status: NodeStatus;
-  attempts: number;
-  started_at: string | null;
-  finished_at: string | null;
-  next_attempt_at: string | null;
-  waiting_for: { event: string | null; until: string | null } | null;
-  error: Problem | null;
-  output: unknown;
-  child: { execution_id: string } | null;
-  items?: Record<string, number>;
-}
-
-export interface ExecutionView {
-  id: string;
-  workflow_id: string;
-  version: number;
-  status: ExecutionStatus;
-  input: unknown;
-  output: unknown;
-  error: Problem | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  deadline_at: string;
-  tags: string[];
-  metadata: Record<string, string>;
-  usage: { llm_calls: number; input_tokens: number; output_tokens: number; cost_usd: number };
-  parent: { execution_id: string; node_id: string } | null;
-  nodes: NodeView[];
 }
 
 export interface ExecutionRow {

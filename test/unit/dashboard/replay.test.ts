@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { applyEvent, emptyRun, replay, spans } from "../../../dashboard/src/model/replay";
 import type { EventEnvelope } from "../../../dashboard/src/model/types";
+import type { EventType } from "../../../src/engine/events";
 
 let seq = 0;
 const t0 = Date.parse("2026-11-27T10:00:00.000Z");
 function ev(
-  type: string,
+  type: EventType,
   node_id: string | undefined,
   at: number,
   data: Record<string, unknown> = {},
