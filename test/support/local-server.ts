@@ -30,12 +30,21 @@ export async function startLocal(timeoutMs = 120_000): Promise<LocalServer> {
   let out = "";
   child.stdout?.on("data", (d) => (out += String(d)));
   child.stderr?.on("data", (d) => (out += String(d)));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  // The whole process group (npm, start.mjs, wrangler, workerd); one that is already gone is not an error.
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-(child.pid as number), sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
+  };
   const stop = async () => {
-    if (child.exitCode === null) {
+    if (running()) {
       const exited = new Promise((resolve) => child.once("exit", resolve));
-      process.kill(-(child.pid as number), "SIGTERM");
+      signal("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null) process.kill(-(child.pid as number), "SIGKILL");
+      if (running()) signal("SIGKILL");
     }
     rmSync(state, { recursive: true, force: true });
   };
@@ -43,7 +52,7 @@ export async function startLocal(timeoutMs = 120_000): Promise<LocalServer> {
     const key = /dev tenant API key: (ef_\S+)/.exec(out)?.[1];
     if (key && out.includes("/metrics"))
       return { base: `http://127.0.0.1:${port}`, key, state, output: () => out, stop };
-    if (child.exitCode !== null || Date.now() > end) {
+    if (!running() || Date.now() > end) {
       await stop();
       throw new Error(`npm start did not come up (exit ${child.exitCode}):\n${out}`);
     }
