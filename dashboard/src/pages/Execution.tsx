@@ -60,6 +60,7 @@ export function Execution({ id }: { id: string }) {
   useEffect(() => {
     let stop = () => {};
     let cancelled = false;
+    let throttle: ReturnType<typeof setTimeout> | undefined;
     (async () => {
       const snapshot = await api.get<ExecutionView>(`/v1/executions/${id}`);
       const [wf, log] = await Promise.all([
@@ -78,7 +79,14 @@ export function Execution({ id }: { id: string }) {
         event: (e) => {
           setEvents((all) => [...all, e]);
           setLive((run) => (run ? applyEvent(run, e) : run));
-          if (e.type.startsWith("execution.") || e.type === "node.succeeded") void refresh();
+          // The snapshot (status, outputs kept in R2, child links) is re-read when the run's status changes, and
+          // at most every 2 s while nodes finish: a 1,000-node run must not fetch its snapshot 1,000 times.
+          if (e.type.startsWith("execution.")) void refresh();
+          else if (e.type === "node.succeeded" && throttle === undefined)
+            throttle = setTimeout(() => {
+              throttle = undefined;
+              void refresh();
+            }, 2000);
           if (e.type === "node.succeeded" || e.type === "node.failed")
             setDeltas((d) => (e.node_id && d[e.node_id] ? { ...d, [e.node_id]: "" } : d));
         },
@@ -88,6 +96,7 @@ export function Execution({ id }: { id: string }) {
     })().catch((err: Error) => !cancelled && setError(err));
     return () => {
       cancelled = true;
+      clearTimeout(throttle);
       stop();
     };
   }, [id, epoch, refresh]);
