@@ -73,6 +73,15 @@ describe("dashboard", () => {
     expect(apiAnswer.status).toBe(401);
     expect(apiAnswer.headers.get("content-type")).toContain("application/problem+json");
     expect((await fetch(`${local.base}/health`)).headers.get("content-type")).toContain("application/json");
+    const page = await context.newPage();
+    const refused: string[] = [];
+    page.on("console", (m) => m.text().includes("Content Security Policy") && refused.push(m.text()));
+    await page.goto(`${local.base}/`);
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    // Nothing the app itself does is refused by its own CSP.
+    expect(refused).toEqual([]);
+    await screenshot(page, "sign-in", false);
+    await page.close();
   });
 
   it("renders the API reference at /docs (Scalar) with no request to any other host", async () => {
