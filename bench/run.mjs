@@ -8,7 +8,8 @@ import { startPath } from "./start-path.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path: just that scenario, for working on it (RESULTS.md is left alone).
+// --only broadcast | fixed-cost | start-path | chain: just that scenario, for working on it (RESULTS.md is left
+// alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
 const PORT = 8790;
@@ -226,6 +227,17 @@ async function main() {
   const fixed = () => fixedCost({ measure, engine, workflows, quantile, fmt, iterations: ITER });
   if (only === "start-path") {
     await startPath({ base: BASE, key, workflowId: wf.chain1, measure, quantile, fmt });
+    stop();
+    process.exit(0);
+  }
+  if (only === "chain") {
+    const rpc = await measure("no-op DO RPC round trip", () => get("/bench/do-noop").then((r) => r.ms), 200);
+    const ours = await measure("edgeflow chain 100", engine("chain100"));
+    const theirs = await measure("workflows (step.do chain)", workflows("chain", 100));
+    const fl = await measure("floor DO (same writes, no logic)", floor(100));
+    const per = (r) => (r.median - rpc.median) / 100;
+    console.log(`\nchain 100 per node: wall ${fmt(per(ours), 3)} ms, workerd CPU ${fmt(ours.cpu / 100, 3)} ms`);
+    console.log(`  / workflows-local ${fmt(per(ours) / per(theirs), 3)} (wall), / floor ${fmt(per(ours) / per(fl), 2)}`);
     stop();
     process.exit(0);
   }

@@ -6,7 +6,7 @@ import {
   expiredExecutions,
   stalledExecutions,
   tenantsFinishedSince,
-} from "../db/cron-repo";
+} from "../db/maintenance-repo";
 import { executionStub, tenantStub } from "../durable/client";
 import { inBatches } from "../lib/batches";
 

@@ -1,39 +1,8 @@
 // The ExecutionObject's SQLite storage: the source of truth for one execution. Every write is synchronous,
 // so the writes between two awaits commit together (the DO's implicit transaction and output gate).
-import type { Definition } from "../engine/dag";
-import type { EventEnvelope, EventType, ExecutionStatus, NodeStatus } from "../engine/events";
-import type { NodeState } from "../engine/scheduler";
-
-export interface ExecRecord {
-  id: string;
-  tenant_id: string;
-  workflow_id: string;
-  version: number;
-  definition: Definition;
-  input: unknown;
-  status: ExecutionStatus;
-  output: unknown;
-  error_code: string | null;
-  error_message: string | null;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  deadline_at: number;
-  /** When the next D1 projection attempt is due; null when D1 is up to date. */
-  flush_due_at: number | null;
-  flush_attempts: number;
-  /** The rendered concurrency key this execution holds or waits for; null when it has none. */
-  concurrency_key: string | null;
-  /** W3C trace id every outbound call of this execution is tagged with. */
-  trace_id: string | null;
-  /** Tags and metadata given at start (immutable); projected to D1 once. */
-  labels: { tags: string[]; metadata: Record<string, string> } | null;
-  labels_projected: number;
-  /** The execution and node that started this one (a `workflow` node), told when this one finishes. */
-  parent_execution_id: string | null;
-  parent_node_id: string | null;
-  parent_notified: number;
-}
+import type { EventEnvelope, EventType, NodeStatus } from "../engine/events";
+import type { EmittedEvent } from "../engine/run/messages";
+import type { ExecRecord, NodeRecord } from "../engine/run/state";
 
 /** An execution's LLM calls, summed. */
 export type UsageTotals = { calls: number; input_tokens: number; output_tokens: number; cost_usd: number };
@@ -54,20 +23,6 @@ export interface UsageRow {
   cost_usd: number;
   cost_source: string;
   at: number;
-}
-
-export interface NodeRecord extends NodeState {
-  kind: string;
-  started_at: number | null;
-  finished_at: number | null;
-  wait_event: string | null;
-  output: unknown;
-  error_code: string | null;
-  error_message: string | null;
-  /** Seq of the last event about this node, for ordering D1 projections. */
-  seq: number;
-  /** Attempts made before the last redrive; the retry policy counts from here. */
-  attempt_base: number;
 }
 
 // Append-only: each entry upgrades the schema by one version; never edit an applied entry.
@@ -214,30 +169,25 @@ export class ExecutionStore {
     );
   }
 
-  /** Append to the event log and mark what the D1 projection must rewrite; returns the new seq. */
-  appendEvent(
-    type: EventType,
-    nodeId: string | null,
-    attempt: number | null,
-    at: number,
-    data: Record<string, unknown>,
-  ): number {
-    const seq = this.sql
-      .exec<{ seq: number }>(
-        "INSERT INTO events (seq, type, node_id, attempt, at, data) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq",
-        type,
-        nodeId,
-        attempt,
-        at,
-        JSON.stringify(data),
-      )
-      .one().seq;
+  /**
+   * Append to the event log with the seq the reducer gave it, and mark what the D1 projection must rewrite. A seq
+   * that is not the next one fails the write (primary key): memory and storage disagree, and the object resets.
+   */
+  appendEvent(e: EmittedEvent): void {
+    this.sql.exec(
+      "INSERT INTO events (seq, type, node_id, attempt, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+      e.seq,
+      e.type,
+      e.nodeId,
+      e.attempt,
+      e.at,
+      JSON.stringify(e.data),
+    );
     this.sql.exec(
       "INSERT INTO dirty (key, seq) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
-      nodeId ?? "",
-      seq,
+      e.nodeId ?? "",
+      e.seq,
     );
-    return seq;
   }
 
   lastSeq(): number {
@@ -339,8 +289,15 @@ export class ExecutionStore {
     for (const id of ids) this.sql.exec("UPDATE usage SET projected = 1 WHERE id = ?", id);
   }
 
-  addToInbox(name: string, payload: unknown, at: number): void {
-    this.sql.exec("INSERT INTO inbox (name, payload, received_at) VALUES (?, ?, ?)", name, json(payload), at);
+  /** Keep a received event: consumed at once by `consumedBy`, or buffered for a later wait when null. */
+  addToInbox(name: string, payload: unknown, at: number, consumedBy: string | null = null): void {
+    this.sql.exec(
+      "INSERT INTO inbox (name, payload, received_at, consumed_by) VALUES (?, ?, ?, ?)",
+      name,
+      json(payload),
+      at,
+      consumedBy,
+    );
   }
 
   /** Consume the oldest buffered event with this name for a waiting node. */
@@ -378,4 +335,4 @@ export function envelope(
   };
 }
 
-export type { NodeStatus };
+export type { ExecRecord, NodeRecord, NodeStatus };

@@ -1,7 +1,8 @@
-// Every D1 query lives here and goes through Drizzle; routes, cron and DOs call these functions.
-import { and, desc, eq, getTableColumns, inArray, isNull, lt, or, sql, type SQL } from "drizzle-orm";
-import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
+// D1 queries for tenants, keys, workflow definitions and tenant settings (origins, secrets, budgets), metrics and
+// health, through Drizzle. The execution history is history-repo.ts's; schedules and monitors are cron-repo.ts's.
+import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
+import { before, type Cursor } from "./sql-helpers";
 import {
   alerts,
   apiKeys,
@@ -21,36 +22,11 @@ import {
   tenants,
   workflowVersions,
   workflows,
-  executionTags,
-  executionMetadata,
 } from "./schema";
 
-export type ExecutionRow = typeof executions.$inferSelect;
-export type NodeRunRow = typeof nodeRuns.$inferSelect;
 export type WorkflowRow = typeof workflows.$inferSelect;
-
-/** Keyset cursor over (created_at, id), newest first. */
-export interface Cursor {
-  created_at: number;
-  id: string;
-}
-
-// D1 allows 100 bound parameters per statement; multi-row inserts are chunked to stay under it.
-const MAX_PARAMS = 100;
-
-function excluded<T extends SQLiteTable>(table: T, skip: string[]): Record<string, SQL> {
-  const cols = getTableColumns(table) as Record<string, SQLiteColumn>;
-  return Object.fromEntries(
-    Object.entries(cols)
-      .filter(([key]) => !skip.includes(key))
-      .map(([key, col]) => [key, sql.raw(`excluded.\`${col.name}\``)]),
-  );
-}
-
-function before(createdAt: SQLiteColumn, id: SQLiteColumn, cursor: Cursor | null): SQL | undefined {
-  if (!cursor) return undefined;
-  return or(lt(createdAt, cursor.created_at), and(eq(createdAt, cursor.created_at), lt(id, cursor.id)));
-}
+export type { Cursor };
+export type { ExecutionRow, NodeRunRow } from "./history-repo";
 
 // ---- tenants and keys
 
@@ -216,94 +192,6 @@ export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | n
     .limit(limit);
 }
 
-// ---- executions
-
-/**
- * Upsert an execution and its node runs in one transaction. Each row carries the DO's event seq, and a
- * row is only replaced by one with the same or a higher seq, so a late retry of an old projection can't regress
- * it (an equal seq is the same state, rewritten to refresh projected_at for the watchdog).
- */
-export interface Labels {
-  tags: string[];
-  metadata: Record<string, string>;
-}
-
-export async function projectExecution(
-  db: Db,
-  exec: ExecutionRow,
-  nodes: NodeRunRow[],
-  usage: (typeof llmUsage.$inferInsert)[] = [],
-  labels: Labels | null = null,
-): Promise<void> {
-  const statements = [
-    db
-      .insert(executions)
-      .values(exec)
-      .onConflictDoUpdate({
-        target: executions.id,
-        set: excluded(executions, ["id"]),
-        setWhere: sql`excluded.seq >= ${executions.seq}`,
-      }),
-  ];
-  const perRow = Object.keys(getTableColumns(nodeRuns)).length;
-  const chunk = Math.floor(MAX_PARAMS / perRow);
-  for (let i = 0; i < nodes.length; i += chunk) {
-    statements.push(
-      db
-        .insert(nodeRuns)
-        .values(nodes.slice(i, i + chunk))
-        .onConflictDoUpdate({
-          target: [nodeRuns.execution_id, nodeRuns.node_id],
-          set: excluded(nodeRuns, ["execution_id", "node_id"]),
-          setWhere: sql`excluded.seq >= ${nodeRuns.seq}`,
-        }) as never,
-    );
-  }
-  // Labels never change after start; they ride along until one projection has landed them.
-  if (labels?.tags.length) {
-    statements.push(
-      db
-        .insert(executionTags)
-        .values(
-          labels.tags.map((tag) => ({
-            tenant_id: exec.tenant_id,
-            tag,
-            execution_id: exec.id,
-            created_at: exec.created_at,
-          })),
-        )
-        .onConflictDoNothing() as never,
-    );
-  }
-  const meta = Object.entries(labels?.metadata ?? {});
-  if (meta.length) {
-    statements.push(
-      db
-        .insert(executionMetadata)
-        .values(
-          meta.map(([key, value]) => ({
-            tenant_id: exec.tenant_id,
-            key,
-            value,
-            execution_id: exec.id,
-            created_at: exec.created_at,
-          })),
-        )
-        .onConflictDoNothing() as never,
-    );
-  }
-  const usageChunk = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(llmUsage)).length);
-  for (let i = 0; i < usage.length; i += usageChunk) {
-    statements.push(
-      db
-        .insert(llmUsage)
-        .values(usage.slice(i, i + usageChunk))
-        .onConflictDoNothing({ target: llmUsage.id }) as never,
-    );
-  }
-  await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
-}
-
 // ---- CORS origins
 
 export async function listOrigins(db: Db, tenantId: string): Promise<string[]> {
@@ -387,115 +275,6 @@ export async function setBudget(db: Db, tenantId: string, monthlyUsd: number | n
     .insert(budgets)
     .values({ tenant_id: tenantId, monthly_usd: monthlyUsd, updated_at: now })
     .onConflictDoUpdate({ target: budgets.tenant_id, set: { monthly_usd: monthlyUsd, updated_at: now } });
-}
-
-export async function monthSpend(db: Db, tenantId: string, month: string): Promise<number> {
-  const [row] = await db
-    .select({ spent: sql<number>`coalesce(sum(${llmUsage.cost_usd}), 0)` })
-    .from(llmUsage)
-    .where(and(eq(llmUsage.tenant_id, tenantId), eq(llmUsage.month, month)));
-  return Number(row?.spent ?? 0);
-}
-
-/** Spend and tokens per workflow, provider and model for one month: one grouped query. */
-export async function usageReport(db: Db, tenantId: string, month: string) {
-  return db
-    .select({
-      workflow_id: llmUsage.workflow_id,
-      provider: llmUsage.provider,
-      model: llmUsage.model,
-      calls: sql<number>`count(*)`,
-      input_tokens: sql<number>`sum(${llmUsage.input_tokens})`,
-      output_tokens: sql<number>`sum(${llmUsage.output_tokens})`,
-      cost_usd: sql<number>`sum(${llmUsage.cost_usd})`,
-    })
-    .from(llmUsage)
-    .where(and(eq(llmUsage.tenant_id, tenantId), eq(llmUsage.month, month)))
-    .groupBy(llmUsage.workflow_id, llmUsage.provider, llmUsage.model)
-    .orderBy(desc(sql`sum(${llmUsage.cost_usd})`));
-}
-
-export interface ExecutionFilter {
-  workflow_id?: string | undefined;
-  status?: string | undefined;
-  /** Only with workflow_id. */
-  version?: number | undefined;
-  tag?: string | undefined;
-  /** [key, value] */
-  metadata?: [string, string] | undefined;
-  created_after?: number | undefined;
-  created_before?: number | undefined;
-}
-
-function executionWhere(tenantId: string, filter: ExecutionFilter, cursor: Cursor | null): SQL | undefined {
-  return and(
-    eq(executions.tenant_id, tenantId),
-    filter.workflow_id ? eq(executions.workflow_id, filter.workflow_id) : undefined,
-    filter.workflow_id && filter.version !== undefined ? eq(executions.version, filter.version) : undefined,
-    filter.status ? eq(executions.status, filter.status) : undefined,
-    filter.created_after !== undefined ? sql`${executions.created_at} >= ${filter.created_after}` : undefined,
-    filter.created_before !== undefined ? lt(executions.created_at, filter.created_before) : undefined,
-    filter.tag !== undefined
-      ? inArray(
-          executions.id,
-          sql`(select ${executionTags.execution_id} from ${executionTags} where ${executionTags.tenant_id} = ${tenantId} and ${executionTags.tag} = ${filter.tag})`,
-        )
-      : undefined,
-    filter.metadata !== undefined
-      ? inArray(
-          executions.id,
-          sql`(select ${executionMetadata.execution_id} from ${executionMetadata} where ${executionMetadata.tenant_id} = ${tenantId} and ${executionMetadata.key} = ${filter.metadata[0]} and ${executionMetadata.value} = ${filter.metadata[1]})`,
-        )
-      : undefined,
-    before(executions.created_at, executions.id, cursor),
-  );
-}
-
-/** How SQLite would run the list query for `filter` (for the test that no filter falls back to a table scan). */
-export async function explainListExecutions(db: Db, tenantId: string, filter: ExecutionFilter): Promise<string[]> {
-  const query = db
-    .select()
-    .from(executions)
-    .where(executionWhere(tenantId, filter, null))
-    .orderBy(desc(executions.created_at), desc(executions.id))
-    .limit(50);
-  const rows = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query.getSQL()}`);
-  return rows.map((r) => r.detail);
-}
-
-export async function listExecutions(
-  db: Db,
-  tenantId: string,
-  filter: ExecutionFilter,
-  cursor: Cursor | null,
-  limit: number,
-) {
-  return db
-    .select()
-    .from(executions)
-    .where(executionWhere(tenantId, filter, cursor))
-    .orderBy(desc(executions.created_at), desc(executions.id))
-    .limit(limit);
-}
-
-/** How many executions match `filter` in each status (the status filter itself is ignored): one grouped query. */
-export async function countExecutionsByStatus(db: Db, tenantId: string, filter: ExecutionFilter) {
-  return db
-    .select({ status: executions.status, n: sql<number>`count(*)` })
-    .from(executions)
-    .where(executionWhere(tenantId, { ...filter, status: undefined }, null))
-    .groupBy(executions.status);
-}
-
-export async function getProjectedExecution(db: Db, tenantId: string, id: string) {
-  const [exec, nodes] = await db.batch([
-    db
-      .select()
-      .from(executions)
-      .where(and(eq(executions.id, id), eq(executions.tenant_id, tenantId))),
-    db.select().from(nodeRuns).where(eq(nodeRuns.execution_id, id)),
-  ]);
-  return exec[0] ? { execution: exec[0], nodes } : null;
 }
 
 // ---- metrics (aggregates over D1, so every isolate's work is counted once)

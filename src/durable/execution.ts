@@ -1,230 +1,180 @@
-import { childEvent } from "../engine/child";
-import { ExecutionStore, type ExecRecord } from "../db/execution-store";
+import { DurableObject } from "cloudflare:workers";
+import { ExecutionStore } from "../db/execution-store";
 import type { ItemRecord } from "../db/map-store";
 import { MapStore } from "../db/map-store";
 import { config } from "../env";
-import { TERMINAL_EXECUTION, type EventEnvelope, type ExecutionStatus } from "../engine/events";
+import { childEvent } from "../engine/child";
+import { TERMINAL_EXECUTION, eventNames, type EventEnvelope, type ExecutionStatus } from "../engine/events";
 import { render } from "../engine/expr";
 import type { ItemStatus } from "../engine/map";
-import { eventNames } from "../engine/events";
-import { redrivePlan } from "../engine/redrive";
+import { itemNode } from "../engine/map";
+import type { ChildEnd, RunInput } from "../engine/run/messages";
+import { newExecution, nodeDef, runState, type StartParams } from "../engine/run/state";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
-import { ExecutionMaps } from "./execution-maps";
+import { RESET_REASON } from "./client";
+import { ExecutionRun } from "./execution-run";
+import { crashPoint, PlannedStop } from "./faults";
+import { deliverToItem, mapConfig } from "./map-run";
 import { deleteOutputs } from "./outputs";
-import { crashPoint } from "./faults";
+import { resettingSql } from "./resetting-sql";
+import { Subscribers } from "./subscribers";
 import { executionView, type ExecutionView } from "./view";
 
-export type StartParams = Pick<
-  ExecRecord,
-  | "id"
-  | "tenant_id"
-  | "workflow_id"
-  | "version"
-  | "definition"
-  | "input"
-  | "trace_id"
-  | "labels"
-  | "parent_execution_id"
-  | "parent_node_id"
-> & {
-  timeout_seconds: number;
-};
+export type { StartParams };
 
 // How long after it ended an execution can still be redriven.
 const REDRIVE_WINDOW_MS = 30 * 86_400_000;
 
-/** One execution: its SQLite storage is the source of truth, its alarm the only timer. */
-export class ExecutionObject extends ExecutionMaps {
+/**
+ * One execution: its SQLite storage is the source of truth, its alarm the only timer. This class is the RPC, stream
+ * and alarm surface; the run itself (input → step → persist → perform) is ExecutionRun's (execution-run.ts), and
+ * `run` is null until the execution is created and again once it is erased: every entry point checks it once.
+ */
+export class ExecutionObject extends DurableObject<Env> {
+  private store: ExecutionStore;
+  private maps: MapStore;
+  private run: ExecutionRun | null = null;
+  private readonly subscribers: Subscribers;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new ExecutionStore(this.sql());
+    this.maps = new MapStore(this.sql());
+    this.subscribers = new Subscribers(ctx, env, {
+      executionId: () => this.loaded().exec.id,
+      tenantId: () => this.loaded().exec.tenant_id,
+      isTerminal: () => TERMINAL_EXECUTION.has(this.loaded().exec.status),
+      replay: (after) => this.loaded().replay(after),
+      rearm: () => this.run?.rearm() ?? Promise.resolve(),
+    });
+    const exec = this.store.loadExecution();
+    if (exec) this.run = this.runFor(exec);
+  }
+
+  private runFor(exec: NonNullable<ReturnType<ExecutionStore["loadExecution"]>>): ExecutionRun {
+    const settings = { projectionFlushMs: config(this.env).PROJECTION_FLUSH_MS };
+    const state = runState(exec, this.store.loadNodes(), this.store.lastSeq(), settings);
+    return new ExecutionRun(
+      { ctx: this.ctx, env: this.env, store: this.store, maps: this.maps, subscribers: this.subscribers },
+      state,
+    );
+  }
+
+  /** The run, for callers that only exist once it does (stream hosts). */
+  private loaded(): ExecutionRun {
+    if (!this.run) throw new Error("execution object used before its execution was created");
+    return this.run;
+  }
+
+  /** The run, when it exists and belongs to `tenantId`; another tenant's execution looks absent. */
+  private owned(tenantId: string): ExecutionRun | null {
+    return this.run && this.run.exec.tenant_id === tenantId ? this.run : null;
+  }
+
   // ---- RPC API
 
   /** Create and start the execution; a second call with the same id returns the existing one unchanged. */
   async start(p: StartParams): Promise<{ id: string; status: ExecutionStatus; created: boolean }> {
-    if (this.exec) return { id: this.exec.id, status: this.exec.status, created: false };
+    // Checked again after every await: a second start may have created it meanwhile.
+    const existing = () => (this.run ? { id: this.run.exec.id, status: this.run.exec.status, created: false } : null);
+    const found = existing();
+    if (found) return found;
     await crashPoint({ point: "start.before", execution_id: p.id });
-    if (this.exec)
-      return { id: (this.exec as ExecRecord).id, status: (this.exec as ExecRecord).status, created: false };
-    const now = Date.now();
-    const exec: ExecRecord = {
-      id: p.id,
-      tenant_id: p.tenant_id,
-      workflow_id: p.workflow_id,
-      version: p.version,
-      definition: p.definition,
-      input: p.input,
-      status: "queued",
-      output: null,
-      error_code: null,
-      error_message: null,
-      created_at: now,
-      started_at: null,
-      finished_at: null,
-      deadline_at: now + p.timeout_seconds * 1000,
-      flush_due_at: null,
-      flush_attempts: 0,
-      concurrency_key: null,
-      trace_id: p.trace_id,
-      labels: p.labels,
-      labels_projected: 0,
-      parent_execution_id: p.parent_execution_id,
-      parent_node_id: p.parent_node_id,
-      parent_notified: 0,
-    };
+    const raced = existing();
+    if (raced) return raced;
+    let key: string | null = null;
     let keyError: string | null = null;
     if (p.definition.concurrency_key) {
+      const ctx = {
+        input: p.input,
+        nodes: {},
+        execution: { id: p.id, workflow_id: p.workflow_id, version: p.version },
+      };
       try {
-        exec.concurrency_key =
-          String(
-            (await render(p.definition.concurrency_key, {
-              input: p.input,
-              nodes: {},
-              execution: { id: p.id, workflow_id: p.workflow_id, version: p.version },
-            })) ?? "",
-          ) || null;
+        key = String((await render(p.definition.concurrency_key, ctx)) ?? "") || null;
       } catch (err) {
         keyError = err instanceof Error ? err.message : String(err);
       }
     }
+    const lost = existing();
+    if (lost) return lost;
+    const exec = newExecution(p, key, Date.now());
     this.store.createExecution(exec, p.definition.nodes);
-    this.exec = exec;
-    this.loadNodes();
-    this.emit("execution.queued", null, {
-      workflow_id: p.workflow_id,
-      version: p.version,
-      concurrency_key: exec.concurrency_key,
-    });
-    if (keyError !== null)
-      this.finish("failed", { code: "concurrency_key_error", message: `concurrency_key: ${keyError}` });
-    else if (await this.holdsKey()) this.markStarted();
+    const run = (this.run = this.runFor(exec));
+    run.feed({ type: "created", concurrencyKeyError: keyError });
+    if (keyError === null && (await run.holdsKey())) run.feed({ type: "slotGranted" });
     await this.ctx.storage.setAlarm(Date.now() + 1);
-    await this.flush();
+    await run.flush();
     await crashPoint({ point: "start.stored", execution_id: exec.id });
     return { id: exec.id, status: exec.status, created: true };
   }
 
   async cancel(tenantId: string, reason: string | null): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
-    const exec = this.owned(tenantId);
-    if (!exec) return null;
-    if (TERMINAL_EXECUTION.has(exec.status)) return { status: exec.status, changed: false };
-    this.finish("cancelled", { code: "cancelled", message: reason ?? "cancelled by request" });
-    await this.settle();
-    return { status: exec.status, changed: true };
-  }
-
-  /**
-   * Run a finished execution again from its unsucceeded nodes, or from `from_node` and everything downstream.
-   * Completed outputs and the event log are kept (new events continue the same seq); attempts keep counting,
-   * so every new attempt has a new idempotency key, while the retry policy starts afresh.
-   */
-  async redrive(
-    tenantId: string,
-    opts: { from_node?: string | undefined; input_patch?: Record<string, unknown> | undefined },
-  ): Promise<{ ok: true; status: ExecutionStatus } | { ok: false; code: string; message: string } | null> {
-    const exec = this.owned(tenantId);
-    if (!exec) return null;
-    if (!TERMINAL_EXECUTION.has(exec.status))
-      return { ok: false, code: "execution_not_finished", message: `the execution is ${exec.status}` };
-    if ((exec.finished_at ?? 0) < Date.now() - REDRIVE_WINDOW_MS)
-      return {
-        ok: false,
-        code: "redrive_window_passed",
-        message: "an execution can be redriven for 30 days after it ended",
-      };
-    const plan = redrivePlan(
-      exec.definition,
-      new Map([...this.nodes].map(([id, n]) => [id, n.status])),
-      opts.from_node,
-    );
-    if (!plan.ok) return plan;
-    const now = Date.now();
-    for (const id of plan.reset) {
-      const n = this.node(id);
-      Object.assign(n, {
-        status: "pending",
-        due_at: null,
-        started_at: null,
-        finished_at: null,
-        wait_event: null,
-        output: null,
-        error_code: null,
-        error_message: null,
-        attempt_base: n.attempt,
-      });
-    }
-    if (opts.input_patch)
-      exec.input =
-        exec.input && typeof exec.input === "object" && !Array.isArray(exec.input)
-          ? { ...(exec.input as object), ...opts.input_patch }
-          : opts.input_patch;
-    const timeout = exec.deadline_at - exec.created_at;
-    Object.assign(exec, {
-      status: "queued",
-      finished_at: null,
-      output: null,
-      error_code: null,
-      error_message: null,
-      deadline_at: now + timeout,
-    });
-    this.runAbort = new AbortController();
-    this.ctxData = null;
-    this.emit("execution.redriven", null, {
-      from_node: opts.from_node ?? null,
-      reset: plan.reset,
-      input_patched: Boolean(opts.input_patch),
-    });
-    const seq = this.store.lastSeq();
-    for (const id of plan.reset) {
-      const n = this.node(id);
-      n.seq = seq;
-      this.store.saveNode(n);
-    }
-    this.store.markDirty(plan.reset, seq);
-    if (await this.holdsKey()) this.markStarted();
-    await this.ctx.storage.setAlarm(Date.now() + 1);
-    await this.settle();
-    return { ok: true, status: exec.status };
+    return this.change(tenantId, { type: "cancelRequested", message: reason ?? "cancelled by request" });
   }
 
   /** Let running attempts finish but start nothing new; timers that fall due meanwhile fire after resume. */
   async pause(tenantId: string): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
-    const exec = this.owned(tenantId);
-    if (!exec) return null;
-    if (exec.status !== "running" && exec.status !== "queued") return { status: exec.status, changed: false };
-    exec.status = "paused";
-    this.emit("execution.paused", null, {});
-    await this.settle();
-    return { status: exec.status, changed: true };
+    return this.change(tenantId, { type: "paused" });
   }
 
   async resume(tenantId: string): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
-    const exec = this.owned(tenantId);
-    if (!exec) return null;
-    if (exec.status !== "paused") return { status: exec.status, changed: false };
-    // One that never got its concurrency key or running slot goes back to waiting for it.
-    exec.status = exec.started_at === null ? "queued" : "running";
-    this.emit("execution.resumed", null, {});
-    await this.ctx.storage.setAlarm(Date.now() + 1);
-    await this.settle();
-    return { status: exec.status, changed: true };
+    return this.change(tenantId, { type: "resumed" });
   }
 
-  /** A child execution (started by a `workflow` node) finished: delivered like an event named child:<id>. */
-  async childFinished(
+  /** Feed an input that changes the execution's status; `changed` is false when it was not in a status to take it. */
+  private async change(
     tenantId: string,
-    childId: string,
-    result: { status: string; output: unknown; error: { code: string; message: string } | null },
-  ): Promise<boolean> {
-    const exec = this.owned(tenantId);
-    if (!exec) return false;
-    if (TERMINAL_EXECUTION.has(exec.status)) return true;
-    const event = childEvent(childId);
-    this.store.addToInbox(event, result, Date.now());
-    const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === event);
-    if (waiter) this.deliverBuffered(waiter);
-    const item = this.maps.waitingFor(event);
-    if (item) this.childEndedForItem(item);
-    await this.settle();
+    input: RunInput,
+  ): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    const before = run.exec.status;
+    run.feed(input);
+    const changed = run.exec.status !== before;
+    if (changed && run.exec.status !== "paused") await this.ctx.storage.setAlarm(Date.now() + 1);
+    await run.settle();
+    return { status: run.exec.status, changed };
+  }
+
+  /** Run a finished execution again from its unsucceeded nodes, or from `from_node` and everything downstream. */
+  async redrive(
+    tenantId: string,
+    opts: { from_node?: string | undefined; input_patch?: Record<string, unknown> | undefined },
+  ): Promise<{ ok: true; status: ExecutionStatus } | { ok: false; code: string; message: string } | null> {
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    const input = { fromNode: opts.from_node, inputPatch: opts.input_patch, windowMs: REDRIVE_WINDOW_MS };
+    const done = run.feed({ type: "redriven", ...input });
+    if (done.refused) return { ok: false, ...done.refused };
+    run.restarted();
+    if (await run.holdsKey()) run.feed({ type: "slotGranted" });
+    await this.ctx.storage.setAlarm(Date.now() + 1);
+    await run.settle();
+    return { ok: true, status: run.exec.status };
+  }
+
+  /** A child execution (started by a `workflow` node or a map item) finished. */
+  async childFinished(tenantId: string, childId: string, result: ChildEnd): Promise<boolean> {
+    const run = this.owned(tenantId);
+    if (!run) return false;
+    if (TERMINAL_EXECUTION.has(run.exec.status)) return true;
+    run.feed({ type: "childFinished", childId, result });
+    const item = this.maps.waitingFor(childEvent(childId));
+    if (item) this.childEndedForItem(run, item);
+    await run.settle();
     return true;
+  }
+
+  /** A map item's child execution ended: record it, and wake its map node if that was parked. */
+  private childEndedForItem(run: ExecutionRun, item: ItemRecord): void {
+    const mapNode = run.node(item.node_id);
+    if (mapNode.status !== "running" && mapNode.status !== "waiting") return;
+    const def = nodeDef(run.state, item.node_id);
+    deliverToItem(this.maps, this.store, itemNode(def, mapConfig(def)), item);
+    if (mapNode.status === "waiting")
+      run.feed({ type: "mapUnparked", nodeId: item.node_id, counts: this.maps.counts(item.node_id) });
   }
 
   /** Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. */
@@ -237,48 +187,39 @@ export class ExecutionObject extends ExecutionMaps {
     | { accepted: false; unknown: true; waits_for: string[] }
     | null
   > {
-    const exec = this.owned(tenantId);
-    if (!exec) return null;
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    const exec = run.exec;
     if (TERMINAL_EXECUTION.has(exec.status)) return { accepted: false, status: exec.status, delivered_to: null };
     // An event nobody waits for would be buffered forever while the sender believes it was delivered.
-    const names = eventNames(exec.definition, this.nodes.values());
+    const names = eventNames(exec.definition, run.state.nodes.values());
     if (names && !names.includes(name)) return { accepted: false, unknown: true, waits_for: names };
-    const now = Date.now();
-    this.store.addToInbox(name, payload, now);
-    this.emit("event.received", null, { name, payload: payload ?? null });
-    const waiter = [...this.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === name);
-    if (waiter) this.deliverBuffered(waiter);
-    await this.settle();
-    return { accepted: true, status: exec.status, delivered_to: waiter?.id ?? null };
+    const done = run.feed({ type: "eventReceived", name, payload });
+    const stored = done.commands.find((c) => c.type === "storeEvent");
+    await run.settle();
+    return { accepted: true, status: exec.status, delivered_to: stored?.consumedBy ?? null };
   }
 
   snapshot(tenantId: string): ExecutionView | null {
-    const exec = this.owned(tenantId);
-    return exec ? executionView(exec, this.nodes, (id) => this.maps.counts(id), this.store.usageTotals()) : null;
+    const run = this.owned(tenantId);
+    return run ? this.view(run) : null;
+  }
+
+  private view(run: ExecutionRun): ExecutionView {
+    return executionView(run.exec, run.state.nodes, (id) => this.maps.counts(id), this.store.usageTotals());
   }
 
   events(tenantId: string, after: number, limit: number): EventEnvelope[] | null {
-    const exec = this.owned(tenantId);
-    return exec ? this.store.events(exec.id, after, limit) : null;
+    const run = this.owned(tenantId);
+    return run ? this.store.events(run.exec.id, after, limit) : null;
   }
 
   /** Resolve with the execution once it has finished, or after `timeoutMs` with its state then. */
   async settled(tenantId: string, timeoutMs: number): Promise<ExecutionView | null> {
-    const exec = this.owned(tenantId);
-    if (!exec) return null;
-    if (!TERMINAL_EXECUTION.has(exec.status)) {
-      const timer = new AbortController();
-      let wake = (): void => undefined;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        this.waiters.add(resolve);
-        scheduler.wait(timeoutMs, { signal: timer.signal }).then(resolve, () => undefined);
-      }).finally(() => {
-        timer.abort();
-        this.waiters.delete(wake);
-      });
-    }
-    return executionView(exec, this.nodes, (id) => this.maps.counts(id), this.store.usageTotals());
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    await run.finished(timeoutMs);
+    return this.view(run);
   }
 
   /**
@@ -286,12 +227,13 @@ export class ExecutionObject extends ExecutionMaps {
    * so a run past its deadline times out and a stuck one resumes.
    */
   async poke(): Promise<{ status: ExecutionStatus } | null> {
-    if (!this.exec) return null;
+    const run = this.run;
+    if (!run) return null;
     this.store.touch();
-    await this.settle();
+    await run.settle();
     // A queued execution was probably just handed its concurrency key: try now rather than at the next poll.
-    if (this.exec.status === "queued") await this.ctx.storage.setAlarm(Date.now() + 1);
-    return { status: this.exec.status };
+    if (run.exec.status === "queued") await this.ctx.storage.setAlarm(Date.now() + 1);
+    return { status: run.exec.status };
   }
 
   /**
@@ -299,29 +241,28 @@ export class ExecutionObject extends ExecutionMaps {
    * slot and key released), then its storage and alarm are dropped. Afterwards the object answers "not found".
    */
   async erase(tenantId: string): Promise<boolean> {
-    const exec = this.owned(tenantId);
-    if (!exec) return false;
-    if (!TERMINAL_EXECUTION.has(exec.status)) {
-      this.finish("cancelled", { code: "cancelled", message: "erased by request" });
-      await this.settle();
+    const run = this.owned(tenantId);
+    if (!run) return false;
+    if (!TERMINAL_EXECUTION.has(run.exec.status)) {
+      run.feed({ type: "cancelRequested", message: "erased by request" });
+      await run.settle();
     }
     // A drive unwinding from the cancel still touches state: let it finish before the storage goes.
-    for (let i = 0; i < 500 && (this.driving || this.flushing || this.inflight.size > 0); i++) await scheduler.wait(10);
+    for (let i = 0; i < 500 && run.busy(); i++) await scheduler.wait(10);
     return this.purge();
   }
 
   /** Retention: drop a finished execution's storage and alarm; a running one is left alone. */
   async purge(): Promise<boolean> {
-    if (this.exec && !TERMINAL_EXECUTION.has(this.exec.status)) return false;
+    if (this.run && !TERMINAL_EXECUTION.has(this.run.exec.status)) return false;
     // Outputs kept in R2 go first: should this fail, the storage that names them is still here to retry from.
-    if (this.exec) await deleteOutputs(this.env.ARTIFACTS, this.exec.id);
+    if (this.run) await deleteOutputs(this.env.ARTIFACTS, this.run.exec.id);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // A fresh, empty schema: the object answers "not found" from now on instead of failing on missing tables.
     this.store = new ExecutionStore(this.sql());
     this.maps = new MapStore(this.sql());
-    this.exec = null;
-    this.nodes.clear();
+    this.run = null;
     return true;
   }
 
@@ -330,14 +271,29 @@ export class ExecutionObject extends ExecutionMaps {
    * the execution is not the tenant's; `node: false` when it has no such node.
    */
   nodeOutput(tenantId: string, nodeId: string): { node: boolean; status: string | null; output: unknown } | null {
-    if (!this.owned(tenantId)) return null;
-    const n = this.nodes.get(nodeId);
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    const n = run.state.nodes.get(nodeId);
     return n ? { node: true, status: n.status, output: n.output ?? null } : { node: false, status: null, output: null };
+  }
+
+  /** One page of a map node's items, in input order. */
+  mapItems(
+    tenantId: string,
+    nodeId: string,
+    status: ItemStatus | null,
+    after: number,
+    limit: number,
+  ): { node: boolean; items: ItemRecord[] } | null {
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    if (run.state.defs.get(nodeId)?.kind !== "map") return { node: false, items: [] };
+    return { node: true, items: this.maps.page(nodeId, status, after, limit) };
   }
 
   /** For the TenantObject checking a stale lease: does this execution still hold (or wait for) its key and slot? */
   holdsKeyLease(): boolean {
-    return this.exec !== null && !TERMINAL_EXECUTION.has(this.exec.status);
+    return this.run !== null && !TERMINAL_EXECUTION.has(this.run.exec.status);
   }
 
   ping(): string {
@@ -354,6 +310,8 @@ export class ExecutionObject extends ExecutionMaps {
     return { ticket, expires_at: new Date(expiresAt).toISOString() };
   }
 
+  // ---- streams and the alarm
+
   /**
    * Only for stream upgrades (WebSocket or SSE); the Worker has authenticated the caller by API key
    * (x-edgeflow-tenant) or passes a ticket (x-edgeflow-ticket) for this object to check and use up.
@@ -368,54 +326,74 @@ export class ExecutionObject extends ExecutionMaps {
     };
     const tenant = h.get("x-edgeflow-tenant");
     const ticket = h.get("x-edgeflow-ticket");
+    const problem = { instance: r.instance, request_id: r.request_id };
     if (ticket !== null && !tenant) {
-      const valid = this.exec !== null && this.store.consumeTicket(await sha256Hex(ticket), Date.now());
+      const valid = this.run !== null && this.store.consumeTicket(await sha256Hex(ticket), Date.now());
       if (!valid)
         return problemResponse({
           status: 401,
           code: "invalid_ticket",
           detail: "The stream ticket is unknown, expired, already used, or for another execution.",
-          instance: r.instance,
-          request_id: r.request_id,
+          ...problem,
         });
     } else if (!tenant || !this.owned(tenant)) {
       return problemResponse({
         status: 404,
         code: "execution_not_found",
         detail: "The execution does not exist.",
-        instance: r.instance,
-        request_id: r.request_id,
+        ...problem,
       });
     }
     return this.subscribers.connect(r);
   }
 
+  // Hibernatable WebSocket handlers: a socket may outlive the execution it watched (erased meanwhile), and a
+  // throw here would only reach the runtime's log, so each one is guarded and a closing socket is always answered.
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    this.subscribers.onMessage(ws, message);
+    if (!this.run) return ws.close(1011, "execution gone");
+    try {
+      this.subscribers.onMessage(ws, message);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "websocket message failed", error: String(err) }));
+    }
   }
 
-  override async webSocketClose(ws: WebSocket): Promise<void> {
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.subscribers.onClose(ws);
+    // Answer the client's close frame; with the runtime's own auto-reply it is already closed, which is fine.
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
     this.subscribers.onClose(ws);
   }
 
-  /** One page of a map node's items, in input order. */
-  mapItems(
-    tenantId: string,
-    nodeId: string,
-    status: ItemStatus | null,
-    after: number,
-    limit: number,
-  ): { node: boolean; items: ItemRecord[] } | null {
-    if (!this.owned(tenantId)) return null;
-    if (this.defs.get(nodeId)?.kind !== "map") return { node: false, items: [] };
-    return { node: true, items: this.maps.page(nodeId, status, after, limit) };
+  override async alarm(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    try {
+      await run.alarm();
+    } catch (err) {
+      // A step that throws (a storage write refused, a bug) may leave memory ahead of storage: reset the object so
+      // the alarm's retry reloads from storage, which is the truth, and re-runs from there.
+      if (!(err instanceof PlannedStop)) this.reset(err);
+      throw err;
+    }
   }
 
-  override async alarm(): Promise<void> {
-    await this.guard(() => this.onAlarm());
+  private reset(err: unknown): void {
+    const execution_id = this.run?.exec.id ?? null;
+    const msg = "execution object reset after a failed step";
+    console.error(JSON.stringify({ level: "error", msg, execution_id, error: String(err) }));
+    this.ctx.abort(`${RESET_REASON}: reset after a failed step: ${String(err)}`);
+  }
+
+  /** The object's SQL storage; a statement that fails resets the object, whichever handler it ran in. */
+  private sql(): SqlStorage {
+    return resettingSql(this.ctx.storage.sql, (err) => this.reset(err));
   }
 }

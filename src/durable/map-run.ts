@@ -1,4 +1,4 @@
-import { childIdOf, childWait } from "../engine/child";
+import { childIdOf, childOutcome, childWait } from "../engine/child";
 import type { ExecutionStore } from "../db/execution-store";
 import type { ItemRecord, MapStore } from "../db/map-store";
 import type { NodeDef } from "../engine/dag";
@@ -16,7 +16,6 @@ import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../engine/
 import { sha256Hex } from "../lib/hash";
 import { executors } from "../nodes";
 import type { RunResult, RunServices } from "../nodes/types";
-import { childOutcome } from "../nodes/workflow";
 import { runAttempt } from "./attempt";
 import { crashPoint } from "./faults";
 

@@ -1,4 +1,9 @@
+import { openDb } from "../db/client";
 import type { ExecRecord, NodeRecord } from "../db/execution-store";
+import { projectExecution } from "../db/history-repo";
+import { expectedWake } from "../engine/run/wake";
+import type { AttemptHost } from "./launch";
+import { endTurn } from "./turn";
 import type { ExecutionRow, NodeRunRow } from "../db/repo";
 
 /** The D1 rows for the execution and the nodes named in `dirtyKeys` ("" is the execution itself). */
@@ -58,7 +63,31 @@ function retainUntil(exec: ExecRecord): number | null {
   return days === undefined || exec.finished_at === null ? null : exec.finished_at + days * 86_400_000;
 }
 
-/** Backoff for failed projections: 0.5 s doubling to a minute; the alarm keeps retrying until D1 takes it. */
-export function projectionRetryDelay(attempts: number): number {
-  return Math.min(60_000, 500 * 2 ** Math.min(attempts, 7));
+/** One write of the run's dirty rows (and unprojected LLM usage) to D1; a failure is fed back for the alarm to retry. */
+export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">): Promise<void> {
+  // Building the projection takes milliseconds: let events already broadcast commit and go out first.
+  if (run.h.subscribers.sentSinceAsked()) await endTurn();
+  const exec = run.state.exec;
+  const { keys, upTo } = run.h.store.dirty();
+  const usage = run.h.store.unprojectedUsage();
+  if (keys.length === 0 && usage.length === 0) {
+    run.feed({ type: "projected", more: false, labels: false });
+    return;
+  }
+  const now = Date.now();
+  const wake = expectedWake(run.state, now);
+  const rows = projectionRows(exec, run.state.nodes, keys, run.state.lastSeq, now, wake);
+  const labels = exec.labels_projected ? null : exec.labels;
+  try {
+    await projectExecution(openDb(run.h.env.DB).db, rows.execution, rows.nodes, usage, labels);
+  } catch (err) {
+    run.feed({ type: "projectionFailed" });
+    const msg = "projection failed; retrying by alarm";
+    const attempts = exec.flush_attempts;
+    console.error(JSON.stringify({ level: "error", msg, execution_id: exec.id, attempts, error: String(err) }));
+    return;
+  }
+  run.h.store.clearDirty(upTo);
+  run.h.store.markUsageProjected(usage.map((u) => u.id));
+  run.feed({ type: "projected", more: run.h.store.dirty().keys.length > 0, labels: true });
 }

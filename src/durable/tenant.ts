@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { BudgetStore } from "../db/budget-store";
 import { openDb } from "../db/client";
 import { LeaseStore } from "../db/lease-store";
-import { monthSpend } from "../db/repo";
+import { monthSpend } from "../db/history-repo";
 import { take, type Bucket, type RateDecision } from "../engine/rate";
 import { config } from "../env";
 import { executionStub } from "./client";

@@ -1,8 +1,7 @@
 // Scheduling decisions for one execution: which nodes are ready, skipped, due, and whether the run is over.
-// Called by the ExecutionObject after every state change; performs no I/O.
+// Called by the execution reducer (run/step.ts) on every tick; performs no I/O.
 import type { Definition, NodeDef } from "./dag";
 import { TERMINAL_NODE, type NodeStatus } from "./events";
-import { holds, type ExprContext } from "./expr";
 
 export interface NodeState {
   id: string;
@@ -17,29 +16,36 @@ export type SkipReason = "condition_false" | "upstream_skipped" | "upstream_fail
 export interface Plan {
   ready: string[];
   skipped: { id: string; reason: SkipReason; detail: string }[];
+  /** Nodes whose `when` must be evaluated before they can be decided (the shell evaluates; JSONata is async). */
+  evaluate: { id: string; expr: string }[];
+  /** Nodes whose `when` threw: they fail, as data for the caller to record. */
+  conditionFailed: { id: string; message: string }[];
   /** Set when every node is terminal: the execution's final status. */
   done?: { status: "succeeded" | "failed"; failed_nodes: string[] };
 }
 
+/** A `when` as evaluated: whether it holds, or the message of the error it threw. */
+export type Condition = boolean | { error: string };
+
 /**
- * Decide the next moves. Skips propagate within one call, so a skipped chain resolves at once.
- * A `when` that throws is reported by the caller as the node's failure, via `onConditionError`.
+ * Decide the next moves. Skips propagate within one call, so a skipped chain resolves at once. A node with a `when`
+ * is decided only once `conditions` has its answer; until then it is listed under `evaluate` and stays pending.
  */
-export async function plan(
+export function plan(
   def: Definition,
   states: ReadonlyMap<string, NodeState>,
-  ctx: ExprContext,
+  conditions: ReadonlyMap<string, Condition>,
   now: number,
-  onConditionError: (id: string, message: string) => void,
-): Promise<Plan> {
+): Plan {
   const status = new Map([...states].map(([id, s]) => [id, s.status]));
   const byId = new Map(def.nodes.map((n) => [n.id, n]));
-  const result: Plan = { ready: [], skipped: [] };
+  const result: Plan = { ready: [], skipped: [], evaluate: [], conditionFailed: [] };
+  const asked = new Set<string>();
   let changed = true;
   while (changed) {
     changed = false;
     for (const node of def.nodes) {
-      if (status.get(node.id) !== "pending") continue;
+      if (status.get(node.id) !== "pending" || asked.has(node.id)) continue;
       const verdict = needsVerdict(node, status, byId);
       if (verdict === "wait") continue;
       if (verdict !== "go") {
@@ -49,16 +55,19 @@ export async function plan(
         continue;
       }
       if (node.when) {
-        let ok: boolean;
-        try {
-          ok = await holds(node.when, ctx);
-        } catch (err) {
+        const holds = conditions.get(node.id);
+        if (holds === undefined) {
+          asked.add(node.id);
+          result.evaluate.push({ id: node.id, expr: node.when });
+          continue;
+        }
+        if (typeof holds === "object") {
           status.set(node.id, "failed");
-          onConditionError(node.id, err instanceof Error ? err.message : String(err));
+          result.conditionFailed.push({ id: node.id, message: holds.error });
           changed = true;
           continue;
         }
-        if (!ok) {
+        if (!holds) {
           status.set(node.id, "skipped");
           result.skipped.push({ id: node.id, reason: "condition_false", detail: `when ${node.when} is false` });
           changed = true;

@@ -2,6 +2,9 @@ import type { z } from "zod";
 import type { AttemptError } from "../engine/retry";
 import type { BreakerSettings } from "../engine/breaker";
 import type { ExprContext } from "../engine/expr";
+import type { RunResult } from "../engine/run/messages";
+
+export type { RunResult };
 
 /** A failure worth another attempt (network, 5xx, 429, timeouts); `retryAfterMs` is a floor for the backoff. */
 export class RetryableError extends Error {
@@ -117,14 +120,6 @@ export interface RunContext<C> {
   expr: ExprContext;
   services: RunServices;
 }
-
-/** `wait` hands the node to the ExecutionObject's durable timers / event inbox instead of finishing it. */
-export type RunResult =
-  | { ok: true; output: unknown }
-  | { ok: false; error: AttemptError }
-  | { wait: { until: number | null; event: string | null } }
-  /** Started a child execution (a `workflow` node): the attempt ends when the child does. */
-  | { child: { execution_id: string } };
 
 export interface NodeExecutor<S extends z.ZodType = z.ZodType> {
   config: S;

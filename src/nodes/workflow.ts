@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { FatalError, RetryableError, type NodeExecutor, type RunResult } from "./types";
+import { FatalError, RetryableError, type NodeExecutor } from "./types";
 
 const config = z
   .object({
@@ -38,14 +38,3 @@ export const subWorkflow: NodeExecutor<typeof config> = {
     return { child: { execution_id: started.id } };
   },
 };
-
-/** What a child execution's end means for the attempt that waited for it: its output, or a failed attempt. */
-export function childOutcome(
-  childId: string,
-  child: { status: string; output: unknown; error: { code: string; message: string } | null },
-): RunResult {
-  if (child.status === "succeeded")
-    return { ok: true, output: { execution_id: childId, output: child.output ?? null } };
-  const message = `child execution ${childId} ${child.status}${child.error ? `: ${child.error.message}` : ""}`;
-  return { ok: false, error: { code: `child_${child.status}`, message, retryable: child.status !== "cancelled" } };
-}

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { setMetric } from "hono/timing";
 import { z } from "zod";
-import * as repo from "../db/repo";
+import * as history from "../db/history-repo";
 import { executionStub, snapshotOf } from "../durable/client";
 import { startExecution } from "../services/start";
 import { isOutputRef, refKey } from "../durable/outputs";
@@ -122,7 +122,7 @@ export const workflowExecutions = new Hono<AppEnv>().post("/", async (c) => {
 export const executions = new Hono<AppEnv>()
   .get("/", async (c) => {
     const q = readQuery(c, listExecutionsQuery);
-    const rows = await repo.listExecutions(c.get("db").db, c.get("tenantId"), q, q.cursor, q.limit + 1);
+    const rows = await history.listExecutions(c.get("db").db, c.get("tenantId"), q, q.cursor, q.limit + 1);
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
     return c.json({
@@ -141,7 +141,7 @@ export const executions = new Hono<AppEnv>()
   })
   .get("/counts", async (c) => {
     const q = readQuery(c, executionFilter);
-    const rows = await repo.countExecutionsByStatus(c.get("db").db, c.get("tenantId"), q);
+    const rows = await history.countExecutionsByStatus(c.get("db").db, c.get("tenantId"), q);
     const counts = Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, 0])) as Record<string, number>;
     for (const r of rows) counts[r.status] = Number(r.n);
     return c.json({ counts, total: rows.reduce((sum, r) => sum + Number(r.n), 0) });
@@ -151,7 +151,7 @@ export const executions = new Hono<AppEnv>()
     const { value } = await readJson(c, bulkBody);
     const action = c.req.param("action") as "cancel" | "redrive" | "delete";
     const tenantId = c.get("tenantId");
-    const rows = await repo.listExecutions(c.get("db").db, tenantId, value.filter, null, value.limit);
+    const rows = await history.listExecutions(c.get("db").db, tenantId, value.filter, null, value.limit);
     const results = await inBatches(rows, 6, async (e) => {
       const stub = executionStub(c.env, e.id);
       if (action === "delete")

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
+import * as history from "../db/history-repo";
 import * as repo from "../db/repo";
 import { breakerStub } from "../durable/client";
 import { readJson, readQuery } from "../middleware/body";
@@ -86,7 +87,7 @@ export const budget = new Hono<AppEnv>()
     const db = c.get("db").db;
     const [monthly, spent] = await Promise.all([
       repo.getBudget(db, c.get("tenantId")),
-      repo.monthSpend(db, c.get("tenantId"), thisMonth()),
+      history.monthSpend(db, c.get("tenantId"), thisMonth()),
     ]);
     return c.json({ monthly_usd: monthly, month: thisMonth(), spent_usd: spent });
   })
@@ -99,7 +100,7 @@ export const budget = new Hono<AppEnv>()
 /** /v1/usage?month=YYYY-MM: LLM calls, tokens and cost per workflow and model, in one query. */
 export const usage = new Hono<AppEnv>().get("/", async (c) => {
   const month = readQuery(c, usageQuery).month ?? thisMonth();
-  const rows = await repo.usageReport(c.get("db").db, c.get("tenantId"), month);
+  const rows = await history.usageReport(c.get("db").db, c.get("tenantId"), month);
   const data = rows.map((r) => ({
     ...r,
     calls: Number(r.calls),

@@ -1,6 +1,6 @@
 // Erasure of executions for DELETE /v1/executions/:id and its bulk form: Durable Object storage first, then D1.
 import type { Db } from "../db/client";
-import { deleteExecutions, executionFamily } from "../db/cron-repo";
+import { deleteExecutions, executionFamily } from "../db/maintenance-repo";
 import { executionStub } from "../durable/client";
 import { inBatches } from "../lib/batches";
 

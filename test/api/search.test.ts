@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client";
-import { explainListExecutions } from "../../src/db/repo";
+import { explainListExecutions } from "../../src/db/history-repo";
 import { client, createTenant, waitFor, waitForNode } from "../support/api";
 
 const waiting = { name: "w", nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }] };

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client";
-import { getProjectedExecution, projectExecution, type ExecutionRow, type NodeRunRow } from "../../src/db/repo";
+import { getProjectedExecution, projectExecution, type ExecutionRow, type NodeRunRow } from "../../src/db/history-repo";
 import { client, createTenant, run, waitFor } from "../support/api";
 
 describe("D1 projection", () => {

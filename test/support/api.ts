@@ -1,7 +1,8 @@
 import { Validator } from "@cfworker/json-schema";
 import { env, exports } from "cloudflare:workers";
 import { openDb } from "../../src/db/client";
-import { getProjectedExecution, insertTenantWithKey } from "../../src/db/repo";
+import { getProjectedExecution } from "../../src/db/history-repo";
+import { insertTenantWithKey } from "../../src/db/repo";
 import { generateApiKey } from "../../src/lib/api-keys";
 
 let tenants = 0;

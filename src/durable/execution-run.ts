@@ -1,0 +1,379 @@
+// The shell around one loaded execution: the loop "input → step → persist → perform" and the drive that feeds it.
+// Everything decided is the reducer's (src/engine/run/step.ts); this file only does what it is told, and reads what
+// the reducer cannot (the clock, storage, R2, the tenant's slots).
+import { envelope } from "../db/execution-store";
+import { config } from "../env";
+import { TERMINAL_EXECUTION, type EventEnvelope } from "../engine/events";
+import { holds, type ExprContext } from "../engine/expr";
+import type { ItemCounts } from "../engine/map";
+import type { EmittedEvent, RunCommand, RunInput, StepResult } from "../engine/run/messages";
+import { nodeRecord, type NodeRecord, type RunState } from "../engine/run/state";
+import { step } from "../engine/run/step";
+import { LEASE_MS, nextAlarm, owesParent } from "../engine/run/wake";
+import { dueWaits, nextWake } from "../engine/scheduler";
+import { executionStub, releaseKey, RUNNING_SLOTS, tenantStub } from "./client";
+import { crashPoint } from "./faults";
+import { launchAttempt, type AttemptHost, type RunHost } from "./launch";
+import { isOutputRef, loadOutput } from "./outputs";
+import { projectOnce } from "./projection";
+import { afterTurn, endTurn } from "./turn";
+
+// Upper bound on one in-memory wait inside a drive; durable wake-ups are the alarm's job.
+const MAX_IN_MEMORY_WAIT_MS = 5_000;
+
+export class ExecutionRun implements AttemptHost {
+  readonly inflight = new Map<string, Promise<void>>();
+  /** Map nodes that used up this alarm invocation's item budget; the next invocation resumes them. */
+  readonly yielded = new Set<string>();
+  /** Map item attempts this alarm invocation may still start, shared by every map node. */
+  readonly budget = { left: 0 };
+  runAbort = new AbortController();
+  private driving = false;
+  private wake: (() => void) | null = null;
+  private flushing: Promise<void> | null = null;
+  private readonly waiters = new Set<() => void>();
+  /** Outputs kept in R2, read back by $ref for expressions. */
+  private readonly loaded = new Map<string, unknown>();
+  outputsToLoad = true;
+  private ctxData: ExprContext | null = null;
+  private toEvaluate: { nodeId: string; expr: string }[] = [];
+
+  constructor(
+    readonly h: RunHost,
+    readonly state: RunState,
+  ) {}
+
+  get exec() {
+    return this.state.exec;
+  }
+
+  // ---- the loop: one input, one step, its writes, its commands
+
+  /** Synchronous from step to the last write, so the writes of one step commit together (the implicit transaction). */
+  feed(input: RunInput): StepResult {
+    const r = step(this.state, input, Date.now(), Math.random);
+    for (const c of r.commands) if (c.type === "emit") this.h.store.appendEvent(c.event);
+    for (const id of r.changedNodes) this.h.store.saveNode(this.node(id));
+    if (r.execChanged) this.h.store.saveExecution(this.exec);
+    // Persist first, then perform: a subscriber never sees an event the log could lose.
+    for (const c of r.commands) this.perform(c);
+    return r;
+  }
+
+  private perform(c: RunCommand): void {
+    switch (c.type) {
+      case "emit":
+        return this.published(c.event);
+      case "launchAttempt":
+        return launchAttempt(this, c.nodeId, c.attempt, c.resume);
+      case "evaluateConditions":
+        this.toEvaluate.push(...c.nodes);
+        return;
+      case "takeBuffered": {
+        const event = this.h.store.takeFromInbox(c.name, c.nodeId);
+        if (event) this.feed({ type: "bufferedTaken", nodeId: c.nodeId, event });
+        return;
+      }
+      case "storeEvent":
+        return this.h.store.addToInbox(c.name, c.payload, c.at, c.consumedBy);
+      case "cancelChildren":
+        return this.cancelChildren(c.ids, c.reason);
+      case "stopMaps":
+        this.cancelChildren(this.h.maps.awaitedChildren(), c.reason);
+        return this.h.maps.cancelOpen(null, Date.now());
+      case "reproject":
+        return this.h.store.markDirty(c.nodeIds, c.seq);
+      case "ended":
+        return this.ended();
+    }
+  }
+
+  private published(e: EmittedEvent): void {
+    const exec = this.exec;
+    if (e.nodeId !== null && this.ctxData) {
+      const n = this.node(e.nodeId);
+      this.ctxData.nodes[n.id] = { status: n.status, output: this.readable(n.output) };
+    }
+    this.h.subscribers.broadcast(envelope(exec.id, e.seq, e.type, e.nodeId, e.attempt, e.at, e.data));
+    if (e.nodeId !== null || !e.type.startsWith("execution.")) return;
+    // One structured line per execution state change, joinable with request logs by trace_id. Written after the
+    // turn: a log line must not hold back the event it describes.
+    const line = JSON.stringify({
+      level: e.type === "execution.failed" || e.type === "execution.timed_out" ? "warn" : "info",
+      msg: e.type,
+      execution_id: exec.id,
+      tenant_id: exec.tenant_id,
+      workflow_id: exec.workflow_id,
+      trace_id: exec.trace_id,
+      seq: e.seq,
+      status: exec.status,
+    });
+    afterTurn(() => console.log(line));
+  }
+
+  /** The run reached a terminal status: stop what is under way and let go of what it holds. */
+  private ended(): void {
+    const exec = this.exec;
+    this.runAbort.abort(new Error(`execution ${exec.status}`));
+    this.h.subscribers.closeAll();
+    // Fire and forget: a release lost to a crash here is found by the TenantObject once its lease is stale.
+    const slots = config(this.h.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
+    this.h.ctx.waitUntil(
+      crashPoint({ point: "release.before", execution_id: exec.id }).then(() => releaseKey(this.h.env, exec, slots)),
+    );
+    for (const resolve of this.waiters) resolve();
+    this.waiters.clear();
+  }
+
+  cancelChildren(ids: string[], reason: string): void {
+    for (const childId of ids) {
+      this.h.ctx.waitUntil(
+        executionStub(this.h.env, childId)
+          .cancel(this.exec.tenant_id, reason)
+          .then(
+            () => undefined,
+            () => undefined,
+          ),
+      );
+    }
+  }
+
+  // ---- the drive: feed the ticks, launch, await, until nothing can move
+
+  async alarm(): Promise<void> {
+    await crashPoint({ point: "alarm", execution_id: this.exec.id });
+    const now = Date.now();
+    const renewal = this.h.subscribers.nextRenewal();
+    if (renewal !== null && renewal <= now) await this.h.subscribers.renewDue(now);
+    if (!this.driving) {
+      // Each alarm invocation has its own subrequest allowance: map items are started in chunks of this many.
+      this.budget.left = config(this.h.env).MAP_ITEMS_PER_INVOCATION;
+      this.yielded.clear();
+    }
+    await this.drive();
+  }
+
+  async drive(): Promise<void> {
+    if (this.driving) {
+      this.wake?.();
+      return;
+    }
+    this.driving = true;
+    try {
+      let leaseUntil = 0;
+      while (!TERMINAL_EXECUTION.has(this.exec.status)) {
+        const now = Date.now();
+        if (now - leaseUntil > -LEASE_MS / 2) {
+          leaseUntil = now + LEASE_MS;
+          await this.h.ctx.storage.setAlarm(leaseUntil);
+        }
+        if (this.exec.status !== "running") {
+          this.tick(); // the deadline applies to queued and paused runs too
+          if (this.exec.status === "paused") {
+            // Attempts already under way finish and are recorded; nothing new starts until resume.
+            if (this.inflight.size === 0) break;
+            await this.nextChange(null);
+            continue;
+          }
+          // Waiting for the concurrency key or a running slot: rearm polls, and whoever frees one wakes us.
+          if (this.exec.status !== "queued" || !(await this.holdsKey())) break;
+          this.feed({ type: "slotGranted" });
+        }
+        if (!(await this.loadOutputs())) break;
+        const ticked = this.tick();
+        if (await this.evaluateConditions()) continue;
+        if (TERMINAL_EXECUTION.has(this.exec.status)) break;
+        if (this.exec.flush_due_at !== null && this.exec.flush_due_at <= now) void this.flush();
+        const due = nextWake(this.state.nodes.values(), [this.exec.deadline_at]);
+        if (this.inflight.size === 0) {
+          if (ticked.again || (due !== null && due <= Date.now())) continue;
+          break;
+        }
+        await this.nextChange(due);
+        // CPU-only nodes never leave the microtask queue, so storage would not commit and the output gate would
+        // hold every broadcast until the run ends. With subscribers watching, end the turn after every step.
+        if (this.h.subscribers.count() > 0) await endTurn();
+      }
+    } finally {
+      this.driving = false;
+    }
+    await this.settle();
+  }
+
+  private tick(): StepResult {
+    const dueMapCounts = new Map<string, ItemCounts>();
+    for (const n of dueWaits(this.state.nodes.values(), Date.now()))
+      if (n.kind === "map") dueMapCounts.set(n.id, this.h.maps.counts(n.id));
+    return this.feed({
+      type: "timerFired",
+      inflight: new Set(this.inflight.keys()),
+      yielded: this.yielded,
+      dueMapCounts,
+    });
+  }
+
+  /** Answer the `when`s the last step asked about (JSONata is async, the reducer is not). */
+  private async evaluateConditions(): Promise<boolean> {
+    if (this.toEvaluate.length === 0) return false;
+    const asked = this.toEvaluate;
+    this.toEvaluate = [];
+    const ctx = this.context();
+    const results = await Promise.all(
+      asked.map(async ({ nodeId, expr }) => ({
+        nodeId,
+        holds: await holds(expr, ctx).catch((err: unknown) => ({
+          error: err instanceof Error ? err.message : String(err),
+        })),
+      })),
+    );
+    this.feed({ type: "conditionsEvaluated", results });
+    return true;
+  }
+
+  /** Resolve on the first of: an attempt finishing, an RPC changing state, or the next due time. */
+  private nextChange(due: number | null): Promise<unknown> {
+    const waits: Promise<unknown>[] = [...this.inflight.values()];
+    waits.push(new Promise<void>((resolve) => (this.wake = resolve)));
+    // The timer is cancelled once the race is decided: a pending timer keeps the object from being evicted.
+    const timer = new AbortController();
+    if (due !== null) {
+      const ms = Math.min(MAX_IN_MEMORY_WAIT_MS, Math.max(0, due - Date.now()));
+      waits.push(scheduler.wait(ms, { signal: timer.signal }).catch(() => undefined));
+    }
+    return Promise.race(waits).finally(() => {
+      this.wake = null;
+      timer.abort();
+    });
+  }
+
+  /** May this execution run now? It needs its concurrency key (if any) first, then one of the tenant's slots. */
+  async holdsKey(): Promise<boolean> {
+    const exec = this.exec;
+    const tenant = tenantStub(this.h.env, exec.tenant_id);
+    if (exec.concurrency_key && !(await tenant.acquireKey(exec.concurrency_key, exec.id)).granted) return false;
+    const slots = config(this.h.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
+    return (await tenant.acquireKey(RUNNING_SLOTS, exec.id, slots)).granted;
+  }
+
+  busy(): boolean {
+    return this.driving || this.flushing !== null || this.inflight.size > 0;
+  }
+
+  // ---- after a change: projection, parent, alarm
+
+  /** After state changed outside a drive: land the projection, tell the parent, arm the alarm for what is next. */
+  async settle(): Promise<void> {
+    if (this.driving) this.wake?.();
+    if (this.flushing) await this.flushing;
+    if (this.h.store.dirty().keys.length > 0) await this.flush();
+    await this.notifyParent();
+    await this.rearm();
+  }
+
+  /** A finished child tells its parent; until that lands, the projection's timer keeps waking us to try again. */
+  private async notifyParent(): Promise<void> {
+    const exec = this.exec;
+    if (!owesParent(exec)) return;
+    try {
+      await executionStub(this.h.env, exec.parent_execution_id as string).childFinished(exec.tenant_id, exec.id, {
+        status: exec.status,
+        output: exec.output ?? null,
+        error: exec.error_code ? { code: exec.error_code, message: exec.error_message ?? "" } : null,
+      });
+      this.feed({ type: "parentNotified" });
+    } catch (err) {
+      this.feed({ type: "parentNotifyFailed" });
+      const parent = exec.parent_execution_id;
+      const msg = "parent notification failed; retrying by alarm";
+      console.error(JSON.stringify({ level: "error", msg, execution_id: exec.id, parent, error: String(err) }));
+    }
+  }
+
+  async rearm(): Promise<void> {
+    if (this.driving) return;
+    const due = nextAlarm(this.state, Date.now(), this.h.subscribers.nextRenewal());
+    if (due === null) await this.h.ctx.storage.deleteAlarm();
+    else await this.h.ctx.storage.setAlarm(Math.max(due, Date.now() + 1));
+  }
+
+  /** Write the dirty part of the state to D1. A failure is retried by the alarm with backoff, never dropped. */
+  flush(): Promise<void> {
+    this.flushing ??= projectOnce(this).finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  /** Resolve once the run has finished, or after `timeoutMs`. */
+  async finished(timeoutMs: number): Promise<void> {
+    if (TERMINAL_EXECUTION.has(this.exec.status)) return;
+    const timer = new AbortController();
+    let wake = (): void => undefined;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      this.waiters.add(resolve);
+      scheduler.wait(timeoutMs, { signal: timer.signal }).then(resolve, () => undefined);
+    }).finally(() => {
+      timer.abort();
+      this.waiters.delete(wake);
+    });
+  }
+
+  /** Every logged event after `after`, read in pages so a long log does not load at once. */
+  replay(after: number): EventEnvelope[] {
+    const out: EventEnvelope[] = [];
+    for (let page = this.h.store.events(this.exec.id, after, 1000); page.length > 0;) {
+      out.push(...page);
+      page = this.h.store.events(this.exec.id, (page.at(-1) as EventEnvelope).seq, 1000);
+    }
+    return out;
+  }
+
+  // ---- what expressions see
+
+  /**
+   * Read back the outputs kept in R2, once per instance, so expressions see values, not references (bounded by
+   * OUTPUT_BUDGET_BYTES). One that is gone fails the run loudly rather than feeding a reference downstream.
+   */
+  private async loadOutputs(): Promise<boolean> {
+    // Most runs keep every output inline: the scan runs only after a reference was made or loaded from storage.
+    if (!this.outputsToLoad) return true;
+    this.outputsToLoad = false;
+    for (const n of this.state.nodes.values()) {
+      if (!isOutputRef(n.output) || this.loaded.has(n.output.$ref)) continue;
+      const value = await loadOutput(this.h.env.ARTIFACTS, n.output);
+      if (value === undefined) {
+        this.feed({ type: "outputMissing", nodeId: n.id, ref: n.output.$ref });
+        return false;
+      }
+      this.loaded.set(n.output.$ref, value);
+      this.ctxData = null;
+    }
+    return true;
+  }
+
+  /** An output kept in R2 reaches expressions as its value (loadOutputs has read it), anything else as it is. */
+  private readable(output: unknown): unknown {
+    return isOutputRef(output) && this.loaded.has(output.$ref) ? this.loaded.get(output.$ref) : output;
+  }
+
+  context(): ExprContext {
+    const exec = this.exec;
+    this.ctxData ??= {
+      input: exec.input,
+      nodes: Object.fromEntries(
+        [...this.state.nodes.values()].map((n) => [n.id, { status: n.status, output: this.readable(n.output) }]),
+      ),
+      execution: { id: exec.id, workflow_id: exec.workflow_id, version: exec.version },
+    };
+    return this.ctxData;
+  }
+
+  /** A redrive (or anything else that changed the input) makes the cached context and the abort signal stale. */
+  restarted(): void {
+    this.runAbort = new AbortController();
+    this.ctxData = null;
+  }
+
+  node(id: string): NodeRecord {
+    return nodeRecord(this.state, id);
+  }
+}

@@ -1,0 +1,117 @@
+// Running one attempt of a node for the shell: the executor (or the map runner) with the services the shell builds,
+// its large output moved to R2, and its result fed back to the reducer as `attemptFinished` / `mapFinished`.
+import type { ExecutionStore } from "../db/execution-store";
+import type { MapStore } from "../db/map-store";
+import { config } from "../env";
+import type { ExprContext } from "../engine/expr";
+import type { RunInput, RunResult, StepResult } from "../engine/run/messages";
+import { nodeDef, nodeRecord, type NodeRecord, type RunState } from "../engine/run/state";
+import { executors } from "../nodes";
+import { runAttempt } from "./attempt";
+import { crashPoint } from "./faults";
+import { MapRun, type MapOutcome } from "./map-run";
+import { isOutputRef, storedBytes, storeOutput } from "./outputs";
+import { runServices } from "./services";
+import type { Subscribers } from "./subscribers";
+import { endTurn } from "./turn";
+
+/** What a run needs from its Durable Object. */
+export interface RunHost {
+  ctx: DurableObjectState;
+  env: Env;
+  store: ExecutionStore;
+  maps: MapStore;
+  subscribers: Subscribers;
+}
+
+/** The part of the shell an attempt reports to. */
+export interface AttemptHost {
+  readonly h: RunHost;
+  readonly state: RunState;
+  readonly inflight: Map<string, Promise<void>>;
+  readonly yielded: Set<string>;
+  readonly budget: { left: number };
+  readonly runAbort: AbortController;
+  outputsToLoad: boolean;
+  feed(input: RunInput): StepResult;
+  context(): ExprContext;
+  cancelChildren(ids: string[], reason: string): void;
+}
+
+export function launchAttempt(run: AttemptHost, nodeId: string, attempt: number, resume: boolean): void {
+  const node = nodeRecord(run.state, nodeId);
+  if (node.kind === "map") {
+    track(run, nodeId, attempt, runMap(run, node, attempt), (outcome) => {
+      // Out of this invocation's budget (or paused): the next alarm invocation resumes it.
+      if ("yield" in outcome) run.yielded.add(nodeId);
+      else run.feed({ type: "mapFinished", nodeId, attempt, result: outcome, counts: run.h.maps.counts(nodeId) });
+    });
+    return;
+  }
+  const exec = run.state.exec;
+  const executor = executors[node.kind];
+  const attemptRun = (): Promise<RunResult> =>
+    executor
+      ? runAttempt(executor, nodeDef(run.state, nodeId), run.context(), {
+          executionId: exec.id,
+          attempt,
+          attemptBase: node.attempt_base,
+          runSignal: run.runAbort.signal,
+          now: Date.now(),
+          services: runServices(run.h.env, run.h.store, exec, nodeId, attempt, (m) =>
+            run.h.subscribers.broadcastTransient(m),
+          ),
+        }).then((result) => storeLarge(run, nodeId, attempt, result))
+      : Promise.resolve({
+          ok: false,
+          error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false },
+        });
+  // With subscribers watching, node.started goes out before the attempt's own work (a transform is CPU only)
+  // instead of waiting for it in the same turn.
+  const work = !resume && run.h.subscribers.count() > 0 ? endTurn().then(attemptRun) : attemptRun();
+  track(run, nodeId, attempt, work, (result) => run.feed({ type: "attemptFinished", nodeId, attempt, result }));
+}
+
+/** Keep an attempt in flight until its result is recorded, with the crash points on either side of the record. */
+function track<T>(run: AttemptHost, nodeId: string, attempt: number, work: Promise<T>, record: (r: T) => void): void {
+  const site = { execution_id: run.state.exec.id, node_id: nodeId, attempt };
+  const done = work
+    .then(async (result) => {
+      await crashPoint({ ...site, point: "attempt.returned" });
+      record(result);
+      await crashPoint({ ...site, point: "completion.stored" });
+    })
+    .finally(() => run.inflight.delete(nodeId));
+  run.inflight.set(nodeId, done);
+}
+
+function runMap(run: AttemptHost, node: NodeRecord, attempt: number): Promise<MapOutcome> {
+  const exec = run.state.exec;
+  return new MapRun({
+    executionId: exec.id,
+    node: nodeDef(run.state, node.id),
+    attempt,
+    items: run.h.maps,
+    inbox: run.h.store,
+    ctx: run.context(),
+    signal: run.runAbort.signal,
+    canStart: () => exec.status === "running",
+    budget: run.budget,
+    services: (a) => runServices(run.h.env, run.h.store, exec, node.id, a),
+    progress: (counts, reason) => run.feed({ type: "mapProgress", nodeId: node.id, counts, reason }),
+    cancelChildren: (ids) => run.cancelChildren(ids, `map node ${node.id} stopped`),
+  }).run();
+}
+
+/** Write an attempt's output to R2 when it is too big for a row; the node then holds the reference. */
+async function storeLarge(run: AttemptHost, nodeId: string, attempt: number, result: RunResult): Promise<RunResult> {
+  const cfg = config(run.h.env);
+  const limits = {
+    inline: cfg.MAX_INLINE_OUTPUT_BYTES,
+    budget: cfg.OUTPUT_BUDGET_BYTES,
+    stored: () => storedBytes(run.state.nodes.values()),
+  };
+  const r = await storeOutput(run.h.env.ARTIFACTS, run.state.exec.id, nodeId, attempt, result, limits);
+  if ("ok" in r && r.ok && isOutputRef(r.output)) run.outputsToLoad = true;
+  return r;
+}

@@ -1,0 +1,112 @@
+// What the execution reducer is told (inputs, named after what happened) and what it asks the shell to do
+// (commands). The shape follows Temporal's workflow activator: the shell resolves activities, timers and children by
+// feeding inputs, and performs the commands it gets back; the reducer itself never waits and never performs I/O.
+import type { EventType } from "../events";
+import type { ItemCounts } from "../map";
+import type { AttemptError } from "../retry";
+import type { RunState } from "./state";
+
+/** How one attempt of a node ended, as its executor reports it. */
+export type RunResult =
+  | { ok: true; output: unknown }
+  | { ok: false; error: AttemptError }
+  /** Hand the node to the execution's durable timers / event inbox instead of finishing it. */
+  | { wait: { until: number | null; event: string | null } }
+  /** Started a child execution (a `workflow` node): the attempt ends when the child does. */
+  | { child: { execution_id: string } };
+
+/** How one run of a map node's items ended, as the shell's map runner reports it. */
+export type MapResult =
+  | { done: { ok: true; output: unknown } | { ok: false; error: AttemptError } }
+  /** Nothing can start before a retry falls due (or, when null, before a child execution ends). */
+  | { park: number | null };
+
+export interface ChildEnd {
+  status: string;
+  output: unknown;
+  error: { code: string; message: string } | null;
+}
+
+export type RunInput =
+  /** The execution row was just written; `concurrencyKeyError` when its key could not be rendered. */
+  | { type: "created"; concurrencyKeyError: string | null }
+  /** The shell obtained the execution's concurrency key and a running slot. */
+  | { type: "slotGranted" }
+  /**
+   * The alarm fired or the drive loop came round: settle due timers, resume attempts cut off by an eviction (running
+   * but not `inflight` here, and not `yielded` for want of budget), plan, launch. `dueMapCounts` holds the item
+   * counts of parked map nodes whose timer is due.
+   */
+  | {
+      type: "timerFired";
+      inflight: ReadonlySet<string>;
+      yielded: ReadonlySet<string>;
+      dueMapCounts: ReadonlyMap<string, ItemCounts>;
+    }
+  /** Answers to an `evaluateConditions` command. */
+  | { type: "conditionsEvaluated"; results: { nodeId: string; holds: boolean | { error: string } }[] }
+  | { type: "attemptFinished"; nodeId: string; attempt: number; result: RunResult }
+  | { type: "mapFinished"; nodeId: string; attempt: number; result: MapResult; counts: ItemCounts }
+  | { type: "mapProgress"; nodeId: string; counts: ItemCounts; reason: string }
+  /** An item of a parked map node moved (its child ended): the node runs again. */
+  | { type: "mapUnparked"; nodeId: string; counts: ItemCounts }
+  | { type: "eventReceived"; name: string; payload: unknown }
+  | { type: "childFinished"; childId: string; result: ChildEnd }
+  /** Answer to `takeBuffered`: the oldest buffered event of that name (now consumed), or null. */
+  | { type: "bufferedTaken"; nodeId: string; event: { payload: unknown; received_at: number } | null }
+  | { type: "cancelRequested"; message: string }
+  | { type: "paused" }
+  | { type: "resumed" }
+  | {
+      type: "redriven";
+      fromNode: string | undefined;
+      inputPatch: Record<string, unknown> | undefined;
+      windowMs: number;
+    }
+  /** An output kept in R2 could not be read back. */
+  | { type: "outputMissing"; nodeId: string; ref: string }
+  /** The D1 projection landed (`labels`: with the run's tags and metadata); `more` when changes arrived meanwhile. */
+  | { type: "projected"; more: boolean; labels: boolean }
+  | { type: "projectionFailed" }
+  | { type: "parentNotified" }
+  | { type: "parentNotifyFailed" };
+
+export interface EmittedEvent {
+  seq: number;
+  type: EventType;
+  nodeId: string | null;
+  attempt: number | null;
+  at: number;
+  data: Record<string, unknown>;
+}
+
+export type RunCommand =
+  /** Append to the log (with this seq), then broadcast to subscribers. */
+  | { type: "emit"; event: EmittedEvent }
+  /** Run an attempt; `resume` re-runs the same attempt after an eviction (no new node.started). */
+  | { type: "launchAttempt"; nodeId: string; attempt: number; resume: boolean }
+  /** Evaluate these `when` expressions against the run's context and answer with `conditionsEvaluated`. */
+  | { type: "evaluateConditions"; nodes: { nodeId: string; expr: string }[] }
+  /** Consume the oldest buffered event of this name for the node and answer with `bufferedTaken`. */
+  | { type: "takeBuffered"; nodeId: string; name: string }
+  /** Keep a received event in the inbox, consumed already by `consumedBy` or buffered for a later wait. */
+  | { type: "storeEvent"; name: string; payload: unknown; at: number; consumedBy: string | null }
+  | { type: "cancelChildren"; ids: string[]; reason: string }
+  /** Close the map items still open (cancelling the child executions they await). */
+  | { type: "stopMaps"; reason: string }
+  /** The run ended: abort attempts in flight, close streams, release slot and key, resolve `settled` callers. */
+  | { type: "ended" }
+  /** Re-project these nodes as of `seq` (one event changed many of them). */
+  | { type: "reproject"; nodeIds: string[]; seq: number };
+
+export interface StepResult {
+  state: RunState;
+  commands: RunCommand[];
+  /** Nodes whose rows changed, and whether the execution row did: what the shell writes before anything else. */
+  changedNodes: ReadonlySet<string>;
+  execChanged: boolean;
+  /** Set when the input was refused (a redrive that cannot be done): nothing changed. */
+  refused?: { code: string; message: string };
+  /** The tick changed something the plan must see again before waiting (a skip, a failed condition). */
+  again: boolean;
+}

@@ -1,0 +1,164 @@
+// The state one execution's reducer works on: the execution row and its nodes, exactly as the ExecutionObject keeps
+// them in its SQLite storage, plus what the reducer needs to number events and pace the D1 projection.
+import type { Definition, NodeDef } from "../dag";
+import type { ExecutionStatus } from "../events";
+import type { NodeState } from "../scheduler";
+
+export interface ExecRecord {
+  id: string;
+  tenant_id: string;
+  workflow_id: string;
+  version: number;
+  definition: Definition;
+  input: unknown;
+  status: ExecutionStatus;
+  output: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  deadline_at: number;
+  /** When the next D1 projection attempt is due; null when D1 is up to date. */
+  flush_due_at: number | null;
+  flush_attempts: number;
+  /** The rendered concurrency key this execution holds or waits for; null when it has none. */
+  concurrency_key: string | null;
+  /** W3C trace id every outbound call of this execution is tagged with. */
+  trace_id: string | null;
+  /** Tags and metadata given at start (immutable); projected to D1 once. */
+  labels: { tags: string[]; metadata: Record<string, string> } | null;
+  labels_projected: number;
+  /** The execution and node that started this one (a `workflow` node), told when this one finishes. */
+  parent_execution_id: string | null;
+  parent_node_id: string | null;
+  parent_notified: number;
+}
+
+export interface NodeRecord extends NodeState {
+  kind: string;
+  started_at: number | null;
+  finished_at: number | null;
+  wait_event: string | null;
+  output: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  /** Seq of the last event about this node, for ordering D1 projections. */
+  seq: number;
+  /** Attempts made before the last redrive; the retry policy counts from here. */
+  attempt_base: number;
+}
+
+export interface RunState {
+  exec: ExecRecord;
+  nodes: Map<string, NodeRecord>;
+  /** The definition's nodes by id (derived from exec.definition). */
+  defs: Map<string, NodeDef>;
+  /** The seq of the last event in the log; the reducer numbers the next ones. */
+  lastSeq: number;
+  /**
+   * `when` conditions the shell has evaluated for pending nodes, by node id: true, false, or the error message.
+   * Memory only: a reloaded object evaluates them again, which gives the same answer (their needs have finished).
+   */
+  conditions: Map<string, boolean | { error: string }>;
+  settings: RunSettings;
+}
+
+export interface RunSettings {
+  /** How long after the first unprojected change the D1 projection is written. */
+  projectionFlushMs: number;
+}
+
+/** A state for an execution and its nodes as loaded from storage. */
+export function runState(
+  exec: ExecRecord,
+  nodes: Iterable<NodeRecord>,
+  lastSeq: number,
+  settings: RunSettings,
+): RunState {
+  return {
+    exec,
+    nodes: new Map([...nodes].map((n) => [n.id, n])),
+    defs: new Map(exec.definition.nodes.map((n) => [n.id, n])),
+    lastSeq,
+    conditions: new Map(),
+    settings,
+  };
+}
+
+/** What starting an execution is given; the rest of its row starts empty. */
+export type StartParams = Pick<
+  ExecRecord,
+  | "id"
+  | "tenant_id"
+  | "workflow_id"
+  | "version"
+  | "definition"
+  | "input"
+  | "trace_id"
+  | "labels"
+  | "parent_execution_id"
+  | "parent_node_id"
+> & {
+  timeout_seconds: number;
+};
+
+/** A new, queued execution row. */
+export function newExecution(p: StartParams, concurrencyKey: string | null, now: number): ExecRecord {
+  return {
+    id: p.id,
+    tenant_id: p.tenant_id,
+    workflow_id: p.workflow_id,
+    version: p.version,
+    definition: p.definition,
+    input: p.input,
+    status: "queued",
+    output: null,
+    error_code: null,
+    error_message: null,
+    created_at: now,
+    started_at: null,
+    finished_at: null,
+    deadline_at: now + p.timeout_seconds * 1000,
+    flush_due_at: null,
+    flush_attempts: 0,
+    concurrency_key: concurrencyKey,
+    trace_id: p.trace_id,
+    labels: p.labels,
+    labels_projected: 0,
+    parent_execution_id: p.parent_execution_id,
+    parent_node_id: p.parent_node_id,
+    parent_notified: 0,
+  };
+}
+
+export function nodeRecord(s: RunState, id: string): NodeRecord {
+  const n = s.nodes.get(id);
+  if (!n) throw new Error(`execution ${s.exec.id} has no node "${id}"`);
+  return n;
+}
+
+export function nodeDef(s: RunState, id: string): NodeDef {
+  const d = s.defs.get(id);
+  if (!d) throw new Error(`execution ${s.exec.id} has no node "${id}" in its definition`);
+  return d;
+}
+
+/** A node as a new execution stores it: pending, no attempt yet. */
+export function pendingNode(id: string, kind: string): NodeRecord {
+  return {
+    id,
+    kind,
+    status: "pending",
+    attempt: 0,
+    due_at: null,
+    started_at: null,
+    finished_at: null,
+    wait_event: null,
+    output: null,
+    error_code: null,
+    error_message: null,
+    seq: 0,
+    attempt_base: 0,
+  };
+}

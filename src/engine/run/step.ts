@@ -1,0 +1,297 @@
+// The execution reducer: step(state, input, now, random) → { state, commands }. Everything an execution decides is
+// here and runs in plain Node; the ExecutionObject (src/durable/execution.ts) persists what changed and performs the
+// commands. `state` is changed in place and returned: the shell owns the one copy, and copying every node on every
+// step would cost the per-node time the engine is measured by.
+import { childEvent, childIdOf, childOutcome, childWait } from "../child";
+import { TERMINAL_EXECUTION } from "../events";
+import { redrivePlan } from "../redrive";
+import { dueWaits, plan } from "../scheduler";
+import type { RunInput, RunResult, StepResult } from "./messages";
+import { pendingNode, type NodeRecord, type RunState } from "./state";
+import {
+  Step,
+  complete,
+  failNode,
+  failOrRetry,
+  finish,
+  iso,
+  markStarted,
+  skipNode,
+  startAttempt,
+  succeedNode,
+} from "./transitions";
+
+export function step(state: RunState, input: RunInput, now: number, random: () => number): StepResult {
+  const st = new Step(state, now, random);
+  const exec = state.exec;
+  switch (input.type) {
+    case "created":
+      st.emit("execution.queued", null, {
+        workflow_id: exec.workflow_id,
+        version: exec.version,
+        concurrency_key: exec.concurrency_key,
+      });
+      if (input.concurrencyKeyError !== null)
+        finish(st, "failed", {
+          code: "concurrency_key_error",
+          message: `concurrency_key: ${input.concurrencyKeyError}`,
+        });
+      break;
+    case "slotGranted":
+      if (exec.status === "queued") markStarted(st);
+      break;
+    case "timerFired":
+      if (!TERMINAL_EXECUTION.has(exec.status)) tick(st, input);
+      break;
+    case "conditionsEvaluated":
+      for (const r of input.results) state.conditions.set(r.nodeId, r.holds);
+      if (exec.status === "running") st.again = true;
+      break;
+    case "attemptFinished":
+      attemptFinished(st, input.nodeId, input.attempt, input.result);
+      break;
+    case "mapFinished": {
+      const node = st.node(input.nodeId);
+      if (node.status !== "running" || node.attempt !== input.attempt) break;
+      const items = { items: input.counts };
+      if ("park" in input.result) {
+        // Nothing can start before a retry falls due or a child execution ends: the alarm or the child wakes it.
+        Object.assign(node, { status: "waiting", due_at: input.result.park, wait_event: null });
+        st.emit("node.waiting", node, { until: iso(input.result.park), event: null, ...items });
+      } else if (input.result.done.ok) succeedNode(st, node, input.result.done.output, items);
+      else failNode(st, node, input.result.done.error, "fatal", items);
+      break;
+    }
+    case "mapProgress":
+      st.emit("node.progress", st.node(input.nodeId), { items: input.counts, reason: input.reason });
+      break;
+    case "mapUnparked": {
+      const node = st.node(input.nodeId);
+      if (node.status === "waiting") unpark(st, node, input.counts);
+      break;
+    }
+    case "eventReceived":
+      if (TERMINAL_EXECUTION.has(exec.status)) break;
+      st.emit("event.received", null, { name: input.name, payload: input.payload ?? null });
+      deliver(st, input.name, input.payload, (node) =>
+        succeedNode(st, node, { name: input.name, payload: input.payload, received_at: iso(now) }),
+      );
+      break;
+    case "childFinished":
+      if (TERMINAL_EXECUTION.has(exec.status)) break;
+      deliver(st, childEvent(input.childId), input.result, (node) =>
+        childResult(st, node, childOutcome(input.childId, input.result)),
+      );
+      break;
+    case "bufferedTaken":
+      bufferedTaken(st, input.nodeId, input.event);
+      break;
+    case "cancelRequested":
+      if (!TERMINAL_EXECUTION.has(exec.status)) finish(st, "cancelled", { code: "cancelled", message: input.message });
+      break;
+    case "paused":
+      if (exec.status !== "running" && exec.status !== "queued") break;
+      exec.status = "paused";
+      st.emit("execution.paused", null, {});
+      break;
+    case "resumed":
+      if (exec.status !== "paused") break;
+      // One that never got its concurrency key or running slot goes back to waiting for it.
+      exec.status = exec.started_at === null ? "queued" : "running";
+      st.emit("execution.resumed", null, {});
+      break;
+    case "redriven":
+      redrive(st, input);
+      break;
+    case "outputMissing":
+      if (!TERMINAL_EXECUTION.has(exec.status))
+        finish(st, "failed", {
+          code: "output_missing",
+          message: `the stored output of node "${input.nodeId}" (${input.ref}) is gone`,
+        });
+      break;
+    case "projected":
+      if (input.labels) exec.labels_projected = 1;
+      exec.flush_attempts = 0;
+      exec.flush_due_at = input.more ? now + state.settings.projectionFlushMs : null;
+      st.execChanged = true;
+      break;
+    case "projectionFailed":
+      exec.flush_attempts += 1;
+      exec.flush_due_at = now + projectionRetryDelay(exec.flush_attempts);
+      st.execChanged = true;
+      break;
+    case "parentNotified":
+      exec.parent_notified = 1;
+      st.execChanged = true;
+      break;
+    case "parentNotifyFailed":
+      // The projection's timer doubles as this retry's: the alarm comes back for both.
+      exec.flush_due_at = Math.min(exec.flush_due_at ?? Infinity, now + projectionRetryDelay(++exec.flush_attempts));
+      st.execChanged = true;
+      break;
+  }
+  return st.result();
+}
+
+/** Backoff for failed projections: 0.5 s doubling to a minute; the alarm keeps retrying until D1 takes it. */
+export function projectionRetryDelay(attempts: number): number {
+  return Math.min(60_000, 500 * 2 ** Math.min(attempts, 7));
+}
+
+/** The drive loop's turn: deadline, due timers, attempts to resume, then the plan. */
+function tick(st: Step, input: Extract<RunInput, { type: "timerFired" }>): void {
+  const { exec, nodes } = st.s;
+  if (st.now >= exec.deadline_at) {
+    const seconds = Math.round((exec.deadline_at - exec.created_at) / 1000);
+    finish(st, "timed_out", { code: "execution_timeout", message: `execution exceeded its timeout of ${seconds} s` });
+    return;
+  }
+  if (exec.status !== "running") return;
+  for (const n of dueWaits(nodes.values(), st.now)) settleWait(st, n, input.dueMapCounts.get(n.id));
+  let inflight = input.inflight.size;
+  // Attempts recorded as running but not in flight were cut off by an eviction: re-run the same attempt.
+  for (const n of nodes.values()) {
+    if (n.status !== "running" || input.inflight.has(n.id) || input.yielded.has(n.id)) continue;
+    st.commands.push({ type: "launchAttempt", nodeId: n.id, attempt: n.attempt, resume: true });
+    inflight += 1;
+  }
+  const decided = plan(exec.definition, nodes, st.s.conditions, st.now);
+  for (const f of decided.conditionFailed)
+    failNode(st, st.node(f.id), { code: "condition_error", message: f.message, retryable: false }, "fatal");
+  for (const s of decided.skipped) skipNode(st, st.node(s.id), s.reason, s.detail);
+  for (const id of [...decided.conditionFailed.map((f) => f.id), ...decided.skipped.map((s) => s.id)])
+    st.s.conditions.delete(id);
+  st.again = decided.skipped.length + decided.conditionFailed.length > 0;
+  if (decided.evaluate.length > 0)
+    st.commands.push({
+      type: "evaluateConditions",
+      nodes: decided.evaluate.map((e) => ({ nodeId: e.id, expr: e.expr })),
+    });
+  if (decided.done && inflight === 0) return complete(st, decided.done);
+  for (const id of decided.ready) {
+    if (inflight >= exec.definition.max_parallel) break;
+    if (input.inflight.has(id)) continue;
+    st.s.conditions.delete(id);
+    startAttempt(st, st.node(id));
+    inflight += 1;
+  }
+}
+
+/** A waiting node whose time came: a parked map runs again, an event wait times out, a sleep is over. */
+function settleWait(st: Step, node: NodeRecord, counts: unknown): void {
+  if (node.kind === "map") unpark(st, node, counts);
+  else if (node.wait_event)
+    failNode(
+      st,
+      node,
+      { code: "wait_timeout", message: `no "${node.wait_event}" event before the timeout`, retryable: false },
+      "fatal",
+    );
+  else succeedNode(st, node, { woke_at: iso(st.now) });
+}
+
+function unpark(st: Step, node: NodeRecord, counts: unknown): void {
+  Object.assign(node, { status: "running", due_at: null });
+  st.emit("node.progress", node, { items: counts, reason: "resumed" });
+}
+
+function attemptFinished(st: Step, id: string, attempt: number, result: RunResult): void {
+  const node = st.node(id);
+  // The run was cancelled or timed out, or this is a stale attempt: its result no longer counts.
+  if (node.status !== "running" || node.attempt !== attempt) return;
+  if ("ok" in result) {
+    if (result.ok) succeedNode(st, node, result.output);
+    else failOrRetry(st, node, attempt, result.error);
+    return;
+  }
+  const wait = "child" in result ? childWait(result.child.execution_id) : result.wait;
+  node.status = "waiting";
+  node.due_at = wait.until;
+  node.wait_event = wait.event;
+  // A child wait names its execution as data, so clients need not parse the event name.
+  const child = "child" in result ? { child: result.child } : {};
+  st.emit("node.waiting", node, { until: iso(wait.until), event: wait.event, ...child });
+  // The event (or the child's end) may have arrived before the wait began: it is in the inbox.
+  if (wait.event) st.commands.push({ type: "takeBuffered", nodeId: node.id, name: wait.event });
+}
+
+/** Hand a received event to the oldest node waiting for it; it is kept in the inbox either way. */
+function deliver(st: Step, name: string, payload: unknown, complete: (node: NodeRecord) => void): void {
+  const waiter = [...st.s.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === name);
+  st.commands.push({ type: "storeEvent", name, payload, at: st.now, consumedBy: waiter?.id ?? null });
+  if (waiter) complete(waiter);
+}
+
+function bufferedTaken(st: Step, id: string, event: { payload: unknown; received_at: number } | null): void {
+  const node = st.node(id);
+  if (!event || node.status !== "waiting" || !node.wait_event) return;
+  const childId = childIdOf(node.wait_event);
+  if (node.kind === "workflow" && childId !== null)
+    childResult(st, node, childOutcome(childId, event.payload as Parameters<typeof childOutcome>[1]));
+  else succeedNode(st, node, { name: node.wait_event, payload: event.payload, received_at: iso(event.received_at) });
+}
+
+/** A child's end: success is the node's output; anything else is a failed attempt under the node's retry policy. */
+function childResult(st: Step, node: NodeRecord, result: RunResult): void {
+  if (!("ok" in result)) return;
+  if (result.ok) succeedNode(st, node, result.output);
+  else failOrRetry(st, node, node.attempt, result.error);
+}
+
+/**
+ * Run a finished execution again from its unsucceeded nodes, or from `fromNode` and everything downstream.
+ * Completed outputs and the event log are kept (new events continue the same seq); attempts keep counting, so
+ * every new attempt has a new idempotency key, while the retry policy starts afresh.
+ */
+function redrive(st: Step, input: Extract<RunInput, { type: "redriven" }>): void {
+  const exec = st.s.exec;
+  if (!TERMINAL_EXECUTION.has(exec.status)) {
+    st.refused = { code: "execution_not_finished", message: `the execution is ${exec.status}` };
+    return;
+  }
+  if ((exec.finished_at ?? 0) < st.now - input.windowMs) {
+    const days = Math.round(input.windowMs / 86_400_000);
+    st.refused = {
+      code: "redrive_window_passed",
+      message: `an execution can be redriven for ${days} days after it ended`,
+    };
+    return;
+  }
+  const statuses = new Map([...st.s.nodes].map(([id, n]) => [id, n.status]));
+  const decided = redrivePlan(exec.definition, statuses, input.fromNode);
+  if (!decided.ok) {
+    st.refused = { code: decided.code, message: decided.message };
+    return;
+  }
+  for (const id of decided.reset) {
+    const n = st.node(id);
+    // Pending again with no trace of the last run but its attempt count, from which the retry policy starts afresh.
+    Object.assign(n, { ...pendingNode(n.id, n.kind), attempt: n.attempt, attempt_base: n.attempt, seq: n.seq });
+    st.s.conditions.delete(id);
+  }
+  if (input.inputPatch)
+    exec.input =
+      exec.input && typeof exec.input === "object" && !Array.isArray(exec.input)
+        ? { ...(exec.input as object), ...input.inputPatch }
+        : input.inputPatch;
+  const timeout = exec.deadline_at - exec.created_at;
+  Object.assign(exec, {
+    status: "queued",
+    finished_at: null,
+    output: null,
+    error_code: null,
+    error_message: null,
+    deadline_at: st.now + timeout,
+  });
+  st.emit("execution.redriven", null, {
+    from_node: input.fromNode ?? null,
+    reset: decided.reset,
+    input_patched: Boolean(input.inputPatch),
+  });
+  for (const id of decided.reset) {
+    st.node(id).seq = st.s.lastSeq;
+    st.changedNodes.add(id);
+  }
+  st.commands.push({ type: "reproject", nodeIds: decided.reset, seq: st.s.lastSeq });
+}

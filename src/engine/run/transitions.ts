@@ -1,0 +1,173 @@
+// Node and execution transitions inside one reducer step. Each transition changes the state and emits exactly one
+// event (the event log is what clients fold); what must happen outside is pushed as a command.
+import { childIdOf } from "../child";
+import { TERMINAL_NODE, executionEventType, type EventType, type ExecutionStatus } from "../events";
+import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../retry";
+import type { RunCommand, StepResult } from "./messages";
+import { nodeRecord, type NodeRecord, type RunState } from "./state";
+
+/** One step in progress: the state it changes, the clock and randomness it was given, and what it has produced. */
+export class Step {
+  readonly commands: RunCommand[] = [];
+  readonly changedNodes = new Set<string>();
+  execChanged = false;
+  again = false;
+  refused: { code: string; message: string } | undefined;
+
+  constructor(
+    readonly s: RunState,
+    readonly now: number,
+    readonly random: () => number,
+  ) {}
+
+  node(id: string): NodeRecord {
+    return nodeRecord(this.s, id);
+  }
+
+  result(): StepResult {
+    const r: StepResult = {
+      state: this.s,
+      commands: this.commands,
+      changedNodes: this.changedNodes,
+      execChanged: this.execChanged,
+      again: this.again,
+    };
+    if (this.refused) r.refused = this.refused;
+    return r;
+  }
+
+  emit(type: EventType, node: NodeRecord | null, data: Record<string, unknown>): void {
+    const exec = this.s.exec;
+    const seq = ++this.s.lastSeq;
+    const attempt = node ? node.attempt : null;
+    if (node) {
+      node.seq = seq;
+      this.changedNodes.add(node.id);
+    }
+    // The first unprojected change arms the projection; node events otherwise leave the execution row alone.
+    if (exec.flush_due_at === null) {
+      exec.flush_due_at = this.now + this.s.settings.projectionFlushMs;
+      this.execChanged = true;
+    }
+    if (!node) this.execChanged = true;
+    this.commands.push({ type: "emit", event: { seq, type, nodeId: node?.id ?? null, attempt, at: this.now, data } });
+  }
+}
+
+export function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function startAttempt(st: Step, node: NodeRecord): void {
+  node.attempt += 1;
+  node.status = "running";
+  node.due_at = null;
+  node.started_at ??= st.now;
+  st.emit("node.started", node, { kind: node.kind });
+  st.commands.push({ type: "launchAttempt", nodeId: node.id, attempt: node.attempt, resume: false });
+}
+
+/** `extra` rides on the event: a map node's final item counts, so a client folding events ends on the right ones. */
+export function succeedNode(st: Step, node: NodeRecord, output: unknown, extra: Record<string, unknown> = {}): void {
+  Object.assign(node, {
+    status: "succeeded",
+    output: output ?? null,
+    due_at: null,
+    finished_at: st.now,
+    error_code: null,
+    error_message: null,
+  });
+  st.emit("node.succeeded", node, { output: node.output, ...extra });
+}
+
+export function failNode(
+  st: Step,
+  node: NodeRecord,
+  error: AttemptError,
+  reason: string,
+  extra: Record<string, unknown> = {},
+): void {
+  Object.assign(node, {
+    status: "failed",
+    due_at: null,
+    finished_at: st.now,
+    error_code: error.code,
+    error_message: error.message,
+  });
+  st.emit("node.failed", node, { error, reason, ...extra });
+}
+
+export function skipNode(st: Step, node: NodeRecord, reason: string, detail: string): void {
+  Object.assign(node, { status: "skipped", due_at: null, finished_at: st.now });
+  st.emit("node.skipped", node, { reason, detail });
+}
+
+/** A failed attempt: retried after the policy's backoff, or the node fails for good. */
+export function failOrRetry(st: Step, node: NodeRecord, attempt: number, error: AttemptError): void {
+  const policy = st.s.defs.get(node.id)?.retry ?? DEFAULT_RETRY_POLICY;
+  const decision = decideRetry(policy, attempt - node.attempt_base, error, st.random);
+  if (!decision.retry) return failNode(st, node, error, decision.reason);
+  Object.assign(node, {
+    status: "retrying",
+    due_at: st.now + decision.delay_ms,
+    wait_event: null,
+    error_code: error.code,
+    error_message: error.message,
+  });
+  st.emit("node.retrying", node, { error, delay_ms: decision.delay_ms, next_attempt_at: iso(node.due_at) });
+}
+
+export function markStarted(st: Step): void {
+  st.s.exec.status = "running";
+  st.s.exec.started_at = st.now;
+  st.emit("execution.started", null, {});
+}
+
+/** Every node is terminal: the run succeeds with the outputs of its leaves, or fails naming the failed nodes. */
+export function complete(st: Step, done: { status: "succeeded" | "failed"; failed_nodes: string[] }): void {
+  if (done.status === "failed") {
+    finish(st, "failed", { code: "node_failed", message: `failed nodes: ${done.failed_nodes.join(", ")}` });
+    return;
+  }
+  const needed = new Set(st.s.exec.definition.nodes.flatMap((n) => n.needs));
+  const output = Object.fromEntries(
+    [...st.s.nodes.values()].filter((n) => !needed.has(n.id) && n.status === "succeeded").map((n) => [n.id, n.output]),
+  );
+  finish(st, "succeeded", null, output);
+}
+
+/** Move the execution to a terminal status; unfinished nodes are cancelled, children and map items with them. */
+export function finish(
+  st: Step,
+  status: ExecutionStatus,
+  error: { code: string; message: string } | null,
+  output: unknown = null,
+): void {
+  const exec = st.s.exec;
+  const reason = `parent ${exec.id} ${status}`;
+  // Children still awaited by this run are cancelled with it (each then tells us, and we ignore it).
+  const children = [...st.s.nodes.values()]
+    .filter((n) => n.kind === "workflow" && n.status === "waiting")
+    .map((n) => childIdOf(n.wait_event))
+    .filter((id): id is string => id !== null);
+  if (children.length > 0) st.commands.push({ type: "cancelChildren", ids: children, reason });
+  // Map items live in the shell's own table: only a run with map nodes needs it to look there.
+  if (exec.definition.nodes.some((n) => n.kind === "map")) st.commands.push({ type: "stopMaps", reason });
+  for (const n of st.s.nodes.values()) {
+    if (TERMINAL_NODE.has(n.status)) continue;
+    Object.assign(n, { status: "cancelled", due_at: null, finished_at: st.now });
+    st.emit("node.cancelled", n, { reason: status });
+  }
+  Object.assign(exec, {
+    status,
+    finished_at: st.now,
+    output,
+    error_code: error?.code ?? null,
+    error_message: error?.message ?? null,
+  });
+  st.emit(executionEventType(status), null, {
+    ...(error ? { error } : {}),
+    ...(status === "succeeded" ? { output } : {}),
+  });
+  st.commands.push({ type: "ended" });
+}
