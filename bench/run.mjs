@@ -237,7 +237,9 @@ async function main() {
     const fl = await measure("floor DO (same writes, no logic)", floor(100));
     const per = (r) => (r.median - rpc.median) / 100;
     console.log(`\nchain 100 per node: wall ${fmt(per(ours), 3)} ms, workerd CPU ${fmt(ours.cpu / 100, 3)} ms`);
-    console.log(`  / workflows-local ${fmt(per(ours) / per(theirs), 3)} (wall), / floor ${fmt(per(ours) / per(fl), 2)}`);
+    console.log(
+      `  / workflows-local ${fmt(per(ours) / per(theirs), 3)} (wall), / floor ${fmt(per(ours) / per(fl), 2)}`,
+    );
     stop();
     process.exit(0);
   }
