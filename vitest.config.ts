@@ -2,10 +2,12 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // One workerd pool (wrangler.toml plus the test bindings) for the workers tests and the reliability gates.
-const workersPool = () =>
+// `historyShards` adds that many history databases (DB_HISTORY_0…), as a deployment past one D1's capacity binds.
+const workersPool = (historyShards = 0) =>
   cloudflareTest(async ({ inject }) => ({
     wrangler: { configPath: "./wrangler.toml" },
     miniflare: {
+      d1Databases: Array.from({ length: historyShards }, (_, i) => `DB_HISTORY_${i}`),
       // The real AI binding needs Cloudflare's network; this auxiliary worker answers the same run(model, input) call.
       serviceBindings: { AI: "fake-workers-ai" },
       workers: [
@@ -115,6 +117,11 @@ export default defineConfig({
           include: ["test/api/**/*.test.ts", "test/durable/**/*.test.ts", "test/cron/**/*.test.ts"],
           ...workersTest,
         },
+      },
+      {
+        // The same pool with two history shards: tenants spread over them, every history query routed by tenant.
+        plugins: [workersPool(2)],
+        test: { name: "sharded", include: ["test/sharded/**/*.test.ts"], ...workersTest },
       },
       {
         // The reliability gates (npm run test:reliability): seeded suites whose figures are printed at the end.

@@ -3,12 +3,13 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
+import { capacity } from "./capacity.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
 import { startPath } from "./start-path.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path | chain: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | start-path | chain | capacity: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
@@ -216,6 +217,16 @@ async function main() {
     chain1000: chainDef(1000),
     chain1: chainDef(1),
     chain3: chainDef(3),
+    map20: {
+      name: "map20",
+      nodes: [
+        {
+          id: "m",
+          kind: "map",
+          config: { items: "[1..20]", node: { kind: "transform", config: { expression: "1" } } },
+        },
+      ],
+    },
   })) {
     wf[name] = (await api("POST", "/v1/workflows", key, def)).id;
   }
@@ -227,6 +238,13 @@ async function main() {
   const fixed = () => fixedCost({ measure, engine, workflows, quantile, fmt, iterations: ITER });
   if (only === "start-path") {
     await startPath({ base: BASE, key, workflowId: wf.chain1, measure, quantile, fmt });
+    stop();
+    process.exit(0);
+  }
+  const capacityModel = () => capacity({ get, engine, sleep, fmt });
+  if (only === "capacity") {
+    const { rows } = await capacityModel();
+    console.log(`\n${rows.join("\n")}`);
     stop();
     process.exit(0);
   }
@@ -283,6 +301,7 @@ async function main() {
 
   const fanout = await broadcast(key);
   const cost = await fixed();
+  const model = await capacityModel();
 
   console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
   const first = (transport) => () =>
@@ -322,6 +341,8 @@ async function main() {
     `| POST + SSE, first event | ${fmt(firstSse.median, 2)} | ${fmt(firstSse.p99, 2)} | ${fmt(firstSse.median - postOnly.median, 2)} |`,
     "",
     ...cost.rows,
+    "",
+    ...model.rows,
   ].join("\n");
   const versions = JSON.parse(
     execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }),

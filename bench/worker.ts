@@ -3,6 +3,51 @@
 import { DurableObject, WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import worker from "../src/worker";
 import { executionStub } from "../src/durable/client";
+import { openDb } from "../src/db/client";
+import { projectExecution, type ExecutionRow, type NodeRunRow } from "../src/db/history-repo";
+
+// The D1 tables an execution writes to (the history), for the capacity model.
+const HISTORY_TABLES = ["executions", "node_runs", "execution_tags", "execution_metadata", "llm_usage"];
+
+/** A projection as an ExecutionObject writes it: one execution row and `nodes` node rows, in one batch. */
+function syntheticProjection(id: string, nodes: number): { exec: ExecutionRow; nodes: NodeRunRow[] } {
+  const now = Date.now();
+  const exec: ExecutionRow = {
+    id,
+    tenant_id: "t_capacity",
+    workflow_id: "wf_capacity",
+    version: 1,
+    status: "succeeded",
+    input: { n: 1 },
+    output: { last: 1 },
+    error_code: null,
+    error_message: null,
+    created_at: now,
+    started_at: now,
+    finished_at: now,
+    deadline_at: now + 60_000,
+    seq: 10,
+    projected_at: now,
+    wake_at: null,
+    parent_execution_id: null,
+    parent_node_id: null,
+    retain_until: null,
+  };
+  const rows: NodeRunRow[] = Array.from({ length: nodes }, (_, i) => ({
+    execution_id: id,
+    node_id: `n${i}`,
+    kind: "transform",
+    status: "succeeded",
+    attempt: 1,
+    started_at: now,
+    finished_at: now,
+    output: i,
+    error_code: null,
+    error_message: null,
+    seq: 10,
+  }));
+  return { exec, nodes: rows };
+}
 
 export { ExecutionObject, MetricsObject, TenantObject } from "../src/worker";
 
@@ -317,6 +362,31 @@ export default {
           if (view?.status !== "succeeded") throw new Error(`engine run ${id} ended ${view?.status}`);
         });
         return json({ ms });
+      }
+      case "/bench/d1-size": {
+        // D1 reports the database's size after each statement (meta.size_after): the file, indexes included.
+        const counted = await env.DB.batch(HISTORY_TABLES.map((t) => env.DB.prepare(`SELECT count(*) AS n FROM ${t}`)));
+        const rows = Object.fromEntries(HISTORY_TABLES.map((t, i) => [t, (counted[i]?.results[0] as { n: number }).n]));
+        return json({ bytes: counted.at(-1)?.meta.size_after ?? null, rows });
+      }
+      case "/bench/d1-write": {
+        // The projection write rate one D1 sustains: `n` projections of a `nodes`-node execution, `c` at a time.
+        const n = Number(q("n")),
+          c = Number(q("c")) || 1,
+          nodes = Number(q("nodes")) || 3;
+        const db = openDb(env.DB).db;
+        let next = 0;
+        const ms = await timed(() =>
+          Promise.all(
+            Array.from({ length: c }, async () => {
+              for (let i = next++; i < n; i = next++) {
+                const p = syntheticProjection(`ex_capacity_${crypto.randomUUID()}`, nodes);
+                await projectExecution(db, p.exec, p.nodes);
+              }
+            }),
+          ),
+        );
+        return json({ ms, per_second: n / (ms / 1000) });
       }
       case "/bench/workflows": {
         const latch = crypto.randomUUID();

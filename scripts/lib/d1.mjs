@@ -1,6 +1,8 @@
 // Talks to the DB binding through wrangler, locally (.wrangler/state) or remotely, for the npm scripts.
 import { execFileSync } from "node:child_process";
+import { shardForNewTenant } from "../../src/db/shards.ts";
 import { generateApiKey } from "../../src/lib/api-keys.ts";
+import { readHistoryShardCount } from "./wrangler-config.mjs";
 
 // `local` options pick another wrangler config / state dir (the bench keeps its own); EDGEFLOW_PERSIST_TO is the
 // default state dir, as for npm start.
@@ -45,8 +47,9 @@ export async function createKey(tenant, { name = "default", scopes = "read,write
   const now = Date.now();
   const tenantId = `ten_${tenant}`;
   const keyId = `key_${crypto.randomUUID()}`;
+  const shard = shardForNewTenant(tenantId, readHistoryShardCount(opts.config ?? "wrangler.toml"));
   d1(
-    `INSERT INTO tenants (id, name, created_at) VALUES ('${tenantId}', '${tenant}', ${now}) ON CONFLICT (id) DO NOTHING;
+    `INSERT INTO tenants (id, name, created_at, history_shard) VALUES ('${tenantId}', '${tenant}', ${now}, ${shard}) ON CONFLICT (id) DO NOTHING;
      INSERT INTO api_keys (id, tenant_id, prefix, hash, name, created_at, scopes) VALUES ('${keyId}', '${tenantId}', '${key.prefix}', '${key.hash}', '${name}', ${now}, '${scopes}');`,
     opts,
   );
@@ -69,17 +72,27 @@ export function revokeKey(keyId, opts = {}) {
   return row.revoked_at;
 }
 
-/** Apply pending migrations; returns the names applied (wrangler's tables are kept for when it fails). */
+/**
+ * Apply pending migrations to the main database and every history shard the config binds (each has the whole
+ * schema); returns the names applied, as "<binding>: <file>" for a shard. Wrangler's tables are kept for when it fails.
+ */
 export function applyMigrations(opts = {}) {
+  const shards = readHistoryShardCount(opts.config ?? "wrangler.toml");
+  return ["DB", ...Array.from({ length: shards }, (_, i) => `DB_HISTORY_${i}`)].flatMap((binding) =>
+    applyMigrationsTo(binding, opts).map((m) => (binding === "DB" ? m : `${binding}: ${m}`)),
+  );
+}
+
+function applyMigrationsTo(binding, opts) {
   let out;
   try {
-    out = execFileSync("wrangler", ["d1", "migrations", "apply", "DB", ...where(opts)], {
+    out = execFileSync("wrangler", ["d1", "migrations", "apply", binding, ...where(opts)], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
     });
   } catch (err) {
-    throw new Error(`applying D1 migrations failed:\n${err.stdout ?? ""}${err.stderr ?? err.message}`);
+    throw new Error(`applying D1 migrations to ${binding} failed:\n${err.stdout ?? ""}${err.stderr ?? err.message}`);
   }
   if (/No migrations to apply/.test(out)) return [];
   const pending = out.split(/About to apply/)[0];

@@ -20,6 +20,16 @@ export function readCrons(path = "wrangler.toml") {
   return [...line.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
 }
 
+/** How many history databases (DB_HISTORY_0, DB_HISTORY_1, …) wrangler.toml binds, counted up to the first gap. */
+export function readHistoryShardCount(path = "wrangler.toml") {
+  const bound = new Set(
+    [...readFileSync(path, "utf8").matchAll(/^\s*binding\s*=\s*"DB_HISTORY_(\d+)"/gm)].map((m) => Number(m[1])),
+  );
+  let n = 0;
+  while (bound.has(n)) n++;
+  return n;
+}
+
 export function readDatabaseId(path = "wrangler.toml") {
   return /^database_id\s*=\s*"([^"]*)"/m.exec(readFileSync(path, "utf8"))?.[1] ?? null;
 }

@@ -9,6 +9,13 @@ import {
 } from "../db/maintenance-repo";
 import { executionStub, tenantStub } from "../durable/client";
 import { inBatches } from "../lib/batches";
+import { openDb } from "../db/client";
+import { historyDatabases, MAIN_SHARD } from "../db/shards";
+
+/** Every history database: `db` for the main one (the caller's handle), and each shard's. */
+function historyDbs(env: Env, db: Db): Db[] {
+  return historyDatabases(env).map((h) => (h.shard === MAIN_SHARD ? db : openDb(h.d1).db));
+}
 
 /**
  * Poke every unfinished execution that is past its deadline, overdue on the wake-up it announced (a lost alarm:
@@ -22,7 +29,10 @@ export async function runWatchdog(
   stallSeconds: number,
   graceSeconds: number,
 ): Promise<{ poked: number; released: number; failed: unknown[] }> {
-  const stalled = await stalledExecutions(db, now, stallSeconds * 1000, graceSeconds * 1000, 100);
+  const history = historyDbs(env, db);
+  const stalled = (
+    await Promise.all(history.map((h) => stalledExecutions(h, now, stallSeconds * 1000, graceSeconds * 1000, 100)))
+  ).flat();
   for (const e of stalled) {
     console.warn(
       JSON.stringify({
@@ -38,7 +48,9 @@ export async function runWatchdog(
   const results = await inBatches(stalled, 6, (e) => executionStub(env, e.id).poke());
   // A release lost between an execution's end and its TenantObject leaves a slot (or key) held: the tenants whose runs
   // ended lately have their stale leases checked, so the running count comes back even when nobody else asks.
-  const tenants = await tenantsFinishedSince(db, now - 3 * 60_000, 50);
+  const tenants = [
+    ...new Set((await Promise.all(history.map((h) => tenantsFinishedSince(h, now - 3 * 60_000, 50)))).flat()),
+  ];
   const swept = await inBatches(tenants, 6, (t) => tenantStub(env, t).reconcile());
   const dropped = swept.reduce((n, r) => n + (r.status === "fulfilled" ? r.value.dropped : 0), 0);
   return {
@@ -59,17 +71,18 @@ export async function runRetention(
   days: number,
 ): Promise<{ executions: number; rows: number; monitors: number; failed: unknown[] }> {
   const before = now - days * 86_400_000;
-  const ids = await expiredExecutions(db, now, before, 50);
-  const purged = await inBatches(ids, 6, (id) => executionStub(env, id).purge());
-  // Only executions whose DO storage is gone leave D1; the rest are retried next tick.
-  const gone = ids.filter((_, i) => purged[i]?.status === "fulfilled");
-  await deleteExecutions(db, gone);
+  let executions = 0;
+  const failed: unknown[] = [];
+  for (const h of historyDbs(env, db)) {
+    const ids = await expiredExecutions(h, now, before, 50);
+    const purged = await inBatches(ids, 6, (id) => executionStub(env, id).purge());
+    // Only executions whose DO storage is gone leave D1; the rest are retried next tick.
+    const gone = ids.filter((_, i) => purged[i]?.status === "fulfilled");
+    await deleteExecutions(h, gone);
+    executions += gone.length;
+    failed.push(...purged.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])));
+  }
   const rows = await deleteOldHistory(db, before, 500);
   const monitors = await deleteExpiredMonitors(db, now, 100);
-  return {
-    executions: gone.length,
-    rows,
-    monitors,
-    failed: purged.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])),
-  };
+  return { executions, rows, monitors, failed };
 }

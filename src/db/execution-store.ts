@@ -61,6 +61,8 @@ const MIGRATIONS: string[] = [
      started_at INTEGER, finished_at INTEGER, PRIMARY KEY (node_id, idx));
    CREATE INDEX map_items_by_status ON map_items (node_id, status, idx);
    CREATE INDEX map_items_by_wait ON map_items (wait_event) WHERE wait_event IS NOT NULL;`,
+  // Runs created before history shards project to the main database, where their history already is.
+  `ALTER TABLE execution ADD COLUMN history_shard INTEGER NOT NULL DEFAULT -1;`,
 ];
 
 export const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -102,8 +104,8 @@ export class ExecutionStore {
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
     this.sql.exec(
       `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels,
-       parent_execution_id, parent_node_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       parent_execution_id, parent_node_id, history_shard)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       e.id,
       e.tenant_id,
       e.workflow_id,
@@ -118,6 +120,7 @@ export class ExecutionStore {
       json(e.labels),
       e.parent_execution_id,
       e.parent_node_id,
+      e.history_shard,
     );
     // Every node is dirty from the start, so D1 lists pending nodes too.
     nodeKinds.forEach((n, i) => {

@@ -204,3 +204,45 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
   ]);
   return exec[0] ? { execution: exec[0], nodes } : null;
 }
+
+/** Executions by status and node attempts by kind in one history database (summed over shards by /metrics). */
+export async function historyCounts(db: Db) {
+  const [byStatus, byKind] = await db.batch([
+    db
+      .select({ status: executions.status, n: sql<number>`count(*)` })
+      .from(executions)
+      .groupBy(executions.status),
+    db
+      .select({
+        kind: nodeRuns.kind,
+        attempts: sql<number>`sum(${nodeRuns.attempt})`,
+        retries: sql<number>`sum(max(${nodeRuns.attempt} - 1, 0))`,
+      })
+      .from(nodeRuns)
+      .groupBy(nodeRuns.kind),
+  ]);
+  return { executions: byStatus, nodes: byKind };
+}
+
+/**
+ * Per workflow: how many executions it has and its newest one, for a page of workflows whose history is in another
+ * database than their definitions (a sharded tenant). One grouped statement.
+ */
+export async function workflowExecutionStats(db: Db, tenantId: string, workflowIds: string[]) {
+  if (workflowIds.length === 0) return new Map<string, { n: number; id: string; status: string; created_at: number }>();
+  const ids = sql.join(
+    workflowIds.map((id) => sql`${id}`),
+    sql`, `,
+  );
+  const rows = await db.all<{ workflow_id: string; n: number; id: string; status: string; created_at: number }>(sql`
+    select e.workflow_id, c.n, e.id, e.status, e.created_at
+    from ${executions} e
+    join (select workflow_id, count(*) as n, max(created_at) as newest from ${executions}
+          where tenant_id = ${tenantId} and workflow_id in (${ids}) group by workflow_id) c
+      on e.workflow_id = c.workflow_id and e.created_at = c.newest
+    where e.tenant_id = ${tenantId}
+    order by e.id desc`);
+  const out = new Map<string, { n: number; id: string; status: string; created_at: number }>();
+  for (const r of rows) if (!out.has(r.workflow_id)) out.set(r.workflow_id, r);
+  return out;
+}

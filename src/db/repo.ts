@@ -2,6 +2,7 @@
 // health, through Drizzle. The execution history is history-repo.ts's; schedules and monitors are cron-repo.ts's.
 import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
+import { workflowExecutionStats } from "./history-repo";
 import { before, type Cursor } from "./sql-helpers";
 import {
   alerts,
@@ -32,7 +33,7 @@ export type { ExecutionRow, NodeRunRow } from "./history-repo";
 
 export async function insertTenantWithKey(
   db: Db,
-  tenant: { id: string; name: string },
+  tenant: { id: string; name: string; history_shard: number },
   key: { id: string; prefix: string; hash: string; name: string; scopes?: string },
   now: number,
 ): Promise<void> {
@@ -45,8 +46,14 @@ export async function insertTenantWithKey(
   ]);
 }
 
+/** The key with this prefix and where its tenant's history lives. */
 export async function findApiKey(db: Db, prefix: string) {
-  return db.query.apiKeys.findFirst({ where: eq(apiKeys.prefix, prefix) });
+  const [row] = await db
+    .select({ key: apiKeys, history_shard: tenants.history_shard })
+    .from(apiKeys)
+    .innerJoin(tenants, eq(tenants.id, apiKeys.tenant_id))
+    .where(eq(apiKeys.prefix, prefix));
+  return row ? { ...row.key, history_shard: row.history_shard } : undefined;
 }
 
 /** Mark a key used; the `where` keeps concurrent requests from writing the same hour twice. */
@@ -125,8 +132,10 @@ export async function getWorkflow(db: Db, tenantId: string, id: string, version:
       definition: workflowVersions.definition,
       version: workflowVersions.version,
       version_created_at: workflowVersions.created_at,
+      history_shard: tenants.history_shard,
     })
     .from(workflows)
+    .innerJoin(tenants, eq(tenants.id, workflows.tenant_id))
     .innerJoin(
       workflowVersions,
       and(
@@ -163,8 +172,41 @@ export async function softDeleteWorkflow(db: Db, tenantId: string, id: string, n
   return rows.length > 0;
 }
 
-/** Workflows with their execution count and last execution, in one statement whatever the page size. */
-export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | null, limit: number) {
+/**
+ * Workflows with their execution count and last execution, in one statement whatever the page size, for a tenant
+ * whose history is in this database; `history` names another one (a sharded tenant): then one statement for the
+ * page and one grouped statement there for the counts.
+ */
+export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | null, limit: number, history?: Db) {
+  if (history && history !== db) {
+    const page = await db
+      .select({ workflow: workflows })
+      .from(workflows)
+      .where(
+        and(
+          eq(workflows.tenant_id, tenantId),
+          isNull(workflows.deleted_at),
+          before(workflows.created_at, workflows.id, cursor),
+        ),
+      )
+      .orderBy(desc(workflows.created_at), desc(workflows.id))
+      .limit(limit);
+    const stats = await workflowExecutionStats(
+      history,
+      tenantId,
+      page.map((r) => r.workflow.id),
+    );
+    return page.map((r) => {
+      const s = stats.get(r.workflow.id);
+      return {
+        workflow: r.workflow,
+        execution_count: s?.n ?? 0,
+        last_status: s?.status ?? null,
+        last_created_at: s?.created_at ?? null,
+        last_id: s?.id ?? null,
+      };
+    });
+  }
   const last = db
     .select({ id: executions.id })
     .from(executions)
@@ -280,26 +322,14 @@ export async function setBudget(db: Db, tenantId: string, monthlyUsd: number | n
 // ---- metrics (aggregates over D1, so every isolate's work is counted once)
 
 export async function metricCounts(db: Db) {
-  const [byStatus, byKind, sent, tenantRows] = await db.batch([
-    db
-      .select({ status: executions.status, n: sql<number>`count(*)` })
-      .from(executions)
-      .groupBy(executions.status),
-    db
-      .select({
-        kind: nodeRuns.kind,
-        attempts: sql<number>`sum(${nodeRuns.attempt})`,
-        retries: sql<number>`sum(max(${nodeRuns.attempt} - 1, 0))`,
-      })
-      .from(nodeRuns)
-      .groupBy(nodeRuns.kind),
+  const [sent, tenantRows] = await db.batch([
     db
       .select({ n: sql<number>`count(*)` })
       .from(alerts)
       .where(sql`${alerts.delivered_at} is not null`),
     db.select({ id: tenants.id }).from(tenants),
   ]);
-  return { executions: byStatus, nodes: byKind, alerts_sent: sent[0]?.n ?? 0, tenants: tenantRows.map((t) => t.id) };
+  return { alerts_sent: sent[0]?.n ?? 0, tenants: tenantRows.map((t) => t.id) };
 }
 
 // ---- health

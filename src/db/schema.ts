@@ -5,6 +5,11 @@ export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   created_at: integer("created_at").notNull(),
+  /**
+   * Where this tenant's execution history lives: -1 the main database, i the DB_HISTORY_<i> binding. Set when the
+   * tenant is created and never changed, so its history never moves (src/db/shards.ts).
+   */
+  history_shard: integer("history_shard").notNull().default(-1),
 });
 
 export const apiKeys = sqliteTable(

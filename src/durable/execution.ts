@@ -103,9 +103,12 @@ export class ExecutionObject extends DurableObject<Env> {
     this.store.createExecution(exec, p.definition.nodes);
     const run = (this.run = this.runFor(exec));
     run.feed({ type: "created", concurrencyKeyError: keyError });
+    // The slot and the concurrency key are taken before answering: the TenantObject queues in the order it is
+    // asked, and that order must be the order the starts arrived in. The D1 projection goes out now but is not
+    // awaited (GET by id is this object's and sees the run at once; lists follow within milliseconds).
     if (keyError === null && (await run.holdsKey())) run.feed({ type: "slotGranted" });
-    await this.ctx.storage.setAlarm(Date.now() + 1);
-    await run.flush();
+    await this.ctx.storage.setAlarm(Date.now());
+    this.ctx.waitUntil(run.flush());
     await crashPoint({ point: "start.stored", execution_id: exec.id });
     return { id: exec.id, status: exec.status, created: true };
   }

@@ -1,6 +1,7 @@
 import { openDb } from "../db/client";
 import type { ExecRecord, NodeRecord } from "../db/execution-store";
 import { projectExecution } from "../db/history-repo";
+import { historyDatabase } from "../db/shards";
 import { expectedWake } from "../engine/run/wake";
 import type { AttemptHost } from "./launch";
 import { endTurn } from "./turn";
@@ -79,7 +80,8 @@ export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">
   const rows = projectionRows(exec, run.state.nodes, keys, run.state.lastSeq, now, wake);
   const labels = exec.labels_projected ? null : exec.labels;
   try {
-    await projectExecution(openDb(run.h.env.DB).db, rows.execution, rows.nodes, usage, labels);
+    const db = openDb(historyDatabase(run.h.env, exec.history_shard)).db;
+    await projectExecution(db, rows.execution, rows.nodes, usage, labels);
   } catch (err) {
     run.feed({ type: "projectionFailed" });
     const msg = "projection failed; retrying by alarm";

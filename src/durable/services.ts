@@ -63,6 +63,7 @@ export function runServices(
       const id = `${exec.id}:${nodeId}:${attempt}:${crypto.randomUUID()}`;
       const r = await tenantStub(env, exec.tenant_id).reserveLlm(
         exec.tenant_id,
+        exec.history_shard,
         id,
         monthOf(Date.now()),
         amount,

@@ -3,6 +3,7 @@ import { BudgetStore } from "../db/budget-store";
 import { openDb } from "../db/client";
 import { LeaseStore } from "../db/lease-store";
 import { monthSpend } from "../db/history-repo";
+import { historyDatabase } from "../db/shards";
 import { take, type Bucket, type RateDecision } from "../engine/rate";
 import { config } from "../env";
 import { executionStub } from "./client";
@@ -113,6 +114,7 @@ export class TenantObject extends DurableObject<Env> {
    */
   async reserveLlm(
     tenantId: string,
+    historyShard: number,
     id: string,
     month: string,
     amount: number,
@@ -120,7 +122,7 @@ export class TenantObject extends DurableObject<Env> {
     ttlMs: number,
   ): Promise<{ ok: boolean; spent: number; reserved: number }> {
     if (!this.ledger.hasMonth(month)) {
-      const base = await monthSpend(openDb(this.env.DB).db, tenantId, month);
+      const base = await monthSpend(openDb(historyDatabase(this.env, historyShard)).db, tenantId, month);
       this.ledger.openMonth(month, base);
     }
     const now = Date.now();

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { openDb } from "../db/client";
 import { findApiKey, touchApiKey } from "../db/repo";
+import { historyDatabase, MAIN_SHARD } from "../db/shards";
 import { hashApiKey, keyPrefix } from "../lib/api-keys";
 import type { AppEnv } from "./context";
 import { AppError } from "./errors";
@@ -72,6 +73,7 @@ export async function authenticate(c: Context<AppEnv>): Promise<void> {
     );
   }
   c.set("tenantId", row.tenant_id);
+  c.set("history", row.history_shard === MAIN_SHARD ? c.get("db") : openDb(historyDatabase(c.env, row.history_shard)));
   c.set("apiKeyId", row.id);
   c.set("apiKeyRate", row.rate_limit_per_minute);
 }

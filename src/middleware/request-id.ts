@@ -34,7 +34,9 @@ export function requestContext() {
         ),
       );
     }
-    c.res.headers.set("x-d1-queries", String(db.queries()));
+    const history = c.get("history");
+    const queries = db.queries() + (history && history !== db ? history.queries() : 0);
+    c.res.headers.set("x-d1-queries", String(queries));
     console.log(
       JSON.stringify({
         level: "info",
@@ -46,7 +48,7 @@ export function requestContext() {
         ms: Date.now() - started,
         tenant_id: c.get("tenantId") ?? null,
         trace_id: c.get("traceId"),
-        d1_queries: db.queries(),
+        d1_queries: queries,
       }),
     );
   });

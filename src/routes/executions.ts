@@ -110,6 +110,7 @@ export const workflowExecutions = new Hono<AppEnv>().post("/", async (c) => {
     tags: body.tags ? [...new Set(body.tags)] : undefined,
     metadata: body.metadata,
     timing: (step, ms) => setMetric(c, step, ms),
+    afterAnswer: (work) => c.executionCtx.waitUntil(work),
   });
   if (!started.ok) throw refusal(started);
   c.header("location", `/v1/executions/${started.id}`);
@@ -122,7 +123,7 @@ export const workflowExecutions = new Hono<AppEnv>().post("/", async (c) => {
 export const executions = new Hono<AppEnv>()
   .get("/", async (c) => {
     const q = readQuery(c, listExecutionsQuery);
-    const rows = await history.listExecutions(c.get("db").db, c.get("tenantId"), q, q.cursor, q.limit + 1);
+    const rows = await history.listExecutions(c.get("history").db, c.get("tenantId"), q, q.cursor, q.limit + 1);
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
     return c.json({
@@ -141,7 +142,7 @@ export const executions = new Hono<AppEnv>()
   })
   .get("/counts", async (c) => {
     const q = readQuery(c, executionFilter);
-    const rows = await history.countExecutionsByStatus(c.get("db").db, c.get("tenantId"), q);
+    const rows = await history.countExecutionsByStatus(c.get("history").db, c.get("tenantId"), q);
     const counts = Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, 0])) as Record<string, number>;
     for (const r of rows) counts[r.status] = Number(r.n);
     return c.json({ counts, total: rows.reduce((sum, r) => sum + Number(r.n), 0) });
@@ -151,11 +152,11 @@ export const executions = new Hono<AppEnv>()
     const { value } = await readJson(c, bulkBody);
     const action = c.req.param("action") as "cancel" | "redrive" | "delete";
     const tenantId = c.get("tenantId");
-    const rows = await history.listExecutions(c.get("db").db, tenantId, value.filter, null, value.limit);
+    const rows = await history.listExecutions(c.get("history").db, tenantId, value.filter, null, value.limit);
     const results = await inBatches(rows, 6, async (e) => {
       const stub = executionStub(c.env, e.id);
       if (action === "delete")
-        return { id: e.id, changed: (await eraseExecution(c.env, c.get("db").db, tenantId, e.id)).ok };
+        return { id: e.id, changed: (await eraseExecution(c.env, c.get("history").db, tenantId, e.id)).ok };
       const r = action === "cancel" ? await stub.cancel(tenantId, "bulk cancel") : await stub.redrive(tenantId, {});
       return { id: e.id, changed: Boolean(r && ("changed" in r ? r.changed : r.ok)) };
     });
@@ -244,7 +245,7 @@ export const executions = new Hono<AppEnv>()
     const id = executionId(c.req.param("id"));
     let result: Awaited<ReturnType<typeof eraseExecution>>;
     try {
-      result = await eraseExecution(c.env, c.get("db").db, c.get("tenantId"), id);
+      result = await eraseExecution(c.env, c.get("history").db, c.get("tenantId"), id);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new AppError(

@@ -3,7 +3,8 @@ import { cronClock } from "../db/cron-repo";
 import * as repo from "../db/repo";
 import { config } from "../env";
 import { executionStub } from "../durable/client";
-import type { Db } from "../db/client";
+import { openDb, type Db } from "../db/client";
+import { historyDatabases, MAIN_SHARD } from "../db/shards";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import journal from "../../migrations/meta/_journal.json";
@@ -12,6 +13,13 @@ import journal from "../../migrations/meta/_journal.json";
 export const BUNDLED_MIGRATIONS: string[] = journal.entries.map((e) => `${e.tag}.sql`);
 
 type Check = { ok: boolean; detail?: string; [k: string]: unknown };
+
+/** Rethrow naming the database, so a red check says which one. */
+const named =
+  (name: string) =>
+  (err: unknown): never => {
+    throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+  };
 
 async function check(run: () => Promise<Omit<Check, "ok"> | void>): Promise<Check> {
   try {
@@ -28,13 +36,24 @@ async function check(run: () => Promise<Omit<Check, "ok"> | void>): Promise<Chec
 export const health = new Hono<AppEnv>().get("/", async (c) => {
   const db = c.get("db").db;
   const now = Date.now();
+  // The main database and every history shard: each has the whole schema and every migration applied.
+  const databases = historyDatabases(c.env).map((h) => ({
+    name: h.shard === MAIN_SHARD ? "DB" : `DB_HISTORY_${h.shard}`,
+    db: h.shard === MAIN_SHARD ? db : openDb(h.d1).db,
+  }));
   const [d1, migrations, durable, cron] = await Promise.all([
-    check(() => repo.probeTables(db)),
     check(async () => {
-      const applied = await repo.appliedMigrations(db);
-      const missing = BUNDLED_MIGRATIONS.filter((m) => !applied.includes(m));
-      if (missing.length) throw new Error(`missing migrations: ${missing.join(", ")}`);
-      return { applied: applied.length };
+      for (const d of databases) await repo.probeTables(d.db).catch(named(d.name));
+    }),
+    check(async () => {
+      let applied = 0;
+      for (const d of databases) {
+        const done = await repo.appliedMigrations(d.db);
+        const missing = BUNDLED_MIGRATIONS.filter((m) => !done.includes(m));
+        if (missing.length) throw new Error(`${d.name}: missing migrations: ${missing.join(", ")}`);
+        applied = done.length;
+      }
+      return { applied };
     }),
     check(async () => {
       const pong = await executionStub(c.env, "health-check").ping();

@@ -1,5 +1,8 @@
 import { Hono } from "hono";
+import { openDb } from "../db/client";
+import { historyCounts } from "../db/history-repo";
 import * as repo from "../db/repo";
+import { historyDatabases, MAIN_SHARD } from "../db/shards";
 import { tenantStub } from "../durable/client";
 import { LATENCY_BUCKETS, METRIC_SHARDS } from "../durable/metrics";
 import { metricsShard } from "../services/metrics";
@@ -22,10 +25,22 @@ export const metrics = new Hono<AppEnv>().get("/", async (c) => {
   if (given.byteLength !== wanted.byteLength || !crypto.subtle.timingSafeEqual(given, wanted))
     throw new AppError(401, "invalid_credentials", "Send Authorization: Bearer <METRICS_TOKEN>.");
 
-  const [shards, counts] = await Promise.all([
+  const main = c.get("db").db;
+  const [shards, counts, history] = await Promise.all([
     Promise.all(Array.from({ length: METRIC_SHARDS }, (_, i) => metricsShard(c.env, i).snapshot())),
-    repo.metricCounts(c.get("db").db),
+    repo.metricCounts(main),
+    // Executions and node runs live in every history database; the gauges are their sums.
+    Promise.all(historyDatabases(c.env).map((h) => historyCounts(h.shard === MAIN_SHARD ? main : openDb(h.d1).db))),
   ]);
+  const byStatus = new Map<string, number>();
+  const byKind = new Map<string, { attempts: number; retries: number }>();
+  for (const h of history) {
+    for (const r of h.executions) byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + r.n);
+    for (const r of h.nodes) {
+      const k = byKind.get(r.kind) ?? { attempts: 0, retries: 0 };
+      byKind.set(r.kind, { attempts: k.attempts + r.attempts, retries: k.retries + r.retries });
+    }
+  }
   const out: string[] = [];
   const family = (name: string, type: string, help: string) =>
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -58,11 +73,11 @@ export const metrics = new Hono<AppEnv>().get("/", async (c) => {
     );
   }
   family("edgeflow_executions", "gauge", "Executions by status, as D1 has them.");
-  for (const r of counts.executions) out.push(`edgeflow_executions${labels({ status: r.status })} ${r.n}`);
+  for (const [status, n] of byStatus) out.push(`edgeflow_executions${labels({ status })} ${n}`);
   family("edgeflow_node_attempts_total", "counter", "Node attempts by kind.");
-  for (const r of counts.nodes) out.push(`edgeflow_node_attempts_total${labels({ kind: r.kind })} ${r.attempts}`);
+  for (const [kind, r] of byKind) out.push(`edgeflow_node_attempts_total${labels({ kind })} ${r.attempts}`);
   family("edgeflow_node_retries_total", "counter", "Node attempts beyond the first, by kind.");
-  for (const r of counts.nodes) out.push(`edgeflow_node_retries_total${labels({ kind: r.kind })} ${r.retries}`);
+  for (const [kind, r] of byKind) out.push(`edgeflow_node_retries_total${labels({ kind })} ${r.retries}`);
   family("edgeflow_alerts_sent_total", "counter", "Monitor alerts delivered.");
   out.push(`edgeflow_alerts_sent_total ${counts.alerts_sent}`);
   // Subscriber slots are leased per tenant in TenantObjects; their live leases are the active subscribers.

@@ -87,7 +87,7 @@ export const budget = new Hono<AppEnv>()
     const db = c.get("db").db;
     const [monthly, spent] = await Promise.all([
       repo.getBudget(db, c.get("tenantId")),
-      history.monthSpend(db, c.get("tenantId"), thisMonth()),
+      history.monthSpend(c.get("history").db, c.get("tenantId"), thisMonth()),
     ]);
     return c.json({ monthly_usd: monthly, month: thisMonth(), spent_usd: spent });
   })
@@ -100,7 +100,7 @@ export const budget = new Hono<AppEnv>()
 /** /v1/usage?month=YYYY-MM: LLM calls, tokens and cost per workflow and model, in one query. */
 export const usage = new Hono<AppEnv>().get("/", async (c) => {
   const month = readQuery(c, usageQuery).month ?? thisMonth();
-  const rows = await history.usageReport(c.get("db").db, c.get("tenantId"), month);
+  const rows = await history.usageReport(c.get("history").db, c.get("tenantId"), month);
   const data = rows.map((r) => ({
     ...r,
     calls: Number(r.calls),

@@ -116,7 +116,8 @@ export const workflows = new Hono<AppEnv>()
   .post("/", async (c) => storeWorkflow(c, await readDefinition(c)))
   .get("/", async (c) => {
     const q = readQuery(c, listWorkflowsQuery);
-    const rows = await repo.listWorkflows(c.get("db").db, c.get("tenantId"), q.cursor, q.limit + 1);
+    const db = c.get("db").db;
+    const rows = await repo.listWorkflows(db, c.get("tenantId"), q.cursor, q.limit + 1, c.get("history").db);
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
     return c.json({

@@ -33,6 +33,12 @@ export interface StartRequest {
   metadata?: Record<string, string> | undefined;
   /** For a child started by a `workflow` node. */
   parent?: { execution_id: string; node_id: string } | undefined;
+  /**
+   * Hands over work that may finish after the answer (the Worker's waitUntil): closing the Idempotency-Key claim.
+   * Without it, that write is awaited. Should it fail, the claim lapses after IN_FLIGHT_LEASE_MS and a duplicate
+   * then joins the same execution, so nothing is started twice either way.
+   */
+  afterAnswer?: ((work: Promise<unknown>) => void) | undefined;
   /** Told how long each step waited (workflow read, idempotency claim, the object's start), in ms. */
   timing?: ((step: "workflow" | "idempotency" | "object", ms: number) => void) | undefined;
 }
@@ -113,7 +119,10 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     replay = owner.execution_id !== id;
     id = owner.execution_id;
     claimOpen = owner.completed_at === null;
-    if (replay && claimOpen && owner.created_at > Date.now() - IN_FLIGHT_LEASE_MS && r.inFlight === "conflict") {
+    // The first request closes its claim after answering: a duplicate arriving before then finds its execution
+    // already created and replays it; only one whose execution does not exist yet is told to come back.
+    const inFlight = replay && claimOpen && owner.created_at > Date.now() - IN_FLIGHT_LEASE_MS;
+    if (inFlight && r.inFlight === "conflict" && !(await executionStub(env, id).snapshot(r.tenantId))) {
       return refuse(
         "idempotency_key_in_flight",
         "A request with this Idempotency-Key is still being processed; retry shortly.",
@@ -137,6 +146,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
       trace_id: r.traceId ?? traceIdFrom(null),
       parent_execution_id: r.parent?.execution_id ?? null,
       parent_node_id: r.parent?.node_id ?? null,
+      history_shard: wf.history_shard,
       labels:
         r.tags?.length || Object.keys(r.metadata ?? {}).length
           ? { tags: r.tags ?? [], metadata: r.metadata ?? {} }
@@ -155,7 +165,16 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
   } finally {
     // Started, or the object died mid-start (it restarts on the next call): either way the claim is freed, so a
     // retry with the same Idempotency-Key joins this execution at once instead of waiting out the in-flight lease.
-    if (claimOpen) await completeIdempotencyKey(db, r.tenantId, r.idempotencyKey as string, Date.now());
+    if (claimOpen) {
+      const closed = completeIdempotencyKey(db, r.tenantId, r.idempotencyKey as string, Date.now());
+      if (r.afterAnswer) r.afterAnswer(closed.catch((err: unknown) => logUnclosedClaim(id, err)));
+      else await closed;
+    }
   }
   return { ok: true, id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
+}
+
+function logUnclosedClaim(executionId: string, err: unknown): void {
+  const msg = "idempotency claim not closed; it lapses after its in-flight lease";
+  console.error(JSON.stringify({ level: "error", msg, execution_id: executionId, error: String(err) }));
 }

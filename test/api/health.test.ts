@@ -39,6 +39,7 @@ describe("GET /health", () => {
       "0012_cron_health_retention.sql",
       "0013_create_keys_schedule_reasons.sql",
       "0014_monitor_expiry_and_duplicates.sql",
+      "0015_tenant_history_shard.sql",
     ]);
   });
 

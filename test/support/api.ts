@@ -3,6 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import { openDb } from "../../src/db/client";
 import { getProjectedExecution } from "../../src/db/history-repo";
 import { insertTenantWithKey } from "../../src/db/repo";
+import { historyDatabases, historyShardCount, shardForNewTenant } from "../../src/db/shards";
 import { generateApiKey } from "../../src/lib/api-keys";
 
 let tenants = 0;
@@ -25,7 +26,8 @@ export async function createKey(
   const keyId = `key_${crypto.randomUUID()}`;
   await insertTenantWithKey(
     openDb(env.DB).db,
-    { id: tenantId, name },
+    // Spread over the history shards this pool binds, exactly as `npm run keys` does with wrangler.toml's.
+    { id: tenantId, name, history_shard: shardForNewTenant(tenantId, historyShardCount(env)) },
     { id: keyId, prefix: key.prefix, hash: key.hash, name: "test", scopes },
     Date.now(),
   );
@@ -212,11 +214,16 @@ export async function waitForNode(
 }
 
 /** The execution and node runs as D1 has them (what list queries see). */
+/** What D1 has for an execution, from whichever history database holds it (the main one unless sharded). */
 export async function projection(id: string) {
-  const tenant = (
-    await env.DB.prepare("select tenant_id from executions where id = ?").bind(id).first<{ tenant_id: string }>()
-  )?.tenant_id;
-  return tenant ? getProjectedExecution(openDb(env.DB).db, tenant, id) : null;
+  for (const { d1 } of historyDatabases(env)) {
+    const row = await d1
+      .prepare("select tenant_id from executions where id = ?")
+      .bind(id)
+      .first<{ tenant_id: string }>();
+    if (row) return getProjectedExecution(openDb(d1).db, row.tenant_id, id);
+  }
+  return null;
 }
 
 /** Create a workflow and start it; returns both ids. */

@@ -33,6 +33,8 @@ export interface ExecRecord {
   parent_execution_id: string | null;
   parent_node_id: string | null;
   parent_notified: number;
+  /** Where this execution's history is projected: the tenant's shard (-1 the main database). */
+  history_shard: number;
 }
 
 export interface NodeRecord extends NodeState {
@@ -99,6 +101,7 @@ export type StartParams = Pick<
   | "labels"
   | "parent_execution_id"
   | "parent_node_id"
+  | "history_shard"
 > & {
   timeout_seconds: number;
 };
@@ -129,6 +132,7 @@ export function newExecution(p: StartParams, concurrencyKey: string | null, now:
     parent_execution_id: p.parent_execution_id,
     parent_node_id: p.parent_node_id,
     parent_notified: 0,
+    history_shard: p.history_shard,
   };
 }
 

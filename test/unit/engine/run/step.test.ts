@@ -23,6 +23,7 @@ function begin(nodes: unknown[], extra: Record<string, unknown> = {}): RunState 
     labels: null,
     parent_execution_id: null,
     parent_node_id: null,
+    history_shard: -1,
     timeout_seconds: 60,
   };
   const exec = newExecution(p, null, T0);
