@@ -24,6 +24,9 @@ export async function capacity({ get, engine, sleep, fmt }) {
   const three = await footprint({ ...ctx, runEngine: engine("chain3") }, "3-node chain", runs);
   const ten = await footprint({ ...ctx, runEngine: engine("chain10") }, "10-node chain", runs);
   const map = await footprint({ ...ctx, runEngine: engine("map20") }, "1 map node of 20 items", runs);
+  const out = await footprint({ ...ctx, runEngine: engine("chain3out") }, "3-node chain, 2,000-char outputs", runs);
+  // Three node outputs and the run's own output (its leaf's): ~8 KB of JSON in all.
+  const perOutputKb = (out.bytes - three.bytes) / 8;
   const perNode = (ten.bytes - three.bytes) / 7;
   console.log("\nCapacity: projection writes one D1 sustains (a 3-node execution per write, one batch each)");
   const rates = [];
@@ -40,10 +43,11 @@ export async function capacity({ get, engine, sleep, fmt }) {
     `| bytes per 10-node execution | ${fmt(ten.bytes, 0)} |`,
     `| bytes per extra node | ${fmt(perNode, 0)} |`,
     `| bytes per execution with one 20-item map node | ${fmt(map.bytes, 0)} |`,
+    `| bytes per KB of node output (outputs are projected) | ${fmt(perOutputKb, 0)} |`,
     `| rows per 3-node execution | ${Object.values(three.rows).reduce((a, b) => a + b, 0)} |`,
     `| 3-node executions a day at ${RETENTION_DAYS}-day retention under 10 GB | ${fmt(perDay(three.bytes), 0)} |`,
     `| 10-node executions a day at ${RETENTION_DAYS}-day retention under 10 GB | ${fmt(perDay(ten.bytes), 0)} |`,
     ...rates.map(([c, r]) => `| projection writes/s, ${c} concurrent | ${fmt(r, 0)} |`),
   ];
-  return { rows, three, ten, map, perNode, rates };
+  return { rows, three, ten, map, out, perNode, perOutputKb, rates };
 }

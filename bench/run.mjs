@@ -5,15 +5,17 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
 import { capacity } from "./capacity.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
+import { cpuProfile } from "./profile.mjs";
 import { startPath } from "./start-path.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path | chain | capacity: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | start-path | chain | capacity | profile: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
 const PORT = 8790;
+const INSPECTOR_PORT = 9239;
 const BASE = `http://127.0.0.1:${PORT}`;
 const opts = { config: "bench/wrangler.bench.toml", persistTo: ".wrangler/bench-state" };
 
@@ -188,6 +190,8 @@ async function main() {
     opts.persistTo,
     "--log-level",
     "error",
+    // The profile scenario drives V8's profiler over the inspector; the others leave it closed.
+    ...(only === "profile" ? ["--inspector-port", String(INSPECTOR_PORT)] : []),
   ];
   const dev = spawn(cmd, rest, {
     stdio: ["ignore", "ignore", "inherit"],
@@ -217,6 +221,16 @@ async function main() {
     chain1000: chainDef(1000),
     chain1: chainDef(1),
     chain3: chainDef(3),
+    // Three nodes each returning 2,000 characters: what outputs (which D1 keeps) add to an execution's footprint.
+    chain3out: {
+      name: "chain3out",
+      nodes: [0, 1, 2].map((i) => ({
+        id: `n${i}`,
+        kind: "transform",
+        ...(i ? { needs: [`n${i - 1}`] } : {}),
+        config: { expression: '$pad("", 2000, "x")' },
+      })),
+    },
     map20: {
       name: "map20",
       nodes: [
@@ -242,6 +256,11 @@ async function main() {
     process.exit(0);
   }
   const capacityModel = () => capacity({ get, engine, sleep, fmt });
+  if (only === "profile") {
+    await cpuProfile({ inspectorPort: INSPECTOR_PORT, engine, runs: 300, fmt });
+    stop();
+    process.exit(0);
+  }
   if (only === "capacity") {
     const { rows } = await capacityModel();
     console.log(`\n${rows.join("\n")}`);

@@ -7,7 +7,7 @@ import { TERMINAL_EXECUTION, type EventEnvelope } from "../engine/events";
 import { holds, type ExprContext } from "../engine/expr";
 import type { ItemCounts } from "../engine/map";
 import type { EmittedEvent, RunCommand, RunInput, StepResult } from "../engine/run/messages";
-import { nodeRecord, type NodeRecord, type RunState } from "../engine/run/state";
+import { nodeRecord, unprojected, type NodeRecord, type RunState } from "../engine/run/state";
 import { step } from "../engine/run/step";
 import { LEASE_MS, nextAlarm, owesParent } from "../engine/run/wake";
 import { dueWaits, nextWake } from "../engine/scheduler";
@@ -81,8 +81,6 @@ export class ExecutionRun implements AttemptHost {
       case "stopMaps":
         this.cancelChildren(this.h.maps.awaitedChildren(), c.reason);
         return this.h.maps.cancelOpen(null, Date.now());
-      case "reproject":
-        return this.h.store.markDirty(c.nodeIds, c.seq);
       case "ended":
         return this.ended();
     }
@@ -262,10 +260,10 @@ export class ExecutionRun implements AttemptHost {
   // ---- after a change: projection, parent, alarm
 
   /** After state changed outside a drive: land the projection, tell the parent, arm the alarm for what is next. */
-  async settle(): Promise<void> {
+  async settle(reproject = false): Promise<void> {
     if (this.driving) this.wake?.();
     if (this.flushing) await this.flushing;
-    if (this.h.store.dirty().keys.length > 0) await this.flush();
+    if (reproject || unprojected(this.state).any) await this.flush(reproject);
     await this.notifyParent();
     await this.rearm();
   }
@@ -297,8 +295,8 @@ export class ExecutionRun implements AttemptHost {
   }
 
   /** Write the dirty part of the state to D1. A failure is retried by the alarm with backoff, never dropped. */
-  flush(): Promise<void> {
-    this.flushing ??= projectOnce(this).finally(() => (this.flushing = null));
+  flush(force = false): Promise<void> {
+    this.flushing ??= projectOnce(this, force).finally(() => (this.flushing = null));
     return this.flushing;
   }
 

@@ -232,8 +232,7 @@ export class ExecutionObject extends DurableObject<Env> {
   async poke(): Promise<{ status: ExecutionStatus } | null> {
     const run = this.run;
     if (!run) return null;
-    this.store.touch();
-    await run.settle();
+    await run.settle(true);
     // A queued execution was probably just handed its concurrency key: try now rather than at the next poll.
     if (run.exec.status === "queued") await this.ctx.storage.setAlarm(Date.now() + 1);
     return { status: run.exec.status };

@@ -2,16 +2,17 @@ import { openDb } from "../db/client";
 import type { ExecRecord, NodeRecord } from "../db/execution-store";
 import { projectExecution } from "../db/history-repo";
 import { historyDatabase } from "../db/shards";
+import { unprojected } from "../engine/run/state";
 import { expectedWake } from "../engine/run/wake";
 import type { AttemptHost } from "./launch";
 import { endTurn } from "./turn";
 import type { ExecutionRow, NodeRunRow } from "../db/repo";
 
-/** The D1 rows for the execution and the nodes named in `dirtyKeys` ("" is the execution itself). */
+/** The D1 rows for the execution and the nodes named in `nodeIds`. */
 export function projectionRows(
   exec: ExecRecord,
   nodes: ReadonlyMap<string, NodeRecord>,
-  dirtyKeys: string[],
+  nodeIds: string[],
   seq: number,
   now: number,
   wakeAt: number | null,
@@ -38,8 +39,8 @@ export function projectionRows(
     retain_until: retainUntil(exec),
   };
   const rows: NodeRunRow[] = [];
-  for (const key of dirtyKeys) {
-    const n = key ? nodes.get(key) : undefined;
+  for (const id of nodeIds) {
+    const n = nodes.get(id);
     if (!n) continue;
     rows.push({
       execution_id: exec.id,
@@ -64,20 +65,24 @@ function retainUntil(exec: ExecRecord): number | null {
   return days === undefined || exec.finished_at === null ? null : exec.finished_at + days * 86_400_000;
 }
 
-/** One write of the run's dirty rows (and unprojected LLM usage) to D1; a failure is fed back for the alarm to retry. */
-export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">): Promise<void> {
+/**
+ * One write to D1 of what it lacks (rows changed since the last projection, LLM usage not yet projected); with
+ * `force`, the execution row even when nothing changed (the watchdog's nudge refreshes projected_at). A failure is
+ * fed back for the alarm to retry.
+ */
+export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">, force = false): Promise<void> {
   // Building the projection takes milliseconds: let events already broadcast commit and go out first.
   if (run.h.subscribers.sentSinceAsked()) await endTurn();
   const exec = run.state.exec;
-  const { keys, upTo } = run.h.store.dirty();
+  const { nodeIds, upTo, any } = unprojected(run.state);
   const usage = run.h.store.unprojectedUsage();
-  if (keys.length === 0 && usage.length === 0) {
-    run.feed({ type: "projected", more: false, labels: false });
+  if (!any && !force && usage.length === 0) {
+    run.feed({ type: "projected", upTo, labels: false });
     return;
   }
   const now = Date.now();
   const wake = expectedWake(run.state, now);
-  const rows = projectionRows(exec, run.state.nodes, keys, run.state.lastSeq, now, wake);
+  const rows = projectionRows(exec, run.state.nodes, nodeIds, upTo, now, wake);
   const labels = exec.labels_projected ? null : exec.labels;
   try {
     const db = openDb(historyDatabase(run.h.env, exec.history_shard)).db;
@@ -89,7 +94,6 @@ export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">
     console.error(JSON.stringify({ level: "error", msg, execution_id: exec.id, attempts, error: String(err) }));
     return;
   }
-  run.h.store.clearDirty(upTo);
   run.h.store.markUsageProjected(usage.map((u) => u.id));
-  run.feed({ type: "projected", more: run.h.store.dirty().keys.length > 0, labels: true });
+  run.feed({ type: "projected", upTo, labels: true });
 }

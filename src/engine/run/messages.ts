@@ -65,8 +65,8 @@ export type RunInput =
     }
   /** An output kept in R2 could not be read back. */
   | { type: "outputMissing"; nodeId: string; ref: string }
-  /** The D1 projection landed (`labels`: with the run's tags and metadata); `more` when changes arrived meanwhile. */
-  | { type: "projected"; more: boolean; labels: boolean }
+  /** The D1 projection of everything up to `upTo` landed (`labels`: with the run's tags and metadata). */
+  | { type: "projected"; upTo: number; labels: boolean }
   | { type: "projectionFailed" }
   | { type: "parentNotified" }
   | { type: "parentNotifyFailed" };
@@ -95,9 +95,7 @@ export type RunCommand =
   /** Close the map items still open (cancelling the child executions they await). */
   | { type: "stopMaps"; reason: string }
   /** The run ended: abort attempts in flight, close streams, release slot and key, resolve `settled` callers. */
-  | { type: "ended" }
-  /** Re-project these nodes as of `seq` (one event changed many of them). */
-  | { type: "reproject"; nodeIds: string[]; seq: number };
+  | { type: "ended" };
 
 export interface StepResult {
   state: RunState;

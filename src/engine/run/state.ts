@@ -35,6 +35,11 @@ export interface ExecRecord {
   parent_notified: number;
   /** Where this execution's history is projected: the tenant's shard (-1 the main database). */
   history_shard: number;
+  /**
+   * The seq up to which D1 has this execution: rows whose seq is above it (the execution row when the log is, a node
+   * when its last event is) are what the next projection writes. -1 for a new execution: every node is written.
+   */
+  projected_seq: number;
 }
 
 export interface NodeRecord extends NodeState {
@@ -133,6 +138,7 @@ export function newExecution(p: StartParams, concurrencyKey: string | null, now:
     parent_node_id: p.parent_node_id,
     parent_notified: 0,
     history_shard: p.history_shard,
+    projected_seq: -1,
   };
 }
 
@@ -165,4 +171,11 @@ export function pendingNode(id: string, kind: string): NodeRecord {
     seq: 0,
     attempt_base: 0,
   };
+}
+
+/** What D1 does not have yet: the nodes changed since the last projection, and the seq a projection now covers. */
+export function unprojected(s: RunState): { nodeIds: string[]; upTo: number; any: boolean } {
+  const since = s.exec.projected_seq;
+  const nodeIds = [...s.nodes.values()].filter((n) => n.seq > since).map((n) => n.id);
+  return { nodeIds, upTo: s.lastSeq, any: nodeIds.length > 0 || s.lastSeq > since };
 }

@@ -112,8 +112,10 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
       break;
     case "projected":
       if (input.labels) exec.labels_projected = 1;
+      exec.projected_seq = Math.max(exec.projected_seq, input.upTo);
       exec.flush_attempts = 0;
-      exec.flush_due_at = input.more ? now + state.settings.projectionFlushMs : null;
+      // Changes made while the projection was on its way go with the next one.
+      exec.flush_due_at = state.lastSeq > exec.projected_seq ? now + state.settings.projectionFlushMs : null;
       st.execChanged = true;
       break;
     case "projectionFailed":
@@ -289,9 +291,9 @@ function redrive(st: Step, input: Extract<RunInput, { type: "redriven" }>): void
     reset: decided.reset,
     input_patched: Boolean(input.inputPatch),
   });
+  // Every reset node carries the redrive's seq, so the next projection rewrites it.
   for (const id of decided.reset) {
     st.node(id).seq = st.s.lastSeq;
     st.changedNodes.add(id);
   }
-  st.commands.push({ type: "reproject", nodeIds: decided.reset, seq: st.s.lastSeq });
 }

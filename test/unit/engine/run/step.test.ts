@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { validateDefinition } from "../../../../src/engine/dag";
 import type { RunCommand, RunInput, StepResult } from "../../../../src/engine/run/messages";
-import { newExecution, pendingNode, runState, type RunState } from "../../../../src/engine/run/state";
+import { newExecution, pendingNode, runState, unprojected, type RunState } from "../../../../src/engine/run/state";
 import { projectionRetryDelay, step } from "../../../../src/engine/run/step";
 import { kindSpecs } from "../../../../src/nodes";
 
@@ -112,7 +112,7 @@ describe("execution reducer: the life of a run", () => {
     const r = tick(s);
     expect([...r.changedNodes]).toEqual(["a"]);
     expect(r.execChanged).toBe(false);
-    expect(feed(s, { type: "projected", more: false, labels: true }, T0 + 5).execChanged).toBe(true);
+    expect(feed(s, { type: "projected", upTo: s.lastSeq, labels: true }, T0 + 5).execChanged).toBe(true);
     expect(s.exec.flush_due_at).toBeNull();
     expect(feed(s, ok("a", 1), T0 + 10).execChanged).toBe(true); // arms the next projection
     expect(s.exec.flush_due_at).toBe(T0 + 10 + FLUSH_MS);
@@ -346,10 +346,12 @@ describe("execution reducer: redrive", () => {
     feed(s, failed("b", 1));
     tick(s);
     expect(s.exec.status).toBe("failed");
+    feed(s, { type: "projected", upTo: s.lastSeq, labels: true });
     const r = feed(s, { type: "redriven", fromNode: undefined, inputPatch: { n: 2 }, windowMs: 86_400_000 }, T0 + 500);
     expect(events(r)).toEqual(["execution.redriven"]);
     expect(eventData(r, "execution.redriven")).toEqual({ from_node: null, reset: ["b", "c"], input_patched: true });
-    expect(command(r, "reproject")).toEqual({ type: "reproject", nodeIds: ["b", "c"], seq: s.lastSeq });
+    // The reset nodes carry the redrive's seq: the next projection rewrites exactly them and the execution row.
+    expect(unprojected(s)).toMatchObject({ nodeIds: ["b", "c"], any: true });
     expect(s.exec).toMatchObject({ status: "queued", input: { n: 2 }, deadline_at: T0 + 500 + 60_000 });
     expect(s.nodes.get("a")?.status).toBe("succeeded");
     expect(s.nodes.get("b")).toMatchObject({ status: "pending", attempt: 1, attempt_base: 1 });
@@ -471,8 +473,15 @@ describe("execution reducer: projection and parent notices", () => {
     const s = running([t("a")]);
     feed(s, { type: "projectionFailed" }, T0);
     expect(s.exec).toMatchObject({ flush_attempts: 1, flush_due_at: T0 + projectionRetryDelay(1) });
-    feed(s, { type: "projected", more: true, labels: true }, T0 + 10);
-    expect(s.exec).toMatchObject({ flush_attempts: 0, flush_due_at: T0 + 10 + FLUSH_MS, labels_projected: 1 });
+    // A projection that covered less than the log (events arrived meanwhile) arms the next one.
+    feed(s, { type: "projected", upTo: s.lastSeq - 1, labels: true }, T0 + 10);
+    expect(s.exec).toMatchObject({
+      flush_attempts: 0,
+      flush_due_at: T0 + 10 + FLUSH_MS,
+      labels_projected: 1,
+      projected_seq: s.lastSeq - 1,
+    });
+    expect(unprojected(s)).toEqual({ nodeIds: [], upTo: s.lastSeq, any: true });
     feed(s, { type: "parentNotifyFailed" }, T0 + 20);
     expect(s.exec.flush_due_at).toBe(T0 + 10 + FLUSH_MS); // the sooner of the two
     expect(projectionRetryDelay(1)).toBe(1000);
