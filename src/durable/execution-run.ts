@@ -151,7 +151,12 @@ export class ExecutionRun implements AttemptHost {
     await this.drive();
   }
 
-  async drive(): Promise<void> {
+  /**
+   * Feed ticks until nothing can move. `leaseMs` is how far ahead the alarm stays armed meanwhile, should the object
+   * die: a drive in the alarm handler is retried by the runtime at once when it dies, so a long lease is enough; one
+   * started elsewhere (a new run, from start()) has only its lease to come back by, so it keeps it short.
+   */
+  async drive(leaseMs = LEASE_MS): Promise<void> {
     if (this.driving) {
       this.wake?.();
       return;
@@ -161,8 +166,8 @@ export class ExecutionRun implements AttemptHost {
       let leaseUntil = 0;
       while (!TERMINAL_EXECUTION.has(this.exec.status)) {
         const now = Date.now();
-        if (now - leaseUntil > -LEASE_MS / 2) {
-          leaseUntil = now + LEASE_MS;
+        if (now - leaseUntil > -leaseMs / 2) {
+          leaseUntil = now + leaseMs;
           await this.h.ctx.storage.setAlarm(leaseUntil);
         }
         if (this.exec.status !== "running") {

@@ -10,6 +10,7 @@ import type { ItemStatus } from "../engine/map";
 import { itemNode } from "../engine/map";
 import type { ChildEnd, RunInput } from "../engine/run/messages";
 import { newExecution, nodeDef, runState, type StartParams } from "../engine/run/state";
+
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
 import { RESET_REASON } from "./client";
@@ -23,6 +24,8 @@ import { executionView, type ExecutionView } from "./view";
 
 export type { StartParams };
 
+// The lease of a drive started by start(): the alarm resumes a run whose object died that long ago at most.
+const KICK_LEASE_MS = 2_000;
 // How long after it ended an execution can still be redriven.
 const REDRIVE_WINDOW_MS = 30 * 86_400_000;
 
@@ -107,10 +110,24 @@ export class ExecutionObject extends DurableObject<Env> {
     // asked, and that order must be the order the starts arrived in. The D1 projection goes out now but is not
     // awaited (GET by id is this object's and sees the run at once; lists follow within milliseconds).
     if (keyError === null && (await run.holdsKey())) run.feed({ type: "slotGranted" });
-    await this.ctx.storage.setAlarm(Date.now());
+    // A run that may go starts now, in this invocation, instead of one alarm dispatch later; the alarm armed first
+    // (the drive's short lease) takes over within seconds should the object die. A queued one is polled by the
+    // alarm as before.
+    const running = exec.status === "running";
+    await this.ctx.storage.setAlarm(Date.now() + (running ? KICK_LEASE_MS : 0));
     this.ctx.waitUntil(run.flush());
     await crashPoint({ point: "start.stored", execution_id: exec.id });
+    if (running) this.ctx.waitUntil(this.driveNow(run));
     return { id: exec.id, status: exec.status, created: true };
+  }
+
+  /** A drive outside the alarm handler: a failed step resets the object, and the lease alarm resumes the run. */
+  private async driveNow(run: ExecutionRun): Promise<void> {
+    try {
+      await run.drive(KICK_LEASE_MS);
+    } catch (err) {
+      if (!(err instanceof PlannedStop)) this.reset(err);
+    }
   }
 
   async cancel(tenantId: string, reason: string | null): Promise<{ status: ExecutionStatus; changed: boolean } | null> {
