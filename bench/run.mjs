@@ -10,7 +10,7 @@ import { startPath } from "./start-path.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path | chain | capacity | profile: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
@@ -256,6 +256,16 @@ async function main() {
     process.exit(0);
   }
   const capacityModel = () => capacity({ get, engine, sleep, fmt });
+  if (only === "post") {
+    // Scenario 4's first row alone: POST to the 201, measured inside workerd, with the run it starts going on.
+    await measure(
+      "POST alone, to the 201",
+      () => get(`/bench/first-event?transport=none&workflow=${wf.chain10}&key=${key}`).then((r) => r.ms),
+      200,
+    );
+    stop();
+    process.exit(0);
+  }
   if (only === "profile") {
     await cpuProfile({ inspectorPort: INSPECTOR_PORT, engine, runs: 300, fmt });
     stop();
