@@ -178,18 +178,18 @@ export async function softDeleteWorkflow(db: Db, tenantId: string, id: string, n
  * page and one grouped statement there for the counts.
  */
 export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | null, limit: number, history?: Db) {
+  const inPage = and(
+    eq(workflows.tenant_id, tenantId),
+    isNull(workflows.deleted_at),
+    before(workflows.created_at, workflows.id, cursor),
+  );
+  const newestFirst = [desc(workflows.created_at), desc(workflows.id)];
   if (history && history !== db) {
     const page = await db
       .select({ workflow: workflows })
       .from(workflows)
-      .where(
-        and(
-          eq(workflows.tenant_id, tenantId),
-          isNull(workflows.deleted_at),
-          before(workflows.created_at, workflows.id, cursor),
-        ),
-      )
-      .orderBy(desc(workflows.created_at), desc(workflows.id))
+      .where(inPage)
+      .orderBy(...newestFirst)
       .limit(limit);
     const stats = await workflowExecutionStats(
       history,
@@ -223,14 +223,8 @@ export async function listWorkflows(db: Db, tenantId: string, cursor: Cursor | n
     })
     .from(workflows)
     .leftJoin(executions, eq(executions.id, sql`(${last})`))
-    .where(
-      and(
-        eq(workflows.tenant_id, tenantId),
-        isNull(workflows.deleted_at),
-        before(workflows.created_at, workflows.id, cursor),
-      ),
-    )
-    .orderBy(desc(workflows.created_at), desc(workflows.id))
+    .where(inPage)
+    .orderBy(...newestFirst)
     .limit(limit);
 }
 
