@@ -7,7 +7,8 @@ import { corsForTenant, preflight } from "./middleware/cors";
 import { rateLimit } from "./middleware/rate-limit";
 import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
-import { executions, workflowExecutions } from "./routes/executions";
+import { executions } from "./routes/executions";
+import { workflowExecutions } from "./routes/start";
 import { corsRoute } from "./routes/cors";
 import { health } from "./routes/health";
 import { metrics } from "./routes/metrics";
@@ -36,9 +37,11 @@ export const app = new Hono<AppEnv>()
   .route("/v1/executions", streams)
   .options("/v1/*", preflight)
   // Server-Timing on every /v1 answer: where its wall time went (auth, rate, and a start's own steps).
-  .use("/v1/*", timing({ totalDescription: "in the Worker" }), corsForTenant(), requireApiKey(), rateLimit())
-  .route("/v1/workflows", workflows)
+  .use("/v1/*", timing({ totalDescription: "in the Worker" }), corsForTenant())
+  // Starting an execution authenticates and rate-limits inside its own single D1 batch and TenantObject call.
   .route("/v1/workflows/:id/executions", workflowExecutions)
+  .use("/v1/*", requireApiKey(), rateLimit())
+  .route("/v1/workflows", workflows)
   .route("/v1/workflows/:id/schedules", workflowSchedules)
   .route("/v1/stream-tickets", streamTickets)
   .route("/v1/monitors", monitors)

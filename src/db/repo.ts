@@ -1,6 +1,6 @@
 // D1 queries for tenants, keys, workflow definitions and tenant settings (origins, secrets, budgets), metrics and
 // health, through Drizzle. The execution history is history-repo.ts's; schedules and monitors are cron-repo.ts's.
-import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
 import { workflowExecutionStats } from "./history-repo";
 import { before, type Cursor } from "./sql-helpers";
@@ -47,13 +47,24 @@ export async function insertTenantWithKey(
 }
 
 /** The key with this prefix and where its tenant's history lives. */
-export async function findApiKey(db: Db, prefix: string) {
-  const [row] = await db
+/** The key with this prefix and its tenant's history shard (a query, to run alone or in a batch). */
+export function apiKeyQuery(db: Db, prefix: string) {
+  return db
     .select({ key: apiKeys, history_shard: tenants.history_shard })
     .from(apiKeys)
     .innerJoin(tenants, eq(tenants.id, apiKeys.tenant_id))
     .where(eq(apiKeys.prefix, prefix));
+}
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect & { history_shard: number };
+
+export function apiKeyOf(rows: { key: typeof apiKeys.$inferSelect; history_shard: number }[]): ApiKeyRow | undefined {
+  const row = rows[0];
   return row ? { ...row.key, history_shard: row.history_shard } : undefined;
+}
+
+export async function findApiKey(db: Db, prefix: string): Promise<ApiKeyRow | undefined> {
+  return apiKeyOf(await apiKeyQuery(db, prefix));
 }
 
 /** Mark a key used; the `where` keeps concurrent requests from writing the same hour twice. */
@@ -126,12 +137,19 @@ export async function publishVersion(
 }
 
 export async function getWorkflow(db: Db, tenantId: string, id: string, version: number | null) {
-  const [row] = await db
+  const [row] = await workflowQuery(db, tenantId, id, version);
+  return row ?? null;
+}
+
+/** A workflow version (the latest when `version` is null) of the tenant given by id or by an SQL expression. */
+export function workflowQuery(db: Db, tenant: string | SQL, id: string, version: number | null) {
+  return db
     .select({
       workflow: workflows,
       definition: workflowVersions.definition,
       version: workflowVersions.version,
-      version_created_at: workflowVersions.created_at,
+      // Aliased: a batch maps rows by position, and two columns named created_at would collapse into one.
+      version_created_at: sql<number>`${workflowVersions.created_at}`.as("version_created_at"),
       history_shard: tenants.history_shard,
     })
     .from(workflows)
@@ -143,8 +161,7 @@ export async function getWorkflow(db: Db, tenantId: string, id: string, version:
         eq(workflowVersions.version, version ?? workflows.latest_version),
       ),
     )
-    .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at)));
-  return row ?? null;
+    .where(and(eq(workflows.id, id), eq(workflows.tenant_id, tenant), isNull(workflows.deleted_at)));
 }
 
 export async function listVersions(db: Db, tenantId: string, id: string) {

@@ -43,17 +43,14 @@ export function breakerStub(env: Env, provider: string) {
 export const RUNNING_SLOTS = "__running__";
 
 /**
- * Give up an execution's concurrency key and its running slot, and wake the executions that now hold them (their
- * poll alarm is the backstop if a wake-up is lost).
+ * Give up an execution's concurrency key and its running slot (one TenantObject call), and wake the executions that
+ * now hold them (their poll alarm is the backstop if a wake-up is lost).
  */
 export async function releaseKey(
   env: Env,
   exec: { id: string; tenant_id: string; concurrency_key: string | null },
   slots: number,
 ): Promise<void> {
-  const tenant = tenantStub(env, exec.tenant_id);
-  const woken = new Set(await tenant.releaseKey(RUNNING_SLOTS, exec.id, slots));
-  if (exec.concurrency_key) for (const id of await tenant.releaseKey(exec.concurrency_key, exec.id)) woken.add(id);
-  woken.delete(exec.id);
-  await Promise.all([...woken].map((id) => executionStub(env, id).poke()));
+  const woken = await tenantStub(env, exec.tenant_id).leave({ executionId: exec.id, key: exec.concurrency_key, slots });
+  await Promise.all(woken.map((id) => executionStub(env, id).poke()));
 }

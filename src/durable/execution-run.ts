@@ -11,7 +11,7 @@ import { nodeRecord, unprojected, type NodeRecord, type RunState } from "../engi
 import { step } from "../engine/run/step";
 import { LEASE_MS, nextAlarm, owesParent } from "../engine/run/wake";
 import { dueWaits, nextWake } from "../engine/scheduler";
-import { executionStub, releaseKey, RUNNING_SLOTS, tenantStub } from "./client";
+import { executionStub, releaseKey, tenantStub } from "./client";
 import { crashPoint } from "./faults";
 import { launchAttempt, type AttemptHost, type RunHost } from "./launch";
 import { isOutputRef, loadOutput } from "./outputs";
@@ -252,10 +252,9 @@ export class ExecutionRun implements AttemptHost {
   /** May this execution run now? It needs its concurrency key (if any) first, then one of the tenant's slots. */
   async holdsKey(): Promise<boolean> {
     const exec = this.exec;
-    const tenant = tenantStub(this.h.env, exec.tenant_id);
-    if (exec.concurrency_key && !(await tenant.acquireKey(exec.concurrency_key, exec.id)).granted) return false;
     const slots = config(this.h.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
-    return (await tenant.acquireKey(RUNNING_SLOTS, exec.id, slots)).granted;
+    const queue = { executionId: exec.id, key: exec.concurrency_key, slots };
+    return (await tenantStub(this.h.env, exec.tenant_id).admit({ queue })).granted;
   }
 
   busy(): boolean {

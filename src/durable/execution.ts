@@ -5,7 +5,7 @@ import { MapStore } from "../db/map-store";
 import { config } from "../env";
 import { childEvent } from "../engine/child";
 import { TERMINAL_EXECUTION, eventNames, type EventEnvelope, type ExecutionStatus } from "../engine/events";
-import { render } from "../engine/expr";
+import { concurrencyKeyOf, type Admitted } from "../engine/concurrency-key";
 import type { ItemStatus } from "../engine/map";
 import { itemNode } from "../engine/map";
 import type { ChildEnd, RunInput } from "../engine/run/messages";
@@ -77,8 +77,12 @@ export class ExecutionObject extends DurableObject<Env> {
 
   // ---- RPC API
 
-  /** Create and start the execution; a second call with the same id returns the existing one unchanged. */
-  async start(p: StartParams): Promise<{ id: string; status: ExecutionStatus; created: boolean }> {
+  /**
+   * Create and start the execution; a second call with the same id returns the existing one unchanged. `admitted`:
+   * the Worker already rendered the concurrency key and asked the TenantObject (an API start makes that one call
+   * itself); otherwise this object renders the key and takes its place in the tenant's queues.
+   */
+  async start(p: StartParams, admitted?: Admitted): Promise<{ id: string; status: ExecutionStatus; created: boolean }> {
     // Checked again after every await: a second start may have created it meanwhile.
     const existing = () => (this.run ? { id: this.run.exec.id, status: this.run.exec.status, created: false } : null);
     const found = existing();
@@ -86,30 +90,20 @@ export class ExecutionObject extends DurableObject<Env> {
     await crashPoint({ point: "start.before", execution_id: p.id });
     const raced = existing();
     if (raced) return raced;
-    let key: string | null = null;
-    let keyError: string | null = null;
-    if (p.definition.concurrency_key) {
-      const ctx = {
-        input: p.input,
-        nodes: {},
-        execution: { id: p.id, workflow_id: p.workflow_id, version: p.version },
-      };
-      try {
-        key = String((await render(p.definition.concurrency_key, ctx)) ?? "") || null;
-      } catch (err) {
-        keyError = err instanceof Error ? err.message : String(err);
-      }
-    }
+    const rendered =
+      admitted ??
+      (await concurrencyKeyOf(p.definition, p.input, { id: p.id, workflow_id: p.workflow_id, version: p.version }));
     const lost = existing();
     if (lost) return lost;
-    const exec = newExecution(p, key, Date.now());
+    const exec = newExecution(p, rendered.key, Date.now());
     this.store.createExecution(exec, p.definition.nodes);
     const run = (this.run = this.runFor(exec));
-    run.feed({ type: "created", concurrencyKeyError: keyError });
+    run.feed({ type: "created", concurrencyKeyError: rendered.error });
     // The slot and the concurrency key are taken before answering: the TenantObject queues in the order it is
     // asked, and that order must be the order the starts arrived in. The D1 projection goes out now but is not
     // awaited (GET by id is this object's and sees the run at once; lists follow within milliseconds).
-    if (keyError === null && (await run.holdsKey())) run.feed({ type: "slotGranted" });
+    if (rendered.error === null && (admitted ? admitted.granted : await run.holdsKey()))
+      run.feed({ type: "slotGranted" });
     // A run that may go starts now, in this invocation, instead of one alarm dispatch later; the alarm armed first
     // (the drive's short lease) takes over within seconds should the object die. A queued one is polled by the
     // alarm as before.

@@ -4,14 +4,24 @@ import { openDb } from "../db/client";
 import { LeaseStore } from "../db/lease-store";
 import { monthSpend } from "../db/history-repo";
 import { historyDatabase } from "../db/shards";
+import type { QueueAsk } from "../engine/concurrency-key";
 import { take, type Bucket, type RateDecision } from "../engine/rate";
 import { config } from "../env";
-import { executionStub } from "./client";
+import { executionStub, RUNNING_SLOTS } from "./client";
 
 // Stale holders one ask checks at most: each is an RPC, and the next poll checks the next ones.
 const STALE_CHECKS_PER_ASK = 3;
 
 export type LeaseKind = "subscriber";
+
+/** A request token to take from an API key's bucket (starts through the API). */
+export interface TokenAsk {
+  keyId: string;
+  perMinute: number;
+  burst: number;
+}
+
+export type TokenDecision = Omit<RateDecision, "bucket">;
 
 /** One per tenant: counters that must agree across isolates (subscriber slots, concurrency keys, rate limits). */
 export class TenantObject extends DurableObject<Env> {
@@ -99,6 +109,30 @@ export class TenantObject extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Everything a start needs from the tenant, in one call: the request token first (a start refused by the rate
+   * limit queues nowhere), then the concurrency key, then a running slot. `granted`: the execution may run now.
+   * Asked in the order starts arrive, so the queues stay in arrival order; asking again renews the entries.
+   */
+  async admit(a: {
+    token?: TokenAsk | undefined;
+    queue?: QueueAsk | undefined;
+  }): Promise<{ token: TokenDecision | null; granted: boolean }> {
+    const token = a.token ? this.takeToken(a.token.keyId, a.token.perMinute, a.token.burst) : null;
+    const q = a.queue;
+    if ((token && !token.allowed) || !q) return { token, granted: false };
+    if (q.key !== null && !(await this.acquireKey(q.key, q.executionId)).granted) return { token, granted: false };
+    return { token, granted: (await this.acquireKey(RUNNING_SLOTS, q.executionId, q.slots)).granted };
+  }
+
+  /** An execution ended: leave its running slot and concurrency key; returns the executions this let in. */
+  leave(q: QueueAsk): string[] {
+    const woken = new Set(this.leases.releaseKey(RUNNING_SLOTS, q.executionId, q.slots));
+    if (q.key !== null) for (const id of this.leases.releaseKey(q.key, q.executionId, 1)) woken.add(id);
+    woken.delete(q.executionId);
+    return [...woken];
+  }
+
   /** How many executions hold or wait for `key` (the running-slot queue for RUNNING_SLOTS). */
   queued(key: string): number {
     return this.leases.queued(key);
@@ -138,7 +172,7 @@ export class TenantObject extends DurableObject<Env> {
   }
 
   /** Take one request token from an API key's bucket. */
-  takeToken(keyId: string, perMinute: number, burst: number): Omit<RateDecision, "bucket"> {
+  takeToken(keyId: string, perMinute: number, burst: number): TokenDecision {
     const { bucket, ...decision } = take(this.buckets.get(keyId), perMinute, burst, Date.now());
     this.buckets.set(keyId, bucket);
     return decision;

@@ -2,7 +2,7 @@ import { endTime, startTime } from "hono/timing";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { openDb } from "../db/client";
-import { findApiKey, touchApiKey } from "../db/repo";
+import { findApiKey, touchApiKey, type ApiKeyRow } from "../db/repo";
 import { historyDatabase, MAIN_SHARD } from "../db/shards";
 import { hashApiKey, keyPrefix } from "../lib/api-keys";
 import type { AppEnv } from "./context";
@@ -30,8 +30,8 @@ export function requiredScope(method: string, path: string): "read" | "write" {
   return "write";
 }
 
-/** Check the request's bearer key and set `tenantId`; throws a 401 AppError otherwise. */
-export async function authenticate(c: Context<AppEnv>): Promise<void> {
+/** The bearer key this request presents: its prefix (which finds the row) and the token; 401 when absent or malformed. */
+export function presentedKey(c: Context<AppEnv>): { prefix: string; token: string } {
   const header = c.req.header("authorization");
   if (!header)
     throw new AppError(401, "missing_credentials", "Send an API key as `Authorization: Bearer <key>`.", {
@@ -40,7 +40,21 @@ export async function authenticate(c: Context<AppEnv>): Promise<void> {
   const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? "";
   const prefix = keyPrefix(token);
   if (!prefix) throw new AppError(401, "invalid_credentials", "The API key is malformed.", { headers: CHALLENGE });
+  return { prefix, token };
+}
+
+/** Check the request's bearer key and set `tenantId`; throws a 401 AppError otherwise. */
+export async function authenticate(c: Context<AppEnv>): Promise<void> {
+  const { prefix, token } = presentedKey(c);
   const [row, hash] = await Promise.all([findApiKey(c.get("db").db, prefix), hashApiKey(token)]);
+  acceptKey(c, row, hash);
+}
+
+/**
+ * Verify a key row read for this request against the presented key's hash (constant time), its revocation and the
+ * scope the request needs; then set the tenant, its history database and the key on the context. Throws 401/403.
+ */
+export function acceptKey(c: Context<AppEnv>, row: ApiKeyRow | undefined, hash: string): void {
   const given = new TextEncoder().encode(hash);
   const stored = new TextEncoder().encode(row?.hash ?? "0".repeat(64));
   const equal = given.byteLength === stored.byteLength && crypto.subtle.timingSafeEqual(given, stored);

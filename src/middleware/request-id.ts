@@ -9,7 +9,8 @@ const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * Gives every request an id (the caller's X-Request-Id when well-formed), a per-request counted D1 handle,
- * and one JSON log line; the response carries X-Request-Id and X-D1-Queries (statements this request ran).
+ * and one JSON log line; the response carries X-Request-Id, X-D1-Queries (statements this request ran) and
+ * X-D1-Round-Trips (how many times it waited on D1: a batch is one).
  */
 export function requestContext() {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -35,8 +36,10 @@ export function requestContext() {
       );
     }
     const history = c.get("history");
-    const queries = db.queries() + (history && history !== db ? history.queries() : 0);
+    const other = history && history !== db ? history : null;
+    const queries = db.queries() + (other?.queries() ?? 0);
     c.res.headers.set("x-d1-queries", String(queries));
+    c.res.headers.set("x-d1-round-trips", String(db.roundTrips() + (other?.roundTrips() ?? 0)));
     console.log(
       JSON.stringify({
         level: "info",

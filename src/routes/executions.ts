@@ -1,9 +1,7 @@
 import { Hono } from "hono";
-import { setMetric } from "hono/timing";
 import { z } from "zod";
 import * as history from "../db/history-repo";
 import { executionStub, snapshotOf } from "../durable/client";
-import { startExecution } from "../services/start";
 import { isOutputRef, refKey } from "../durable/outputs";
 import { eraseExecution } from "../services/erase";
 import { errorOf } from "../durable/view";
@@ -16,29 +14,7 @@ import { isId } from "../lib/ids";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
-import { refusal } from "./refusals";
-import { cursorParam, idempotencyKeyOf, iso, limitParam, mountParam } from "./shared";
-
-export const startBody = z
-  .object({
-    input: z.unknown().optional(),
-    version: z.number().int().min(1).optional(),
-    timeout_seconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(30 * 86_400)
-      .optional(),
-    tags: z
-      .array(z.string().regex(/^[\w.:-]{1,64}$/))
-      .max(20)
-      .optional(),
-    metadata: z
-      .record(z.string().regex(/^[\w.-]{1,64}$/), z.string().max(256))
-      .refine((m) => Object.keys(m).length <= 20, "at most 20 keys")
-      .optional(),
-  })
-  .strict();
+import { cursorParam, iso, limitParam } from "./shared";
 
 const isoTime = z.iso.datetime({ offset: true }).transform((v) => Date.parse(v));
 export const executionFilter = z.object({
@@ -92,32 +68,6 @@ function executionId(id: string): string {
   if (!isId("ex", id)) throw executionNotFound(id);
   return id;
 }
-
-/** POST /v1/workflows/:id/executions: start an execution of a workflow (mounted under the workflow). */
-export const workflowExecutions = new Hono<AppEnv>().post("/", async (c) => {
-  const { value: body } = await readJson(c, startBody);
-  const key = idempotencyKeyOf(c);
-  const started = await startExecution(c.env, c.get("db").db, {
-    tenantId: c.get("tenantId"),
-    workflowId: mountParam(c, "id"),
-    version: body.version,
-    input: body.input ?? null,
-    timeoutSeconds: body.timeout_seconds,
-    idempotencyKey: key,
-    inFlight: "conflict",
-    requestForHash: body,
-    traceId: c.get("traceId"),
-    tags: body.tags ? [...new Set(body.tags)] : undefined,
-    metadata: body.metadata,
-    timing: (step, ms) => setMetric(c, step, ms),
-    afterAnswer: (work) => c.executionCtx.waitUntil(work),
-  });
-  if (!started.ok) throw refusal(started);
-  c.header("location", `/v1/executions/${started.id}`);
-  if (started.replay) c.header("idempotent-replayed", "true");
-  const { replay, ok: _ok, ...view } = started;
-  return c.json(view, replay ? 200 : 201);
-});
 
 /** /v1/executions: history, one execution, its events, outputs and items, and what can be done to it. */
 export const executions = new Hono<AppEnv>()

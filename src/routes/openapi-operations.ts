@@ -12,8 +12,8 @@ import {
   itemsQuery,
   listExecutionsQuery,
   redriveBody,
-  startBody,
 } from "./executions";
+import { startBody } from "./start";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
 import { monitorCreate, monitorPatch } from "./monitors";

@@ -1,6 +1,9 @@
 import type { Db } from "../db/client";
 import { claimIdempotencyKey, completeIdempotencyKey } from "../db/idempotency-repo";
 import * as repo from "../db/repo";
+import { releaseClaim, type ClaimRow, type StartReads } from "../db/start-reads";
+import { concurrencyKeyOf, type Admitted, type QueueAsk } from "../engine/concurrency-key";
+import type { StartParams } from "../engine/run/state";
 import type { Definition, FieldError } from "../engine/dag";
 import type { ExecutionStatus } from "../engine/events";
 import { validateInput } from "../engine/input";
@@ -38,10 +41,23 @@ export interface StartRequest {
    * Without it, that write is awaited. Should it fail, the claim lapses after IN_FLIGHT_LEASE_MS and a duplicate
    * then joins the same execution, so nothing is started twice either way.
    */
-  afterAnswer?: ((work: Promise<unknown>) => void) | undefined;
-  /** Told how long each step waited (workflow read, idempotency claim, the object's start), in ms. */
-  timing?: ((step: "workflow" | "idempotency" | "object", ms: number) => void) | undefined;
+  afterAnswer?: ((work: (db: Db) => Promise<unknown>) => void) | undefined;
+  /** Told how long each step waited (workflow read, idempotency claim, admission, the object's start), in ms. */
+  timing?: ((step: StartStep, ms: number) => void) | undefined;
+  /**
+   * The workflow version and the Idempotency-Key claim, already read by the caller's one D1 batch (the API's start
+   * route, src/db/start-reads.ts) with `executionId` as the id it proposed; without it they are read here.
+   */
+  prefetched?: { workflow: StartReads["workflow"]; claim: ClaimRow | null; executionId: string } | undefined;
+  /**
+   * The caller's one TenantObject call (the API's: its request token together with the queues), given the rendered
+   * concurrency key, or null for a replay. Without it, the ExecutionObject takes its own place in the queues.
+   * A throw (the rate limit) refuses the start; a claim this request wrote is given back first.
+   */
+  admit?: ((queue: QueueAsk | null) => Promise<{ granted: boolean }>) | undefined;
 }
+
+export type StartStep = "workflow" | "idempotency" | "admit" | "object";
 
 export interface Started {
   ok: true;
@@ -82,40 +98,53 @@ const refuse = (code: StartRefusal, message: string, extra: Partial<StartRefused
 /** Start an execution the one way there is: used by the API, schedules, monitors and workflow nodes alike. */
 export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started | StartRefused> {
   let t = performance.now();
-  const lap = (step: "workflow" | "idempotency" | "object") => {
+  const lap = (step: StartStep) => {
     const now = performance.now();
     r.timing?.(step, now - t);
     t = now;
   };
-  const wf = isId("wf", r.workflowId) ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null) : null;
-  lap("workflow");
+  const wf = r.prefetched
+    ? r.prefetched.workflow
+    : isId("wf", r.workflowId)
+      ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null)
+      : null;
+  if (!r.prefetched) lap("workflow");
+  // No workflow: the batch wrote no claim either (it claims only for a version that exists).
   if (!wf) {
     return r.version !== undefined
       ? refuse("version_not_found", `Workflow ${r.workflowId} has no version ${r.version}.`)
       : refuse("workflow_not_found", `Workflow ${r.workflowId} does not exist.`);
   }
+  const proposed = r.prefetched?.executionId ?? newId("ex");
+  // A claim the batch wrote for this request is given back when the start is refused after it.
+  const giveBack = async () => {
+    const c = r.prefetched?.claim;
+    if (c && c.execution_id === proposed && c.completed_at === null)
+      await releaseClaim(db, r.tenantId, c.key, c.execution_id);
+  };
   const definition = wf.definition as Definition;
   if (definition.input_schema) {
     const errors = validateInput(definition.input_schema, r.input);
-    if (errors.length)
+    if (errors.length) {
+      await giveBack();
       return refuse("invalid_input", "The input does not match the workflow's input_schema.", { errors });
+    }
   }
-  let id = newId("ex");
+  let id = proposed;
   let replay = false;
   let claimOpen = false;
   if (r.idempotencyKey !== undefined) {
     const hash = await canonicalHash({ workflow_id: r.workflowId, request: r.requestForHash });
-    const owner = await claimIdempotencyKey(
-      db,
-      { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id },
-      Date.now(),
-    );
+    const asked = { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id };
+    const owner = r.prefetched ? r.prefetched.claim : await claimIdempotencyKey(db, asked, Date.now());
+    // The batch claims for a valid key and an existing version, both checked by now: a row must be there.
+    if (!owner) throw new Error(`the Idempotency-Key claim for execution ${id} was neither written nor found`);
     if (owner.request_hash !== hash) {
       return refuse("idempotency_key_reused", "This Idempotency-Key was used with a different request body.", {
         execution_id: owner.execution_id,
       });
     }
-    lap("idempotency");
+    if (!r.prefetched) lap("idempotency");
     replay = owner.execution_id !== id;
     id = owner.execution_id;
     claimOpen = owner.completed_at === null;
@@ -132,27 +161,43 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
       );
     }
   }
+  const params: StartParams = {
+    id,
+    tenant_id: r.tenantId,
+    workflow_id: r.workflowId,
+    version: wf.version,
+    definition,
+    input: r.input,
+    trace_id: r.traceId ?? traceIdFrom(null),
+    parent_execution_id: r.parent?.execution_id ?? null,
+    parent_node_id: r.parent?.node_id ?? null,
+    history_shard: wf.history_shard,
+    labels:
+      r.tags?.length || Object.keys(r.metadata ?? {}).length
+        ? { tags: r.tags ?? [], metadata: r.metadata ?? {} }
+        : null,
+    timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+  };
+  let admitted: Admitted | undefined;
+  if (r.admit) {
+    // A replay asks for its token only: its execution has (or, cut off, takes itself) its places in the queues.
+    const rendered = replay ? null : await concurrencyKeyOf(definition, r.input, params);
+    const slots = config(env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
+    const queue = rendered && rendered.error === null ? { executionId: id, key: rendered.key, slots } : null;
+    try {
+      const { granted } = await r.admit(queue);
+      if (rendered) admitted = { ...rendered, granted };
+    } catch (err) {
+      await giveBack();
+      throw err;
+    }
+    lap("admit");
+  }
   // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
   let started: { status: ExecutionStatus };
   t = performance.now();
   try {
-    started = await executionStub(env, id).start({
-      id,
-      tenant_id: r.tenantId,
-      workflow_id: r.workflowId,
-      version: wf.version,
-      definition,
-      input: r.input,
-      trace_id: r.traceId ?? traceIdFrom(null),
-      parent_execution_id: r.parent?.execution_id ?? null,
-      parent_node_id: r.parent?.node_id ?? null,
-      history_shard: wf.history_shard,
-      labels:
-        r.tags?.length || Object.keys(r.metadata ?? {}).length
-          ? { tags: r.tags ?? [], metadata: r.metadata ?? {} }
-          : null,
-      timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
-    });
+    started = await executionStub(env, id).start(params, admitted);
     lap("object");
   } catch (err) {
     console.error(
@@ -166,9 +211,9 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     // Started, or the object died mid-start (it restarts on the next call): either way the claim is freed, so a
     // retry with the same Idempotency-Key joins this execution at once instead of waiting out the in-flight lease.
     if (claimOpen) {
-      const closed = completeIdempotencyKey(db, r.tenantId, r.idempotencyKey as string, Date.now());
-      if (r.afterAnswer) r.afterAnswer(closed.catch((err: unknown) => logUnclosedClaim(id, err)));
-      else await closed;
+      const close = (on: Db) => completeIdempotencyKey(on, r.tenantId, r.idempotencyKey as string, Date.now());
+      if (r.afterAnswer) r.afterAnswer((on) => close(on).catch((err: unknown) => logUnclosedClaim(id, err)));
+      else await close(db);
     }
   }
   return { ok: true, id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };

@@ -22,21 +22,17 @@ describe("starting executions", () => {
     expect(res.body).toMatchObject({ status: "running", workflow_id: wf.body.id, version: 1 });
     // Server-Timing says where the start's time went (what `npm run bench -- --only start-path` tabulates).
     const steps = (h: string | null) => (h ?? "").split(",").map((m) => m.split(";")[0]?.trim());
-    expect(steps(res.headers.get("server-timing"))).toEqual(["auth", "rate", "workflow", "object", "total"]);
+    // One D1 round trip (key, workflow and claim in one batch) and one TenantObject call (admit) before the answer.
+    expect(steps(res.headers.get("server-timing"))).toEqual(["d1", "admit", "object", "total"]);
+    expect(res.headers.get("x-d1-round-trips")).toBe("1");
     const keyed = await api.post(
       `/v1/workflows/${wf.body.id}/executions`,
       { input: { n: 4 } },
       { "idempotency-key": "st-1" },
     );
-    expect(steps(keyed.headers.get("server-timing"))).toEqual([
-      "auth",
-      "rate",
-      "workflow",
-      "idempotency",
-      "object",
-      "total",
-    ]);
-    expect(res.headers.get("server-timing")).toMatch(/^auth;dur=\d+(\.\d+)?,rate;dur=/);
+    expect(steps(keyed.headers.get("server-timing"))).toEqual(["d1", "admit", "object", "total"]);
+    expect(keyed.headers.get("x-d1-round-trips")).toBe("1");
+    expect(res.headers.get("server-timing")).toMatch(/^d1;dur=\d+(\.\d+)?,admit;dur=/);
     const done = await waitFor(api, res.body.id);
     expect(done.status).toBe("succeeded");
     expect(done.output).toEqual({ b: 50 });
