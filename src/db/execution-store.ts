@@ -68,33 +68,83 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE execution ADD COLUMN projected_seq INTEGER NOT NULL DEFAULT -1; DROP TABLE dirty;`,
 ];
 
+/**
+ * The schema MIGRATIONS arrive at, created in one statement list for a new object (most objects are new: one per
+ * execution). ALTER TABLE re-reads the whole schema each time, so migrating a new object step by step cost more
+ * than the rest of a short run's statements. test/durable/execution-schema.test.ts keeps the two identical; a new
+ * migration must be folded in here as well.
+ */
+const FRESH_SCHEMA = `CREATE TABLE execution (
+     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, workflow_id TEXT NOT NULL, version INTEGER NOT NULL,
+     definition TEXT NOT NULL, input TEXT, status TEXT NOT NULL, output TEXT, error_code TEXT, error_message TEXT,
+     created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, deadline_at INTEGER NOT NULL,
+     flush_due_at INTEGER, flush_attempts INTEGER NOT NULL DEFAULT 0, concurrency_key TEXT, trace_id TEXT, labels TEXT,
+     labels_projected INTEGER NOT NULL DEFAULT 0, parent_execution_id TEXT, parent_node_id TEXT,
+     parent_notified INTEGER NOT NULL DEFAULT 0, history_shard INTEGER NOT NULL DEFAULT -1,
+     projected_seq INTEGER NOT NULL DEFAULT -1);
+   CREATE TABLE nodes (
+     id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
+     due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
+     error_code TEXT, error_message TEXT, seq INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE events (
+     seq INTEGER PRIMARY KEY, type TEXT NOT NULL, node_id TEXT, attempt INTEGER, at INTEGER NOT NULL, data TEXT NOT NULL);
+   CREATE TABLE inbox (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT, received_at INTEGER NOT NULL, consumed_by TEXT);
+   CREATE INDEX inbox_pending ON inbox (name, id) WHERE consumed_by IS NULL;
+   CREATE TABLE tickets (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used_at INTEGER);
+   CREATE TABLE usage (id TEXT PRIMARY KEY, node_id TEXT NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL,
+     data TEXT NOT NULL, projected INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE map_runs (node_id TEXT PRIMARY KEY, attempt INTEGER NOT NULL, total INTEGER NOT NULL, items_hash TEXT NOT NULL);
+   CREATE TABLE map_items (
+     node_id TEXT NOT NULL, idx INTEGER NOT NULL, item TEXT, status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
+     attempt_base INTEGER NOT NULL DEFAULT 0, due_at INTEGER, wait_event TEXT, output TEXT, error_code TEXT, error_message TEXT,
+     started_at INTEGER, finished_at INTEGER, PRIMARY KEY (node_id, idx));
+   CREATE INDEX map_items_by_status ON map_items (node_id, status, idx);
+   CREATE INDEX map_items_by_wait ON map_items (wait_event) WHERE wait_event IS NOT NULL;
+   CREATE TABLE schema_version (version INTEGER NOT NULL);`;
+
+/** Bring an object's storage to the current schema: a new one in one go, an existing one migration by migration. */
+export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): void {
+  const known = sql
+    .exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'schema_version'")
+    .one().n;
+  if (known === 0 && !stepwise) {
+    sql.exec(FRESH_SCHEMA);
+    sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
+    return;
+  }
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+  const current = row?.version ?? 0;
+  for (let v = current; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v] as string);
+  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
+  else if (current < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+}
+
 export const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 export const parse = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(v as string));
 
 export class ExecutionStore {
   /** Whether unprojected LLM usage exists: unknown (null) until asked, then kept up to date by this store. */
   private usagePending: boolean | null = null;
+  /** Whether any LLM usage is recorded: a new execution starts with none, so its view needs no query. */
+  private usageAny: boolean | null = null;
+  /** The input as last written: the row's input is rewritten only when a redrive replaced it. */
+  private savedInput: unknown = undefined;
 
   constructor(private readonly sql: SqlStorage) {
-    this.migrate();
-  }
-
-  private migrate(): void {
-    this.sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    const row = this.sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
-    const current = row?.version ?? 0;
-    for (let v = current; v < MIGRATIONS.length; v++) this.sql.exec(MIGRATIONS[v] as string);
-    if (!row) this.sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
-    else if (current < MIGRATIONS.length) this.sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+    migrateExecutionSchema(sql);
   }
 
   loadExecution(): ExecRecord | null {
     const row = this.sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM execution").toArray()[0];
     if (!row) return null;
+    const input = parse(row.input);
+    this.savedInput = input;
     return {
       ...row,
+      input,
       definition: parse(row.definition),
-      input: parse(row.input),
       output: parse(row.output),
       labels: parse(row.labels),
     } as unknown as ExecRecord;
@@ -108,6 +158,9 @@ export class ExecutionStore {
   }
 
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
+    this.savedInput = e.input;
+    this.usageAny = false;
+    this.usagePending = false;
     this.sql.exec(
       `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels,
        parent_execution_id, parent_node_id, history_shard)
@@ -140,10 +193,7 @@ export class ExecutionStore {
   }
 
   saveExecution(e: ExecRecord): void {
-    this.sql.exec(
-      `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?, finished_at = ?,
-       flush_due_at = ?, flush_attempts = ?, input = ?, deadline_at = ?, labels_projected = ?, parent_notified = ?,
-       projected_seq = ?`,
+    const values = [
       e.status,
       json(e.output),
       e.error_code,
@@ -152,12 +202,17 @@ export class ExecutionStore {
       e.finished_at,
       e.flush_due_at,
       e.flush_attempts,
-      json(e.input),
       e.deadline_at,
       e.labels_projected,
       e.parent_notified,
       e.projected_seq,
-    );
+    ];
+    const set = `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?,
+       finished_at = ?, flush_due_at = ?, flush_attempts = ?, deadline_at = ?, labels_projected = ?,
+       parent_notified = ?, projected_seq = ?`;
+    if (e.input === this.savedInput) return void this.sql.exec(set, ...values);
+    this.sql.exec(`${set}, input = ?`, ...values, json(e.input));
+    this.savedInput = e.input;
   }
 
   saveNode(n: NodeRecord): void {
@@ -234,6 +289,7 @@ export class ExecutionStore {
 
   addUsage(u: UsageRow): void {
     this.usagePending = true;
+    this.usageAny = true;
     this.sql.exec(
       "INSERT INTO usage (id, node_id, attempt, at, data) VALUES (?, ?, ?, ?, ?)",
       u.id,
@@ -257,13 +313,16 @@ export class ExecutionStore {
 
   /** Every LLM call of the execution, summed: what GET /v1/executions/:id shows as its usage. */
   usageTotals(): UsageTotals {
-    return this.sql
+    if (this.usageAny === false) return { calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 };
+    const totals = this.sql
       .exec<UsageTotals>(
         `SELECT count(*) AS calls, coalesce(sum(json_extract(data, '$.input_tokens')), 0) AS input_tokens,
           coalesce(sum(json_extract(data, '$.output_tokens')), 0) AS output_tokens,
           coalesce(sum(json_extract(data, '$.cost_usd')), 0) AS cost_usd FROM usage`,
       )
       .one();
+    this.usageAny = totals.calls > 0;
+    return totals;
   }
 
   markUsageProjected(ids: string[]): void {

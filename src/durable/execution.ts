@@ -100,8 +100,9 @@ export class ExecutionObject extends DurableObject<Env> {
     const run = (this.run = this.runFor(exec));
     run.feed({ type: "created", concurrencyKeyError: rendered.error });
     // The slot and the concurrency key are taken before answering: the TenantObject queues in the order it is
-    // asked, and that order must be the order the starts arrived in. The D1 projection goes out now but is not
-    // awaited (GET by id is this object's and sees the run at once; lists follow within milliseconds).
+    // asked, and that order must be the order the starts arrived in. The D1 projection is not made here: GET by id
+    // is this object's and sees the run at once, lists follow within PROJECTION_FLUSH_MS (the drive flushes when
+    // it falls due), and a run that ends sooner is projected once, finished.
     if (rendered.error === null && (admitted ? admitted.granted : await run.holdsKey()))
       run.feed({ type: "slotGranted" });
     // A run that may go starts now, in this invocation, instead of one alarm dispatch later; the alarm armed first
@@ -109,7 +110,6 @@ export class ExecutionObject extends DurableObject<Env> {
     // alarm as before.
     const running = exec.status === "running";
     await this.ctx.storage.setAlarm(Date.now() + (running ? KICK_LEASE_MS : 0));
-    this.ctx.waitUntil(run.flush());
     await crashPoint({ point: "start.stored", execution_id: exec.id });
     if (running) this.ctx.waitUntil(this.driveNow(run));
     return { id: exec.id, status: exec.status, created: true };
