@@ -104,14 +104,14 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
    CREATE TABLE schema_version (version INTEGER NOT NULL);`;
 
 /** Bring an object's storage to the current schema: a new one in one go, an existing one migration by migration. */
-export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): void {
+export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): "created" | "migrated" {
   const known = sql
     .exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'schema_version'")
     .one().n;
   if (known === 0 && !stepwise) {
     sql.exec(FRESH_SCHEMA);
     sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
-    return;
+    return "created";
   }
   sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
   const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
@@ -119,6 +119,7 @@ export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): void 
   for (let v = current; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v] as string);
   if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
   else if (current < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+  return "migrated";
 }
 
 export const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
@@ -132,11 +133,15 @@ export class ExecutionStore {
   /** The input as last written: the row's input is rewritten only when a redrive replaced it. */
   private savedInput: unknown = undefined;
 
+  /** The schema was created just now: the object is new and holds no execution yet. */
+  private empty: boolean;
+
   constructor(private readonly sql: SqlStorage) {
-    migrateExecutionSchema(sql);
+    this.empty = migrateExecutionSchema(sql) === "created";
   }
 
   loadExecution(): ExecRecord | null {
+    if (this.empty) return null;
     const row = this.sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM execution").toArray()[0];
     if (!row) return null;
     const input = parse(row.input);
@@ -158,6 +163,7 @@ export class ExecutionStore {
   }
 
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
+    this.empty = false;
     this.savedInput = e.input;
     this.usageAny = false;
     this.usagePending = false;

@@ -9,7 +9,7 @@ import { concurrencyKeyOf, type Admitted } from "../engine/concurrency-key";
 import type { ItemStatus } from "../engine/map";
 import { itemNode } from "../engine/map";
 import type { ChildEnd, RunInput } from "../engine/run/messages";
-import { newExecution, nodeDef, runState, type StartParams } from "../engine/run/state";
+import { newExecution, nodeDef, pendingNode, runState, type NodeRecord, type StartParams } from "../engine/run/state";
 
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
@@ -55,9 +55,12 @@ export class ExecutionObject extends DurableObject<Env> {
     if (exec) this.run = this.runFor(exec);
   }
 
-  private runFor(exec: NonNullable<ReturnType<ExecutionStore["loadExecution"]>>): ExecutionRun {
+  /** The run of a stored execution; a new one passes its nodes (all pending, no event yet) instead of reading them. */
+  private runFor(exec: NonNullable<ReturnType<ExecutionStore["loadExecution"]>>, fresh?: NodeRecord[]): ExecutionRun {
     const settings = { projectionFlushMs: config(this.env).PROJECTION_FLUSH_MS };
-    const state = runState(exec, this.store.loadNodes(), this.store.lastSeq(), settings);
+    const state = fresh
+      ? runState(exec, fresh, 0, settings)
+      : runState(exec, this.store.loadNodes(), this.store.lastSeq(), settings);
     return new ExecutionRun(
       { ctx: this.ctx, env: this.env, store: this.store, maps: this.maps, subscribers: this.subscribers },
       state,
@@ -97,7 +100,10 @@ export class ExecutionObject extends DurableObject<Env> {
     if (lost) return lost;
     const exec = newExecution(p, rendered.key, Date.now());
     this.store.createExecution(exec, p.definition.nodes);
-    const run = (this.run = this.runFor(exec));
+    const run = (this.run = this.runFor(
+      exec,
+      p.definition.nodes.map((n) => pendingNode(n.id, n.kind)),
+    ));
     run.feed({ type: "created", concurrencyKeyError: rendered.error });
     // The slot and the concurrency key are taken before answering: the TenantObject queues in the order it is
     // asked, and that order must be the order the starts arrived in. The D1 projection is not made here: GET by id
