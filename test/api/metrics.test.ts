@@ -107,3 +107,31 @@ describe("/metrics", () => {
     expect(get("edgeflow_active_subscribers", {})).toBe(0);
   });
 });
+
+describe("request samples", () => {
+  it("counts every request of a burst, though an isolate sends them in batches", async () => {
+    const api = client((await createTenant()).token);
+    const count = async () => {
+      const { samples } = parseExposition(await (await scrape("metrics-test-token")).text());
+      const s = samples.find(
+        (x) =>
+          x.name === "edgeflow_http_requests_total" &&
+          x.labels.route === "/v1/models" &&
+          x.labels.method === "GET" &&
+          x.labels.status === "200",
+      );
+      return s?.value ?? 0;
+    };
+    const before = await count();
+    const answers = await Promise.all(Array.from({ length: 40 }, () => api.get("/v1/models")));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    let now = await count();
+    for (let i = 0; i < 100 && now < before + 40; i++) {
+      await scheduler.wait(20);
+      now = await count();
+    }
+    // Settled: nothing more arrives, and nothing was lost.
+    await scheduler.wait(200);
+    expect((await count()) - before).toBe(40);
+  });
+});
