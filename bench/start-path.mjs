@@ -1,8 +1,9 @@
 // Where the fixed cost of a start goes (issue: the fixed cost of one execution): POST /v1/workflows/:id/executions
-// of a 1-node workflow, sequentially, split by the Server-Timing steps the Worker reports (auth = the key's D1
-// lookup, rate = the TenantObject token bucket, workflow = the definition's D1 read, idempotency = the key's D1
-// claim, object = the ExecutionObject's start RPC, total = the Worker's whole handling), with X-D1-Queries and
-// workerd CPU per start (which includes running the 1-node execution it started, in the background).
+// of a 1-node workflow, sequentially, split by the Server-Timing steps the Worker reports (d1 = the one batch that
+// reads the key and the workflow and claims an Idempotency-Key, admit = the one TenantObject call for the token, the
+// concurrency key and a slot, object = the ExecutionObject's start RPC, total = the Worker's whole handling), with
+// X-D1-Queries, X-D1-Round-Trips and workerd CPU per start (which includes running the 1-node execution it started,
+// in the background).
 
 function timingsOf(header) {
   const out = {};
@@ -45,6 +46,7 @@ export async function startPath({ base, key, workflowId, measure, quantile, fmt 
   for (const keyed of [false, true]) {
     const steps = {};
     const queries = [];
+    const trips = [];
     const post = async () => {
       const t = performance.now();
       const res = await fetch(`${base}/v1/workflows/${workflowId}/executions`, {
@@ -62,6 +64,7 @@ export async function startPath({ base, key, workflowId, measure, quantile, fmt 
       for (const [name, dur] of Object.entries(timingsOf(res.headers.get("server-timing"))))
         (steps[name] ??= []).push(dur);
       queries.push(Number(res.headers.get("x-d1-queries")));
+      trips.push(Number(res.headers.get("x-d1-round-trips")));
       return ms;
     };
     const label = keyed ? "with Idempotency-Key" : "without Idempotency-Key";
@@ -69,8 +72,8 @@ export async function startPath({ base, key, workflowId, measure, quantile, fmt 
     const m = await measure("client wall", post, 200);
     for (const [name, xs] of Object.entries(steps))
       console.log(`    ${name.padEnd(12)} median ${fmt(quantile(xs, 0.5))} ms, p90 ${fmt(quantile(xs, 0.9))} ms`);
-    console.log(`    D1 statements per start: ${quantile(queries, 0.5)}`);
-    rows.push({ label, wall: m, steps, d1: quantile(queries, 0.5) });
+    console.log(`    D1 statements per start: ${quantile(queries, 0.5)}, round trips: ${quantile(trips, 0.5)}`);
+    rows.push({ label, wall: m, steps, d1: quantile(queries, 0.5), trips: quantile(trips, 0.5) });
   }
   return rows;
 }

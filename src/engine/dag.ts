@@ -30,17 +30,19 @@ export const nodeSchema = z
   })
   .strict();
 
+/** How long an execution may run, in seconds: a workflow's default, a start's override, a child's. */
+export const executionTimeoutSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(30 * 86_400);
+
 export const definitionSchema = z
   .object({
     name: z.string().min(1).max(200),
     description: z.string().max(2000).optional(),
     input_schema: z.record(z.string(), z.unknown()).optional(),
-    timeout_seconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(30 * 86_400)
-      .default(7200),
+    timeout_seconds: executionTimeoutSeconds.default(7200),
     max_parallel: z.number().int().min(1).max(64).default(8),
     /** A template over input (e.g. "{{ input.file_path }}"): executions with the same key run one at a time. */
     concurrency_key: z.string().min(1).max(512).optional(),

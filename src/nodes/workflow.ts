@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { executionTimeoutSeconds } from "../engine/dag";
 import { FatalError, RetryableError, type NodeExecutor } from "./types";
 
 const config = z
@@ -6,12 +7,7 @@ const config = z
     workflow_id: z.string().min(1).max(64),
     version: z.number().int().min(1).optional(),
     input: z.unknown().optional(),
-    timeout_seconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(30 * 86_400)
-      .optional(),
+    timeout_seconds: executionTimeoutSeconds.optional(),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { endTime, setMetric, startTime } from "hono/timing";
 import { z } from "zod";
+import { executionTimeoutSeconds } from "../engine/dag";
 import { openDb } from "../db/client";
 import { readForStart } from "../db/start-reads";
 import { tenantStub } from "../durable/client";
@@ -19,12 +20,7 @@ export const startBody = z
   .object({
     input: z.unknown().optional(),
     version: z.number().int().min(1).optional(),
-    timeout_seconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(30 * 86_400)
-      .optional(),
+    timeout_seconds: executionTimeoutSeconds.optional(),
     tags: z
       .array(z.string().regex(/^[\w.:-]{1,64}$/))
       .max(20)

@@ -35,6 +35,12 @@ function parseExposition(text: string): { types: Record<string, string>; samples
   return { types, samples };
 }
 
+/** The samples of `name` for GET `route` answered 200. */
+const okGets = (samples: Sample[], name: string, route: string) =>
+  samples.filter(
+    (s) => s.name === name && s.labels.route === route && s.labels.method === "GET" && s.labels.status === "200",
+  );
+
 const scrape = async (token?: string) =>
   exports.default.fetch("http://edgeflow.test/metrics", { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
@@ -66,13 +72,7 @@ describe("/metrics", () => {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
       parsed = parseExposition(await res.text());
-      const listed = parsed.samples.find(
-        (s) =>
-          s.name === "edgeflow_http_requests_total" &&
-          s.labels.route === "/v1/workflows" &&
-          s.labels.method === "GET" &&
-          s.labels.status === "200",
-      );
+      const [listed] = okGets(parsed.samples, "edgeflow_http_requests_total", "/v1/workflows");
       if ((listed?.value ?? 0) >= 3) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -91,13 +91,7 @@ describe("/metrics", () => {
     expect(get("edgeflow_node_retries_total", { kind: "http" })).toBeGreaterThanOrEqual(1);
     expect(get("edgeflow_node_attempts_total", { kind: "http" })).toBeGreaterThanOrEqual(2);
     // Histogram buckets are cumulative and end at the count.
-    const buckets = samples.filter(
-      (s) =>
-        s.name === "edgeflow_http_request_duration_ms_bucket" &&
-        s.labels.route === "/v1/workflows" &&
-        s.labels.method === "GET" &&
-        s.labels.status === "200",
-    );
+    const buckets = okGets(samples, "edgeflow_http_request_duration_ms_bucket", "/v1/workflows");
     // No two samples share a name and label set.
     const ids = samples.map((s) => `${s.name}${JSON.stringify(Object.entries(s.labels).sort())}`);
     expect(new Set(ids).size).toBe(ids.length);
@@ -113,14 +107,7 @@ describe("request samples", () => {
     const api = client((await createTenant()).token);
     const count = async () => {
       const { samples } = parseExposition(await (await scrape("metrics-test-token")).text());
-      const s = samples.find(
-        (x) =>
-          x.name === "edgeflow_http_requests_total" &&
-          x.labels.route === "/v1/models" &&
-          x.labels.method === "GET" &&
-          x.labels.status === "200",
-      );
-      return s?.value ?? 0;
+      return okGets(samples, "edgeflow_http_requests_total", "/v1/models")[0]?.value ?? 0;
     };
     const before = await count();
     const answers = await Promise.all(Array.from({ length: 40 }, () => api.get("/v1/models")));
