@@ -10,7 +10,7 @@ import { startPath } from "./start-path.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post | new-object: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
@@ -263,6 +263,17 @@ async function main() {
       () => get(`/bench/first-event?transport=none&workflow=${wf.chain10}&key=${key}`).then((r) => r.ms),
       200,
     );
+    stop();
+    process.exit(0);
+  }
+  if (only === "new-object") {
+    // What one execution pays for being its own Durable Object, whatever it runs: a call to an object that exists,
+    // to a new bare one, and to a new ExecutionObject (made, its SQLite schema created), each an HTTP request.
+    const call = (path) => () => get(path).then((r) => r.ms);
+    await measure("HTTP request to a route that does nothing", () => get("/bench/noop-json").then(() => 0), 300);
+    await measure("+ a call to an existing object", call("/bench/do-noop"), 300);
+    await measure("+ a call to a new bare object", call("/bench/do-new-bare"), 300);
+    await measure("+ a call to a new ExecutionObject", call("/bench/do-new"), 300);
     stop();
     process.exit(0);
   }

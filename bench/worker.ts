@@ -339,6 +339,19 @@ export default {
     switch (url.pathname) {
       case "/bench/noop":
         return new Response("ok");
+      case "/bench/noop-json":
+        return json({ ms: 0 });
+      case "/bench/do-new": {
+        // A call to an ExecutionObject that does not exist yet: the object is made, migrates its schema, answers.
+        const ms = await timed(() => executionStub(env, `bench-new-${crypto.randomUUID()}`).ping());
+        return json({ ms });
+      }
+      case "/bench/do-new-bare": {
+        // The same to a bare object that never touches its storage: what any new Durable Object costs.
+        const floor = env.BROADCAST_FLOOR.get(env.BROADCAST_FLOOR.idFromName(crypto.randomUUID()));
+        const ms = await timed(() => floor.burst(0));
+        return json({ ms });
+      }
       case "/bench/do-noop": {
         const ms = await timed(() => executionStub(env, "bench-noop").ping());
         return json({ ms });
