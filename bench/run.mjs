@@ -176,22 +176,15 @@ async function main() {
   // workerd and the harness on different cores where possible, so the harness does not steal the engine's time.
   const pin = existsSync("/usr/bin/taskset") ? ["taskset", "-c", "1"] : [];
   if (pin.length) execFileSync("taskset", ["-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
+  // bench/serve.mjs rather than `wrangler dev`: the same local workerd, without the DevTools inspector that
+  // `wrangler dev` always attaches (see there); the profile scenario drives V8's profiler over one.
   const [cmd, ...rest] = [
     ...pin,
-    "wrangler",
-    "dev",
-    "-c",
-    opts.config,
-    "--port",
+    process.execPath,
+    "bench/serve.mjs",
     String(PORT),
-    "--ip",
-    "127.0.0.1",
-    "--persist-to",
     opts.persistTo,
-    "--log-level",
-    "error",
-    // The profile scenario drives V8's profiler over the inspector; the others leave it closed.
-    ...(only === "profile" ? ["--inspector-port", String(INSPECTOR_PORT)] : []),
+    ...(only === "profile" ? [String(INSPECTOR_PORT)] : []),
   ];
   const dev = spawn(cmd, rest, {
     stdio: ["ignore", "ignore", "inherit"],
@@ -209,7 +202,7 @@ async function main() {
     try {
       if ((await fetch(`${BASE}/bench/noop`)).ok) break;
     } catch {}
-    if (i > 600) throw new Error("wrangler dev did not come up");
+    if (i > 600) throw new Error("the bench Worker did not come up");
     await sleep(100);
   }
 
