@@ -388,14 +388,22 @@ export default {
           c = Number(q("c")) || 1,
           nodes = Number(q("nodes")) || 3;
         const db = openDb(env.DB).db;
+        // via=tenant: as final projections, through the TenantObject's group commit (what ending runs do).
+        const tenant = env.TENANT.get(env.TENANT.idFromName("t_capacity"));
+        const write = (p: ReturnType<typeof syntheticProjection>) =>
+          q("via") === "tenant"
+            ? tenant.finish({
+                queue: { executionId: p.exec.id, key: null, slots: 1 },
+                shard: -1,
+                projection: { execution: p.exec, nodes: p.nodes, usage: [], labels: null },
+              })
+            : projectExecution(db, p.exec, p.nodes);
         let next = 0;
         const ms = await timed(() =>
           Promise.all(
             Array.from({ length: c }, async () => {
-              for (let i = next++; i < n; i = next++) {
-                const p = syntheticProjection(`ex_capacity_${crypto.randomUUID()}`, nodes);
-                await projectExecution(db, p.exec, p.nodes);
-              }
+              for (let i = next++; i < n; i = next++)
+                await write(syntheticProjection(`ex_capacity_${crypto.randomUUID()}`, nodes));
             }),
           ),
         );

@@ -8,16 +8,16 @@ import { before, excluded, MAX_PARAMS, type Cursor } from "./sql-helpers";
 export type ExecutionRow = typeof executions.$inferSelect;
 export type NodeRunRow = typeof nodeRuns.$inferSelect;
 
-/**
- * Upsert an execution and its node runs in one transaction. Each row carries the DO's event seq, and a
- * row is only replaced by one with the same or a higher seq, so a late retry of an old projection can't regress
- * it (an equal seq is the same state, rewritten to refresh projected_at for the watchdog).
- */
 export interface Labels {
   tags: string[];
   metadata: Record<string, string>;
 }
 
+/**
+ * Upsert an execution and its node runs in one transaction. Each row carries the DO's event seq, and a
+ * row is only replaced by one with the same or a higher seq, so a late retry of an old projection can't regress
+ * it (an equal seq is the same state, rewritten to refresh projected_at for the watchdog).
+ */
 export async function projectExecution(
   db: Db,
   exec: ExecutionRow,
@@ -25,6 +25,24 @@ export async function projectExecution(
   usage: (typeof llmUsage.$inferInsert)[] = [],
   labels: Labels | null = null,
 ): Promise<void> {
+  await projectExecutions(db, [{ execution: exec, nodes, usage, labels }]);
+}
+
+/** One execution's projection: what projectExecution writes, and what a group of them is made of. */
+export interface Projection {
+  execution: ExecutionRow;
+  nodes: NodeRunRow[];
+  usage: (typeof llmUsage.$inferInsert)[];
+  labels: Labels | null;
+}
+
+/** Several executions' projections in one batch (one transaction, one round trip): a group commit. */
+export async function projectExecutions(db: Db, projections: Projection[]): Promise<void> {
+  const statements = projections.flatMap((p) => projectionStatements(db, p));
+  await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+}
+
+function projectionStatements(db: Db, { execution: exec, nodes, usage, labels }: Projection) {
   const statements = [
     db
       .insert(executions)
@@ -91,7 +109,7 @@ export async function projectExecution(
         .onConflictDoNothing({ target: llmUsage.id }) as never,
     );
   }
-  await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+  return statements;
 }
 
 // ---- LLM usage

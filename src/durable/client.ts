@@ -41,16 +41,3 @@ export function breakerStub(env: Env, provider: string) {
 
 /** The tenant-wide queue of running executions (capacity MAX_RUNNING_EXECUTIONS_PER_TENANT). */
 export const RUNNING_SLOTS = "__running__";
-
-/**
- * Give up an execution's concurrency key and its running slot (one TenantObject call), and wake the executions that
- * now hold them (their poll alarm is the backstop if a wake-up is lost).
- */
-export async function releaseKey(
-  env: Env,
-  exec: { id: string; tenant_id: string; concurrency_key: string | null },
-  slots: number,
-): Promise<void> {
-  const woken = await tenantStub(env, exec.tenant_id).leave({ executionId: exec.id, key: exec.concurrency_key, slots });
-  await Promise.all(woken.map((id) => executionStub(env, id).poke()));
-}

@@ -11,7 +11,7 @@ import { nodeRecord, unprojected, type NodeRecord, type RunState } from "../engi
 import { step } from "../engine/run/step";
 import { LEASE_MS, nextAlarm, owesParent } from "../engine/run/wake";
 import { dueWaits, nextWake } from "../engine/scheduler";
-import { executionStub, releaseKey, tenantStub } from "./client";
+import { executionStub, tenantStub } from "./client";
 import { crashPoint } from "./faults";
 import { launchAttempt, type AttemptHost, type RunHost } from "./launch";
 import { isOutputRef, loadOutput } from "./outputs";
@@ -111,14 +111,9 @@ export class ExecutionRun implements AttemptHost {
 
   /** The run reached a terminal status: stop what is under way and let go of what it holds. */
   private ended(): void {
-    const exec = this.exec;
-    this.runAbort.abort(new Error(`execution ${exec.status}`));
+    this.runAbort.abort(new Error(`execution ${this.exec.status}`));
     this.h.subscribers.closeAll();
-    // Fire and forget: a release lost to a crash here is found by the TenantObject once its lease is stale.
-    const slots = config(this.h.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
-    this.h.ctx.waitUntil(
-      crashPoint({ point: "release.before", execution_id: exec.id }).then(() => releaseKey(this.h.env, exec, slots)),
-    );
+    // The slot and the key are released by the final projection (projection.ts), retried until it lands.
     for (const resolve of this.waiters) resolve();
     this.waiters.clear();
   }
@@ -200,6 +195,9 @@ export class ExecutionRun implements AttemptHost {
     } finally {
       this.driving = false;
     }
+    // A run that just ended: those waiting for it get their answer with this commit, before its bookkeeping
+    // (the release and the final projection) takes the thread.
+    if (TERMINAL_EXECUTION.has(this.exec.status)) await this.h.ctx.storage.sync();
     await this.settle();
   }
 

@@ -1,10 +1,14 @@
 import { openDb } from "../db/client";
+import { config } from "../env";
+import { TERMINAL_EXECUTION } from "../engine/events";
 import type { ExecRecord, NodeRecord } from "../db/execution-store";
-import { projectExecution } from "../db/history-repo";
+import { projectExecution, type Projection } from "../db/history-repo";
 import { historyDatabase } from "../db/shards";
 import { unprojected } from "../engine/run/state";
 import { expectedWake } from "../engine/run/wake";
 import type { AttemptHost } from "./launch";
+import { tenantStub } from "./client";
+import { crashPoint } from "./faults";
 import { endTurn } from "./turn";
 import type { ExecutionRow, NodeRunRow } from "../db/repo";
 
@@ -84,16 +88,37 @@ export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">
   const wake = expectedWake(run.state, now);
   const rows = projectionRows(exec, run.state.nodes, nodeIds, upTo, now, wake);
   const labels = exec.labels_projected ? null : exec.labels;
-  try {
-    const db = openDb(historyDatabase(run.h.env, exec.history_shard)).db;
-    await projectExecution(db, rows.execution, rows.nodes, usage, labels);
-  } catch (err) {
+  const refused = await write(run.h.env, exec, { execution: rows.execution, nodes: rows.nodes, usage, labels });
+  if (refused !== null) {
     run.feed({ type: "projectionFailed" });
     const msg = "projection failed; retrying by alarm";
     const attempts = exec.flush_attempts;
-    console.error(JSON.stringify({ level: "error", msg, execution_id: exec.id, attempts, error: String(err) }));
+    console.error(JSON.stringify({ level: "error", msg, execution_id: exec.id, attempts, error: refused }));
     return;
   }
   run.h.store.markUsageProjected(usage.map((u) => u.id));
   run.feed({ type: "projected", upTo, labels: true });
+}
+
+/**
+ * Write one projection; null once D1 has it, else why not. The final one carries the release of the run's slot and
+ * key: one TenantObject call, which writes it to D1 together with its other executions' (TenantObject.finish).
+ * Until it lands every retry releases again, so a release is never lost to a crash here.
+ */
+async function write(env: Env, exec: ExecRecord, projection: Projection): Promise<string | null> {
+  const final = TERMINAL_EXECUTION.has(exec.status);
+  if (final) await crashPoint({ point: "release.before", execution_id: exec.id });
+  try {
+    if (!final) {
+      const db = openDb(historyDatabase(env, exec.history_shard)).db;
+      await projectExecution(db, projection.execution, projection.nodes, projection.usage, projection.labels);
+      return null;
+    }
+    const slots = config(env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
+    const queue = { executionId: exec.id, key: exec.concurrency_key, slots };
+    const done = await tenantStub(env, exec.tenant_id).finish({ queue, shard: exec.history_shard, projection });
+    return done.projected ? null : done.error;
+  } catch (err) {
+    return String(err);
+  }
 }

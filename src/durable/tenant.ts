@@ -2,15 +2,18 @@ import { DurableObject } from "cloudflare:workers";
 import { BudgetStore } from "../db/budget-store";
 import { openDb } from "../db/client";
 import { LeaseStore } from "../db/lease-store";
-import { monthSpend } from "../db/history-repo";
+import { monthSpend, projectExecutions, type Projection } from "../db/history-repo";
 import { historyDatabase } from "../db/shards";
 import type { QueueAsk } from "../engine/concurrency-key";
 import { take, type Bucket, type RateDecision } from "../engine/rate";
 import { config } from "../env";
+import { GroupCommit } from "../lib/group-commit";
 import { executionStub, RUNNING_SLOTS } from "./client";
 
 // Stale holders one ask checks at most: each is an RPC, and the next poll checks the next ones.
 const STALE_CHECKS_PER_ASK = 3;
+// Final projections one D1 batch carries at most (each is a few statements; D1 batches are one transaction).
+const PROJECTIONS_PER_BATCH = 20;
 
 export type LeaseKind = "subscriber";
 
@@ -29,6 +32,8 @@ export class TenantObject extends DurableObject<Env> {
   private readonly ledger: BudgetStore;
   // Buckets live in memory: an eviction refills them, which errs on the side of letting requests through.
   private readonly buckets = new Map<string, Bucket>();
+  /** Per history shard: the final projections of this tenant's executions, written to D1 in groups. */
+  private readonly history = new Map<number, GroupCommit<Projection>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -133,6 +138,38 @@ export class TenantObject extends DurableObject<Env> {
     return [...woken];
   }
 
+  /**
+   * An execution ended: leave its running slot and concurrency key, wake the executions that this let in, then
+   * write its final projection to its history shard. One call instead of two at the end of every run, and the
+   * projections of executions ending together go to D1 as one batch. Answers once D1 has the projection, or with
+   * D1's refusal (the release stands either way); the execution retries the whole call (leaving twice is a no-op)
+   * until the projection lands.
+   */
+  async finish(f: {
+    queue: QueueAsk;
+    shard: number;
+    projection: Projection;
+  }): Promise<{ projected: true } | { projected: false; error: string }> {
+    const woken = this.leave(f.queue);
+    // A wake-up lost here is not lost for good: a queued execution's alarm polls for its place.
+    for (const id of woken)
+      this.ctx.waitUntil(
+        executionStub(this.env, id)
+          .poke()
+          .catch((err: unknown) => logLostWake(id, err)),
+      );
+    let writer = this.history.get(f.shard);
+    if (!writer) {
+      const db = openDb(historyDatabase(this.env, f.shard)).db;
+      writer = new GroupCommit((group) => projectExecutions(db, group), PROJECTIONS_PER_BATCH);
+      this.history.set(f.shard, writer);
+    }
+    return writer.submit(f.projection).then(
+      () => ({ projected: true }) as const,
+      (err: unknown) => ({ projected: false, error: String(err) }) as const,
+    );
+  }
+
   /** How many executions hold or wait for `key` (the running-slot queue for RUNNING_SLOTS). */
   queued(key: string): number {
     return this.leases.queued(key);
@@ -181,4 +218,9 @@ export class TenantObject extends DurableObject<Env> {
   active(kind: LeaseKind): number {
     return this.leases.count(kind, Date.now());
   }
+}
+
+function logLostWake(executionId: string, err: unknown): void {
+  const msg = "wake-up after a release not delivered; the execution's poll alarm takes over";
+  console.error(JSON.stringify({ level: "warn", msg, execution_id: executionId, error: String(err) }));
 }

@@ -412,7 +412,8 @@ describe("gate: crash at every step", () => {
       if (crashed !== first) problems.push(`round ${round}: the release boundary was not reached`);
       expect((await waitFor(api, first)).status).toBe("succeeded");
 
-      // The next execution with the same key starts once the lost holder's lease is stale and it has been checked.
+      // The next execution with the same key starts once the release is retried (it rides on the final projection,
+      // which the restarted object's alarm writes again) or, failing that, once the lost holder's lease is stale.
       const crashedAt = Date.now();
       const next = await start(api, wf, `after-lost-release-${round}`);
       const done = await waitFor(api, next, ["succeeded", "failed"], 30_000);
