@@ -1,9 +1,9 @@
 // The queryable history of executions in D1: the projection the ExecutionObjects write, listing and search, and the
 // LLM usage ledger. Everything a tenant's runs leave behind, and nothing of its configuration (repo.ts has that).
-import { and, desc, eq, getTableColumns, inArray, lt, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
 import { executionMetadata, executionTags, executions, llmUsage, nodeRuns } from "./schema";
-import { before, excluded, MAX_PARAMS, type Cursor } from "./sql-helpers";
+import { before, rowWriter, type Cursor } from "./sql-helpers";
 
 export type ExecutionRow = typeof executions.$inferSelect;
 export type NodeRunRow = typeof nodeRuns.$inferSelect;
@@ -36,80 +36,43 @@ export interface Projection {
   labels: Labels | null;
 }
 
+// The projection's statements as SQL built once (sql-helpers.ts, rowWriter): every row carries the DO's seq, and an
+// older one never replaces a newer one; labels and usage rows, once written, are kept.
+const writeExecutions = rowWriter(executions, { target: ["id"], upsert: { newerBy: "seq" } });
+const writeNodeRuns = rowWriter(nodeRuns, { target: ["execution_id", "node_id"], upsert: { newerBy: "seq" } });
+const writeTags = rowWriter(executionTags, {});
+const writeMetadata = rowWriter(executionMetadata, {});
+const writeUsage = rowWriter(llmUsage, { target: ["id"] });
+
 /** Several executions' projections in one batch (one transaction, one round trip): a group commit. */
 export async function projectExecutions(db: Db, projections: Projection[]): Promise<void> {
-  const statements = projections.flatMap((p) => projectionStatements(db, p));
-  await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+  const d1 = db.$client;
+  const statements = projections.flatMap((p) => projectionStatements(d1, p));
+  await d1.batch(statements);
 }
 
-function projectionStatements(db: Db, { execution: exec, nodes, usage, labels }: Projection) {
-  const statements = [
-    db
-      .insert(executions)
-      .values(exec)
-      .onConflictDoUpdate({
-        target: executions.id,
-        set: excluded(executions, ["id"]),
-        setWhere: sql`excluded.seq >= ${executions.seq}`,
-      }),
-  ];
-  const perRow = Object.keys(getTableColumns(nodeRuns)).length;
-  const chunk = Math.floor(MAX_PARAMS / perRow);
-  for (let i = 0; i < nodes.length; i += chunk) {
-    statements.push(
-      db
-        .insert(nodeRuns)
-        .values(nodes.slice(i, i + chunk))
-        .onConflictDoUpdate({
-          target: [nodeRuns.execution_id, nodeRuns.node_id],
-          set: excluded(nodeRuns, ["execution_id", "node_id"]),
-          setWhere: sql`excluded.seq >= ${nodeRuns.seq}`,
-        }) as never,
-    );
-  }
+function projectionStatements(d1: D1Database, { execution: exec, nodes, usage, labels }: Projection) {
   // Labels never change after start; they ride along until one projection has landed them.
-  if (labels?.tags.length) {
-    statements.push(
-      db
-        .insert(executionTags)
-        .values(
-          labels.tags.map((tag) => ({
-            tenant_id: exec.tenant_id,
-            tag,
-            execution_id: exec.id,
-            created_at: exec.created_at,
-          })),
-        )
-        .onConflictDoNothing() as never,
-    );
-  }
-  const meta = Object.entries(labels?.metadata ?? {});
-  if (meta.length) {
-    statements.push(
-      db
-        .insert(executionMetadata)
-        .values(
-          meta.map(([key, value]) => ({
-            tenant_id: exec.tenant_id,
-            key,
-            value,
-            execution_id: exec.id,
-            created_at: exec.created_at,
-          })),
-        )
-        .onConflictDoNothing() as never,
-    );
-  }
-  const usageChunk = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(llmUsage)).length);
-  for (let i = 0; i < usage.length; i += usageChunk) {
-    statements.push(
-      db
-        .insert(llmUsage)
-        .values(usage.slice(i, i + usageChunk))
-        .onConflictDoNothing({ target: llmUsage.id }) as never,
-    );
-  }
-  return statements;
+  const tags = (labels?.tags ?? []).map((tag) => ({
+    tenant_id: exec.tenant_id,
+    tag,
+    execution_id: exec.id,
+    created_at: exec.created_at,
+  }));
+  const meta = Object.entries(labels?.metadata ?? {}).map(([key, value]) => ({
+    tenant_id: exec.tenant_id,
+    key,
+    value,
+    execution_id: exec.id,
+    created_at: exec.created_at,
+  }));
+  return [
+    ...writeExecutions(d1, [exec]),
+    ...writeNodeRuns(d1, nodes),
+    ...writeTags(d1, tags),
+    ...writeMetadata(d1, meta),
+    ...writeUsage(d1, usage),
+  ];
 }
 
 // ---- LLM usage
