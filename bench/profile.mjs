@@ -91,13 +91,20 @@ function summarize(profile, sources) {
   return { total, self: top(self, 25), incl: top(incl, 40), lines: top(lines, 60) };
 }
 
-export async function cpuProfile({ inspectorPort, engine, runs, fmt }) {
+/**
+ * `concurrent`: profile rounds of 100 concurrent 10-node chains instead (where throughput under load goes), `runs`
+ * executions in all.
+ */
+export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent = false }) {
   const c = await cdp(inspectorPort);
   await c.send("Profiler.enable");
   await c.send("Profiler.setSamplingInterval", { interval: 100 });
   for (let i = 0; i < 20; i++) await engine("chain1")();
   await c.send("Profiler.start");
-  for (let i = 0; i < runs; i++) await engine("chain1")();
+  if (concurrent)
+    for (let done = 0; done < runs; done += 100)
+      await Promise.all(Array.from({ length: 100 }, () => engine("chain10")()));
+  else for (let i = 0; i < runs; i++) await engine("chain1")();
   const { profile } = await c.send("Profiler.stop");
   const sources = new Map();
   await c.send("Debugger.enable");
@@ -110,7 +117,10 @@ export async function cpuProfile({ inspectorPort, engine, runs, fmt }) {
   c.close();
   const s = summarize(profile, sources);
   const ms = (us) => fmt(us / 1000 / runs, 3);
-  console.log(`\nCPU profile: ${runs} 1-node executions (start through the API to settled), per execution`);
+  const what = concurrent ? "10-node executions, 100 at a time" : "1-node executions";
+  console.log(`\nCPU profile: ${runs} ${what} (start through the API to settled), per execution`);
+  // With the inspector attached (the profiler needs it) every console.log costs workerd ~0.7 ms: see bench/serve.mjs.
+  console.log("  (an inspector is attached: log lines cost far more here than without one)");
   console.log(`  sampled JavaScript time: ${ms(s.total)} ms (outside JS, e.g. SQLite and I/O in workerd, is not here)`);
   console.log("\n  by self time (ms per execution):");
   for (const [k, us] of s.self) console.log(`    ${ms(us).padStart(7)}  ${k}`);

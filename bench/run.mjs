@@ -271,7 +271,13 @@ async function main() {
     process.exit(0);
   }
   if (only === "profile") {
-    await cpuProfile({ inspectorPort: INSPECTOR_PORT, engine, runs: 300, fmt });
+    await cpuProfile({
+      inspectorPort: INSPECTOR_PORT,
+      engine,
+      runs: 300,
+      fmt,
+      concurrent: args.includes("--concurrent"),
+    });
     stop();
     process.exit(0);
   }
