@@ -122,6 +122,8 @@ export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): "crea
   return "migrated";
 }
 
+const NODES_PER_INSERT = 33;
+
 export const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 export const parse = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(v as string));
 
@@ -187,15 +189,15 @@ export class ExecutionStore {
       e.parent_node_id,
       e.history_shard,
     );
-    // Nodes start at seq 0, above projected_seq (-1): the first projection lists pending nodes too.
-    nodeKinds.forEach((n, i) => {
+    // Nodes start at seq 0, above projected_seq (-1): the first projection lists pending nodes too. Several rows a
+    // statement (a new run's storage work is most of its fixed cost), under the 100 bound parameters one may take.
+    for (let from = 0; from < nodeKinds.length; from += NODES_PER_INSERT) {
+      const chunk = nodeKinds.slice(from, from + NODES_PER_INSERT);
       this.sql.exec(
-        "INSERT INTO nodes (id, ord, kind, status, attempt, seq) VALUES (?, ?, ?, 'pending', 0, 0)",
-        n.id,
-        i,
-        n.kind,
+        `INSERT INTO nodes (id, ord, kind, status, attempt, seq) VALUES ${chunk.map(() => "(?, ?, ?, 'pending', 0, 0)").join(", ")}`,
+        ...chunk.flatMap((n, i) => [n.id, from + i, n.kind]),
       );
-    });
+    }
   }
 
   saveExecution(e: ExecRecord): void {

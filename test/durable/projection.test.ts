@@ -31,6 +31,25 @@ describe("D1 projection", () => {
     expect((await api.get(`/v1/executions?status=succeeded`)).body.data.map((e: any) => e.id)).toEqual([executionId]);
   });
 
+  it("stores and projects a run of more nodes than one statement takes, every one in its order", async () => {
+    const api = client((await createTenant()).token);
+    // 70 nodes: three statements to lay them out in the object, eight to project them to D1.
+    const nodes = Array.from({ length: 70 }, (_, i) => ({
+      id: `n${i}`,
+      kind: "transform",
+      ...(i ? { needs: [`n${i - 1}`] } : {}),
+      config: { expression: i ? `nodes.n${i - 1}.output + 1` : "0" },
+    }));
+    const { executionId } = await run(api, { name: "long", nodes });
+    const done = await waitFor(api, executionId);
+    expect(done.status).toBe("succeeded");
+    expect(done.nodes.map((n: any) => n.node_id)).toEqual(nodes.map((n) => n.id));
+    expect(done.output).toEqual({ n69: 69 });
+    const projected = await getProjectedExecution(openDb(env.DB).db, done.tenant_id, executionId);
+    const outputs = Object.fromEntries((projected?.nodes ?? []).map((n) => [n.node_id, n.output]));
+    expect(outputs).toEqual(Object.fromEntries(nodes.map((n, i) => [n.id, i])));
+  });
+
   it("upserts on the composite keys, twice over, and never lets an older write win", async () => {
     const db = openDb(env.DB).db;
     const exec: ExecutionRow = {
