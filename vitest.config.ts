@@ -29,20 +29,30 @@ const workersPool = (historyShards = 0) =>
         TARGET_URL: inject<string>("targetUrl"),
         OPENAI_URL: inject<string>("openaiUrl"),
         ANTHROPIC_URL: inject<string>("anthropicUrl"),
-        // LLM tiers point at the local model servers: strong → Anthropic-style, mid → OpenAI, weak → OpenRouter
-        // (OpenAI protocol, reports its own cost).
-        MODEL_STRONG: "anthropic:claude-test",
-        MODEL_MID: "openai:gpt-test",
-        MODEL_WEAK: "openrouter:weak-test",
+        GOOGLE_URL: inject<string>("googleUrl"),
+        BEDROCK_URL: inject<string>("bedrockUrl"),
+        // LLM tiers are current models, served by local servers that keep each provider's contract: strong →
+        // Anthropic, mid → an OpenAI reasoning model (max_completion_tokens, no temperature), weak → OpenRouter
+        // (OpenAI's protocol, reports its own cost).
+        MODEL_STRONG: "anthropic:claude-sonnet-4-5",
+        MODEL_MID: "openai:gpt-5-mini",
+        MODEL_WEAK: "openrouter:openai/gpt-4o-mini",
         OPENAI_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
         OPENAI_API_KEY: "sk-local-test",
         OPENROUTER_BASE_URL: `${inject<string>("openaiUrl")}/v1`,
         OPENROUTER_API_KEY: "or-local-test",
         ANTHROPIC_BASE_URL: inject<string>("anthropicUrl"),
         ANTHROPIC_API_KEY: "ak-local-test",
+        GOOGLE_BASE_URL: `${inject<string>("googleUrl")}/v1beta`,
+        GOOGLE_GENERATIVE_AI_API_KEY: "g-local-test",
+        // Bedrock signs with SigV4; the local server checks the signature with the same key.
+        BEDROCK_BASE_URL: inject<string>("bedrockUrl"),
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "AKIDLOCALTEST",
+        AWS_SECRET_ACCESS_KEY: "local-secret-key",
         MODEL_PRICES: JSON.stringify({
-          "openai:gpt-test": { input_per_mtok: 10, output_per_mtok: 20 },
-          "anthropic:claude-test": { input_per_mtok: 30, output_per_mtok: 60 },
+          "openai:gpt-5-mini": { input_per_mtok: 10, output_per_mtok: 20 },
+          "anthropic:claude-sonnet-4-5": { input_per_mtok: 30, output_per_mtok: 60 },
         }),
         BREAKER_FAILURES: "3",
         BREAKER_COOLDOWN_MS: "500",

@@ -1,6 +1,10 @@
 // Fails when the Worker bundle `wrangler deploy` would upload outgrows its budget (bundled locally with
-// --dry-run: no credentials, no network). Cloudflare's own limits are 3 MiB gzip (Free) and 10 MiB (Paid); ours is
-// tighter so a dependency that balloons the bundle (and every cold start) is noticed in review, not in production.
+// --dry-run: no credentials, no network), or when its start-up (`wrangler check startup`, the global scope's CPU
+// profile) outgrows its own. Cloudflare's limits are 3 MiB gzip (Free) and 10 MiB (Paid), and 1 s of start-up CPU;
+// ours are tighter so a dependency that balloons the bundle (and every cold start) is noticed in review.
+// 2026-12: the AI SDK and its seven providers took the bundle from 1,763 to 5,438 KiB raw (333 to 965 KiB gzip).
+// They are imported on first use (src/nodes/llm/sdk-models.ts), so start-up went from ~134 to ~170 ms locally,
+// not ~226 ms as with static imports; minifying made start-up no faster here and stack traces unreadable.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,7 +12,9 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { buildDashboard } from "./build-dashboard.mjs";
 
-const BUDGET = { raw: 2 * 1024 * 1024, gzip: 400 * 1024 };
+const BUDGET = { raw: 6 * 1024 * 1024, gzip: 1152 * 1024 };
+// Local start-up CPU of the global scope, in ms (measured ~170 on the 2-core CI machine).
+const STARTUP_BUDGET_MS = 400;
 // What a browser downloads before the dashboard's first render (its JavaScript and CSS, gzipped).
 const DASHBOARD_BUDGET_GZIP = 250 * 1024;
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
@@ -37,6 +43,20 @@ try {
     process.exitCode = 1;
   } else {
     console.log(line);
+  }
+  const profile = join(out, "startup.cpuprofile");
+  execFileSync("wrangler", ["check", "startup", "--outfile", profile], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
+  const { startTime, endTime } = JSON.parse(readFileSync(profile, "utf8"));
+  const startupMs = (endTime - startTime) / 1000;
+  const startupLine = `start-up: ${startupMs.toFixed(0)} ms of global-scope CPU (budget ${STARTUP_BUDGET_MS} ms)`;
+  if (startupMs > STARTUP_BUDGET_MS) {
+    console.error(`${startupLine}: over budget. Import heavy modules where they are first used.`);
+    process.exitCode = 1;
+  } else {
+    console.log(startupLine);
   }
 } catch (err) {
   console.error(`wrangler deploy --dry-run failed:\n${err.stdout ?? ""}${err.stderr ?? err.message}`);

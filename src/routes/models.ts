@@ -7,7 +7,7 @@ import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { tierSetting, tierVar, TIERS, type Tier } from "../nodes/llm/config";
 import { resolveTarget } from "../nodes/llm/resolve";
-import { callModel } from "../nodes/llm/providers";
+import { callModel } from "../nodes/llm/call";
 
 const vars = (env: Env) => env as unknown as Record<string, unknown>;
 
@@ -45,7 +45,8 @@ async function probe(env: Env, tier: Tier) {
   try {
     const res = await callModel(env, r.target, {
       messages: [{ role: "user", content: "Reply with the single word OK." }],
-      max_tokens: 5,
+      // Room for a reasoning model's hidden reasoning: a cut answer still shows the model and key work.
+      max_tokens: 256,
       json: false,
       idempotencyKey: `models-test:${tier}:${crypto.randomUUID()}`,
       attempt: 1,

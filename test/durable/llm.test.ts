@@ -60,22 +60,27 @@ describe("llm nodes", () => {
     const [ideas, draft, review] = done.nodes.map((x: any) => x.output);
     expect(ideas).toMatchObject({
       provider: "openrouter",
-      model: "weak-test",
+      model: "openai/gpt-4o-mini",
       usage: { input_tokens: 100, output_tokens: 50 },
       cost_usd: 0.25,
       cost_source: "provider",
     });
     expect(ideas.text).toBe("echo: List ideas about tides");
-    expect(draft).toMatchObject({ provider: "openai", model: "gpt-test", cost_usd: 0.002, cost_source: "price_table" });
+    expect(draft).toMatchObject({
+      provider: "openai",
+      model: "gpt-5-mini",
+      cost_usd: 0.002,
+      cost_source: "price_table",
+    });
     expect(draft.text).toBe("echo: Draft from: echo: List ideas about tides");
-    expect(review).toMatchObject({ provider: "anthropic", model: "claude-test", cost_source: "price_table" });
+    expect(review).toMatchObject({ provider: "anthropic", model: "claude-sonnet-4-5", cost_source: "price_table" });
     expect(review.cost_usd).toBeCloseTo(0.006, 10);
     expect(typeof review.latency_ms).toBe("number");
 
     const [strongCall] = await calls("anthropic", `${k}-s`);
     expect(strongCall!.body).toMatchObject({
-      model: "claude-test",
-      system: "You are strict.",
+      model: "claude-sonnet-4-5",
+      system: [{ type: "text", text: "You are strict." }],
       max_tokens: 300,
       temperature: 0.2,
     });
@@ -86,15 +91,15 @@ describe("llm nodes", () => {
     const report = (await api.get("/v1/usage")).body;
     const rows = report.data.filter((r: any) => r.workflow_id === workflowId);
     expect(rows.map((r: any) => [r.provider, r.model, r.calls])).toEqual([
-      ["openrouter", "weak-test", 1],
-      ["anthropic", "claude-test", 1],
-      ["openai", "gpt-test", 1],
+      ["openrouter", "openai/gpt-4o-mini", 1],
+      ["anthropic", "claude-sonnet-4-5", 1],
+      ["openai", "gpt-5-mini", 1],
     ]);
     expect(report.total_usd).toBeCloseTo(0.258, 10);
     expect((await api.get("/v1/usage?month=2020-13")).status).toBe(400);
   });
 
-  it("retries an answer that is not JSON or does not match the schema, and counts every paid attempt", async () => {
+  it("asks again inside the attempt when an answer is not the JSON asked for, then retries, counting every paid call", async () => {
     const api = await tenantApi();
     const k = key("json");
     const schema = { type: "object", required: ["score"], properties: { score: { type: "number" } } };
@@ -113,11 +118,21 @@ describe("llm nodes", () => {
       ],
     });
     const done = await waitFor(api, executionId);
-    expect(done.nodes[0]).toMatchObject({ status: "succeeded", attempts: 2 });
-    expect(done.nodes[0].output.json).toEqual({ score: 7 });
-    const retry = (await events(api, executionId)).find((e) => e.type === "node.retrying");
-    expect(retry.data.error.code).toBe("invalid_json_response");
-    expect(retry.data.error.message).toMatch(/^the model's answer is not JSON \(/);
+    // The second call, in the same attempt, shows the model what was wrong; no retry of the node was needed.
+    expect(done.nodes[0]).toMatchObject({ status: "succeeded", attempts: 1 });
+    expect(done.nodes[0].output).toMatchObject({ json: { score: 7 }, repaired: true, calls: 2 });
+    expect((await events(api, executionId)).some((e) => e.type === "node.retrying")).toBe(false);
+    const [first, second] = await calls("openai", k);
+    expect(second!.body.messages.slice(-2)).toEqual([
+      { role: "assistant", content: "this is {not json" },
+      {
+        role: "user",
+        content: expect.stringMatching(/^Your previous answer could not be used: the answer holds no JSON value/),
+      },
+    ]);
+    // gpt-5-mini is a reasoning model: max_completion_tokens, never max_tokens (which it refuses).
+    expect(first!.body).toMatchObject({ model: "gpt-5-mini", max_completion_tokens: 2048 });
+    expect(first!.body.max_tokens).toBeUndefined();
     const [row] = (await api.get("/v1/usage")).body.data.filter((r: any) => r.workflow_id === workflowId);
     expect(row.calls).toBe(2);
     expect(row.cost_usd).toBeCloseTo(0.004, 10);
@@ -140,7 +155,11 @@ describe("llm nodes", () => {
     });
     const failed = await waitFor(api, wrong.executionId);
     expect(failed.nodes[0]).toMatchObject({ status: "failed", attempts: 2, error: { code: "invalid_json_response" } });
-    expect(failed.nodes[0].error.message).toMatch(/does not match json_schema: #\/score: /);
+    expect(failed.nodes[0].error.message).toMatch(
+      /^the model's answer is not the JSON asked for, twice in this attempt: the JSON does not match json_schema: #\/score: /,
+    );
+    // Two attempts, each an answer and one repair turn: four paid calls.
+    expect(await calls("openai", k2)).toHaveLength(4);
   });
 
   it("retries 5xx and honours Retry-After on 429; 400 is fatal with the provider's message", async () => {
@@ -161,7 +180,7 @@ describe("llm nodes", () => {
     expect(byId.bad).toMatchObject({
       status: "failed",
       attempts: 1,
-      error: { code: "provider_400", message: "openai HTTP 400: forced status 400" },
+      error: { code: "provider_400", message: "openai:gpt-5-mini HTTP 400: forced status 400" },
     });
     const rateRetry = (await events(api, executionId)).find((e) => e.type === "node.retrying" && e.node_id === "rate");
     expect(rateRetry.data.delay_ms).toBe(1000);
@@ -287,9 +306,9 @@ describe("llm nodes", () => {
     const api = await tenantApi();
     const listed = (await api.get("/v1/models")).body.data;
     expect(listed.map((t: any) => [t.tier, t.provider, t.model, t.configured, t.breaker])).toEqual([
-      ["strong", "anthropic", "claude-test", true, "closed"],
-      ["mid", "openai", "gpt-test", true, "closed"],
-      ["weak", "openrouter", "weak-test", true, "closed"],
+      ["strong", "anthropic", "claude-sonnet-4-5", true, "closed"],
+      ["mid", "openai", "gpt-5-mini", true, "closed"],
+      ["weak", "openrouter", "openai/gpt-4o-mini", true, "closed"],
     ]);
     const tested = (await api.post("/v1/models/test")).body.data;
     expect(tested.map((t: any) => [t.tier, t.ok, t.error])).toEqual([
@@ -307,6 +326,6 @@ describe("llm nodes", () => {
       ["mid", true],
       ["weak", true],
     ]);
-    expect(degraded.body.data[0].error).toBe("anthropic HTTP 503: the server was told to fail");
+    expect(degraded.body.data[0].error).toBe("anthropic:claude-sonnet-4-5 HTTP 503: the server was told to fail");
   });
 });

@@ -418,7 +418,9 @@ describe("code-fix-queue", () => {
     // The model was shown the file as the repository had it.
     const prompt = ((await (await fetch(`${env.ANTHROPIC_URL}/_calls/default`)).json()) as { calls: { body: any }[] })
       .calls;
-    expect(prompt.some((c) => String(c.body.messages[0].content).includes("export const answer = 41;"))).toBe(true);
+    expect(prompt.some((c) => JSON.stringify(c.body.messages[0].content).includes("export const answer = 41;"))).toBe(
+      true,
+    );
   });
 
   it("fails the run with the checker's output when the patch does not verify", async () => {

@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { resolveTarget } from "../../src/nodes/llm/resolve";
-import { callModel } from "../../src/nodes/llm/providers";
+import { callModel } from "../../src/nodes/llm/call";
 import { client, createTenant, target, waitFor } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
 import { reportGate } from "../support/gates";
@@ -150,7 +150,12 @@ describe("gate: SSRF", () => {
       expectRefused(`monitor check saved ${url}`, paths.includes("check.url"));
       expectRefused(`alert webhook saved ${url}`, paths.includes("alert.webhook_url"));
       const resolved = resolveTarget(
-        { MODEL_MID: "openai:gpt-test", OPENAI_API_KEY: "k", OPENAI_BASE_URL: url, ALLOWED_PRIVATE_HOSTS: "127.0.0.1" },
+        {
+          MODEL_MID: "openai:gpt-5-mini",
+          OPENAI_API_KEY: "k",
+          OPENAI_BASE_URL: url,
+          ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+        },
         { tier: "mid" },
       );
       expectRefused(`LLM base URL configured ${url}`, !resolved.ok && resolved.code === "ssrf_refused");
@@ -208,7 +213,14 @@ describe("gate: SSRF", () => {
       try {
         await callModel(
           env,
-          { provider: "openai", model: "gpt-test", protocol: "openai", baseUrl: url, apiKey: "k" },
+          {
+            provider: "openai",
+            model: "gpt-5-mini",
+            sdk: "openai",
+            facts: { family: "openai-reasoning", reasoning: true, output_limit: 128_000 },
+            baseUrl: url,
+            apiKey: "k",
+          },
           {
             messages: [{ role: "user", content: "hi" }],
             max_tokens: 5,

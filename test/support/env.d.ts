@@ -7,6 +7,8 @@ declare global {
       TARGET_URL: string;
       OPENAI_URL: string;
       ANTHROPIC_URL: string;
+      GOOGLE_URL: string;
+      BEDROCK_URL: string;
     }
   }
 }
@@ -16,6 +18,8 @@ declare module "vitest" {
     targetUrl: string;
     openaiUrl: string;
     anthropicUrl: string;
+    googleUrl: string;
+    bedrockUrl: string;
   }
 }
 export {};

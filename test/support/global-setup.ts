@@ -7,9 +7,13 @@ export default async function setup(project: TestProject) {
   const target = await startTargetServer();
   const openai = await startLlmServer("openai");
   const anthropic = await startLlmServer("anthropic");
+  const google = await startLlmServer("google");
+  const bedrock = await startLlmServer("bedrock");
   project.provide("targetUrl", target.url);
   project.provide("openaiUrl", openai.url);
   project.provide("anthropicUrl", anthropic.url);
+  project.provide("googleUrl", google.url);
+  project.provide("bedrockUrl", bedrock.url);
   return async () => {
     const gates = target.gates();
     if (gates.length)
@@ -19,6 +23,6 @@ export default async function setup(project: TestProject) {
           .map((g) => `  ${g}`)
           .join("\n")}\n`,
       );
-    await Promise.all([target.close(), openai.close(), anthropic.close()]);
+    await Promise.all([target.close(), openai.close(), anthropic.close(), google.close(), bedrock.close()]);
   };
 }

@@ -1,36 +1,23 @@
 // Which provider and model a tier or an explicit choice means, read from [vars] and secrets.
-// Imports nothing: scripts/start.mjs loads this file with Node's type stripping to print the tiers.
+// Imports only the catalog, by its .ts name: scripts/start.mjs loads this file with Node's type stripping.
 
-export type Protocol = "openai" | "anthropic" | "workers-ai";
+import { placeModel, PROVIDERS, PROVIDER_NAMES, type ModelFacts, type Sdk } from "./catalog.ts";
+
+export { PROVIDER_NAMES };
 export const TIERS = ["strong", "mid", "weak"] as const;
 export type Tier = (typeof TIERS)[number];
-
-interface ProviderSpec {
-  protocol: Protocol;
-  base: string;
-  /** The secret holding the API key; null for local servers that need none. */
-  keyVar: string | null;
-}
-
-// OpenAI-compatible Chat Completions is spoken by OpenAI, OpenRouter, Groq, vLLM, Ollama and LM Studio.
-const PROVIDERS: Record<string, ProviderSpec> = {
-  openai: { protocol: "openai", base: "https://api.openai.com/v1", keyVar: "OPENAI_API_KEY" },
-  openrouter: { protocol: "openai", base: "https://openrouter.ai/api/v1", keyVar: "OPENROUTER_API_KEY" },
-  groq: { protocol: "openai", base: "https://api.groq.com/openai/v1", keyVar: "GROQ_API_KEY" },
-  vllm: { protocol: "openai", base: "http://localhost:8000/v1", keyVar: null },
-  ollama: { protocol: "openai", base: "http://localhost:11434/v1", keyVar: null },
-  lmstudio: { protocol: "openai", base: "http://localhost:1234/v1", keyVar: null },
-  anthropic: { protocol: "anthropic", base: "https://api.anthropic.com", keyVar: "ANTHROPIC_API_KEY" },
-  "workers-ai": { protocol: "workers-ai", base: "", keyVar: null },
-};
-export const PROVIDER_NAMES = Object.keys(PROVIDERS);
 
 export interface ResolvedModel {
   provider: string;
   model: string;
-  protocol: Protocol;
+  sdk: Sdk;
+  /** The model's family, whether it reasons, and its output-token limit. */
+  facts: ModelFacts;
+  /** Empty for providers reached by binding (workers-ai) or by region (bedrock without BEDROCK_BASE_URL). */
   baseUrl: string;
   apiKey: string | null;
+  /** Bedrock: the region and SigV4 credentials (absent when a Bedrock API key is used). */
+  aws?: { region: string; accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined } | undefined;
 }
 
 export type Resolution = { ok: true; target: ResolvedModel } | { ok: false; code: string; message: string };
@@ -48,6 +35,28 @@ export function tierSetting(vars: Vars, tier: Tier): string | undefined {
   return str(vars, tierVar(tier));
 }
 
+/** MODEL_OUTPUT_LIMITS: JSON {"provider:model": max output tokens}, for models the catalog does not know. */
+export function outputLimits(vars: Vars): Record<string, number> {
+  const raw = str(vars, "MODEL_OUTPUT_LIMITS");
+  if (!raw) return {};
+  try {
+    const table = JSON.parse(raw) as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.entries(table).filter((e): e is [string, number] => Number.isInteger(e[1]) && (e[1] as number) > 0),
+    );
+  } catch {
+    return {};
+  }
+}
+
+/** Split "provider:model" at the first colon (Bedrock ids hold colons of their own: "…-v1:0"). */
+export function splitChoice(setting: string): { provider: string; model: string } | null {
+  const cut = setting.indexOf(":");
+  return cut > 0 && cut < setting.length - 1
+    ? { provider: setting.slice(0, cut), model: setting.slice(cut + 1) }
+    : null;
+}
+
 /** Resolve a node's choice (a tier, or provider + model) into an endpoint, or say exactly what to configure. */
 export function resolveModel(
   vars: Vars,
@@ -63,15 +72,14 @@ export function resolveModel(
         code: "model_not_configured",
         message: `tier "${choice.tier}" is not configured: set ${tierVar(choice.tier)}="provider:model" in [vars]`,
       };
-    const cut = setting.indexOf(":");
-    if (cut <= 0)
+    const split = splitChoice(setting);
+    if (!split)
       return {
         ok: false,
         code: "model_not_configured",
         message: `${tierVar(choice.tier)}="${setting}" must be "provider:model"`,
       };
-    provider = setting.slice(0, cut);
-    model = setting.slice(cut + 1);
+    ({ provider, model } = split);
   }
   const spec = provider ? PROVIDERS[provider] : undefined;
   if (!provider || !model || !spec) {
@@ -80,6 +88,11 @@ export function resolveModel(
       code: "model_not_configured",
       message: `unknown provider "${provider ?? ""}" (known: ${PROVIDER_NAMES.join(", ")})`,
     };
+  }
+  const placed = placeModel(provider, model, outputLimits(vars));
+  if (!placed.ok) {
+    const where = choice.tier ? `${tierVar(choice.tier)}: ` : "";
+    return { ok: false, code: "model_unknown", message: `${where}${placed.message}` };
   }
   const prefix = provider.toUpperCase().replace(/-/g, "_");
   const apiKey = spec.keyVar ? str(vars, spec.keyVar) : str(vars, `${prefix}_API_KEY`);
@@ -90,7 +103,36 @@ export function resolveModel(
       message: `provider "${provider}" has no API key: set the secret ${spec.keyVar}`,
     };
   const baseUrl = (str(vars, `${prefix}_BASE_URL`) ?? spec.base).replace(/\/+$/, "");
-  return { ok: true, target: { provider, model, protocol: spec.protocol, baseUrl, apiKey: apiKey ?? null } };
+  const target: ResolvedModel = {
+    provider,
+    model,
+    sdk: spec.sdk,
+    facts: placed.facts,
+    baseUrl,
+    apiKey: apiKey ?? null,
+  };
+  if (spec.sdk !== "bedrock") return { ok: true, target };
+  return bedrock(vars, target);
+}
+
+/** Bedrock: a region, and either a Bedrock API key or SigV4 credentials. */
+function bedrock(vars: Vars, target: ResolvedModel): Resolution {
+  const region = str(vars, "AWS_REGION");
+  if (!region)
+    return { ok: false, code: "provider_not_configured", message: 'provider "bedrock" needs AWS_REGION in [vars]' };
+  const baseUrl = target.baseUrl || `https://bedrock-runtime.${region}.amazonaws.com`;
+  if (target.apiKey) return { ok: true, target: { ...target, baseUrl } };
+  const accessKeyId = str(vars, "AWS_ACCESS_KEY_ID");
+  const secretAccessKey = str(vars, "AWS_SECRET_ACCESS_KEY");
+  if (!accessKeyId || !secretAccessKey)
+    return {
+      ok: false,
+      code: "provider_not_configured",
+      message:
+        'provider "bedrock" has no credentials: set the secrets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or BEDROCK_API_KEY)',
+    };
+  const aws = { region, accessKeyId, secretAccessKey, sessionToken: str(vars, "AWS_SESSION_TOKEN") };
+  return { ok: true, target: { ...target, baseUrl, aws } };
 }
 
 export interface Price {

@@ -1,11 +1,11 @@
-import { Validator, type Schema } from "@cfworker/json-schema";
 import { z } from "zod";
 import { config as appConfig } from "../../env";
 import { checkJsonSchema } from "../../engine/input";
 import { FatalError, RetryableError, type NodeExecutor, type RunServices } from "../types";
 import { priceOf, tierMaxTokens, TIERS, type ResolvedModel, type Tier } from "./config";
 import { resolveTarget } from "./resolve";
-import { callModel, type LlmResponse } from "./providers";
+import { callModel, type ChatMessage, type LlmResponse } from "./call";
+import { readJsonAnswer } from "./json-answer";
 
 const message = z
   .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(1_000_000) })
@@ -43,9 +43,12 @@ const config = z
     messages: conversation,
     /** Default: the tier's MODEL_<TIER>_MAX_TOKENS, else 1024. */
     max_tokens: z.number().int().min(1).max(200_000).optional(),
-    /** An answer cut by the token limit fails (llm_truncated), is asked again with double max_tokens, or is kept. */
-    on_truncation: z.enum(["fail", "retry_with_more", "accept"]).default("fail"),
-    /** How far retry_with_more may double max_tokens (default 4x). */
+    /**
+     * An answer cut by the token limit fails (llm_truncated), is continued from where it stopped until it ends or
+     * max_tokens_cap output tokens are spent ("continue"; "retry_with_more" is its older name), or is kept.
+     */
+    on_truncation: z.enum(["fail", "continue", "retry_with_more", "accept"]).default("fail"),
+    /** How many output tokens one answer may take across its continuations (default 4x max_tokens). */
     max_tokens_cap: z.number().int().min(1).max(200_000).optional(),
     /** Tiers or "provider:model" to answer instead when the first is failing (open circuit, or last attempt). */
     fallback: z.array(z.string().min(1).max(264)).max(5).default([]),
@@ -121,7 +124,20 @@ export const llm: NodeExecutor<typeof config> = {
 
 const describe = (c: Choice): string => c.tier ?? `${c.provider}:${c.model}`;
 
-/** One model's answer: budget, breaker, the call, usage, and what to do about an answer cut by the token limit. */
+/** The calls one answer took: summed usage, cost and time, and what the layer changed on the way. */
+interface Spent {
+  calls: number;
+  usage: { input_tokens: number; output_tokens: number };
+  cost_usd: number;
+  cost_source: "provider" | "price_table" | "unknown";
+  latency_ms: number;
+  warnings: string[];
+}
+
+/**
+ * One model's answer: the output limit, the first call, continuations of a cut answer, and for JSON one more turn
+ * inside the same attempt that shows the model what was wrong (every call budgeted, counted and paid).
+ */
 async function answer(
   services: RunServices,
   target: ResolvedModel,
@@ -131,63 +147,157 @@ async function answer(
   call: { signal: AbortSignal; idempotencyKey: string; attempt: number },
 ) {
   const vars = services.env as unknown as Record<string, unknown>;
+  const spent: Spent = {
+    calls: 0,
+    usage: { input_tokens: 0, output_tokens: 0 },
+    cost_usd: 0,
+    cost_source: "unknown",
+    latency_ms: 0,
+    warnings: [],
+  };
   let maxTokens = c.max_tokens ?? (choice.tier ? tierMaxTokens(vars, choice.tier) : null) ?? 1024;
-  const cap = Math.max(maxTokens, c.max_tokens_cap ?? Math.min(200_000, maxTokens * 4));
-  for (;;) {
-    const reservation = await reserve(services, worstCase(services, target, c, messages, maxTokens));
-    let spent = 0;
-    const started = Date.now();
-    let res: LlmResponse;
-    const deltas = c.stream ? batched((text) => services.delta(text)) : null;
-    try {
-      res = await guarded(services, target, () =>
-        callModel(services.env, target, {
-          system: c.system,
-          messages,
-          max_tokens: maxTokens,
-          temperature: c.temperature,
-          json: c.response_format === "json",
-          ...call,
-          traceparent: services.traceparent(),
-          onText: deltas?.push,
-        }),
-      );
-      deltas?.flush();
-      spent = costOf(services.env, target, res).cost_usd;
-    } finally {
-      // The reservation becomes the real cost (none, when the call failed before an answer).
-      if (reservation) await services.settleBudget(reservation, spent);
-    }
-    const latency = Date.now() - started;
-    const cost = costOf(services.env, target, res);
-    // Recorded before the answer is judged: a cut or rejected answer cost money too.
-    services.recordUsage({ provider: target.provider, model: res.model, ...res.usage, ...cost, latency_ms: latency });
-    if (res.truncated && c.on_truncation !== "accept") {
-      if (c.on_truncation === "retry_with_more" && maxTokens < cap) {
-        maxTokens = Math.min(cap, maxTokens * 2);
-        continue;
-      }
-      const hint =
-        c.on_truncation === "retry_with_more"
-          ? `max_tokens_cap (${cap}) was reached`
-          : "raise max_tokens, or set on_truncation";
-      throw new FatalError(
-        "llm_truncated",
-        `${target.provider}:${res.model} cut its answer at max_tokens ${maxTokens}: ${hint}`,
-      );
-    }
-    const base = {
-      model: res.model,
-      provider: target.provider,
-      usage: res.usage,
-      ...cost,
-      latency_ms: latency,
-      max_tokens: maxTokens,
-      ...(res.truncated ? { truncated: true } : {}),
-    };
-    if (c.response_format === "text") return { text: res.text, ...base };
-    return { json: parseJson(res.text, c.json_schema), ...base };
+  const limit = target.facts.output_limit;
+  if (limit !== null && maxTokens > limit) {
+    spent.warnings.push(
+      `max_tokens ${maxTokens} is above ${describeTarget(target)}'s output limit of ${limit}: clamped to ${limit}`,
+    );
+    maxTokens = limit;
   }
+  const cap = Math.max(maxTokens, c.max_tokens_cap ?? Math.min(200_000, maxTokens * 4));
+  const json = c.response_format === "json";
+  const ask = (conversation: Message[], tokens: number, structured: boolean) =>
+    paidCall(services, target, c, conversation, tokens, structured, call, spent);
+
+  let res = await ask(messages, maxTokens, json);
+  let text = res.text;
+  const continues = c.on_truncation === "continue" || c.on_truncation === "retry_with_more";
+  while (res.truncated && continues && spent.usage.output_tokens < cap) {
+    // The rest of a cut answer, not the whole answer again with more tokens: only the new part is paid as output.
+    text = target.sdk === "anthropic" ? text.trimEnd() : text;
+    const tokens = Math.min(maxTokens, cap - spent.usage.output_tokens);
+    res = await ask(continuation(target, messages, text), tokens, false);
+    text += res.text;
+  }
+  if (res.truncated && c.on_truncation !== "accept") {
+    const hint = continues ? `max_tokens_cap (${cap}) was reached` : "raise max_tokens, or set on_truncation";
+    throw new FatalError(
+      "llm_truncated",
+      `${target.provider}:${res.model} cut its answer at max_tokens ${maxTokens}: ${hint}`,
+    );
+  }
+  const base = {
+    model: res.model,
+    provider: target.provider,
+    usage: spent.usage,
+    cost_usd: spent.cost_usd,
+    cost_source: spent.cost_source,
+    latency_ms: spent.latency_ms,
+    max_tokens: maxTokens,
+    ...(spent.calls > 1 ? { calls: spent.calls } : {}),
+    ...(res.truncated ? { truncated: true } : {}),
+    ...(spent.warnings.length ? { warnings: spent.warnings } : {}),
+  };
+  if (!json) return { text, ...base };
+  let parsed = readJsonAnswer(text, c.json_schema);
+  if (!parsed.ok) {
+    const retry = await ask(
+      [
+        ...messages,
+        { role: "assistant", content: text || "(empty)" },
+        { role: "user", content: repairPrompt(parsed.problem) },
+      ],
+      maxTokens,
+      true,
+    );
+    parsed = readJsonAnswer(retry.text, c.json_schema);
+    if (!parsed.ok)
+      throw new RetryableError(
+        "invalid_json_response",
+        `the model's answer is not the JSON asked for, twice in this attempt: ${parsed.problem}`,
+      );
+    return {
+      json: parsed.value,
+      ...base,
+      usage: spent.usage,
+      cost_usd: spent.cost_usd,
+      calls: spent.calls,
+      latency_ms: spent.latency_ms,
+      repaired: true,
+    };
+  }
+  return { json: parsed.value, ...base };
+}
+
+const describeTarget = (t: ResolvedModel) => `${t.provider}:${t.model}`;
+
+const repairPrompt = (problem: string) =>
+  `Your previous answer could not be used: ${problem}. Answer again with only the corrected JSON value, nothing else.`;
+
+/**
+ * The conversation that asks for the rest of a cut answer. Anthropic continues an assistant message given as the
+ * last turn (prefill); other providers are asked to continue it.
+ */
+function continuation(target: ResolvedModel, messages: Message[], sofar: string): Message[] {
+  const prefix: Message[] = [...messages, { role: "assistant", content: sofar }];
+  if (target.sdk === "anthropic" || (target.sdk === "bedrock" && target.facts.family === "anthropic")) return prefix;
+  return [
+    ...prefix,
+    {
+      role: "user",
+      content:
+        "Your answer was cut off by the output limit. Continue exactly where it stopped: no repetition, no preface.",
+    },
+  ];
+}
+
+/** One paid call: its worst case reserved, the breaker consulted, usage recorded whatever became of the answer. */
+async function paidCall(
+  services: RunServices,
+  target: ResolvedModel,
+  c: LlmConfig,
+  messages: ChatMessage[],
+  maxTokens: number,
+  structured: boolean,
+  call: { signal: AbortSignal; idempotencyKey: string; attempt: number },
+  spent: Spent,
+): Promise<LlmResponse> {
+  const reservation = await reserve(services, worstCase(services, target, c, messages, maxTokens));
+  let cost = 0;
+  const started = Date.now();
+  const deltas = c.stream ? batched((text) => services.delta(text)) : null;
+  let res: LlmResponse;
+  try {
+    res = await guarded(services, target, () =>
+      callModel(services.env, target, {
+        system: c.system,
+        messages,
+        max_tokens: maxTokens,
+        temperature: c.temperature,
+        json: structured,
+        schema: structured ? c.json_schema : undefined,
+        ...call,
+        traceparent: services.traceparent(),
+        onText: deltas?.push,
+      }),
+    );
+    deltas?.flush();
+    cost = costOf(services.env, target, res).cost_usd;
+  } finally {
+    // The reservation becomes the real cost (none, when the call failed before an answer).
+    if (reservation) await services.settleBudget(reservation, cost);
+  }
+  const latency = Date.now() - started;
+  const priced = costOf(services.env, target, res);
+  // Recorded before the answer is judged: a cut or rejected answer cost money too.
+  services.recordUsage({ provider: target.provider, model: res.model, ...res.usage, ...priced, latency_ms: latency });
+  spent.calls++;
+  spent.usage.input_tokens += res.usage.input_tokens;
+  spent.usage.output_tokens += res.usage.output_tokens;
+  spent.cost_usd += priced.cost_usd;
+  if (spent.calls === 1 || priced.cost_source !== "unknown") spent.cost_source = priced.cost_source;
+  spent.latency_ms += latency;
+  for (const w of res.warnings) if (!spent.warnings.includes(w)) spent.warnings.push(w);
+  return res;
 }
 
 /**
@@ -285,27 +395,4 @@ function costOf(
     cost_usd: (res.usage.input_tokens * price.input_per_mtok + res.usage.output_tokens * price.output_per_mtok) / 1e6,
     cost_source: "price_table",
   };
-}
-
-function parseJson(text: string, schema: Record<string, unknown> | undefined): unknown {
-  let value: unknown;
-  try {
-    value = JSON.parse(text.trim().replace(/^```(?:json)?\s*|\s*```$/g, ""));
-  } catch (err) {
-    throw new RetryableError(
-      "invalid_json_response",
-      `the model's answer is not JSON (${err instanceof Error ? err.message : String(err)}): ${text.slice(0, 200)}`,
-    );
-  }
-  if (schema) {
-    const result = new Validator(schema as Schema, "2020-12", false).validate(value);
-    if (!result.valid) {
-      const detail = result.errors
-        .filter((e) => e.keyword !== "properties")
-        .map((e) => `${e.instanceLocation}: ${e.error}`)
-        .join("; ");
-      throw new RetryableError("invalid_json_response", `the model's JSON does not match json_schema: ${detail}`);
-    }
-  }
-  return value;
 }

@@ -10,7 +10,7 @@ export function resolveTarget(
   choice: { tier?: Tier | undefined; provider?: string | undefined; model?: string | undefined },
 ): Resolution {
   const r = resolveModel(vars, choice);
-  if (!r.ok || r.target.protocol === "workers-ai") return r;
+  if (!r.ok || r.target.sdk === "workers-ai") return r;
   const vetted = checkUrl(r.target.baseUrl, allowedHosts(vars as unknown as Env));
   if (vetted.ok) return r;
   const variable = `${r.target.provider.toUpperCase().replace(/-/g, "_")}_BASE_URL`;

@@ -1,0 +1,133 @@
+// An AI SDK language model for a resolved target. Every provider gets the engine's fetch (SSRF guard, size cap,
+// network errors as retryable values) and the per-call headers; retries stay with the engine (maxRetries: 0).
+// Each provider package is imported when a call first needs it: the bundle evaluates none of them at start-up, so
+// an isolate that runs no LLM node (most requests) does not pay for them.
+import type { LanguageModel } from "ai";
+import { allowedHosts, guardedFetch, SsrfError } from "../../lib/ssrf";
+import { FatalError, RetryableError } from "../types";
+import type { ResolvedModel } from "./config";
+
+const MAX_PROVIDER_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/** Headers sent with every call of one node attempt. */
+export type CallHeaders = Record<string, string>;
+
+/**
+ * `strictJson`: the node's json_schema can take OpenAI-style strict constrained decoding (every object closed, every
+ * property required); otherwise the schema is sent without strict, which the OpenAI family refuses for open schemas.
+ */
+export async function languageModel(
+  env: Env,
+  t: ResolvedModel,
+  headers: CallHeaders,
+  strictJson: boolean,
+): Promise<LanguageModel> {
+  const fetch = providerFetch(env, t);
+  const common = { fetch, headers };
+  switch (t.sdk) {
+    case "openai": {
+      const { createOpenAI } = await import("@ai-sdk/openai");
+      // Chat Completions: what every OpenAI-compatible server also speaks; the SDK keeps each model family's
+      // parameters (max_completion_tokens and no sampling parameters for reasoning models).
+      return createOpenAI({ ...common, baseURL: t.baseUrl, apiKey: t.apiKey ?? "" }).chat(t.model);
+    }
+    case "anthropic": {
+      const { createAnthropic } = await import("@ai-sdk/anthropic");
+      return createAnthropic({ ...common, baseURL: `${t.baseUrl}/v1`, apiKey: t.apiKey ?? "" })(t.model);
+    }
+    case "google": {
+      const { createGoogleGenerativeAI } = await import("@ai-sdk/google");
+      return createGoogleGenerativeAI({ ...common, baseURL: t.baseUrl, apiKey: t.apiKey ?? "" })(t.model);
+    }
+    case "bedrock": {
+      const { createAmazonBedrock } = await import("@ai-sdk/amazon-bedrock");
+      return createAmazonBedrock({
+        ...common,
+        baseURL: t.baseUrl,
+        region: t.aws?.region ?? regionOf(t.baseUrl),
+        ...(t.aws
+          ? {
+              accessKeyId: t.aws.accessKeyId,
+              secretAccessKey: t.aws.secretAccessKey,
+              ...(t.aws.sessionToken ? { sessionToken: t.aws.sessionToken } : {}),
+            }
+          : { apiKey: t.apiKey ?? "" }),
+      })(t.model);
+    }
+    case "openrouter": {
+      const { createOpenRouter } = await import("@openrouter/ai-sdk-provider");
+      return createOpenRouter({ ...common, baseURL: t.baseUrl, apiKey: t.apiKey ?? "", compatibility: "strict" })(
+        t.model,
+        // OpenRouter reports each call's cost when asked (usage accounting).
+        { usage: { include: true }, structuredOutputs: { strict: strictJson } },
+      );
+    }
+    case "openai-compatible": {
+      const { createOpenAICompatible } = await import("@ai-sdk/openai-compatible");
+      return createOpenAICompatible({
+        ...common,
+        name: t.provider,
+        baseURL: t.baseUrl,
+        ...(t.apiKey ? { apiKey: t.apiKey } : {}),
+        includeUsage: true,
+      })(t.model);
+    }
+    case "workers-ai": {
+      const binding = (env as unknown as { AI?: Ai }).AI;
+      if (!binding)
+        throw new FatalError(
+          "provider_not_configured",
+          'provider "workers-ai" needs the AI binding: add [ai] binding = "AI" to wrangler.toml',
+        );
+      const { createWorkersAI } = await import("workers-ai-provider");
+      return createWorkersAI({ binding })(t.model as Parameters<ReturnType<typeof createWorkersAI>>[0]);
+    }
+  }
+}
+
+const regionOf = (baseUrl: string) => /bedrock-runtime\.([a-z0-9-]+)\./.exec(baseUrl)?.[1] ?? "us-east-1";
+
+/**
+ * The fetch every provider uses: the SSRF guard on each hop, a size cap on the answer, and failures as the engine's
+ * errors (a refused URL is fatal; a network failure retryable), which the SDK passes through unchanged.
+ */
+function providerFetch(env: Env, t: ResolvedModel): typeof fetch {
+  const allowed = allowedHosts(env);
+  return async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.toString() : input.url;
+    let res: Response;
+    try {
+      res = await guardedFetch(url, init ?? {}, allowed);
+    } catch (err) {
+      if (err instanceof SsrfError)
+        throw new FatalError("ssrf_refused", `${t.provider} base URL refused: ${err.message}`, { cause: err });
+      if (init?.signal?.aborted) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new RetryableError("provider_unreachable", `${t.provider}: ${message}`, undefined, { cause: err });
+    }
+    if (!res.body) return res;
+    return new Response(res.body.pipeThrough(capped(t)), {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+  };
+}
+
+/** A runaway or hostile endpoint cannot exhaust memory: past the cap the body errors. */
+function capped(t: ResolvedModel): TransformStream<Uint8Array, Uint8Array> {
+  let bytes = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      bytes += chunk.byteLength;
+      if (bytes > MAX_PROVIDER_RESPONSE_BYTES)
+        controller.error(
+          new RetryableError(
+            "provider_bad_response",
+            `${t.provider} answered with more than ${MAX_PROVIDER_RESPONSE_BYTES} bytes`,
+          ),
+        );
+      else controller.enqueue(chunk);
+    },
+  });
+}

@@ -1,0 +1,203 @@
+// Each provider's contract, kept by the local servers as the real APIs keep it: what a node sends to current
+// models (reasoning models, output limits, native structured output, SigV4) and what it makes of real answers.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { client, createTenant, run, waitFor } from "../support/api";
+
+let n = 0;
+const key = (name: string) => `${name}-${Date.now()}-${++n}`;
+const fast = { max_attempts: 2, initial_delay_ms: 10, backoff_coefficient: 2, max_delay_ms: 100, jitter: false };
+const servers = {
+  openai: env.OPENAI_URL,
+  anthropic: env.ANTHROPIC_URL,
+  google: env.GOOGLE_URL,
+  bedrock: env.BEDROCK_URL,
+};
+
+async function calls(server: keyof typeof servers, k: string) {
+  const res = await fetch(`${servers[server]}/_calls/${encodeURIComponent(k)}`);
+  return ((await res.json()) as { calls: { headers: Record<string, string>; body: any }[] }).calls;
+}
+
+async function runOne(config: Record<string, unknown>) {
+  const api = client((await createTenant()).token);
+  const { executionId } = await run(api, { name: "llm", nodes: [{ id: "ask", kind: "llm", retry: fast, config }] });
+  return (await waitFor(api, executionId)).nodes[0];
+}
+
+const schema = {
+  type: "object",
+  required: ["title", "tags"],
+  properties: { title: { type: "string" }, tags: { type: "array", items: { type: "string" } } },
+};
+const answer = '{"title": "Spring tides", "tags": ["moon", "sea"]}';
+
+describe("reasoning models (gpt-5 family)", () => {
+  it("get max_completion_tokens and no temperature, and the output says what was dropped", async () => {
+    const k = key("reasoning");
+    const node = await runOne({
+      provider: "openai",
+      model: "gpt-5-mini",
+      max_tokens: 32_000,
+      temperature: 0.2,
+      messages: [{ role: "user", content: `[[key=${k}]] Say hi.` }],
+    });
+    expect(node.status).toBe("succeeded");
+    const [sent] = await calls("openai", k);
+    expect(sent!.body).toMatchObject({ model: "gpt-5-mini", max_completion_tokens: 32_000 });
+    expect(sent!.body.max_tokens).toBeUndefined();
+    expect(sent!.body.temperature).toBeUndefined();
+    expect(node.output.warnings.join("\n")).toMatch(/temperature/);
+  });
+});
+
+describe("output limits", () => {
+  it("clamp max_tokens to the model's published limit, with a warning in the output", async () => {
+    const k = key("clamp");
+    // gpt-4o-mini answers at most 16,384 tokens; the server refuses more, as OpenAI does.
+    const node = await runOne({
+      tier: "weak",
+      max_tokens: 32_000,
+      messages: [{ role: "user", content: `[[key=${k}]] Write the report.` }],
+    });
+    expect(node.status).toBe("succeeded");
+    expect(node.output.max_tokens).toBe(16_384);
+    expect(node.output.warnings).toContain(
+      "max_tokens 32000 is above openrouter:openai/gpt-4o-mini's output limit of 16384: clamped to 16384",
+    );
+    expect((await calls("openai", k))[0]!.body.max_tokens).toBe(16_384);
+  });
+
+  it("refuse a model the layer cannot place, naming what to set, and never call it", async () => {
+    const k = key("unknown");
+    const node = await runOne({
+      provider: "openai",
+      model: "gpt-9-turbo",
+      messages: [{ role: "user", content: `[[key=${k}]] hi` }],
+    });
+    expect(node).toMatchObject({ status: "failed", attempts: 1, error: { code: "model_unknown" } });
+    expect(node.error.message).toContain("MODEL_OUTPUT_LIMITS");
+    expect(await calls("openai", k)).toHaveLength(0);
+  });
+
+  it("fail a provider's 400 at once with the provider's message naming the parameter and model", async () => {
+    const k = key("refused");
+    // A 400 is the request's fault: no retry can fix it.
+    const node = await runOne({
+      provider: "openai",
+      model: "gpt-4o",
+      max_tokens: 100,
+      messages: [{ role: "user", content: `[[key=${k}]] [[status=400]] hi` }],
+    });
+    expect(node).toMatchObject({ status: "failed", attempts: 1, error: { code: "provider_400" } });
+    expect(node.error.message).toMatch(/^openai:gpt-4o HTTP 400: /);
+    expect(await calls("openai", k)).toHaveLength(1);
+  });
+});
+
+describe("structured output", () => {
+  it("uses OpenAI's strict JSON schema when the schema allows it, and json_schema without strict otherwise", async () => {
+    const k = key("strict");
+    const closed = { ...schema, additionalProperties: false };
+    const node = await runOne({
+      tier: "mid",
+      response_format: "json",
+      json_schema: closed,
+      messages: [{ role: "user", content: `[[key=${k}]] [[json=${answer}]] [[prose=1]] Title it.` }],
+    });
+    expect(node.output.json).toEqual({ title: "Spring tides", tags: ["moon", "sea"] });
+    const [sent] = await calls("openai", k);
+    expect(sent!.body.response_format).toMatchObject({ type: "json_schema", json_schema: { strict: true } });
+
+    const k2 = key("open");
+    await runOne({
+      tier: "mid",
+      response_format: "json",
+      json_schema: schema,
+      messages: [{ role: "user", content: `[[key=${k2}]] [[json=${answer}]] Title it.` }],
+    });
+    expect((await calls("openai", k2))[0]!.body.response_format.json_schema.strict).toBe(false);
+  });
+
+  it("takes the JSON out of prose and fences without a second paid call", async () => {
+    const k = key("prose");
+    const node = await runOne({
+      tier: "mid",
+      response_format: "json",
+      json_schema: schema,
+      messages: [{ role: "user", content: `[[key=${k}]] [[json=${answer}]] [[prose=1]] Title it.` }],
+    });
+    expect(node).toMatchObject({ status: "succeeded", attempts: 1 });
+    expect(node.output.json).toEqual({ title: "Spring tides", tags: ["moon", "sea"] });
+    expect(node.output.calls).toBeUndefined();
+    expect(await calls("openai", k)).toHaveLength(1);
+  });
+
+  it("gets Anthropic's JSON through its structured output, and Gemini's through its response schema", async () => {
+    const k = key("claude-json");
+    const node = await runOne({
+      tier: "strong",
+      response_format: "json",
+      json_schema: schema,
+      messages: [{ role: "user", content: `[[key=${k}]] [[json=${answer}]] [[prose=1]] Title it.` }],
+    });
+    expect(node.status).toBe("succeeded");
+    expect(node.output.json).toEqual({ title: "Spring tides", tags: ["moon", "sea"] });
+    const [sent] = await calls("anthropic", k);
+    expect(sent!.body.response_format).toBeUndefined();
+    // Claude Sonnet 4.5 has native structured outputs: the schema goes in output_config, not in a forced tool.
+    expect(sent!.body.output_config.format).toMatchObject({ type: "json_schema" });
+
+    const k2 = key("gemini-json");
+    const gem = await runOne({
+      provider: "google",
+      model: "gemini-2.5-flash",
+      response_format: "json",
+      json_schema: schema,
+      messages: [{ role: "user", content: `[[key=${k2}]] [[json=${answer}]] [[prose=1]] Title it.` }],
+    });
+    expect(gem.status).toBe("succeeded");
+    expect(gem.output).toMatchObject({ provider: "google", json: { title: "Spring tides", tags: ["moon", "sea"] } });
+    const [g] = await calls("google", k2);
+    expect(g!.headers["x-goog-api-key"]).toBe("g-local-test");
+    expect(g!.body.generationConfig.responseMimeType).toBe("application/json");
+  });
+});
+
+describe("Bedrock", () => {
+  it("answers a cross-region inference profile id written as is, signed with SigV4", async () => {
+    const k = key("bedrock");
+    const node = await runOne({
+      provider: "bedrock",
+      model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+      max_tokens: 500,
+      messages: [{ role: "user", content: `[[key=${k}]] Hello from the edge.` }],
+    });
+    expect(node.status).toBe("succeeded");
+    expect(node.output).toMatchObject({
+      provider: "bedrock",
+      text: "echo: Hello from the edge.",
+      usage: { input_tokens: 100, output_tokens: 50 },
+    });
+    const [sent] = await calls("bedrock", k);
+    expect(sent!.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST\/\d{8}\/us-east-1\/bedrock\//,
+    );
+    expect(sent!.body.inferenceConfig.maxTokens).toBe(500);
+  });
+
+  it("is refused with AWS's message when the signature does not match", async () => {
+    const res = await fetch(`${env.BEDROCK_URL}/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-amz-date": "20261205T120000Z",
+        authorization:
+          "AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20261205/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=00",
+      },
+      body: JSON.stringify({ messages: [] }),
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { message: string }).message).toMatch(/signature we calculated does not match/);
+  });
+});
