@@ -9,6 +9,7 @@ import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { kindSpecs } from "../nodes";
+import { modelErrors } from "../nodes/llm/save-checks";
 import { idempotentCreate } from "../services/idempotent-create";
 import { created, cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 
@@ -30,7 +31,12 @@ async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Defini
     throw err;
   });
   const result = validateDefinition(value, kindSpecs);
-  const errors = result.ok ? literalUrlErrors(result.definition, allowedHosts(c.env)) : result.errors;
+  const errors = result.ok
+    ? [
+        ...literalUrlErrors(result.definition, allowedHosts(c.env)),
+        ...modelErrors(result.definition, c.env as unknown as Record<string, unknown>),
+      ]
+    : result.errors;
   if (!result.ok || errors.length)
     throw new AppError(400, "invalid_definition", "The workflow definition is invalid.", { errors });
   return result.definition;

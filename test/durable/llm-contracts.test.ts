@@ -2,6 +2,8 @@
 // models (reasoning models, output limits, native structured output, SigV4) and what it makes of real answers.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { callModel } from "../../src/nodes/llm/call";
+import { resolveTarget } from "../../src/nodes/llm/resolve";
 import { client, createTenant, run, waitFor } from "../support/api";
 
 let n = 0;
@@ -68,16 +70,33 @@ describe("output limits", () => {
     expect((await calls("openai", k))[0]!.body.max_tokens).toBe(16_384);
   });
 
-  it("refuse a model the layer cannot place, naming what to set, and never call it", async () => {
-    const k = key("unknown");
-    const node = await runOne({
-      provider: "openai",
-      model: "gpt-9-turbo",
-      messages: [{ role: "user", content: `[[key=${k}]] hi` }],
+  it("refuse at save a fixed model the layer cannot place, or a max_tokens above its limit, naming the limit", async () => {
+    const api = client((await createTenant()).token);
+    const save = (config: Record<string, unknown>) =>
+      api.post("/v1/workflows", {
+        name: "fixed model",
+        nodes: [{ id: "ask", kind: "llm", config: { messages: [{ role: "user", content: "hi" }], ...config } }],
+      });
+    const unknown = await save({ provider: "openai", model: "gpt-9-turbo" });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors[0]).toMatchObject({
+      path: "nodes[0].config.model",
+      message: expect.stringContaining("MODEL_OUTPUT_LIMITS"),
     });
-    expect(node).toMatchObject({ status: "failed", attempts: 1, error: { code: "model_unknown" } });
-    expect(node.error.message).toContain("MODEL_OUTPUT_LIMITS");
-    expect(await calls("openai", k)).toHaveLength(0);
+    const tooMany = await save({ provider: "openai", model: "gpt-4o", max_tokens: 32_000 });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.errors).toEqual([
+      {
+        path: "nodes[0].config.max_tokens",
+        message:
+          'max_tokens 32000 is above openai:gpt-4o\'s output limit of 16384: set at most 16384 (on_truncation "continue" goes past it in several calls)',
+      },
+    ]);
+    const badFallback = await save({ tier: "mid", fallback: ["strong", "anthropic:claude-9"] });
+    expect(badFallback.body.errors[0]).toMatchObject({ path: "nodes[0].config.fallback[1]" });
+    // Nothing was half-created: the tenant has no workflow.
+    expect((await api.get("/v1/workflows")).body.data).toEqual([]);
+    expect((await save({ provider: "openai", model: "gpt-4o", max_tokens: 16_384 })).status).toBe(201);
   });
 
   it("fail a provider's 400 at once with the provider's message naming the parameter and model", async () => {
@@ -200,4 +219,32 @@ describe("Bedrock", () => {
     expect(res.status).toBe(403);
     expect(((await res.json()) as { message: string }).message).toMatch(/signature we calculated does not match/);
   });
+});
+
+describe("tool calls", () => {
+  const lookup = {
+    name: "lookup_order",
+    description: "Find an order by its number",
+    input_schema: { type: "object", required: ["number"], properties: { number: { type: "string" } } },
+  };
+  for (const tier of ["mid", "strong"] as const)
+    it(`come back as data from the ${tier} tier's provider, never run by the layer`, async () => {
+      const k = key(`tools-${tier}`);
+      const target = resolveTarget(env as unknown as Record<string, unknown>, { tier });
+      if (!target.ok) throw new Error(target.message);
+      const res = await callModel(env, target.target, {
+        messages: [{ role: "user", content: `[[key=${k}]] [[tool=lookup_order:{"number":"A-17"}]] Where is A-17?` }],
+        max_tokens: 500,
+        json: false,
+        tools: [lookup],
+        idempotencyKey: `tools:${k}`,
+        attempt: 1,
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(res.tool_calls).toEqual([{ id: expect.any(String), name: "lookup_order", input: { number: "A-17" } }]);
+      expect(res.text).toBe("");
+      const [sent] = await calls(tier === "mid" ? "openai" : "anthropic", k);
+      const names = (sent!.body.tools as any[]).map((t) => t.function?.name ?? t.name);
+      expect(names).toEqual(["lookup_order"]);
+    });
 });
