@@ -54,6 +54,9 @@ const workersPool = (historyShards = 0) =>
           "openai:gpt-5-mini": { input_per_mtok: 10, output_per_mtok: 20 },
           "anthropic:claude-sonnet-4-5": { input_per_mtok: 30, output_per_mtok: 60 },
         }),
+        // Off in the shared pool: the model servers are shared by every test file, and a tick's model check must not
+        // spend another file's planned failure (/_fail-next). test/cron/models.test.ts turns it on for its own ticks.
+        MODEL_CHECK_MINUTES: "0",
         BREAKER_FAILURES: "3",
         BREAKER_COOLDOWN_MS: "500",
         PROJECTION_FLUSH_MS: "50",

@@ -1,6 +1,8 @@
 // npm run smoke -- <base-url> <api-key> [--http-url URL] [--timeout-s N]
-// Checks a deployment end to end: /health (cron age included), a throwaway workflow with http, sleep and
-// wait_for_event nodes run once and watched over SSE and WebSocket, then everything it made is deleted.
+// Checks a deployment end to end: /health (cron age included), every configured LLM tier answering a tiny prompt
+// (POST /v1/models/test: a wrong key or a model the provider refuses fails here, naming the tier), a throwaway
+// workflow with http, sleep and wait_for_event nodes run once and watched over SSE and WebSocket, then everything
+// it made is deleted.
 // Prints one line; exit code 0 when every step passed, 1 when one failed, 2 for a usage error.
 import { parseArgs } from "node:util";
 
@@ -29,6 +31,15 @@ try {
   const health = await call("GET", "/health");
   const cron = health.checks?.cron;
   if (!cron?.ok) throw new Error(`cron is not healthy: ${JSON.stringify(cron)}`);
+
+  step = "models";
+  const tested = (await call("POST", "/v1/models/test")).data;
+  const broken = tested.filter((t) => t.configured && !t.ok);
+  if (broken.length) throw new Error(broken.map((t) => `${t.tier} (${t.provider}:${t.model}): ${t.error}`).join("; "));
+  const configured = tested.filter((t) => t.configured);
+  const models = configured.length
+    ? configured.map((t) => `${t.tier} ${t.provider}:${t.model} ok`).join(", ")
+    : "no LLM tier configured";
 
   step = "create workflow";
   const wf = await call("POST", "/v1/workflows", {
@@ -87,7 +98,7 @@ try {
   step = "clean up";
   await cleanUp();
   console.log(
-    `smoke ok: ${base} healthy (cron tick ${cron.age_s ?? "pending"} s ago); ${ex.id} succeeded; SSE ${sseEvents.length} and WebSocket ${wsEvents.length} events, gap-free; cleaned up (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    `smoke ok: ${base} healthy (cron tick ${cron.age_s ?? "pending"} s ago); models: ${models}; ${ex.id} succeeded; SSE ${sseEvents.length} and WebSocket ${wsEvents.length} events, gap-free; cleaned up (${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
   process.exit(0);
 } catch (err) {

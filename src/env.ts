@@ -49,6 +49,11 @@ const configSchema = z.object({
    * subrequest limit (1,000 on Free, 10,000 by default on Paid), and an item may make a few subrequests.
    */
   MAP_ITEMS_PER_INVOCATION: int(200, 1, 10_000),
+  /**
+   * The cron checks every configured LLM tier this often (0 = never): /health shows the last result, and a change
+   * raises model.down / model.up to MODEL_ALERT_WEBHOOK_URL when that is set.
+   */
+  MODEL_CHECK_MINUTES: int(5, 0, 1440),
 });
 export type Config = z.output<typeof configSchema>;
 

@@ -1,17 +1,9 @@
 import type { Db } from "../db/client";
-import {
-  claimDueMonitors,
-  dueAlerts,
-  lastAlertAt,
-  recordCheck,
-  saveAlertAttempt,
-  type AlertRow,
-  type MonitorRow,
-} from "../db/cron-repo";
+import { claimDueMonitors, dueAlerts, lastAlertAt, recordCheck, type AlertRow, type MonitorRow } from "../db/cron-repo";
 import { settledOf } from "../durable/client";
 import { startExecution } from "../services/start";
+import { sendAlert } from "./alerts";
 import {
-  alertRetryDelay,
   alertSchema,
   applyCheck,
   checkSchema,
@@ -23,13 +15,11 @@ import { inBatches } from "../lib/batches";
 import { newId } from "../lib/ids";
 import { allowedHosts, guardedFetch } from "../lib/ssrf";
 import { readCapped } from "../lib/stream";
-import { signWebhook } from "../lib/webhooks";
 import { openWebhookSecret } from "../lib/secret-box";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
 
 // A body the content assertions read is capped: a page that large is not what a check is for.
 const MAX_CHECK_BODY_BYTES = 1024 * 1024;
-const MAX_ALERT_ATTEMPTS = 10;
 // A claimed monitor is leased for its longest possible check plus a margin; a crashed tick's lease just lapses.
 const LEASE_MARGIN_MS = 30_000;
 
@@ -149,44 +139,13 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
   }
 }
 
-/** Send due alerts as Standard Webhooks; record sent_at (first attempt), attempts and delivered_at. */
+/** Send due alerts as Standard Webhooks (src/cron/alerts.ts), each to its monitor's webhook with its secret. */
 async function deliverAlerts(env: Env, db: Db, now: number): Promise<PromiseSettledResult<boolean>[]> {
   const due = await dueAlerts(db, now, 30);
-  return inBatches(due, 6, async ({ alert, target, secret, tenant_id }) => {
-    const body = JSON.stringify(alert.payload);
-    const attempts = alert.attempts + 1;
-    let error: string | null = null;
-    try {
-      // The signed timestamp is when the bytes leave (receivers reject stale or future ones), not the tick's time.
-      const headers = await signWebhook(
-        await openWebhookSecret(env, tenant_id, alert.monitor_id, secret),
-        alert.id,
-        Math.floor(Date.now() / 1000),
-        body,
-      );
-      const res = await guardedFetch(
-        alertSchema.parse(target).webhook_url,
-        {
-          method: "POST",
-          headers: { ...headers, "content-type": "application/json", traceparent: childTraceparent(traceIdFrom(null)) },
-          body,
-          signal: AbortSignal.timeout(10_000),
-        },
-        allowedHosts(env),
-        0,
-      );
-      await res.body?.cancel();
-      if (!res.ok) error = `HTTP ${res.status}`;
-    } catch (err) {
-      error = String(err);
-    }
-    await saveAlertAttempt(db, alert.id, {
-      sent_at: alert.sent_at ?? now,
-      attempts,
-      delivered_at: error ? null : now,
-      next_attempt_at: error && attempts < MAX_ALERT_ATTEMPTS ? now + alertRetryDelay(attempts) : null,
-      last_error: error,
-    });
-    return error === null;
-  });
+  return inBatches(due, 6, ({ alert, target, secret, tenant_id }) =>
+    sendAlert(env, db, alert, now, {
+      url: alertSchema.parse(target).webhook_url,
+      secret: () => openWebhookSecret(env, tenant_id, alert.monitor_id, secret),
+    }),
+  );
 }

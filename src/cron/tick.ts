@@ -2,6 +2,7 @@ import { openDb } from "../db/client";
 import { config } from "../env";
 import { recordTick } from "../db/cron-repo";
 import { runRetention, runWatchdog } from "./maintenance";
+import { runModelChecks } from "./models";
 import { runMonitors } from "./monitors";
 import { runSchedules } from "./schedules";
 
@@ -18,6 +19,7 @@ export async function runTick(env: Env, now: number): Promise<Record<string, unk
     monitors: () => runMonitors(env, db, now),
     watchdog: () => runWatchdog(env, db, now, cfg.WATCHDOG_STALL_SECONDS, cfg.WATCHDOG_GRACE_SECONDS),
     retention: () => runRetention(env, db, now, cfg.RETENTION_DAYS),
+    models: () => runModelChecks(env, db, now),
   };
   const names = Object.keys(jobs) as (keyof typeof jobs)[];
   const settled = await Promise.allSettled(names.map((n) => jobs[n]()));

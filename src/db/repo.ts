@@ -10,9 +10,12 @@ import {
   budgets,
   createRequests,
   cronState,
+  executionMetadata,
+  executionTags,
   executions,
   idempotencyKeys,
   llmUsage,
+  modelChecks,
   monitorChecks,
   monitors,
   nodeRuns,
@@ -366,6 +369,9 @@ export async function probeTables(db: Db): Promise<void> {
     secrets,
     tenantOrigins,
     cronState,
+    executionTags,
+    executionMetadata,
+    modelChecks,
   ];
   await db.all(
     sql`select 1 from ${sql.join(

@@ -357,6 +357,22 @@ export const cronState = sqliteTable("cron_state", {
 });
 
 /**
+ * The deployment's last check of each LLM tier (the cron's model check, every MODEL_CHECK_MINUTES): what /health
+ * reports without calling a model per request, and what model.down / model.up alerts are raised from.
+ */
+export const modelChecks = sqliteTable("model_checks", {
+  tier: text("tier").primaryKey(),
+  provider: text("provider").notNull(),
+  model: text("model").notNull(),
+  ok: integer("ok", { mode: "boolean" }).notNull(),
+  error: text("error"),
+  latency_ms: integer("latency_ms").notNull(),
+  checked_at: integer("checked_at").notNull(),
+  /** When the tier last went from up to down or back (its first check counts as a change). */
+  since: integer("since").notNull(),
+});
+
+/**
  * Idempotency-Key for the create routes (workflows, monitors, schedules): which object a key made, and from what
  * request. Scoped per route, so one key may be reused across different kinds of create.
  */

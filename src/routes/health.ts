@@ -7,6 +7,9 @@ import { openDb, type Db } from "../db/client";
 import { historyDatabases, MAIN_SHARD } from "../db/shards";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
+import { modelCheckRows } from "../db/model-checks-repo";
+import { TIERS } from "../nodes/llm/config";
+import { resolveTarget } from "../nodes/llm/resolve";
 import journal from "../../migrations/meta/_journal.json";
 
 /** The migrations this build was made with; D1 must have applied exactly these. */
@@ -30,8 +33,9 @@ async function check(run: () => Promise<Omit<Check, "ok"> | void>): Promise<Chec
 }
 
 /**
- * Green only when the business path works: D1 answers with the bundled schema, a Durable Object round trip succeeds,
- * and the cron clock is alive (schedules, monitors, alerts, the watchdog and retention all hang off it).
+ * Green only when what it checks works: D1 answers with the bundled schema, a Durable Object round trip succeeds,
+ * the cron clock is alive (schedules, monitors, alerts, the watchdog and retention all hang off it), and no
+ * configured LLM tier failed its last model check (the cron's, every MODEL_CHECK_MINUTES; no model is called here).
  */
 export const health = new Hono<AppEnv>().get("/", async (c) => {
   const db = c.get("db").db;
@@ -41,7 +45,7 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
     name: h.shard === MAIN_SHARD ? "DB" : `DB_HISTORY_${h.shard}`,
     db: h.shard === MAIN_SHARD ? db : openDb(h.d1).db,
   }));
-  const [d1, migrations, durable, cron] = await Promise.all([
+  const [d1, migrations, durable, cron, models] = await Promise.all([
     check(async () => {
       for (const d of databases) await repo.probeTables(d.db).catch(named(d.name));
     }),
@@ -60,11 +64,13 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
       if (pong !== "pong") throw new Error(`unexpected reply ${pong}`);
     }),
     cronCheck(db, now, config(c.env).CRON_STALL_SECONDS),
+    modelsCheck(c.env, db, now),
   ]);
-  const checks = { d1, migrations, durable_object: durable, cron };
+  const checks = { d1, migrations, durable_object: durable, cron, models };
   const failing = Object.entries(checks).filter(([, v]) => !v.ok);
   if (failing.length) {
-    const code = failing.length === 1 && failing[0]?.[0] === "cron" ? "cron_stalled" : "unhealthy";
+    const only = failing.length === 1 ? failing[0]?.[0] : null;
+    const code = only === "cron" ? "cron_stalled" : only === "models" ? "model_down" : "unhealthy";
     throw new AppError(503, code, failing.map(([k, v]) => `${k}: ${v.detail}`).join("; "), { checks });
   }
   return c.json({ status: "ok", checks });
@@ -90,6 +96,41 @@ async function cronCheck(db: Db, now: number, stallSeconds: number): Promise<Che
       ...view,
       ok: false,
       detail: `${since} (limit ${stallSeconds} s): is the Cron Trigger deployed, or is \`npm start\` driving it?`,
+    };
+  });
+}
+
+/**
+ * Each configured tier's last check. A check of another provider:model than the tier's setting now (it was changed
+ * since) does not count: the tier shows as not checked yet until the next check.
+ */
+async function modelsCheck(env: Env, db: Db, now: number): Promise<Check> {
+  return check(async () => {
+    const rows = new Map((await modelCheckRows(db)).map((r) => [r.tier, r]));
+    const tiers = TIERS.flatMap((tier) => {
+      const r = resolveTarget(env as unknown as Record<string, unknown>, { tier });
+      if (!r.ok) return [];
+      const row = rows.get(tier);
+      const current = row && row.provider === r.target.provider && row.model === r.target.model ? row : null;
+      return [
+        {
+          tier,
+          provider: r.target.provider,
+          model: r.target.model,
+          checked: current !== null,
+          ok: current?.ok ?? null,
+          error: current?.error ?? null,
+          checked_at: current ? new Date(current.checked_at).toISOString() : null,
+          age_s: current ? Math.max(0, Math.round((now - current.checked_at) / 1000)) : null,
+        },
+      ];
+    });
+    const down = tiers.filter((t) => t.ok === false);
+    if (!down.length) return { tiers };
+    return {
+      tiers,
+      ok: false,
+      detail: down.map((t) => `${t.tier} (${t.provider}:${t.model}) failed its last check: ${t.error}`).join("; "),
     };
   });
 }

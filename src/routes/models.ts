@@ -5,9 +5,9 @@ import * as repo from "../db/repo";
 import { breakerStub } from "../durable/client";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
-import { tierSetting, tierVar, TIERS, type Tier } from "../nodes/llm/config";
+import { tierSetting, tierVar, TIERS } from "../nodes/llm/config";
 import { resolveTarget } from "../nodes/llm/resolve";
-import { callModel } from "../nodes/llm/call";
+import { probeTiers } from "../services/model-probe";
 
 const vars = (env: Env) => env as unknown as Record<string, unknown>;
 
@@ -32,47 +32,7 @@ export const models = new Hono<AppEnv>()
     );
     return c.json({ data });
   })
-  .post("/test", async (c) => {
-    const results = await Promise.all(TIERS.map((tier) => probe(c.env, tier)));
-    return c.json({ data: results });
-  });
-
-/** A tiny prompt to one tier; a failing provider is reported as data, never as a 500. */
-async function probe(env: Env, tier: Tier) {
-  const r = resolveTarget(vars(env), { tier });
-  if (!r.ok) return { tier, ok: false, configured: false, latency_ms: null, error: r.message };
-  const started = Date.now();
-  try {
-    const res = await callModel(env, r.target, {
-      messages: [{ role: "user", content: "Reply with the single word OK." }],
-      // Room for a reasoning model's hidden reasoning: a cut answer still shows the model and key work.
-      max_tokens: 256,
-      json: false,
-      idempotencyKey: `models-test:${tier}:${crypto.randomUUID()}`,
-      attempt: 1,
-      signal: AbortSignal.timeout(20_000),
-    });
-    return {
-      tier,
-      ok: true,
-      configured: true,
-      provider: r.target.provider,
-      model: res.model,
-      latency_ms: Date.now() - started,
-      error: null,
-    };
-  } catch (err) {
-    return {
-      tier,
-      ok: false,
-      configured: true,
-      provider: r.target.provider,
-      model: r.target.model,
-      latency_ms: Date.now() - started,
-      error: err instanceof Error ? err.message : String(err),
-    };
-  }
-}
+  .post("/test", async (c) => c.json({ data: await probeTiers(c.env) }));
 
 export const budgetBody = z.object({ monthly_usd: z.number().min(0).max(1e9).nullable() }).strict();
 const monthParam = z

@@ -46,7 +46,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get",
     path: "/health",
-    summary: "D1, the bundled schema and a Durable Object round trip",
+    summary: "D1, the bundled schema, a Durable Object round trip, the cron clock and each LLM tier's last check",
     tag: "operations",
     ok: 200,
     public: true,

@@ -86,7 +86,26 @@ const check = z.object({ ok: z.boolean(), detail: z.string().optional() }).catch
 export const RESPONSES: Record<string, z.ZodType> = {
   "get /health": z.object({
     status: z.literal("ok"),
-    checks: z.object({ d1: check, migrations: check, durable_object: check, cron: check }),
+    checks: z.object({
+      d1: check,
+      migrations: check,
+      durable_object: check,
+      cron: check,
+      models: check.extend({
+        tiers: z.array(
+          z.object({
+            tier: z.string(),
+            provider: z.string(),
+            model: z.string(),
+            checked: z.boolean(),
+            ok: z.boolean().nullable(),
+            error: z.string().nullable(),
+            checked_at: nullableTime,
+            age_s: z.number().int().nullable(),
+          }),
+        ),
+      }),
+    }),
   }),
   "get /openapi.json": z.record(z.string(), any),
   "get /schemas/workflow.json": z.record(z.string(), any),

@@ -21,6 +21,24 @@ describe("GET /health", () => {
         migrations: { ok: true, applied: BUNDLED_MIGRATIONS.length },
         durable_object: { ok: true },
         cron: { ok: true, last_tick_at: null, age_s: null, last_tick_failures: 0 },
+        // The configured tiers, not checked yet (the cron checks them; /health never calls a model).
+        models: {
+          ok: true,
+          tiers: [
+            ["strong", "anthropic", "claude-sonnet-4-5"],
+            ["mid", "openai", "gpt-5-mini"],
+            ["weak", "openrouter", "openai/gpt-4o-mini"],
+          ].map(([tier, provider, model]) => ({
+            tier,
+            provider,
+            model,
+            checked: false,
+            ok: null,
+            error: null,
+            checked_at: null,
+            age_s: null,
+          })),
+        },
       },
     });
     expect(BUNDLED_MIGRATIONS).toEqual([
@@ -40,6 +58,7 @@ describe("GET /health", () => {
       "0013_create_keys_schedule_reasons.sql",
       "0014_monitor_expiry_and_duplicates.sql",
       "0015_tenant_history_shard.sql",
+      "0016_model_checks.sql",
     ]);
   });
 

@@ -1,12 +1,11 @@
 // Runs the real `npm start` (wrangler dev + the local cron driver) and uses it the way the README says.
-import { execFile, execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { execFile } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeCloudflare, type D1Results } from "../support/cloudflare-api";
-import { callLocal, startLocal, type LocalServer } from "../support/local-server";
+import { callLocal, copyOfRepo, startLocal, type LocalServer } from "../support/local-server";
 import { startTargetServer } from "../support/target-server";
 
 const run = promisify(execFile);
@@ -94,10 +93,12 @@ describe("npm start", () => {
 
   it("passes the smoke test the README gives for any deployment", async () => {
     const { stdout } = await run("npm", ["run", "-s", "smoke", "--", local.base, local.key], { timeout: 90_000 });
-    expect(stdout).toMatch(/^smoke ok: .* succeeded; SSE \d+ and WebSocket \d+ events, gap-free; cleaned up/);
+    expect(stdout).toMatch(
+      /^smoke ok: .* healthy .*; models: no LLM tier configured; ex_\S+ succeeded; SSE \d+ and WebSocket \d+ events, gap-free; cleaned up/,
+    );
     const bad = await run("npm", ["run", "-s", "smoke", "--", local.base, "ef_000000000000_nope"]).catch((e) => e);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("smoke FAILED at create workflow: POST /v1/workflows answered 401");
+    expect(bad.stderr).toContain("smoke FAILED at models: POST /v1/models/test answered 401");
   }, 120_000);
 
   it("manages keys with every command the README shows", async () => {
@@ -231,21 +232,3 @@ describe("npm start", () => {
 });
 
 /** The working tree's files (committed or not, git-ignored ones left out) in a fresh folder, node_modules linked. */
-function copyOfRepo(): string {
-  const dir = mkdtempSync(join(tmpdir(), "edgeflow-deploy-"));
-  const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], {
-    encoding: "utf8",
-  })
-    .split("\0")
-    .filter(Boolean);
-  for (const f of files) {
-    mkdirSync(dirname(join(dir, f)), { recursive: true });
-    try {
-      cpSync(f, join(dir, f));
-    } catch {
-      // Deleted in the working tree but still in the index.
-    }
-  }
-  symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
-  return dir;
-}

@@ -1,9 +1,9 @@
 // The real `npm start`, as a user runs it, on a free port with its own state folder (not the vitest pool).
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 export interface LocalServer {
   base: string;
@@ -21,12 +21,40 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Start `npm start` and resolve once it printed its banner with the dev key. */
-export async function startLocal(timeoutMs = 120_000): Promise<LocalServer> {
+/**
+ * A copy of the repository as git sees it (tracked and untracked-but-not-ignored files, so no .dev.vars), with
+ * node_modules linked: a fresh clone's tree, for commands that write into the repository.
+ */
+export function copyOfRepo(prefix = "edgeflow-copy-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], {
+    encoding: "utf8",
+  })
+    .split("\0")
+    .filter(Boolean);
+  for (const f of files) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    try {
+      cpSync(f, join(dir, f));
+    } catch {
+      // Deleted in the working tree but still in the index.
+    }
+  }
+  symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
+  return dir;
+}
+
+/** Start `npm start` (in `cwd`, the repository by default) and resolve once it printed its banner with the dev key. */
+export async function startLocal(timeoutMs = 120_000, cwd?: string): Promise<LocalServer> {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "edgeflow-start-"));
   const env = { ...process.env, PORT: String(port), EDGEFLOW_PERSIST_TO: state };
-  const child: ChildProcess = spawn("npm", ["start"], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn("npm", ["start"], {
+    env,
+    cwd,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout?.on("data", (d) => (out += String(d)));
   child.stderr?.on("data", (d) => (out += String(d)));
