@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 
 // One workerd pool (wrangler.toml plus the test bindings) for the workers tests and the reliability gates.
 // `historyShards` adds that many history databases (DB_HISTORY_0…), as a deployment past one D1's capacity binds.
-const workersPool = (historyShards = 0) =>
+const workersPool = (historyShards = 0, overrides: Record<string, string> = {}) =>
   cloudflareTest(async ({ inject }) => ({
     wrangler: { configPath: "./wrangler.toml" },
     miniflare: {
@@ -80,6 +80,7 @@ const workersPool = (historyShards = 0) =>
         KEY_LEASE_SECONDS: "2",
         // Three 3 MiB outputs overrun it, so the budget can be shown failing a run.
         OUTPUT_BUDGET_BYTES: String(8 * 1024 * 1024),
+        ...overrides,
       },
     },
   }));
@@ -130,6 +131,18 @@ export default defineConfig({
           include: ["test/api/**/*.test.ts", "test/durable/**/*.test.ts", "test/cron/**/*.test.ts"],
           ...workersTest,
         },
+      },
+      {
+        // The templates again with the tiers on the other providers' current models: Claude on Bedrock (a
+        // cross-region inference profile id, SigV4), Gemini, and OpenAI's gpt-4o-mini (a chat model, max_tokens).
+        plugins: [
+          workersPool(0, {
+            MODEL_STRONG: "bedrock:us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            MODEL_MID: "google:gemini-2.5-flash",
+            MODEL_WEAK: "openai:gpt-4o-mini",
+          }),
+        ],
+        test: { name: "templates-tiers", include: ["test/durable/templates.test.ts"], ...workersTest },
       },
       {
         // The same pool with two history shards: tenants spread over them, every history query routed by tenant.

@@ -2,9 +2,11 @@
 // --dry-run: no credentials, no network), or when its start-up (`wrangler check startup`, the global scope's CPU
 // profile) outgrows its own. Cloudflare's limits are 3 MiB gzip (Free) and 10 MiB (Paid), and 1 s of start-up CPU;
 // ours are tighter so a dependency that balloons the bundle (and every cold start) is noticed in review.
-// 2026-12: the AI SDK and its seven providers took the bundle from 1,763 to 5,438 KiB raw (333 to 965 KiB gzip).
-// They are imported on first use (src/nodes/llm/sdk-models.ts), so start-up went from ~134 to ~170 ms locally,
-// not ~226 ms as with static imports; minifying made start-up no faster here and stack traces unreadable.
+// 2026-12: the AI SDK and its seven providers took the bundle from 1,763 to 4,651 KiB raw (333 to 848 KiB gzip) and
+// start-up from ~134 to ~226 ms locally. Importing them on first use cut start-up to ~170 ms, but a dynamic import
+// is a promise concurrent requests share, which workerd refuses ("Cannot perform I/O on behalf of a different
+// request" under the malformed-input gate), so they are imported statically. Minifying gave no faster start-up
+// here and unreadable stack traces.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

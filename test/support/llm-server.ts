@@ -65,6 +65,7 @@ const CONTINUE = /continue exactly where it stopped/i;
 
 export async function startLlmServer(flavor: Flavor): Promise<{ url: string; close: () => Promise<void> }> {
   const calls = new Map<string, { headers: Record<string, unknown>; body: any }[]>();
+  // (what is recorded per call: see `seen` below)
   let failNext: { count: number; status: number } = { count: 0, status: 503 };
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -102,7 +103,10 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     const asked = askedOf(flavor, body, route);
     const steer = directives(asked);
     const key = steer("key") ?? "default";
-    const history = [...(calls.get(key) ?? []), { headers: req.headers, body }];
+    // Each call as sent, and as every provider's shape reduces to it (system, turns, stream), for tests that do not
+    // care which provider a tier names.
+    const seen = { headers: req.headers, body, system: asked.system, turns: asked.turns, stream: asked.stream };
+    const history = [...(calls.get(key) ?? []), seen];
     calls.set(key, history);
     const n = history.length;
     if (steer("slow")) await new Promise((r) => setTimeout(r, Number(steer("slow"))));

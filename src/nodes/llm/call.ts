@@ -1,6 +1,6 @@
 // One call to a model through the AI SDK, streamed from the provider whether or not anyone watches (no proxy idle
 // timeout can cut a long answer), with the provider's failures as the engine's RetryableError / FatalError.
-import type { ModelMessage, OutputInterface, ToolSet } from "ai";
+import { APICallError, jsonSchema, streamText, type ModelMessage, type OutputInterface, type ToolSet } from "ai";
 import { retryAfter } from "../http";
 import { FatalError, RetryableError } from "../types";
 import type { ResolvedModel } from "./config";
@@ -72,11 +72,9 @@ export async function callModel(env: Env, target: ResolvedModel, req: LlmRequest
   };
   let finish: { reason: string; raw: string | undefined } | null = null;
   const strict = req.schema ? strictCompatible(req.schema) : false;
-  // Imported on first use, like the providers (sdk-models.ts): start-up evaluates none of the SDK.
-  const ai = await import("ai");
   try {
-    const result = ai.streamText({
-      model: await languageModel(env, target, headers, strict),
+    const result = streamText({
+      model: languageModel(env, target, headers, strict),
       ...(req.system ? { system: req.system } : {}),
       messages: req.messages as ModelMessage[],
       allowSystemInMessages: true,
@@ -89,7 +87,7 @@ export async function callModel(env: Env, target: ResolvedModel, req: LlmRequest
       // Errors are read from the stream below; the SDK's default handler would also print them.
       onError: () => {},
       ...(req.json ? { output: jsonOutput(req.schema) } : {}),
-      ...(req.tools?.length ? { tools: toolSet(ai.jsonSchema, req.tools) } : {}),
+      ...(req.tools?.length ? { tools: toolSet(req.tools) } : {}),
       // OpenAI's provider reads its options under "openai"; OpenAI-compatible servers under their own name.
       providerOptions: { openai: { strictJsonSchema: strict }, [target.provider]: { strictJsonSchema: strict } },
     });
@@ -123,7 +121,7 @@ export async function callModel(env: Env, target: ResolvedModel, req: LlmRequest
       }
     }
   } catch (err) {
-    throw asEngineError(target, err, req.signal, ai.APICallError.isInstance);
+    throw asEngineError(target, err, req.signal);
   }
   if (!finish || cutShort(finish, target))
     throw new RetryableError("provider_stream_cut", `${describe(target)} ended the stream before the answer did`);
@@ -155,7 +153,7 @@ function jsonOutput(schema: Record<string, unknown> | undefined): OutputInterfac
   } as OutputInterface<string, string, never>;
 }
 
-function toolSet(jsonSchema: typeof import("ai").jsonSchema, tools: ToolSpec[]): ToolSet {
+function toolSet(tools: ToolSpec[]): ToolSet {
   // No execute: the model's calls come back as data for the caller to run durably.
   return Object.fromEntries(
     tools.map((t) => [
@@ -201,15 +199,10 @@ export function providerMessage(body: string | undefined): string | null {
 }
 
 /** A failure as the engine's error: 408, 409, 429 and 5xx retryable (Retry-After honoured), other 4xx fatal. */
-function asEngineError(
-  t: ResolvedModel,
-  err: unknown,
-  signal: AbortSignal,
-  isApiCallError: (e: unknown) => e is import("ai").APICallError,
-): unknown {
+function asEngineError(t: ResolvedModel, err: unknown, signal: AbortSignal): unknown {
   if (err instanceof RetryableError || err instanceof FatalError) return err;
   if (signal.aborted) return err;
-  if (isApiCallError(err)) {
+  if (APICallError.isInstance(err)) {
     const cause = err.cause;
     if (cause instanceof RetryableError || cause instanceof FatalError) return cause;
     const status = err.statusCode;

@@ -1,8 +1,15 @@
 // An AI SDK language model for a resolved target. Every provider gets the engine's fetch (SSRF guard, size cap,
 // network errors as retryable values) and the per-call headers; retries stay with the engine (maxRetries: 0).
-// Each provider package is imported when a call first needs it: the bundle evaluates none of them at start-up, so
-// an isolate that runs no LLM node (most requests) does not pay for them.
+// The packages are imported statically: a dynamic import() is a promise that concurrent requests would share, and
+// a Worker may not let one request wait on another's (see scripts/check-bundle.mjs for the start-up cost).
+import { createAmazonBedrock } from "@ai-sdk/amazon-bedrock";
+import { createAnthropic } from "@ai-sdk/anthropic";
+import { createGoogleGenerativeAI } from "@ai-sdk/google";
+import { createOpenAI } from "@ai-sdk/openai";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { createOpenRouter } from "@openrouter/ai-sdk-provider";
 import type { LanguageModel } from "ai";
+import { createWorkersAI } from "workers-ai-provider";
 import { allowedHosts, guardedFetch, SsrfError } from "../../lib/ssrf";
 import { FatalError, RetryableError } from "../types";
 import type { ResolvedModel } from "./config";
@@ -16,31 +23,22 @@ export type CallHeaders = Record<string, string>;
  * `strictJson`: the node's json_schema can take OpenAI-style strict constrained decoding (every object closed, every
  * property required); otherwise the schema is sent without strict, which the OpenAI family refuses for open schemas.
  */
-export async function languageModel(
-  env: Env,
-  t: ResolvedModel,
-  headers: CallHeaders,
-  strictJson: boolean,
-): Promise<LanguageModel> {
+export function languageModel(env: Env, t: ResolvedModel, headers: CallHeaders, strictJson: boolean): LanguageModel {
   const fetch = providerFetch(env, t);
   const common = { fetch, headers };
   switch (t.sdk) {
     case "openai": {
-      const { createOpenAI } = await import("@ai-sdk/openai");
       // Chat Completions: what every OpenAI-compatible server also speaks; the SDK keeps each model family's
       // parameters (max_completion_tokens and no sampling parameters for reasoning models).
       return createOpenAI({ ...common, baseURL: t.baseUrl, apiKey: t.apiKey ?? "" }).chat(t.model);
     }
     case "anthropic": {
-      const { createAnthropic } = await import("@ai-sdk/anthropic");
       return createAnthropic({ ...common, baseURL: `${t.baseUrl}/v1`, apiKey: t.apiKey ?? "" })(t.model);
     }
     case "google": {
-      const { createGoogleGenerativeAI } = await import("@ai-sdk/google");
       return createGoogleGenerativeAI({ ...common, baseURL: t.baseUrl, apiKey: t.apiKey ?? "" })(t.model);
     }
     case "bedrock": {
-      const { createAmazonBedrock } = await import("@ai-sdk/amazon-bedrock");
       return createAmazonBedrock({
         ...common,
         baseURL: t.baseUrl,
@@ -55,7 +53,6 @@ export async function languageModel(
       })(t.model);
     }
     case "openrouter": {
-      const { createOpenRouter } = await import("@openrouter/ai-sdk-provider");
       return createOpenRouter({ ...common, baseURL: t.baseUrl, apiKey: t.apiKey ?? "", compatibility: "strict" })(
         t.model,
         // OpenRouter reports each call's cost when asked (usage accounting).
@@ -63,7 +60,6 @@ export async function languageModel(
       );
     }
     case "openai-compatible": {
-      const { createOpenAICompatible } = await import("@ai-sdk/openai-compatible");
       return createOpenAICompatible({
         ...common,
         name: t.provider,
@@ -79,7 +75,6 @@ export async function languageModel(
           "provider_not_configured",
           'provider "workers-ai" needs the AI binding: add [ai] binding = "AI" to wrangler.toml',
         );
-      const { createWorkersAI } = await import("workers-ai-provider");
       return createWorkersAI({ binding })(t.model as Parameters<ReturnType<typeof createWorkersAI>>[0]);
     }
   }
