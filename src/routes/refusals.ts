@@ -7,6 +7,7 @@ const STATUS = {
   workflow_not_found: 404,
   version_not_found: 404,
   invalid_input: 422,
+  model_not_configured: 422,
   idempotency_key_reused: 422,
   idempotency_key_in_flight: 409,
   execution_start_interrupted: 503,

@@ -9,7 +9,7 @@ import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { kindSpecs } from "../nodes";
-import { modelErrors } from "../nodes/llm/save-checks";
+import { modelErrors } from "../nodes/llm/definition-checks";
 import { idempotentCreate } from "../services/idempotent-create";
 import { created, cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 

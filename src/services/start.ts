@@ -7,6 +7,7 @@ import type { StartParams } from "../engine/run/state";
 import type { Definition, FieldError } from "../engine/dag";
 import type { ExecutionStatus } from "../engine/events";
 import { validateInput } from "../engine/input";
+import { tierErrors } from "../nodes/llm/definition-checks";
 import { config } from "../env";
 import { canonicalHash } from "../lib/hash";
 import { isId, newId } from "../lib/ids";
@@ -83,6 +84,7 @@ export type StartRefusal =
   | "workflow_not_found"
   | "version_not_found"
   | "invalid_input"
+  | "model_not_configured"
   | "idempotency_key_reused"
   | "idempotency_key_in_flight"
   | "execution_start_interrupted";
@@ -129,6 +131,14 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
       await giveBack();
       return refuse("invalid_input", "The input does not match the workflow's input_schema.", { errors });
     }
+  }
+  // A run whose llm node names a tier this deployment does not resolve would fail at that node: refused now.
+  const tiers = tierErrors(definition, env as unknown as Record<string, unknown>);
+  if (tiers.length) {
+    await giveBack();
+    return refuse("model_not_configured", "The workflow uses an LLM tier this deployment does not resolve.", {
+      errors: tiers,
+    });
   }
   let id = proposed;
   let replay = false;

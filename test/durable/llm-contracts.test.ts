@@ -2,7 +2,9 @@
 // models (reasoning models, output limits, native structured output, SigV4) and what it makes of real answers.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { openDb } from "../../src/db/client";
 import { callModel } from "../../src/nodes/llm/call";
+import { startExecution } from "../../src/services/start";
 import { resolveTarget } from "../../src/nodes/llm/resolve";
 import { client, createTenant, run, waitFor } from "../support/api";
 
@@ -247,4 +249,45 @@ describe("tool calls", () => {
       const names = (sent!.body.tools as any[]).map((t) => t.function?.name ?? t.name);
       expect(names).toEqual(["lookup_order"]);
     });
+});
+
+describe("tier settings at start", () => {
+  it("refuse a run whose llm node names a tier the deployment does not resolve, naming the node and what to set", async () => {
+    const tenant = await createTenant();
+    const api = client(tenant.token);
+    const wf = await api.post("/v1/workflows", {
+      name: "uses strong",
+      nodes: [
+        { id: "prep", kind: "transform", config: { expression: "1" } },
+        {
+          id: "ask",
+          kind: "llm",
+          needs: ["prep"],
+          config: { tier: "strong", messages: [{ role: "user", content: "hi" }] },
+        },
+      ],
+    });
+    expect(wf.status).toBe(201);
+    // The same deployment with MODEL_STRONG unset: the API answers 422 model_not_configured for such a start.
+    const refused = await startExecution({ ...env, MODEL_STRONG: "" } as unknown as Env, openDb(env.DB).db, {
+      tenantId: tenant.tenantId,
+      workflowId: wf.body.id,
+      input: null,
+      requestForHash: null,
+    });
+    expect(refused).toMatchObject({
+      ok: false,
+      code: "model_not_configured",
+      errors: [
+        {
+          path: "nodes[1].config.tier",
+          message: 'tier "strong" is not configured: set MODEL_STRONG="provider:model" in [vars]',
+        },
+      ],
+    });
+    // Nothing was started: the tenant has no execution.
+    expect((await api.get("/v1/executions")).body.data).toEqual([]);
+    // With the tier set, the same start goes through.
+    expect((await api.post(`/v1/workflows/${wf.body.id}/executions`, { input: null })).status).toBe(201);
+  });
 });
