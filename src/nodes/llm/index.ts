@@ -185,7 +185,8 @@ async function answer(
       `${target.provider}:${res.model} cut its answer at max_tokens ${maxTokens}: ${hint}`,
     );
   }
-  const base = {
+  // What the output says of the calls this answer took, read once they are all made (a repair turn adds one).
+  const summary = () => ({
     model: res.model,
     provider: target.provider,
     usage: spent.usage,
@@ -196,36 +197,26 @@ async function answer(
     ...(spent.calls > 1 ? { calls: spent.calls } : {}),
     ...(res.truncated ? { truncated: true } : {}),
     ...(spent.warnings.length ? { warnings: spent.warnings } : {}),
-  };
-  if (!json) return { text, ...base };
+  });
+  if (!json) return { text, ...summary() };
   let parsed = readJsonAnswer(text, c.json_schema);
-  if (!parsed.ok) {
-    const retry = await ask(
-      [
-        ...messages,
-        { role: "assistant", content: text || "(empty)" },
-        { role: "user", content: repairPrompt(parsed.problem) },
-      ],
-      maxTokens,
-      true,
+  if (parsed.ok) return { json: parsed.value, ...summary() };
+  const retry = await ask(
+    [
+      ...messages,
+      { role: "assistant", content: text || "(empty)" },
+      { role: "user", content: repairPrompt(parsed.problem) },
+    ],
+    maxTokens,
+    true,
+  );
+  parsed = readJsonAnswer(retry.text, c.json_schema);
+  if (!parsed.ok)
+    throw new RetryableError(
+      "invalid_json_response",
+      `the model's answer is not the JSON asked for, twice in this attempt: ${parsed.problem}`,
     );
-    parsed = readJsonAnswer(retry.text, c.json_schema);
-    if (!parsed.ok)
-      throw new RetryableError(
-        "invalid_json_response",
-        `the model's answer is not the JSON asked for, twice in this attempt: ${parsed.problem}`,
-      );
-    return {
-      json: parsed.value,
-      ...base,
-      usage: spent.usage,
-      cost_usd: spent.cost_usd,
-      calls: spent.calls,
-      latency_ms: spent.latency_ms,
-      repaired: true,
-    };
-  }
-  return { json: parsed.value, ...base };
+  return { json: parsed.value, ...summary(), repaired: true };
 }
 
 const describeTarget = (t: ResolvedModel) => `${t.provider}:${t.model}`;
