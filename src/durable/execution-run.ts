@@ -4,7 +4,7 @@
 import { envelope } from "../db/execution-store";
 import { config } from "../env";
 import { TERMINAL_EXECUTION, type EventEnvelope } from "../engine/events";
-import { holds, type ExprContext } from "../engine/expr";
+import { holds, UndefinedValueError, type ExprContext } from "../engine/expr";
 import type { ItemCounts } from "../engine/map";
 import type { EmittedEvent, RunCommand, RunInput, StepResult } from "../engine/run/messages";
 import { nodeRecord, unprojected, type NodeRecord, type RunState } from "../engine/run/state";
@@ -222,9 +222,11 @@ export class ExecutionRun implements AttemptHost {
     const results = await Promise.all(
       asked.map(async ({ nodeId, expr }) => ({
         nodeId,
-        holds: await holds(expr, ctx).catch((err: unknown) => ({
-          error: err instanceof Error ? err.message : String(err),
-        })),
+        holds: await holds(expr, ctx).catch((err: unknown) =>
+          err instanceof UndefinedValueError
+            ? { error: err.at("when").message, code: "template_undefined" }
+            : { error: err instanceof Error ? err.message : String(err) },
+        ),
       })),
     );
     this.feed({ type: "conditionsEvaluated", results });

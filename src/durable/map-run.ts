@@ -131,6 +131,11 @@ export class MapRun {
     try {
       value = await evaluate(this.cfg.items, this.d.ctx);
     } catch (err) {
+      if (err instanceof UndefinedValueError)
+        return {
+          ok: false,
+          error: { code: "template_undefined", message: err.at("config.items").message, retryable: false },
+        };
       return {
         ok: false,
         error: {

@@ -218,10 +218,18 @@ export function expressionsOf(
   return expressions;
 }
 
-/** The input properties a schema declares, when it declares any; then `input.<name>` must be one of them. */
-function declaredInputs(schema: Record<string, unknown> | undefined): string[] | null {
+/**
+ * The input properties a schema declares, when it declares any (then `input.<name>` must be one of them), and which of
+ * them a caller may leave out (not required; a JSON Schema `default` is documentation, it fills nothing in).
+ */
+function declaredInputs(
+  schema: Record<string, unknown> | undefined,
+): { properties: string[]; optional: ReadonlySet<string> } | null {
   const props = schema?.properties;
-  return props && typeof props === "object" && !Array.isArray(props) ? Object.keys(props) : null;
+  if (!props || typeof props !== "object" || Array.isArray(props)) return null;
+  const required = new Set(Array.isArray(schema?.required) ? (schema.required as string[]) : []);
+  const properties = Object.keys(props);
+  return { properties, optional: new Set(properties.filter((p) => !required.has(p))) };
 }
 
 /** Kahn's algorithm; when nodes remain, walk their `needs` to name one concrete cycle. */

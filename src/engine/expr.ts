@@ -1,5 +1,6 @@
 // Expressions (JSONata) and `{{ expr }}` templates: parsed at definition time, evaluated by the ExecutionObject.
 import jsonata from "jsonata";
+import { isMissing, strictOperands, type StrictOperand } from "./strict";
 
 type Compiled = ReturnType<typeof jsonata>;
 
@@ -26,20 +27,45 @@ export class ExpressionError extends Error {
 }
 
 /**
- * A template (or bare expression) whose value is undefined: the data it reads is not there. Rendering it as "" or
- * null would let the run succeed with wrong data, so it fails the attempt instead. `path` is within the value rendered.
+ * A template (or bare expression) whose value is undefined, or that uses a missing value where it would become a
+ * blank (see strict.ts): the data it reads is not there. Rendering it as "" or null would let the run succeed with
+ * wrong data, so it fails the attempt instead. `path` is within the value rendered.
  */
 export class UndefinedValueError extends Error {
   override readonly name = "UndefinedValueError";
   constructor(
     readonly path: string,
     readonly expression: string,
+    readonly operand?: StrictOperand,
   ) {
+    const where = path ? `${path}: ` : "";
     super(
-      `${path ? `${path}: ` : ""}{{ ${expression} }} has no value (for a default, write \`$exists(x) ? x : default\`)`,
+      operand
+        ? `${where}${operand.text} has no value, used ${USE[operand.construct]} in {{ ${expression} }} (to allow absence, write \`${operand.text} ?? default\` or test it with $exists)`
+        : `${where}{{ ${expression} }} has no value (for a default, write \`x ?? default\`)`,
     );
   }
+
+  at(path: string): UndefinedValueError {
+    return new UndefinedValueError(path, this.expression, this.operand);
+  }
 }
+
+/** Thrown from inside JSONata's evaluation when a strict operand is missing; evaluate() names the expression. */
+class MissingOperand extends Error {
+  constructor(readonly operand: StrictOperand) {
+    super(`${operand.text} has no value`);
+  }
+}
+
+const USE: Record<StrictOperand["construct"], string> = {
+  concatenation: "in a concatenation",
+  arithmetic: "in arithmetic",
+  "function argument": "as a function argument",
+  "object member": "as an object member",
+};
+
+const EXIT_HOOK = Symbol.for("jsonata.__evaluate_exit");
 
 // Compiled JSONata is immutable and safe to share; the cache bounds memory for long-lived isolates.
 const cache = new Map<string, Compiled>();
@@ -53,6 +79,13 @@ export function compile(expression: string): Compiled {
   } catch (err) {
     throw new ExpressionError(expression, describe(err));
   }
+  // The hook is bound once per compiled expression and keeps no state, so sharing the cached expression is safe.
+  const strict = strictOperands(compiled.ast());
+  if (strict.size)
+    compiled.assign(EXIT_HOOK as unknown as string, (node: object, _input: unknown, _env: unknown, result: unknown) => {
+      const operand = strict.get(node);
+      if (operand && isMissing(result)) throw new MissingOperand(operand);
+    });
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(expression, compiled);
   return compiled;
@@ -63,6 +96,7 @@ export async function evaluate(expression: string, ctx: ExprContext): Promise<un
   try {
     return normalise(await compiled.evaluate(ctx));
   } catch (err) {
+    if (err instanceof MissingOperand) throw new UndefinedValueError("", expression, err.operand);
     throw new ExpressionError(expression, describe(err));
   }
 }
@@ -103,7 +137,9 @@ export async function render(value: unknown, ctx: ExprContext, at = ""): Promise
   if (typeof value === "string") {
     if (!value.includes("{{")) return value;
     const defined = async (expression: string) => {
-      const v = await evaluate(expression, ctx);
+      const v = await evaluate(expression, ctx).catch((err: unknown) => {
+        throw err instanceof UndefinedValueError ? err.at(at) : err;
+      });
       if (v === undefined) throw new UndefinedValueError(at, expression);
       return v;
     };

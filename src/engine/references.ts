@@ -1,6 +1,7 @@
 // Which `nodes.<id>` and `input.<name>` an expression reads, and whether each is there to read: checked when a
 // definition is saved (dag.ts), so a renamed field or a missing `needs` fails loudly instead of rendering empty.
 import { compile } from "./expr";
+import { strictOperands } from "./strict";
 
 export interface ReferenceSite {
   /** The node whose expression this is (a map's item template counts as its map node); null before any node runs. */
@@ -19,21 +20,48 @@ export function referencesIn(expression: string): { nodes: string[]; inputs: str
     if (Array.isArray(n)) return n.forEach(walk);
     if (!n || typeof n !== "object") return;
     const ast = n as Ast;
-    if (ast.type === "path" && Array.isArray(ast.steps)) {
-      const steps = ast.steps;
-      // `$$.nodes.x` and `$.nodes.x` read from the root as `nodes.x` does.
-      const first = steps[0]?.type === "variable" && (steps[0].value === "$" || steps[0].value === "") ? 1 : 0;
-      const head = steps[first];
-      const next = steps[first + 1];
-      if (head?.type === "name" && next?.type === "name" && typeof next.value === "string") {
-        if (head.value === "nodes") nodes.add(next.value);
-        if (head.value === "input") inputs.add(next.value);
-      }
-    }
+    const root = rootOf(ast);
+    if (root?.head === "nodes") nodes.add(root.name);
+    if (root?.head === "input") inputs.add(root.name);
     for (const v of Object.values(ast)) if (v && typeof v === "object") walk(v);
   };
   walk(compile(expression).ast());
   return { nodes: [...nodes], inputs: [...inputs] };
+}
+
+/** `nodes.<id>…` or `input.<name>…` read from the root (also as `$$.` or `$.`), or null for any other expression. */
+function rootOf(ast: Ast): { head: string; name: string } | null {
+  if (ast.type !== "path" || !Array.isArray(ast.steps)) return null;
+  const steps = ast.steps;
+  const first = steps[0]?.type === "variable" && (steps[0].value === "$" || steps[0].value === "") ? 1 : 0;
+  const head = steps[first];
+  const next = steps[first + 1];
+  if (head?.type !== "name" || next?.type !== "name" || typeof next.value !== "string") return null;
+  return { head: String(head.value), name: next.value };
+}
+
+/**
+ * The optional inputs (declared, not required) an expression uses where the strict rule needs a value — as a strict
+ * operand, or as the whole value of a template — outside any conditional that could guard them. Each of these fails
+ * the run whenever the caller leaves the input out, so it is refused at save.
+ */
+export function unguardedOptionalInputs(expression: string, optional: ReadonlySet<string>, whole: boolean): string[] {
+  const ast = compile(expression).ast() as Ast;
+  const strict = strictOperands(ast);
+  const found = new Set<string>();
+  const visit = (n: unknown, guarded: boolean): void => {
+    if (Array.isArray(n)) return n.forEach((v) => visit(v, guarded));
+    if (!n || typeof n !== "object") return;
+    const node = n as Ast;
+    const root = rootOf(node);
+    const used = strict.has(node) || (whole && node === ast);
+    if (!guarded && used && root?.head === "input" && optional.has(root.name)) found.add(root.name);
+    for (const [k, v] of Object.entries(node)) {
+      if (v && typeof v === "object") visit(v, guarded || (node.type === "condition" && k !== "condition"));
+    }
+  };
+  visit(ast, false);
+  return [...found];
 }
 
 /**
@@ -41,10 +69,11 @@ export function referencesIn(expression: string): { nodes: string[]; inputs: str
  * anything else reads nothing at run time. With `inputProperties`, every `input.<name>` must be one of them.
  */
 export function checkReferences(
-  graph: readonly { id: string; needs: readonly string[] }[],
+  graph: readonly { id: string; needs: readonly string[]; when?: string }[],
   sites: readonly ReferenceSite[],
-  inputProperties: readonly string[] | null,
+  inputs: { properties: readonly string[]; optional: ReadonlySet<string> } | null,
 ): { path: string; message: string }[] {
+  const inputProperties = inputs?.properties ?? null;
   const byId = new Map(graph.map((n) => [n.id, n]));
   const upstream = new Map<string, Set<string>>();
   const ancestors = (id: string): Set<string> => {
@@ -78,6 +107,19 @@ export function checkReferences(
         errors.push({
           path: site.path,
           message: `nodes.${id} is not upstream of "${site.node}"; add "${id}" to needs`,
+        });
+      }
+    }
+    if (inputs?.optional.size) {
+      // A `when` that reads the input guards the node: it runs only when the caller's input makes it hold.
+      const when = site.node === null ? undefined : byId.get(site.node)?.when;
+      const guarded = new Set(when ? referencesIn(when).inputs : []);
+      const isWhen = site.path === "when" || site.path.endsWith(".when");
+      for (const name of unguardedOptionalInputs(site.expression, inputs.optional, !isWhen)) {
+        if (guarded.has(name)) continue;
+        errors.push({
+          path: site.path,
+          message: `input.${name} is optional in input_schema but {{ ${site.expression} }} needs a value; add it to required, or allow absence with \`input.${name} ?? default\``,
         });
       }
     }

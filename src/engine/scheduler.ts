@@ -19,13 +19,14 @@ export interface Plan {
   /** Nodes whose `when` must be evaluated before they can be decided (the shell evaluates; JSONata is async). */
   evaluate: { id: string; expr: string }[];
   /** Nodes whose `when` threw: they fail, as data for the caller to record. */
-  conditionFailed: { id: string; message: string }[];
+  conditionFailed: { id: string; message: string; code?: string }[];
   /** Set when every node is terminal: the execution's final status. */
   done?: { status: "succeeded" | "failed"; failed_nodes: string[] };
 }
 
 /** A `when` as evaluated: whether it holds, or the message of the error it threw. */
-export type Condition = boolean | { error: string };
+/** A `when` answer; an error may carry its code (template_undefined for a missing value), else condition_error. */
+export type Condition = boolean | { error: string; code?: string };
 
 /**
  * Decide the next moves. Skips propagate within one call, so a skipped chain resolves at once. A node with a `when`
@@ -63,7 +64,7 @@ export function plan(
         }
         if (typeof holds === "object") {
           status.set(node.id, "failed");
-          result.conditionFailed.push({ id: node.id, message: holds.error });
+          result.conditionFailed.push({ id: node.id, message: holds.error, code: holds.code });
           changed = true;
           continue;
         }

@@ -14,6 +14,8 @@ export const transform: NodeExecutor<typeof config> = {
     try {
       output = await evaluate(config.expression, expr);
     } catch (err) {
+      if (err instanceof UndefinedValueError)
+        throw new FatalError("template_undefined", err.at("config.expression").message, { cause: err });
       throw new FatalError("expression_error", err instanceof Error ? err.message : String(err), { cause: err });
     }
     // No value is not null: a path that matched nothing fails loudly instead of passing null downstream.

@@ -62,4 +62,57 @@ describe("a value that is not there fails the attempt instead of rendering empty
     expect(done.error.code).toBe("concurrency_key_error");
     expect(done.error.message).toContain("{{ input.file_path }} has no value");
   });
+
+  it("fails a node that uses a missing value inside an expression: a concatenation, an object member, a when", async () => {
+    const api = client((await createTenant()).token);
+    const { executionId } = await run(api, {
+      name: "strict inside expressions",
+      nodes: [
+        produce,
+        {
+          id: "confirm",
+          kind: "transform",
+          needs: ["a"],
+          config: { expression: "'Order ' & nodes.a.output.id & ' at ' & nodes.a.output.outlet & '.'" },
+        },
+        {
+          id: "post",
+          kind: "http",
+          needs: ["a"],
+          config: {
+            url: target("/echo/strict"),
+            method: "POST",
+            body: "{{ {'order': nodes.a.output.id, 'outlet': nodes.a.output.outlet} }}",
+          },
+        },
+        {
+          id: "gated",
+          kind: "transform",
+          needs: ["a"],
+          when: "'x' & nodes.a.output.flag = 'xy'",
+          config: { expression: "1" },
+        },
+        {
+          id: "defaulted",
+          kind: "transform",
+          needs: ["a"],
+          config: { expression: "'Order ' & nodes.a.output.id & ' at ' & (nodes.a.output.outlet ?? 'no outlet')" },
+        },
+      ],
+    });
+    const done = await waitFor(api, executionId);
+    expect(done.status).toBe("failed");
+    const byId = Object.fromEntries(done.nodes.map((n: { node_id: string }) => [n.node_id, n]));
+    expect(byId.confirm).toMatchObject({ status: "failed", attempts: 1, error: { code: "template_undefined" } });
+    expect(byId.confirm.error.message).toContain(
+      "config.expression: nodes.a.output.outlet has no value, used in a concatenation in {{ 'Order ' & nodes.a.output.id",
+    );
+    expect(byId.post).toMatchObject({ status: "failed", error: { code: "template_undefined" } });
+    expect(byId.post.error.message).toContain(
+      "config.body: nodes.a.output.outlet has no value, used as an object member",
+    );
+    expect(byId.gated).toMatchObject({ status: "failed", error: { code: "template_undefined" } });
+    expect(byId.gated.error.message).toContain("when: nodes.a.output.flag has no value, used in a concatenation");
+    expect(byId.defaulted).toMatchObject({ status: "succeeded", output: "Order 7 at no outlet" });
+  });
 });

@@ -4,6 +4,7 @@
 import type { EventType } from "../events";
 import type { ItemCounts } from "../map";
 import type { AttemptError } from "../retry";
+import type { Condition } from "../scheduler";
 import type { RunState } from "./state";
 
 /** How one attempt of a node ended, as its executor reports it. */
@@ -44,7 +45,7 @@ export type RunInput =
       dueMapCounts: ReadonlyMap<string, ItemCounts>;
     }
   /** Answers to an `evaluateConditions` command. */
-  | { type: "conditionsEvaluated"; results: { nodeId: string; holds: boolean | { error: string } }[] }
+  | { type: "conditionsEvaluated"; results: { nodeId: string; holds: Condition }[] }
   | { type: "attemptFinished"; nodeId: string; attempt: number; result: RunResult }
   | { type: "mapFinished"; nodeId: string; attempt: number; result: MapResult; counts: ItemCounts }
   | { type: "mapProgress"; nodeId: string; counts: ItemCounts; reason: string }

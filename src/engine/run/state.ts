@@ -2,7 +2,7 @@
 // them in its SQLite storage, plus what the reducer needs to number events and pace the D1 projection.
 import type { Definition, NodeDef } from "../dag";
 import type { ExecutionStatus } from "../events";
-import type { NodeState } from "../scheduler";
+import type { Condition, NodeState } from "../scheduler";
 
 export interface ExecRecord {
   id: string;
@@ -67,7 +67,7 @@ export interface RunState {
    * `when` conditions the shell has evaluated for pending nodes, by node id: true, false, or the error message.
    * Memory only: a reloaded object evaluates them again, which gives the same answer (their needs have finished).
    */
-  conditions: Map<string, boolean | { error: string }>;
+  conditions: Map<string, Condition>;
   settings: RunSettings;
 }
 

@@ -160,7 +160,7 @@ function tick(st: Step, input: Extract<RunInput, { type: "timerFired" }>): void 
   }
   const decided = plan(exec.definition, nodes, st.s.conditions, st.now);
   for (const f of decided.conditionFailed)
-    failNode(st, st.node(f.id), { code: "condition_error", message: f.message, retryable: false }, "fatal");
+    failNode(st, st.node(f.id), { code: f.code ?? "condition_error", message: f.message, retryable: false }, "fatal");
   for (const s of decided.skipped) skipNode(st, st.node(s.id), s.reason, s.detail);
   for (const id of [...decided.conditionFailed.map((f) => f.id), ...decided.skipped.map((s) => s.id)])
     st.s.conditions.delete(id);

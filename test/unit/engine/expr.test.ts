@@ -49,3 +49,73 @@ describe("templates", () => {
     expect(await evaluate("nodes.fetch.output.body.items.($ * 2)", ctx)).toEqual([2, 4, 6]);
   });
 });
+
+describe("strict expressions: a missing value used where it would become a blank fails, naming it", () => {
+  const missing = async (expression: string) => {
+    const err = await evaluate(expression, ctx).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err, expression).toBeInstanceOf(UndefinedValueError);
+    return (err as UndefinedValueError).message;
+  };
+
+  it("in a concatenation", async () => {
+    expect(await missing('"Order " & input.order_id & " at " & input.address')).toMatch(
+      /^input\.order_id has no value, used in a concatenation in \{\{ "Order " & input\.order_id/,
+    );
+    expect(await missing('"ok " & nodes.fetch.output.body.nothing')).toContain("nodes.fetch.output.body.nothing");
+  });
+
+  it("in arithmetic and negation", async () => {
+    expect(await missing("input.id + input.nothing")).toContain("input.nothing has no value, used in arithmetic");
+    expect(await missing("input.nothing * 2")).toContain("input.nothing");
+    expect(await missing("-input.nothing")).toContain("input.nothing");
+  });
+
+  it("as a function argument, also through ~>", async () => {
+    expect(await missing("$uppercase(input.name)")).toContain("input.name has no value, used as a function argument");
+    expect(await missing("input.name ~> $uppercase()")).toContain("input.name");
+    expect(await missing("$string(nodes.gone.output)")).toContain("nodes.gone.output");
+  });
+
+  it("as an object member (JSONata would drop the key) and in a group-by", async () => {
+    expect(await missing('{"id": input.id, "customer": input.customer}')).toContain(
+      "input.customer has no value, used as an object member",
+    );
+    expect(await missing('nodes.fetch.output.body{"k": $$.input.nothing}')).toContain("$$.input.nothing");
+  });
+
+  it("a filter that matches nothing is missing too when it would become a blank", async () => {
+    expect(await missing('"first big: " & nodes.fetch.output.body.items[$ > 10]')).toContain("used in a concatenation");
+  });
+
+  it("in a template, naming the rendered path", async () => {
+    await expect(render({ text: "Order {{ input.id & '/' & input.nothing }}" }, ctx, "config")).rejects.toThrow(
+      "config.text: input.nothing has no value, used in a concatenation in {{ input.id & '/' & input.nothing }}",
+    );
+  });
+
+  it("keeps the explicit ways to allow absence: ??, ?:, $exists, conditions, and the aggregate functions", async () => {
+    expect(await evaluate('"to " & (input.name ?? "you")', ctx)).toBe("to you");
+    expect(await evaluate('"to " & (input.name ?: "you")', ctx)).toBe("to you");
+    expect(await evaluate('$exists(input.name) ? "to " & input.name : "to you"', ctx)).toBe("to you");
+    expect(await evaluate("$count(input.nothing) + $sum(nodes.fetch.output.body.items[$ > 10] ?? [])", ctx)).toBe(0);
+    // $sum of nothing is nothing in JSONata, so using it in arithmetic is caught one step later.
+    expect(await missing("1 + $sum(nodes.fetch.output.body.items[$ > 10])")).toContain(
+      "$sum(nodes.fetch.output.body.items[…])",
+    );
+    expect(await evaluate('{"n": $count(input.nothing), "has": $exists(input.nothing)}', ctx)).toEqual({
+      n: 0,
+      has: false,
+    });
+    expect(await evaluate("$append(input.nothing, [1])", ctx)).toEqual([1]);
+    expect(await evaluate('input.nothing = "x"', ctx)).toBe(false);
+  });
+
+  it("a present value passes, including an empty array, an empty string and zero", async () => {
+    const c: ExprContext = { ...ctx, input: { list: [], s: "", z: 0 } };
+    expect(await evaluate('"[" & input.s & "]" & $string(input.z + 1)', c)).toBe("[]1");
+    expect(await evaluate('{"list": input.list}', c)).toEqual({ list: [] });
+  });
+});

@@ -101,6 +101,38 @@ describe("references are checked when a definition is saved", () => {
     expect(errorsOf(def({ type: "object" }))).toEqual([]);
   });
 
+  it("refuses an optional input used where the strict rule needs a value, unless a default or a guard allows absence", () => {
+    const schema = {
+      type: "object",
+      properties: { id: { type: "string" }, coupon: { type: "string" } },
+      required: ["id"],
+    };
+    const def = (config: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+      name: "optional",
+      input_schema: schema,
+      nodes: [node("t", [], config, "transform", extra)],
+    });
+    const needsValue = (expression: string) =>
+      `input.coupon is optional in input_schema but {{ ${expression} }} needs a value; add it to required, or allow absence with \`input.coupon ?? default\``;
+    expect(errorsOf(def({ expression: '"Order " & input.id & " with " & input.coupon' }))).toEqual([
+      { path: "nodes[0].config.expression", message: needsValue('"Order " & input.id & " with " & input.coupon') },
+    ]);
+    expect(errorsOf(def({ expression: '{"c": input.coupon}' }))).toEqual([
+      { path: "nodes[0].config.expression", message: needsValue('{"c": input.coupon}') },
+    ]);
+    expect(errorsOf(def({ expression: "input.coupon" }))).toEqual([
+      { path: "nodes[0].config.expression", message: needsValue("input.coupon") },
+    ]);
+    for (const allowed of [
+      '"with " & (input.coupon ?? "none")',
+      '$exists(input.coupon) ? "with " & input.coupon : "none"',
+      "$count(input.coupon)",
+      'input.coupon = "X"',
+    ])
+      expect(errorsOf(def({ expression: allowed })), allowed).toEqual([]);
+    expect(errorsOf(def({ expression: '"with " & input.coupon' }, { when: "$exists(input.coupon)" }))).toEqual([]);
+  });
+
   it("refuses a concurrency_key that reads a node: it is rendered before any node runs", () => {
     const errors = errorsOf({
       name: "key",
