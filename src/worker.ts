@@ -8,6 +8,7 @@ import { rateLimit } from "./middleware/rate-limit";
 import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
+import { resultsRoute } from "./routes/results";
 import { workflowExecutions } from "./routes/start";
 import { corsRoute } from "./routes/cors";
 import { health } from "./routes/health";
@@ -48,6 +49,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/models", models)
   .route("/v1/budget", budget)
   .route("/v1/usage", usage)
+  .route("/v1/results", resultsRoute)
   .route("/v1/templates", templates)
   .route("/v1/secrets", secretsRoute)
   .route("/v1/cors", corsRoute)

@@ -66,6 +66,7 @@ const MIGRATIONS: string[] = [
   // What D1 lacks is now "seq above projected_seq" (two statements fewer per event and per projection than a table
   // of dirty keys); an object upgraded here re-projects everything once, which D1's seq guard makes harmless.
   `ALTER TABLE execution ADD COLUMN projected_seq INTEGER NOT NULL DEFAULT -1; DROP TABLE dirty;`,
+  `ALTER TABLE nodes ADD COLUMN result_key TEXT;`,
 ];
 
 /**
@@ -85,7 +86,7 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
    CREATE TABLE nodes (
      id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
-     error_code TEXT, error_message TEXT, seq INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0);
+     error_code TEXT, error_message TEXT, seq INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0, result_key TEXT);
    CREATE TABLE events (
      seq INTEGER PRIMARY KEY, type TEXT NOT NULL, node_id TEXT, attempt INTEGER, at INTEGER NOT NULL, data TEXT NOT NULL);
    CREATE TABLE inbox (
@@ -226,7 +227,7 @@ export class ExecutionStore {
   saveNode(n: NodeRecord): void {
     this.sql.exec(
       `UPDATE nodes SET status = ?, attempt = ?, due_at = ?, started_at = ?, finished_at = ?, wait_event = ?, output = ?,
-       error_code = ?, error_message = ?, seq = ?, attempt_base = ? WHERE id = ?`,
+       error_code = ?, error_message = ?, seq = ?, attempt_base = ?, result_key = ? WHERE id = ?`,
       n.status,
       n.attempt,
       n.due_at,
@@ -238,6 +239,7 @@ export class ExecutionStore {
       n.error_message,
       n.seq,
       n.attempt_base,
+      n.result_key,
       n.id,
     );
   }

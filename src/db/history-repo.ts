@@ -2,11 +2,12 @@
 // LLM usage ledger. Everything a tenant's runs leave behind, and nothing of its configuration (repo.ts has that).
 import { and, desc, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
-import { executionMetadata, executionTags, executions, llmUsage, nodeRuns } from "./schema";
+import { executionMetadata, executionTags, executions, llmUsage, nodeRuns, results } from "./schema";
 import { before, rowWriter, type Cursor } from "./sql-helpers";
 
 export type ExecutionRow = typeof executions.$inferSelect;
 export type NodeRunRow = typeof nodeRuns.$inferSelect;
+export type ResultRow = typeof results.$inferSelect;
 
 export interface Labels {
   tags: string[];
@@ -34,6 +35,8 @@ export interface Projection {
   nodes: NodeRunRow[];
   usage: (typeof llmUsage.$inferInsert)[];
   labels: Labels | null;
+  /** Results of the nodes in `nodes` that declare one: written when succeeded, withdrawn when no longer (redrive). */
+  results?: { written: ResultRow[]; withdrawn: { node_id: string; seq: number }[] };
 }
 
 // The projection's statements as SQL built once (sql-helpers.ts, rowWriter): every row carries the DO's seq, and an
@@ -43,6 +46,7 @@ const writeNodeRuns = rowWriter(nodeRuns, { target: ["execution_id", "node_id"],
 const writeTags = rowWriter(executionTags, {});
 const writeMetadata = rowWriter(executionMetadata, {});
 const writeUsage = rowWriter(llmUsage, { target: ["id"] });
+const writeResults = rowWriter(results, { target: ["execution_id", "node_id"], upsert: { newerBy: "seq" } });
 
 /** Several executions' projections in one batch (one transaction, one round trip): a group commit. */
 export async function projectExecutions(db: Db, projections: Projection[]): Promise<void> {
@@ -51,7 +55,7 @@ export async function projectExecutions(db: Db, projections: Projection[]): Prom
   await d1.batch(statements);
 }
 
-function projectionStatements(d1: D1Database, { execution: exec, nodes, usage, labels }: Projection) {
+function projectionStatements(d1: D1Database, { execution: exec, nodes, usage, labels, results: res }: Projection) {
   // Labels never change after start; they ride along until one projection has landed them.
   const tags = (labels?.tags ?? []).map((tag) => ({
     tenant_id: exec.tenant_id,
@@ -72,6 +76,13 @@ function projectionStatements(d1: D1Database, { execution: exec, nodes, usage, l
     ...writeTags(d1, tags),
     ...writeMetadata(d1, meta),
     ...writeUsage(d1, usage),
+    ...writeResults(d1, res?.written ?? []),
+    // A node redriven since its result was written no longer has it; an older seq never removes a newer result.
+    ...(res?.withdrawn ?? []).map((w) =>
+      d1
+        .prepare("DELETE FROM results WHERE execution_id = ? AND node_id = ? AND seq < ?")
+        .bind(exec.id, w.node_id, w.seq),
+    ),
   ];
 }
 

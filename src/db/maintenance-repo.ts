@@ -11,6 +11,7 @@ import {
   monitorChecks,
   monitors,
   nodeRuns,
+  results,
   scheduleRuns,
 } from "./schema";
 
@@ -84,6 +85,7 @@ export async function deleteExecutions(db: Db, ids: string[]): Promise<void> {
     db.delete(nodeRuns).where(inArray(nodeRuns.execution_id, ids)),
     db.delete(executionTags).where(inArray(executionTags.execution_id, ids)),
     db.delete(executionMetadata).where(inArray(executionMetadata.execution_id, ids)),
+    db.delete(results).where(inArray(results.execution_id, ids)),
     db.delete(idempotencyKeys).where(inArray(idempotencyKeys.execution_id, ids)),
     db.delete(executions).where(inArray(executions.id, ids)),
   ]);

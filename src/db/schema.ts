@@ -345,6 +345,31 @@ export const executionMetadata = sqliteTable(
 );
 
 /**
+ * A node's output declared as a result of its workflow (`result: {name, key}`), written by the execution's projection
+ * and deleted with the execution (retention, erasure). `value` is the output's JSON, or its R2 reference when the
+ * output was too big for a row. Listed newest first by (created_at, execution_id, node_id).
+ */
+export const results = sqliteTable(
+  "results",
+  {
+    execution_id: text("execution_id").notNull(),
+    node_id: text("node_id").notNull(),
+    tenant_id: text("tenant_id").notNull(),
+    workflow_id: text("workflow_id").notNull(),
+    name: text("name").notNull(),
+    key: text("key"),
+    value: text("value", { mode: "json" }),
+    created_at: integer("created_at").notNull(),
+    seq: integer("seq").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.execution_id, t.node_id] }),
+    index("results_by_workflow").on(t.tenant_id, t.workflow_id, t.name, t.key, t.created_at),
+    index("results_by_name").on(t.tenant_id, t.name, t.key, t.created_at),
+  ],
+);
+
+/**
  * One row per clock: `tick` records the last cron tick. Its `installed_at` is written by the migration that made the
  * table, so a deployment whose Cron Trigger never fires goes red on /health once the grace period has passed.
  */

@@ -66,12 +66,38 @@ export async function runAttempt(
       signal,
     );
     // A secret never leaves in an output: a server that echoes a header it was sent gets it redacted.
-    return redact(result, secretValues);
+    return redact(await withResultKey(node, ctx, result), secretValues);
   } catch (err) {
     return redact({ ok: false, error: errorValue(err, signal) }, secretValues);
   } finally {
     timer.cancel();
   }
+}
+
+/**
+ * A succeeded node that declares a result key gets it rendered now, over its own output too: a key that reads a
+ * missing value fails the attempt like any template would, rather than filing the result under a blank.
+ */
+async function withResultKey(node: NodeDef, ctx: ExprContext, result: RunResult): Promise<RunResult> {
+  const template = node.result?.key;
+  if (!template || !("ok" in result) || !result.ok) return result;
+  const own = { ...ctx, nodes: { ...ctx.nodes, [node.id]: { status: "succeeded", output: result.output } } };
+  let key: unknown;
+  try {
+    key = await render(template, own, "result.key");
+  } catch (err) {
+    if (err instanceof UndefinedValueError) throw new FatalError("template_undefined", err.message, { cause: err });
+    throw new FatalError("template_error", `result.key: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof key !== "string" && typeof key !== "number")
+    throw new FatalError(
+      "invalid_result_key",
+      `result.key rendered ${JSON.stringify(key)}; a key is a string or number`,
+    );
+  const text = String(key);
+  if (text.length === 0 || text.length > 512)
+    throw new FatalError("invalid_result_key", `result.key rendered ${text.length} characters; a key has 1 to 512`);
+  return { ...result, result_key: text };
 }
 
 /**

@@ -2,7 +2,7 @@ import { openDb } from "../db/client";
 import { config } from "../env";
 import { TERMINAL_EXECUTION } from "../engine/events";
 import type { ExecRecord, NodeRecord } from "../db/execution-store";
-import { projectExecution, type Projection } from "../db/history-repo";
+import { projectExecutions, type Projection } from "../db/history-repo";
 import { historyDatabase } from "../db/shards";
 import { unprojected } from "../engine/run/state";
 import { expectedWake } from "../engine/run/wake";
@@ -20,7 +20,7 @@ export function projectionRows(
   seq: number,
   now: number,
   wakeAt: number | null,
-): { execution: ExecutionRow; nodes: NodeRunRow[] } {
+): { execution: ExecutionRow; nodes: NodeRunRow[]; results: NonNullable<Projection["results"]> } {
   const execution: ExecutionRow = {
     id: exec.id,
     tenant_id: exec.tenant_id,
@@ -43,9 +43,26 @@ export function projectionRows(
     retain_until: retainUntil(exec),
   };
   const rows: NodeRunRow[] = [];
+  const results: NonNullable<Projection["results"]> = { written: [], withdrawn: [] };
+  const declared = new Map(exec.definition.nodes.flatMap((d) => (d.result ? [[d.id, d.result.name] as const] : [])));
   for (const id of nodeIds) {
     const n = nodes.get(id);
     if (!n) continue;
+    const name = declared.get(id);
+    if (name !== undefined && n.status === "succeeded")
+      results.written.push({
+        execution_id: exec.id,
+        node_id: id,
+        tenant_id: exec.tenant_id,
+        workflow_id: exec.workflow_id,
+        name,
+        key: n.result_key,
+        value: n.output ?? null,
+        created_at: n.finished_at ?? now,
+        seq: n.seq,
+      });
+    // Only a redriven node can have had a result it no longer has.
+    else if (name !== undefined && n.attempt_base > 0) results.withdrawn.push({ node_id: id, seq: n.seq });
     rows.push({
       execution_id: exec.id,
       node_id: n.id,
@@ -60,7 +77,7 @@ export function projectionRows(
       seq: n.seq,
     });
   }
-  return { execution, nodes: rows };
+  return { execution, nodes: rows, results };
 }
 
 /** A workflow's own retention, counted from the end; null leaves the run to the deployment's RETENTION_DAYS. */
@@ -88,7 +105,7 @@ export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">
   const wake = expectedWake(run.state, now);
   const rows = projectionRows(exec, run.state.nodes, nodeIds, upTo, now, wake);
   const labels = exec.labels_projected ? null : exec.labels;
-  const refused = await write(run.h.env, exec, { execution: rows.execution, nodes: rows.nodes, usage, labels });
+  const refused = await write(run.h.env, exec, { ...rows, usage, labels });
   if (refused !== null) {
     run.feed({ type: "projectionFailed" });
     const msg = "projection failed; retrying by alarm";
@@ -111,7 +128,7 @@ async function write(env: Env, exec: ExecRecord, projection: Projection): Promis
   try {
     if (!final) {
       const db = openDb(historyDatabase(env, exec.history_shard)).db;
-      await projectExecution(db, projection.execution, projection.nodes, projection.usage, projection.labels);
+      await projectExecutions(db, [projection]);
       return null;
     }
     const slots = config(env).MAX_RUNNING_EXECUTIONS_PER_TENANT;

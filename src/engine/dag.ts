@@ -10,6 +10,8 @@ export const MAX_NODES = 1000;
 export const MAX_DEFINITION_BYTES = 256 * 1024;
 export const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+export const RESULT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
 const nodeId = z.string().regex(NODE_ID, "must match ^[A-Za-z0-9_-]{1,64}$");
 
 export const nodeSchema = z
@@ -27,8 +29,22 @@ export const nodeSchema = z
      * read its output with $exists(). Default "skip": a skipped need skips this node too.
      */
     on_skipped_need: z.enum(["skip", "run"]).default("skip"),
+    /**
+     * The node's output is a result of the workflow: written to the results table under `name` and the rendered `key`
+     * (a template over input, upstream outputs and this node's own output), queryable and exportable (/v1/results).
+     */
+    result: z
+      .object({
+        name: z.string().regex(RESULT_NAME, "must be a slug: ^[a-z0-9][a-z0-9_-]{0,62}$"),
+        key: z.string().min(1).max(512).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
+
+/** Node kinds whose success does not come from their own attempt: their output is not a result (add a transform). */
+export const NO_RESULT_KINDS: ReadonlySet<string> = new Set(["map", "wait_for_event", "workflow", "sleep"]);
 
 /** How long an execution may run, in seconds: a workflow's default, a start's override, a child's. */
 export const executionTimeoutSeconds = z
@@ -107,18 +123,7 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
     const problem = checkJsonSchema(def.input_schema);
     if (problem) errors.push({ path: "input_schema", message: problem });
   }
-  if (def.concurrency_key) {
-    for (const t of templatesIn(def.concurrency_key)) {
-      try {
-        compile(t.expression);
-      } catch (err) {
-        errors.push({
-          path: "concurrency_key",
-          message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}`,
-        });
-      }
-    }
-  }
+  if (def.concurrency_key) errors.push(...compileErrors(templatesIn(def.concurrency_key), "concurrency_key"));
   const index = new Map<string, number>();
   def.nodes.forEach((n, i) => {
     if (index.has(n.id))
@@ -136,6 +141,12 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
     if (new Set(n.needs).size !== n.needs.length)
       errors.push({ path: `nodes[${i}].needs`, message: "duplicate entries" });
     errors.push(...checkNode(n, ["nodes", i], kinds));
+    if (n.result && NO_RESULT_KINDS.has(n.kind))
+      errors.push({
+        path: `nodes[${i}].result`,
+        message: `a ${n.kind} node's output cannot be a result; declare it on a transform that needs "${n.id}"`,
+      });
+    if (n.result?.key) errors.push(...compileErrors(templatesIn(n.result.key), `nodes[${i}].result.key`));
   });
   if (errors.length === 0) {
     const cycle = findCycle(def.nodes);
@@ -143,15 +154,38 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
   }
   // References need a sound graph (known needs, no cycle) to say what is upstream of what.
   if (errors.length === 0) {
-    const sites = def.nodes.flatMap((n, i) =>
-      expressionsOf(n, ["nodes", i], kinds, true).map((e) => ({ node: n.id, ...e })),
-    );
+    const sites = def.nodes.flatMap((n, i) => [
+      ...expressionsOf(n, ["nodes", i], kinds, true).map((e) => ({ node: n.id, ...e })),
+      // A result's key is rendered once the node has succeeded, so it may read the node's own output too.
+      ...templatesIn(n.result?.key ?? "").map((t) => ({
+        node: n.id,
+        path: `nodes[${i}].result.key`,
+        expression: t.expression,
+        readsOwnOutput: true,
+      })),
+    ]);
     const concurrency = def.concurrency_key
       ? templatesIn(def.concurrency_key).map((t) => ({ node: null, path: "concurrency_key", expression: t.expression }))
       : [];
     errors.push(...checkReferences(def.nodes, [...sites, ...concurrency], declaredInputs(def.input_schema)));
   }
   return errors.length ? { ok: false, errors } : { ok: true, definition: def };
+}
+
+/** An error per template that does not compile, at `path`. */
+function compileErrors(templates: readonly { expression: string }[], path: string): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const t of templates) {
+    try {
+      compile(t.expression);
+    } catch (err) {
+      errors.push({
+        path,
+        message: `invalid expression: ${err instanceof ExpressionError ? err.message : String(err)}`,
+      });
+    }
+  }
+  return errors;
 }
 
 /**

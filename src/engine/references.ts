@@ -8,6 +8,8 @@ export interface ReferenceSite {
   node: string | null;
   path: string;
   expression: string;
+  /** A result key, rendered after the node succeeded: it may read the node's own output. */
+  readsOwnOutput?: boolean;
 }
 
 type Ast = { type?: string; value?: unknown; steps?: Ast[]; [k: string]: unknown };
@@ -101,6 +103,8 @@ export function checkReferences(
           path: site.path,
           message: `nodes.${id} is not a node of this workflow (nodes: ${[...byId.keys()].join(", ")})`,
         });
+      } else if (id === site.node && site.readsOwnOutput) {
+        continue;
       } else if (id === site.node) {
         errors.push({ path: site.path, message: `node "${site.node}" cannot read its own output (nodes.${id})` });
       } else if (!ancestors(site.node).has(id)) {

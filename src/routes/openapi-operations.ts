@@ -13,6 +13,7 @@ import {
   listExecutionsQuery,
   redriveBody,
 } from "./executions";
+import { exportResultsQuery, listResultsQuery } from "./results";
 import { startBody } from "./start";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
@@ -36,6 +37,8 @@ export interface Operation {
   body?: z.ZodType;
   query?: z.ZodObject;
   public?: boolean;
+  /** The success body's media types when it is not JSON (a page, a stream, an export). */
+  content?: Record<string, string>;
 }
 
 // Nodes as a discriminated union over `kind`, each with its executor's own config schema.
@@ -75,6 +78,7 @@ export const OPERATIONS: Operation[] = [
     tag: "operations",
     ok: 200,
     public: true,
+    content: { "text/html": "The reference page." },
   },
   {
     method: "get",
@@ -83,6 +87,7 @@ export const OPERATIONS: Operation[] = [
     tag: "operations",
     ok: 200,
     public: true,
+    content: { "text/plain": "The Prometheus text exposition format (version 0.0.4)." },
   },
   {
     method: "post",
@@ -240,6 +245,10 @@ export const OPERATIONS: Operation[] = [
     summary: "Live events over WebSocket (Upgrade) or SSE (Accept: text/event-stream); Bearer or ?ticket=",
     tag: "streams",
     ok: 200,
+    content: {
+      "text/event-stream":
+        "Server-sent events: each event is one `data:` line holding the event envelope as JSON and `id:` its seq; no `event:` name, so EventSource's onmessage receives every one. Comments keep the connection alive.",
+    },
   },
   {
     method: "post",
@@ -348,6 +357,26 @@ export const OPERATIONS: Operation[] = [
     tag: "llm",
     ok: 200,
     query: usageQuery,
+  },
+  {
+    method: "get",
+    path: "/v1/results",
+    summary: "Results workflows produced (a node's `result`), by workflow, name and key, newest first",
+    tag: "results",
+    ok: 200,
+    query: listResultsQuery,
+  },
+  {
+    method: "get",
+    path: "/v1/results/export",
+    summary: "Every matching result, streamed page by page as NDJSON or CSV",
+    tag: "results",
+    ok: 200,
+    query: exportResultsQuery,
+    content: {
+      "application/x-ndjson": "One result per line, as GET /v1/results shows it.",
+      "text/csv": "created_at,workflow_id,name,key,execution_id,node_id,value (the value as JSON).",
+    },
   },
   { method: "get", path: "/v1/templates", summary: "Ready-to-run workflow templates", tag: "templates", ok: 200 },
   {

@@ -223,6 +223,18 @@ export const RESPONSES: Record<string, z.ZodType> = {
       }),
     ),
   }),
+  "get /v1/results": page(
+    z.object({
+      workflow_id: z.string(),
+      name: z.string(),
+      key: z.string().nullable(),
+      execution_id: z.string(),
+      node_id: z.string(),
+      created_at: time,
+      value: any,
+      value_ref: z.object({ bytes: z.number().int(), sha256: z.string(), href: z.string() }).optional(),
+    }),
+  ),
   "get /v1/templates": list(
     z.object({
       name: z.string(),

@@ -67,9 +67,20 @@ export function openApiDocument(): Record<string, unknown> {
         : ["X-Request-Id"],
     );
     const success = (description: string) =>
-      body
-        ? { description, headers, content: { "application/json": { schema: jsonSchema(body, "output") } } }
-        : { description, headers };
+      op.content
+        ? {
+            description,
+            headers,
+            content: Object.fromEntries(
+              Object.entries(op.content).map(([type, about]) => [
+                type,
+                { schema: { type: "string", description: about } },
+              ]),
+            ),
+          }
+        : body
+          ? { description, headers, content: { "application/json": { schema: jsonSchema(body, "output") } } }
+          : { description, headers };
     (paths[op.path] ??= {})[op.method] = {
       summary: op.summary,
       tags: [op.tag],

@@ -23,6 +23,7 @@ async function d1Rows(id: string): Promise<number> {
     "node_runs where execution_id",
     "execution_tags where execution_id",
     "execution_metadata where execution_id",
+    "results where execution_id",
     "idempotency_keys where execution_id",
   ];
   let n = 0;

@@ -59,6 +59,7 @@ describe("GET /health", () => {
       "0014_monitor_expiry_and_duplicates.sql",
       "0015_tenant_history_shard.sql",
       "0016_model_checks.sql",
+      "0017_results.sql",
     ]);
   });
 
@@ -76,8 +77,14 @@ describe("GET /health", () => {
     }
   });
 
-  it("goes red when a table the API needs is gone", async () => {
-    for (const table of ["node_runs", "schedules", "alerts"]) {
+  it("goes red when any table of the schema is gone, naming it", async () => {
+    const { results: rows } = await env.DB.prepare(
+      "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '_cf_%' and name != 'd1_migrations'",
+    ).all<{ name: string }>();
+    const tables = rows.map((r) => r.name);
+    expect(tables).toContain("results");
+    expect(tables.length).toBeGreaterThan(20);
+    for (const table of tables) {
       await env.DB.prepare(`alter table ${table} rename to ${table}_gone`).run();
       try {
         const res = await client(null).get("/health");

@@ -70,9 +70,10 @@ describe("OpenAPI document", () => {
         for (const [status, r] of Object.entries(op.responses as Record<string, any>)) {
           if (!/^2/.test(status) || status === "204") continue;
           const schema = r.content?.["application/json"]?.schema;
-          // Not JSON: the Prometheus text, the HTML reference, a stream, and a node output, which is any value.
-          if (["/metrics", "/docs", "/v1/executions/{id}/stream"].includes(path)) continue;
+          // A node output is any value; everything else declares its JSON schema or its other media types.
           if (path.endsWith("/output")) continue;
+          const media = Object.keys(r.content ?? {});
+          if (media.length && !media.includes("application/json")) continue;
           if (!schema || Object.keys(schema).length === 0) untyped.push(`${method} ${path} ${status}`);
         }
     expect(untyped).toEqual([]);
@@ -88,6 +89,12 @@ describe("OpenAPI document", () => {
     expect(start.responses["429"].headers["Retry-After"]).toBeDefined();
     const stream = doc.paths["/v1/executions/{id}/stream"].get.parameters.map((p: any) => p.name);
     expect(stream).toContain("Last-Event-ID");
+    // What is not JSON says what it is.
+    const media = (path: string) => Object.keys(doc.paths[path].get.responses["200"].content ?? {});
+    expect(media("/docs")).toEqual(["text/html"]);
+    expect(media("/metrics")).toEqual(["text/plain"]);
+    expect(media("/v1/executions/{id}/stream")).toEqual(["text/event-stream"]);
+    expect(media("/v1/results/export")).toEqual(["application/x-ndjson", "text/csv"]);
 
     // The check every test response goes through is strict: a renamed field fails it.
     const view = doc.paths["/v1/executions/{id}"].get.responses["200"].content["application/json"].schema;

@@ -9,7 +9,8 @@ import type { RunState } from "./state";
 
 /** How one attempt of a node ended, as its executor reports it. */
 export type RunResult =
-  | { ok: true; output: unknown }
+  /** `result_key`: the node's result key, rendered once it succeeded (nodes that declare a `result` with a key). */
+  | { ok: true; output: unknown; result_key?: string }
   | { ok: false; error: AttemptError }
   /** Hand the node to the execution's durable timers / event inbox instead of finishing it. */
   | { wait: { until: number | null; event: string | null } }

@@ -54,6 +54,8 @@ export interface NodeRecord extends NodeState {
   seq: number;
   /** Attempts made before the last redrive; the retry policy counts from here. */
   attempt_base: number;
+  /** The rendered key of the node's result (definition `result.key`), set when it succeeded; null otherwise. */
+  result_key: string | null;
 }
 
 export interface RunState {
@@ -170,6 +172,7 @@ export function pendingNode(id: string, kind: string): NodeRecord {
     error_message: null,
     seq: 0,
     attempt_base: 0,
+    result_key: null,
   };
 }
 

@@ -203,8 +203,10 @@ function attemptFinished(st: Step, id: string, attempt: number, result: RunResul
   // The run was cancelled or timed out, or this is a stale attempt: its result no longer counts.
   if (node.status !== "running" || node.attempt !== attempt) return;
   if ("ok" in result) {
-    if (result.ok) succeedNode(st, node, result.output);
-    else failOrRetry(st, node, attempt, result.error);
+    if (result.ok) {
+      succeedNode(st, node, result.output);
+      node.result_key = result.result_key ?? null;
+    } else failOrRetry(st, node, attempt, result.error);
     return;
   }
   const wait = "child" in result ? childWait(result.child.execution_id) : result.wait;
