@@ -8,12 +8,14 @@ import { Workflows } from "./pages/Workflows";
 import { Workflow } from "./pages/Workflow";
 import { Schedules } from "./pages/Schedules";
 import { Usage } from "./pages/Usage";
+import { Results } from "./pages/Results";
 import { NotFound } from "./components/Problem";
 
 const NAV = [
   ["/executions", "Executions"],
   ["/workflows", "Workflows"],
   ["/schedules", "Schedules & monitors"],
+  ["/results", "Results"],
   ["/usage", "Usage"],
 ] as const;
 
@@ -32,6 +34,7 @@ function Page({ path, search }: { path: string; search: URLSearchParams }) {
   if (p) return <Workflow key={p.id} id={p.id!} search={search} />;
   if (path === "/schedules") return <Schedules />;
   if (path === "/usage") return <Usage />;
+  if (path === "/results") return <Results search={search} />;
   return <NotFound detail={`There is no page at ${path}.`} />;
 }
 

@@ -64,6 +64,17 @@ export const api = {
   put: <T>(path: string, body: unknown) => request<T>("PUT", path, body),
 };
 
+/** Fetch a file the API streams (an export) with the key, and hand it to the browser as a download. */
+export async function download(path: string, filename: string, key = session.key()): Promise<void> {
+  if (!key) throw new ApiError(401, "signed_out", "Signed out", "Sign in with an API key.", []);
+  const res = await fetch(path, { headers: { authorization: `Bearer ${key}` } });
+  if (!res.ok) throw await problemOf(res);
+  const url = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement("a"), { href: url, download: filename });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 /** A query string from the set fields only. */
 export function query(params: Record<string, string | number | undefined | null>): string {
   const q = new URLSearchParams();

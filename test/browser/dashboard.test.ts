@@ -418,6 +418,48 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  it("charts a workflow's results per key over time, from the workflow's link, and exports them as CSV", async () => {
+    const wf = await workflow({
+      name: "scores",
+      input_schema: { type: "object", required: ["topic", "score"], properties: { topic: {}, score: {} } },
+      nodes: [
+        {
+          id: "rate",
+          kind: "transform",
+          config: { expression: "{'topic': input.topic, 'mean_reward': input.score}" },
+          result: { name: "rewards", key: "{{ input.topic }}" },
+        },
+      ],
+    });
+    const runs: [string, number][] = [
+      ["tides", 0.2],
+      ["orbits", 0.9],
+      ["tides", 0.5],
+      ["orbits", 0.7],
+      ["tides", 0.8],
+    ];
+    for (const [topic, score] of runs) await settled(await start(wf, { topic, score }));
+    const page = await signedIn();
+    await page.goto(`${local.base}/workflows/${wf}`);
+    await page.getByRole("link", { name: "rewards" }).click();
+    await page.getByRole("heading", { name: "Results" }).waitFor();
+    await page.getByRole("img", { name: "mean_reward per key over time" }).waitFor();
+    const keys = await page
+      .locator("svg [data-series]")
+      .evaluateAll((gs) => gs.map((g) => g.getAttribute("data-series")));
+    expect(keys.sort()).toEqual(["orbits", "tides"]);
+    expect(await page.locator('svg [data-series="tides"] circle').count()).toBe(3);
+    expect(await page.locator("table.list tbody tr").count()).toBe(5);
+    const downloaded = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Export CSV" }).click();
+    const file = await downloaded;
+    expect(file.suggestedFilename()).toBe("results.csv");
+    const csv = readFileSync((await file.path()) as string, "utf8");
+    expect(csv.trimEnd().split("\r\n")).toHaveLength(6);
+    await screenshot(page, "results-chart");
+    await page.close();
+  });
+
   it("has no serious or critical accessibility violations on any page", async () => {
     const wf = await workflow({
       name: "a11y",
@@ -460,6 +502,7 @@ describe("dashboard", () => {
       ["workflow", `/workflows/${wf}`, "Compare versions"],
       ["schedules", "/schedules", "Monitors"],
       ["usage", "/usage", "Usage"],
+      ["results", `/results?workflow=${wf}`, "Results"],
     ];
     for (const [name, path, heading] of pages) {
       await page.goto(`${local.base}${path}`);

@@ -5,7 +5,7 @@ import { useLoad } from "../hooks";
 import { diffLines, pretty } from "../model/diff";
 import { fieldsOf, parseFields, type Field } from "../model/form";
 import type { WorkflowView } from "../model/types";
-import { navigate } from "../router";
+import { Link, navigate } from "../router";
 import { Graph } from "../components/Graph";
 import { LoadFailed, ProblemView } from "../components/Problem";
 
@@ -37,6 +37,7 @@ export function Workflow({ id, search }: { id: string; search: URLSearchParams }
           ))}
         </select>
       </label>
+      <DeclaredResults workflow={w} />
       <div className="run-body">
         <Graph definition={w.definition.nodes} />
         <RunForm workflow={w} />
@@ -187,5 +188,26 @@ function VersionDiff({ id, versions: listed }: { id: string; versions: number[] 
         ))}
       </pre>
     </section>
+  );
+}
+
+/** The results this version's nodes declare, each a link to its page of results. */
+function DeclaredResults({ workflow }: { workflow: WorkflowView }) {
+  const declared = workflow.definition.nodes.flatMap((n) => {
+    const r = n.result as { name?: string } | undefined;
+    return r?.name ? [{ node: n.id, name: r.name }] : [];
+  });
+  if (declared.length === 0) return null;
+  return (
+    <p>
+      Results:{" "}
+      {declared.map((d, i) => (
+        <span key={d.node}>
+          {i > 0 && ", "}
+          <Link to={`/results${query({ workflow: workflow.id, name: d.name })}`}>{d.name}</Link>{" "}
+          <small>({d.node})</small>
+        </span>
+      ))}
+    </p>
   );
 }
