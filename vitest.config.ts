@@ -115,6 +115,16 @@ export default defineConfig({
         },
       },
       {
+        // Reliability gates that need the real `npm start` over sockets (run by npm run test:reliability).
+        test: {
+          name: "reliability-local",
+          include: ["test/reliability-local/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 900_000,
+          hookTimeout: 150_000,
+        },
+      },
+      {
         // The dashboard in Debian's Chromium (playwright-core) against the real `npm start`.
         test: {
           name: "browser",

@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { EventSource } from "eventsource";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeCloudflare, type D1Results } from "../support/cloudflare-api";
 import { callLocal, copyOfRepo, startLocal, type LocalServer } from "../support/local-server";
@@ -78,6 +79,71 @@ describe("npm start", () => {
     expect(Date.parse(health.body.checks.cron.last_tick_at) % 60_000).toBe(0);
     expect(health.body.checks.cron.age_s).toBeLessThan(65);
   }, 120_000);
+
+  it("streams every event to a standard EventSource client as an unnamed message, and resumes it by Last-Event-ID", async () => {
+    // A named SSE event (`event: node.started`) never reaches `onmessage`: the monitoring post-mortem's bug. A standard
+    // client, not this repository's own parser, is the judge.
+    const wf = (
+      await api("POST", "/v1/workflows", {
+        name: "sse",
+        nodes: [
+          { id: "a", kind: "transform", config: { expression: "1" } },
+          { id: "w", kind: "wait_for_event", needs: ["a"], config: { event: "go" } },
+          { id: "b", kind: "transform", needs: ["w"], config: { expression: "2" } },
+        ],
+      })
+    ).body.id;
+    const id = (await api("POST", `/v1/workflows/${wf}/executions`, { input: {} })).body.id as string;
+    const ticket = async () => (await api("POST", "/v1/stream-tickets", { execution_id: id })).body.ticket as string;
+    const listen = (url: string, until: (type: string) => boolean, lastEventId?: number) =>
+      new Promise<{ types: string[]; seqs: number[]; named: string[] }>((resolve, reject) => {
+        // The header EventSource sends on its own reconnects, sent here on the first connect.
+        const source = new EventSource(url, {
+          fetch: (input, init) =>
+            fetch(input, {
+              ...init,
+              headers: {
+                ...init.headers,
+                ...(lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) }),
+              },
+            }),
+        });
+        const got = { types: [] as string[], seqs: [] as number[], named: [] as string[] };
+        for (const name of ["node.started", "node.succeeded", "execution.succeeded", "execution.started"])
+          source.addEventListener(name, () => got.named.push(name));
+        source.onmessage = (m) => {
+          const e = JSON.parse(m.data) as { type: string; seq: number };
+          expect(m.lastEventId).toBe(String(e.seq));
+          got.types.push(e.type);
+          got.seqs.push(e.seq);
+          if (until(e.type)) {
+            source.close();
+            resolve(got);
+          }
+        };
+        source.onerror = () => {
+          if (source.readyState === EventSource.CLOSED) reject(new Error("the stream closed"));
+        };
+        setTimeout(() => (source.close(), reject(new Error(`no end: ${got.types.join(", ")}`))), 30_000);
+      });
+    const first = await listen(
+      `${local.base}/v1/executions/${id}/stream?ticket=${await ticket()}`,
+      (t) => t === "node.waiting",
+    );
+    expect(first.named).toEqual([]);
+    expect(first.types).toContain("node.succeeded");
+    await api("POST", `/v1/executions/${id}/events`, { name: "go", payload: 1 });
+    // Resumed after the last seq seen, as EventSource does on reconnect: the rest, nothing twice.
+    const last = first.seqs.at(-1) as number;
+    const rest = await listen(
+      `${local.base}/v1/executions/${id}/stream?ticket=${await ticket()}`,
+      (t) => t === "execution.succeeded",
+      last,
+    );
+    expect(rest.named).toEqual([]);
+    expect(Math.min(...rest.seqs)).toBe(last + 1);
+    expect(rest.types.at(-1)).toBe("execution.succeeded");
+  });
 
   it("prints a METRICS_TOKEN that reads /metrics, and collapses migrations to one line each", async () => {
     const token = /Bearer (mt_[\w-]+)" \S+\/metrics/.exec(local.output())?.[1];

@@ -1,256 +1,16 @@
 // Gate 5: walk /openapi.json and send every operation valid requests and mutated ones (wrong types, missing
 // fields, huge strings, deep nesting, invalid UTF-8, wrong content types, oversized bodies, junk paths and queries).
+// The same requests go over real sockets to `npm start` in test/reliability-local/malformed-sockets.test.ts.
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { client, createTenant } from "../support/api";
 import { reportGate } from "../support/gates";
 import { prng } from "../support/random";
-import {
-  bodyFor,
-  concretePath,
-  documentedOperations,
-  ownedObjects,
-  type Ids,
-  type JsonSchema,
-  type Op,
-} from "../support/operations";
+import { bodyFor, documentedOperations, ownedObjects, type Op } from "../support/operations";
+import { fuzzedOperations, Gen, mutatedRequest, Tally, validRequest, type Req } from "../support/malformed-requests";
 
 const PER_ROUTE = 500;
 const SEED = 20261123;
-const MAX_BODY_BYTES = 1024 * 1024;
-
-interface Req {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: BodyInit;
-  /** The status this mutation must get, when one is owed (413 past the body cap, 415 for a non-JSON type). */
-  expect?: number;
-  label: string;
-}
-
-class Gen {
-  constructor(readonly r: () => number) {}
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.r() * (hi - lo + 1));
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.r() * xs.length)] as T;
-  }
-  text(max = 40): string {
-    const alphabet = [
-      "a",
-      "Z",
-      "7",
-      " ",
-      "-",
-      "_",
-      "é",
-      "ß",
-      "漢",
-      "🙂",
-      "\u0000",
-      '"',
-      "\\",
-      "<",
-      "'",
-      "\n",
-      "%",
-      "{{",
-      "}}",
-    ];
-    return Array.from({ length: this.int(1, max) }, () => this.pick(alphabet)).join("");
-  }
-  json(depth = 2): unknown {
-    const kind = this.int(0, depth > 0 ? 6 : 4);
-    if (kind === 0) return null;
-    if (kind === 1) return this.r() < 0.5;
-    if (kind === 2) return this.pick([0, -1, 1.5, 1e308, -1e308, 2 ** 53 + 1]);
-    if (kind === 3 || kind === 4) return this.text();
-    if (kind === 5) return Array.from({ length: this.int(0, 3) }, () => this.json(depth - 1));
-    return Object.fromEntries(Array.from({ length: this.int(0, 3) }, () => [this.text(8), this.json(depth - 1)]));
-  }
-  /** A value the query parameter's JSON schema accepts. */
-  queryValue(s: JsonSchema): string | null {
-    const schema = s.anyOf?.find((x) => x.type !== "null") ?? s;
-    if (schema.enum) return String(this.pick(schema.enum));
-    if (schema.type === "integer" || schema.type === "number")
-      return String(this.int(Math.max(schema.minimum ?? 0, -5), Math.min(schema.maximum ?? 1000, 1000)));
-    if (schema.format === "date-time") return new Date(Date.now() - this.int(0, 1e9)).toISOString();
-    if (schema.pattern?.includes(":")) return `${this.pick(["env", "team"])}:${this.pick(["prod", "a"])}`;
-    return null;
-  }
-}
-
-const bodyHeaders = { "content-type": "application/json" };
-
-function validRequest(g: Gen, op: Op, ids: Ids): Req {
-  const query = new URLSearchParams();
-  for (const [name, schema] of Object.entries(op.query)) {
-    if (name === "cursor" || g.r() < 0.5) continue;
-    const v = g.queryValue(schema);
-    if (v !== null) query.set(name, v);
-  }
-  const path = concretePath(op, ids) + (query.size ? `?${query}` : "");
-  const body = bodyFor(op, ids);
-  const varied = body && typeof body === "object" ? vary(g, structuredClone(body) as Record<string, unknown>) : body;
-  return {
-    method: op.method,
-    path,
-    headers: op.hasBody ? { ...bodyHeaders } : {},
-    ...(varied !== undefined ? { body: JSON.stringify(varied) } : {}),
-    label: "valid",
-  };
-}
-
-/** Valid variations: free-text fields get random text, inputs and payloads random JSON. */
-function vary(g: Gen, body: Record<string, unknown>): Record<string, unknown> {
-  for (const key of ["name", "reason", "value"])
-    if (typeof body[key] === "string" && g.r() < 0.7) body[key] = g.text(60).replace(/\u0000/g, "") || "x";
-  for (const key of ["input", "payload"]) if (key in body && g.r() < 0.7) body[key] = g.json(3);
-  return body;
-}
-
-const MUTATIONS = [
-  "wrong-type",
-  "missing-field",
-  "extra-field",
-  "huge-string",
-  "deep-nesting",
-  "invalid-utf8",
-  "wrong-content-type",
-  "oversized",
-  "not-json",
-  "junk-path",
-  "junk-query",
-  "whole-body",
-  "idempotency-key",
-] as const;
-
-function mutatedRequest(g: Gen, op: Op, ids: Ids): Req {
-  const base = validRequest(g, op, ids);
-  // GET requests carry no body: their mutations are in the path and the query.
-  const kind = op.method === "GET" ? g.pick(["junk-path", "junk-query"] as const) : g.pick(MUTATIONS);
-  const body = base.body ? (JSON.parse(base.body as string) as Record<string, unknown>) : {};
-  const keys = Object.keys(body);
-  const withBody = (b: unknown): Req => ({
-    ...base,
-    headers: { ...bodyHeaders },
-    body: JSON.stringify(b),
-    label: kind,
-  });
-  switch (kind) {
-    case "wrong-type":
-      if (keys.length) body[g.pick(keys)] = g.pick([42, "42", [], {}, null, true, -1.5]);
-      return withBody(body);
-    case "missing-field":
-      if (keys.length) delete body[g.pick(keys)];
-      return withBody(body);
-    case "extra-field":
-      body[g.text(10)] = g.json();
-      return withBody(body);
-    case "huge-string": {
-      const huge = "x".repeat(g.int(10_000, 500_000));
-      if (keys.length) body[g.pick(keys)] = huge;
-      else body.name = huge;
-      return withBody(body);
-    }
-    case "deep-nesting": {
-      const depth = g.int(1_000, 100_000);
-      const nested = `${"[".repeat(depth)}${"]".repeat(depth)}`;
-      const field = keys.length ? g.pick(keys) : "input";
-      return {
-        ...base,
-        headers: { ...bodyHeaders },
-        body: JSON.stringify({ ...body, [field]: "__DEEP__" }).replace('"__DEEP__"', nested),
-        label: kind,
-      };
-    }
-    case "invalid-utf8": {
-      const bytes = new TextEncoder().encode(JSON.stringify({ ...body, name: "AB" }));
-      const at = bytes.indexOf(0x41);
-      if (at >= 0) bytes.set([0xff, 0xfe], at);
-      return { ...base, headers: { ...bodyHeaders }, body: bytes, label: kind };
-    }
-    case "wrong-content-type": {
-      const type = g.pick([
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "multipart/form-data; boundary=x",
-        "application/jsonx",
-        "application/xml",
-      ]);
-      return {
-        ...base,
-        headers: { "content-type": type },
-        body: base.body ?? "{}",
-        ...(op.hasBody ? { expect: 415 } : {}),
-        label: kind,
-      };
-    }
-    case "oversized":
-      return {
-        ...base,
-        headers: { ...bodyHeaders },
-        body: JSON.stringify({ ...body, pad: "y".repeat(MAX_BODY_BYTES + g.int(1, 4096)) }),
-        ...(op.hasBody ? { expect: 413 } : {}),
-        label: kind,
-      };
-    case "not-json":
-      return {
-        ...base,
-        headers: { ...bodyHeaders },
-        body: g.pick(["{", "nul", "{'a': 1}", "[1,]", "\u0000", '{"a":1}{', ""]),
-        label: kind,
-      };
-    case "junk-path": {
-      const junk = g.pick([
-        "%00",
-        "..%2F..%2Fetc",
-        "%E0%A4%A",
-        "x".repeat(g.int(65, 5000)),
-        "ex_%F0%9F%99%82",
-        "wf_' OR 1=1 --",
-        "%ff%fe",
-        "-1",
-        "0",
-      ]);
-      const segments = base.path.split("?")[0]!.split("/");
-      const at = g.int(2, segments.length - 1);
-      segments[at] = junk;
-      return { ...base, path: segments.join("/"), label: kind };
-    }
-    case "junk-query": {
-      const names = [...Object.keys(op.query), "limit", "cursor", "after"];
-      const value = g.pick(["abc", "-1", "1e309", "NaN", "%00", "x".repeat(5000), "9".repeat(400), "[]", "{}", "%ff"]);
-      return {
-        ...base,
-        path: `${base.path.split("?")[0]}?${g.pick(names)}=${value}&${g.pick(names)}=${value}`,
-        label: kind,
-      };
-    }
-    case "whole-body":
-      return {
-        ...base,
-        headers: { ...bodyHeaders },
-        body: JSON.stringify(g.pick([null, 42, "str", [], [1, 2], true])),
-        label: kind,
-      };
-    case "idempotency-key": {
-      // Junk keys, and a few real ones reused across different bodies: 400, 422 or 409, never a 5xx.
-      const key = g.pick([
-        "",
-        " ",
-        "x".repeat(256),
-        "tab\there",
-        "caf\u00e9",
-        `reused-${g.int(1, 3)}`,
-        `reused-${g.int(1, 3)}`,
-      ]);
-      return { ...base, headers: { ...base.headers, "idempotency-key": key }, label: kind };
-    }
-  }
-}
 
 describe("gate: malformed input from the OpenAPI document", () => {
   it("answers every valid and mutated request without a 5xx, with problem+json on every 4xx", async () => {
@@ -265,18 +25,9 @@ describe("gate: malformed input from the OpenAPI document", () => {
         nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
       })
     ).body.id;
-    const ops = (await documentedOperations()).filter((o) => !o.path.endsWith("/stream") && o.path !== "/docs");
-    // Deleting an object early would turn the rest of its routes into plain 404s: deletes go last.
-    ops.sort((a, b) => Number(a.method === "DELETE") - Number(b.method === "DELETE"));
+    const ops = fuzzedOperations(await documentedOperations());
     const g = new Gen(prng(SEED));
-
-    // Failures grouped by mutation and operation, each with a count and its first example.
-    const failed = new Map<string, { n: number; example: string }>();
-    const failures = {
-      push: (key: string, example: string) =>
-        failed.set(key, { n: (failed.get(key)?.n ?? 0) + 1, example: failed.get(key)?.example ?? example }),
-    };
-    const counts = { sent: 0, s2xx: 0, s4xx: 0, s5xx: 0, problem: 0, owed: 0, owedMet: 0 };
+    const tally = new Tally();
     const send = async (req: Req, op: Op) => {
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...req.headers };
       if (req.path === "/metrics") headers.authorization = "Bearer metrics-test-token";
@@ -285,44 +36,17 @@ describe("gate: malformed input from the OpenAPI document", () => {
         headers,
         ...(req.body !== undefined ? { body: req.body } : {}),
       });
-      const text = await res.text();
-      counts.sent++;
-      const key = `${req.label} ${op.method} ${op.path}`;
-      const where = `${req.method} ${req.path.slice(0, 120)}`;
-      if (res.status >= 500) {
-        counts.s5xx++;
-        failures.push(key, `${where} -> ${res.status} ${text.slice(0, 200)}`);
-      } else if (res.status >= 400) {
-        counts.s4xx++;
-        let body: { status?: number } | null = null;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          /* reported below */
-        }
-        if (res.headers.get("content-type") === "application/problem+json" && body?.status === res.status)
-          counts.problem++;
-        else failures.push(key, `${where} -> ${res.status} not problem+json: ${text.slice(0, 120)}`);
-      } else counts.s2xx++;
-      if (req.expect !== undefined) {
-        counts.owed++;
-        if (res.status === req.expect) counts.owedMet++;
-        else failures.push(key, `${where} -> ${res.status}, owed ${req.expect}`);
-      }
+      tally.answered(req, op, res.status, res.headers.get("content-type"), await res.text());
     };
     for (op of ops) {
       const reqs = [
-        ...Array.from({ length: PER_ROUTE }, () => validRequest(g, op, ids)),
-        ...Array.from({ length: PER_ROUTE }, () => mutatedRequest(g, op, ids)),
+        ...Array.from({ length: PER_ROUTE }, () => validRequest(g, op, ids, bodyFor)),
+        ...Array.from({ length: PER_ROUTE }, () => mutatedRequest(g, op, ids, bodyFor)),
       ];
       for (let i = 0; i < reqs.length; i += 25) await Promise.all(reqs.slice(i, i + 25).map((r) => send(r, op)));
     }
-    const problemShare = counts.s4xx ? ((100 * counts.problem) / counts.s4xx).toFixed(1) : "100.0";
-    await reportGate(
-      "malformed-input",
-      `${ops.length} operations x ${PER_ROUTE} valid + ${PER_ROUTE} mutated (seed ${SEED}), ${counts.sent} requests, ${counts.s5xx} 5xx, ${problemShare}% of ${counts.s4xx} 4xx problem+json, ${counts.owedMet}/${counts.owed} owed 413/415`,
-    );
-    expect([...failed].map(([key, f]) => `${key}: ${f.n}x, e.g. ${f.example}`)).toEqual([]);
-    expect(counts.s2xx).toBeGreaterThan(ops.length * PER_ROUTE * 0.3);
+    await reportGate("malformed-input", tally.summary(ops.length, PER_ROUTE, SEED));
+    expect(tally.failures()).toEqual([]);
+    expect(tally.counts.s2xx).toBeGreaterThan(ops.length * PER_ROUTE * 0.3);
   }, 600_000);
 });

@@ -1,0 +1,85 @@
+// The documented operations of /openapi.json as the gates walk them, the bodies and paths that aim them at a
+// tenant's own objects. No Cloudflare imports: used in the workerd pool and from node against `npm start`.
+
+export interface Op {
+  method: string;
+  path: string;
+  /** The JSON schema of each documented query parameter. */
+  query: Record<string, JsonSchema>;
+  hasBody: boolean;
+}
+
+export interface JsonSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  format?: string;
+  anyOf?: JsonSchema[];
+  default?: unknown;
+  pattern?: string;
+}
+
+export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo", string>;
+
+export interface OpenApiDoc {
+  paths: Record<
+    string,
+    Record<string, { parameters?: { name: string; in: string; schema: JsonSchema }[]; requestBody?: unknown }>
+  >;
+}
+
+/** Every operation of an OpenAPI document with its query parameters and whether it takes a JSON body. */
+export function operationsOf(doc: OpenApiDoc): Op[] {
+  return Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      path,
+      query: Object.fromEntries((op.parameters ?? []).filter((p) => p.in === "query").map((p) => [p.name, p.schema])),
+      hasBody: Boolean(op.requestBody),
+    })),
+  );
+}
+
+/** A valid body for each operation that takes one, so a refusal is about who asks or what was mutated. */
+export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unknown): unknown {
+  const bodies: Record<string, unknown> = {
+    "POST /v1/workflows": { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] },
+    "PUT /v1/workflows/{id}": { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "2" } }] },
+    "POST /v1/workflows/{id}/executions": { input: {} },
+    "POST /v1/executions/bulk/{action}": { filter: { workflow_id: ids.wf }, limit: 10 },
+    "POST /v1/executions/{id}/events": { name: "go", payload: 1 },
+    "POST /v1/executions/{id}/cancel": { reason: "matrix" },
+    "POST /v1/executions/{id}/redrive": {},
+    "POST /v1/stream-tickets": { execution_id: ids.ex },
+    "POST /v1/workflows/{id}/schedules": { cron: "0 0 1 1 *" },
+    "PATCH /v1/schedules/{id}": { enabled: false },
+    "POST /v1/monitors": monitor,
+    "PATCH /v1/monitors/{id}": { enabled: false },
+    "PUT /v1/budget": { monthly_usd: 10 },
+    "POST /v1/templates/{name}/instantiate": {},
+    "PUT /v1/secrets/{name}": { value: "v" },
+    "PUT /v1/cors": { origins: ["https://app.example.com"] },
+  };
+  return bodies[`${op.method} ${op.path}`];
+}
+
+/** The operation's path with its parameters filled in with the owned objects. */
+export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
+  const resource = op.path.split("/")[2];
+  // A node's output exists once it succeeded: that route is aimed at the finished execution.
+  const execution = op.path.endsWith("/output") ? ids.done : ids.ex;
+  const id =
+    resource === "workflows"
+      ? ids.wf
+      : resource === "executions"
+        ? execution
+        : resource === "schedules"
+          ? ids.sc
+          : ids.mo;
+  return op.path
+    .replace("{id}", id)
+    .replace("{node_id}", "m")
+    .replace("{action}", "cancel")
+    .replace("{name}", op.path.startsWith("/v1/templates") ? "order-intake" : "MATRIX_SECRET");
+}
