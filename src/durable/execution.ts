@@ -289,6 +289,11 @@ export class ExecutionObject extends DurableObject<Env> {
    * A node's output for GET .../nodes/:node_id/output: inline, or the reference to the value kept in R2. Null when
    * the execution is not the tenant's; `node: false` when it has no such node.
    */
+  /** Whether this execution exists and is `tenantId`'s (what its R2 files may be read under). */
+  owns(tenantId: string): boolean {
+    return this.owned(tenantId) !== null;
+  }
+
   nodeOutput(tenantId: string, nodeId: string): { node: boolean; status: string | null; output: unknown } | null {
     const run = this.owned(tenantId);
     if (!run) return null;

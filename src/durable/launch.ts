@@ -8,6 +8,9 @@ import type { RunInput, RunResult, StepResult } from "../engine/run/messages";
 import { nodeDef, nodeRecord, type NodeRecord, type RunState } from "../engine/run/state";
 import { executors } from "../nodes";
 import { runAttempt } from "./attempt";
+import { renderArtifacts, storeArtifacts, type ArtifactFile } from "./artifacts";
+import type { NodeDef } from "../engine/dag";
+import { errorValue } from "../nodes/types";
 import { crashPoint } from "./faults";
 import { MapRun, type MapOutcome } from "./map-run";
 import { isOutputRef, storedBytes, storeOutput } from "./outputs";
@@ -50,9 +53,10 @@ export function launchAttempt(run: AttemptHost, nodeId: string, attempt: number,
   }
   const exec = run.state.exec;
   const executor = executors[node.kind];
-  const attemptRun = (): Promise<RunResult> =>
+  const def = nodeDef(run.state, nodeId);
+  const attemptRun = (ctx = run.context()): Promise<RunResult> =>
     executor
-      ? runAttempt(executor, nodeDef(run.state, nodeId), run.context(), {
+      ? runAttempt(executor, def, ctx, {
           executionId: exec.id,
           attempt,
           attemptBase: node.attempt_base,
@@ -61,14 +65,16 @@ export function launchAttempt(run: AttemptHost, nodeId: string, attempt: number,
           services: runServices(run.h.env, run.h.store, exec, nodeId, attempt, (m) =>
             run.h.subscribers.broadcastTransient(m),
           ),
-        }).then((result) => storeLarge(run, nodeId, attempt, result))
+        })
+          .then((result) => withArtifacts(run, def, ctx, result))
+          .then((result) => storeLarge(run, nodeId, attempt, result))
       : Promise.resolve({
           ok: false,
           error: { code: "unknown_kind", message: `no executor for kind "${node.kind}"`, retryable: false },
         });
   // With subscribers watching, node.started goes out before the attempt's own work (a transform is CPU only)
   // instead of waiting for it in the same turn.
-  const work = !resume && run.h.subscribers.count() > 0 ? endTurn().then(attemptRun) : attemptRun();
+  const work = !resume && run.h.subscribers.count() > 0 ? endTurn().then(() => attemptRun()) : attemptRun();
   track(run, nodeId, attempt, work, (result) => run.feed({ type: "attemptFinished", nodeId, attempt, result }));
 }
 
@@ -101,6 +107,18 @@ function runMap(run: AttemptHost, node: NodeRecord, attempt: number): Promise<Ma
     progress: (counts, reason) => run.feed({ type: "mapProgress", nodeId: node.id, counts, reason }),
     cancelChildren: (ids) => run.cancelChildren(ids, `map node ${node.id} stopped`),
   }).run();
+}
+
+/** A succeeded node that declares `artifacts` has its files written to R2 before its success is recorded. */
+async function withArtifacts(run: AttemptHost, def: NodeDef, ctx: ExprContext, result: RunResult): Promise<RunResult> {
+  if (!def.artifacts || !("ok" in result) || !result.ok) return result;
+  let files: ArtifactFile[];
+  try {
+    files = await renderArtifacts(def, ctx, result);
+  } catch (err) {
+    return { ok: false, error: errorValue(err, new AbortController().signal) };
+  }
+  return (await storeArtifacts(run.h.env.ARTIFACTS, run.state.exec.id, def.id, files)) ?? result;
 }
 
 /** Write an attempt's output to R2 when it is too big for a row; the node then holds the reference. */

@@ -40,6 +40,11 @@ export const nodeSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Files the node returns: a template rendering to [{path, content}] (over its own output too), written to R2 when
+     * the node succeeds; listed at /v1/executions/:id/artifacts and streamed as artifacts.zip.
+     */
+    artifacts: z.string().min(1).max(4096).optional(),
   })
   .strict();
 
@@ -141,12 +146,14 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
     if (new Set(n.needs).size !== n.needs.length)
       errors.push({ path: `nodes[${i}].needs`, message: "duplicate entries" });
     errors.push(...checkNode(n, ["nodes", i], kinds));
-    if (n.result && NO_RESULT_KINDS.has(n.kind))
-      errors.push({
-        path: `nodes[${i}].result`,
-        message: `a ${n.kind} node's output cannot be a result; declare it on a transform that needs "${n.id}"`,
-      });
+    for (const field of ["result", "artifacts"] as const)
+      if (n[field] && NO_RESULT_KINDS.has(n.kind))
+        errors.push({
+          path: `nodes[${i}].${field}`,
+          message: `a ${n.kind} node's ${field === "result" ? "output cannot be a result" : "success is not its own attempt: it cannot return artifacts"}; declare it on a transform that needs "${n.id}"`,
+        });
     if (n.result?.key) errors.push(...compileErrors(templatesIn(n.result.key), `nodes[${i}].result.key`));
+    if (n.artifacts) errors.push(...compileErrors(templatesIn(n.artifacts), `nodes[${i}].artifacts`));
   });
   if (errors.length === 0) {
     const cycle = findCycle(def.nodes);
@@ -160,6 +167,12 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
       ...templatesIn(n.result?.key ?? "").map((t) => ({
         node: n.id,
         path: `nodes[${i}].result.key`,
+        expression: t.expression,
+        readsOwnOutput: true,
+      })),
+      ...templatesIn(n.artifacts ?? "").map((t) => ({
+        node: n.id,
+        path: `nodes[${i}].artifacts`,
         expression: t.expression,
         readsOwnOutput: true,
       })),

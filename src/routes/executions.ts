@@ -3,6 +3,7 @@ import { z } from "zod";
 import * as history from "../db/history-repo";
 import { executionStub, snapshotOf } from "../durable/client";
 import { isOutputRef, refKey } from "../durable/outputs";
+import { artifactPages, artifactsZip, type ArtifactEntry } from "../durable/artifacts";
 import { eraseExecution } from "../services/erase";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
@@ -160,6 +161,21 @@ export const executions = new Hono<AppEnv>()
       "content-type": "application/json",
       "content-length": String(object.size),
       etag: object.httpEtag,
+    });
+  })
+  .get("/:id/artifacts", async (c) => {
+    const id = executionId(c.req.param("id"));
+    if (!(await executionStub(c.env, id).owns(c.get("tenantId")))) throw executionNotFound(id);
+    const data: ArtifactEntry[] = [];
+    for await (const page of artifactPages(c.env.ARTIFACTS, id)) data.push(...page);
+    return c.json({ data, zip: `/v1/executions/${id}/artifacts.zip` });
+  })
+  .get("/:id/artifacts.zip", async (c) => {
+    const id = executionId(c.req.param("id"));
+    if (!(await executionStub(c.env, id).owns(c.get("tenantId")))) throw executionNotFound(id);
+    return c.body(artifactsZip(c.env.ARTIFACTS, id), 200, {
+      "content-type": "application/zip",
+      "content-disposition": `attachment; filename="${id}-artifacts.zip"`,
     });
   })
   .get("/:id/nodes/:node_id/items", async (c) => {

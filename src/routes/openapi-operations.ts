@@ -195,6 +195,21 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "get",
+    path: "/v1/executions/{id}/artifacts",
+    summary: "The files the execution's nodes returned (a node's `artifacts`), by node and path",
+    tag: "executions",
+    ok: 200,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/{id}/artifacts.zip",
+    summary: "Every file the execution's nodes returned, streamed as one zip (entries <node>/<path>)",
+    tag: "executions",
+    ok: 200,
+    content: { "application/zip": "A zip archive, deflated, one entry per file." },
+  },
+  {
+    method: "get",
     path: "/v1/executions/{id}/nodes/{node_id}/items",
     summary: "A map node's items in input order: status, attempts, output or error",
     tag: "executions",

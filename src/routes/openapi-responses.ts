@@ -150,6 +150,10 @@ export const RESPONSES: Record<string, z.ZodType> = {
   "get /v1/executions/{id}": executionView,
   "get /v1/executions/{id}/events": z.object({ data: z.array(eventEnvelope), next_after: z.number().int() }),
   "get /v1/executions/{id}/nodes/{node_id}/output": any,
+  "get /v1/executions/{id}/artifacts": z.object({
+    data: z.array(z.object({ node_id: z.string(), path: z.string(), bytes: z.number().int() })),
+    zip: z.string(),
+  }),
   "get /v1/executions/{id}/nodes/{node_id}/items": z.object({
     data: z.array(
       z.object({

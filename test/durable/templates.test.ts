@@ -1,4 +1,5 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { strFromU8, unzipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import { client, createTenant, target, targetCalls, waitFor, waitForNode, type Client } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
@@ -111,6 +112,9 @@ describe("question-pipeline", () => {
   });
 });
 
+/** The deliver node's output (a listing of every file with its role); the run's own output is its last nodes'. */
+const deliverOf = (done: any) => done.nodes.find((x: any) => x.node_id === "deliver").output;
+
 describe("sdlc-parallel", () => {
   const files = `[[json={"files":[{"path":"notes.md","content":"ok"}]}]]`;
   const review = (score: number, feedback: string) => `[[json@review={"score":${score},"feedback":"${feedback}"}]]`;
@@ -130,8 +134,8 @@ describe("sdlc-parallel", () => {
       expect(byId[phase].output.json.files).toEqual([{ path: "notes.md", content: "ok" }]);
     expect(Date.parse(byId.frontend.started_at)).toBeLessThan(Date.parse(byId.backend.finished_at));
     expect([byId.revision.status, byId.rereview.status]).toEqual(["skipped", "skipped"]);
-    expect(done.output.deliver).toMatchObject({ revised: false, score: 0.9, feedback: "fine" });
-    expect(done.output.deliver.files.map((f: any) => f.role)).toEqual([
+    expect(deliverOf(done)).toMatchObject({ revised: false, score: 0.9, feedback: "fine" });
+    expect(deliverOf(done).files.map((f: any) => f.role)).toEqual([
       "analyst",
       "architect",
       "developers",
@@ -147,12 +151,56 @@ describe("sdlc-parallel", () => {
     const project = `todo app [[key=${k}]] ${files} ${review(0.4, "validate the input")} [[json@revision={"files":[{"path":"api.ts","content":"validated"}]}]] [[json@rereview={"score":0.85,"feedback":"good"}]]`;
     const done = await waitFor(api, await start(api, wf, { project }), undefined, 30_000);
     expect(done.status).toBe("succeeded");
-    expect(done.output.deliver).toMatchObject({ revised: true, score: 0.85, feedback: "validate the input" });
-    expect(done.output.deliver.files.filter((f: any) => f.role === "developers (revised)")).toEqual([
+    expect(deliverOf(done)).toMatchObject({ revised: true, score: 0.85, feedback: "validate the input" });
+    expect(deliverOf(done).files.filter((f: any) => f.role === "developers (revised)")).toEqual([
       { role: "developers (revised)", path: "api.ts", chars: 9 },
     ]);
     const revision = (await modelCalls(k)).find((c) => `${c.system}\n${c.turns[0]?.text}`.includes("TASK: revision."));
     expect(revision?.turns.at(-1)?.text).toContain("and asks: validate the input");
+  });
+
+  it("delivers the files as artifacts (a list and one zip), runs the generated tests, and scores each role", async () => {
+    const { token } = await createTenant();
+    const api = client(token);
+    const wf = await instantiate(api, "sdlc-parallel");
+    const bucket = key("runner");
+    const code = `{"files":[{"path":"src/sum.mjs","content":"export const sum = (a, b) => a + b;"}]}`;
+    const tests =
+      `{"files":[{"path":"tests/sum.test.mjs","content":"import { test } from 'node:test'; import assert from 'node:assert'; ` +
+      `import { sum } from '../src/sum.mjs'; test('adds', () => assert.equal(sum(1, 2), 3)); test('wrong', () => assert.equal(sum(1, 1), 3));"}]}`;
+    const project = `sum lib ${files} ${review(0.9, "fine")} [[json@backend=${code}]] [[json@tests=${tests}]]`;
+    const id = await start(api, wf, { project, runner_url: target(`/runner/${bucket}`) });
+    const done = await waitFor(api, id, undefined, 60_000);
+    expect(done.status).toBe("succeeded");
+    // The generated tests really ran: one passes, one fails.
+    expect(done.output.scores).toEqual({
+      verified: true,
+      revised: false,
+      scores: { developers: 0.5, tester: 1, reviewer: 0.9 },
+      tests: { passed: 1, failed: 1 },
+    });
+    const listed = await api.get(`/v1/executions/${id}/artifacts`);
+    expect(listed.body.data.map((f: any) => `${f.node_id}/${f.path}`).sort()).toEqual([
+      "deliver/analyst/notes.md",
+      "deliver/architect/notes.md",
+      "deliver/backend/src/sum.mjs",
+      "deliver/frontend/notes.md",
+      "deliver/tests/tests/sum.test.mjs",
+    ]);
+    const zip = await exports.default.fetch(`http://edgeflow.test/v1/executions/${id}/artifacts.zip`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(zip.status).toBe(200);
+    expect(zip.headers.get("content-type")).toBe("application/zip");
+    const entries = unzipSync(new Uint8Array(await zip.arrayBuffer()));
+    expect(Object.keys(entries).sort()).toEqual(listed.body.data.map((f: any) => `${f.node_id}/${f.path}`).sort());
+    expect(strFromU8(entries["deliver/backend/src/sum.mjs"]!)).toBe("export const sum = (a, b) => a + b;");
+    // The scores are a result: per role, over time.
+    const results = await api.get(`/v1/results?workflow=${wf}&name=scores`);
+    expect(results.body.data[0].value.scores.developers).toBe(0.5);
+    // Erasing the run erases its files.
+    await api.del(`/v1/executions/${id}`);
+    expect((await env.ARTIFACTS.list({ prefix: `executions/${id}/` })).objects).toEqual([]);
   });
 
   it("keeps a multi-file answer too large for a row in R2 and still delivers it", async () => {
@@ -165,7 +213,9 @@ describe("sdlc-parallel", () => {
     const backend = done.nodes.find((x: any) => x.node_id === "backend");
     expect(backend.output.$ref).toMatch(/^r2:\/\/executions\//);
     expect(
-      done.output.deliver.files.filter((f: any) => f.role === "developers").map((f: any) => [f.path, f.chars]),
+      deliverOf(done)
+        .files.filter((f: any) => f.role === "developers")
+        .map((f: any) => [f.path, f.chars]),
     ).toEqual([
       ["server.ts", 300_000],
       ["db.ts", 2],
@@ -192,6 +242,8 @@ describe("sdlc-parallel", () => {
       ["revision", "cancelled"],
       ["rereview", "cancelled"],
       ["deliver", "cancelled"],
+      ["verify", "cancelled"],
+      ["scores", "cancelled"],
     ]);
     await new Promise((r) => setTimeout(r, 300));
     expect(await llmCalls(k)).toBe(4);

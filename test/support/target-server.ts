@@ -1,6 +1,10 @@
 // A real HTTP server on loopback that http nodes call in tests: echo, slow, flaky, fixed status, hanging,
 // and a side-effect endpoint that dedupes by Idempotency-Key the way a well-behaved API does.
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { createServer as createTcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { listenOnLoopback } from "./listen";
@@ -235,6 +239,15 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         call.finished_at = Date.now();
         return json(res, 200, { file_path: file, started_at: call.started_at, finished_at: call.finished_at });
       }
+      case "runner": {
+        // POST /runner/:bucket/run {files: [{path, content}]}: a CI runner. It writes the files to a fresh folder and
+        // runs each *.test.js / *.test.mjs with `node --test`, answering per test file what passed and failed.
+        record(`runner-${parts[1]}`, req);
+        const files = ((parseMaybe(body) as { files?: { path: string; content: string }[] })?.files ?? []).filter(
+          (f) => typeof f?.path === "string" && !f.path.split("/").includes("..") && !f.path.startsWith("/"),
+        );
+        return json(res, 200, await runTests(files));
+      }
       case "redirect":
         // GET /redirect?to=URL&status=302 — a hop the http node must re-check before following.
         record(`redirect-${q("key") ?? ""}`, req);
@@ -307,4 +320,37 @@ async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Run the test files among `files` with `node --test`, one process per file, in a folder holding all of them. */
+async function runTests(files: { path: string; content: string }[]) {
+  const dir = mkdtempSync(join(tmpdir(), "edgeflow-runner-"));
+  try {
+    for (const f of files) {
+      mkdirSync(dirname(join(dir, f.path)), { recursive: true });
+      writeFileSync(join(dir, f.path), f.content);
+    }
+    const tests = files.map((f) => f.path).filter((p) => /\.test\.m?js$/.test(p));
+    const results = [];
+    for (const path of tests) {
+      const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve) => {
+        execFile(process.execPath, ["--test", "--test-reporter=tap", path], { cwd: dir, timeout: 20_000 }, (err, out) =>
+          resolve({ stdout: String(out), code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
+        );
+      });
+      const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, "m").exec(stdout)?.[1] ?? 0);
+      results.push({
+        path,
+        passed: count("pass"),
+        failed: count("fail"),
+        exit_code: code,
+        output: stdout.slice(-2000),
+      });
+    }
+    const passed = results.reduce((s, r) => s + r.passed, 0);
+    const failed = results.reduce((s, r) => s + r.failed, 0);
+    return { passed, failed, files: results };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
