@@ -80,4 +80,28 @@ describe("npm start with current models", () => {
     const reply = view.nodes.find((n: any) => n.kind === "llm");
     expect(reply.output).toMatchObject({ provider: "openai", model: "gpt-5-mini", text: "echo: What is a neap tide?" });
   }, 60_000);
+
+  it("runs sdlc-parallel on these tiers and its artifacts.zip, downloaded over a socket, passes unzip -t", async () => {
+    const wf = await callLocal(local, "POST", "/v1/templates/sdlc-parallel/instantiate", {});
+    const files = `[[json={"files":[{"path":"README.md","content":"# todo"},{"path":"src/app.mjs","content":"export {};"}]}]]`;
+    const project = `todo app ${files} [[json@review={"score":0.9,"feedback":"fine"}]]`;
+    const started = await callLocal(local, "POST", `/v1/workflows/${wf.body.id}/executions`, { input: { project } });
+    expect(started.status).toBe(201);
+    let view: any;
+    for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+      view = (await callLocal(local, "GET", `/v1/executions/${started.body.id}`)).body;
+      if (["succeeded", "failed"].includes(view.status)) break;
+    }
+    expect(view.status, JSON.stringify(view.error)).toBe("succeeded");
+    const zip = await fetch(`${local.base}/v1/executions/${started.body.id}/artifacts.zip`, {
+      headers: { authorization: `Bearer ${local.key}` },
+    });
+    expect(zip.status).toBe(200);
+    const path = join(repo, "artifacts.zip");
+    writeFileSync(path, Buffer.from(await zip.arrayBuffer()));
+    const tested = await run("unzip", ["-t", path]);
+    expect(tested.stdout).toContain("No errors detected in compressed data");
+    expect(tested.stdout).toContain("deliver/backend/src/app.mjs");
+    expect(tested.stdout).toContain("deliver/tests/README.md");
+  }, 90_000);
 });
