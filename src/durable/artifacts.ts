@@ -3,7 +3,8 @@
 // streamed as one zip (fflate) a file at a time.
 import { Zip, ZipDeflate } from "fflate";
 import type { NodeDef } from "../engine/dag";
-import { render, UndefinedValueError, type ExprContext } from "../engine/expr";
+import type { ExprContext } from "../engine/expr";
+import { renderAfterSuccess } from "./attempt";
 import { FatalError, type RunResult } from "../nodes/types";
 
 export interface ArtifactFile {
@@ -31,14 +32,7 @@ export function artifactPathProblem(path: unknown): string | null {
 /** The node's rendered `artifacts` over its own output too; a list that is not files fails the attempt. */
 export async function renderArtifacts(node: NodeDef, ctx: ExprContext, result: RunResult): Promise<ArtifactFile[]> {
   if (!node.artifacts || !("ok" in result) || !result.ok) return [];
-  const own = { ...ctx, nodes: { ...ctx.nodes, [node.id]: { status: "succeeded", output: result.output } } };
-  let value: unknown;
-  try {
-    value = await render(node.artifacts, own, "artifacts");
-  } catch (err) {
-    if (err instanceof UndefinedValueError) throw new FatalError("template_undefined", err.message, { cause: err });
-    throw new FatalError("template_error", `artifacts: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const value = await renderAfterSuccess(node.artifacts, node.id, ctx, result.output, "artifacts");
   const list = Array.isArray(value) ? value : value && typeof value === "object" ? [value] : null;
   if (!list)
     throw new FatalError(

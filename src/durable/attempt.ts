@@ -81,14 +81,7 @@ export async function runAttempt(
 async function withResultKey(node: NodeDef, ctx: ExprContext, result: RunResult): Promise<RunResult> {
   const template = node.result?.key;
   if (!template || !("ok" in result) || !result.ok) return result;
-  const own = { ...ctx, nodes: { ...ctx.nodes, [node.id]: { status: "succeeded", output: result.output } } };
-  let key: unknown;
-  try {
-    key = await render(template, own, "result.key");
-  } catch (err) {
-    if (err instanceof UndefinedValueError) throw new FatalError("template_undefined", err.message, { cause: err });
-    throw new FatalError("template_error", `result.key: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const key = await renderAfterSuccess(template, node.id, ctx, result.output, "result.key");
   if (typeof key !== "string" && typeof key !== "number")
     throw new FatalError(
       "invalid_result_key",
@@ -98,6 +91,26 @@ async function withResultKey(node: NodeDef, ctx: ExprContext, result: RunResult)
   if (text.length === 0 || text.length > 512)
     throw new FatalError("invalid_result_key", `result.key rendered ${text.length} characters; a key has 1 to 512`);
   return { ...result, result_key: text };
+}
+
+/**
+ * Render a template a node declares about its own success (its result key, its artifacts) over its context and its
+ * own output; a missing value or a broken expression is a fatal error of the attempt, named at `path`.
+ */
+export async function renderAfterSuccess(
+  template: string,
+  nodeId: string,
+  ctx: ExprContext,
+  output: unknown,
+  path: string,
+): Promise<unknown> {
+  const own = { ...ctx, nodes: { ...ctx.nodes, [nodeId]: { status: "succeeded", output } } };
+  try {
+    return await render(template, own, path);
+  } catch (err) {
+    if (err instanceof UndefinedValueError) throw new FatalError("template_undefined", err.message, { cause: err });
+    throw new FatalError("template_error", `${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /**

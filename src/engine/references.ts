@@ -42,6 +42,38 @@ function rootOf(ast: Ast): { head: string; name: string } | null {
   return { head: String(head.value), name: next.value };
 }
 
+/** Every `nodes.<id>.output.json.<field>` an expression reads: fields of a model's structured answer. */
+export function answerFieldsRead(expression: string): { node: string; field: string }[] {
+  const found: { node: string; field: string }[] = [];
+  const walk = (n: unknown): void => {
+    if (Array.isArray(n)) return n.forEach(walk);
+    if (!n || typeof n !== "object") return;
+    const ast = n as Ast;
+    const root = rootOf(ast);
+    if (root?.head === "nodes" && Array.isArray(ast.steps)) {
+      const steps = ast.steps.slice(ast.steps[0]?.type === "variable" ? 3 : 2);
+      const [output, json, field] = steps;
+      if (
+        output?.value === "output" &&
+        json?.value === "json" &&
+        field?.type === "name" &&
+        typeof field.value === "string"
+      )
+        found.push({ node: root.name, field: field.value });
+    }
+    for (const v of Object.values(ast)) if (v && typeof v === "object") walk(v);
+  };
+  walk(compile(expression).ast());
+  return found;
+}
+
+/** The properties an llm node's structured answer declares (config.json_schema.properties), or null. */
+function declaredAnswer(node: { kind?: string; config?: Record<string, unknown> }): string[] | null {
+  if (node.kind !== "llm") return null;
+  const props = (node.config?.json_schema as { properties?: unknown } | undefined)?.properties;
+  return props && typeof props === "object" && !Array.isArray(props) ? Object.keys(props) : null;
+}
+
 /**
  * The optional inputs (declared, not required) an expression uses where the strict rule needs a value — as a strict
  * operand, or as the whole value of a template — outside any conditional that could guard them. Each of these fails
@@ -71,7 +103,13 @@ export function unguardedOptionalInputs(expression: string, optional: ReadonlySe
  * anything else reads nothing at run time. With `inputProperties`, every `input.<name>` must be one of them.
  */
 export function checkReferences(
-  graph: readonly { id: string; needs: readonly string[]; when?: string }[],
+  graph: readonly {
+    id: string;
+    needs: readonly string[];
+    when?: string | undefined;
+    kind?: string;
+    config?: Record<string, unknown>;
+  }[],
   sites: readonly ReferenceSite[],
   inputs: { properties: readonly string[]; optional: ReadonlySet<string> } | null,
 ): { path: string; message: string }[] {
@@ -113,6 +151,16 @@ export function checkReferences(
           message: `nodes.${id} is not upstream of "${site.node}"; add "${id}" to needs`,
         });
       }
+    }
+    // A field of a model's answer that its json_schema does not declare is a typo or a rename: it reads nothing.
+    for (const read of answerFieldsRead(site.expression)) {
+      const target = byId.get(read.node);
+      const declared = target ? declaredAnswer(target) : null;
+      if (declared && !declared.includes(read.field))
+        errors.push({
+          path: site.path,
+          message: `nodes.${read.node}.output.json.${read.field}: the answer's json_schema has no property "${read.field}" (properties: ${declared.join(", ")})`,
+        });
     }
     if (inputs?.optional.size) {
       // A `when` that reads the input guards the node: it runs only when the caller's input makes it hold.

@@ -4,6 +4,7 @@ import { RESULT_NAME } from "../engine/dag";
 import { listResults, type ResultCursor, type ResultFilter, type ResultRow } from "../db/results-repo";
 import type { Db } from "../db/client";
 import { isOutputRef } from "../durable/outputs";
+import { decodeKeyset, encodeKeyset } from "../lib/cursor";
 import { readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
@@ -18,8 +19,8 @@ const cursorParam = z
   .transform((raw, ctx): ResultCursor | null => {
     if (!raw) return null;
     try {
-      const v: unknown = JSON.parse(atob(raw.replace(/-/g, "+").replace(/_/g, "/")));
-      if (Array.isArray(v) && typeof v[0] === "number" && typeof v[1] === "string" && typeof v[2] === "string")
+      const v = decodeKeyset(raw);
+      if (typeof v[0] === "number" && typeof v[1] === "string" && typeof v[2] === "string")
         return { created_at: v[0], execution_id: v[1], node_id: v[2] };
     } catch {
       // reported below
@@ -28,11 +29,7 @@ const cursorParam = z
     return z.NEVER;
   });
 
-const encodeCursor = (r: ResultRow) =>
-  btoa(JSON.stringify([r.created_at, r.execution_id, r.node_id]))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
+const encodeCursor = (r: ResultRow) => encodeKeyset([r.created_at, r.execution_id, r.node_id]);
 
 const filterFields = {
   workflow_id: z.string().min(1).max(64).optional(),

@@ -133,6 +133,36 @@ describe("references are checked when a definition is saved", () => {
     expect(errorsOf(def({ expression: '"with " & input.coupon' }, { when: "$exists(input.coupon)" }))).toEqual([]);
   });
 
+  it("refuses a field of a model's structured answer that its json_schema does not declare (a rename read as empty)", () => {
+    const llm = {
+      id: "parse",
+      kind: "llm",
+      needs: [],
+      config: {
+        tier: "mid",
+        messages: [{ role: "user", content: "x" }],
+        response_format: "json",
+        json_schema: { type: "object", properties: { outlet: { type: "string" }, items: { type: "array" } } },
+      },
+    };
+    const reading = (expression: string) => ({
+      name: "answer",
+      nodes: [llm, node("use", ["parse"], { expression }, "transform")],
+    });
+    expect(
+      errorsOf(reading("nodes.parse.output.json.outlet & $string($count(nodes.parse.output.json.items))")),
+    ).toEqual([]);
+    expect(errorsOf(reading("'at ' & nodes.parse.output.json.outlte"))).toEqual([
+      {
+        path: "nodes[1].config.expression",
+        message:
+          'nodes.parse.output.json.outlte: the answer\'s json_schema has no property "outlte" (properties: outlet, items)',
+      },
+    ]);
+    // The text of the answer and its other fields are not the schema's.
+    expect(errorsOf(reading("nodes.parse.output.text & nodes.parse.output.model"))).toEqual([]);
+  });
+
   it("refuses a concurrency_key that reads a node: it is rendered before any node runs", () => {
     const errors = errorsOf({
       name: "key",
