@@ -76,7 +76,8 @@ describe("results: what a workflow produces, as data", () => {
     // Exports stream every result: NDJSON, and CSV with the value as JSON.
     const ndjson = await fetchRaw(token, `/v1/results/export?workflow=${wf}&name=rewards`);
     expect(ndjson.headers.get("content-type")).toBe("application/x-ndjson");
-    const lines = (await ndjson.text())
+    const lines = new TextDecoder()
+      .decode(await ndjson.arrayBuffer())
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
