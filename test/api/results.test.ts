@@ -166,6 +166,27 @@ describe("results: what a workflow produces, as data", () => {
     ]);
   });
 
+  it("exports more results than one page, each once, in pages", async () => {
+    const { tenantId, token } = await createTenant();
+    const rows = Array.from({ length: 1234 }, (_, i) => ({ i, at: 1_700_000_000_000 + Math.floor(i / 3) }));
+    const insert = env.DB.prepare(
+      "insert into results (execution_id, node_id, tenant_id, workflow_id, name, key, value, created_at, seq) values (?, 'n', ?, 'wf_bulk', 'bulk', ?, ?, ?, 1)",
+    );
+    await env.DB.batch(
+      rows.map((r) => insert.bind(`ex_${r.i}`, tenantId, `k${r.i % 7}`, JSON.stringify({ i: r.i }), r.at)),
+    );
+    const res = await fetchRaw(token, "/v1/results/export?name=bulk");
+    const lines = new TextDecoder()
+      .decode(await res.arrayBuffer())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(1234);
+    expect(new Set(lines.map((l) => l.value.i)).size).toBe(1234);
+    const times = lines.map((l) => Date.parse(l.created_at));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+  });
+
   it("answers a query it cannot serve from an index with a 400 naming the parameter", async () => {
     const api = client((await createTenant()).token);
     for (const [q, path] of [
