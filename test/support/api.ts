@@ -138,8 +138,10 @@ export function client(token: string | null) {
       headers: h,
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
-    const text = await res.text();
-    const parsed = { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+    // A zip, an export or a page is kept as bytes read as text; JSON (and problem+json) is parsed.
+    const json = /json/.test(res.headers.get("content-type") ?? "");
+    const text = json ? await res.text() : new TextDecoder().decode(await res.arrayBuffer());
+    const parsed = { status: res.status, headers: res.headers, body: text ? (json ? JSON.parse(text) : text) : null };
     await checkContract(method, path, parsed);
     return parsed;
   };

@@ -81,7 +81,8 @@ export function validRequest(g: Gen, op: Op, ids: Ids, bodyFor: BodyFor): Req {
     const v = g.queryValue(schema);
     if (v !== null) query.set(name, v);
   }
-  const path = concretePath(op, ids) + (query.size ? `?${query}` : "");
+  const base = concretePath(op, ids);
+  const path = base + (query.size ? `${base.includes("?") ? "&" : "?"}${query}` : "");
   const body = bodyFor(op, ids);
   const varied = body && typeof body === "object" ? vary(g, structuredClone(body) as Record<string, unknown>) : body;
   return {

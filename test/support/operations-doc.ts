@@ -64,8 +64,12 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
   return bodies[`${op.method} ${op.path}`];
 }
 
-/** The operation's path with its parameters filled in with the owned objects. */
+/**
+ * The operation's path with its parameters filled in with the owned objects; results are listed by a workflow (a
+ * query without one is refused), so their routes carry the owned workflow as their one required query parameter.
+ */
 export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
+  if (op.path.startsWith("/v1/results")) return `${op.path}?workflow=${ids.wf}`;
   const resource = op.path.split("/")[2];
   // A node's output exists once it succeeded: that route is aimed at the finished execution.
   const execution = op.path.endsWith("/output") ? ids.done : ids.ex;
