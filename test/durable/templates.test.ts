@@ -168,7 +168,8 @@ describe("sdlc-parallel", () => {
     const tests =
       `{"files":[{"path":"tests/sum.test.mjs","content":"import { test } from 'node:test'; import assert from 'node:assert'; ` +
       `import { sum } from '../src/sum.mjs'; test('adds', () => assert.equal(sum(1, 2), 3)); test('wrong', () => assert.equal(sum(1, 1), 3));"}]}`;
-    const project = `sum lib ${files} ${review(0.9, "fine")} [[json@backend=${code}]] [[json@tests=${tests}]]`;
+    const reviewed = `[[json@review={"score":0.9,"feedback":"fine","role_scores":{"analyst":0.8,"architect":0.6,"developers":0.9,"tester":0.7}}]]`;
+    const project = `sum lib ${files} ${reviewed} [[json@backend=${code}]] [[json@tests=${tests}]]`;
     const id = await start(api, wf, { project, runner_url: target(`/runner/${bucket}`) });
     const done = await waitFor(api, id, undefined, 60_000);
     expect(done.status).toBe("succeeded");
@@ -176,7 +177,8 @@ describe("sdlc-parallel", () => {
     expect(done.output.scores).toEqual({
       verified: true,
       revised: false,
-      scores: { developers: 0.5, tester: 1, reviewer: 0.9 },
+      // The roles tests cannot judge are scored by the reviewer; the developers and the tester by the tests.
+      scores: { analyst: 0.8, architect: 0.6, developers: 0.5, tester: 1, reviewer: 0.9 },
       tests: { passed: 1, failed: 1 },
     });
     const listed = await api.get(`/v1/executions/${id}/artifacts`);
