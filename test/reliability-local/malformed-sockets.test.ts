@@ -7,7 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callLocal, copyOfRepo, startLocal, type LocalServer } from "../support/local-server";
 import { startTargetServer } from "../support/target-server";
 import { fuzzedOperations, Gen, mutatedRequest, Tally, validRequest, type Req } from "../support/malformed-requests";
-import { bodyFor, concretePath, operationsOf, type Ids, type Op, type OpenApiDoc } from "../support/operations-doc";
+import {
+  bodyFor,
+  concretePath,
+  operationsOf,
+  waitingDefinition,
+  type Ids,
+  type Op,
+  type OpenApiDoc,
+} from "../support/operations-doc";
 import { prng } from "../support/random";
 
 // FUZZ_PER_ROUTE runs a longer probe by hand; CI runs 40 (about 40 s).
@@ -43,19 +51,7 @@ async function settledOrWaiting(id: string, node: string, status: string): Promi
 
 /** The same objects the pool's gate aims at, made over the socket API. */
 async function ownedObjects(monitor: unknown): Promise<Ids> {
-  const waiting = {
-    name: "owned",
-    nodes: [
-      { id: "w", kind: "wait_for_event", config: { event: "never" } },
-      {
-        id: "m",
-        kind: "map",
-        needs: ["w"],
-        config: { items: "[1]", node: { kind: "transform", config: { expression: "item" } } },
-      },
-    ],
-  };
-  const owned = (await call("POST", "/v1/workflows", waiting)).body.id as string;
+  const owned = (await call("POST", "/v1/workflows", waitingDefinition)).body.id as string;
   const ex = (await call("POST", `/v1/workflows/${owned}/executions`, { input: {} })).body.id as string;
   await settledOrWaiting(ex, "w", "waiting");
   const finished = {

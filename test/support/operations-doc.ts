@@ -87,3 +87,17 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
     .replace("{action}", "cancel")
     .replace("{name}", op.path.startsWith("/v1/templates") ? "order-intake" : "MATRIX_SECRET");
 }
+
+/** The owned workflow the gates aim at: it waits for an event that never comes, then maps, so it stays running. */
+export const waitingDefinition = {
+  name: "owned",
+  nodes: [
+    { id: "w", kind: "wait_for_event", config: { event: "never" } },
+    {
+      id: "m",
+      kind: "map",
+      needs: ["w"],
+      config: { items: "[1]", node: { kind: "transform", config: { expression: "item" } } },
+    },
+  ],
+};

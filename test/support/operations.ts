@@ -2,7 +2,14 @@
 // /openapi.json (isolation matrix, malformed input).
 import { exports } from "cloudflare:workers";
 import { run, target, waitFor, waitForNode, type Client } from "./api";
-import { bodyFor as docBodyFor, operationsOf, type Ids, type OpenApiDoc, type Op } from "./operations-doc";
+import {
+  bodyFor as docBodyFor,
+  operationsOf,
+  waitingDefinition,
+  type Ids,
+  type OpenApiDoc,
+  type Op,
+} from "./operations-doc";
 
 export { concretePath, type Ids, type JsonSchema, type Op } from "./operations-doc";
 
@@ -10,19 +17,6 @@ export { concretePath, type Ids, type JsonSchema, type Op } from "./operations-d
 export async function documentedOperations(): Promise<Op[]> {
   return operationsOf((await (await exports.default.fetch("http://edgeflow.test/openapi.json")).json()) as OpenApiDoc);
 }
-
-const waitingDefinition = {
-  name: "owned",
-  nodes: [
-    { id: "w", kind: "wait_for_event", config: { event: "never" } },
-    {
-      id: "m",
-      kind: "map",
-      needs: ["w"],
-      config: { items: "[1]", node: { kind: "transform", config: { expression: "item" } } },
-    },
-  ],
-};
 
 /**
  * One workflow, a waiting execution, a finished one, a schedule, a monitor and a secret, all owned by `api`'s tenant.
