@@ -54,6 +54,8 @@ const configSchema = z.object({
    * raises model.down / model.up to MODEL_ALERT_WEBHOOK_URL when that is set.
    */
   MODEL_CHECK_MINUTES: int(5, 0, 1440),
+  /** The token budget a conversation gives each turn (message, summary and history window) unless it sets its own. */
+  CONVERSATION_HISTORY_TOKENS: int(8000, 256, 2_000_000),
 });
 export type Config = z.output<typeof configSchema>;
 

@@ -9,6 +9,7 @@ import { notFound, onError } from "./middleware/errors";
 import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
 import { resultsRoute } from "./routes/results";
+import { conversationsRoute } from "./routes/conversations";
 import { workflowExecutions } from "./routes/start";
 import { corsRoute } from "./routes/cors";
 import { health } from "./routes/health";
@@ -50,6 +51,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/budget", budget)
   .route("/v1/usage", usage)
   .route("/v1/results", resultsRoute)
+  .route("/v1/conversations", conversationsRoute)
   .route("/v1/templates", templates)
   .route("/v1/secrets", secretsRoute)
   .route("/v1/cors", corsRoute)

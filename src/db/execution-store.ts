@@ -67,6 +67,7 @@ const MIGRATIONS: string[] = [
   // of dirty keys); an object upgraded here re-projects everything once, which D1's seq guard makes harmless.
   `ALTER TABLE execution ADD COLUMN projected_seq INTEGER NOT NULL DEFAULT -1; DROP TABLE dirty;`,
   `ALTER TABLE nodes ADD COLUMN result_key TEXT;`,
+  `ALTER TABLE execution ADD COLUMN conversation TEXT;`,
 ];
 
 /**
@@ -82,7 +83,7 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      flush_due_at INTEGER, flush_attempts INTEGER NOT NULL DEFAULT 0, concurrency_key TEXT, trace_id TEXT, labels TEXT,
      labels_projected INTEGER NOT NULL DEFAULT 0, parent_execution_id TEXT, parent_node_id TEXT,
      parent_notified INTEGER NOT NULL DEFAULT 0, history_shard INTEGER NOT NULL DEFAULT -1,
-     projected_seq INTEGER NOT NULL DEFAULT -1);
+     projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT);
    CREATE TABLE nodes (
      id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
@@ -155,6 +156,7 @@ export class ExecutionStore {
       definition: parse(row.definition),
       output: parse(row.output),
       labels: parse(row.labels),
+      conversation: parse(row.conversation),
     } as unknown as ExecRecord;
   }
 
@@ -172,8 +174,8 @@ export class ExecutionStore {
     this.usagePending = false;
     this.sql.exec(
       `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels,
-       parent_execution_id, parent_node_id, history_shard)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       parent_execution_id, parent_node_id, history_shard, conversation)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       e.id,
       e.tenant_id,
       e.workflow_id,
@@ -189,6 +191,7 @@ export class ExecutionStore {
       e.parent_execution_id,
       e.parent_node_id,
       e.history_shard,
+      json(e.conversation),
     );
     // Nodes start at seq 0, above projected_seq (-1): the first projection lists pending nodes too. Several rows a
     // statement (a new run's storage work is most of its fixed cost), under the 100 bound parameters one may take.

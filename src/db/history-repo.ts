@@ -4,6 +4,7 @@ import { and, desc, eq, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
 import { executionMetadata, executionTags, executions, llmUsage, nodeRuns, results } from "./schema";
 import { before, rowWriter, type Cursor } from "./sql-helpers";
+import { closeTurnStatements, type TurnClose } from "./conversations-repo";
 
 export type ExecutionRow = typeof executions.$inferSelect;
 export type NodeRunRow = typeof nodeRuns.$inferSelect;
@@ -37,6 +38,8 @@ export interface Projection {
   labels: Labels | null;
   /** Results of the nodes in `nodes` that declare one: written when succeeded, withdrawn when no longer (redrive). */
   results?: { written: ResultRow[]; withdrawn: { node_id: string; seq: number }[] };
+  /** A finished conversation turn's answer, closed with the execution's final rows. */
+  turn?: TurnClose | undefined;
 }
 
 // The projection's statements as SQL built once (sql-helpers.ts, rowWriter): every row carries the DO's seq, and an
@@ -55,7 +58,10 @@ export async function projectExecutions(db: Db, projections: Projection[]): Prom
   await d1.batch(statements);
 }
 
-function projectionStatements(d1: D1Database, { execution: exec, nodes, usage, labels, results: res }: Projection) {
+function projectionStatements(
+  d1: D1Database,
+  { execution: exec, nodes, usage, labels, results: res, turn }: Projection,
+) {
   // Labels never change after start; they ride along until one projection has landed them.
   const tags = (labels?.tags ?? []).map((tag) => ({
     tenant_id: exec.tenant_id,
@@ -83,6 +89,7 @@ function projectionStatements(d1: D1Database, { execution: exec, nodes, usage, l
         .prepare("DELETE FROM results WHERE execution_id = ? AND node_id = ? AND seq < ?")
         .bind(exec.id, w.node_id, w.seq),
     ),
+    ...(turn ? closeTurnStatements(d1, turn) : []),
   ];
 }
 

@@ -370,6 +370,62 @@ export const results = sqliteTable(
 );
 
 /**
+ * A conversation bound to a workflow (POST /v1/conversations): each message runs one turn. The list columns
+ * (message_count, last_*) are kept on the row by the writes that add messages, so a session list is one query.
+ * `active_execution_id` is the turn in flight: one at a time, claimed by a conditional UPDATE.
+ */
+export const conversations = sqliteTable(
+  "conversations",
+  {
+    id: text("id").primaryKey(),
+    tenant_id: text("tenant_id").notNull(),
+    workflow_id: text("workflow_id").notNull(),
+    /** A pinned workflow version; null runs each turn on the latest. */
+    version: integer("version"),
+    user_id: text("user_id"),
+    metadata: text("metadata", { mode: "json" }),
+    /** The token budget of the history each turn is given. */
+    history_tokens: integer("history_tokens").notNull(),
+    /** The running summary a turn's workflow returned (`summary` in its output), given to the next turn. */
+    summary: text("summary"),
+    message_count: integer("message_count").notNull().default(0),
+    last_message_role: text("last_message_role"),
+    last_message: text("last_message"),
+    last_message_status: text("last_message_status"),
+    last_message_at: integer("last_message_at"),
+    active_execution_id: text("active_execution_id"),
+    active_since: integer("active_since"),
+    created_at: integer("created_at").notNull(),
+    updated_at: integer("updated_at").notNull(),
+    /** Set when DELETE begins: the conversation answers 404 from then on while its executions are erased. */
+    deleted_at: integer("deleted_at"),
+  },
+  (t) => [
+    index("conversations_by_tenant").on(t.tenant_id, t.updated_at, t.id),
+    index("conversations_by_user").on(t.tenant_id, t.user_id, t.updated_at, t.id),
+  ],
+);
+
+/** Messages in order (seq 1, 2, …): a user message and the turn's answer, which may be `failed` or `empty`. */
+export const conversationMessages = sqliteTable(
+  "conversation_messages",
+  {
+    conversation_id: text("conversation_id").notNull(),
+    seq: integer("seq").notNull(),
+    role: text("role").notNull(),
+    content: text("content"),
+    /** ok | failed | empty (an answer), ok | unanswered (a user message whose turn failed) | pending. */
+    status: text("status").notNull(),
+    execution_id: text("execution_id").notNull(),
+    tokens: integer("tokens").notNull(),
+    error_code: text("error_code"),
+    error_message: text("error_message"),
+    created_at: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.conversation_id, t.seq] })],
+);
+
+/**
  * One row per clock: `tick` records the last cron tick. Its `installed_at` is written by the migration that made the
  * table, so a deployment whose Cron Trigger never fires goes red on /health once the grace period has passed.
  */

@@ -7,10 +7,13 @@ import { historyDatabase } from "../db/shards";
 import { unprojected } from "../engine/run/state";
 import { expectedWake } from "../engine/run/wake";
 import type { AttemptHost } from "./launch";
+import { isOutputRef } from "./outputs";
 import { tenantStub } from "./client";
 import { crashPoint } from "./faults";
 import { endTurn } from "./turn";
 import type { ExecutionRow, NodeRunRow } from "../db/repo";
+import type { TurnClose } from "../db/conversations-repo";
+import { estimateTokens, turnAnswer } from "../engine/conversation";
 
 /** The D1 rows for the execution and the nodes named in `nodeIds`. */
 export function projectionRows(
@@ -80,6 +83,30 @@ export function projectionRows(
   return { execution, nodes: rows, results };
 }
 
+/** A finished turn's answer, from its execution: an output too large to keep inline is no reply to show. */
+export function answerOf(status: string, output: unknown, error: { code: string | null; message: string | null }) {
+  if (status === "succeeded" && isOutputRef(output))
+    return turnAnswer("failed", null, {
+      code: "reply_too_large",
+      message: "The turn's output is over MAX_INLINE_OUTPUT_BYTES; keep the reply (output.reply) smaller.",
+    });
+  return turnAnswer(status, output, error);
+}
+
+/** A finished conversation turn: its answer, from the execution's end. */
+export function turnClose(exec: ExecRecord, now: number): TurnClose | undefined {
+  if (!exec.conversation || !TERMINAL_EXECUTION.has(exec.status)) return undefined;
+  const answer = answerOf(exec.status, exec.output, { code: exec.error_code, message: exec.error_message });
+  return {
+    conversation_id: exec.conversation.id,
+    seq: exec.conversation.seq,
+    execution_id: exec.id,
+    answer,
+    tokens: estimateTokens(answer.content ?? ""),
+    at: exec.finished_at ?? now,
+  };
+}
+
 /** A workflow's own retention, counted from the end; null leaves the run to the deployment's RETENTION_DAYS. */
 function retainUntil(exec: ExecRecord): number | null {
   const days = exec.definition.retention_days;
@@ -105,7 +132,7 @@ export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">
   const wake = expectedWake(run.state, now);
   const rows = projectionRows(exec, run.state.nodes, nodeIds, upTo, now, wake);
   const labels = exec.labels_projected ? null : exec.labels;
-  const refused = await write(run.h.env, exec, { ...rows, usage, labels });
+  const refused = await write(run.h.env, exec, { ...rows, usage, labels, turn: turnClose(exec, now) });
   if (refused !== null) {
     run.feed({ type: "projectionFailed" });
     const msg = "projection failed; retrying by alarm";

@@ -14,6 +14,7 @@ import {
   redriveBody,
 } from "./executions";
 import { exportResultsQuery, listResultsQuery } from "./results";
+import { conversationCreate, listConversationsQuery, messageBody, messagesQuery } from "./conversations";
 import { startBody } from "./start";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
@@ -392,6 +393,49 @@ export const OPERATIONS: Operation[] = [
       "application/x-ndjson": "One result per line, as GET /v1/results shows it.",
       "text/csv": "created_at,workflow_id,name,key,execution_id,node_id,value (the value as JSON).",
     },
+  },
+  {
+    method: "post",
+    path: "/v1/conversations",
+    summary: "Start a conversation bound to a workflow (Idempotency-Key supported)",
+    tag: "conversations",
+    ok: 201,
+    alsoOk: [200],
+    body: conversationCreate,
+  },
+  {
+    method: "get",
+    path: "/v1/conversations",
+    summary: "Conversations, most recently active first, with message count and last message",
+    tag: "conversations",
+    ok: 200,
+    query: listConversationsQuery,
+  },
+  { method: "get", path: "/v1/conversations/{id}", summary: "One conversation", tag: "conversations", ok: 200 },
+  {
+    method: "delete",
+    path: "/v1/conversations/{id}",
+    summary: "Erase a conversation, its messages and every execution of its turns",
+    tag: "conversations",
+    ok: 204,
+  },
+  {
+    method: "get",
+    path: "/v1/conversations/{id}/messages",
+    summary: "Messages in order, paged by seq",
+    tag: "conversations",
+    ok: 200,
+    query: messagesQuery,
+  },
+  {
+    method: "post",
+    path: "/v1/conversations/{id}/messages",
+    summary:
+      "Send a message: runs one turn with the history window. With Prefer: wait=N (N ≤ 60) answers 200 with the reply when the turn ends within N s, else 202 with its execution and stream; 409 conversation_busy while a turn runs",
+    tag: "conversations",
+    ok: 202,
+    alsoOk: [200],
+    body: messageBody,
   },
   { method: "get", path: "/v1/templates", summary: "Ready-to-run workflow templates", tag: "templates", ok: 200 },
   {

@@ -33,6 +33,41 @@ const executionRow = z.object({
   finished_at: nullableTime,
 });
 
+const message = z.object({
+  seq: z.number().int(),
+  role: z.enum(["user", "assistant"]),
+  content: z.string().nullable().describe("null for a failed or empty answer"),
+  status: z
+    .enum(["ok", "pending", "unanswered", "failed", "empty"])
+    .describe(
+      "user: pending while its turn runs, ok once answered, unanswered when the turn failed; assistant: ok, failed or empty. Only ok messages are history.",
+    ),
+  execution_id: z.string(),
+  error,
+  created_at: time,
+});
+
+const conversation = z.object({
+  id: z.string(),
+  workflow_id: z.string(),
+  version: z.number().int().nullable(),
+  user_id: z.string().nullable(),
+  metadata: z.record(z.string(), z.string()),
+  history_tokens: z.number().int(),
+  message_count: z.number().int(),
+  last_message: z
+    .object({
+      role: z.enum(["user", "assistant"]),
+      content: z.string().nullable(),
+      status: z.string().nullable(),
+      created_at: nullableTime,
+    })
+    .nullable(),
+  active_execution_id: z.string().nullable().describe("The turn running now; a message meanwhile is 409"),
+  created_at: time,
+  updated_at: time,
+});
+
 const workflowSummary = z.object({
   id: z.string(),
   name: z.string(),
@@ -239,6 +274,26 @@ export const RESPONSES: Record<string, z.ZodType> = {
       value_ref: z.object({ bytes: z.number().int(), sha256: z.string(), href: z.string() }).optional(),
     }),
   ),
+  "post /v1/conversations": conversation,
+  "get /v1/conversations": page(conversation),
+  "get /v1/conversations/{id}": conversation,
+  "get /v1/conversations/{id}/messages": z.object({
+    data: z.array(message),
+    next_after: z.number().int().nullable().describe("Pass as `after` for the next page; null on the last one."),
+  }),
+  "post /v1/conversations/{id}/messages": z.object({
+    conversation_id: z.string(),
+    execution_id: z.string(),
+    status: z.enum(EXECUTION_STATUSES),
+    message,
+    reply: message.nullable().describe("The answer when the turn ended within Prefer: wait; null on a 202."),
+    history: z.object({
+      messages: z.number().int().describe("Earlier messages the turn was given"),
+      tokens: z.number().int().describe("Their estimated tokens"),
+      dropped: z.boolean().describe("Older messages were left out to stay within history_tokens"),
+    }),
+    stream: z.string().describe("The turn's event stream (SSE or WebSocket); the reply streams as node.delta"),
+  }),
   "get /v1/templates": list(
     z.object({
       name: z.string(),

@@ -13,6 +13,9 @@ const STATUS = {
   execution_start_interrupted: 503,
   idempotent_resource_gone: 410,
   monitor_exists: 409,
+  conversation_not_found: 404,
+  conversation_busy: 409,
+  message_over_budget: 422,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type RefusalCode = keyof typeof STATUS;

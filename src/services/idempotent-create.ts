@@ -8,7 +8,7 @@ import { canonicalHash } from "../lib/hash";
 /** A request that claimed a key and then died mid-create is given up on after this long; a duplicate takes over. */
 export const IN_FLIGHT_LEASE_MS = 30_000;
 
-export type CreateScope = "workflow" | "monitor" | "schedule";
+export type CreateScope = "workflow" | "monitor" | "schedule" | "conversation";
 
 export type CreateRefusal = "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone";
 

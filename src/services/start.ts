@@ -3,7 +3,7 @@ import { claimIdempotencyKey, completeIdempotencyKey } from "../db/idempotency-r
 import * as repo from "../db/repo";
 import { releaseClaim, type ClaimRow, type StartReads } from "../db/start-reads";
 import { concurrencyKeyOf, type Admitted, type QueueAsk } from "../engine/concurrency-key";
-import type { StartParams } from "../engine/run/state";
+import type { ConversationTurn, StartParams } from "../engine/run/state";
 import type { Definition, FieldError } from "../engine/dag";
 import type { ExecutionStatus } from "../engine/events";
 import { validateInput } from "../engine/input";
@@ -35,6 +35,10 @@ export interface StartRequest {
   traceId?: string | undefined;
   tags?: string[] | undefined;
   metadata?: Record<string, string> | undefined;
+  /** The id to give a new execution (a conversation turn names it before starting); a fresh one when absent. */
+  executionId?: string | undefined;
+  /** The conversation turn this execution answers. */
+  conversation?: ConversationTurn | undefined;
   /** For a child started by a `workflow` node. */
   parent?: { execution_id: string; node_id: string } | undefined;
   /**
@@ -117,7 +121,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
       ? refuse("version_not_found", `Workflow ${r.workflowId} has no version ${r.version}.`)
       : refuse("workflow_not_found", `Workflow ${r.workflowId} does not exist.`);
   }
-  const proposed = r.prefetched?.executionId ?? newId("ex");
+  const proposed = r.prefetched?.executionId ?? r.executionId ?? newId("ex");
   // A claim the batch wrote for this request is given back when the start is refused after it.
   const giveBack = async () => {
     const c = r.prefetched?.claim;
@@ -182,6 +186,7 @@ export async function startExecution(env: Env, db: Db, r: StartRequest): Promise
     parent_execution_id: r.parent?.execution_id ?? null,
     parent_node_id: r.parent?.node_id ?? null,
     history_shard: wf.history_shard,
+    conversation: r.conversation ?? null,
     labels:
       r.tags?.length || Object.keys(r.metadata ?? {}).length
         ? { tags: r.tags ?? [], metadata: r.metadata ?? {} }

@@ -60,6 +60,7 @@ describe("GET /health", () => {
       "0015_tenant_history_shard.sql",
       "0016_model_checks.sql",
       "0017_results.sql",
+      "0018_conversations.sql",
     ]);
   });
 

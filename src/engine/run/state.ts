@@ -40,6 +40,13 @@ export interface ExecRecord {
    * when its last event is) are what the next projection writes. -1 for a new execution: every node is written.
    */
   projected_seq: number;
+  /** The conversation turn this execution runs (its user message's seq); its end is that turn's answer. */
+  conversation: ConversationTurn | null;
+}
+
+export interface ConversationTurn {
+  id: string;
+  seq: number;
 }
 
 export interface NodeRecord extends NodeState {
@@ -111,6 +118,7 @@ export type StartParams = Pick<
   | "history_shard"
 > & {
   timeout_seconds: number;
+  conversation?: ConversationTurn | null | undefined;
 };
 
 /** A new, queued execution row. */
@@ -141,6 +149,7 @@ export function newExecution(p: StartParams, concurrencyKey: string | null, now:
     parent_notified: 0,
     history_shard: p.history_shard,
     projected_seq: -1,
+    conversation: p.conversation ?? null,
   };
 }
 

@@ -11,7 +11,9 @@ const message = z
   .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(1_000_000) })
   .strict();
 
-const messageList = z.array(message).min(1).max(200);
+/** The most messages one llm call takes (a conversation's history window stays under it). */
+export const MAX_LLM_MESSAGES = 200;
+const messageList = z.array(message).min(1).max(MAX_LLM_MESSAGES);
 type Message = z.output<typeof message>;
 
 // A union would report a bad element as "Invalid input": checked by hand, each issue keeps its exact path.

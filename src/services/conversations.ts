@@ -1,0 +1,198 @@
+// Conversation turns: a message claims the conversation's one turn slot, runs the bound workflow through the one start
+// path with the history window as input, and its answer is written when the run ends (by the projection, or by a
+// request that waited for it, whichever comes first). Also the erasure of a conversation with its executions.
+import type { Db } from "../db/client";
+import * as conv from "../db/conversations-repo";
+import type { ConversationRow, TurnClose } from "../db/conversations-repo";
+import { estimateTokens, historyWindow, turnAnswer, type TurnAnswer } from "../engine/conversation";
+import { TERMINAL_EXECUTION } from "../engine/events";
+import type { FieldError } from "../engine/dag";
+import { inBatches } from "../lib/batches";
+import { newId } from "../lib/ids";
+import { settledOf, snapshotOf } from "../durable/client";
+import { answerOf } from "../durable/projection";
+import type { ExecutionView } from "../durable/view";
+import { MAX_LLM_MESSAGES } from "../nodes/llm";
+import { eraseExecution } from "./erase";
+import { IN_FLIGHT_LEASE_MS } from "./idempotent-create";
+import { startExecution, type StartRefused } from "./start";
+
+// The newest answered messages read to choose a window from: more than any budget a turn is given holds in practice
+// (a 1-token message still costs its 4-token frame), so the window is the budget's, not this read's.
+const HISTORY_READ = 400;
+// A start the object did not confirm is tried again this often; the object's start is idempotent per execution id.
+const START_TRIES = 3;
+
+export type TurnRefusal = "conversation_not_found" | "conversation_busy" | "message_over_budget" | StartRefused["code"];
+
+export interface TurnRefused {
+  ok: false;
+  code: TurnRefusal;
+  message: string;
+  retryable: boolean;
+  execution_id?: string;
+  errors?: FieldError[];
+}
+
+export interface TurnStarted {
+  ok: true;
+  executionId: string;
+  /** The user message's seq; the answer takes seq + 1. */
+  seq: number;
+  createdAt: number;
+  window: { messages: number; tokens: number; dropped: boolean };
+  /** The execution's state when the wait ended (null when nobody waited). */
+  view: ExecutionView | null;
+  /** The answer, when the turn ended within the wait. */
+  answer: TurnAnswer | null;
+}
+
+function closeOf(c: ConversationRow, seq: number, executionId: string, answer: TurnAnswer, at: number): TurnClose {
+  return {
+    conversation_id: c.id,
+    seq,
+    execution_id: executionId,
+    answer,
+    tokens: estimateTokens(answer.content ?? ""),
+    at,
+  };
+}
+
+/**
+ * The slot is held by a turn that has ended (its projection has not landed yet) or that never started (its request
+ * died after the claim): close it so the next message can go. False when the turn is still running.
+ */
+async function freeStaleSlot(
+  env: Env,
+  history: Db,
+  c: ConversationRow,
+  busy: { executionId: string; since: number; seq: number },
+) {
+  const view = busy.executionId ? await snapshotOf(env, busy.executionId, c.tenant_id) : null;
+  const now = Date.now();
+  if (view && TERMINAL_EXECUTION.has(view.status)) {
+    const answer = answerOf(view.status, view.output, {
+      code: view.error?.code ?? null,
+      message: view.error?.message ?? null,
+    });
+    await conv.closeTurn(history, closeOf(c, busy.seq, busy.executionId, answer, now));
+    return true;
+  }
+  if (view || busy.since > now - IN_FLIGHT_LEASE_MS) return false;
+  const answer = turnAnswer("failed", null, {
+    code: "turn_interrupted",
+    message: "The request that sent this message ended before its turn started; send the message again.",
+  });
+  await conv.closeTurn(history, closeOf(c, busy.seq, busy.executionId, answer, now));
+  return true;
+}
+
+export interface SendMessage {
+  conversation: ConversationRow;
+  content: string;
+  /** How long to wait for the answer, in ms; 0 answers as soon as the turn has started. */
+  waitMs: number;
+  traceId?: string | undefined;
+}
+
+/** Run one turn of `conversation` with `content` as the user's message. */
+export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage): Promise<TurnStarted | TurnRefused> {
+  const c = r.conversation;
+  const tokens = estimateTokens(r.content);
+  const room = c.history_tokens - tokens - (c.summary ? estimateTokens(c.summary) : 0);
+  if (room < 0)
+    return {
+      ok: false,
+      code: "message_over_budget",
+      message: `The message is about ${tokens} tokens; this conversation gives each turn ${c.history_tokens} (history_tokens), message and summary included.`,
+      retryable: false,
+      errors: [{ path: "content", message: `must fit in history_tokens (${c.history_tokens} tokens)` }],
+    };
+  const executionId = newId("ex");
+  const ask = {
+    conversationId: c.id,
+    tenantId: c.tenant_id,
+    executionId,
+    content: r.content,
+    tokens,
+    historyLimit: HISTORY_READ,
+  };
+  let claim = await conv.claimTurn(history, { ...ask, now: Date.now() });
+  if (!claim.ok && claim.reason === "busy" && (await freeStaleSlot(env, history, c, claim)))
+    claim = await conv.claimTurn(history, { ...ask, now: Date.now() });
+  if (!claim.ok && claim.reason === "gone")
+    return {
+      ok: false,
+      code: "conversation_not_found",
+      message: `Conversation ${c.id} does not exist.`,
+      retryable: false,
+    };
+  if (!claim.ok)
+    return {
+      ok: false,
+      code: "conversation_busy",
+      message: `Conversation ${c.id} is answering message ${claim.seq}; send the next message when that turn ends (its execution: ${claim.executionId}).`,
+      retryable: true,
+      execution_id: claim.executionId,
+    };
+  const createdAt = Date.now();
+  // The claim left room for the message and the summary; the window takes the rest.
+  const window = historyWindow(claim.history, Math.max(0, room), MAX_LLM_MESSAGES - 1);
+  const summary = claim.summary ?? c.summary;
+  const input = { message: r.content, history: window.messages, ...(summary ? { summary } : {}) };
+  let started: Awaited<ReturnType<typeof startExecution>> | null = null;
+  for (
+    let i = 0;
+    i < START_TRIES && (started === null || (!started.ok && started.code === "execution_start_interrupted"));
+    i++
+  )
+    started = await startExecution(env, db, {
+      tenantId: c.tenant_id,
+      workflowId: c.workflow_id,
+      version: c.version ?? undefined,
+      input,
+      executionId,
+      conversation: { id: c.id, seq: claim.seq },
+      metadata: { conversation_id: c.id },
+      requestForHash: null,
+      traceId: r.traceId,
+    });
+  if (!started?.ok) {
+    await conv.undoTurn(history, c.id, claim.seq, executionId);
+    return started ?? { ok: false, code: "execution_start_interrupted", message: "not started", retryable: true };
+  }
+  const base = {
+    ok: true as const,
+    executionId,
+    seq: claim.seq,
+    createdAt,
+    window: { messages: window.messages.length, tokens: window.tokens, dropped: window.dropped },
+  };
+  if (r.waitMs <= 0) return { ...base, view: null, answer: null };
+  const view = await settledOf(env, executionId, c.tenant_id, r.waitMs);
+  if (!view || !TERMINAL_EXECUTION.has(view.status)) return { ...base, view, answer: null };
+  const answer = answerOf(view.status, view.output, {
+    code: view.error?.code ?? null,
+    message: view.error?.message ?? null,
+  });
+  // The projection writes the same answer; closing it here as well lets the next message go at once.
+  await conv.closeTurn(
+    history,
+    closeOf(c, claim.seq, executionId, answer, Date.parse(view.finished_at ?? "") || Date.now()),
+  );
+  return { ...base, view, answer };
+}
+
+/**
+ * DELETE /v1/conversations/:id: closed to new messages first, then every execution of its turns erased (storage, R2
+ * outputs, D1 history), then its messages and row. Safe to repeat: a delete cut short is finished by the next one.
+ */
+export async function eraseConversation(env: Env, history: Db, tenantId: string, id: string): Promise<boolean> {
+  if (!(await conv.markDeleted(history, tenantId, id, Date.now()))) return false;
+  const executions = await conv.turnExecutions(history, id);
+  const results = await inBatches(executions, 6, (ex) => eraseExecution(env, history, tenantId, ex));
+  const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${executions[i]}: ${String(r.reason)}`] : []));
+  if (failed.length) throw new Error(`erasing the conversation's executions failed: ${failed.join("; ")}`);
+  await conv.deleteConversation(history, tenantId, id);
+  return true;
+}
