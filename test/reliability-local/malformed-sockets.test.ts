@@ -77,8 +77,9 @@ async function ownedObjects(monitor: unknown): Promise<Ids> {
       nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
     })
   ).body.id as string;
-  for (const id of [owned, ex, fwf, done, sc, mo, wf]) expect(id, "an owned object was not created").toBeTruthy();
-  return { wf, ex, done, sc, mo };
+  const cv = (await call("POST", "/v1/conversations", { workflow_id: wf })).body.id as string;
+  for (const id of [owned, ex, fwf, done, sc, mo, wf, cv]) expect(id, "an owned object was not created").toBeTruthy();
+  return { wf, ex, done, sc, mo, cv };
 }
 
 describe("gate: malformed input over real sockets against npm start", () => {

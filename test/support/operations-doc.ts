@@ -20,7 +20,7 @@ export interface JsonSchema {
   pattern?: string;
 }
 
-export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo", string>;
+export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo" | "cv", string>;
 
 export interface OpenApiDoc {
   paths: Record<
@@ -60,6 +60,8 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
     "POST /v1/templates/{name}/instantiate": {},
     "PUT /v1/secrets/{name}": { value: "v" },
     "PUT /v1/cors": { origins: ["https://app.example.com"] },
+    "POST /v1/conversations": { workflow_id: ids.wf },
+    "POST /v1/conversations/{id}/messages": { content: "hello" },
   };
   return bodies[`${op.method} ${op.path}`];
 }
@@ -80,7 +82,9 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
         ? execution
         : resource === "schedules"
           ? ids.sc
-          : ids.mo;
+          : resource === "conversations"
+            ? ids.cv
+            : ids.mo;
   return op.path
     .replace("{id}", id)
     .replace("{node_id}", "m")

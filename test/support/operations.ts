@@ -39,7 +39,8 @@ export async function ownedObjects(api: Client): Promise<Ids> {
   const sc = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "0 0 1 1 *" })).body.id as string;
   const mo = (await api.post("/v1/monitors", monitorBody())).body.id as string;
   await api.put("/v1/secrets/MATRIX_SECRET", { value: "owner-value" });
-  return { wf, ex, done, sc, mo };
+  const cv = (await api.post("/v1/conversations", { workflow_id: wf })).body.id as string;
+  return { wf, ex, done, sc, mo, cv };
 }
 
 export function monitorBody() {
