@@ -99,8 +99,10 @@ describe("conversations", () => {
       last_message: { role: "assistant", content: "echo: And a neap tide?", status: "ok" },
       active_execution_id: null,
     });
-    // The turn's execution is labelled with its conversation, so the executions search finds them all.
-    const runs = await api.get(`/v1/executions?metadata.conversation_id=${id}&limit=100`);
+    // The turn's execution is labelled with its conversation, so the executions search finds them all (and only them).
+    const other = await chatConversation(api);
+    await api.post(`/v1/conversations/${other.id}/messages`, { content: "elsewhere" }, WAIT);
+    const runs = await api.get(`/v1/executions?metadata=conversation_id:${id}&limit=100`);
     expect(runs.body.data).toHaveLength(4);
   });
 
@@ -253,7 +255,7 @@ describe("conversations", () => {
     const del = await api.del(`/v1/conversations/${id}`);
     expect(del.status).toBe(204);
     for (const ex of turns) expect((await api.get(`/v1/executions/${ex}`)).status).toBe(404);
-    expect((await api.get(`/v1/executions?metadata.conversation_id=${id}`)).body.data).toEqual([]);
+    expect((await api.get(`/v1/executions?metadata=conversation_id:${id}`)).body.data).toEqual([]);
     expect((await api.get(`/v1/conversations/${id}`)).status).toBe(404);
     expect((await api.get(`/v1/conversations/${id}/messages`)).status).toBe(404);
     expect((await api.post(`/v1/conversations/${id}/messages`, { content: "again" })).status).toBe(404);
