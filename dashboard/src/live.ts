@@ -5,9 +5,8 @@ import { api } from "./api";
 import type { EventEnvelope } from "./model/types";
 
 export interface LiveHandlers {
+  /** Every event of the log in seq order, node.delta (an llm node's streamed text) included. */
   event(e: EventEnvelope): void;
-  /** Streamed text of an llm node (node.delta), not part of the event log. */
-  delta?(nodeId: string, text: string): void;
   state(s: "connecting" | "live" | "closed" | "retrying"): void;
 }
 
@@ -39,20 +38,10 @@ export function follow(executionId: string, after: number, on: LiveHandlers): ()
       ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('{"type":"ping"}'), 60_000);
     };
     ws.onmessage = (m) => {
-      // An envelope with a seq, or a transient node.delta (streamed LLM text) without one.
-      const msg = JSON.parse(String(m.data)) as {
-        seq?: number;
-        type?: string;
-        node_id?: string;
-        data?: { text?: unknown };
-      };
-      if (typeof msg.seq === "number") {
-        if (msg.seq <= last) return;
-        last = msg.seq;
-        on.event(msg as unknown as EventEnvelope);
-      } else if (msg.type === "node.delta" && msg.node_id && typeof msg.data?.text === "string") {
-        on.delta?.(msg.node_id, msg.data.text);
-      }
+      const msg = JSON.parse(String(m.data)) as EventEnvelope;
+      if (typeof msg.seq !== "number" || msg.seq <= last) return;
+      last = msg.seq;
+      on.event(msg);
     };
     ws.onclose = (c) => {
       clearInterval(ping);

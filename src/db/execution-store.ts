@@ -68,6 +68,9 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE execution ADD COLUMN projected_seq INTEGER NOT NULL DEFAULT -1; DROP TABLE dirty;`,
   `ALTER TABLE nodes ADD COLUMN result_key TEXT;`,
   `ALTER TABLE execution ADD COLUMN conversation TEXT;`,
+  // node.delta batches of an ended attempt folded into one row spanning seq..end_seq (compactDeltas).
+  `ALTER TABLE events ADD COLUMN end_seq INTEGER;
+   CREATE INDEX events_spans ON events (end_seq) WHERE end_seq IS NOT NULL;`,
 ];
 
 /**
@@ -89,7 +92,9 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
      error_code TEXT, error_message TEXT, seq INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0, result_key TEXT);
    CREATE TABLE events (
-     seq INTEGER PRIMARY KEY, type TEXT NOT NULL, node_id TEXT, attempt INTEGER, at INTEGER NOT NULL, data TEXT NOT NULL);
+     seq INTEGER PRIMARY KEY, type TEXT NOT NULL, node_id TEXT, attempt INTEGER, at INTEGER NOT NULL, data TEXT NOT NULL,
+     end_seq INTEGER);
+   CREATE INDEX events_spans ON events (end_seq) WHERE end_seq IS NOT NULL;
    CREATE TABLE inbox (
      id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT, received_at INTEGER NOT NULL, consumed_by TEXT);
    CREATE INDEX inbox_pending ON inbox (name, id) WHERE consumed_by IS NULL;
@@ -139,6 +144,8 @@ export class ExecutionStore {
 
   /** The schema was created just now: the object is new and holds no execution yet. */
   private empty: boolean;
+  /** The first seq of each attempt's streamed text not folded yet, by `node\0attempt`. */
+  private readonly openDeltas = new Map<string, number>();
 
   constructor(private readonly sql: SqlStorage) {
     this.empty = migrateExecutionSchema(sql) === "created";
@@ -261,23 +268,104 @@ export class ExecutionStore {
       e.at,
       JSON.stringify(e.data),
     );
+    if (e.type === "node.delta" && e.nodeId !== null) {
+      const open = `${e.nodeId}\u0000${e.attempt}`;
+      if (!this.openDeltas.has(open)) this.openDeltas.set(open, e.seq);
+    }
+  }
+
+  /**
+   * Streamed text is logged as it comes, a row per batch the node sends (an llm node sends one about every 50 ms);
+   * once the attempt has ended its batches become one row spanning their seqs (`end_seq`), which events() reads back
+   * as the same events: same seqs, same text, same times. Only spans this object saw opening are folded: batches of
+   * an attempt cut off by an eviction stay as they were written.
+   */
+  compactDeltas(nodeId: string, attempt: number | null): void {
+    const open = `${nodeId}\u0000${attempt}`;
+    const first = this.openDeltas.get(open);
+    if (first === undefined) return;
+    this.openDeltas.delete(open);
+    const rows = this.sql
+      .exec<{ seq: number; at: number; data: string }>(
+        "SELECT seq, at, data FROM events WHERE seq >= ? AND type = 'node.delta' AND node_id = ? AND attempt = ? AND end_seq IS NULL ORDER BY seq",
+        first,
+        nodeId,
+        attempt,
+      )
+      .toArray();
+    const last = rows.at(-1);
+    if (rows.length < 2 || !last) return;
+    let text = "";
+    const parts: DeltaPart[] = [];
+    for (const r of rows) {
+      const piece = JSON.parse(r.data) as { text: string; offset: number };
+      parts.push([r.seq, r.at, piece.text.length, piece.offset]);
+      text += piece.text;
+    }
+    this.sql.exec(
+      "DELETE FROM events WHERE seq >= ? AND seq <= ? AND type = 'node.delta' AND node_id = ? AND attempt = ?",
+      first,
+      last.seq,
+      nodeId,
+      attempt,
+    );
+    this.sql.exec(
+      "INSERT INTO events (seq, type, node_id, attempt, at, data, end_seq) VALUES (?, 'node.delta', ?, ?, ?, ?, ?)",
+      first,
+      nodeId,
+      attempt,
+      rows[0]!.at,
+      JSON.stringify({ text, parts }),
+      last.seq,
+    );
   }
 
   lastSeq(): number {
-    return this.sql.exec<{ s: number }>("SELECT COALESCE(MAX(seq), 0) AS s FROM events").one().s;
+    return this.sql
+      .exec<{ s: number }>(
+        "SELECT max(COALESCE((SELECT MAX(seq) FROM events), 0), COALESCE((SELECT MAX(end_seq) FROM events WHERE end_seq IS NOT NULL), 0)) AS s",
+      )
+      .one().s;
   }
 
+  /**
+   * Up to `limit` events after `after`, in seq order, folded delta spans read back as the events they were. A span
+   * that began at or before `after` and goes past it is read too (its later events are after the cursor); a full page
+   * stops at its last row's seq, since a span's events beyond it may interleave with rows of the next page.
+   */
   events(executionId: string, after: number, limit: number): EventEnvelope[] {
-    return this.sql
-      .exec<{ seq: number; type: EventType; node_id: string | null; attempt: number | null; at: number; data: string }>(
-        "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-        after,
-        limit,
-      )
-      .toArray()
-      .map((e) =>
-        envelope(executionId, e.seq, e.type, e.node_id, e.attempt, e.at, JSON.parse(e.data) as Record<string, unknown>),
-      );
+    const spans =
+      after > 0
+        ? this.sql.exec<EventRow>("SELECT * FROM events WHERE end_seq > ?1 AND seq <= ?1", after).toArray()
+        : [];
+    const rows = this.sql
+      .exec<EventRow>("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+      .toArray();
+    const upTo = rows.length === limit ? (rows.at(-1) as EventRow).seq : Infinity;
+    const out: EventEnvelope[] = [];
+    let folded = spans.length > 0;
+    for (const e of spans.concat(rows)) {
+      const data = JSON.parse(e.data) as Record<string, unknown>;
+      if (e.end_seq === null) {
+        out.push(envelope(executionId, e.seq, e.type, e.node_id, e.attempt, e.at, data));
+        continue;
+      }
+      folded = true;
+      const text = data.text as string;
+      let from = 0;
+      for (const [seq, at, length, offset] of data.parts as DeltaPart[]) {
+        if (seq > after && seq <= upTo)
+          out.push(
+            envelope(executionId, seq, "node.delta", e.node_id, e.attempt, at, {
+              text: text.slice(from, from + length),
+              offset,
+            }),
+          );
+        from += length;
+      }
+    }
+    if (folded) out.sort((a, b) => a.seq - b.seq);
+    return out.length > limit ? out.slice(0, limit) : out;
   }
 
   addTicket(hash: string, expiresAt: number, now: number): void {
@@ -368,6 +456,19 @@ export class ExecutionStore {
     return { payload: parse(row.payload), received_at: row.received_at };
   }
 }
+
+/** One batch of a folded delta span: its seq, its time, the length of its text and where that text goes. */
+type DeltaPart = [seq: number, at: number, length: number, offset: number];
+
+type EventRow = {
+  seq: number;
+  type: EventType;
+  node_id: string | null;
+  attempt: number | null;
+  at: number;
+  data: string;
+  end_seq: number | null;
+};
 
 /** The one event envelope every transport carries. */
 export function envelope(

@@ -18,6 +18,14 @@ import { isOutputRef, loadOutput } from "./outputs";
 import { projectOnce } from "./projection";
 import { afterTurn, endTurn } from "./turn";
 
+const ATTEMPT_ENDS: ReadonlySet<string> = new Set([
+  "node.succeeded",
+  "node.failed",
+  "node.retrying",
+  "node.waiting",
+  "node.cancelled",
+]);
+
 // Upper bound on one in-memory wait inside a drive; durable wake-ups are the alarm's job.
 const MAX_IN_MEMORY_WAIT_MS = 5_000;
 
@@ -52,7 +60,13 @@ export class ExecutionRun implements AttemptHost {
   /** Synchronous from step to the last write, so the writes of one step commit together (the implicit transaction). */
   feed(input: RunInput): StepResult {
     const r = step(this.state, input, Date.now(), Math.random);
-    for (const c of r.commands) if (c.type === "emit") this.h.store.appendEvent(c.event);
+    for (const c of r.commands) {
+      if (c.type !== "emit") continue;
+      this.h.store.appendEvent(c.event);
+      // An attempt's streamed text is folded into one row once the attempt has an outcome.
+      if (c.event.nodeId !== null && ATTEMPT_ENDS.has(c.event.type))
+        this.h.store.compactDeltas(c.event.nodeId, c.event.attempt);
+    }
     for (const id of r.changedNodes) this.h.store.saveNode(this.node(id));
     if (r.execChanged) this.h.store.saveExecution(this.exec);
     // Persist first, then perform: a subscriber never sees an event the log could lose.

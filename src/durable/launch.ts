@@ -62,8 +62,8 @@ export function launchAttempt(run: AttemptHost, nodeId: string, attempt: number,
           attemptBase: node.attempt_base,
           runSignal: run.runAbort.signal,
           now: Date.now(),
-          services: runServices(run.h.env, run.h.store, exec, nodeId, attempt, (m) =>
-            run.h.subscribers.broadcastTransient(m),
+          services: runServices(run.h.env, run.h.store, exec, nodeId, attempt, (text, offset) =>
+            run.feed({ type: "delta", nodeId, attempt, text, offset }),
           ),
         })
           .then((result) => withArtifacts(run, def, ctx, result))

@@ -23,7 +23,7 @@ export function runServices(
   exec: ExecRecord,
   nodeId: string,
   attempt: number,
-  live: (message: object) => void = () => undefined,
+  onDelta: (text: string, offset: number) => void = () => undefined,
 ): RunServices {
   const db = () => openDb(env.DB).db;
   return {
@@ -31,15 +31,7 @@ export function runServices(
     tenantId: exec.tenant_id,
     executionId: exec.id,
     nodeId,
-    delta: (text) =>
-      live({
-        type: "node.delta",
-        execution_id: exec.id,
-        node_id: nodeId,
-        attempt,
-        at: new Date().toISOString(),
-        data: { text },
-      }),
+    delta: onDelta,
     recordUsage: (u) => {
       const at = Date.now();
       store.addUsage({

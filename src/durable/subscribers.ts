@@ -111,24 +111,6 @@ export class Subscribers {
     for (const [conn, s] of this.sse) s.writer.write(frame).catch(() => this.dropSse(conn));
   }
 
-  /**
-   * A live-only message (an LLM node's streamed text): sent to whoever is connected now, never logged, with no `seq`
-   * and no SSE `id:`, so it neither takes a place in the gap-free log nor moves a resuming client's position.
-   */
-  broadcastTransient(message: object): void {
-    if (this.count() === 0) return;
-    const json = JSON.stringify(message);
-    for (const ws of this.ctx.getWebSockets()) {
-      try {
-        ws.send(json);
-      } catch {
-        // Closing: its close handler runs.
-      }
-    }
-    const frame = encoder.encode(`data: ${json}\n\n`);
-    for (const [conn, s] of this.sse) s.writer.write(frame).catch(() => this.dropSse(conn));
-  }
-
   /** Was anything broadcast since the last time this was asked? Such events wait in the output gate for a commit. */
   sentSinceAsked(): boolean {
     const sent = this.sent;

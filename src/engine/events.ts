@@ -52,6 +52,7 @@ export type EventType =
   | "node.waiting"
   | "node.cancelled"
   | "node.progress"
+  | "node.delta"
   | "event.received";
 
 /** The envelope on every transport: `seq` is per execution, strictly increasing, without gaps. */

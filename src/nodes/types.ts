@@ -70,8 +70,11 @@ export interface RunServices {
   };
   /** Start a child execution under this node, keyed so that a re-run finds the one it started. Failures are values. */
   startChild(req: ChildRequest): Promise<ChildStarted>;
-  /** Stream a piece of an answer to the execution's live subscribers now (not logged: the final output is). */
-  delta(text: string): void;
+  /**
+   * Stream a piece of an answer, to go at `offset` in it (what a client has from there on is replaced: 0 restarts the
+   * answer). Logged as node.delta, resumable from its seq, sent to subscribers as it commits.
+   */
+  delta(text: string, offset: number): void;
   /** Register a monitor for the tenant (insert once by id); a second one on the same check is refused as a value. */
   createMonitor(
     row: NewMonitor,

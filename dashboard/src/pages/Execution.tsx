@@ -4,6 +4,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, query } from "../api";
 import { between, duration, json, money, time } from "../format";
 import { follow } from "../live";
+import { withDelta, type Streams } from "../model/deltas";
 import { applyEvent, replay, spans, withSnapshot, type RunState } from "../model/replay";
 import { FINISHED, type EventEnvelope, type ExecutionView, type WorkflowView } from "../model/types";
 import { Link } from "../router";
@@ -46,7 +47,7 @@ export function Execution({ id }: { id: string }) {
   const [epoch, setEpoch] = useState(0);
   const [scrub, setScrub] = useState<number | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
-  const [deltas, setDeltas] = useState<Record<string, string>>({});
+  const [deltas, setDeltas] = useState<Streams>({});
 
   const refresh = useCallback(async () => {
     try {
@@ -63,20 +64,24 @@ export function Execution({ id }: { id: string }) {
     let throttle: ReturnType<typeof setTimeout> | undefined;
     (async () => {
       const snapshot = await api.get<ExecutionView>(`/v1/executions/${id}`);
-      const [wf, log] = await Promise.all([
+      const [wf, all] = await Promise.all([
         api.get<WorkflowView>(`/v1/workflows/${snapshot.workflow_id}${query({ version: snapshot.version })}`),
         allEvents(id),
       ]);
       if (cancelled) return;
+      // Streamed text is in the log (node.delta, resumable by seq); the timeline and the graph show the rest.
+      const log = all.filter((e) => e.type !== "node.delta");
+      setDeltas(all.reduce(withDelta, {}));
       const ids = wf.definition.nodes.map((n) => n.id);
       setView(snapshot);
       setWorkflow(wf);
       setEvents(log);
       setLive(replay(ids, log));
-      const last = log.at(-1)?.seq ?? 0;
+      const last = all.at(-1)?.seq ?? 0;
       if (FINISHED.has(snapshot.status) && epoch === 0) return setStream("finished");
       stop = follow(id, last, {
         event: (e) => {
+          if (e.type === "node.delta") return setDeltas((d) => withDelta(d, e));
           setEvents((all) => [...all, e]);
           setLive((run) => (run ? applyEvent(run, e) : run));
           // The snapshot (status, outputs kept in R2, child links) is re-read when the run's status changes, and
@@ -87,10 +92,7 @@ export function Execution({ id }: { id: string }) {
               throttle = undefined;
               void refresh();
             }, 2000);
-          if (e.type === "node.succeeded" || e.type === "node.failed")
-            setDeltas((d) => (e.node_id && d[e.node_id] ? { ...d, [e.node_id]: "" } : d));
         },
-        delta: (nodeId, text) => setDeltas((d) => ({ ...d, [nodeId]: (d[nodeId] ?? "") + text })),
         state: (s) => setStream(s === "closed" ? "finished" : s),
       });
     })().catch((err: Error) => !cancelled && setError(err));
@@ -225,7 +227,7 @@ export function Execution({ id }: { id: string }) {
             node={selectedNode}
             state={shown.nodes[selectedNode.id]}
             child={children[selectedNode.id] ?? null}
-            delta={deltas[selectedNode.id]}
+            delta={deltas[selectedNode.id]?.text}
             now={now}
           />
         ) : (

@@ -48,6 +48,8 @@ export type RunInput =
   /** Answers to an `evaluateConditions` command. */
   | { type: "conditionsEvaluated"; results: { nodeId: string; holds: Condition }[] }
   | { type: "attemptFinished"; nodeId: string; attempt: number; result: RunResult }
+  /** A running attempt's streamed text (an llm node's answer as it is written, `text` going at `offset` in it). */
+  | { type: "delta"; nodeId: string; attempt: number; text: string; offset: number }
   | { type: "mapFinished"; nodeId: string; attempt: number; result: MapResult; counts: ItemCounts }
   | { type: "mapProgress"; nodeId: string; counts: ItemCounts; reason: string }
   /** An item of a parked map node moved (its child ended): the node runs again. */

@@ -11,6 +11,7 @@ import { pendingNode, type NodeRecord, type RunState } from "./state";
 import {
   Step,
   complete,
+  emitDelta,
   failNode,
   failOrRetry,
   finish,
@@ -60,6 +61,14 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
         st.emit("node.waiting", node, { until: iso(input.result.park), event: null, ...items });
       } else if (input.result.done.ok) succeedNode(st, node, input.result.done.output, items);
       else failNode(st, node, input.result.done.error, "fatal", items);
+      break;
+    }
+    case "delta": {
+      // Text of an attempt that has ended (a late chunk after its abort) or of an ended run is not logged.
+      const node = state.nodes.get(input.nodeId);
+      if (!node || node.status !== "running" || node.attempt !== input.attempt || TERMINAL_EXECUTION.has(exec.status))
+        break;
+      emitDelta(st, node, input.text, input.offset);
       break;
     }
     case "mapProgress":

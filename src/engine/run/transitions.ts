@@ -54,6 +54,18 @@ export class Step {
   }
 }
 
+/**
+ * A node.delta takes its place in the log like any event, but changes no row: the node keeps its seq (its projection
+ * is not due again for streamed text) and the projection is not armed by it.
+ */
+export function emitDelta(st: Step, node: NodeRecord, text: string, offset: number): void {
+  const seq = ++st.s.lastSeq;
+  st.commands.push({
+    type: "emit",
+    event: { seq, type: "node.delta", nodeId: node.id, attempt: node.attempt, at: st.now, data: { text, offset } },
+  });
+}
+
 export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }

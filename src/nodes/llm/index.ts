@@ -55,7 +55,7 @@ const config = z
     /** Tiers or "provider:model" to answer instead when the first is failing (open circuit, or last attempt). */
     fallback: z.array(z.string().min(1).max(264)).max(5).default([]),
     temperature: z.number().min(0).max(2).optional(),
-    /** Use the provider's streaming API and send the text to live subscribers as node.delta while it comes. */
+    /** Use the provider's streaming API and log the text as node.delta while it comes (resumable by seq). */
     stream: z.boolean().default(false),
     response_format: z.enum(["text", "json"]).default("text"),
     json_schema: z.record(z.string(), z.unknown()).optional(),
@@ -167,8 +167,10 @@ async function answer(
   }
   const cap = Math.max(maxTokens, c.max_tokens_cap ?? Math.min(200_000, maxTokens * 4));
   const json = c.response_format === "json";
-  const ask = (conversation: Message[], tokens: number, structured: boolean) =>
-    paidCall(services, target, c, conversation, tokens, structured, call, spent);
+  // `from`: where in the answer this call's text goes (0 for a whole answer, the length so far for a continuation),
+  // so a client streaming node.delta replaces or extends what it has exactly as the output will.
+  const ask = (conversation: Message[], tokens: number, structured: boolean, from = 0) =>
+    paidCall(services, target, c, conversation, tokens, structured, call, spent, from);
 
   let res = await ask(messages, maxTokens, json);
   let text = res.text;
@@ -177,7 +179,7 @@ async function answer(
     // The rest of a cut answer, not the whole answer again with more tokens: only the new part is paid as output.
     text = target.sdk === "anthropic" ? text.trimEnd() : text;
     const tokens = Math.min(maxTokens, cap - spent.usage.output_tokens);
-    res = await ask(continuation(target, messages, text), tokens, false);
+    res = await ask(continuation(target, messages, text), tokens, false, text.length);
     text += res.text;
   }
   if (res.truncated && c.on_truncation !== "accept") {
@@ -253,11 +255,12 @@ async function paidCall(
   structured: boolean,
   call: { signal: AbortSignal; idempotencyKey: string; attempt: number },
   spent: Spent,
+  from: number,
 ): Promise<LlmResponse> {
   const reservation = await reserve(services, worstCase(services, target, c, messages, maxTokens));
   let cost = 0;
   const started = Date.now();
-  const deltas = c.stream ? batched((text) => services.delta(text)) : null;
+  const deltas = c.stream ? batched(from, (text, offset) => services.delta(text, offset)) : null;
   let res: LlmResponse;
   try {
     res = await guarded(services, target, () =>
@@ -315,12 +318,20 @@ function worstCase(
 const DELTA_EVERY_MS = 50;
 const DELTA_CHARS = 200;
 
-/** Collect streamed text and pass it on in pieces of about DELTA_CHARS or DELTA_EVERY_MS, whichever comes first. */
-function batched(send: (text: string) => void): { push: (text: string) => void; flush: () => void } {
+/**
+ * Collect streamed text and pass it on in pieces of about DELTA_CHARS or DELTA_EVERY_MS, whichever comes first, each
+ * with its offset in the answer (starting at `from`).
+ */
+function batched(
+  from: number,
+  send: (text: string, offset: number) => void,
+): { push: (text: string) => void; flush: () => void } {
   let pending = "";
+  let offset = from;
   let last = Date.now();
   const flush = () => {
-    if (pending) send(pending);
+    if (pending) send(pending, offset);
+    offset += pending.length;
     pending = "";
     last = Date.now();
   };
