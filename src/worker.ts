@@ -10,6 +10,7 @@ import { requestContext } from "./middleware/request-id";
 import { executions } from "./routes/executions";
 import { resultsRoute } from "./routes/results";
 import { conversationsRoute } from "./routes/conversations";
+import { chatRoute } from "./routes/chat";
 import { workflowExecutions } from "./routes/start";
 import { corsRoute } from "./routes/cors";
 import { health } from "./routes/health";
@@ -52,6 +53,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/usage", usage)
   .route("/v1/results", resultsRoute)
   .route("/v1/conversations", conversationsRoute)
+  .route("/v1/chat", chatRoute)
   .route("/v1/templates", templates)
   .route("/v1/secrets", secretsRoute)
   .route("/v1/cors", corsRoute)

@@ -15,6 +15,7 @@ import {
 } from "./executions";
 import { exportResultsQuery, listResultsQuery } from "./results";
 import { conversationCreate, listConversationsQuery, messageBody, messagesQuery } from "./conversations";
+import { chatBody } from "./chat";
 import { startBody } from "./start";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
@@ -436,6 +437,28 @@ export const OPERATIONS: Operation[] = [
     ok: 202,
     alsoOk: [200],
     body: messageBody,
+  },
+  {
+    method: "post",
+    path: "/v1/chat",
+    summary:
+      "A conversation turn in the AI SDK's UI message stream protocol (useChat with DefaultChatTransport; `id` is the conversation id)",
+    tag: "conversations",
+    ok: 200,
+    body: chatBody,
+    content: {
+      "text/event-stream":
+        "The AI SDK UI message stream (x-vercel-ai-ui-message-stream: v1): start, text-start/text-delta/text-end as the reply streams, finish or error, then [DONE].",
+    },
+  },
+  {
+    method: "get",
+    path: "/v1/chat/{id}/stream",
+    summary: "Resume the running turn's UI message stream (a replay from its start); 204 when no turn runs",
+    tag: "conversations",
+    ok: 200,
+    alsoOk: [204],
+    content: { "text/event-stream": "The running turn's UI message stream, replayed from its start." },
   },
   { method: "get", path: "/v1/templates", summary: "Ready-to-run workflow templates", tag: "templates", ok: 200 },
   {

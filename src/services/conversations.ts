@@ -47,6 +47,18 @@ export interface TurnStarted {
   answer: TurnAnswer | null;
 }
 
+/** Close a turn that ended with `answer` (idempotent: the projection writes the same). */
+export function closeAnswered(
+  history: Db,
+  c: ConversationRow,
+  seq: number,
+  executionId: string,
+  answer: TurnAnswer,
+  at: number,
+) {
+  return conv.closeTurn(history, closeOf(c, seq, executionId, answer, at));
+}
+
 function closeOf(c: ConversationRow, seq: number, executionId: string, answer: TurnAnswer, at: number): TurnClose {
   return {
     conversation_id: c.id,

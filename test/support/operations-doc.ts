@@ -62,6 +62,7 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
     "PUT /v1/cors": { origins: ["https://app.example.com"] },
     "POST /v1/conversations": { workflow_id: ids.wf },
     "POST /v1/conversations/{id}/messages": { content: "hello" },
+    "POST /v1/chat": { id: ids.cv, messages: [{ role: "user", parts: [{ type: "text", text: "hello" }] }] },
   };
   return bodies[`${op.method} ${op.path}`];
 }
@@ -82,7 +83,7 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
         ? execution
         : resource === "schedules"
           ? ids.sc
-          : resource === "conversations"
+          : resource === "conversations" || resource === "chat"
             ? ids.cv
             : ids.mo;
   return op.path

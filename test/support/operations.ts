@@ -39,7 +39,14 @@ export async function ownedObjects(api: Client): Promise<Ids> {
   const sc = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "0 0 1 1 *" })).body.id as string;
   const mo = (await api.post("/v1/monitors", monitorBody())).body.id as string;
   await api.put("/v1/secrets/MATRIX_SECRET", { value: "owner-value" });
-  const cv = (await api.post("/v1/conversations", { workflow_id: wf })).body.id as string;
+  // A conversation on a workflow that answers at once, so the turns the gates send end and their streams close.
+  const quick = (
+    await api.post("/v1/workflows", {
+      name: "quick",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "{'reply': 'ok'}" } }],
+    })
+  ).body.id as string;
+  const cv = (await api.post("/v1/conversations", { workflow_id: quick })).body.id as string;
   return { wf, ex, done, sc, mo, cv };
 }
 
