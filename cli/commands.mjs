@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import { client } from "./client.mjs";
 import { readConfig, writeConfig } from "./config.mjs";
 import { watch } from "./watch.mjs";
+import { chat } from "./chat.mjs";
 
 export class UsageError extends Error {
   name = "UsageError";
@@ -128,6 +129,19 @@ export async function run(ref, values) {
     return 0;
   }
   return watch(api, started.id);
+}
+
+/** `chat <conversation>`, or `chat --workflow <w>` to start a new conversation (its id goes to stderr). */
+export async function chatCommand(id, values) {
+  const api = connect();
+  if (!id && !values.workflow) throw new UsageError("chat needs a conversation id, or --workflow <w> to start one");
+  let conversation = id;
+  if (!conversation) {
+    const workflow = await resolveWorkflow(api, values.workflow);
+    conversation = (await api.post("/v1/conversations", { workflow_id: workflow })).id;
+    console.error(`conversation ${conversation}`);
+  }
+  return chat(api, conversation);
 }
 
 export async function watchCommand(id) {

@@ -10,6 +10,8 @@ const HELP = `usage: edgeflow <command> [options]
   run <workflow> [--input <json|@file>] [--watch]
                                            start an execution (workflow id or name); --watch follows it
   watch <execution>                        live progress until it ends
+  chat <conversation> | chat --workflow <w>
+                                           one message per line of stdin, each reply printed as it streams
   ls [--status <s>] [--workflow <w>] [--limit <n>]
                                            recent executions
   logs <execution>                         its event log
@@ -57,6 +59,8 @@ async function main(argv) {
       throw new cmd.UsageError(`unknown command "workflows ${rest[0] ?? ""}"; try "workflows apply <file|dir>"`);
     case "run":
       return cmd.run(rest[0], values);
+    case "chat":
+      return cmd.chatCommand(rest[0], values);
     case "watch":
       return cmd.watchCommand(rest[0]);
     case "ls":

@@ -6,6 +6,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DefaultChatTransport, readUIMessageStream, type UIMessage } from "ai";
 import { startLlmServer } from "../support/llm-server";
 import { callLocal, copyOfRepo, startLocal, type LocalServer } from "../support/local-server";
 
@@ -80,6 +81,58 @@ describe("npm start with current models", () => {
     const reply = view.nodes.find((n: any) => n.kind === "llm");
     expect(reply.output).toMatchObject({ provider: "openai", model: "gpt-5-mini", text: "echo: What is a neap tide?" });
   }, 60_000);
+
+  it("keeps a conversation over real sockets: Prefer: wait, the AI SDK's transport with a resume, and edgeflow chat", async () => {
+    const wf = (await callLocal(local, "POST", "/v1/templates/chat-turn/instantiate", {})).body.id as string;
+    const cv = (await callLocal(local, "POST", "/v1/conversations", { workflow_id: wf, user_id: "ada" })).body.id;
+    const waited = await fetch(`${local.base}/v1/conversations/${cv}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${local.key}`, "content-type": "application/json", prefer: "wait=30" },
+      body: JSON.stringify({ content: "What is a spring tide?" }),
+    });
+    expect(waited.status).toBe(200);
+    expect(waited.headers.get("preference-applied")).toBe("wait=30");
+    expect(((await waited.json()) as any).reply).toMatchObject({ seq: 2, content: "echo: What is a spring tide?" });
+
+    // useChat's transport over a real socket, dropped after the first text and resumed.
+    const transport = new DefaultChatTransport<UIMessage>({
+      api: `${local.base}/v1/chat`,
+      headers: { authorization: `Bearer ${local.key}` },
+    });
+    const drop = new AbortController();
+    const first = await transport.sendMessages({
+      chatId: cv,
+      messages: [{ id: "m1", role: "user", parts: [{ type: "text", text: "[[needs_tokens=400]] And a neap tide?" }] }],
+      trigger: "submit-message",
+      messageId: undefined,
+      abortSignal: drop.signal,
+    });
+    const reader = first.getReader();
+    for (let c = await reader.read(); c.value?.type !== "text-delta"; c = await reader.read());
+    drop.abort();
+    const resumed = await transport.reconnectToStream({ chatId: cv });
+    let message: UIMessage | undefined;
+    for await (const m of readUIMessageStream({ stream: resumed!, terminateOnError: true })) message = m;
+    const text = message!.parts.map((p) => (p.type === "text" ? p.text : "")).join("");
+    expect(text.split(" ")).toHaveLength(400);
+
+    // The CLI: one message per line of stdin, each reply printed as it streams.
+    const piped = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [join(repo, "cli", "edgeflow.mjs"), "chat", cv],
+        { env: { ...process.env, EDGEFLOW_URL: local.base, EDGEFLOW_API_KEY: local.key }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      );
+      // The model server is steered by the last user message with a directive: each line carries one.
+      child.stdin?.end("[[key=thanks]] Thanks!\n\nOne more [[status=400]]\n[[key=bye]] Bye\n");
+    });
+    expect(piped.stdout).toBe("echo: Thanks!\necho: Bye\n");
+    expect(piped.stderr).toMatch(/^turn failed: node_failed: /);
+    expect(piped.code).toBe(1);
+    const list = (await callLocal(local, "GET", "/v1/conversations?user_id=ada")).body.data;
+    expect(list).toEqual([expect.objectContaining({ id: cv, message_count: 10, active_execution_id: null })]);
+  }, 90_000);
 
   it("runs sdlc-parallel on these tiers and its artifacts.zip, downloaded over a socket, passes unzip -t", async () => {
     const wf = await callLocal(local, "POST", "/v1/templates/sdlc-parallel/instantiate", {});
