@@ -9,6 +9,8 @@ import { Workflow } from "./pages/Workflow";
 import { Schedules } from "./pages/Schedules";
 import { Usage } from "./pages/Usage";
 import { Results } from "./pages/Results";
+import { Conversations } from "./pages/Conversations";
+import { Conversation } from "./pages/Conversation";
 import { NotFound } from "./components/Problem";
 
 const NAV = [
@@ -16,6 +18,7 @@ const NAV = [
   ["/workflows", "Workflows"],
   ["/schedules", "Schedules & monitors"],
   ["/results", "Results"],
+  ["/conversations", "Conversations"],
   ["/usage", "Usage"],
 ] as const;
 
@@ -35,6 +38,9 @@ function Page({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === "/schedules") return <Schedules />;
   if (path === "/usage") return <Usage />;
   if (path === "/results") return <Results search={search} />;
+  if (path === "/conversations") return <Conversations search={search} />;
+  p = match("/conversations/:id", path);
+  if (p) return <Conversation key={p.id} id={p.id!} />;
   return <NotFound detail={`There is no page at ${path}.`} />;
 }
 

@@ -460,6 +460,49 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  it("keeps a conversation: the list, the transcript, a failed turn and a message sent from the page with its reply", async () => {
+    const wf = await workflow({
+      name: "support",
+      nodes: [
+        {
+          id: "turn",
+          kind: "transform",
+          config: {
+            expression:
+              "input.message = 'break' ? $error('the order service is down') : {'reply': 'Order ' & input.message & ' ships tomorrow (' & $string($count(input.history)) & ' earlier messages).'}",
+          },
+        },
+      ],
+    });
+    const cv = (await api("POST", "/v1/conversations", { workflow_id: wf, user_id: "ada" })).body.id as string;
+    await api("POST", `/v1/conversations/${cv}/messages`, { content: "A-1001" }, undefined);
+    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
+      if ((await api("GET", `/v1/conversations/${cv}`)).body.message_count === 2) break;
+    const page = await signedIn();
+    await page.getByRole("link", { name: "Conversations" }).click();
+    await page.getByRole("heading", { name: "Conversations" }).waitFor();
+    const row = page.locator("table.list tbody tr", { hasText: cv });
+    await expect.poll(() => row.textContent()).toContain("Order A-1001 ships tomorrow");
+    expect(await row.textContent()).toContain("ada");
+    await row.getByRole("link", { name: cv }).click();
+    await page.getByRole("heading", { name: "Conversation" }).waitFor();
+    const transcript = page.getByRole("list", { name: "Transcript" });
+    await expect.poll(() => transcript.locator("li").count()).toBe(2);
+
+    await page.getByLabel("Message", { exact: true }).fill("break");
+    await page.getByRole("button", { name: "Send" }).click();
+    await expect.poll(() => transcript.locator('li[data-status="failed"]').count(), { timeout: 15_000 }).toBe(1);
+    expect(await transcript.locator('li[data-status="failed"]').textContent()).toContain("node_failed");
+    await page.getByLabel("Message", { exact: true }).fill("B-2002");
+    await page.getByRole("button", { name: "Send" }).click();
+    await expect
+      .poll(() => transcript.locator("li").last().textContent(), { timeout: 15_000 })
+      .toContain("Order B-2002 ships tomorrow (2 earlier messages).");
+    expect(await transcript.locator("li").count()).toBe(6);
+    await screenshot(page, "conversation");
+    await page.close();
+  });
+
   it("has no serious or critical accessibility violations on any page", async () => {
     const wf = await workflow({
       name: "a11y",
@@ -487,6 +530,7 @@ describe("dashboard", () => {
       interval_seconds: 60,
       alert: { webhook_url: `${target.url}/hooks/a11y` },
     });
+    const cv = (await api("POST", "/v1/conversations", { workflow_id: wf, user_id: "a11y" })).body.id as string;
     const page = await context.newPage();
     await page.goto(`${local.base}/`);
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
@@ -503,6 +547,8 @@ describe("dashboard", () => {
       ["schedules", "/schedules", "Monitors"],
       ["usage", "/usage", "Usage"],
       ["results", `/results?workflow=${wf}`, "Results"],
+      ["conversations", "/conversations", "Conversations"],
+      ["conversation", `/conversations/${cv}`, "Conversation"],
     ];
     for (const [name, path, heading] of pages) {
       await page.goto(`${local.base}${path}`);
