@@ -7,14 +7,18 @@ import { capacity } from "./capacity.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
 import { cpuProfile } from "./profile.mjs";
 import { startPath } from "./start-path.mjs";
+import { startModelServer } from "./model-server.mjs";
+import { tokenStreams } from "./token-streams.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post | new-object: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post | new-object | tokens: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
 const PORT = 8790;
+// bench/wrangler.bench.toml points the mid tier here.
+const MODEL_PORT = 8791;
 const INSPECTOR_PORT = 9239;
 const BASE = `http://127.0.0.1:${PORT}`;
 const opts = { config: "bench/wrangler.bench.toml", persistTo: ".wrangler/bench-state" };
@@ -206,6 +210,14 @@ async function main() {
     await sleep(100);
   }
 
+  const model = await startModelServer(MODEL_PORT);
+  const tokens = () => tokenStreams({ base: BASE, key, api, model: model.url, quantile, fmt, iterations: ITER });
+  if (only === "tokens") {
+    await tokens();
+    stop();
+    process.exit(0);
+  }
+
   const wf = {};
   for (const [name, def] of Object.entries({
     chain100: chainDef(100),
@@ -340,7 +352,8 @@ async function main() {
 
   const fanout = await broadcast(key);
   const cost = await fixed();
-  const model = await capacityModel();
+  const model2 = await capacityModel();
+  const streamed = await tokens();
 
   console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
   const first = (transport) => () =>
@@ -381,7 +394,9 @@ async function main() {
     "",
     ...cost.rows,
     "",
-    ...model.rows,
+    ...model2.rows,
+    "",
+    ...streamed.rows,
   ].join("\n");
   const versions = JSON.parse(
     execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }),
@@ -395,6 +410,7 @@ async function main() {
     `Edgeflow above the floor DO (same writes, no logic): ${fmt(perNode(c100, 100) - perNode(fl100, 100), 3)} ms per node.`,
     `Broadcast to 100 subscribers: p99 ${fmt(hundred.edgeflow.p99, 1)} ms (target < 10 ms), ${fmt(hundred.edgeflow.p99 / Math.max(hundred.floor.p99, 1), 2)}x the bare-DO floor's p99 (target <= 2x; workerd's clock ticks in whole ms, so a p99 is floored at 1 ms), ${fmt(hundred.edgeflow.p99 / Math.max(hundred.persisted.p99, 1), 2)}x a floor that writes each event to SQLite before sending it.`,
     cost.summary,
+    streamed.summary,
     `Broadcast tails: ${fanout.map(([n, f]) => `${n} subscribers: ${f.edgeflow.worst.join(", ")}`).join("; ")}.`,
   ];
   console.log(`\n${table}\n\n${summary.join("\n")}`);

@@ -49,7 +49,7 @@ function syntheticProjection(id: string, nodes: number): { exec: ExecutionRow; n
   return { exec, nodes: rows };
 }
 
-export { ExecutionObject, MetricsObject, TenantObject } from "../src/worker";
+export { BreakerObject, ExecutionObject, MetricsObject, TenantObject } from "../src/worker";
 
 interface BenchEnv extends Env {
   CHAIN: Workflow<{ n: number; latch: string }>;
