@@ -8,6 +8,7 @@ import { unprojected } from "../engine/run/state";
 import { expectedWake } from "../engine/run/wake";
 import type { AttemptHost } from "./launch";
 import { isOutputRef } from "./outputs";
+import type { ExecutionView } from "./view";
 import { tenantStub } from "./client";
 import { crashPoint } from "./faults";
 import { endTurn } from "./turn";
@@ -83,20 +84,66 @@ export function projectionRows(
   return { execution, nodes: rows, results };
 }
 
-/** A finished turn's answer, from its execution: an output too large to keep inline is no reply to show. */
-export function answerOf(status: string, output: unknown, error: { code: string | null; message: string | null }) {
+interface FailedNode {
+  id: string;
+  status: string;
+  code: string | null;
+  message: string | null;
+}
+
+/**
+ * A finished turn's answer, from its execution. A failed turn says why in the words of its first failed node (its
+ * code and message, what a person can act on), not only "failed nodes: …"; an output too large to keep inline is no
+ * reply to show.
+ */
+export function answerOf(
+  status: string,
+  output: unknown,
+  error: { code: string | null; message: string | null },
+  nodes: Iterable<FailedNode> = [],
+) {
   if (status === "succeeded" && isOutputRef(output))
     return turnAnswer("failed", null, {
       code: "reply_too_large",
       message: "The turn's output is over MAX_INLINE_OUTPUT_BYTES; keep the reply (output.reply) smaller.",
     });
+  if (status === "failed")
+    for (const n of nodes)
+      if (n.status === "failed" && n.code)
+        return turnAnswer(status, output, { code: n.code, message: `node ${n.id}: ${n.message ?? n.code}` });
   return turnAnswer(status, output, error);
 }
 
+/** answerOf a view of the execution (what a route or a stream reads from its object). */
+export function answerOfView(view: ExecutionView) {
+  const nodes = view.nodes.map((n) => ({
+    id: n.node_id,
+    status: n.status,
+    code: n.error?.code ?? null,
+    message: n.error?.message ?? null,
+  }));
+  return answerOf(
+    view.status,
+    view.output,
+    { code: view.error?.code ?? null, message: view.error?.message ?? null },
+    nodes,
+  );
+}
+
 /** A finished conversation turn: its answer, from the execution's end. */
-export function turnClose(exec: ExecRecord, now: number): TurnClose | undefined {
+export function turnClose(
+  exec: ExecRecord,
+  nodes: ReadonlyMap<string, NodeRecord>,
+  now: number,
+): TurnClose | undefined {
   if (!exec.conversation || !TERMINAL_EXECUTION.has(exec.status)) return undefined;
-  const answer = answerOf(exec.status, exec.output, { code: exec.error_code, message: exec.error_message });
+  const failed = [...nodes.values()].map((n) => ({
+    id: n.id,
+    status: n.status,
+    code: n.error_code,
+    message: n.error_message,
+  }));
+  const answer = answerOf(exec.status, exec.output, { code: exec.error_code, message: exec.error_message }, failed);
   return {
     conversation_id: exec.conversation.id,
     seq: exec.conversation.seq,
@@ -132,7 +179,7 @@ export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">
   const wake = expectedWake(run.state, now);
   const rows = projectionRows(exec, run.state.nodes, nodeIds, upTo, now, wake);
   const labels = exec.labels_projected ? null : exec.labels;
-  const refused = await write(run.h.env, exec, { ...rows, usage, labels, turn: turnClose(exec, now) });
+  const refused = await write(run.h.env, exec, { ...rows, usage, labels, turn: turnClose(exec, run.state.nodes, now) });
   if (refused !== null) {
     run.feed({ type: "projectionFailed" });
     const msg = "projection failed; retrying by alarm";

@@ -10,7 +10,7 @@ import type { FieldError } from "../engine/dag";
 import { inBatches } from "../lib/batches";
 import { newId } from "../lib/ids";
 import { settledOf, snapshotOf } from "../durable/client";
-import { answerOf } from "../durable/projection";
+import { answerOfView } from "../durable/projection";
 import type { ExecutionView } from "../durable/view";
 import { MAX_LLM_MESSAGES } from "../nodes/llm";
 import { eraseExecution } from "./erase";
@@ -83,10 +83,7 @@ async function freeStaleSlot(
   const view = busy.executionId ? await snapshotOf(env, busy.executionId, c.tenant_id) : null;
   const now = Date.now();
   if (view && TERMINAL_EXECUTION.has(view.status)) {
-    const answer = answerOf(view.status, view.output, {
-      code: view.error?.code ?? null,
-      message: view.error?.message ?? null,
-    });
+    const answer = answerOfView(view);
     await conv.closeTurn(history, closeOf(c, busy.seq, busy.executionId, answer, now));
     return true;
   }
@@ -183,10 +180,7 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
   if (r.waitMs <= 0) return { ...base, view: null, answer: null };
   const view = await settledOf(env, executionId, c.tenant_id, r.waitMs);
   if (!view || !TERMINAL_EXECUTION.has(view.status)) return { ...base, view, answer: null };
-  const answer = answerOf(view.status, view.output, {
-    code: view.error?.code ?? null,
-    message: view.error?.message ?? null,
-  });
+  const answer = answerOfView(view);
   // The projection writes the same answer; closing it here as well lets the next message go at once.
   await conv.closeTurn(
     history,

@@ -5,7 +5,7 @@
 import { createUIMessageStream, type UIMessageChunk } from "ai";
 import { TERMINAL_EXECUTION, type EventEnvelope } from "../engine/events";
 import { executionStub, snapshotOf } from "../durable/client";
-import { answerOf } from "../durable/projection";
+import { answerOfView } from "../durable/projection";
 import type { TurnAnswer } from "../engine/conversation";
 
 export interface TurnRef {
@@ -111,10 +111,7 @@ export function turnStream(env: Env, t: TurnRef): ReadableStream<UIMessageChunk>
       for (const c of text.end()) writer.write(c);
       const view = await snapshotOf(env, t.executionId, t.tenantId);
       if (!view || !TERMINAL_EXECUTION.has(view.status)) throw new Error("the turn's execution stream ended early");
-      const answer = answerOf(view.status, view.output, {
-        code: view.error?.code ?? null,
-        message: view.error?.message ?? null,
-      });
+      const answer = answerOfView(view);
       await t.answered(answer, Date.parse(view.finished_at ?? "") || Date.now());
       if (answer.status !== "ok") throw new Error(`${answer.error_code}: ${answer.error_message}`);
       // A workflow that does not stream its reply still answers: as one part, once.

@@ -135,7 +135,7 @@ describe("/v1/chat: the AI SDK UI message stream", () => {
       messageId: undefined,
       abortSignal: undefined,
     });
-    await expect(failed.then(lastMessage)).rejects.toThrow(/node_failed/);
+    await expect(failed.then(lastMessage)).rejects.toThrow(/node turn: no such order/);
   });
 
   it("refuses what it cannot run with problem+json, before any stream", async () => {

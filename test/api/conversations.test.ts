@@ -65,7 +65,7 @@ describe("conversations", () => {
       seq: 6,
       status: "failed",
       content: null,
-      error: { code: "node_failed" },
+      error: { message: expect.stringMatching(/^node reply: .*400/) },
     });
     expect(failed.body.message.status).toBe("unanswered");
 

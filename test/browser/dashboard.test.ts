@@ -492,7 +492,9 @@ describe("dashboard", () => {
     await page.getByLabel("Message", { exact: true }).fill("break");
     await page.getByRole("button", { name: "Send" }).click();
     await expect.poll(() => transcript.locator('li[data-status="failed"]').count(), { timeout: 15_000 }).toBe(1);
-    expect(await transcript.locator('li[data-status="failed"]').textContent()).toContain("node_failed");
+    expect(await transcript.locator('li[data-status="failed"]').textContent()).toContain(
+      "node turn: the order service is down",
+    );
     await page.getByLabel("Message", { exact: true }).fill("B-2002");
     await page.getByRole("button", { name: "Send" }).click();
     await expect

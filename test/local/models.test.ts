@@ -128,7 +128,7 @@ describe("npm start with current models", () => {
       child.stdin?.end("[[key=thanks]] Thanks!\n\nOne more [[status=400]]\n[[key=bye]] Bye\n");
     });
     expect(piped.stdout).toBe("echo: Thanks!\necho: Bye\n");
-    expect(piped.stderr).toMatch(/^turn failed: node_failed: /);
+    expect(piped.stderr).toMatch(/^turn failed: \w+: node reply: .*400/);
     expect(piped.code).toBe(1);
     const list = (await callLocal(local, "GET", "/v1/conversations?user_id=ada")).body.data;
     expect(list).toEqual([expect.objectContaining({ id: cv, message_count: 10, active_execution_id: null })]);
