@@ -266,6 +266,33 @@ describe("conversations", () => {
     expect(left?.n).toBe(0);
   });
 
+  it("keeps the summary a turn returns and gives it to the next turn, inside the budget", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await api.post("/v1/workflows", {
+      name: "summarising",
+      nodes: [
+        {
+          id: "turn",
+          kind: "transform",
+          config: {
+            expression:
+              "{'reply': 'noted ' & input.message, 'summary': ($exists(input.summary) ? input.summary & ', ' : 'asked about: ') & input.message, 'had': $exists(input.summary) ? input.summary : null}",
+          },
+        },
+      ],
+    });
+    const cv = (await api.post("/v1/conversations", { workflow_id: wf.body.id })).body.id;
+    await api.post(`/v1/conversations/${cv}/messages`, { content: "tides" }, WAIT);
+    const second = await api.post(`/v1/conversations/${cv}/messages`, { content: "orbits" }, WAIT);
+    const ran = (await api.get(`/v1/executions/${second.body.execution_id}`)).body;
+    expect(ran.input.summary).toBe("asked about: tides");
+    expect(ran.output.turn.had).toBe("asked about: tides");
+    const third = await api.post(`/v1/conversations/${cv}/messages`, { content: "glaciers" }, WAIT);
+    expect((await api.get(`/v1/executions/${third.body.execution_id}`)).body.input.summary).toBe(
+      "asked about: tides, orbits",
+    );
+  });
+
   it("keeps every one of 1,000 turns within its token budget", { timeout: 300_000 }, async () => {
     const api = client((await createTenant()).token);
     const wf = await api.post("/v1/workflows", echoTurn);
