@@ -1,8 +1,6 @@
 import { Hono } from "hono";
 import { createUIMessageStreamResponse } from "ai";
 import { z } from "zod";
-import * as conv from "../db/conversations-repo";
-import { isId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -11,7 +9,7 @@ import { closeAnswered, sendMessage } from "../services/conversations";
 import { turnStream, type TurnRef } from "../services/turn-stream";
 import type { Db } from "../db/client";
 import type { ConversationRow } from "../db/conversations-repo";
-import { MAX_MESSAGE_CHARS } from "./conversations";
+import { checkMessageLength, ownedConversation } from "./conversations";
 import { refusal } from "./refusals";
 
 const part = z.looseObject({ type: z.string().max(64), text: z.string().optional() });
@@ -39,10 +37,6 @@ function turnRef(history: Db, row: ConversationRow, executionId: string, seq: nu
   };
 }
 
-function notFound(id: string): AppError {
-  return new AppError(404, "conversation_not_found", `Conversation ${id} does not exist.`);
-}
-
 /**
  * /v1/chat: a conversation turn spoken in the AI SDK's UI message stream protocol, so useChat with
  * `new DefaultChatTransport({ api: "/v1/chat" })` and `resume: true` works unchanged (the chat id is the
@@ -51,10 +45,7 @@ function notFound(id: string): AppError {
 export const chatRoute = new Hono<AppEnv>()
   .post("/", async (c) => {
     const { value } = await readJson(c, chatBody);
-    const row = isId("cv", value.id)
-      ? await conv.getConversation(c.get("history").db, c.get("tenantId"), value.id)
-      : null;
-    if (!row) throw notFound(value.id);
+    const row = await ownedConversation(c, value.id);
     if (value.trigger === "regenerate-message")
       throw new AppError(
         422,
@@ -71,15 +62,7 @@ export const chatRoute = new Hono<AppEnv>()
       throw new AppError(422, "message_empty", "The last message must be the user's, with text.", {
         errors: [{ path, message: "expected a user message with a text part" }],
       });
-    if (content.length > MAX_MESSAGE_CHARS)
-      throw new AppError(
-        422,
-        "message_too_long",
-        `A message holds at most ${MAX_MESSAGE_CHARS} characters; this one has ${content.length}.`,
-        {
-          errors: [{ path: `${path}.parts`, message: `at most ${MAX_MESSAGE_CHARS} characters` }],
-        },
-      );
+    checkMessageLength(content, `${path}.parts`);
     const turn = await sendMessage(c.env, c.get("db").db, c.get("history").db, {
       conversation: row,
       content,
@@ -92,9 +75,7 @@ export const chatRoute = new Hono<AppEnv>()
     });
   })
   .get("/:id/stream", async (c) => {
-    const id = c.req.param("id");
-    const row = isId("cv", id) ? await conv.getConversation(c.get("history").db, c.get("tenantId"), id) : null;
-    if (!row) throw notFound(id);
+    const row = await ownedConversation(c);
     // No turn running: nothing to resume (the AI SDK takes 204 as that).
     if (!row.active_execution_id) return c.body(null, 204);
     // While a turn runs, message_count is its user message's seq.

@@ -109,11 +109,22 @@ function notFound(id: string): AppError {
   return new AppError(404, "conversation_not_found", `Conversation ${id} does not exist.`);
 }
 
-async function owned(c: Context<AppEnv>): Promise<ConversationRow> {
-  const id = c.req.param("id") ?? "";
+/** The tenant's conversation `id` (the path's by default), or 404: another tenant's looks like none. */
+export async function ownedConversation(c: Context<AppEnv>, id = c.req.param("id") ?? ""): Promise<ConversationRow> {
   const row = isId("cv", id) ? await conv.getConversation(c.get("history").db, c.get("tenantId"), id) : null;
   if (!row) throw notFound(id);
   return row;
+}
+
+/** 422 message_too_long past MAX_MESSAGE_CHARS, at `path` (where the request held the text). */
+export function checkMessageLength(content: string, path: string): void {
+  if (content.length > MAX_MESSAGE_CHARS)
+    throw new AppError(
+      422,
+      "message_too_long",
+      `A message holds at most ${MAX_MESSAGE_CHARS} characters; this one has ${content.length}.`,
+      { errors: [{ path, message: `at most ${MAX_MESSAGE_CHARS} characters` }] },
+    );
 }
 
 /** /v1/conversations: a conversation bound to a workflow, each message one turn of it. */
@@ -197,7 +208,7 @@ export const conversationsRoute = new Hono<AppEnv>()
       next_cursor: rows.length > q.limit && last ? encodeKeyset([last.updated_at, last.id]) : null,
     });
   })
-  .get("/:id", async (c) => c.json(conversationView(await owned(c))))
+  .get("/:id", async (c) => c.json(conversationView(await ownedConversation(c))))
   .delete("/:id", async (c) => {
     const id = c.req.param("id");
     if (!isId("cv", id) || !(await eraseConversation(c.env, c.get("history").db, c.get("tenantId"), id)))
@@ -205,7 +216,7 @@ export const conversationsRoute = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .get("/:id/messages", async (c) => {
-    const row = await owned(c);
+    const row = await ownedConversation(c);
     const q = readQuery(c, messagesQuery);
     const rows = await conv.listMessages(c.get("history").db, row.id, q.after, q.limit + 1);
     const page = rows.slice(0, q.limit);
@@ -215,17 +226,9 @@ export const conversationsRoute = new Hono<AppEnv>()
     });
   })
   .post("/:id/messages", async (c) => {
-    const row = await owned(c);
+    const row = await ownedConversation(c);
     const { value } = await readJson(c, messageBody);
-    if (value.content.length > MAX_MESSAGE_CHARS)
-      throw new AppError(
-        422,
-        "message_too_long",
-        `A message holds at most ${MAX_MESSAGE_CHARS} characters; this one has ${value.content.length}.`,
-        {
-          errors: [{ path: "content", message: `at most ${MAX_MESSAGE_CHARS} characters` }],
-        },
-      );
+    checkMessageLength(value.content, "content");
     const wait = preferredWait(c.req.header("prefer"), MAX_WAIT_SECONDS);
     const turn = await sendMessage(c.env, c.get("db").db, c.get("history").db, {
       conversation: row,
