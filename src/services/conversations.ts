@@ -3,7 +3,7 @@
 // request that waited for it, whichever comes first). Also the erasure of a conversation with its executions.
 import type { Db } from "../db/client";
 import * as conv from "../db/conversations-repo";
-import type { ConversationRow, TurnClose } from "../db/conversations-repo";
+import type { ConversationRow } from "../db/conversations-repo";
 import { estimateTokens, historyWindow, turnAnswer, type TurnAnswer } from "../engine/conversation";
 import { TERMINAL_EXECUTION } from "../engine/events";
 import type { FieldError } from "../engine/dag";
@@ -55,19 +55,9 @@ export function closeAnswered(
   executionId: string,
   answer: TurnAnswer,
   at: number,
-) {
-  return conv.closeTurn(history, closeOf(c, seq, executionId, answer, at));
-}
-
-function closeOf(c: ConversationRow, seq: number, executionId: string, answer: TurnAnswer, at: number): TurnClose {
-  return {
-    conversation_id: c.id,
-    seq,
-    execution_id: executionId,
-    answer,
-    tokens: estimateTokens(answer.content ?? ""),
-    at,
-  };
+): Promise<void> {
+  const tokens = estimateTokens(answer.content ?? "");
+  return conv.closeTurn(history, { conversation_id: c.id, seq, execution_id: executionId, answer, tokens, at });
 }
 
 /**
@@ -83,8 +73,7 @@ async function freeStaleSlot(
   const view = busy.executionId ? await snapshotOf(env, busy.executionId, c.tenant_id) : null;
   const now = Date.now();
   if (view && TERMINAL_EXECUTION.has(view.status)) {
-    const answer = answerOfView(view);
-    await conv.closeTurn(history, closeOf(c, busy.seq, busy.executionId, answer, now));
+    await closeAnswered(history, c, busy.seq, busy.executionId, answerOfView(view), now);
     return true;
   }
   if (view || busy.since > now - IN_FLIGHT_LEASE_MS) return false;
@@ -92,7 +81,7 @@ async function freeStaleSlot(
     code: "turn_interrupted",
     message: "The request that sent this message ended before its turn started; send the message again.",
   });
-  await conv.closeTurn(history, closeOf(c, busy.seq, busy.executionId, answer, now));
+  await closeAnswered(history, c, busy.seq, busy.executionId, answer, now);
   return true;
 }
 
@@ -149,13 +138,8 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
   const window = historyWindow(claim.history, Math.max(0, room), MAX_LLM_MESSAGES - 1);
   const summary = claim.summary ?? c.summary;
   const input = { message: r.content, history: window.messages, ...(summary ? { summary } : {}) };
-  let started: Awaited<ReturnType<typeof startExecution>> | null = null;
-  for (
-    let i = 0;
-    i < START_TRIES && (started === null || (!started.ok && started.code === "execution_start_interrupted"));
-    i++
-  )
-    started = await startExecution(env, db, {
+  const start = () =>
+    startExecution(env, db, {
       tenantId: c.tenant_id,
       workflowId: c.workflow_id,
       version: c.version ?? undefined,
@@ -166,9 +150,12 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
       requestForHash: null,
       traceId: r.traceId,
     });
-  if (!started?.ok) {
+  let started = await start();
+  for (let i = 1; i < START_TRIES && !started.ok && started.code === "execution_start_interrupted"; i++)
+    started = await start();
+  if (!started.ok) {
     await conv.undoTurn(history, c.id, claim.seq, executionId);
-    return started ?? { ok: false, code: "execution_start_interrupted", message: "not started", retryable: true };
+    return started;
   }
   const base = {
     ok: true as const,
@@ -182,10 +169,7 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
   if (!view || !TERMINAL_EXECUTION.has(view.status)) return { ...base, view, answer: null };
   const answer = answerOfView(view);
   // The projection writes the same answer; closing it here as well lets the next message go at once.
-  await conv.closeTurn(
-    history,
-    closeOf(c, claim.seq, executionId, answer, Date.parse(view.finished_at ?? "") || Date.now()),
-  );
+  await closeAnswered(history, c, claim.seq, executionId, answer, Date.parse(view.finished_at ?? "") || Date.now());
   return { ...base, view, answer };
 }
 

@@ -52,14 +52,13 @@ async function* executionEvents(env: Env, t: TurnRef, signal: AbortSignal): Asyn
 }
 
 /**
- * node.delta events as UI text parts. A piece that continues the text extends the part; one at offset 0 after text
- * (an attempt run again after a crash, a retry, a fallback model) starts a new part, since the protocol cannot take
- * text back. A continuation after a cut that drops trailing whitespace (offset a little below the length) extends.
+ * node.delta events as UI text parts. A piece that continues the text extends the part (a continuation after a cut
+ * included, even one that dropped trailing whitespace); one at offset 0 after text (an attempt run again after a
+ * crash, a retry) or from another node or attempt starts a new part, since the protocol cannot take text back.
  */
-export class TextParts {
+class TextParts {
   private id: string | null = null;
   private key = "";
-  private length = 0;
   private parts = 0;
   streamed = false;
 
@@ -69,14 +68,12 @@ export class TextParts {
     const { text, offset } = e.data as { text: string; offset: number };
     const key = `${e.node_id}:${e.attempt}`;
     const out: UIMessageChunk[] = [];
-    if (this.id === null || key !== this.key || (offset === 0 && this.length > 0)) {
+    if (this.id === null || key !== this.key || offset === 0) {
       out.push(...this.end());
       this.id = `${this.prefix}-${++this.parts}`;
       this.key = key;
-      this.length = 0;
       out.push({ type: "text-start", id: this.id });
     }
-    this.length = offset + text.length;
     this.streamed = true;
     out.push({ type: "text-delta", id: this.id as string, delta: text });
     return out;
