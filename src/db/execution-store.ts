@@ -71,6 +71,8 @@ const MIGRATIONS: string[] = [
   // node.delta batches of an ended attempt folded into one row spanning seq..end_seq (compactDeltas).
   `ALTER TABLE events ADD COLUMN end_seq INTEGER;
    CREATE INDEX events_spans ON events (end_seq) WHERE end_seq IS NOT NULL;`,
+  // An agent node's durable steps (model turns, tool results, what woke it), by the node's idempotency key.
+  `CREATE TABLE steps (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL, PRIMARY KEY (scope, key));`,
 ];
 
 /**
@@ -108,6 +110,7 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      started_at INTEGER, finished_at INTEGER, PRIMARY KEY (node_id, idx));
    CREATE INDEX map_items_by_status ON map_items (node_id, status, idx);
    CREATE INDEX map_items_by_wait ON map_items (wait_event) WHERE wait_event IS NOT NULL;
+   CREATE TABLE steps (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL, PRIMARY KEY (scope, key));
    CREATE TABLE schema_version (version INTEGER NOT NULL);`;
 
 /** Bring an object's storage to the current schema: a new one in one go, an existing one migration by migration. */
@@ -430,6 +433,25 @@ export class ExecutionStore {
     for (const id of ids) this.sql.exec("UPDATE usage SET projected = 1 WHERE id = ?", id);
     // Calls recorded while that projection was on its way are still pending: look again next time.
     if (ids.length > 0) this.usagePending = null;
+  }
+
+  /** What a durable step recorded under `scope` (a node's idempotency key), or undefined when it has not run. */
+  stepValue(scope: string, key: string): unknown {
+    const row = this.sql
+      .exec<{ value: string | null }>("SELECT value FROM steps WHERE scope = ? AND key = ?", scope, key)
+      .toArray()[0];
+    return row ? parse(row.value) : undefined;
+  }
+
+  /** Record a durable step's result; it commits with the rest of the object's writes of this turn. */
+  recordStep(scope: string, key: string, value: unknown, at: number): void {
+    this.sql.exec(
+      "INSERT INTO steps (scope, key, value, at) VALUES (?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, at = excluded.at",
+      scope,
+      key,
+      json(value ?? null),
+      at,
+    );
   }
 
   /** Keep a received event: consumed at once by `consumedBy`, or buffered for a later wait when null. */

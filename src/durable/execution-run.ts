@@ -79,7 +79,7 @@ export class ExecutionRun implements AttemptHost {
       case "emit":
         return this.published(c.event);
       case "launchAttempt":
-        return launchAttempt(this, c.nodeId, c.attempt, c.resume);
+        return launchAttempt(this, c.nodeId, c.attempt, c.resume, c.wake);
       case "evaluateConditions":
         this.toEvaluate.push(...c.nodes);
         return;

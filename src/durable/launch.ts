@@ -7,7 +7,7 @@ import type { ExprContext } from "../engine/expr";
 import type { RunInput, RunResult, StepResult } from "../engine/run/messages";
 import { nodeDef, nodeRecord, type NodeRecord, type RunState } from "../engine/run/state";
 import { executors } from "../nodes";
-import { runAttempt } from "./attempt";
+import { idempotencyKey, runAttempt } from "./attempt";
 import { renderArtifacts, storeArtifacts, type ArtifactFile } from "./artifacts";
 import type { NodeDef } from "../engine/dag";
 import { errorValue } from "../nodes/types";
@@ -41,8 +41,22 @@ export interface AttemptHost {
   cancelChildren(ids: string[], reason: string): void;
 }
 
-export function launchAttempt(run: AttemptHost, nodeId: string, attempt: number, resume: boolean): void {
+export function launchAttempt(
+  run: AttemptHost,
+  nodeId: string,
+  attempt: number,
+  resume: boolean,
+  wake?: { key: string; value: unknown },
+): void {
   const node = nodeRecord(run.state, nodeId);
+  // Written in the same turn as the step that woke the node: a crash after it re-runs the attempt, which finds it.
+  if (wake)
+    run.h.store.recordStep(
+      idempotencyKey(run.state.exec.id, nodeId, node.attempt_base),
+      `wake:${wake.key}`,
+      wake.value,
+      Date.now(),
+    );
   if (node.kind === "map") {
     track(run, nodeId, attempt, runMap(run, node, attempt), (outcome) => {
       // Out of this invocation's budget (or paused): the next alarm invocation resumes it.

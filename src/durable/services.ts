@@ -32,6 +32,10 @@ export function runServices(
     executionId: exec.id,
     nodeId,
     delta: onDelta,
+    steps: (scope) => ({
+      get: (key) => store.stepValue(scope, key),
+      put: (key, value) => store.recordStep(scope, key, value, Date.now()),
+    }),
     recordUsage: (u) => {
       const at = Date.now();
       store.addUsage({

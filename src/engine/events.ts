@@ -71,8 +71,9 @@ export function executionEventType(status: ExecutionStatus): EventType {
 }
 
 /**
- * The event names an execution's `wait_for_event` nodes wait for (map items cannot be waits), or null when one
- * of them has a templated name not rendered yet: then any name may still be the one it will wait for.
+ * The event names an execution's `wait_for_event` nodes wait for (map items cannot be waits), and the approvals its
+ * agent nodes wait for now; or null when a wait_for_event node has a templated name not rendered yet: then any name
+ * may still be the one it will wait for.
  */
 export function eventNames(
   definition: { nodes: readonly { id: string; kind: string; config: Record<string, unknown> }[] },
@@ -85,6 +86,11 @@ export function eventNames(
     if (!event.includes("{{")) names.add(event);
     else if (rendered.has(n.id)) names.add(rendered.get(n.id) as string);
     else return null;
+  }
+  // An agent's approval is named for its step once it waits; before, and once decided, it is nobody's event.
+  for (const n of definition.nodes.filter((x) => x.kind === "agent")) {
+    const event = rendered.get(n.id);
+    if (event && !event.startsWith("child:")) names.add(event);
   }
   return [...names].sort();
 }

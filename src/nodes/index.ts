@@ -1,5 +1,6 @@
 import type { NodeKindSpec } from "../engine/dag";
 import { mapSpec } from "../engine/map";
+import { agent } from "./agent";
 import { http } from "./http";
 import { llm } from "./llm";
 import { createMonitor } from "./monitor";
@@ -12,6 +13,7 @@ import type { NodeExecutor } from "./types";
 export const executors: Record<string, NodeExecutor> = {
   http,
   llm,
+  agent,
   transform,
   sleep,
   wait_for_event: waitForEvent,

@@ -75,6 +75,12 @@ export interface RunServices {
    * answer). Logged as node.delta, resumable from its seq, sent to subscribers as it commits.
    */
   delta(text: string, offset: number): void;
+  /**
+   * Durable steps under `scope` (the attempt's idempotency key: the same across retries and crash re-runs, new after
+   * a redrive): what a step recorded survives a crash and an eviction, so a resumed attempt replays it instead of
+   * doing it again. `get` is undefined for a step that has not run.
+   */
+  steps(scope: string): StepJournal;
   /** Register a monitor for the tenant (insert once by id); a second one on the same check is refused as a value. */
   createMonitor(
     row: NewMonitor,
@@ -82,6 +88,11 @@ export interface RunServices {
   ): Promise<
     { ok: true; id: string; next_check_at: number } | { ok: false; code: string; message: string; retryable: boolean }
   >;
+}
+
+export interface StepJournal {
+  get(key: string): unknown;
+  put(key: string, value: unknown): void;
 }
 
 /** A monitor as an executor describes it; the tenant, state and timestamps are filled in by the service. */

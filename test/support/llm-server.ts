@@ -9,6 +9,9 @@
 //   [[needs_tokens=N]] the full answer is N tokens ("t0 t1 …"): under a smaller max_tokens it is cut, and a
 //   continuation (Anthropic prefill, or "continue" after the cut answer) gets the rest · [[tool=NAME:{json}]] the
 //   model calls that tool · [[stream_cut=N]] the first N streams break off · [[down=MODEL]] that model answers 503
+//   [[agent=STEP|STEP|…]] an agent's turns, one STEP per model turn (the turn is the number of assistant turns since
+//   this message): NAME:{json} calls a tool, several joined by & in one turn; anything else is the final answer,
+//   where {results} becomes the tool results the model was given ("r1 ; r2 …"), as a model answers from them.
 // POST /_fail-next {count, status} fails the next requests whatever they say (for calls whose prompt is fixed).
 // Usage is fixed (100 input, 50 output tokens, or what was said) so costs are exact.
 import { createServer, type ServerResponse } from "node:http";
@@ -48,6 +51,8 @@ interface Asked {
   constrained: boolean;
   forcedTool: string | null;
   tools: string[];
+  /** The tool results in the conversation, as the model reads them (text). */
+  toolResults: string[];
   stream: boolean;
   /** OpenAI: the last chunk of a stream carries usage only when stream_options.include_usage asks for it. */
   includeUsage?: boolean;
@@ -55,6 +60,8 @@ interface Asked {
 interface Answer {
   text: string;
   toolCall: { name: string; input: unknown } | null;
+  /** Several calls in one turn (an agent's [[agent=…]] step); toolCall is the first. */
+  toolCalls?: { name: string; input: unknown }[];
   outputTokens: number;
   cut: boolean;
   cost: string | undefined;
@@ -172,6 +179,7 @@ function askedOf(flavor: Flavor, body: any, route: { model: string; stream: bool
       constrained: body.response_format?.type === "json_schema" && body.response_format.json_schema?.strict === true,
       forcedTool: null,
       tools: (body.tools ?? []).map((t: any) => t.function?.name),
+      toolResults: (body.messages ?? []).filter((m: any) => m.role === "tool").map((m: any) => textOf(m.content)),
       stream: body.stream === true,
       includeUsage: body.stream_options?.include_usage === true,
     };
@@ -186,6 +194,11 @@ function askedOf(flavor: Flavor, body: any, route: { model: string; stream: bool
       constrained: forced !== null || body.output_config?.format?.type === "json_schema",
       forcedTool: forced,
       tools: (body.tools ?? []).map((t: any) => t.name),
+      toolResults: (body.messages ?? []).flatMap((m: any) =>
+        Array.isArray(m.content)
+          ? m.content.filter((b: any) => b?.type === "tool_result").map((b: any) => textOf(b.content))
+          : [],
+      ),
       stream: body.stream === true,
     };
   }
@@ -201,6 +214,7 @@ function askedOf(flavor: Flavor, body: any, route: { model: string; stream: bool
       constrained: Boolean(body.generationConfig?.responseSchema ?? body.generationConfig?.responseJsonSchema),
       forcedTool: null,
       tools: [],
+      toolResults: [],
       stream: route.stream,
     };
   const forced = body.toolConfig?.toolChoice?.tool?.name ?? null;
@@ -212,6 +226,9 @@ function askedOf(flavor: Flavor, body: any, route: { model: string; stream: bool
     constrained: forced !== null,
     forcedTool: forced,
     tools: (body.toolConfig?.tools ?? []).map((t: any) => t.toolSpec?.name),
+    toolResults: (body.messages ?? []).flatMap((m: any) =>
+      (m.content ?? []).filter((b: any) => b?.toolResult).map((b: any) => JSON.stringify(b.toolResult.content)),
+    ),
     stream: route.stream,
   };
 }
@@ -235,6 +252,27 @@ function plan(asked: Asked, steer: (name: string) => string | undefined, n: numb
   const steering = [...users].reverse().find((t) => t.text.includes("[[")) ?? users[users.length - 1];
   const needs = Number(steer("needs_tokens") ?? 0);
   const common = { cost: steer("cost"), cutStream: n <= Number(steer("stream_cut") ?? 0) };
+  const script = steer("agent");
+  if (script !== undefined && asked.tools.length) {
+    // The turn: assistant turns since the steering message (each a turn of this loop).
+    const from = asked.turns.findIndex((t) => t === steering);
+    const turn = asked.turns.slice(from + 1).filter((t) => t.role === "assistant").length;
+    const stepText = script.split("|")[turn] ?? script.split("|").at(-1) ?? "";
+    const calls = stepText
+      .split("&")
+      .map((c) => /^([A-Za-z0-9_-]+):(\{.*\})$/.exec(c.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ name: m[1] as string, input: JSON.parse(m[2] as string) }));
+    if (calls.length)
+      return { ...common, text: "", toolCall: calls[0] ?? null, toolCalls: calls, outputTokens: 30, cut: false };
+    return {
+      ...common,
+      text: stepText.replace("{results}", asked.toolResults.join(" ; ")),
+      toolCall: null,
+      outputTokens: 40,
+      cut: false,
+    };
+  }
   const tool = steer("tool");
   if (tool && asked.tools.length) {
     const cut = tool.indexOf(":");
@@ -304,13 +342,11 @@ async function openaiAnswer(
     ...(a.cost ? { cost: Number(a.cost) } : {}),
   };
   const toolCalls = a.toolCall
-    ? [
-        {
-          id: `call_${n}`,
-          type: "function",
-          function: { name: a.toolCall.name, arguments: JSON.stringify(a.toolCall.input) },
-        },
-      ]
+    ? (a.toolCalls ?? [a.toolCall]).map((c, i) => ({
+        id: `call_${n}_${i}`,
+        type: "function",
+        function: { name: c.name, arguments: JSON.stringify(c.input) },
+      }))
     : undefined;
   if (!asked.stream)
     return send(200, {
@@ -360,8 +396,9 @@ async function anthropicAnswer(
   n: number,
 ) {
   const stop = a.toolCall ? "tool_use" : a.cut ? "max_tokens" : "end_turn";
-  const content = a.toolCall
-    ? [{ type: "tool_use", id: `toolu_${n}`, name: a.toolCall.name, input: a.toolCall.input }]
+  const calls = a.toolCall ? (a.toolCalls ?? [a.toolCall]) : [];
+  const content = calls.length
+    ? calls.map((c, i) => ({ type: "tool_use", id: `toolu_${n}_${i}`, name: c.name, input: c.input }))
     : [{ type: "text", text: a.text }];
   if (!asked.stream)
     return send(200, {
@@ -389,14 +426,17 @@ async function anthropicAnswer(
       usage: { input_tokens: 100, output_tokens: 1 },
     },
   });
-  if (a.toolCall) {
-    event("content_block_start", {
-      index: 0,
-      content_block: { type: "tool_use", id: `toolu_${n}`, name: a.toolCall.name, input: {} },
-    });
-    for (const piece of pieces(JSON.stringify(a.toolCall.input))) {
-      await tick();
-      event("content_block_delta", { index: 0, delta: { type: "input_json_delta", partial_json: piece } });
+  if (calls.length) {
+    for (const [index, c] of calls.entries()) {
+      event("content_block_start", {
+        index,
+        content_block: { type: "tool_use", id: `toolu_${n}_${index}`, name: c.name, input: {} },
+      });
+      for (const piece of pieces(JSON.stringify(c.input))) {
+        await tick();
+        event("content_block_delta", { index, delta: { type: "input_json_delta", partial_json: piece } });
+      }
+      if (index < calls.length - 1) event("content_block_stop", { index });
     }
   } else {
     event("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
@@ -407,7 +447,7 @@ async function anthropicAnswer(
       event("content_block_delta", { index: 0, delta: { type: "text_delta", text: piece } });
     }
   }
-  event("content_block_stop", { index: 0 });
+  event("content_block_stop", { index: Math.max(0, calls.length - 1) });
   event("message_delta", {
     delta: { stop_reason: stop, stop_sequence: null },
     usage: { output_tokens: a.outputTokens },

@@ -75,6 +75,8 @@ export function openaiRefusal(body: any, headers: Record<string, unknown>, openr
       "max_tokens",
       "invalid_value",
     );
+  const tools = openaiToolProblem(body);
+  if (tools) return tools;
   const format = body.response_format;
   if (format?.type === "json_object") {
     const said = JSON.stringify(body.messages ?? []).toLowerCase();
@@ -175,6 +177,8 @@ export function anthropicRefusal(body: any, headers: Record<string, unknown>): R
       "invalid_request_error",
       "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
     );
+  const tools = anthropicToolProblem(body);
+  if (tools) return tools;
   const last = body.messages?.[body.messages.length - 1];
   if (last?.role === "assistant") {
     const text = textOf(last.content);
@@ -184,6 +188,75 @@ export function anthropicRefusal(body: any, headers: Record<string, unknown>): R
         "invalid_request_error",
         "messages: final assistant content cannot end with trailing whitespace",
       );
+  }
+  return null;
+}
+
+/** Tool messages answer the tool_calls of the assistant message before them, every one, and nothing else. */
+function openaiToolProblem(body: any): Refusal | null {
+  for (const t of body.tools ?? [])
+    if (t?.function?.parameters?.type !== "object")
+      return openaiError(
+        400,
+        `Invalid schema for function '${t?.function?.name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${t?.function?.parameters?.type}"'.`,
+        "tools[0].function.parameters",
+        "invalid_function_parameters",
+      );
+  const messages: any[] = body.messages ?? [];
+  let open: string[] = [];
+  for (const [i, m] of messages.entries()) {
+    if (m.role === "tool") {
+      if (!open.includes(m.tool_call_id))
+        return openaiError(
+          400,
+          "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+          `messages.[${i}].role`,
+          null,
+        );
+      open = open.filter((id) => id !== m.tool_call_id);
+      continue;
+    }
+    if (open.length)
+      return openaiError(
+        400,
+        `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${open.join(", ")}`,
+        "messages",
+        null,
+      );
+    open = m.role === "assistant" ? (m.tool_calls ?? []).map((c: any) => c.id) : [];
+  }
+  return null;
+}
+
+/** Anthropic: every tool_use block is answered by a tool_result in the very next (user) message, and only those. */
+function anthropicToolProblem(body: any): Refusal | null {
+  const messages: any[] = body.messages ?? [];
+  for (const [i, m] of messages.entries()) {
+    const blocks = Array.isArray(m.content) ? m.content : [];
+    const uses = m.role === "assistant" ? blocks.filter((b: any) => b?.type === "tool_use").map((b: any) => b.id) : [];
+    const next = messages[i + 1];
+    const answered = Array.isArray(next?.content)
+      ? next.content.filter((b: any) => b?.type === "tool_result").map((b: any) => b.tool_use_id)
+      : [];
+    const missing = uses.filter((id: string) => !answered.includes(id));
+    if (missing.length)
+      return anthropicError(
+        400,
+        "invalid_request_error",
+        `messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(", ")}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`,
+      );
+    const before = messages[i - 1];
+    const asked =
+      before?.role === "assistant" && Array.isArray(before.content)
+        ? before.content.filter((b: any) => b?.type === "tool_use").map((b: any) => b.id)
+        : [];
+    for (const [j, b] of blocks.entries())
+      if (b?.type === "tool_result" && !asked.includes(b.tool_use_id))
+        return anthropicError(
+          400,
+          "invalid_request_error",
+          `messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${b.tool_use_id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`,
+        );
   }
   return null;
 }

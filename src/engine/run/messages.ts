@@ -12,8 +12,11 @@ export type RunResult =
   /** `result_key`: the node's result key, rendered once it succeeded (nodes that declare a `result` with a key). */
   | { ok: true; output: unknown; result_key?: string }
   | { ok: false; error: AttemptError }
-  /** Hand the node to the execution's durable timers / event inbox instead of finishing it. */
-  | { wait: { until: number | null; event: string | null } }
+  /**
+   * Hand the node to the execution's durable timers / event inbox instead of finishing it; `detail` rides on
+   * node.waiting (what an agent waits to have approved).
+   */
+  | { wait: { until: number | null; event: string | null; detail?: Record<string, unknown> } }
   /** Started a child execution (a `workflow` node): the attempt ends when the child does. */
   | { child: { execution_id: string } };
 
@@ -87,8 +90,11 @@ export interface EmittedEvent {
 export type RunCommand =
   /** Append to the log (with this seq), then broadcast to subscribers. */
   | { type: "emit"; event: EmittedEvent }
-  /** Run an attempt; `resume` re-runs the same attempt after an eviction (no new node.started). */
-  | { type: "launchAttempt"; nodeId: string; attempt: number; resume: boolean }
+  /**
+   * Run an attempt; `resume` re-runs the same attempt after an eviction or a wake (no new node.started); `wake` is
+   * recorded as the node's step `wake:<key>` before it runs.
+   */
+  | { type: "launchAttempt"; nodeId: string; attempt: number; resume: boolean; wake?: { key: string; value: unknown } }
   /** Evaluate these `when` expressions against the run's context and answer with `conditionsEvaluated`. */
   | { type: "evaluateConditions"; nodes: { nodeId: string; expr: string }[] }
   /** Consume the oldest buffered event of this name for the node and answer with `bufferedTaken`. */

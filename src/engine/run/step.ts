@@ -17,6 +17,8 @@ import {
   finish,
   iso,
   markStarted,
+  resumeNode,
+  RESUMING_KINDS,
   skipNode,
   startAttempt,
   succeedNode,
@@ -82,15 +84,18 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
     case "eventReceived":
       if (TERMINAL_EXECUTION.has(exec.status)) break;
       st.emit("event.received", null, { name: input.name, payload: input.payload ?? null });
-      deliver(st, input.name, input.payload, (node) =>
-        succeedNode(st, node, { name: input.name, payload: input.payload, received_at: iso(now) }),
-      );
+      deliver(st, input.name, input.payload, (node) => {
+        const received = { name: input.name, payload: input.payload ?? null, received_at: iso(now) };
+        if (RESUMING_KINDS.has(node.kind)) resumeNode(st, node, input.name, received);
+        else succeedNode(st, node, received);
+      });
       break;
     case "childFinished":
       if (TERMINAL_EXECUTION.has(exec.status)) break;
-      deliver(st, childEvent(input.childId), input.result, (node) =>
-        childResult(st, node, childOutcome(input.childId, input.result)),
-      );
+      deliver(st, childEvent(input.childId), input.result, (node) => {
+        if (RESUMING_KINDS.has(node.kind)) resumeNode(st, node, childEvent(input.childId), input.result);
+        else childResult(st, node, childOutcome(input.childId, input.result));
+      });
       break;
     case "bufferedTaken":
       bufferedTaken(st, input.nodeId, input.event);
@@ -192,6 +197,8 @@ function tick(st: Step, input: Extract<RunInput, { type: "timerFired" }>): void 
 /** A waiting node whose time came: a parked map runs again, an event wait times out, a sleep is over. */
 function settleWait(st: Step, node: NodeRecord, counts: unknown): void {
   if (node.kind === "map") unpark(st, node, counts);
+  else if (RESUMING_KINDS.has(node.kind))
+    resumeNode(st, node, node.wait_event ?? "timer", { timed_out: true, at: iso(st.now) });
   else if (node.wait_event)
     failNode(
       st,
@@ -224,7 +231,8 @@ function attemptFinished(st: Step, id: string, attempt: number, result: RunResul
   node.wait_event = wait.event;
   // A child wait names its execution as data, so clients need not parse the event name.
   const child = "child" in result ? { child: result.child } : {};
-  st.emit("node.waiting", node, { until: iso(wait.until), event: wait.event, ...child });
+  const detail = "wait" in result && result.wait.detail ? { detail: result.wait.detail } : {};
+  st.emit("node.waiting", node, { until: iso(wait.until), event: wait.event, ...child, ...detail });
   // The event (or the child's end) may have arrived before the wait began: it is in the inbox.
   if (wait.event) st.commands.push({ type: "takeBuffered", nodeId: node.id, name: wait.event });
 }
@@ -240,7 +248,13 @@ function bufferedTaken(st: Step, id: string, event: { payload: unknown; received
   const node = st.node(id);
   if (!event || node.status !== "waiting" || !node.wait_event) return;
   const childId = childIdOf(node.wait_event);
-  if (node.kind === "workflow" && childId !== null)
+  if (RESUMING_KINDS.has(node.kind)) {
+    const value =
+      childId !== null
+        ? event.payload
+        : { name: node.wait_event, payload: event.payload ?? null, received_at: iso(event.received_at) };
+    resumeNode(st, node, node.wait_event, value);
+  } else if (node.kind === "workflow" && childId !== null)
     childResult(st, node, childOutcome(childId, event.payload as Parameters<typeof childOutcome>[1]));
   else succeedNode(st, node, { name: node.wait_event, payload: event.payload, received_at: iso(event.received_at) });
 }

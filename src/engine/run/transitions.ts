@@ -79,6 +79,28 @@ export function startAttempt(st: Step, node: NodeRecord): void {
   st.commands.push({ type: "launchAttempt", nodeId: node.id, attempt: node.attempt, resume: false });
 }
 
+/**
+ * Kinds whose wait does not end the node: an agent waits for an approval or a child mid-loop, then goes on with the
+ * same attempt, replaying its recorded steps up to there.
+ */
+export const RESUMING_KINDS: ReadonlySet<string> = new Set(["agent"]);
+
+/**
+ * A waiting node of a resuming kind woke (its event came, its child ended, its wait timed out): the same attempt runs
+ * again, and finds what woke it recorded as the step `wake:<key>` (written by the shell with this step's writes).
+ */
+export function resumeNode(st: Step, node: NodeRecord, key: string, value: unknown): void {
+  Object.assign(node, { status: "running", due_at: null, wait_event: null });
+  st.emit("node.progress", node, { reason: "resumed", wake: key });
+  st.commands.push({
+    type: "launchAttempt",
+    nodeId: node.id,
+    attempt: node.attempt,
+    resume: true,
+    wake: { key, value },
+  });
+}
+
 /** `extra` rides on the event: a map node's final item counts, so a client folding events ends on the right ones. */
 export function succeedNode(st: Step, node: NodeRecord, output: unknown, extra: Record<string, unknown> = {}): void {
   Object.assign(node, {
@@ -159,7 +181,7 @@ export function finish(
   const reason = `parent ${exec.id} ${status}`;
   // Children still awaited by this run are cancelled with it (each then tells us, and we ignore it).
   const children = [...st.s.nodes.values()]
-    .filter((n) => n.kind === "workflow" && n.status === "waiting")
+    .filter((n) => n.status === "waiting")
     .map((n) => childIdOf(n.wait_event))
     .filter((id): id is string => id !== null);
   if (children.length > 0) st.commands.push({ type: "cancelChildren", ids: children, reason });

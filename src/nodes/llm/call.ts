@@ -6,11 +6,6 @@ import { FatalError, RetryableError } from "../types";
 import type { ResolvedModel } from "./config";
 import { languageModel } from "./sdk-models";
 
-export interface ChatMessage {
-  role: "user" | "assistant" | "system";
-  content: string;
-}
-
 /** A tool the model may call; its calls come back as data, never executed here. */
 export interface ToolSpec {
   name: string;
@@ -21,7 +16,8 @@ export interface ToolSpec {
 export interface LlmRequest {
   traceparent?: string | undefined;
   system?: string | undefined;
-  messages: ChatMessage[];
+  /** Plain turns, or the AI SDK's messages with tool calls and their results (an agent's loop). */
+  messages: ModelMessage[];
   max_tokens: number;
   temperature?: number | undefined;
   /** A JSON answer: the provider's native structured output where it has one (with `schema`), else JSON mode. */
@@ -76,7 +72,7 @@ export async function callModel(env: Env, target: ResolvedModel, req: LlmRequest
     const result = streamText({
       model: languageModel(env, target, headers, strict),
       ...(req.system ? { system: req.system } : {}),
-      messages: req.messages as ModelMessage[],
+      messages: req.messages,
       allowSystemInMessages: true,
       maxOutputTokens: req.max_tokens,
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),

@@ -9,13 +9,13 @@ import { outputLimits, resolveModel, splitChoice, TIERS, type Tier } from "./con
 type Vars = Record<string, unknown>;
 type LlmNode = { kind?: string; config?: Record<string, unknown> };
 
-/** Every llm node of a definition with its path, the llm node template inside a map included. */
+/** Every node that calls a model (llm, agent) with its path, the node template inside a map included. */
 function llmNodes(def: Definition): [LlmNode, string][] {
   return def.nodes.flatMap((n, i): [LlmNode, string][] => {
     const inner = n.kind === "map" ? (n.config.node as LlmNode | undefined) : undefined;
     const all: [LlmNode, string][] = [[n, `nodes[${i}]`]];
     if (inner) all.push([inner, `nodes[${i}].config.node`]);
-    return all.filter(([x]) => x.kind === "llm" && x.config);
+    return all.filter(([x]) => (x.kind === "llm" || x.kind === "agent") && x.config);
   });
 }
 

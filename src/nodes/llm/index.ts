@@ -1,11 +1,9 @@
 import { z } from "zod";
-import { config as appConfig } from "../../env";
 import { checkJsonSchema } from "../../engine/input";
 import { FatalError, RetryableError, type NodeExecutor, type RunServices } from "../types";
-import { priceOf, tierMaxTokens, TIERS, type ResolvedModel, type Tier } from "./config";
-import { resolveTarget } from "./resolve";
-import { callModel, type ChatMessage, type LlmResponse } from "./call";
+import { tierMaxTokens, TIERS, type ResolvedModel } from "./config";
 import { readJsonAnswer } from "./json-answer";
+import { choiceOf, choicesOf, noneSpent, paidCall, withFallback, type CallIds, type Choice } from "./paid-call";
 
 const message = z
   .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(1_000_000) })
@@ -17,7 +15,7 @@ const messageList = z.array(message).min(1).max(MAX_LLM_MESSAGES);
 type Message = z.output<typeof message>;
 
 // A union would report a bad element as "Invalid input": checked by hand, each issue keeps its exact path.
-const conversation = z
+export const conversation = z
   .unknown()
   .superRefine((value, ctx) => {
     if (typeof value === "string") {
@@ -76,14 +74,6 @@ const config = z
   )
   .refine((c) => c.fallback.every((f) => choiceOf(f) !== null), "fallback entries are tiers or provider:model");
 type LlmConfig = z.output<typeof config>;
-type Choice = { tier?: Tier; provider?: string; model?: string };
-
-/** A fallback entry: a tier name, or "provider:model". */
-function choiceOf(entry: string): Choice | null {
-  if ((TIERS as readonly string[]).includes(entry)) return { tier: entry as Tier };
-  const at = entry.indexOf(":");
-  return at > 0 && at < entry.length - 1 ? { provider: entry.slice(0, at), model: entry.slice(at + 1) } : null;
-}
 
 /**
  * A call to a language model by tier or by provider + model, with budget, circuit breaker, truncation and JSON
@@ -96,45 +86,13 @@ export const llm: NodeExecutor<typeof config> = {
   async run({ config: c, signal, idempotencyKey, attempt, lastAttempt, services }) {
     if (typeof c.messages === "string")
       throw new FatalError("invalid_config", `messages: ${c.messages} yielded no messages`);
-    const vars = services.env as unknown as Record<string, unknown>;
-    const choices: Choice[] = [
-      c.tier ? { tier: c.tier } : { provider: c.provider as string, model: c.model as string },
-      ...c.fallback.map((f) => choiceOf(f) as Choice),
-    ];
-    const passed: { model: string; error: string }[] = [];
-    for (const [i, choice] of choices.entries()) {
-      const resolved = resolveTarget(vars, choice);
-      const last = i === choices.length - 1;
-      if (!resolved.ok) {
-        if (i === 0 || last) throw new FatalError(resolved.code, resolved.message);
-        passed.push({ model: describe(choice), error: resolved.code });
-        continue;
-      }
-      try {
-        const out = await answer(services, resolved.target, choice, c, c.messages, { signal, idempotencyKey, attempt });
-        return { ok: true, output: passed.length ? { ...out, fallback_from: passed } : out };
-      } catch (err) {
-        // An open circuit passes on at once; another retryable failure only when no retry of this node follows.
-        const passOn = err instanceof RetryableError && (err.code === "circuit_open" || lastAttempt);
-        if (last || !passOn) throw err;
-        passed.push({ model: describe(choice), error: err.code });
-      }
-    }
-    throw new FatalError("no_model", "no model was left to try");
+    const messages = c.messages;
+    const { value, passed } = await withFallback(services, choicesOf(c), lastAttempt, (target, choice) =>
+      answer(services, target, choice, c, messages, { signal, idempotencyKey, attempt }),
+    );
+    return { ok: true, output: passed.length ? { ...value, fallback_from: passed } : value };
   },
 };
-
-const describe = (c: Choice): string => c.tier ?? `${c.provider}:${c.model}`;
-
-/** The calls one answer took: summed usage, cost and time, and what the layer changed on the way. */
-interface Spent {
-  calls: number;
-  usage: { input_tokens: number; output_tokens: number };
-  cost_usd: number;
-  cost_source: "provider" | "price_table" | "unknown";
-  latency_ms: number;
-  warnings: string[];
-}
 
 /**
  * One model's answer: the output limit, the first call, continuations of a cut answer, and for JSON one more turn
@@ -146,17 +104,10 @@ async function answer(
   choice: Choice,
   c: LlmConfig,
   messages: Message[],
-  call: { signal: AbortSignal; idempotencyKey: string; attempt: number },
+  call: CallIds,
 ) {
   const vars = services.env as unknown as Record<string, unknown>;
-  const spent: Spent = {
-    calls: 0,
-    usage: { input_tokens: 0, output_tokens: 0 },
-    cost_usd: 0,
-    cost_source: "unknown",
-    latency_ms: 0,
-    warnings: [],
-  };
+  const spent = noneSpent();
   let maxTokens = c.max_tokens ?? (choice.tier ? tierMaxTokens(vars, choice.tier) : null) ?? 1024;
   const limit = target.facts.output_limit;
   if (limit !== null && maxTokens > limit) {
@@ -243,160 +194,4 @@ function continuation(target: ResolvedModel, messages: Message[], sofar: string)
         "Your answer was cut off by the output limit. Continue exactly where it stopped: no repetition, no preface.",
     },
   ];
-}
-
-/** One paid call: its worst case reserved, the breaker consulted, usage recorded whatever became of the answer. */
-async function paidCall(
-  services: RunServices,
-  target: ResolvedModel,
-  c: LlmConfig,
-  messages: ChatMessage[],
-  maxTokens: number,
-  structured: boolean,
-  call: { signal: AbortSignal; idempotencyKey: string; attempt: number },
-  spent: Spent,
-  from: number,
-): Promise<LlmResponse> {
-  const reservation = await reserve(services, worstCase(services, target, c, messages, maxTokens));
-  let cost = 0;
-  const started = Date.now();
-  const deltas = c.stream ? batched(from, (text, offset) => services.delta(text, offset)) : null;
-  let res: LlmResponse;
-  try {
-    res = await guarded(services, target, () =>
-      callModel(services.env, target, {
-        system: c.system,
-        messages,
-        max_tokens: maxTokens,
-        temperature: c.temperature,
-        json: structured,
-        schema: structured ? c.json_schema : undefined,
-        ...call,
-        traceparent: services.traceparent(),
-        onText: deltas?.push,
-      }),
-    );
-    deltas?.flush();
-    cost = costOf(services.env, target, res).cost_usd;
-  } finally {
-    // The reservation becomes the real cost (none, when the call failed before an answer).
-    if (reservation) await services.settleBudget(reservation, cost);
-  }
-  const latency = Date.now() - started;
-  const priced = costOf(services.env, target, res);
-  // Recorded before the answer is judged: a cut or rejected answer cost money too.
-  services.recordUsage({ provider: target.provider, model: res.model, ...res.usage, ...priced, latency_ms: latency });
-  spent.calls++;
-  spent.usage.input_tokens += res.usage.input_tokens;
-  spent.usage.output_tokens += res.usage.output_tokens;
-  spent.cost_usd += priced.cost_usd;
-  if (spent.calls === 1 || priced.cost_source !== "unknown") spent.cost_source = priced.cost_source;
-  spent.latency_ms += latency;
-  for (const w of res.warnings) if (!spent.warnings.includes(w)) spent.warnings.push(w);
-  return res;
-}
-
-/**
- * A call's worst case at the price table: the prompt (about 4 characters a token) and every token max_tokens
- * allows. Zero for a model with no price: its calls are counted after the fact only.
- */
-function worstCase(
-  services: RunServices,
-  target: ResolvedModel,
-  c: LlmConfig,
-  messages: Message[],
-  maxTokens: number,
-): number {
-  const price = priceOf(services.env as unknown as Record<string, unknown>, target.provider, target.model);
-  if (!price) return 0;
-  const chars = (c.system?.length ?? 0) + messages.reduce((n, m) => n + m.content.length, 0);
-  const promptTokens = Math.ceil(chars / 4) + 4 * messages.length;
-  return (promptTokens * price.input_per_mtok + maxTokens * price.output_per_mtok) / 1e6;
-}
-
-// node.delta batching: a message at most this often, or sooner once this much text waits.
-const DELTA_EVERY_MS = 50;
-const DELTA_CHARS = 200;
-
-/**
- * Collect streamed text and pass it on in pieces of about DELTA_CHARS or DELTA_EVERY_MS, whichever comes first, each
- * with its offset in the answer (starting at `from`).
- */
-function batched(
-  from: number,
-  send: (text: string, offset: number) => void,
-): { push: (text: string) => void; flush: () => void } {
-  let pending = "";
-  let offset = from;
-  let last = Date.now();
-  const flush = () => {
-    if (pending) send(pending, offset);
-    offset += pending.length;
-    pending = "";
-    last = Date.now();
-  };
-  return {
-    push: (text) => {
-      pending += text;
-      if (pending.length >= DELTA_CHARS || Date.now() - last >= DELTA_EVERY_MS) flush();
-    },
-    flush,
-  };
-}
-
-/** Reserve the call's worst case, or refuse it: what is reserved and spent never passes the budget. */
-async function reserve(services: RunServices, amount: number): Promise<string | null> {
-  const r = await services.reserveBudget(amount);
-  if (r.ok) return r.id;
-  if (r.budget <= 0)
-    throw new FatalError("BUDGET_EXCEEDED", "the tenant's monthly LLM budget is 0: no LLM calls are allowed");
-  throw new FatalError(
-    "BUDGET_EXCEEDED",
-    `this call may cost up to $${amount.toFixed(6)}; with $${r.spent.toFixed(6)} spent and $${r.reserved.toFixed(6)} reserved by calls under way, that passes the monthly budget of $${r.budget}`,
-  );
-}
-
-/** Consult the provider's breaker; an open breaker fails fast with a retryable error and no call is made. */
-async function guarded(
-  services: RunServices,
-  target: ResolvedModel,
-  call: () => Promise<LlmResponse>,
-): Promise<LlmResponse> {
-  const cfg = breakerSettings(services.env);
-  const breaker = services.breaker(target.provider);
-  const gate = await breaker.allow(cfg);
-  if (!gate.allowed)
-    throw new RetryableError(
-      "circuit_open",
-      `provider "${target.provider}" is failing; its circuit is open for ${gate.retry_after_ms} ms more`,
-      gate.retry_after_ms,
-    );
-  try {
-    const res = await call();
-    await breaker.record(true, cfg);
-    return res;
-  } catch (err) {
-    // Only failures that say the provider is unwell count; a 400 for a bad prompt does not.
-    if (err instanceof RetryableError) await breaker.record(false, cfg);
-    throw err;
-  }
-}
-
-export function breakerSettings(env: Env) {
-  const c = appConfig(env);
-  return { failure_threshold: c.BREAKER_FAILURES, cooldown_ms: c.BREAKER_COOLDOWN_MS };
-}
-
-function costOf(
-  env: Env,
-  t: ResolvedModel,
-  res: LlmResponse,
-): { cost_usd: number; cost_source: "provider" | "price_table" | "unknown" } {
-  if (res.reported_cost_usd !== null) return { cost_usd: res.reported_cost_usd, cost_source: "provider" };
-  const price = priceOf(env as unknown as Record<string, unknown>, t.provider, t.model);
-  if (!price) return { cost_usd: 0, cost_source: "unknown" };
-  return {
-    cost_usd: (res.usage.input_tokens * price.input_per_mtok + res.usage.output_tokens * price.output_per_mtok) / 1e6,
-    cost_source: "price_table",
-  };
 }
