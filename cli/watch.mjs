@@ -64,6 +64,12 @@ export class RunView {
     const n = e.node_id ? this.nodes.get(e.node_id) : undefined;
     if (!n || !e.type.startsWith("node.")) return null;
     const what = e.type.slice("node.".length);
+    if (what === "progress" && e.data.reason === "resumed") {
+      // A parked map, or an agent whose approval or child came, goes on in the same attempt.
+      n.status = "running";
+      n.note = "";
+      if (!e.data.items) return `${e.node_id} running (resumed)`;
+    }
     if (what === "progress") {
       const before = n.items ? bar(n.items) : "";
       n.items = e.data.items ?? n.items;
@@ -80,13 +86,15 @@ export class RunView {
     if (e.data.items) n.items = e.data.items;
     if (what === "retrying") n.note = `${e.data.error?.code ?? "error"}; next attempt ${clock(e.data.next_attempt_at)}`;
     if (what === "waiting")
-      n.note = e.data.child
-        ? "waiting for its child run"
-        : e.data.event
-          ? `waiting for "${e.data.event}"`
-          : e.data.until
-            ? `until ${clock(e.data.until)}`
-            : "";
+      n.note = e.data.detail?.approval
+        ? `waiting for approval of ${e.data.detail.approval.tool}: send "${e.data.event}"`
+        : e.data.child
+          ? "waiting for its child run"
+          : e.data.event
+            ? `waiting for "${e.data.event}"`
+            : e.data.until
+              ? `until ${clock(e.data.until)}`
+              : "";
     if (what === "failed") n.note = `${e.data.error?.code ?? "error"}: ${e.data.error?.message ?? ""}`;
     if (what === "skipped") n.note = e.data.reason ?? "";
     if (["succeeded", "failed", "skipped", "cancelled"].includes(what)) n.finished = at;

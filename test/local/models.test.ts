@@ -4,13 +4,17 @@
 import { execFile } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DefaultChatTransport, readUIMessageStream, type UIMessage } from "ai";
+import { axeViolations, launchChromium, screenshot } from "../support/browser";
 import { startLlmServer } from "../support/llm-server";
 import { callLocal, copyOfRepo, startLocal, type LocalServer } from "../support/local-server";
 
 const run = promisify(execFile);
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 let local: LocalServer;
 let repo: string;
 let openai: Awaited<ReturnType<typeof startLlmServer>>;
@@ -156,5 +160,74 @@ describe("npm start with current models", () => {
     expect(tested.stdout).toContain("No errors detected in compressed data");
     expect(tested.stdout).toContain("deliver/backend/src/app.mjs");
     expect(tested.stdout).toContain("deliver/tests/README.md");
+  }, 90_000);
+
+  it("shows an agent's pending approval and then its turns in the dashboard's inspector", async () => {
+    const script = 'order_status:{"id":"A-1"}|refund:{"id":"A-1"}|Order A-1: {results}';
+    const wf = await callLocal(local, "POST", "/v1/workflows", {
+      name: "support agent",
+      nodes: [
+        {
+          id: "agent",
+          kind: "agent",
+          config: {
+            tier: "mid",
+            system: "You answer order questions.",
+            messages: [{ role: "user", content: `Where is A-1? Refund it. [[key=ui-agent]] [[agent=${script}]]` }],
+            tools: [
+              {
+                name: "order_status",
+                input_schema: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+                transform: "{ 'id': args.id, 'status': 'shipped' }",
+              },
+              {
+                name: "refund",
+                input_schema: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+                transform: "{ 'refunded': args.id }",
+                requires_approval: true,
+              },
+            ],
+          },
+        },
+      ],
+    });
+    expect(wf.status, JSON.stringify(wf.body)).toBe(201);
+    const started = await callLocal(local, "POST", `/v1/workflows/${wf.body.id}/executions`, { input: {} });
+    const id = started.body.id as string;
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      await page.goto(`${local.base}/`);
+      await page.getByLabel("API key").fill(local.key);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Executions" }).waitFor();
+      await page.goto(`${local.base}/executions/${id}`);
+      const node = page.locator('.step[data-node="agent"]');
+      await node.and(page.locator('[data-status="waiting"]')).waitFor({ timeout: 20_000 });
+      await node.click();
+      const inspector = page.getByRole("complementary", { name: "Node agent" });
+      await expect.poll(() => inspector.textContent()).toContain('refund({"id":"A-1"})');
+      expect(await inspector.textContent()).toContain("approve:agent:t2.c0");
+      await screenshot(page, "agent-approval");
+      // Decided from the page, with the event the inspector names.
+      await page.getByRole("button", { name: "Send event…" }).click();
+      expect(await page.getByLabel("Event name").inputValue()).toBe("approve:agent:t2.c0");
+      await page.getByLabel("Payload (JSON)").fill('{"approved": true, "by": "ops@example.com"}');
+      await page.getByRole("button", { name: "Send", exact: true }).click();
+      await node.and(page.locator('[data-status="succeeded"]')).waitFor({ timeout: 20_000 });
+      const turns = inspector.getByRole("list", { name: "Agent turns" });
+      await expect.poll(() => turns.locator(":scope > li").count()).toBe(3);
+      const text = await turns.textContent();
+      expect(text).toContain("openai:gpt-5-mini");
+      expect(text).toContain("order_status");
+      expect(text).toContain("refund");
+      expect(text).toContain('Order A-1: {"id":"A-1","status":"shipped"}');
+      await turns.locator("details").first().locator("summary").click();
+      expect(await turns.locator("details").first().textContent()).toContain('"status": "shipped"');
+      expect(await axeViolations(page, axeSource)).toEqual([]);
+      await screenshot(page, "agent-turns");
+    } finally {
+      await browser.close();
+    }
   }, 90_000);
 });

@@ -42,7 +42,8 @@ export async function axeViolations(page: Page, axeSource: string): Promise<AxeV
     const axe = (
       globalThis as unknown as { axe: { run: (ctx: unknown, o: unknown) => Promise<{ violations: AxeViolation[] }> } }
     ).axe;
-    return (await axe.run(document, { resultTypes: ["violations"] })).violations;
+    return (await axe.run((globalThis as unknown as { document: unknown }).document, { resultTypes: ["violations"] }))
+      .violations;
   });
   return violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")

@@ -1,10 +1,12 @@
 // One node: its configuration (secrets redacted), state, output, error, attempts, what it waits for.
 import { between, duration, json, time } from "../format";
+import { agentTurns, pendingApproval } from "../model/agent";
 import { redact } from "../model/redact";
 import type { NodeState } from "../model/replay";
 import type { DefinitionNode } from "../model/types";
 import { Link } from "../router";
 import { StatusBadge } from "./Problem";
+import { AgentTurns } from "./AgentTurns";
 import { ItemsBar } from "./ItemsBar";
 
 export function Inspector(props: {
@@ -33,6 +35,16 @@ export function Inspector(props: {
     rows.push([
       "Waiting for",
       `${state.child ? "its child execution" : state.waiting_for.event ? `event "${state.waiting_for.event}"` : "items"}${state.waiting_for.until ? ` until ${time(state.waiting_for.until)}` : ""}`,
+    ]);
+  const approval = pendingApproval(state?.waiting_for?.detail);
+  if (approval)
+    rows.push([
+      "Approval",
+      <span>
+        <code>{approval.tool}</code>({JSON.stringify(approval.input)}) — send the event{" "}
+        <code>{state?.waiting_for?.event}</code> with <code>{'{"approved": true}'}</code> or{" "}
+        <code>{'{"approved": false, "reason": "…"}'}</code>
+      </span>,
     ]);
   if (child) rows.push(["Child run", <Link to={`/executions/${child}`}>{child}</Link>]);
   if (state?.skipped)
@@ -70,6 +82,7 @@ export function Inspector(props: {
           </pre>
         </>
       )}
+      {node.kind === "agent" && agentTurns(state?.output) && <AgentTurns turns={agentTurns(state?.output) ?? []} />}
       {state?.output != null && (
         <>
           <h3>Output</h3>

@@ -8,7 +8,8 @@ export interface NodeState {
   started_at: string | null;
   finished_at: string | null;
   next_attempt_at: string | null;
-  waiting_for: { event: string | null; until: string | null } | null;
+  /** `detail`: what the wait is for beyond its event (an agent's approval: step, tool, arguments). */
+  waiting_for: { event: string | null; until: string | null; detail?: unknown } | null;
   error: Problem | null;
   skipped: { reason: string; detail: unknown } | null;
   /** The child execution a `workflow` node started (kept after it ends, for the link). */
@@ -69,7 +70,7 @@ function nodeAfter(n: NodeState, e: EventEnvelope): NodeState {
       return {
         ...n,
         status: "waiting",
-        waiting_for: { event: str(d.event), until: str(d.until) },
+        waiting_for: { event: str(d.event), until: str(d.until), ...(d.detail ? { detail: d.detail } : {}) },
         child: str((d.child as { execution_id?: unknown } | undefined)?.execution_id) ?? n.child,
         items: counts(d.items) ?? n.items,
       };
@@ -101,7 +102,10 @@ function nodeAfter(n: NodeState, e: EventEnvelope): NodeState {
     case "node.cancelled":
       return { ...n, status: "cancelled", finished_at: e.at, waiting_for: null, next_attempt_at: null };
     case "node.progress":
-      return { ...n, items: counts(d.items) ?? n.items };
+      // "resumed": a parked map, or an agent whose approval or child came, runs again in the same attempt.
+      return d.reason === "resumed"
+        ? { ...n, status: "running", waiting_for: null, items: counts(d.items) ?? n.items }
+        : { ...n, items: counts(d.items) ?? n.items };
     default:
       return n;
   }
@@ -192,7 +196,15 @@ export function spans(events: readonly EventEnvelope[]): Span[] {
       for (const key of [...open.keys()]) close(key, at, e.type.slice("execution.".length));
       continue;
     }
-    if (!id || !e.type.startsWith("node.") || e.type === "node.progress") continue;
+    if (!id || !e.type.startsWith("node.") || e.type === "node.delta") continue;
+    if (e.type === "node.progress") {
+      // A resumed wait (an agent's approval or child came, a parked map moves) is the attempt going on.
+      if (e.data.reason !== "resumed" || open.get(id)?.kind !== "wait") continue;
+      const attempt = open.get(id)?.attempt ?? e.attempt ?? 0;
+      close(id, at, "resumed");
+      begin({ node_id: id, kind: "attempt", attempt, start: at, end: null, outcome: null });
+      continue;
+    }
     const outcome = e.type.slice("node.".length);
     const attempt = e.attempt ?? open.get(id)?.attempt ?? 0;
     close(id, at, outcome === "started" ? null : outcome);

@@ -118,6 +118,48 @@ describe("replaying an execution's event log", () => {
   });
 });
 
+describe("an agent's waits", () => {
+  it("shows what it waits to have approved, then running again once it resumed", () => {
+    seq = 0;
+    const approval = { approval: { step: "t1.c0", tool: "refund", input: { n: 10 } } };
+    const waiting = replay(
+      ["ag"],
+      [
+        ev("node.started", "ag", 0, {}, 1),
+        ev("node.waiting", "ag", 5, { event: "approve:ag:t1.c0", until: null, detail: approval }, 1),
+      ],
+    );
+    expect(waiting.nodes.ag).toMatchObject({
+      status: "waiting",
+      waiting_for: { event: "approve:ag:t1.c0", until: null, detail: approval },
+    });
+    seq = 0;
+    const resumed = replay(
+      ["ag"],
+      [
+        ev("node.started", "ag", 0, {}, 1),
+        ev("node.waiting", "ag", 5, { event: "approve:ag:t1.c0", until: null, detail: approval }, 1),
+        ev("node.progress", "ag", 9, { reason: "resumed", wake: "approve:ag:t1.c0" }, 1),
+      ],
+    );
+    expect(resumed.nodes.ag).toMatchObject({ status: "running", waiting_for: null, attempts: 1 });
+    seq = 0;
+    const bars = spans([
+      ev("node.started", "ag", 0, {}, 1),
+      ev("node.delta", "ag", 2, { text: "Let me", offset: 0 }, 1),
+      ev("node.waiting", "ag", 5, { event: "approve:ag:t1.c0", until: null, detail: approval }, 1),
+      ev("node.progress", "ag", 9, { reason: "resumed", wake: "approve:ag:t1.c0" }, 1),
+      ev("node.succeeded", "ag", 12, { output: {} }, 1),
+    ]).map((s) => [s.kind, s.start - t0, s.end! - t0, s.outcome]);
+    // Streamed text does not end the attempt's bar; the wait ends where the loop went on.
+    expect(bars).toEqual([
+      ["attempt", 0, 5, "waiting"],
+      ["wait", 5, 9, "resumed"],
+      ["attempt", 9, 12, "succeeded"],
+    ]);
+  });
+});
+
 describe("the timeline's spans", () => {
   it("has one bar per attempt, the retry delay between them, and the wait", () => {
     const out = spans(log()).map((s) => [s.node_id, s.kind, s.attempt, s.start - t0, s.end! - t0, s.outcome]);

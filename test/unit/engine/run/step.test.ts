@@ -468,6 +468,74 @@ describe("execution reducer: child executions", () => {
   });
 });
 
+describe("execution reducer: agents resume where they waited", () => {
+  const agent = {
+    id: "ag",
+    kind: "agent",
+    config: {
+      tier: "mid",
+      messages: [{ role: "user", content: "hi" }],
+      tools: [{ name: "t", transform: "1", requires_approval: true }],
+    },
+  };
+
+  it("runs the same attempt again with what woke it: an event, a child's end, or the timeout", () => {
+    const s = running([agent]);
+    tick(s);
+    const waitFor = (result: RunInput & { type: "attemptFinished" }) => feed(s, result);
+    const w = waitFor({
+      type: "attemptFinished",
+      nodeId: "ag",
+      attempt: 1,
+      result: { wait: { until: T0 + 5000, event: "approve:ag:t1.c0", detail: { approval: { tool: "t" } } } },
+    });
+    expect(eventData(w, "node.waiting")).toEqual({
+      until: new Date(T0 + 5000).toISOString(),
+      event: "approve:ag:t1.c0",
+      detail: { approval: { tool: "t" } },
+    });
+    const woke = feed(s, { type: "eventReceived", name: "approve:ag:t1.c0", payload: { approved: true } });
+    expect(events(woke)).toEqual(["event.received", "node.progress:ag"]);
+    expect(command(woke, "launchAttempt")).toEqual({
+      type: "launchAttempt",
+      nodeId: "ag",
+      attempt: 1,
+      resume: true,
+      wake: {
+        key: "approve:ag:t1.c0",
+        value: { name: "approve:ag:t1.c0", payload: { approved: true }, received_at: new Date(T0).toISOString() },
+      },
+    });
+    expect(s.nodes.get("ag")).toMatchObject({ status: "running", attempt: 1, wait_event: null });
+
+    waitFor({ type: "attemptFinished", nodeId: "ag", attempt: 1, result: { child: { execution_id: "ex_c" } } });
+    const ended = { status: "failed", output: null, error: { code: "x", message: "no" } };
+    const child = feed(s, { type: "childFinished", childId: "ex_c", result: ended });
+    expect(command(child, "launchAttempt")).toMatchObject({ resume: true, wake: { key: "child:ex_c", value: ended } });
+    expect(s.nodes.get("ag")?.status).toBe("running");
+
+    waitFor({
+      type: "attemptFinished",
+      nodeId: "ag",
+      attempt: 1,
+      result: { wait: { until: T0 + 100, event: "approve:ag:t2.c0" } },
+    });
+    const late = tick(s, T0 + 200, []);
+    expect(command(late, "launchAttempt")).toMatchObject({
+      resume: true,
+      wake: { key: "approve:ag:t2.c0", value: { timed_out: true } },
+    });
+  });
+
+  it("cancels the child an agent waits for when the run ends", () => {
+    const s = running([agent]);
+    tick(s);
+    feed(s, { type: "attemptFinished", nodeId: "ag", attempt: 1, result: { child: { execution_id: "ex_c" } } });
+    const r = feed(s, { type: "cancelRequested", message: "stop" });
+    expect(command(r, "cancelChildren")).toMatchObject({ ids: ["ex_c"] });
+  });
+});
+
 describe("execution reducer: projection and parent notices", () => {
   it("backs off failed projections and parent notices on the same timer, and clears it once projected", () => {
     const s = running([t("a")]);
