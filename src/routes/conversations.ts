@@ -149,12 +149,32 @@ export const conversationsRoute = new Hono<AppEnv>()
             retryable: false,
           });
     const schema = (wf.definition as Definition).input_schema;
-    const errors = schema ? validateInput(schema, { message: "hello", history: [] }) : [];
+    // A turn's input as this conversation will give it: a workflow that needs something in the metadata (a shop's
+    // URL for a tool) refuses a conversation created without it now, not at its first message.
+    const sample = {
+      message: "hello",
+      history: [],
+      conversation: { id: "cv_new", user_id: value.user_id ?? null, metadata: value.metadata ?? {} },
+    };
+    const errors = schema ? validateInput(schema, sample) : [];
+    const inMetadata = errors.filter((e) => e.path.startsWith("input.conversation.metadata"));
+    if (inMetadata.length)
+      throw new AppError(
+        422,
+        "metadata_invalid",
+        "The conversation's workflow reads its metadata, and this metadata does not give it what it needs.",
+        {
+          errors: inMetadata.map((e) => ({
+            path: e.path.replace(/^input\.conversation\.metadata/, "metadata"),
+            message: e.message,
+          })),
+        },
+      );
     if (errors.length)
       throw new AppError(
         422,
         "workflow_not_conversational",
-        "A conversation's workflow takes {message, history, summary?} as input and answers with output.reply; this one's input_schema refuses that.",
+        "A conversation's workflow takes {message, history, summary?, conversation} as input and answers with output.reply; this one's input_schema refuses that.",
         { errors: errors.map((e) => ({ path: `input_schema: ${e.path}`, message: e.message })) },
       );
     const history = c.get("history").db;

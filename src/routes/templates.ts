@@ -11,6 +11,7 @@ import draftAndMonitor from "../../templates/draft-and-monitor.json";
 import orderIntake from "../../templates/order-intake.json";
 import questionPipeline from "../../templates/question-pipeline.json";
 import sdlcParallel from "../../templates/sdlc-parallel.json";
+import supportChat from "../../templates/support-chat.json";
 import { storeWorkflow } from "./workflows";
 
 interface Template {
@@ -28,6 +29,7 @@ export const TEMPLATES: Template[] = [
   orderIntake,
   codeFixQueue,
   chatTurn,
+  supportChat,
 ] as Template[];
 
 export const instantiateBody = z.object({ name: z.string().min(1).max(200).optional() }).strict();

@@ -137,7 +137,9 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
   // The claim left room for the message and the summary; the window takes the rest.
   const window = historyWindow(claim.history, Math.max(0, room), MAX_LLM_MESSAGES - 1);
   const summary = claim.summary ?? c.summary;
-  const input = { message: r.content, history: window.messages, ...(summary ? { summary } : {}) };
+  // The conversation's own metadata goes with every turn: what a tool needs to know about whose conversation it is.
+  const about = { id: c.id, user_id: c.user_id, metadata: c.metadata ?? {} };
+  const input = { message: r.content, history: window.messages, ...(summary ? { summary } : {}), conversation: about };
   const start = () =>
     startExecution(env, db, {
       tenantId: c.tenant_id,

@@ -52,6 +52,7 @@ describe("templates API", () => {
       "order-intake",
       "code-fix-queue",
       "chat-turn",
+      "support-chat",
     ]);
     expect(list[0].input_schema.required).toEqual(["topic"]);
     const renamed = await api.post("/v1/templates/order-intake/instantiate", { name: "my orders" });
@@ -530,5 +531,58 @@ describe("chat-turn", () => {
     // The next turn starts from this one's output.
     const next = await waitFor(api, await start(api, wf, { history: turn.history, message: `[[key=${k}]] Thanks` }));
     expect(next.output.turn.history).toHaveLength(6);
+  });
+});
+
+describe("support-chat", () => {
+  it("answers a conversation's order questions from the order system, streamed, and says so when an order does not exist", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "support-chat");
+    const k = key("support");
+    // An order the shop has (ord-1 in this bucket), and a conversation that knows where the shop's orders are.
+    const placed = await fetch(target(`/orders/${k}`), {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": `${k}-1` },
+      body: JSON.stringify({ sku: "box-10", qty: 100 }),
+    });
+    expect(placed.status).toBe(201);
+    const noUrl = await api.post("/v1/conversations", { workflow_id: wf, user_id: "ada" });
+    expect(noUrl.status).toBe(422);
+    expect(noUrl.body).toMatchObject({ code: "metadata_invalid", errors: [{ path: "metadata" }] });
+    expect(noUrl.body.errors[0].message).toContain("orders_url");
+    const cv = await api.post("/v1/conversations", {
+      workflow_id: wf,
+      user_id: "ada",
+      metadata: { orders_url: target(`/orders/${k}`) },
+    });
+    const WAIT = { prefer: "wait=30" };
+    const ask = `Where is my order ord-1? [[key=${k}]] [[agent=order_status:{"order_id":"ord-1"}|Your order: {results}]]`;
+    const first = await api.post(`/v1/conversations/${cv.body.id}/messages`, { content: ask }, WAIT);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body.reply.status).toBe("ok");
+    expect(first.body.reply.content).toContain('"status":"shipped"');
+    expect(first.body.reply.content).toContain('"eta":"2026-12-08"');
+    const looked = await targetCalls(`order-status-${k}`);
+    expect(looked.calls, JSON.stringify(looked.calls)).toHaveLength(1);
+    // The reply was streamed as it was written, in the turn's own log.
+    const log = (await api.get(`/v1/executions/${first.body.execution_id}/events?limit=1000`)).body.data as any[];
+    expect(log.some((e) => e.type === "node.delta" && e.node_id === "support")).toBe(true);
+
+    const missing = `And ord-9? [[key=${k}-2]] [[agent=order_status:{"order_id":"ord-9"}|Lookup said: {results}]]`;
+    const second = await api.post(`/v1/conversations/${cv.body.id}/messages`, { content: missing }, WAIT);
+    expect(second.body.reply.status).toBe("ok");
+    expect(second.body.reply.content).toContain("http_404");
+    expect(second.body.reply.content).toContain("no order ord-9");
+    // The second turn saw the first as history.
+    const [sent] = await modelCalls(`${k}-2`);
+    expect(sent?.turns.map((t) => t.role).slice(0, 3)).toEqual(["user", "assistant", "user"]);
+    expect(sent?.turns[1]?.text).toContain("Your order:");
+
+    const chat = `What are your opening hours? [[key=${k}-3]] [[agent=We are open 9 to 5.]]`;
+    const third = await api.post(`/v1/conversations/${cv.body.id}/messages`, { content: chat }, WAIT);
+    expect(third.body.reply.content).toBe("We are open 9 to 5.");
+    expect(await llmCalls(`${k}-3`)).toBe(1);
+    // Two lookups in all (ord-1, ord-9): the chat turn called no tool.
+    expect((await targetCalls(`order-status-${k}`)).calls).toHaveLength(2);
   });
 });

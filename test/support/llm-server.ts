@@ -213,8 +213,12 @@ function askedOf(flavor: Flavor, body: any, route: { model: string; stream: bool
       maxTokens: body.generationConfig?.maxOutputTokens,
       constrained: Boolean(body.generationConfig?.responseSchema ?? body.generationConfig?.responseJsonSchema),
       forcedTool: null,
-      tools: [],
-      toolResults: [],
+      tools: (body.tools ?? []).flatMap((t: any) => (t.functionDeclarations ?? []).map((f: any) => f.name)),
+      toolResults: (body.contents ?? []).flatMap((c: any) =>
+        (c.parts ?? [])
+          .filter((p: any) => p.functionResponse)
+          .map((p: any) => JSON.stringify(p.functionResponse.response)),
+      ),
       stream: route.stream,
     };
   const forced = body.toolConfig?.toolChoice?.tool?.name ?? null;
@@ -463,9 +467,13 @@ async function googleAnswer(res: ServerResponse, asked: Asked, a: Answer) {
     candidatesTokenCount: a.outputTokens,
     totalTokenCount: 100 + a.outputTokens,
   };
+  // Function calls come whole, in one part each (Gemini does not stream a call's arguments).
+  const calls = a.toolCall ? (a.toolCalls ?? [a.toolCall]) : [];
+  const parts0 = (text: string) =>
+    calls.length ? calls.map((c) => ({ functionCall: { name: c.name, args: c.input } })) : [{ text }];
   const candidate = (text: string, done: boolean) => ({
     candidates: [
-      { content: { parts: [{ text }], role: "model" }, index: 0, ...(done ? { finishReason: finish } : {}) },
+      { content: { parts: parts0(text), role: "model" }, index: 0, ...(done ? { finishReason: finish } : {}) },
     ],
     ...(done ? { usageMetadata } : {}),
     modelVersion: asked.model,
@@ -475,6 +483,10 @@ async function googleAnswer(res: ServerResponse, asked: Asked, a: Answer) {
     return res.end(JSON.stringify(candidate(a.text, true)));
   }
   res.writeHead(200, { "content-type": "text/event-stream" });
+  if (calls.length) {
+    res.write(`data: ${JSON.stringify(candidate("", true))}\r\n\r\n`);
+    return res.end();
+  }
   const parts = pieces(a.text);
   for (const [i, piece] of parts.entries()) {
     if (a.cutStream && i >= parts.length / 2) return res.end();
@@ -502,15 +514,17 @@ async function bedrockAnswer(res: ServerResponse, a: Answer) {
       }),
     );
   frame("messageStart", { role: "assistant" });
-  if (a.toolCall) {
-    frame("contentBlockStart", {
-      contentBlockIndex: 0,
-      start: { toolUse: { toolUseId: "tooluse_1", name: a.toolCall.name } },
-    });
-    frame("contentBlockDelta", {
-      contentBlockIndex: 0,
-      delta: { toolUse: { input: JSON.stringify(a.toolCall.input) } },
-    });
+  const calls = a.toolCall ? (a.toolCalls ?? [a.toolCall]) : [];
+  if (calls.length) {
+    const turn = Date.now().toString(36);
+    for (const [i, c] of calls.entries()) {
+      frame("contentBlockStart", {
+        contentBlockIndex: i,
+        start: { toolUse: { toolUseId: `tooluse_${turn}_${i}`, name: c.name } },
+      });
+      frame("contentBlockDelta", { contentBlockIndex: i, delta: { toolUse: { input: JSON.stringify(c.input) } } });
+      if (i < calls.length - 1) frame("contentBlockStop", { contentBlockIndex: i });
+    }
   } else {
     const parts = pieces(a.text);
     for (const [i, piece] of parts.entries()) {
@@ -519,7 +533,7 @@ async function bedrockAnswer(res: ServerResponse, a: Answer) {
       frame("contentBlockDelta", { contentBlockIndex: 0, delta: { text: piece } });
     }
   }
-  frame("contentBlockStop", { contentBlockIndex: 0 });
+  frame("contentBlockStop", { contentBlockIndex: Math.max(0, calls.length - 1) });
   frame("messageStop", { stopReason: a.toolCall ? "tool_use" : a.cut ? "max_tokens" : "end_turn" });
   frame("metadata", {
     usage: { inputTokens: 100, outputTokens: a.outputTokens, totalTokens: 100 + a.outputTokens },

@@ -187,7 +187,15 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
       }
       case "orders": {
         // POST /orders/:bucket?delay_first=ms — records the order, then (first time only) answers late.
+        // GET /orders/:bucket/:id — the order and where it is, or 404 (an order-status service).
         const bucket = parts[1] ?? "orders";
+        if (req.method === "GET" && parts[2]) {
+          record(`order-status-${bucket}`, req);
+          const found = [...(orders.get(bucket)?.values() ?? [])].find((o) => o.id === parts[2]);
+          return found
+            ? json(res, 200, { id: found.id, status: "shipped", eta: "2026-12-08", items: found.body })
+            : json(res, 404, { error: `no order ${parts[2]}` });
+        }
         const idem = header(req, "idempotency-key");
         if (!idem) return json(res, 400, { error: "Idempotency-Key required" });
         record(`orders-${bucket}`, req);

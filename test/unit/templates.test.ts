@@ -15,7 +15,7 @@ describe("shipped templates", () => {
     },
   );
 
-  it("ships the six pipelines", () => {
+  it("ships the seven pipelines", () => {
     expect(TEMPLATES.map((t) => t.name)).toEqual([
       "question-pipeline",
       "sdlc-parallel",
@@ -23,6 +23,7 @@ describe("shipped templates", () => {
       "order-intake",
       "code-fix-queue",
       "chat-turn",
+      "support-chat",
     ]);
   });
 });
