@@ -88,13 +88,15 @@ export class RunView {
     if (what === "waiting")
       n.note = e.data.detail?.approval
         ? `waiting for approval of ${e.data.detail.approval.tool}: send "${e.data.event}"`
-        : e.data.child
-          ? "waiting for its child run"
-          : e.data.event
-            ? `waiting for "${e.data.event}"`
-            : e.data.until
-              ? `until ${clock(e.data.until)}`
-              : "";
+        : e.data.detail?.ask
+          ? `waiting for an answer to ${e.data.detail.ask.tool}: send "${e.data.event}"`
+          : e.data.child
+            ? "waiting for its child run"
+            : e.data.event
+              ? `waiting for "${e.data.event}"`
+              : e.data.until
+                ? `until ${clock(e.data.until)}`
+                : "";
     if (what === "failed") n.note = `${e.data.error?.code ?? "error"}: ${e.data.error?.message ?? ""}`;
     if (what === "skipped") n.note = e.data.reason ?? "";
     if (["succeeded", "failed", "skipped", "cancelled"].includes(what)) n.finished = at;

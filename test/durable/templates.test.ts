@@ -58,12 +58,9 @@ describe("templates API", () => {
     const renamed = await api.post("/v1/templates/order-intake/instantiate", { name: "my orders" });
     expect(renamed.body).toMatchObject({ name: "my orders", version: 1 });
     expect((await api.get(`/v1/workflows/${renamed.body.id}`)).body.definition.nodes.map((x: any) => x.id)).toEqual([
-      "parse",
-      "clarify",
-      "reparse",
-      "order",
       "catalog",
-      "check_skus",
+      "intake",
+      "order",
       "choose_outlet",
       "outlet",
       "create_order",
@@ -311,8 +308,41 @@ describe("draft-and-monitor", () => {
 });
 
 describe("order-intake", () => {
-  const parse = (outlet: string, qty: number) =>
-    `[[json@parse-order={"outlet":"${outlet}","line_items":[{"sku":"flat-white","qty":${qty}}],"notes":"pickup"}]]`;
+  /** The agent's turns, one per step: tool calls (NAME:{json}, several joined by &) or the final answer. */
+  const agent = (...steps: string[]) => `[[agent=${steps.join("|")}]]`;
+  const submit = (lines: [string, number][], outlet: string, notes = "") =>
+    `submit_order:${JSON.stringify({ line_items: lines.map(([sku, qty]) => ({ sku, qty })), outlet, notes })}`;
+  const base = (k: string) => ({ catalog_url: target(""), orders_url: target(`/orders/${k}`) });
+
+  it("finds '100 ten-inch pizza boxes' in the catalog, prices the order with a total, and creates it once", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "order-intake");
+    const k = key("boxes");
+    const id = await start(api, wf, {
+      message: `100 ten-inch pizza boxes for Harbour Street please [[key=${k}]] ${agent(
+        'search_catalog:{"query":"ten-inch pizza boxes"}',
+        submit([["PB-10", 100]], "o-1"),
+        "Done: {results}",
+      )}`,
+      ...base(k),
+    });
+    const done = await waitFor(api, id, undefined, 30_000);
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    const turns = done.nodes.find((x: any) => x.node_id === "intake").output.turns;
+    // The search matched the customer's words to the 10-inch box first, the 12-inch second.
+    expect(turns[0].tool_calls[0].output.matches.map((m: any) => m.sku)).toEqual(["PB-10", "PB-12"]);
+    expect(done.output.confirm).toEqual({
+      reply: expect.stringMatching(/^Order ord-\d+ at Harbour Street: 100 item\(s\), total 42\.00\.$/),
+      order_id: expect.stringMatching(/^ord-\d+$/),
+      total: 42,
+    });
+    expect((await orders(k)).map((o) => o.body)).toEqual([
+      { outlet_id: "o-1", line_items: [{ sku: "PB-10", qty: 100 }], total: 42, notes: "" },
+    ]);
+    // The model saw the catalog's answer before it chose a SKU.
+    const calls = await modelCalls(k);
+    expect(calls).toHaveLength(3);
+  });
 
   it("takes 10 different orders; the client's outlet wins over the model's guess", async () => {
     const api = client((await createTenant()).token);
@@ -321,19 +351,22 @@ describe("order-intake", () => {
     const ids = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         start(api, wf, {
-          message: `order ${i}: ${parse("o-2", i + 1)}`,
+          message: `order ${i} [[key=${k}-${i}]] ${agent(
+            'search_catalog:{"query":"flat whites"}',
+            submit([["flat-white", i + 1]], "o-2", "pickup"),
+            "Ordered.",
+          )}`,
           outlet_id: "o-1",
-          catalog_url: target(""),
-          orders_url: target(`/orders/${k}`),
+          ...base(k),
         }),
       ),
     );
     const results = await Promise.all(ids.map((id) => waitFor(api, id, undefined, 30_000)));
-    expect(results.every((r) => r.status === "succeeded")).toBe(true);
-    const book = ((await (await fetch(target(`/_orders/${k}`))).json()) as { orders: any[] }).orders;
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill("succeeded"));
+    const book = await orders(k);
     expect(book).toHaveLength(10);
     expect(new Set(book.map((o) => o.body.outlet_id))).toEqual(new Set(["o-1"]));
-    expect(results[3].output.confirm).toMatch(/^Order ord-\d+ at Harbour Street: 4 item\(s\)\.$/);
+    expect(results[3].output.confirm.reply).toMatch(/^Order ord-\d+ at Harbour Street: 4 item\(s\), total 12\.80\.$/);
   });
 
   it("never creates a second order when the creation call is retried", async () => {
@@ -349,7 +382,7 @@ describe("order-intake", () => {
     expect((await api.put(`/v1/workflows/${wf}`, def)).body.version).toBe(2);
     const k = key("retry-order");
     const id = await start(api, wf, {
-      message: `one ${parse("o-1", 1)}`,
+      message: `one latte [[key=${k}]] ${agent(submit([["latte", 1]], "o-1"), "Ordered.")}`,
       catalog_url: target(""),
       orders_url: target(`/orders/${k}?delay_first=1000`),
     });
@@ -368,30 +401,21 @@ describe("order-intake", () => {
     const k = key("no-outlet");
     const none = await waitFor(
       api,
-      await start(api, wf, {
-        message: `x ${parse("", 1)}`,
-        catalog_url: target(""),
-        orders_url: target(`/orders/${k}`),
-      }),
+      await start(api, wf, { message: `x [[key=${k}-a]] ${agent(submit([["latte", 1]], ""), "Ok.")}`, ...base(k) }),
     );
     expect(none.status).toBe("failed");
     const choose = none.nodes.find((x: any) => x.node_id === "choose_outlet");
-    expect(choose.error.message).toMatch(/no outlet: the client selected none and the message names none/);
-    // The model was sure (no question), so the clarification branch was skipped too.
+    expect(choose.error.message).toMatch(/no outlet: the client selected none and the customer named none/);
     expect(none.nodes.filter((x: any) => x.status === "skipped").map((x: any) => x.node_id)).toEqual([
-      "clarify",
-      "reparse",
       "outlet",
       "create_order",
-      "confirm",
     ]);
     const unknown = await waitFor(
       api,
       await start(api, wf, {
-        message: `x ${parse("o-2", 1)}`,
+        message: `x [[key=${k}-b]] ${agent(submit([["latte", 1]], "o-2"), "Ok.")}`,
         outlet_id: "o-9",
-        catalog_url: target(""),
-        orders_url: target(`/orders/${k}`),
+        ...base(k),
       }),
     );
     expect(unknown.nodes.find((x: any) => x.node_id === "outlet")).toMatchObject({
@@ -399,52 +423,87 @@ describe("order-intake", () => {
       attempts: 1,
       error: { code: "http_404" },
     });
-    expect(((await (await fetch(target(`/_orders/${k}`))).json()) as { orders: unknown[] }).orders).toHaveLength(0);
+    expect(await orders(k)).toEqual([]);
   });
 });
 
 describe("order-intake: clarification and the catalog", () => {
-  it("asks the customer when the model is unsure, waits for the answer, and orders what the answer settles", async () => {
+  const base = (k: string) => ({ catalog_url: target(""), orders_url: target(`/orders/${k}`) });
+
+  it("asks the customer when something is unclear, waits for the answer inside the run, and orders what it settles", async () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "order-intake");
     const k = key("unsure");
-    const unsure = `[[json@parse-order={"outlet":"","line_items":[{"sku":"latte","qty":1}],"notes":"","question":"Which outlet, Harbour Street or Market Square?"}]]`;
-    const settled = `[[json@reparse-order={"outlet":"o-2","line_items":[{"sku":"latte","qty":1}],"notes":"oat milk"}]]`;
-    const id = await start(api, wf, {
-      message: `a latte please ${unsure} ${settled}`,
-      catalog_url: target(""),
-      orders_url: target(`/orders/${k}`),
-    });
-    await waitForNode(api, id, "clarify", "waiting");
+    const script = [
+      'search_catalog:{"query":"latte"}',
+      'ask_customer:{"question":"Which outlet, Harbour Street or Market Square?"}',
+      'submit_order:{"line_items":[{"sku":"latte","qty":1}],"outlet":"o-2","notes":"oat milk"}',
+      "Ordered: {results}",
+    ].join("|");
+    const id = await start(api, wf, { message: `a latte please [[key=${k}]] [[agent=${script}]]`, ...base(k) });
+    await waitForNode(api, id, "intake", "waiting");
     const waiting = (await api.get(`/v1/executions/${id}`)).body;
-    expect(waiting.nodes[0].output.json.question).toBe("Which outlet, Harbour Street or Market Square?");
-    expect(waiting.nodes.find((x: any) => x.node_id === "clarify").waiting_for).toMatchObject({
-      event: "clarification",
+    expect(waiting.nodes.find((x: any) => x.node_id === "intake").waiting_for).toMatchObject({
+      event: "ask_customer:intake:t2.c0",
     });
+    const log = (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
+    expect(log.find((e) => e.type === "node.waiting").data.detail).toEqual({
+      ask: {
+        step: "t2.c0",
+        tool: "ask_customer",
+        input: { question: "Which outlet, Harbour Street or Market Square?" },
+      },
+    });
+    // Nothing is ordered while the question is open, and the wait ends inside the run's own timeout.
     expect(await orders(k)).toEqual([]);
-    await api.post(`/v1/executions/${id}/events`, { name: "clarification", payload: { answer: "Market Square" } });
+    const until = Date.parse(log.find((e) => e.type === "node.waiting").data.until);
+    expect(until).toBeLessThan(Date.parse(waiting.created_at) + 900_000);
+    await api.post(`/v1/executions/${id}/events`, {
+      name: "ask_customer:intake:t2.c0",
+      payload: { answer: "Market Square" },
+    });
     const done = await waitFor(api, id);
-    expect(done.status).toBe("succeeded");
-    expect(done.output.confirm).toMatch(/^Order ord-\d+ at Market Square: 1 item\(s\)\.$/);
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    expect(done.output.confirm.reply).toMatch(/^Order ord-\d+ at Market Square: 1 item\(s\), total 3\.50\.$/);
     expect((await orders(k)).map((o) => o.body)).toEqual([
-      { outlet_id: "o-2", line_items: [{ sku: "latte", qty: 1 }], notes: "oat milk" },
+      { outlet_id: "o-2", line_items: [{ sku: "latte", qty: 1 }], total: 3.5, notes: "oat milk" },
     ]);
+    // The model was given the customer's answer as the question's result.
+    const calls = await modelCalls(k);
+    expect(JSON.stringify(calls[2])).toContain("Market Square");
   });
 
-  it("refuses an item the catalog does not have before anything is created", async () => {
+  it("tells the model an item is not in the catalog before anything is created, and answers a non-order in one call", async () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "order-intake");
     const k = key("sku");
-    const parsed = `[[json@parse-order={"outlet":"o-1","line_items":[{"sku":"flat-white","qty":1},{"sku":"unicorn-frappe","qty":2}],"notes":"","question":null}]]`;
+    const script = [
+      'submit_order:{"line_items":[{"sku":"flat-white","qty":1},{"sku":"unicorn-frappe","qty":2}],"outlet":"o-1"}',
+      'search_catalog:{"query":"unicorn frappe"}',
+      "Sorry, we have no unicorn frappe. {results}",
+    ].join("|");
     const done = await waitFor(
       api,
-      await start(api, wf, { message: `x ${parsed}`, catalog_url: target(""), orders_url: target(`/orders/${k}`) }),
+      await start(api, wf, { message: `x [[key=${k}]] [[agent=${script}]]`, ...base(k) }),
     );
-    expect(done.status).toBe("failed");
-    expect(done.nodes.find((x: any) => x.node_id === "check_skus").error.message).toContain(
-      "not in the catalog: unicorn-frappe",
-    );
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    const calls = done.nodes.find((x: any) => x.node_id === "intake").output.turns.flatMap((t: any) => t.tool_calls);
+    expect(calls[0]).toMatchObject({ name: "submit_order", status: "error" });
+    expect(calls[0].error.message).toContain("not in the catalog: unicorn-frappe");
+    expect(calls[1].output).toEqual({ query: "unicorn frappe", matches: [] });
+    expect(done.output.confirm.reply).toContain("Sorry, we have no unicorn frappe.");
     expect(await orders(k)).toEqual([]);
+
+    const chat = `What time do you open? [[key=${k}-chat]] [[agent=We open at 7.]]`;
+    const answered = await waitFor(api, await start(api, wf, { message: chat, ...base(k) }));
+    expect(answered.status).toBe("succeeded");
+    expect(answered.output.confirm).toEqual({ reply: "We open at 7." });
+    expect(await llmCalls(`${k}-chat`)).toBe(1);
+    expect(answered.nodes.filter((x: any) => x.status === "skipped").map((x: any) => x.node_id)).toEqual([
+      "choose_outlet",
+      "outlet",
+      "create_order",
+    ]);
   });
 });
 

@@ -175,9 +175,13 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         record("catalog", req);
         return json(res, 200, {
           items: [
-            { sku: "flat-white", name: "Flat white" },
-            { sku: "latte", name: "Latte" },
-            { sku: "croissant", name: "Croissant" },
+            { sku: "flat-white", name: "Flat white", price: 3.2 },
+            { sku: "latte", name: "Latte", price: 3.5 },
+            { sku: "croissant", name: "Croissant", price: 2.4 },
+            { sku: "PB-10", name: "Pizza box 10 inch", price: 0.42 },
+            { sku: "PB-12", name: "Pizza box 12 inch", price: 0.55 },
+            { sku: "CUP-12", name: "Coffee cup 12 oz", price: 0.12 },
+            { sku: "LID-12", name: "Lid for 12 oz coffee cup", price: 0.05 },
           ],
         });
       case "outlets": {

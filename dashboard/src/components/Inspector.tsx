@@ -1,6 +1,6 @@
 // One node: its configuration (secrets redacted), state, output, error, attempts, what it waits for.
 import { between, duration, json, time } from "../format";
-import { agentTurns, pendingApproval } from "../model/agent";
+import { agentTurns, pendingStep } from "../model/agent";
 import { redact } from "../model/redact";
 import type { NodeState } from "../model/replay";
 import type { DefinitionNode } from "../model/types";
@@ -36,14 +36,20 @@ export function Inspector(props: {
       "Waiting for",
       `${state.child ? "its child execution" : state.waiting_for.event ? `event "${state.waiting_for.event}"` : "items"}${state.waiting_for.until ? ` until ${time(state.waiting_for.until)}` : ""}`,
     ]);
-  const approval = pendingApproval(state?.waiting_for?.detail);
-  if (approval)
+  const pending = pendingStep(state?.waiting_for?.detail);
+  if (pending)
     rows.push([
-      "Approval",
+      pending.kind === "approval" ? "Approval" : "Question",
       <span>
-        <code>{approval.tool}</code>({JSON.stringify(approval.input)}) — send the event{" "}
-        <code>{state?.waiting_for?.event}</code> with <code>{'{"approved": true}'}</code> or{" "}
-        <code>{'{"approved": false, "reason": "…"}'}</code>
+        <code>{pending.tool}</code>({JSON.stringify(pending.input)}) — send the event{" "}
+        <code>{state?.waiting_for?.event}</code> with{" "}
+        {pending.kind === "approval" ? (
+          <>
+            <code>{'{"approved": true}'}</code> or <code>{'{"approved": false, "reason": "…"}'}</code>
+          </>
+        ) : (
+          <>the answer as its payload</>
+        )}
       </span>,
     ]);
   if (child) rows.push(["Child run", <Link to={`/executions/${child}`}>{child}</Link>]);

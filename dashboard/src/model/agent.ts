@@ -34,10 +34,18 @@ export function agentTurns(output: unknown): AgentTurn[] | null {
   );
 }
 
-/** What an agent waits to have approved, from its node.waiting detail. */
-export function pendingApproval(detail: unknown): { step: string; tool: string; input: unknown } | null {
-  const a = (detail as { approval?: { step?: unknown; tool?: unknown; input?: unknown } } | null)?.approval;
-  return a && typeof a.tool === "string" && typeof a.step === "string"
-    ? { step: a.step, tool: a.tool, input: a.input ?? null }
-    : null;
+/** What an agent waits for, from its node.waiting detail: a call to approve, or a question to answer. */
+export function pendingStep(
+  detail: unknown,
+): { kind: "approval" | "ask"; step: string; tool: string; input: unknown } | null {
+  const d = detail as Record<
+    "approval" | "ask",
+    { step?: unknown; tool?: unknown; input?: unknown } | undefined
+  > | null;
+  for (const kind of ["approval", "ask"] as const) {
+    const a = d?.[kind];
+    if (a && typeof a.tool === "string" && typeof a.step === "string")
+      return { kind, step: a.step, tool: a.tool, input: a.input ?? null };
+  }
+  return null;
 }

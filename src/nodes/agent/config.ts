@@ -1,5 +1,5 @@
 // An agent node's definition: its model (as an llm node names one), its conversation and its tools. Each tool is an
-// http call template, a transform or a sub-workflow, run with the model's arguments as `args`.
+// http call template, a transform, a sub-workflow or an answer someone sends, run with the model's arguments as `args`.
 import { z } from "zod";
 import { executionTimeoutSeconds, formatPath, type FieldError, type NodeKindSpec } from "../../engine/dag";
 import { compile, ExpressionError } from "../../engine/expr";
@@ -38,6 +38,15 @@ const toolSchema = z
       .strict()
       .optional(),
     /**
+     * The call's result is what someone sends: the node waits for `POST /v1/executions/:id/events {name:
+     * "<tool>:<node>:<step>", payload}` (a question to a person, answered inside the run), and the payload is the
+     * result; no answer within `timeout_ms` is an error the model is told about.
+     */
+    event: z
+      .object({ timeout_ms: z.number().int().min(1).max(MAX_SLEEP_MS) })
+      .strict()
+      .optional(),
+    /**
      * Wait for `POST /v1/executions/:id/events {name: "approve:<node>:<step>", payload: {approved, by?, reason?}}`
      * before the call runs; a refusal or the timeout goes back to the model as a denied call.
      */
@@ -51,8 +60,8 @@ const toolSchema = z
   })
   .strict()
   .refine(
-    (t) => [t.http, t.transform, t.workflow].filter((x) => x !== undefined).length === 1,
-    "a tool is exactly one of http, transform and workflow",
+    (t) => [t.http, t.transform, t.workflow, t.event].filter((x) => x !== undefined).length === 1,
+    "a tool is exactly one of http, transform, workflow and event",
   )
   .refine((t) => checkJsonSchema(t.input_schema) === null, "input_schema is not a valid JSON Schema")
   .refine((t) => t.input_schema.type === "object", 'input_schema is an object schema ({"type": "object", …})');
@@ -90,8 +99,8 @@ export const agentConfig = z
   .refine((c) => new Set(c.tools.map((t) => t.name)).size === c.tools.length, "tool names are unique");
 export type AgentConfig = z.output<typeof agentConfig>;
 
-/** Tools that make the node wait mid-loop (a child, an approval). */
-const waits = (t: ToolDef) => t.workflow !== undefined || t.requires_approval !== false;
+/** Tools that make the node wait mid-loop (a child, an answer, an approval). */
+const waits = (t: ToolDef) => t.workflow !== undefined || t.event !== undefined || t.requires_approval !== false;
 
 /** Save-time checks beyond the schema: each http tool is a valid http config, and a map item's agent never waits. */
 export function checkAgent(node: { config: Record<string, unknown> }, at: readonly (string | number)[]): FieldError[] {
@@ -118,7 +127,8 @@ export function checkAgent(node: { config: Record<string, unknown> }, at: readon
     if (inMap && waits(t))
       errors.push({
         path: formatPath(path),
-        message: "an agent that is a map's item cannot wait: a workflow tool or requires_approval needs its own node",
+        message:
+          "an agent that is a map's item cannot wait: a workflow or event tool, or requires_approval, needs its own node",
       });
   });
   return errors;

@@ -35,6 +35,7 @@ export interface ToolCallAsked {
 export const stepId = (turn: number, index: number) => `t${turn}.c${index}`;
 
 export const approvalEvent = (nodeId: string, step: string) => `approve:${nodeId}:${step}`;
+export const answerEvent = (tool: string, nodeId: string, step: string) => `${tool}:${nodeId}:${step}`;
 
 /** Run (or resume) one call; `wait` when the node must wait for an approval or a child first. */
 export async function runToolCall(
@@ -60,6 +61,7 @@ export async function runToolCall(
     const decided = approval(ctx, steps, step, tool, call);
     if (decided !== "approved") return decided;
   }
+  if (tool.event) return answerCall(ctx, steps, step, tool, call);
   const scope = { ...ctx.expr, args: call.input, ...(Object.keys(secrets).length ? { secrets } : {}) } as ExprContext;
   const values = Object.values(secrets);
   if (tool.workflow) return childCall(ctx, steps, step, tool, scope, values);
@@ -109,6 +111,33 @@ function approval(
     "invalid_approval",
     `the event "${event}" decides with a payload {"approved": true | false, "reason"?, "by"?}; it came with ${JSON.stringify(p ?? null).slice(0, 200)}`,
   );
+}
+
+/** A call answered by an event: the payload is the result, or the wait for it. */
+function answerCall(
+  ctx: RunContext<AgentConfig>,
+  steps: StepJournal,
+  step: string,
+  tool: ToolDef,
+  call: ToolCallAsked,
+): ToolOutcome | { wait: RunResult } {
+  const timeout = (tool.event as NonNullable<ToolDef["event"]>).timeout_ms;
+  const event = answerEvent(tool.name, ctx.services.nodeId, step);
+  const woke = steps.get(`wake:${event}`) as { timed_out?: boolean; payload?: unknown } | undefined;
+  if (woke === undefined)
+    return {
+      wait: {
+        wait: { until: ctx.now + timeout, event, detail: { ask: { step, tool: tool.name, input: call.input } } },
+      },
+    };
+  if (woke.timed_out)
+    return {
+      status: "error",
+      error: { code: "no_answer", message: `no answer came within ${Math.round(timeout / 1000)} s` },
+      attempts: 1,
+      latency_ms: timeout,
+    };
+  return sized({ status: "ok", output: woke.payload ?? null, attempts: 1, latency_ms: 0 });
 }
 
 /** A child workflow: started once (keyed on the step), then the node waits for its end. */
