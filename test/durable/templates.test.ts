@@ -532,6 +532,7 @@ describe("code-fix-queue", () => {
       summary: "return 42",
       patch: "p1",
       verification: "tsc: 0 errors",
+      rounds: 1,
     });
     const a = (await targetCalls(`repo-${k}-src/a.ts`)).calls.sort((x, y) => x.started_at - y.started_at);
     const [b] = (await targetCalls(`repo-${k}-src/b.ts`)).calls;
@@ -544,18 +545,93 @@ describe("code-fix-queue", () => {
     expect(prompts.some((c) => c.turns[0]?.text.includes("export const answer = 41;"))).toBe(true);
   });
 
-  it("fails the run with the checker's output when the patch does not verify", async () => {
+  const fileOf = async (k: string, path: string) =>
+    ((await (await fetch(target(`/repo/${k}/files?path=${encodeURIComponent(path)}`))).json()) as { content: string })
+      .content;
+
+  it("reverts a patch that does not verify and has the model propose again with the checker's output", async () => {
     const api = client((await createTenant()).token);
     const wf = await instantiate(api, "code-fix-queue");
+    const k = key("again");
+    const issue = `answer() returns 41 [[json@propose-patch={"patch":"BROKEN-1","summary":"first try"}]] [[json@propose-patch-2={"patch":"p-good","summary":"return 42"}]]`;
     const done = await waitFor(
       api,
-      await start(api, wf, input(key("broken"), "src/c.ts", "BROKEN")),
+      await start(api, wf, { file_path: "src/d.ts", issue, repo_url: target(`/repo/${k}`) }),
+      undefined,
+      30_000,
+    );
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    expect(done.output.result).toEqual({
+      file_path: "src/d.ts",
+      summary: "return 42",
+      patch: "p-good",
+      verification: "tsc: 0 errors",
+      rounds: 2,
+    });
+    // The failed patch is gone from the file; the good one is there.
+    expect(await fileOf(k, "src/d.ts")).toBe("export const answer = 41;\n// applied: p-good\n");
+    expect((await targetCalls(`revert-${k}-src/d.ts`)).calls).toHaveLength(1);
+    // The second proposal was asked with the first patch and what the checker said about it.
+    const second = (await modelCalls("default")).find((c) => c.system.includes("TASK: propose-patch-2."));
+    expect(second?.turns[0]?.text).toContain("BROKEN-1");
+    expect(second?.turns[0]?.text).toContain("src/d.ts(2,1): error TS1005: ';' expected.");
+    expect(done.nodes.filter((x: any) => x.status === "skipped").map((x: any) => x.node_id)).toEqual([
+      "revert2",
+      "propose3",
+      "apply3",
+      "verify3",
+      "revert3",
+    ]);
+  });
+
+  it("fails with every check's output after three failed rounds, each patch reverted", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "code-fix-queue");
+    const k = key("broken");
+    const done = await waitFor(
+      api,
+      await start(api, wf, {
+        file_path: "src/c.ts",
+        issue: `x ${patch("BROKEN")} [[json@propose-patch-2={"patch":"BROKEN-2","summary":"s"}]] [[json@propose-patch-3={"patch":"BROKEN-3","summary":"s"}]]`,
+        repo_url: target(`/repo/${k}`),
+      }),
       undefined,
       30_000,
     );
     expect(done.status).toBe("failed");
     const result = done.nodes.find((x: any) => x.node_id === "result");
-    expect(result.error.message).toContain("the patch did not verify: src/c.ts(2,1): error TS1005: ';' expected.");
+    expect(result.error.message).toContain("no patch verified in 3 rounds, and each was reverted");
+    expect(result.error.message.match(/error TS1005/g)).toHaveLength(3);
+    expect((await targetCalls(`revert-${k}-src/c.ts`)).calls).toHaveLength(3);
+    expect(await fileOf(k, "src/c.ts")).toBe("export const answer = 41;\n");
+    expect(done.error.message).toBe("failed nodes: result");
+  });
+
+  it("reverts a patch whose apply failed, since it may have landed", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "code-fix-queue");
+    const def = (await api.get(`/v1/workflows/${wf}`)).body.definition;
+    // The first apply lands, then answers 500 (a service that commits, then fails), and is not retried.
+    const apply1 = def.nodes.find((x: any) => x.id === "apply1");
+    apply1.config.url = "{{ input.repo_url }}/files/apply?fail_after=500&ms=10";
+    apply1.retry = { max_attempts: 1 };
+    expect((await api.put(`/v1/workflows/${wf}`, def)).status).toBe(200);
+    const k = key("late");
+    const issue = `x [[json@propose-patch={"patch":"p-landed","summary":"one"}]] [[json@propose-patch-2={"patch":"p-two","summary":"two"}]]`;
+    const done = await waitFor(
+      api,
+      await start(api, wf, { file_path: "src/e.ts", issue, repo_url: target(`/repo/${k}`) }),
+      undefined,
+      30_000,
+    );
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    expect(done.nodes.find((x: any) => x.node_id === "apply1")).toMatchObject({
+      status: "failed",
+      error: { code: "http_500" },
+    });
+    expect(done.nodes.find((x: any) => x.node_id === "verify1").status).toBe("skipped");
+    expect(done.output.result.rounds).toBe(2);
+    expect(await fileOf(k, "src/e.ts")).toBe("export const answer = 41;\n// applied: p-two\n");
   });
 });
 

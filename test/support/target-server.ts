@@ -228,7 +228,8 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
       case "repo": {
         // A repository service: GET /repo/:bucket/files?path=P (the file), POST /repo/:bucket/files/apply
         // {file_path, patch} (slow on purpose, so overlapping runs on one file would show), POST
-        // /repo/:bucket/files/verify {file_path} (a type check: fails when an applied patch says BROKEN).
+        // /repo/:bucket/files/verify {file_path} (a type check: fails when an applied patch says BROKEN), POST
+        // /repo/:bucket/files/revert {file_path, patch}.
         const files = repos.get(parts[1] ?? "") ?? new Map<string, string>();
         repos.set(parts[1] ?? "", files);
         if (req.method === "GET") {
@@ -244,11 +245,19 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
             output: broken ? `${file}(2,1): error TS1005: ';' expected.` : "tsc: 0 errors",
           });
         }
+        const patch = (parseMaybe(body) as { patch?: string })?.patch ?? "";
+        if (parts[3] === "revert") {
+          // Takes the patch's change out again; reverting one that is not applied changes nothing (it is idempotent).
+          record(`revert-${parts[1]}-${file}`, req);
+          files.set(file, (files.get(file) ?? "export const answer = 41;\n").replace(`// applied: ${patch}\n`, ""));
+          return json(res, 200, { file_path: file, reverted: patch });
+        }
         const call = record(`repo-${parts[1]}-${file}`, req);
         await new Promise((r) => setTimeout(r, Number(q("ms") ?? "250")));
-        const patch = (parseMaybe(body) as { patch?: string })?.patch ?? "";
         files.set(file, `${files.get(file) ?? "export const answer = 41;\n"}// applied: ${patch}\n`);
         call.finished_at = Date.now();
+        // ?fail_after=STATUS: the change is made, then the answer is an error (a service that commits, then fails).
+        if (q("fail_after")) return json(res, Number(q("fail_after")), { error: "internal error after commit" });
         return json(res, 200, { file_path: file, started_at: call.started_at, finished_at: call.finished_at });
       }
       case "runner": {
