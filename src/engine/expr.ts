@@ -66,6 +66,29 @@ const USE: Record<StrictOperand["construct"], string> = {
 };
 
 const EXIT_HOOK = Symbol.for("jsonata.__evaluate_exit");
+const ENTRY_HOOK = Symbol.for("jsonata.__evaluate_entry");
+/** The per-evaluation step count, bound into each evaluation's own frame (the compiled expression is shared). */
+const STEPS = "__edgeflow_steps";
+
+/** How deep one evaluation may nest (calls within calls): far past any real expression, short of a runaway one. */
+export const MAX_EVALUATION_DEPTH = 10_000;
+/**
+ * How many steps (expression nodes evaluated) one evaluation may take. A tail recursion that never ends runs at
+ * constant depth, and the attempt's timeout cannot stop it (JSONata never yields to a timer, and the Worker's clock
+ * stands still during CPU work), so it is counted. A transform over 50,000 items takes about a million.
+ */
+export const MAX_EVALUATION_STEPS = 5_000_000;
+
+class RunawayExpression extends Error {}
+
+const LAMBDA = /\bfunction\s*\(|λ/;
+const counted = new WeakSet<Compiled>();
+
+/** Count the evaluation's steps; past the limit, stop it. */
+function countStep(_node: unknown, _input: unknown, env: { lookup(name: string): unknown }): void {
+  const steps = env.lookup(STEPS) as { n: number } | undefined;
+  if (steps && ++steps.n > MAX_EVALUATION_STEPS) throw new RunawayExpression();
+}
 
 // Compiled JSONata is immutable and safe to share; the cache bounds memory for long-lived isolates.
 const cache = new Map<string, Compiled>();
@@ -75,7 +98,9 @@ export function compile(expression: string): Compiled {
   let compiled = cache.get(expression);
   if (compiled) return compiled;
   try {
-    compiled = jsonata(expression);
+    // A recursion that never ends fails the attempt at this depth instead of holding the object: the attempt timeout
+    // cannot stop it (JSONata's evaluation never yields to a timer) and the Worker's clock stands still meanwhile.
+    compiled = jsonata(expression, { stack: MAX_EVALUATION_DEPTH });
   } catch (err) {
     throw new ExpressionError(expression, describe(err));
   }
@@ -86,6 +111,12 @@ export function compile(expression: string): Compiled {
       const operand = strict.get(node);
       if (operand && isMissing(result)) throw new MissingOperand(operand);
     });
+  // Only a function of the expression's own can recur; without one, evaluation ends with the data, so the count
+  // (a call per step) is spared.
+  if (LAMBDA.test(expression)) {
+    compiled.assign(ENTRY_HOOK as unknown as string, countStep);
+    counted.add(compiled);
+  }
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(expression, compiled);
   return compiled;
@@ -94,9 +125,14 @@ export function compile(expression: string): Compiled {
 export async function evaluate(expression: string, ctx: ExprContext): Promise<unknown> {
   const compiled = compile(expression);
   try {
-    return normalise(await compiled.evaluate(ctx));
+    return normalise(await compiled.evaluate(ctx, counted.has(compiled) ? { [STEPS]: { n: 0 } } : undefined));
   } catch (err) {
     if (err instanceof MissingOperand) throw new UndefinedValueError("", expression, err.operand);
+    if (err instanceof RunawayExpression)
+      throw new ExpressionError(
+        expression,
+        `the expression took more than ${MAX_EVALUATION_STEPS} steps without ending (a recursion that never stops?)`,
+      );
     throw new ExpressionError(expression, describe(err));
   }
 }

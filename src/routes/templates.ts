@@ -7,6 +7,7 @@ import { AppError } from "../middleware/errors";
 import { kindSpecs } from "../nodes";
 import chatTurn from "../../templates/chat-turn.json";
 import codeFixQueue from "../../templates/code-fix-queue.json";
+import codeReview from "../../templates/code-review.json";
 import draftAndMonitor from "../../templates/draft-and-monitor.json";
 import orderIntake from "../../templates/order-intake.json";
 import questionPipeline from "../../templates/question-pipeline.json";
@@ -30,6 +31,7 @@ export const TEMPLATES: Template[] = [
   codeFixQueue,
   chatTurn,
   supportChat,
+  codeReview,
 ] as Template[];
 
 export const instantiateBody = z.object({ name: z.string().min(1).max(200).optional() }).strict();

@@ -53,6 +53,7 @@ describe("templates API", () => {
       "code-fix-queue",
       "chat-turn",
       "support-chat",
+      "code-review",
     ]);
     expect(list[0].input_schema.required).toEqual(["topic"]);
     const renamed = await api.post("/v1/templates/order-intake/instantiate", { name: "my orders" });
@@ -719,5 +720,73 @@ describe("support-chat", () => {
     expect(await llmCalls(`${k}-3`)).toBe(1);
     // Two lookups in all (ord-1, ord-9): the chat turn called no tool.
     expect((await targetCalls(`order-status-${k}`)).calls).toHaveLength(2);
+  });
+});
+
+describe("code-review", () => {
+  const review = (comments: unknown[], summary: string) => `[[json=${JSON.stringify({ comments, summary })}]]`;
+
+  it("reviews each file, decides the verdict by rule, and posts the review once with each comment on its file", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "code-review");
+    const k = key("review");
+    const change = {
+      id: "42",
+      title: `Add a search endpoint [[key=${k}]]`,
+      files: [
+        {
+          path: "src/search.ts",
+          patch: `+const q = "SELECT * FROM t WHERE name = '" + input + "'"; ${review([{ line: 3, severity: "major", message: "SQL built from user input" }], "injection risk")}`,
+        },
+        {
+          path: "src/util.ts",
+          patch: `+export const x1 = 1; ${review([{ line: 1, severity: "nit", message: "name x1 says nothing" }], "fine")}`,
+        },
+      ],
+    };
+    await fetch(target(`/repo/${k}/changes/42`), { method: "PUT", body: JSON.stringify(change) });
+    const done = await waitFor(
+      api,
+      await start(api, wf, { repo_url: target(`/repo/${k}`), change_id: "42" }),
+      undefined,
+      30_000,
+    );
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    expect(done.output.result).toMatchObject({
+      verdict: "request_changes",
+      counts: { blocker: 0, major: 1, minor: 0, nit: 1 },
+      review_id: "rev-1",
+    });
+    const posted = (await (await fetch(target(`/repo/${k}/changes/42/reviews`))).json()) as { reviews: any[] };
+    expect(posted.reviews).toHaveLength(1);
+    expect(posted.reviews[0].body).toMatchObject({
+      verdict: "request_changes",
+      comments: [
+        { path: "src/search.ts", line: 3, severity: "major", body: "SQL built from user input" },
+        { path: "src/util.ts", line: 1, severity: "nit", body: "name x1 says nothing" },
+      ],
+    });
+    expect(posted.reviews[0].body.body).toContain("Verdict: request_changes");
+    const filed = await api.get(`/v1/results?name=review&key=42`);
+    expect(filed.body.data).toHaveLength(1);
+    // Each file was reviewed by its own call, and the summary by one more.
+    expect(await llmCalls(k)).toBe(3);
+  });
+
+  it("approves a change whose only comments are minor, and fails clearly on a change that does not exist", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "code-review");
+    const k = key("approve");
+    const change = {
+      id: "7",
+      title: `Rename a helper [[key=${k}]]`,
+      files: [{ path: "a.ts", patch: `+x ${review([{ line: 2, severity: "minor", message: "a comment" }], "ok")}` }],
+    };
+    await fetch(target(`/repo/${k}/changes/7`), { method: "PUT", body: JSON.stringify(change) });
+    const done = await waitFor(api, await start(api, wf, { repo_url: target(`/repo/${k}`), change_id: "7" }));
+    expect(done.output.result.verdict).toBe("approve");
+    const missing = await waitFor(api, await start(api, wf, { repo_url: target(`/repo/${k}`), change_id: "404" }));
+    expect(missing.status).toBe("failed");
+    expect(missing.nodes.find((x: any) => x.node_id === "change").error.code).toBe("http_404");
   });
 });

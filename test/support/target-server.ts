@@ -49,6 +49,9 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
   const removed = new Set<string>();
   const published = new Map<string, { title: string; body: string }>();
   const repos = new Map<string, Map<string, string>>();
+  // Code review: changes put by a test, and the reviews posted on them (deduped by Idempotency-Key).
+  const changes = new Map<string, unknown>();
+  const reviews = new Map<string, Map<string, { id: string; body: unknown }>>();
   const deliveries = new Map<
     string,
     { at: number; verified: boolean; error: string | null; headers: Record<string, unknown>; body: unknown }[]
@@ -230,6 +233,26 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         // {file_path, patch} (slow on purpose, so overlapping runs on one file would show), POST
         // /repo/:bucket/files/verify {file_path} (a type check: fails when an applied patch says BROKEN), POST
         // /repo/:bucket/files/revert {file_path, patch}.
+        // /repo/:bucket/changes/:id: PUT (by a test) and GET a change {id, title, files: [{path, patch}]};
+        // POST …/reviews posts a review once per Idempotency-Key, GET …/reviews lists them.
+        if (parts[2] === "changes") {
+          const id = `${parts[1]}/${parts[3]}`;
+          if (parts[4] === "reviews") {
+            const posted = reviews.get(id) ?? new Map<string, { id: string; body: unknown }>();
+            reviews.set(id, posted);
+            if (req.method === "GET") return json(res, 200, { reviews: [...posted.values()] });
+            record(`reviews-${id}`, req);
+            const idem = header(req, "idempotency-key") ?? "";
+            if (!posted.has(idem)) posted.set(idem, { id: `rev-${posted.size + 1}`, body: parseMaybe(body) });
+            return json(res, 201, posted.get(idem));
+          }
+          if (req.method === "PUT") {
+            changes.set(id, parseMaybe(body));
+            return json(res, 204, null);
+          }
+          const change = changes.get(id);
+          return change ? json(res, 200, change) : json(res, 404, { error: `no change ${parts[3]}` });
+        }
         const files = repos.get(parts[1] ?? "") ?? new Map<string, string>();
         repos.set(parts[1] ?? "", files);
         if (req.method === "GET") {

@@ -15,7 +15,7 @@ describe("shipped templates", () => {
     },
   );
 
-  it("ships the seven pipelines", () => {
+  it("ships the eight pipelines", () => {
     expect(TEMPLATES.map((t) => t.name)).toEqual([
       "question-pipeline",
       "sdlc-parallel",
@@ -24,6 +24,7 @@ describe("shipped templates", () => {
       "code-fix-queue",
       "chat-turn",
       "support-chat",
+      "code-review",
     ]);
   });
 });

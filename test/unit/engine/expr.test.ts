@@ -119,3 +119,17 @@ describe("strict expressions: a missing value used where it would become a blank
     expect(await evaluate('{"list": input.list}', c)).toEqual({ list: [] });
   });
 });
+
+describe("runaway expressions", () => {
+  it("fails a recursion that never ends with a clear error instead of running forever", async () => {
+    // A tail call runs at constant depth: counted in steps.
+    const tail = evaluate("( $count := function($s) { $count($s) }; $count('x') )", ctx);
+    await expect(tail).rejects.toThrow(/more than 5000000 steps without ending/);
+    const deep = evaluate("( $f := function($n) { 1 + $f($n + 1) }; $f(0) )", ctx);
+    await expect(deep).rejects.toThrow(/Stack overflow/);
+    // A real recursion of some depth still runs.
+    expect(await evaluate("( $f := function($n) { $n <= 1 ? 1 : $n * $f($n - 1) }; $f(20) )", ctx)).toBe(
+      2432902008176640000,
+    );
+  });
+});

@@ -28,7 +28,7 @@ describe("the workflow JSON Schema", () => {
   it("accepts every template file, which names it in $schema", () => {
     const dir = join(import.meta.dirname, "../../../templates");
     const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
-    expect(files.length).toBe(6);
+    expect(files.length).toBe(8);
     for (const f of files) {
       const t = JSON.parse(readFileSync(join(dir, f), "utf8"));
       expect(t.$schema, f).toBe("../schemas/template.json");
