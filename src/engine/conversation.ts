@@ -87,6 +87,17 @@ export function turnAnswer(
       "ambiguous_reply",
       `More than one last node answers with a reply (${replying.map(([id]) => id).join(", ")}); keep one.`,
     );
+  // A leaf whose output went to R2 (past MAX_INLINE_OUTPUT_BYTES) holds a reference, not its reply: too long for a
+  // message, and said so rather than recorded as no reply at all.
+  const kept = leaves.find(([, v]) => {
+    const ref = v as { $ref?: unknown; bytes?: unknown } | null;
+    return !!ref && typeof ref === "object" && typeof ref.$ref === "string" && typeof ref.bytes === "number";
+  });
+  if (replying.length === 0 && kept)
+    return failed(
+      "reply_too_large",
+      `The output of node ${kept[0]} is ${(kept[1] as { bytes: number }).bytes} bytes, too large for a row (MAX_INLINE_OUTPUT_BYTES); a reply must be shorter.`,
+    );
   const leaf = replying[0]?.[1];
   const summary = typeof leaf?.summary === "string" && leaf.summary.trim() ? leaf.summary : null;
   if (typeof leaf?.reply !== "string" || leaf.reply.trim() === "")

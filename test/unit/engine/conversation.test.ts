@@ -51,6 +51,13 @@ describe("turn answer", () => {
       error_code: "ambiguous_reply",
     });
     expect(turnAnswer("timed_out", null, ok)).toMatchObject({ status: "failed", error_code: "execution_timed_out" });
+    // A reply too large for a row went to R2: the turn says so instead of "no reply".
+    const ref = { $ref: "r2://executions/ex_1/turn/1", bytes: 2_000_000, sha256: "ab" };
+    expect(turnAnswer("succeeded", { turn: ref }, ok)).toMatchObject({
+      status: "failed",
+      error_code: "reply_too_large",
+      error_message: expect.stringContaining("node turn is 2000000 bytes"),
+    });
     expect(turnAnswer("failed", null, { code: "node_failed", message: "failed nodes: reply" })).toMatchObject({
       error_code: "node_failed",
       error_message: "failed nodes: reply",
