@@ -7,8 +7,10 @@ import {
   stalledExecutions,
   tenantsFinishedSince,
 } from "../db/maintenance-repo";
+import { expiredConversations } from "../db/conversations-repo";
 import { executionStub, tenantStub } from "../durable/client";
 import { inBatches } from "../lib/batches";
+import { eraseConversation } from "../services/conversations";
 import { openDb } from "../db/client";
 import { historyDatabases, MAIN_SHARD } from "../db/shards";
 
@@ -61,15 +63,16 @@ export async function runWatchdog(
 }
 
 /**
- * Delete executions past their retention (their workflow's `retention_days`, else RETENTION_DAYS) and other history
- * older than RETENTION_DAYS, in bounded batches: each execution's DO storage first, then D1.
+ * Delete executions past their retention (their workflow's `retention_days`, else RETENTION_DAYS), conversations idle
+ * past theirs, and other history older than RETENTION_DAYS, in bounded batches: each execution's DO storage first,
+ * then D1.
  */
 export async function runRetention(
   env: Env,
   db: Db,
   now: number,
   days: number,
-): Promise<{ executions: number; rows: number; monitors: number; failed: unknown[] }> {
+): Promise<{ executions: number; conversations: number; rows: number; monitors: number; failed: unknown[] }> {
   const before = now - days * 86_400_000;
   let executions = 0;
   const failed: unknown[] = [];
@@ -82,7 +85,15 @@ export async function runRetention(
     executions += gone.length;
     failed.push(...purged.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])));
   }
+  let conversations = 0;
+  for (const h of historyDbs(env, db)) {
+    // A conversation with no message for its retain_days goes with every turn it ran, as DELETE erases it.
+    const expired = await expiredConversations(h, now, 20);
+    const erased = await inBatches(expired, 3, (c) => eraseConversation(env, h, c.tenant_id, c.id));
+    conversations += erased.filter((r) => r.status === "fulfilled").length;
+    failed.push(...erased.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])));
+  }
   const rows = await deleteOldHistory(db, before, 500);
   const monitors = await deleteExpiredMonitors(db, now, 100);
-  return { executions, rows, monitors, failed };
+  return { executions, conversations, rows, monitors, failed };
 }

@@ -1,7 +1,7 @@
 // Conversations and their messages, in the tenant's history database. The routes and the conversations service read
 // and claim here; the execution's projection closes a turn with closeTurnStatements (history-repo.ts), in the same
 // batch as its final rows, so an answer is retried until it lands like the rest of the run.
-import { and, asc, desc, eq, gt, isNull, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
 import { conversationMessages, conversations } from "./schema";
 import type { StoredMessage, TurnAnswer } from "../engine/conversation";
@@ -100,7 +100,8 @@ export async function claimTurn(db: Db, t: TurnClaim): Promise<ClaimOutcome> {
       .prepare(
         `UPDATE conversations SET active_execution_id = ?1, active_since = ?2, message_count = message_count + 1,
          last_message_role = 'user', last_message = ?3, last_message_status = 'ok', last_message_at = ?2,
-         updated_at = ?2 WHERE id = ?4 AND tenant_id = ?5 AND deleted_at IS NULL AND active_execution_id IS NULL`,
+         updated_at = ?2, retain_until = ?2 + retain_days * 86400000
+         WHERE id = ?4 AND tenant_id = ?5 AND deleted_at IS NULL AND active_execution_id IS NULL`,
       )
       .bind(t.executionId, t.now, t.content, t.conversationId, t.tenantId),
     d1
@@ -203,6 +204,7 @@ export function closeTurnStatements(d1: D1Database, t: TurnClose): D1PreparedSta
         `UPDATE conversations SET active_execution_id = NULL, active_since = NULL,
          message_count = max(message_count, ?1), last_message_role = 'assistant', last_message = ?2,
          last_message_status = ?3, last_message_at = ?4, updated_at = max(updated_at, ?4),
+         retain_until = max(coalesce(retain_until, 0), ?4 + retain_days * 86400000),
          summary = coalesce(?5, summary) WHERE id = ?6 AND active_execution_id = ?7`,
       )
       .bind(t.seq + 1, a.content, a.status, t.at, a.summary, t.conversation_id, t.execution_id),
@@ -238,4 +240,18 @@ export async function deleteConversation(db: Db, tenantId: string, id: string): 
     db.delete(conversationMessages).where(eq(conversationMessages.conversation_id, id)),
     db.delete(conversations).where(and(eq(conversations.id, id), eq(conversations.tenant_id, tenantId))),
   ]);
+}
+
+/** Conversations whose retention ran out (no message for their retain_days), deleted or not, oldest first. */
+export async function expiredConversations(
+  db: Db,
+  now: number,
+  limit: number,
+): Promise<{ id: string; tenant_id: string }[]> {
+  return db
+    .select({ id: conversations.id, tenant_id: conversations.tenant_id })
+    .from(conversations)
+    .where(lt(conversations.retain_until, now))
+    .orderBy(conversations.retain_until)
+    .limit(limit);
 }

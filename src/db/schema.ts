@@ -399,10 +399,15 @@ export const conversations = sqliteTable(
     updated_at: integer("updated_at").notNull(),
     /** Set when DELETE begins: the conversation answers 404 from then on while its executions are erased. */
     deleted_at: integer("deleted_at"),
+    /** Days it is kept after its last message: its workflow's retention_days, else RETENTION_DAYS when created. */
+    retain_days: integer("retain_days").notNull().default(30),
+    /** When retention erases it: moved on by every message (last activity + retain_days). */
+    retain_until: integer("retain_until"),
   },
   (t) => [
     index("conversations_by_tenant").on(t.tenant_id, t.updated_at, t.id),
     index("conversations_by_user").on(t.tenant_id, t.user_id, t.updated_at, t.id),
+    index("conversations_by_retention").on(t.retain_until),
   ],
 );
 

@@ -178,6 +178,8 @@ export const conversationsRoute = new Hono<AppEnv>()
         { errors: errors.map((e) => ({ path: `input_schema: ${e.path}`, message: e.message })) },
       );
     const history = c.get("history").db;
+    // Kept as long as its turns are: the workflow's own retention, else the deployment's.
+    const retainDays = (wf.definition as Definition).retention_days ?? config(c.env).RETENTION_DAYS;
     const result = await idempotentCreate(
       c.get("db").db,
       { tenantId, scope: "conversation", key, request: value, id: newId("cv") },
@@ -202,6 +204,8 @@ export const conversationsRoute = new Hono<AppEnv>()
           created_at: now,
           updated_at: now,
           deleted_at: null,
+          retain_days: retainDays,
+          retain_until: now + retainDays * 86_400_000,
         };
         return (await conv.insertConversation(history, row)) ? conversationView(row) : null;
       },

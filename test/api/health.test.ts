@@ -61,6 +61,7 @@ describe("GET /health", () => {
       "0016_model_checks.sql",
       "0017_results.sql",
       "0018_conversations.sql",
+      "0019_conversation_retention.sql",
     ]);
   });
 

@@ -70,6 +70,28 @@ describe("retention", () => {
   });
 });
 
+describe("retention of conversations", () => {
+  it("erases a conversation with no message for its workflow's retention_days, its turns with it, and keeps the rest", async () => {
+    const api = client((await createTenant()).token);
+    const turn = [{ id: "turn", kind: "transform", config: { expression: "{'reply': 'ok ' & input.message}" } }];
+    const short = await api.post("/v1/workflows", { name: "short", retention_days: 2, nodes: turn });
+    const long = await api.post("/v1/workflows", { name: "long", nodes: turn });
+    const a = (await api.post("/v1/conversations", { workflow_id: short.body.id })).body.id as string;
+    const b = (await api.post("/v1/conversations", { workflow_id: long.body.id })).body.id as string;
+    const sent = await api.post(`/v1/conversations/${a}/messages`, { content: "hi" }, { prefer: "wait=20" });
+    expect(sent.body.reply.content).toBe("ok hi");
+    await api.post(`/v1/conversations/${b}/messages`, { content: "hi" }, { prefer: "wait=20" });
+    const turnRun = sent.body.execution_id as string;
+
+    await tick(Date.now() + 3 * 24 * 60 * MINUTE);
+    expect((await api.get(`/v1/conversations/${a}`)).status).toBe(404);
+    expect((await api.get(`/v1/conversations/${a}/messages`)).status).toBe(404);
+    expect((await api.get(`/v1/executions/${turnRun}`)).status).toBe(404);
+    expect((await api.get(`/v1/conversations/${b}`)).body.message_count).toBe(2);
+    expect((await api.get("/v1/conversations")).body.data.map((c: any) => c.id)).toEqual([b]);
+  });
+});
+
 describe("watchdog: running slots", () => {
   it("frees a running slot whose release was lost, so the tenant's running count is true again", async () => {
     const { tenantId, token } = await createTenant();
