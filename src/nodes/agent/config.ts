@@ -5,9 +5,8 @@ import { executionTimeoutSeconds, formatPath, type FieldError, type NodeKindSpec
 import { compile, ExpressionError } from "../../engine/expr";
 import { checkJsonSchema } from "../../engine/input";
 import { retryPolicySchema } from "../../engine/retry";
-import { TIERS } from "../llm/config";
 import { conversation } from "../llm";
-import { choiceOf } from "../llm/paid-call";
+import { choiceFields, refineChoice } from "../llm/paid-call";
 import { http } from "../http";
 
 const MAX_SLEEP_MS = 365 * 86_400_000;
@@ -67,36 +66,26 @@ const toolSchema = z
   .refine((t) => t.input_schema.type === "object", 'input_schema is an object schema ({"type": "object", …})');
 export type ToolDef = z.output<typeof toolSchema>;
 
-export const agentConfig = z
-  .object({
-    tier: z.enum(TIERS).optional(),
-    provider: z.string().min(1).max(64).optional(),
-    model: z.string().min(1).max(200).optional(),
-    fallback: z.array(z.string().min(1).max(264)).max(5).default([]),
-    system: z.string().max(200_000).optional(),
-    messages: conversation,
-    tools: z.array(toolSchema).min(1).max(32),
-    /** Model turns before the node fails (agent_max_turns) instead of answering. */
-    max_turns: z.number().int().min(1).max(100).default(10),
-    /** Output tokens of one model turn (default: the tier's MODEL_<TIER>_MAX_TOKENS, else 1024). */
-    max_tokens: z.number().int().min(1).max(200_000).optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    /** Log each turn's text as node.delta while it comes. */
-    stream: z.boolean().default(false),
-    /** Calls with bad arguments or to unknown tools given back to the model before the node fails. */
-    max_tool_errors: z.number().int().min(0).max(20).default(3),
-  })
-  .strict()
-  .refine(
-    (c) => (c.tier !== undefined) !== (c.provider !== undefined || c.model !== undefined),
-    "set either tier, or provider and model",
-  )
-  .refine(
-    (c) => c.tier !== undefined || (c.provider !== undefined && c.model !== undefined),
-    "provider and model go together",
-  )
-  .refine((c) => c.fallback.every((f) => choiceOf(f) !== null), "fallback entries are tiers or provider:model")
-  .refine((c) => new Set(c.tools.map((t) => t.name)).size === c.tools.length, "tool names are unique");
+export const agentConfig = refineChoice(
+  z
+    .object({
+      ...choiceFields,
+      system: z.string().max(200_000).optional(),
+      messages: conversation,
+      tools: z.array(toolSchema).min(1).max(32),
+      /** Model turns before the node fails (agent_max_turns) instead of answering. */
+      max_turns: z.number().int().min(1).max(100).default(10),
+      /** Output tokens of one model turn (default: the tier's MODEL_<TIER>_MAX_TOKENS, else 1024). */
+      max_tokens: z.number().int().min(1).max(200_000).optional(),
+      temperature: z.number().min(0).max(2).optional(),
+      /** Log each turn's text as node.delta while it comes. */
+      stream: z.boolean().default(false),
+      /** Calls with bad arguments or to unknown tools given back to the model before the node fails. */
+      max_tool_errors: z.number().int().min(0).max(20).default(3),
+    })
+    .strict()
+    .refine((c) => new Set(c.tools.map((t) => t.name)).size === c.tools.length, "tool names are unique"),
+);
 export type AgentConfig = z.output<typeof agentConfig>;
 
 /** Tools that make the node wait mid-loop (a child, an answer, an approval). */

@@ -1,9 +1,18 @@
 import { z } from "zod";
 import { checkJsonSchema } from "../../engine/input";
 import { FatalError, RetryableError, type NodeExecutor, type RunServices } from "../types";
-import { tierMaxTokens, TIERS, type ResolvedModel } from "./config";
+import { tierMaxTokens, type ResolvedModel } from "./config";
 import { readJsonAnswer } from "./json-answer";
-import { choiceOf, choicesOf, noneSpent, paidCall, withFallback, type CallIds, type Choice } from "./paid-call";
+import {
+  choiceFields,
+  choicesOf,
+  noneSpent,
+  paidCall,
+  refineChoice,
+  withFallback,
+  type CallIds,
+  type Choice,
+} from "./paid-call";
 
 const message = z
   .object({ role: z.enum(["user", "assistant", "system"]), content: z.string().min(1).max(1_000_000) })
@@ -33,46 +42,38 @@ export const conversation = z
   })
   .transform((value) => value as Message[] | string);
 
-const config = z
-  .object({
-    tier: z.enum(TIERS).optional(),
-    provider: z.string().min(1).max(64).optional(),
-    model: z.string().min(1).max(200).optional(),
-    system: z.string().max(200_000).optional(),
-    /** The conversation, or one {{ template }} that yields it (a history from the input or an upstream node). */
-    messages: conversation,
-    /** Default: the tier's MODEL_<TIER>_MAX_TOKENS, else 1024. */
-    max_tokens: z.number().int().min(1).max(200_000).optional(),
-    /**
-     * An answer cut by the token limit fails (llm_truncated), is continued from where it stopped until it ends or
-     * max_tokens_cap output tokens are spent ("continue"; "retry_with_more" is its older name), or is kept.
-     */
-    on_truncation: z.enum(["fail", "continue", "retry_with_more", "accept"]).default("fail"),
-    /** How many output tokens one answer may take across its continuations (default 4x max_tokens). */
-    max_tokens_cap: z.number().int().min(1).max(200_000).optional(),
-    /** Tiers or "provider:model" to answer instead when the first is failing (open circuit, or last attempt). */
-    fallback: z.array(z.string().min(1).max(264)).max(5).default([]),
-    temperature: z.number().min(0).max(2).optional(),
-    /** Use the provider's streaming API and log the text as node.delta while it comes (resumable by seq). */
-    stream: z.boolean().default(false),
-    response_format: z.enum(["text", "json"]).default("text"),
-    json_schema: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict()
-  .refine(
-    (c) => (c.tier !== undefined) !== (c.provider !== undefined || c.model !== undefined),
-    "set either tier, or provider and model",
-  )
-  .refine(
-    (c) => c.tier !== undefined || (c.provider !== undefined && c.model !== undefined),
-    "provider and model go together",
-  )
-  .refine((c) => c.json_schema === undefined || c.response_format === "json", "json_schema needs response_format json")
-  .refine(
-    (c) => c.json_schema === undefined || checkJsonSchema(c.json_schema) === null,
-    "json_schema is not a valid JSON Schema",
-  )
-  .refine((c) => c.fallback.every((f) => choiceOf(f) !== null), "fallback entries are tiers or provider:model");
+const config = refineChoice(
+  z
+    .object({
+      ...choiceFields,
+      system: z.string().max(200_000).optional(),
+      /** The conversation, or one {{ template }} that yields it (a history from the input or an upstream node). */
+      messages: conversation,
+      /** Default: the tier's MODEL_<TIER>_MAX_TOKENS, else 1024. */
+      max_tokens: z.number().int().min(1).max(200_000).optional(),
+      /**
+       * An answer cut by the token limit fails (llm_truncated), is continued from where it stopped until it ends or
+       * max_tokens_cap output tokens are spent ("continue"; "retry_with_more" is its older name), or is kept.
+       */
+      on_truncation: z.enum(["fail", "continue", "retry_with_more", "accept"]).default("fail"),
+      /** How many output tokens one answer may take across its continuations (default 4x max_tokens). */
+      max_tokens_cap: z.number().int().min(1).max(200_000).optional(),
+      temperature: z.number().min(0).max(2).optional(),
+      /** Use the provider's streaming API and log the text as node.delta while it comes (resumable by seq). */
+      stream: z.boolean().default(false),
+      response_format: z.enum(["text", "json"]).default("text"),
+      json_schema: z.record(z.string(), z.unknown()).optional(),
+    })
+    .strict()
+    .refine(
+      (c) => c.json_schema === undefined || c.response_format === "json",
+      "json_schema needs response_format json",
+    )
+    .refine(
+      (c) => c.json_schema === undefined || checkJsonSchema(c.json_schema) === null,
+      "json_schema is not a valid JSON Schema",
+    ),
+);
 type LlmConfig = z.output<typeof config>;
 
 /**

@@ -2,6 +2,7 @@
 // tenant's budget, the provider's breaker consulted, the text streamed as node.delta when asked, the usage recorded
 // whatever became of the answer; and the fallback walk over a node's models.
 import type { ModelMessage } from "ai";
+import { z } from "zod";
 import { config as appConfig } from "../../env";
 import { FatalError, RetryableError, type RunServices } from "../types";
 import { priceOf, TIERS, type ResolvedModel, type Tier } from "./config";
@@ -18,6 +19,36 @@ export function choiceOf(entry: string): Choice | null {
 }
 
 export const describeChoice = (c: Choice): string => c.tier ?? `${c.provider}:${c.model}`;
+
+/** How a node names its model (llm and agent alike): a tier, or provider and model, and fallbacks. */
+export const choiceFields = {
+  tier: z.enum(TIERS).optional(),
+  provider: z.string().min(1).max(64).optional(),
+  model: z.string().min(1).max(200).optional(),
+  /** Tiers or "provider:model" to answer instead when the first is failing (open circuit, or last attempt). */
+  fallback: z.array(z.string().min(1).max(264)).max(5).default([]),
+};
+
+type ChoiceConfig = {
+  tier?: Tier | undefined;
+  provider?: string | undefined;
+  model?: string | undefined;
+  fallback: string[];
+};
+
+/** The checks of choiceFields that span fields: one way to name the model, and fallbacks that name models. */
+export function refineChoice<T extends z.ZodType<ChoiceConfig>>(schema: T): T {
+  return schema
+    .refine(
+      (c) => (c.tier !== undefined) !== (c.provider !== undefined || c.model !== undefined),
+      "set either tier, or provider and model",
+    )
+    .refine(
+      (c) => c.tier !== undefined || (c.provider !== undefined && c.model !== undefined),
+      "provider and model go together",
+    )
+    .refine((c) => c.fallback.every((f) => choiceOf(f) !== null), "fallback entries are tiers or provider:model");
+}
 
 /** A node's models in order: its own (tier, or provider and model), then its fallbacks. */
 export function choicesOf(c: {
