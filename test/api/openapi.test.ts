@@ -36,7 +36,17 @@ describe("OpenAPI document", () => {
     expect(schema.properties.nodes.maxItems).toBe(1000);
     // Each node kind with its own config: a generated client knows an http node needs a url.
     const kinds = schema.properties.nodes.items.oneOf.map((v: any) => v.properties.kind.const).sort();
-    expect(kinds).toEqual(["create_monitor", "http", "llm", "map", "sleep", "transform", "wait_for_event", "workflow"]);
+    expect(kinds).toEqual([
+      "agent",
+      "create_monitor",
+      "http",
+      "llm",
+      "map",
+      "sleep",
+      "transform",
+      "wait_for_event",
+      "workflow",
+    ]);
     const http = schema.properties.nodes.items.oneOf.find((v: any) => v.properties.kind.const === "http");
     expect(http.properties.config.required).toEqual(["url"]);
     // The same schema for editors, public at /schemas/workflow.json.
