@@ -9,6 +9,8 @@ import {
   checkSchema,
   cooldownAllows,
   failedExpectations,
+  unreachableStatus,
+  type CheckOutcome,
   type MonitorStatus,
 } from "../engine/monitor";
 import { inBatches } from "../lib/batches";
@@ -41,8 +43,8 @@ export async function runMonitors(
 
 async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<void> {
   const started = Date.now();
-  const result = await runCheck(env, db, m).catch((err: unknown) => ({
-    ok: false,
+  const result = await runCheck(env, db, m).catch((err: unknown): CheckResult => ({
+    outcome: "unreachable",
     error: `check crashed: ${err instanceof Error ? err.message : String(err)}`,
   }));
   const latency = Date.now() - started;
@@ -53,8 +55,9 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
       status: m.status as MonitorStatus,
       consecutive_failures: m.consecutive_failures,
       consecutive_successes: m.consecutive_successes,
+      consecutive_unreachable: m.consecutive_unreachable,
     },
-    result.ok,
+    result.outcome,
     m,
   );
   let alert: AlertRow | null = null;
@@ -72,6 +75,7 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
           at: new Date(at).toISOString(),
           error: result.error ?? null,
           consecutive_failures: next.consecutive_failures,
+          consecutive_unreachable: next.consecutive_unreachable,
         },
         created_at: at,
         sent_at: null,
@@ -85,13 +89,26 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
   const { transition: _transition, ...state } = next;
   await recordCheck(
     db,
-    { id: newId("chk"), monitor_id: m.id, at, ok: result.ok, latency_ms: latency, error: result.error ?? null },
+    {
+      id: newId("chk"),
+      monitor_id: m.id,
+      at,
+      ok: result.outcome === "up",
+      outcome: result.outcome,
+      latency_ms: latency,
+      error: result.error ?? null,
+    },
     state,
     alert,
   );
 }
 
-async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean; error?: string }> {
+interface CheckResult {
+  outcome: CheckOutcome;
+  error?: string;
+}
+
+async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<CheckResult> {
   const check = checkSchema.parse(m.check);
   if (check.kind === "workflow") {
     const started = await startExecution(env, db, {
@@ -100,43 +117,56 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<{ ok: boolean;
       input: check.input ?? null,
       requestForHash: null,
     });
+    // A run that could not start saw nothing; a run that ended badly is the workflow saying no.
     if (!started.ok)
-      return { ok: false, error: `workflow ${check.workflow_id} could not start: ${started.code}: ${started.message}` };
+      return {
+        outcome: "unreachable",
+        error: `workflow ${check.workflow_id} could not start: ${started.code}: ${started.message}`,
+      };
     const view = await settledOf(env, started.id, m.tenant_id, check.timeout_ms);
-    if (view?.status === "succeeded") return { ok: true };
+    if (view?.status === "succeeded") return { outcome: "up" };
     return {
-      ok: false,
+      outcome: view?.status === "failed" ? "gone" : "unreachable",
       error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}`,
     };
   }
+  let res: Response;
   try {
     // Each check is its own trace, so a slow check can be followed into the checked service.
-    const res = await guardedFetch(
+    res = await guardedFetch(
       check.url,
       {
         method: check.method,
-        headers: { traceparent: childTraceparent(traceIdFrom(null)) },
+        headers: { ...check.headers, traceparent: childTraceparent(traceIdFrom(null)) },
         signal: AbortSignal.timeout(check.timeout_ms),
       },
       allowedHosts(env),
     );
-    const statusOk =
-      check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
-    if (!check.expect || !statusOk) {
-      await res.body?.cancel();
-      return statusOk ? { ok: true } : { ok: false, error: `HTTP ${res.status}` };
-    }
-    const bytes = await readCapped(res.body, MAX_CHECK_BODY_BYTES);
-    if (!bytes) return { ok: false, error: `expect: the body is over ${MAX_CHECK_BODY_BYTES} bytes` };
-    const failed = await failedExpectations(check.expect, new TextDecoder().decode(bytes));
-    return failed.length ? { ok: false, error: `expect: ${failed.join("; ")}` } : { ok: true };
   } catch (err) {
     return {
-      ok: false,
+      outcome: "unreachable",
       error:
         err instanceof Error && err.name === "TimeoutError" ? `no answer within ${check.timeout_ms} ms` : String(err),
     };
   }
+  const statusOk =
+    check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
+  if (!check.expect || !statusOk) {
+    await res.body?.cancel();
+    if (statusOk) return { outcome: "up" };
+    const retry = res.headers.get("retry-after");
+    const error = `HTTP ${res.status}${retry ? ` (Retry-After: ${retry})` : ""}`;
+    return { outcome: unreachableStatus(res.status) ? "unreachable" : "gone", error };
+  }
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await readCapped(res.body, MAX_CHECK_BODY_BYTES);
+  } catch (err) {
+    return { outcome: "unreachable", error: `the body could not be read: ${String(err)}` };
+  }
+  if (!bytes) return { outcome: "gone", error: `expect: the body is over ${MAX_CHECK_BODY_BYTES} bytes` };
+  const failed = await failedExpectations(check.expect, new TextDecoder().decode(bytes));
+  return failed.length ? { outcome: "gone", error: `expect: ${failed.join("; ")}` } : { outcome: "up" };
 }
 
 /** Send due alerts as Standard Webhooks (src/cron/alerts.ts), each to its monitor's webhook with its secret. */

@@ -208,7 +208,7 @@ export async function lastAlertAt(db: Db, monitorId: string, kind: string): Prom
 export async function recordCheck(
   db: Db,
   check: typeof monitorChecks.$inferInsert,
-  state: Pick<MonitorRow, "status" | "consecutive_failures" | "consecutive_successes">,
+  state: Pick<MonitorRow, "status" | "consecutive_failures" | "consecutive_successes" | "consecutive_unreachable">,
   alert: AlertRow | null,
 ): Promise<void> {
   const statements = [

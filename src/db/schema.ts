@@ -200,6 +200,9 @@ export const monitors = sqliteTable(
     status: text("status").notNull(),
     consecutive_failures: integer("consecutive_failures").notNull(),
     consecutive_successes: integer("consecutive_successes").notNull(),
+    /** Checks in a row that could not see (blocked, rate-limited, unreachable): they count towards `unreachable`. */
+    consecutive_unreachable: integer("consecutive_unreachable").notNull().default(0),
+    unreachable_threshold: integer("unreachable_threshold").notNull().default(3),
     next_check_at: integer("next_check_at").notNull(),
     /** Lease while a check runs, so checks of one monitor never overlap. */
     checking_until: integer("checking_until"),
@@ -229,6 +232,8 @@ export const monitorChecks = sqliteTable(
     monitor_id: text("monitor_id").notNull(),
     at: integer("at").notNull(),
     ok: integer("ok", { mode: "boolean" }).notNull(),
+    /** up, gone or unreachable (null for checks recorded before the distinction). */
+    outcome: text("outcome"),
     latency_ms: integer("latency_ms").notNull(),
     error: text("error"),
   },

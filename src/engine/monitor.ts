@@ -1,4 +1,5 @@
 // Monitor state transitions (thresholds) and alert cooldowns; called by the monitor tick after each check.
+import { decodeHTML } from "entities/decode";
 import { z } from "zod";
 import { compile, holds } from "./expr";
 
@@ -31,6 +32,11 @@ export const httpCheck = z
     expect_status: z.number().int().min(100).max(599).optional(),
     expect: expectSchema.optional(),
     timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+    /** Sent with every check: a site that refuses unnamed clients wants a User-Agent. */
+    headers: z
+      .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, "must be a header name"), z.string().max(4096))
+      .refine((h) => Object.keys(h).length <= 30, "at most 30 headers")
+      .optional(),
   })
   .strict();
 export const workflowCheck = z
@@ -54,43 +60,76 @@ export const alertSchema = z
   })
   .strict();
 
-export type MonitorStatus = "unknown" | "up" | "down";
+export type MonitorStatus = "unknown" | "up" | "down" | "unreachable";
+
+/**
+ * What one check says. `gone`: the site answered and what is watched is not there (404, 410, another status than
+ * expected, a body assertion that fails on a good answer). `unreachable`: the check could not see (network error,
+ * timeout, 401, 403, 407, 408, 425, 429, 5xx): a blocked or rate-limited check says nothing about the post.
+ */
+export type CheckOutcome = "up" | "gone" | "unreachable";
+
+/** Statuses that say the checker was refused or the site is unwell, not that the watched thing is gone. */
+export function unreachableStatus(status: number): boolean {
+  return [401, 403, 407, 408, 425, 429].includes(status) || status >= 500;
+}
 
 export interface MonitorState {
   status: MonitorStatus;
   consecutive_failures: number;
   consecutive_successes: number;
+  consecutive_unreachable: number;
 }
 
 export interface Thresholds {
   failure_threshold: number;
   recovery_threshold: number;
+  unreachable_threshold: number;
 }
 
+export type Transition = "down" | "up" | "unreachable";
+
 /**
- * Apply one check result. A monitor goes down only after `failure_threshold` consecutive failures and comes
- * back up after `recovery_threshold` consecutive successes; `transition` names a change worth an alert.
- * From `unknown`, the first success is up (no alert) and reaching the failure threshold is down (alert).
+ * Apply one check result. A monitor goes down only after `failure_threshold` consecutive `gone` checks, and
+ * unreachable after `unreachable_threshold` consecutive `unreachable` ones (which neither count towards down nor
+ * break a run of gone checks: they saw nothing); it comes back up after `recovery_threshold` consecutive successes.
+ * `transition` names a change worth an alert. From `unknown`, the first success is up (no alert). A monitor that is
+ * down stays down while checks are unreachable: nothing says the post came back.
  */
 export function applyCheck(
   state: MonitorState,
-  ok: boolean,
+  outcome: CheckOutcome,
   t: Thresholds,
-): MonitorState & { transition: "down" | "up" | null } {
-  const failures = ok ? 0 : state.consecutive_failures + 1;
+): MonitorState & { transition: Transition | null } {
+  const ok = outcome === "up";
+  const failures = ok ? 0 : state.consecutive_failures + (outcome === "gone" ? 1 : 0);
+  const unreachable = outcome === "unreachable" ? state.consecutive_unreachable + 1 : 0;
   const successes = ok ? state.consecutive_successes + 1 : 0;
   let status = state.status;
-  let transition: "down" | "up" | null = null;
-  if (!ok && status !== "down" && failures >= t.failure_threshold) {
+  let transition: Transition | null = null;
+  if (outcome === "gone" && status !== "down" && failures >= t.failure_threshold) {
     status = "down";
     transition = "down";
-  } else if (ok && status === "down" && successes >= t.recovery_threshold) {
+  } else if (
+    outcome === "unreachable" &&
+    (status === "up" || status === "unknown") &&
+    unreachable >= t.unreachable_threshold
+  ) {
+    status = "unreachable";
+    transition = "unreachable";
+  } else if (ok && (status === "down" || status === "unreachable") && successes >= t.recovery_threshold) {
     status = "up";
     transition = "up";
   } else if (ok && status === "unknown") {
     status = "up";
   }
-  return { status, consecutive_failures: failures, consecutive_successes: successes, transition };
+  return {
+    status,
+    consecutive_failures: failures,
+    consecutive_successes: successes,
+    consecutive_unreachable: unreachable,
+    transition,
+  };
 }
 
 /** An alert may go out when no earlier alert of this monitor was sent within the cooldown. */
@@ -114,13 +153,28 @@ function compiles(expression: string): boolean {
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-/** What of `expect` a response body fails, each as a line naming the assertion; empty when it passes. */
+/**
+ * Text as a reader sees it: HTML entities decoded (a page writes "Tom &amp; Jerry&#39;s" for a title a model wrote
+ * as "Tom & Jerry's") and every run of whitespace, non-breaking spaces included, as one space.
+ */
+export function readableText(text: string): string {
+  return decodeHTML(text)
+    .replace(/[\s\u00a0]+/g, " ")
+    .trim();
+}
+
+/**
+ * What of `expect` a response body fails, each as a line naming the assertion; empty when it passes. The text
+ * assertions compare body and needle as readable text (readableText), so markup escaping and line breaks do not
+ * decide whether a post is there.
+ */
 export async function failedExpectations(expect: Expect, body: string): Promise<string[]> {
   const failed: string[] = [];
+  const text = readableText(body);
   for (const needle of list(expect.body_contains))
-    if (!body.includes(needle)) failed.push(`body_contains ${JSON.stringify(needle)}: not found`);
+    if (!text.includes(readableText(needle))) failed.push(`body_contains ${JSON.stringify(needle)}: not found`);
   for (const needle of list(expect.body_not_contains))
-    if (body.includes(needle)) failed.push(`body_not_contains ${JSON.stringify(needle)}: found`);
+    if (text.includes(readableText(needle))) failed.push(`body_not_contains ${JSON.stringify(needle)}: found`);
   if (expect.json !== undefined) {
     let parsed: unknown;
     try {

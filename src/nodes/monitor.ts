@@ -17,6 +17,10 @@ const config = z
     interval_seconds: int(60, 30 * 86_400),
     failure_threshold: int(1, 100).default(3),
     recovery_threshold: int(1, 100).default(1),
+    /** Checks in a row that cannot see (blocked, rate-limited) before monitor.unreachable; never counted as down. */
+    unreachable_threshold: int(1, 100).default(3),
+    /** Sent with every check (a User-Agent for a site that refuses unnamed clients). */
+    headers: z.record(z.string().min(1).max(256), z.string().max(4096)).optional(),
     webhook_url: z.string().min(1).max(2048),
     cooldown_seconds: int(0, 30 * 86_400).default(3600),
     /** The Standard Webhooks signing secret, usually "{{ secrets.NAME }}"; a fresh one when absent. */
@@ -37,6 +41,7 @@ const rendered = z.object({
     .max(30 * 86_400),
   failure_threshold: z.coerce.number().int().min(1).max(100),
   recovery_threshold: z.coerce.number().int().min(1).max(100),
+  unreachable_threshold: z.coerce.number().int().min(1).max(100),
   cooldown_seconds: z.coerce
     .number()
     .int()
@@ -63,6 +68,7 @@ export const createMonitor: NodeExecutor<typeof config> = {
       url: c.url,
       ...(c.expect_status ? { expect_status: c.expect_status } : {}),
       ...(c.expect ? { expect: c.expect } : {}),
+      ...(c.headers ? { headers: c.headers } : {}),
     });
     const alert = alertSchema.safeParse({
       webhook_url: c.webhook_url,
@@ -71,7 +77,9 @@ export const createMonitor: NodeExecutor<typeof config> = {
     if (!check.success || !alert.success)
       throw new FatalError(
         "invalid_config",
-        `url and webhook_url must be http(s) URLs (got "${c.url}", "${c.webhook_url}")`,
+        [...(check.error?.issues ?? []), ...(alert.error?.issues ?? [])]
+          .map((i) => `${i.path.join(".") || "config"}: ${i.message}`)
+          .join("; "),
       );
     for (const u of [c.url, c.webhook_url]) {
       const vetted = checkUrl(u, allowedHosts(services.env));
@@ -96,6 +104,7 @@ export const createMonitor: NodeExecutor<typeof config> = {
         interval_seconds: numbers.data.interval_seconds,
         failure_threshold: numbers.data.failure_threshold,
         recovery_threshold: numbers.data.recovery_threshold,
+        unreachable_threshold: numbers.data.unreachable_threshold,
         alert: alert.data,
         secret,
         expires_at: expiresAt,

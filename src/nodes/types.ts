@@ -103,6 +103,7 @@ export interface NewMonitor {
   interval_seconds: number;
   failure_threshold: number;
   recovery_threshold: number;
+  unreachable_threshold: number;
   alert: unknown;
   /** Sealed signing secret. */
   secret: string;

@@ -25,6 +25,8 @@ const fields = {
     .max(30 * 86_400),
   failure_threshold: z.number().int().min(1).max(100),
   recovery_threshold: z.number().int().min(1).max(100),
+  /** Checks in a row that cannot see (blocked, rate-limited, unreachable) before monitor.unreachable. */
+  unreachable_threshold: z.number().int().min(1).max(100),
   alert: alertSchema,
   enabled: z.boolean(),
   /** After this the monitor is checked no more, and retention deletes it. */
@@ -38,6 +40,7 @@ export const monitorCreate = z
     ...fields,
     failure_threshold: fields.failure_threshold.default(3),
     recovery_threshold: fields.recovery_threshold.default(1),
+    unreachable_threshold: fields.unreachable_threshold.default(3),
     enabled: fields.enabled.default(true),
     expires_at: fields.expires_at.optional(),
     /** Register even when the tenant already has a monitor on this same check. */
@@ -54,10 +57,12 @@ function view(m: cron.MonitorRow) {
     interval_seconds: m.interval_seconds,
     failure_threshold: m.failure_threshold,
     recovery_threshold: m.recovery_threshold,
+    unreachable_threshold: m.unreachable_threshold,
     alert: m.alert,
     enabled: m.enabled,
     status: m.status,
     consecutive_failures: m.consecutive_failures,
+    consecutive_unreachable: m.consecutive_unreachable,
     consecutive_successes: m.consecutive_successes,
     next_check_at: iso(m.next_check_at),
     last_checked_at: iso(m.last_checked_at),
@@ -194,7 +199,15 @@ export const monitors = new Hono<AppEnv>()
     const row = await cron.getMonitor(db, c.get("tenantId"), c.req.param("id"));
     if (!row) throw notFound(c.req.param("id"));
     const checks = await cron.listChecks(db, row.id, 200);
-    return c.json({ data: checks.map((k) => ({ at: iso(k.at), ok: k.ok, latency_ms: k.latency_ms, error: k.error })) });
+    return c.json({
+      data: checks.map((k) => ({
+        at: iso(k.at),
+        ok: k.ok,
+        outcome: k.outcome ?? (k.ok ? "up" : null),
+        latency_ms: k.latency_ms,
+        error: k.error,
+      })),
+    });
   })
   .get("/:id/alerts", async (c) => {
     const db = c.get("db").db;

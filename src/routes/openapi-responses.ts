@@ -102,11 +102,13 @@ const monitor = z.object({
   interval_seconds: z.number().int(),
   failure_threshold: z.number().int(),
   recovery_threshold: z.number().int(),
+  unreachable_threshold: z.number().int(),
   alert: any,
   enabled: z.boolean(),
   status: z.string(),
   consecutive_failures: z.number().int(),
   consecutive_successes: z.number().int(),
+  consecutive_unreachable: z.number().int(),
   next_check_at: nullableTime,
   last_checked_at: nullableTime,
   created_at: time,
@@ -229,7 +231,14 @@ export const RESPONSES: Record<string, z.ZodType> = {
   "patch /v1/monitors/{id}": monitor,
   "post /v1/monitors/{id}/secret": z.object({ id: z.string(), webhook_secret: z.string() }),
   "get /v1/monitors/{id}/checks": list(
-    z.object({ at: time, ok: z.boolean(), latency_ms: z.number().nullable(), error: z.string().nullable() }),
+    z.object({
+      at: time,
+      ok: z.boolean(),
+      /** up, gone (down) or unreachable (blocked, rate-limited, erroring); null for checks before the distinction. */
+      outcome: z.enum(["up", "gone", "unreachable"]).nullable(),
+      latency_ms: z.number().nullable(),
+      error: z.string().nullable(),
+    }),
   ),
   "get /v1/monitors/{id}/alerts": list(
     z.object({

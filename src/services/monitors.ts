@@ -14,6 +14,7 @@ export type NewMonitorRow = Omit<
   | "status"
   | "consecutive_failures"
   | "consecutive_successes"
+  | "consecutive_unreachable"
   | "next_check_at"
   | "checking_until"
   | "last_checked_at"
@@ -46,6 +47,7 @@ export async function registerMonitor(
     status: "unknown",
     consecutive_failures: 0,
     consecutive_successes: 0,
+    consecutive_unreachable: 0,
     next_check_at: now,
     checking_until: null,
     last_checked_at: null,

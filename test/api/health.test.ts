@@ -62,6 +62,7 @@ describe("GET /health", () => {
       "0017_results.sql",
       "0018_conversations.sql",
       "0019_conversation_retention.sql",
+      "0020_monitor_unreachable.sql",
     ]);
   });
 

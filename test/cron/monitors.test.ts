@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { client, createTenant, target, type Client } from "../support/api";
+import { client, createTenant, target, targetCalls, type Client } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
 
 let n = 0;
@@ -46,7 +46,7 @@ describe("monitors", () => {
     await tick(t);
     expect(await monitor(api, m.id)).toMatchObject({ status: "up", next_check_at: new Date(t + MINUTE).toISOString() });
 
-    await setUrl(api, m.id, target(`/status/500/${k}`));
+    await setUrl(api, m.id, target(`/status/404/${k}`));
     t += MINUTE;
     await tick(t);
     expect(await monitor(api, m.id)).toMatchObject({
@@ -61,7 +61,7 @@ describe("monitors", () => {
     const [delivery, ...more] = await hooks(k);
     expect(more).toEqual([]);
     expect(delivery.verified).toBe(true);
-    expect(delivery.body).toMatchObject({ type: "monitor.down", monitor: { id: m.id }, error: "HTTP 500" });
+    expect(delivery.body).toMatchObject({ type: "monitor.down", monitor: { id: m.id }, error: "HTTP 404" });
     const [alert] = (await api.get(`/v1/monitors/${m.id}/alerts`)).body.data;
     expect(alert).toMatchObject({ kind: "down", attempts: 1, last_error: null });
     expect(alert.sent_at).not.toBeNull();
@@ -73,10 +73,10 @@ describe("monitors", () => {
   it("sends one alert per cooldown and kind while a monitor flaps: a recovery is never swallowed by a down alert", async () => {
     const api = client((await createTenant()).token);
     const k = key("flap");
-    const m = await makeMonitor(api, k, { url: target(`/status/500/${k}`), failure_threshold: 1, cooldown: 600 });
+    const m = await makeMonitor(api, k, { url: target(`/status/404/${k}`), failure_threshold: 1, cooldown: 600 });
     let t = Date.parse(m.next_check_at);
     for (let i = 0; i < 6; i++) {
-      await setUrl(api, m.id, target(`/status/${i % 2 === 0 ? 500 : 200}/${k}`));
+      await setUrl(api, m.id, target(`/status/${i % 2 === 0 ? 404 : 200}/${k}`));
       await tick(t);
       t += MINUTE;
     }
@@ -85,7 +85,7 @@ describe("monitors", () => {
     expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down", "monitor.up"]);
     // Past the cooldown (600 s after the first down alert was sent), the next down alerts again.
     t = Date.parse(m.next_check_at) + 11 * MINUTE;
-    await setUrl(api, m.id, target(`/status/500/${k}`));
+    await setUrl(api, m.id, target(`/status/404/${k}`));
     await tick(t);
     expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down", "monitor.up", "monitor.down"]);
   });
@@ -93,7 +93,7 @@ describe("monitors", () => {
   it("retries alert delivery with backoff until the receiver takes it", async () => {
     const api = client((await createTenant()).token);
     const k = key("retry");
-    const m = await makeMonitor(api, k, { url: target(`/status/503/${k}`), failure_threshold: 1, fail: 2 });
+    const m = await makeMonitor(api, k, { url: target(`/status/410/${k}`), failure_threshold: 1, fail: 2 });
     const t = Date.parse(m.next_check_at);
     await tick(t);
     let [alert] = (await api.get(`/v1/monitors/${m.id}/alerts`)).body.data;
@@ -285,5 +285,61 @@ describe("monitor registration", () => {
     expect((await api.get(`/v1/monitors/${m.id}/checks`)).body.data).toHaveLength(1);
     await tick(expires + MINUTE);
     expect((await api.get(`/v1/monitors/${m.id}`)).status).toBe(404);
+  });
+
+  it("reports a site answering 429 and 403 as unreachable, never down; a removed page is down", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("blocked");
+    const check = (url: string, extra: Record<string, unknown> = {}) => ({
+      kind: "http",
+      url,
+      timeout_ms: 2000,
+      ...extra,
+    });
+    const ua = { "user-agent": "edgeflow-monitor/1.0 (+https://edgeflow.example)" };
+    const limited = await makeMonitor(api, `${k}-429`, {
+      url: "",
+      failure_threshold: 1,
+      check: check(target(`/status/429/${k}-429`)),
+    });
+    const forbidden = await makeMonitor(api, `${k}-403`, {
+      url: "",
+      failure_threshold: 1,
+      check: check(target(`/page/${k}`)),
+    });
+    const page = await makeMonitor(api, `${k}-page`, {
+      url: "",
+      failure_threshold: 1,
+      check: check(target(`/page/${k}`), { headers: ua, expect: { body_contains: "Tom & Jerry's spring launch" } }),
+    });
+    let t = Date.parse(page.next_check_at);
+    for (let i = 0; i < 4; i++, t += MINUTE) await tick(t);
+    // Blocked and rate-limited checks saw nothing: unreachable after unreachable_threshold (3), never down.
+    for (const m of [limited, forbidden]) {
+      expect(await monitor(api, m.id)).toMatchObject({
+        status: "unreachable",
+        consecutive_failures: 0,
+        consecutive_unreachable: 4,
+        unreachable_threshold: 3,
+      });
+    }
+    expect((await hooks(`${k}-429`)).map((d) => [d.body.type, d.body.error])).toEqual([
+      ["monitor.unreachable", "HTTP 429"],
+    ]);
+    expect((await hooks(`${k}-403`)).map((d) => d.body.type)).toEqual(["monitor.unreachable"]);
+    const checks = (await api.get(`/v1/monitors/${forbidden.id}/checks`)).body.data;
+    expect(checks.map((c: any) => c.outcome)).toEqual(Array(4).fill("unreachable"));
+    // With a User-Agent the page is readable, and its escaped, wrapped title matches the plain one.
+    expect(await monitor(api, page.id)).toMatchObject({ status: "up" });
+    expect((await targetCalls(`page-${k}`)).calls.length).toBe(8);
+
+    await fetch(target(`/page/${k}/remove`), { method: "POST" });
+    await tick(t);
+    expect(await monitor(api, page.id)).toMatchObject({ status: "down", consecutive_failures: 1 });
+    expect((await hooks(`${k}-page`)).map((d) => [d.body.type, d.body.error])).toEqual([["monitor.down", "HTTP 404"]]);
+    expect((await api.get(`/v1/monitors/${page.id}/checks`)).body.data[0]).toMatchObject({
+      ok: false,
+      outcome: "gone",
+    });
   });
 });

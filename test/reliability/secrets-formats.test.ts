@@ -105,7 +105,7 @@ describe("gate: secrets and formats", () => {
     const created = (
       await api.post("/v1/monitors", {
         name: "gate",
-        check: { kind: "http", url: target(`/status/503/${k}-check`), timeout_ms: 2000 },
+        check: { kind: "http", url: target(`/status/410/${k}-check`), timeout_ms: 2000 },
         interval_seconds: 60,
         failure_threshold: 1,
         alert: { webhook_url: target(`/hooks/${k}`) },

@@ -126,6 +126,21 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
         }));
         return json(res, 200, { items });
       }
+      case "page": {
+        // GET /page/:key — a forum page that refuses clients without a User-Agent (403, as Reddit does), writes its
+        // title HTML-escaped over two lines, and answers 404 once POST /page/:key/remove took it down.
+        const id = parts[1] ?? "";
+        if (req.method === "POST" && parts[2] === "remove") {
+          removed.add(`page-${id}`);
+          return json(res, 204, null);
+        }
+        record(`page-${id}`, req);
+        if (!/^edgeflow-monitor\//.test(header(req, "user-agent") ?? ""))
+          return json(res, 403, { error: "blocked: send a User-Agent that names your client" });
+        if (removed.has(`page-${id}`)) return json(res, 404, { error: "not found" });
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+        return res.end(`<html><h1>Tom &amp; Jerry&#39;s\n   spring launch</h1><p>Posted&nbsp;today</p></html>`);
+      }
       case "status":
         record(parts[2] ?? `status-${parts[1]}`, req);
         return json(res, Number(parts[1]), { status: Number(parts[1]) });

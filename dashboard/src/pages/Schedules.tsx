@@ -25,6 +25,7 @@ interface Monitor {
   enabled: boolean;
   status: string;
   consecutive_failures: number;
+  consecutive_unreachable: number;
   next_check_at: string | null;
   last_checked_at: string | null;
   expires_at: string | null;
@@ -112,6 +113,7 @@ export function Schedules() {
               <td>
                 <StatusBadge status={m.enabled ? m.status : "disabled"} />
                 {m.consecutive_failures > 0 ? ` ${m.consecutive_failures} failing` : ""}
+                {m.consecutive_unreachable > 0 ? ` ${m.consecutive_unreachable} unreachable` : ""}
               </td>
               <td>{time(m.last_checked_at)}</td>
               <td>{time(m.next_check_at)}</td>

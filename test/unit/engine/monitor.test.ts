@@ -1,16 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { checkCron, nextRunAfter } from "../../../src/engine/cron";
-import { alertRetryDelay, applyCheck, cooldownAllows, type MonitorState } from "../../../src/engine/monitor";
+import {
+  alertRetryDelay,
+  applyCheck,
+  cooldownAllows,
+  failedExpectations,
+  readableText,
+  type CheckOutcome,
+  type MonitorState,
+} from "../../../src/engine/monitor";
 
-const t = { failure_threshold: 3, recovery_threshold: 2 };
-function runChecks(
-  results: boolean[],
-  start: MonitorState = { status: "unknown", consecutive_failures: 0, consecutive_successes: 0 },
-) {
+const t = { failure_threshold: 3, recovery_threshold: 2, unreachable_threshold: 2 };
+const fresh: MonitorState = {
+  status: "unknown",
+  consecutive_failures: 0,
+  consecutive_successes: 0,
+  consecutive_unreachable: 0,
+};
+function runChecks(results: (boolean | CheckOutcome)[], start: MonitorState = fresh) {
   let s = start;
   const transitions: (string | null)[] = [];
-  for (const ok of results) {
-    const next = applyCheck(s, ok, t);
+  for (const r of results) {
+    const next = applyCheck(s, r === true ? "up" : r === false ? "gone" : r, t);
     transitions.push(next.transition);
     s = next;
   }
@@ -25,10 +36,44 @@ describe("monitor thresholds", () => {
   });
 
   it("recovers only after recovery_threshold consecutive successes", () => {
-    const down: MonitorState = { status: "down", consecutive_failures: 5, consecutive_successes: 0 };
+    const down: MonitorState = {
+      status: "down",
+      consecutive_failures: 5,
+      consecutive_successes: 0,
+      consecutive_unreachable: 0,
+    };
     const r = runChecks([true, false, true, true, true], down);
     expect(r.transitions).toEqual([null, null, null, "up", null]);
     expect(r.state.status).toBe("up");
+  });
+
+  it("tells a blocked or rate-limited check from a removed post: unreachable never counts as down", () => {
+    const blocked = runChecks([true, "unreachable", "unreachable", "unreachable", "unreachable"]);
+    expect(blocked.transitions).toEqual([null, null, "unreachable", null, null]);
+    expect(blocked.state).toMatchObject({ status: "unreachable", consecutive_failures: 0, consecutive_unreachable: 4 });
+    // Unreachable checks neither count towards down nor break a run of gone ones.
+    const mixed = runChecks([true, false, "unreachable", false, "unreachable", false]);
+    expect(mixed.transitions).toEqual([null, null, null, null, null, "down"]);
+    // From unreachable, a gone threshold still goes down; a down monitor stays down while checks cannot see.
+    const thenGone = runChecks(["unreachable", "unreachable", false, false, false, "unreachable"]);
+    expect(thenGone.transitions).toEqual([null, "unreachable", null, null, "down", null]);
+    expect(thenGone.state.status).toBe("down");
+    // Back up after recovery_threshold successes, with an alert.
+    expect(runChecks(["unreachable", "unreachable", true, true]).transitions).toEqual([
+      null,
+      "unreachable",
+      null,
+      "up",
+    ]);
+  });
+
+  it("compares body text as a reader sees it: entities decoded, whitespace collapsed", async () => {
+    expect(readableText("Tom &amp; Jerry&#39;s\n  big&nbsp;day &rsquo;")).toBe("Tom & Jerry's big day \u2019");
+    const page = "<h1>Tom &amp; Jerry&#x27;s\n   launch</h1>";
+    expect(await failedExpectations({ body_contains: "Tom & Jerry's launch" }, page)).toEqual([]);
+    expect(await failedExpectations({ body_not_contains: "[removed]" }, "<p>&#91;removed&#93;</p>")).toEqual([
+      'body_not_contains "[removed]": found',
+    ]);
   });
 
   it("starts unknown, turns up on the first success without an alert", () => {
