@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { allowedHosts, guardedFetch, SsrfError } from "../lib/ssrf";
 import { readCapped } from "../lib/stream";
-import { FatalError, RetryableError, type NodeExecutor } from "./types";
+import { FatalError, RetryableError, type NodeExecutor, type RunContext, type RunResult } from "./types";
 
 const status = z.number().int().min(100).max(599);
 
@@ -21,6 +21,18 @@ const config = z
       .min(1)
       .max(16 * 1024 * 1024)
       .default(1024 * 1024),
+    /**
+     * Fail fast while the host is failing: after `failure_threshold` retryable failures in a row (network, 5xx, 429,
+     * timeouts) of the tenant's calls to this host, from every execution, calls fail at once with circuit_open for
+     * `cooldown_ms`, then one probe decides. Off unless set: it costs a Durable Object call per request.
+     */
+    circuit_breaker: z
+      .object({
+        failure_threshold: z.number().int().min(1).max(100).default(5),
+        cooldown_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 type HttpConfig = z.output<typeof config>;
@@ -31,50 +43,78 @@ type HttpConfig = z.output<typeof config>;
 export const http: NodeExecutor<typeof config> = {
   config,
   defaultTimeoutMs: 30_000,
-  async run({ config, signal, idempotencyKey, attempt, services }) {
-    const url = targetUrl(config);
-    const headers = new Headers(config.headers);
-    if (!headers.has("idempotency-key")) headers.set("idempotency-key", idempotencyKey);
-    headers.set("edgeflow-attempt", String(attempt));
-    if (!headers.has("traceparent")) headers.set("traceparent", services.traceparent());
-    let body: string | undefined;
-    if (config.body !== undefined && config.method !== "GET" && config.method !== "HEAD") {
-      body = typeof config.body === "string" ? config.body : JSON.stringify(config.body);
-      if (typeof config.body !== "string" && !headers.has("content-type"))
-        headers.set("content-type", "application/json");
-    }
-    let res: Response;
-    try {
-      res = await guardedFetch(
-        url.toString(),
-        { method: config.method, headers, body, signal },
-        allowedHosts(services.env),
-      );
-    } catch (err) {
-      if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message, { cause: err });
-      if (signal.aborted) throw err;
+  async run(ctx) {
+    const { config, services } = ctx;
+    const cfg = config.circuit_breaker;
+    if (!cfg) return call(ctx);
+    const host = targetUrl(config).host;
+    const breaker = services.breaker(`http:${services.tenantId}:${host}`);
+    const gate = await breaker.allow(cfg);
+    if (!gate.allowed)
       throw new RetryableError(
-        "network_error",
-        `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`,
+        "circuit_open",
+        `${host} is failing; its circuit is open for ${gate.retry_after_ms} ms more (no request was sent)`,
+        gate.retry_after_ms,
       );
+    try {
+      const result = await call(ctx);
+      await breaker.record(true, cfg);
+      return result;
+    } catch (err) {
+      // Only what says the host is unwell counts (a 404 is an answer); a host that let the attempt time out is unwell,
+      // a run cancelled meanwhile says nothing either way.
+      const timedOut = (ctx.signal.reason as { name?: string } | undefined)?.name === "TimeoutError";
+      if (err instanceof RetryableError || (ctx.signal.aborted && timedOut)) await breaker.record(false, cfg);
+      else if (err instanceof FatalError) await breaker.record(true, cfg);
+      throw err;
     }
-    const bytes = await readCapped(res.body, config.max_response_bytes);
-    if (!bytes) throw new FatalError("response_too_large", `response body exceeds ${config.max_response_bytes} bytes`);
-    const text = new TextDecoder().decode(bytes);
-    const expected = config.expect_status
-      ? config.expect_status.includes(res.status)
-      : res.status >= 200 && res.status < 300;
-    if (!expected) throw statusError(res, text, config);
-    return {
-      ok: true,
-      output: {
-        status: res.status,
-        headers: Object.fromEntries(res.headers),
-        body: decode(text, res, config.response),
-      },
-    };
   },
 };
+
+/** One request as the node's config says, its answer or its failure as the engine's errors. */
+async function call({ config, signal, idempotencyKey, attempt, services }: RunContext<HttpConfig>): Promise<RunResult> {
+  const url = targetUrl(config);
+  const headers = new Headers(config.headers);
+  if (!headers.has("idempotency-key")) headers.set("idempotency-key", idempotencyKey);
+  headers.set("edgeflow-attempt", String(attempt));
+  if (!headers.has("traceparent")) headers.set("traceparent", services.traceparent());
+  let body: string | undefined;
+  if (config.body !== undefined && config.method !== "GET" && config.method !== "HEAD") {
+    body = typeof config.body === "string" ? config.body : JSON.stringify(config.body);
+    if (typeof config.body !== "string" && !headers.has("content-type"))
+      headers.set("content-type", "application/json");
+  }
+  let res: Response;
+  try {
+    res = await guardedFetch(
+      url.toString(),
+      { method: config.method, headers, body, signal },
+      allowedHosts(services.env),
+    );
+  } catch (err) {
+    if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message, { cause: err });
+    if (signal.aborted) throw err;
+    throw new RetryableError(
+      "network_error",
+      `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const bytes = await readCapped(res.body, config.max_response_bytes);
+  if (!bytes) throw new FatalError("response_too_large", `response body exceeds ${config.max_response_bytes} bytes`);
+  const text = new TextDecoder().decode(bytes);
+  const expected = config.expect_status
+    ? config.expect_status.includes(res.status)
+    : res.status >= 200 && res.status < 300;
+  if (!expected) throw statusError(res, text, config);
+  return {
+    ok: true,
+    output: {
+      status: res.status,
+      headers: Object.fromEntries(res.headers),
+      body: decode(text, res, config.response),
+    },
+  };
+}
 
 function targetUrl(config: HttpConfig): URL {
   let url: URL;
