@@ -123,7 +123,22 @@ export async function run(ref, values) {
   const api = connect();
   const id = await resolveWorkflow(api, ref);
   const input = jsonArg(values.input, "--input");
-  const started = await api.post(`/v1/workflows/${id}/executions`, input === undefined ? {} : { input });
+  const body = input === undefined ? {} : { input };
+  if (values.wait) {
+    // Start and wait in one request: the settled execution's output, or its error, in at most a minute.
+    const done = await api.post(`/v1/workflows/${id}/executions`, body, { prefer: "wait=60" });
+    if (done.status === "succeeded") {
+      console.log(JSON.stringify(done.output, null, 2));
+      return 0;
+    }
+    if (["failed", "cancelled", "timed_out"].includes(done.status)) {
+      console.error(`${done.id} ${done.status}: ${done.error?.code ?? ""} ${done.error?.message ?? ""}`.trim());
+      return 1;
+    }
+    console.error(`${done.id} is still ${done.status} after 60 s; following it`);
+    return watch(api, done.id);
+  }
+  const started = await api.post(`/v1/workflows/${id}/executions`, body);
   if (!values.watch) {
     console.log(started.id);
     return 0;

@@ -7,8 +7,9 @@ const HELP = `usage: edgeflow <command> [options]
 
   login --url <base-url> [--key <key>]     save the API's address and a key (the key may come on stdin)
   workflows apply <file|dir>...            create each workflow, or publish a new version only if it changed
-  run <workflow> [--input <json|@file>] [--watch]
-                                           start an execution (workflow id or name); --watch follows it
+  run <workflow> [--input <json|@file>] [--watch | --wait]
+                                           start an execution (workflow id or name); --watch follows it,
+                                           --wait starts and waits in one request and prints its output
   watch <execution>                        live progress until it ends
   chat <conversation> | chat --workflow <w>
                                            one message per line of stdin, each reply printed as it streams
@@ -28,6 +29,7 @@ const OPTIONS = {
   key: { type: "string" },
   input: { type: "string" },
   watch: { type: "boolean" },
+  wait: { type: "boolean" },
   status: { type: "string" },
   workflow: { type: "string" },
   limit: { type: "string" },

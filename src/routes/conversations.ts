@@ -8,7 +8,7 @@ import { validateInput } from "../engine/input";
 import { config } from "../env";
 import { decodeKeyset, encodeKeyset } from "../lib/cursor";
 import { isId, newId } from "../lib/ids";
-import { preferredWait } from "../lib/prefer";
+import { MAX_PREFER_WAIT_SECONDS, preferredWait } from "../lib/prefer";
 import { traceIdFrom } from "../lib/trace";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -21,7 +21,6 @@ import { created, idempotencyKeyOf, iso, limitParam } from "./shared";
 /** The longest message a conversation takes; longer is 422 message_too_long. */
 export const MAX_MESSAGE_CHARS = 100_000;
 /** The longest a message may wait for its answer (Prefer: wait=N). */
-export const MAX_WAIT_SECONDS = 60;
 
 const userId = z.string().min(1).max(200);
 export const conversationCreate = z
@@ -253,7 +252,7 @@ export const conversationsRoute = new Hono<AppEnv>()
     const row = await ownedConversation(c);
     const { value } = await readJson(c, messageBody);
     checkMessageLength(value.content, "content");
-    const wait = preferredWait(c.req.header("prefer"), MAX_WAIT_SECONDS);
+    const wait = preferredWait(c.req.header("prefer"), MAX_PREFER_WAIT_SECONDS);
     const turn = await sendMessage(c.env, c.get("db").db, c.get("history").db, {
       conversation: row,
       content: value.content,

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import * as history from "../db/history-repo";
-import { executionStub, snapshotOf } from "../durable/client";
+import { executionStub, settledOf, snapshotOf } from "../durable/client";
 import { isOutputRef, refKey } from "../durable/outputs";
 import { artifactPages, artifactsZip, type ArtifactEntry } from "../durable/artifacts";
 import { eraseExecution } from "../services/erase";
@@ -12,6 +12,7 @@ import type { ItemRecord } from "../db/map-store";
 import { encodeCursor } from "../lib/cursor";
 import { inBatches } from "../lib/batches";
 import { isId } from "../lib/ids";
+import { MAX_PREFER_WAIT_SECONDS, preferredWait } from "../lib/prefer";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
@@ -123,8 +124,14 @@ export const executions = new Hono<AppEnv>()
   })
   .get("/:id", async (c) => {
     const id = executionId(c.req.param("id"));
-    const view = await snapshotOf(c.env, id, c.get("tenantId"));
+    // With Prefer: wait=N, the execution once it settled (or as it is when N ran out), not a poll.
+    const wait = preferredWait(c.req.header("prefer"), MAX_PREFER_WAIT_SECONDS);
+    const view =
+      wait === null
+        ? await snapshotOf(c.env, id, c.get("tenantId"))
+        : await settledOf(c.env, id, c.get("tenantId"), wait * 1000);
     if (!view) throw executionNotFound(id);
+    if (wait !== null) c.header("preference-applied", `wait=${wait}`);
     return c.json(view);
   })
   .get("/:id/events", async (c) => {

@@ -41,6 +41,8 @@ export interface Operation {
   public?: boolean;
   /** The success body's media types when it is not JSON (a page, a stream, an export). */
   content?: Record<string, string>;
+  /** Honours `Prefer: wait=N`. */
+  preferWait?: boolean;
 }
 
 // Nodes as a discriminated union over `kind`, each with its executor's own config schema.
@@ -136,11 +138,13 @@ export const OPERATIONS: Operation[] = [
   {
     method: "post",
     path: "/v1/workflows/{id}/executions",
-    summary: "Start an execution (Idempotency-Key supported)",
+    summary:
+      "Start an execution (Idempotency-Key supported). With Prefer: wait=N (N ≤ 60) the answer is the execution once it settled (status, output, error, nodes), or as it is when N ran out",
     tag: "executions",
     ok: 201,
     alsoOk: [200],
     body: startBody,
+    preferWait: true,
   },
   {
     method: "get",
@@ -161,9 +165,10 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get",
     path: "/v1/executions/{id}",
-    summary: "An execution with every node run",
+    summary: "An execution with every node run; with Prefer: wait=N, once it settled (at most N s)",
     tag: "executions",
     ok: 200,
+    preferWait: true,
   },
   {
     method: "post",
@@ -437,6 +442,7 @@ export const OPERATIONS: Operation[] = [
     ok: 202,
     alsoOk: [200],
     body: messageBody,
+    preferWait: true,
   },
   {
     method: "post",

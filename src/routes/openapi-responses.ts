@@ -163,12 +163,15 @@ export const RESPONSES: Record<string, z.ZodType> = {
     changed: z.boolean(),
   }),
   "get /v1/workflows/{id}/versions": list(z.object({ version: z.number().int(), created_at: time })),
-  "post /v1/workflows/{id}/executions": z.object({
-    id: z.string(),
-    status: z.enum(EXECUTION_STATUSES),
-    workflow_id: z.string(),
-    version: z.number().int(),
-  }),
+  "post /v1/workflows/{id}/executions": z.union([
+    z.object({
+      id: z.string(),
+      status: z.enum(EXECUTION_STATUSES),
+      workflow_id: z.string(),
+      version: z.number().int(),
+    }),
+    executionView.describe("With Prefer: wait, the execution as GET /v1/executions/:id shows it."),
+  ]),
   "get /v1/workflows/{id}/schedules": list(schedule),
   "post /v1/workflows/{id}/schedules": schedule,
   "get /v1/executions": page(executionRow),

@@ -38,6 +38,15 @@ const LAST_EVENT_ID = {
   schema: { type: "string" },
 };
 
+const PREFER_WAIT = {
+  name: "Prefer",
+  in: "header",
+  required: false,
+  description:
+    "RFC 7240 `wait=N` (N ≤ 60): answer once the execution (or turn) settled, at most N s; Preference-Applied says it was honoured.",
+  schema: { type: "string", examples: ["wait=30"] },
+};
+
 let cached: Record<string, unknown> | null = null;
 
 /** The OpenAPI 3.1 document, built once per isolate from OPERATIONS. */
@@ -59,6 +68,7 @@ export function openApiDocument(): Record<string, unknown> {
     // Creates that answer 200 for a replay are the ones that honour Idempotency-Key.
     if (op.alsoOk?.includes(200)) params.push(IDEMPOTENCY_KEY as never);
     if (op.path.endsWith("/stream")) params.push(LAST_EVENT_ID as never);
+    if (op.preferWait) params.push(PREFER_WAIT as never);
     const key = `${op.method} ${op.path}`;
     const body = RESPONSES[key];
     const headers = headerRefs(

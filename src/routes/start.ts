@@ -4,10 +4,11 @@ import { z } from "zod";
 import { executionTimeoutSeconds } from "../engine/dag";
 import { openDb } from "../db/client";
 import { readForStart } from "../db/start-reads";
-import { tenantStub } from "../durable/client";
+import { settledOf, tenantStub } from "../durable/client";
 import { canonicalHash } from "../lib/hash";
 import { hashApiKey } from "../lib/api-keys";
 import { newId } from "../lib/ids";
+import { MAX_PREFER_WAIT_SECONDS, preferredWait } from "../lib/prefer";
 import { acceptKey, authenticate, presentedKey } from "../middleware/auth";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -103,7 +104,13 @@ export const workflowExecutions = new Hono<AppEnv>().post("/", async (c) => {
   c.header("location", `/v1/executions/${started.id}`);
   if (started.replay) c.header("idempotent-replayed", "true");
   const { replay, ok: _ok, ...view } = started;
-  return c.json(view, replay ? 200 : 201);
+  // Start and wait (RFC 7240): the execution as it is once it settled, or when the wait ran out. The wait is the
+  // object's own promise on its terminal event; a client that goes away leaves the run as it was.
+  const wait = preferredWait(c.req.header("prefer"), MAX_PREFER_WAIT_SECONDS);
+  if (wait === null) return c.json(view, replay ? 200 : 201);
+  const settled = await settledOf(c.env, started.id, c.get("tenantId"), wait * 1000);
+  c.header("preference-applied", `wait=${wait}`);
+  return c.json(settled ?? view, replay ? 200 : 201);
 });
 
 /** The request's token alone (a start refused before it was admitted); throws the 429 when there is none. */

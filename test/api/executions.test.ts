@@ -42,6 +42,41 @@ describe("starting executions", () => {
     ]);
   });
 
+  it("starts and waits in one request with Prefer: wait, and answers as a plain start when the wait runs out", async () => {
+    const api = client((await createTenant()).token);
+    const wf = (await api.post("/v1/workflows", chain)).body.id;
+    const done = await api.post(`/v1/workflows/${wf}/executions`, { input: { n: 1 } }, { prefer: "wait=10" });
+    expect(done.status).toBe(201);
+    expect(done.headers.get("preference-applied")).toBe("wait=10");
+    expect(done.body).toMatchObject({ status: "succeeded", output: { b: 20 }, error: null });
+    expect(done.body.nodes.map((x: any) => x.status)).toEqual(["succeeded", "succeeded"]);
+    // A replay of the same Idempotency-Key waits the same way and answers 200.
+    const key = { "idempotency-key": `wait-${Date.now()}`, prefer: "wait=5" };
+    const first = await api.post(`/v1/workflows/${wf}/executions`, { input: { n: 2 } }, key);
+    const again = await api.post(`/v1/workflows/${wf}/executions`, { input: { n: 2 } }, key);
+    expect([first.status, again.status]).toEqual([201, 200]);
+    expect(again.body).toMatchObject({ id: first.body.id, status: "succeeded", output: { b: 30 } });
+
+    const slow = (
+      await api.post("/v1/workflows", {
+        name: "slow",
+        nodes: [{ id: "nap", kind: "sleep", config: { duration_ms: 2500 } }],
+      })
+    ).body.id;
+    const started = await api.post(`/v1/workflows/${slow}/executions`, {}, { prefer: "wait=1" });
+    expect(started.status).toBe(201);
+    expect(started.headers.get("preference-applied")).toBe("wait=1");
+    expect(started.body.status).toBe("running");
+    // Asked for more than the cap, the wait is 60 s and says so; the run settles well within it.
+    const settled = await api.get(`/v1/executions/${started.body.id}`, { prefer: "wait=600" });
+    expect(settled.headers.get("preference-applied")).toBe("wait=60");
+    expect(settled.body).toMatchObject({ status: "succeeded" });
+    // A preference that is not one is ignored, as RFC 7240 allows: the plain answer.
+    const plain = await api.post(`/v1/workflows/${wf}/executions`, { input: { n: 1 } }, { prefer: "wait=soon" });
+    expect(plain.headers.get("preference-applied")).toBeNull();
+    expect(Object.keys(plain.body).sort()).toEqual(["id", "status", "version", "workflow_id"]);
+  });
+
   it("gives every run its own id and its own stored result, even when started together", async () => {
     const api = client((await createTenant()).token);
     const wf = await api.post("/v1/workflows", chain);

@@ -88,7 +88,11 @@ describe("OpenAPI document", () => {
         }
     expect(untyped).toEqual([]);
     const start = doc.paths["/v1/workflows/{id}/executions"].post;
-    expect(start.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(["path:id", "header:Idempotency-Key"]);
+    expect(start.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual([
+      "path:id",
+      "header:Idempotency-Key",
+      "header:Prefer",
+    ]);
     expect(Object.keys(start.responses["201"].headers)).toEqual([
       "X-Request-Id",
       "RateLimit-Limit",

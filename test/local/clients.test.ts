@@ -207,6 +207,51 @@ describe("the edgeflow CLI", () => {
     const badInput = await edgeflow(["run", "cli-failing", "--input", "{oops"]);
     expect(badInput).toMatchObject({ code: 2, stderr: 'error: --input is not valid JSON\nsee "edgeflow help"\n' });
   });
+
+  it("starts and waits in one request (run --wait, Prefer: wait), and a client that hangs up leaves the run going", async () => {
+    const wf = join(home, "quick.json");
+    writeFileSync(
+      wf,
+      JSON.stringify({
+        name: "cli-quick",
+        nodes: [
+          { id: "nap", kind: "sleep", config: { duration_ms: "{{ input.ms ?? 0 }}" } },
+          { id: "sum", kind: "transform", needs: ["nap"], config: { expression: "{'total': input.a + input.b}" } },
+        ],
+      }),
+    );
+    await edgeflow(["workflows", "apply", wf]);
+    const waited = await edgeflow(["run", "cli-quick", "--input", '{"a": 2, "b": 3}', "--wait"]);
+    expect(waited).toMatchObject({ code: 0, stderr: "" });
+    expect(JSON.parse(waited.stdout)).toEqual({ sum: { total: 5 } });
+    const failed = await edgeflow(["run", "cli-failing", "--input", "{}", "--wait"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/^ex_\w+ failed: node_failed failed nodes: check\n$/);
+
+    // Over a socket: the request is dropped while the run sleeps; the run ends all the same.
+    const auth = { authorization: `Bearer ${local.key}` };
+    const get = async (path: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${local.base}${path}`, { headers: { ...auth, ...headers } });
+      return { headers: res.headers, body: (await res.json()) as any };
+    };
+    const quick = (await get("/v1/workflows?limit=100")).body.data.find((w: any) => w.name === "cli-quick").id;
+    const hangUp = new AbortController();
+    const pending = fetch(`${local.base}/v1/workflows/${quick}/executions`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", prefer: "wait=30" },
+      body: JSON.stringify({ input: { a: 1, b: 1, ms: 1500 } }),
+      signal: hangUp.signal,
+    }).catch((err: Error) => err.name);
+    await new Promise((r) => setTimeout(r, 400));
+    hangUp.abort();
+    expect(await pending).toBe("AbortError");
+    const runs = await get(`/v1/executions?workflow_id=${quick}&limit=10`);
+    const dropped = runs.body.data.find((e: any) => e.status === "running" || e.status === "queued");
+    expect(dropped).toBeDefined();
+    const settled = await get(`/v1/executions/${dropped.id}`, { prefer: "wait=10" });
+    expect(settled.headers.get("preference-applied")).toBe("wait=10");
+    expect(settled.body).toMatchObject({ status: "succeeded", output: { sum: { total: 2 } } });
+  });
 });
 
 describe("a client generated from /openapi.json", () => {
