@@ -424,4 +424,32 @@ describe("agent nodes", () => {
     expect(done.nodes[0].error).toMatchObject({ code: "invalid_approval" });
     expect(done.nodes[0].error.message).toContain('{"approved": true | false');
   });
+
+  it("reserves each model turn against the tenant's budget: a turn that would pass it fails the node, the turns before it paid", async () => {
+    const api = await tenantApi();
+    const k = key("budget");
+    // gpt-5-mini at $10 / $20 per million tokens: a turn with max_tokens 1000 reserves about $0.0201 and costs $0.0016
+    // (100 in, 30 out). The first turn fits in $0.021; the second, with the first's cost spent, does not.
+    await api.put("/v1/budget", { monthly_usd: 0.021 });
+    const { executionId } = await run(api, {
+      name: "budgeted agent",
+      nodes: [
+        agentNode(
+          {
+            tier: "mid",
+            max_tokens: 1000,
+            messages: [{ role: "user", content: `Go [[key=${k}]] [[agent=lookup:{"n":1}|Done]]` }],
+            tools: [effectTool("lookup", `${k}-lookup`)],
+          },
+          { retry: { max_attempts: 1 } },
+        ),
+      ],
+    });
+    const done = await waitFor(api, executionId);
+    expect(done.status).toBe("failed");
+    expect(done.nodes[0].error).toMatchObject({ code: "BUDGET_EXCEEDED" });
+    expect(await modelCalls("openai", k)).toHaveLength(1);
+    expect((await targetCalls(`${k}-lookup`)).calls).toHaveLength(1);
+    expect((await api.get("/v1/budget")).body.spent_usd).toBeCloseTo(0.0016, 10);
+  });
 });
