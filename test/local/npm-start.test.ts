@@ -215,14 +215,24 @@ describe("npm start", () => {
   it("deploys with npm run deploy through wrangler, step by step, then smoke-tests the deployment", async () => {
     // Cloudflare's API is a local stand-in (CLOUDFLARE_API_BASE_URL); its D1 runs on this npm start's database, so
     // the deployment the smoke test reaches (--url) reads what the deploy wrote "remotely".
+    // The stand-in's D1 is npm start's own SQLite file, which npm start (its cron tick every minute) writes too: a
+    // statement that meets the other writer's lock is tried again, as D1 itself never makes a caller see that lock.
     const d1 = async (sql: string, params: unknown[]): Promise<D1Results> => {
       if (params.length) throw new Error("the test's D1 takes no bound parameters");
-      const { stdout } = await run(
-        "wrangler",
-        ["d1", "execute", "DB", "--local", "--persist-to", local.state, "--json", "--command", sql],
-        { env: { ...process.env, CI: "true" } },
-      );
-      return JSON.parse(stdout) as D1Results;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const { stdout } = await run(
+            "wrangler",
+            ["d1", "execute", "DB", "--local", "--persist-to", local.state, "--json", "--command", sql],
+            { env: { ...process.env, CI: "true" } },
+          );
+          return JSON.parse(stdout) as D1Results;
+        } catch (err) {
+          const said = `${(err as { stdout?: string }).stdout ?? ""} ${(err as { stderr?: string }).stderr ?? ""}`;
+          if (attempt >= 5 || !/SQLITE_BUSY|database is locked/i.test(said)) throw err;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
     };
     const cf = await startFakeCloudflare({ d1 });
     const repo = copyOfRepo();
