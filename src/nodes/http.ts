@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { allowedHosts, guardedFetch, SsrfError } from "../lib/ssrf";
 import { readCapped } from "../lib/stream";
+import { throughBreaker } from "./breaker-call";
 import { FatalError, RetryableError, type NodeExecutor, type RunContext, type RunResult } from "./types";
 
 const status = z.number().int().min(100).max(599);
@@ -48,26 +49,19 @@ export const http: NodeExecutor<typeof config> = {
     const cfg = config.circuit_breaker;
     if (!cfg) return call(ctx);
     const host = targetUrl(config).host;
-    const breaker = services.breaker(`http:${services.tenantId}:${host}`);
-    const gate = await breaker.allow(cfg);
-    if (!gate.allowed)
-      throw new RetryableError(
-        "circuit_open",
-        `${host} is failing; its circuit is open for ${gate.retry_after_ms} ms more (no request was sent)`,
-        gate.retry_after_ms,
-      );
-    try {
-      const result = await call(ctx);
-      await breaker.record(true, cfg);
-      return result;
-    } catch (err) {
-      // Only what says the host is unwell counts (a 404 is an answer); a host that let the attempt time out is unwell,
-      // a run cancelled meanwhile says nothing either way.
-      const timedOut = (ctx.signal.reason as { name?: string } | undefined)?.name === "TimeoutError";
-      if (err instanceof RetryableError || (ctx.signal.aborted && timedOut)) await breaker.record(false, cfg);
-      else if (err instanceof FatalError) await breaker.record(true, cfg);
-      throw err;
-    }
+    return throughBreaker(
+      services.breaker(`http:${services.tenantId}:${host}`),
+      cfg,
+      (ms) => `${host} is failing; its circuit is open for ${ms} ms more (no request was sent)`,
+      () => call(ctx),
+      // Only what says the host is unwell counts (a 404 is an answer); a host that let the attempt time out is
+      // unwell, a run cancelled meanwhile says nothing either way.
+      (err) => {
+        const timedOut = (ctx.signal.reason as { name?: string } | undefined)?.name === "TimeoutError";
+        if (err instanceof RetryableError || (ctx.signal.aborted && timedOut)) return false;
+        return err instanceof FatalError ? true : null;
+      },
+    );
   },
 };
 

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { config as appConfig } from "../../env";
 import { FatalError, RetryableError, type RunServices } from "../types";
 import { priceOf, TIERS, type ResolvedModel, type Tier } from "./config";
+import { throughBreaker } from "../breaker-call";
 import { callModel, type LlmResponse, type ToolSpec } from "./call";
 import { resolveTarget } from "./resolve";
 
@@ -256,24 +257,14 @@ async function guarded(
   target: ResolvedModel,
   call: () => Promise<LlmResponse>,
 ): Promise<LlmResponse> {
-  const cfg = breakerSettings(services.env);
-  const breaker = services.breaker(target.provider);
-  const gate = await breaker.allow(cfg);
-  if (!gate.allowed)
-    throw new RetryableError(
-      "circuit_open",
-      `provider "${target.provider}" is failing; its circuit is open for ${gate.retry_after_ms} ms more`,
-      gate.retry_after_ms,
-    );
-  try {
-    const res = await call();
-    await breaker.record(true, cfg);
-    return res;
-  } catch (err) {
+  return throughBreaker(
+    services.breaker(target.provider),
+    breakerSettings(services.env),
+    (ms) => `provider "${target.provider}" is failing; its circuit is open for ${ms} ms more`,
+    call,
     // Only failures that say the provider is unwell count; a 400 for a bad prompt does not.
-    if (err instanceof RetryableError) await breaker.record(false, cfg);
-    throw err;
-  }
+    (err) => (err instanceof RetryableError ? false : null),
+  );
 }
 
 export function breakerSettings(env: Env) {
