@@ -2,7 +2,8 @@ import type { NodeDef } from "../engine/dag";
 import { render, UndefinedValueError, type ExprContext } from "../engine/expr";
 import { zodErrors } from "../engine/dag";
 import { DEFAULT_RETRY_POLICY } from "../engine/retry";
-import { redact, SecretsUnconfigured } from "../lib/secret-box";
+import { redact } from "../lib/secret-box";
+import { loadNamedSecrets, secretNamesIn } from "../nodes/secrets";
 import { errorValue, FatalError, type NodeExecutor, type RunResult, type RunServices } from "../nodes/types";
 
 export interface AttemptOptions {
@@ -38,7 +39,7 @@ export async function runAttempt(
   const signal = AbortSignal.any([timer.signal, opts.runSignal]);
   let secretValues: string[] = [];
   try {
-    const secrets = await loadSecrets(node.config, executor.expressionFields ?? [], opts.services);
+    const secrets = await loadNamedSecrets(secretRefs(node.config, executor.expressionFields ?? []), opts.services);
     secretValues = Object.values(secrets);
     const config = await renderConfig(
       node.config,
@@ -127,8 +128,6 @@ function attemptTimer(ms: number): { signal: AbortSignal; cancel: () => void } {
   return { signal: timeout.signal, cancel: () => cancelled.abort() };
 }
 
-const SECRET_REF = /\bsecrets\.([A-Z][A-Z0-9_]{0,63})\b/g;
-
 /** The secrets a node's templated fields name (`{{ secrets.NAME }}`); bare expressions never see secrets. */
 // A node's secret references never change, so each definition is scanned once, not on every attempt.
 const secretNames = new WeakMap<Record<string, unknown>, string[]>();
@@ -136,34 +135,15 @@ const secretNames = new WeakMap<Record<string, unknown>, string[]>();
 function secretRefs(config: Record<string, unknown>, expressionFields: readonly string[]): string[] {
   let names = secretNames.get(config);
   if (!names) {
-    const templated = Object.entries(config)
-      .filter(([k]) => !expressionFields.includes(k))
-      .map(([, v]) => JSON.stringify(v))
-      .join("\n");
-    names = [...new Set([...templated.matchAll(SECRET_REF)].map((m) => m[1] as string))];
+    names = secretNamesIn(
+      Object.entries(config)
+        .filter(([k]) => !expressionFields.includes(k))
+        .map(([, v]) => JSON.stringify(v))
+        .join("\n"),
+    );
     secretNames.set(config, names);
   }
   return names;
-}
-
-async function loadSecrets(
-  config: Record<string, unknown>,
-  expressionFields: readonly string[],
-  services: RunServices,
-): Promise<Record<string, string>> {
-  const names = secretRefs(config, expressionFields);
-  if (names.length === 0) return {};
-  let found: Record<string, string>;
-  try {
-    found = await services.secrets(names);
-  } catch (err) {
-    if (err instanceof SecretsUnconfigured) throw new FatalError("secrets_unconfigured", err.message, { cause: err });
-    throw err;
-  }
-  const missing = names.filter((n) => !(n in found));
-  if (missing.length)
-    throw new FatalError("secret_not_found", `no secret named ${missing.join(", ")} (PUT /v1/secrets/:name)`);
-  return found;
 }
 
 async function renderConfig(

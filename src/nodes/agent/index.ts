@@ -3,10 +3,11 @@
 // execution's storage, so a crash, an eviction, a wait for an approval or a child, or a retry of the node resumes the
 // loop where it was: a completed call is never sent again and a paid turn never paid again.
 import type { ModelMessage, ToolResultPart } from "ai";
-import { FatalError, type NodeExecutor, type RunContext, type RunServices, type StepJournal } from "../types";
+import { FatalError, type NodeExecutor, type RunContext, type StepJournal } from "../types";
 import { tierMaxTokens } from "../llm/config";
 import type { ToolSpec } from "../llm/call";
 import { choicesOf, noneSpent, paidCall, withFallback } from "../llm/paid-call";
+import { loadNamedSecrets, secretNamesIn } from "../secrets";
 import { agentConfig, agentSpec, type AgentConfig } from "./config";
 import { runToolCall, stepId, type ToolCallAsked, type ToolOutcome } from "./tools";
 
@@ -29,8 +30,6 @@ type TranscriptTurn = Omit<TurnRecord, "tool_calls"> & {
   tool_calls: (ToolCallAsked & ToolOutcome)[];
 };
 
-const SECRET_REF = /\bsecrets\.([A-Z][A-Z0-9_]{0,63})\b/g;
-
 export const agent: NodeExecutor<typeof agentConfig> = {
   ...agentSpec,
   config: agentConfig,
@@ -40,7 +39,8 @@ export const agent: NodeExecutor<typeof agentConfig> = {
     if (typeof c.messages === "string")
       throw new FatalError("invalid_config", `messages: ${c.messages} yielded no messages`);
     const steps = ctx.services.steps(ctx.idempotencyKey);
-    const secrets = await toolSecrets(c, ctx.services);
+    // Tools are rendered per call, so the attempt did not load the secrets they name.
+    const secrets = await loadNamedSecrets(secretNamesIn(JSON.stringify(c.tools)), ctx.services);
     const specs: ToolSpec[] = c.tools.map((t) => ({
       name: t.name,
       description: t.description,
@@ -171,15 +171,4 @@ function finalOutput(text: string, transcript: TranscriptTurn[]) {
     },
     cost_usd: transcript.reduce((n, t) => n + t.cost_usd, 0),
   };
-}
-
-/** Secrets the tools' templates name: tools are rendered per call, so the attempt does not load them for them. */
-async function toolSecrets(c: AgentConfig, services: RunServices): Promise<Record<string, string>> {
-  const names = [...new Set([...JSON.stringify(c.tools).matchAll(SECRET_REF)].map((m) => m[1] as string))];
-  if (names.length === 0) return {};
-  const found = await services.secrets(names);
-  const missing = names.filter((n) => !(n in found));
-  if (missing.length)
-    throw new FatalError("secret_not_found", `no secret named ${missing.join(", ")} (PUT /v1/secrets/:name)`);
-  return found;
 }
