@@ -52,7 +52,9 @@ try {
 }
 
 // Local development talks to local services (an Ollama, a mock API), so the SSRF guard lets loopback through here only.
+// Email is written to disk by miniflare (wrangler logs each message's .eml path), so a local sender is safe.
 const args = ["dev", "--port", port, "--ip", "127.0.0.1", "--var", "ALLOWED_PRIVATE_HOSTS:127.0.0.1,localhost"];
+args.push("--var", `EMAIL_FROM:${process.env.EMAIL_FROM || "edgeflow@localhost"}`);
 if (persistTo) args.push("--persist-to", persistTo);
 const dev = spawn("wrangler", args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
 let cron = null;

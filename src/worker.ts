@@ -21,6 +21,7 @@ import { monitors } from "./routes/monitors";
 import { schedules, workflowSchedules } from "./routes/schedules";
 import { schemas } from "./routes/schemas";
 import { secretsRoute } from "./routes/secrets";
+import { connectionsRoute } from "./routes/connections";
 import { templates } from "./routes/templates";
 import { streams, streamTickets } from "./routes/streams";
 import { workflows } from "./routes/workflows";
@@ -28,6 +29,7 @@ import { workflows } from "./routes/workflows";
 export { ExecutionObject } from "./durable/execution";
 export { TenantObject } from "./durable/tenant";
 export { BreakerObject } from "./durable/breaker";
+export { ConnectionObject } from "./durable/connection";
 export { MetricsObject } from "./durable/metrics";
 
 export const app = new Hono<AppEnv>()
@@ -56,6 +58,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/chat", chatRoute)
   .route("/v1/templates", templates)
   .route("/v1/secrets", secretsRoute)
+  .route("/v1/connections", connectionsRoute)
   .route("/v1/cors", corsRoute)
   .route("/v1/schedules", schedules)
   .route("/v1/executions", executions);

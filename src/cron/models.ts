@@ -67,6 +67,7 @@ function alertOf(row: ModelCheckRow, before: ModelCheckRow | undefined): AlertRo
     id: newId("msg"),
     monitor_id: modelAlertOwner(row.tier),
     kind,
+    channel: "webhook",
     payload: {
       type: `model.${kind}`,
       tier: row.tier,

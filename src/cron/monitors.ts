@@ -2,8 +2,10 @@ import type { Db } from "../db/client";
 import { claimDueMonitors, dueAlerts, lastAlertAt, recordCheck, type AlertRow, type MonitorRow } from "../db/cron-repo";
 import { settledOf } from "../durable/client";
 import { startExecution } from "../services/start";
-import { sendAlert } from "./alerts";
+import { connectionToken } from "../services/connections";
+import { emailAlert, sendAlert } from "./alerts";
 import {
+  alertChannels,
   alertSchema,
   applyCheck,
   checkSchema,
@@ -60,30 +62,34 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
     result.outcome,
     m,
   );
-  let alert: AlertRow | null = null;
+  const alerts: AlertRow[] = [];
   if (next.transition) {
-    const cooldown = alertSchema.parse(m.alert).cooldown_seconds;
+    const target = alertSchema.parse(m.alert);
     // Per kind: a recovery is news even right after a down alert, so it is never swallowed by that one's cooldown.
-    if (cooldownAllows(await lastAlertAt(db, m.id, next.transition), now, cooldown)) {
-      alert = {
-        id: newId("msg"),
-        monitor_id: m.id,
-        kind: next.transition,
-        payload: {
-          type: `monitor.${next.transition}`,
-          monitor: { id: m.id, name: m.name },
-          at: new Date(at).toISOString(),
-          error: result.error ?? null,
-          consecutive_failures: next.consecutive_failures,
-          consecutive_unreachable: next.consecutive_unreachable,
-        },
-        created_at: at,
-        sent_at: null,
-        attempts: 0,
-        delivered_at: null,
-        next_attempt_at: at,
-        last_error: null,
+    // One cooldown for all channels: the webhook and the email of one transition go out together or not at all.
+    if (cooldownAllows(await lastAlertAt(db, m.id, next.transition), now, target.cooldown_seconds)) {
+      const payload = {
+        type: `monitor.${next.transition}`,
+        monitor: { id: m.id, name: m.name },
+        at: new Date(at).toISOString(),
+        error: result.error ?? null,
+        consecutive_failures: next.consecutive_failures,
+        consecutive_unreachable: next.consecutive_unreachable,
       };
+      for (const channel of alertChannels(target))
+        alerts.push({
+          id: newId("msg"),
+          monitor_id: m.id,
+          kind: next.transition,
+          channel,
+          payload,
+          created_at: at,
+          sent_at: null,
+          attempts: 0,
+          delivered_at: null,
+          next_attempt_at: at,
+          last_error: null,
+        });
     }
   }
   const { transition: _transition, ...state } = next;
@@ -99,7 +105,7 @@ async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<v
       error: result.error ?? null,
     },
     state,
-    alert,
+    alerts,
   );
 }
 
@@ -130,18 +136,38 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<CheckResult> {
       error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}`,
     };
   }
-  let res: Response;
-  try {
-    // Each check is its own trace, so a slow check can be followed into the checked service.
-    res = await guardedFetch(
+  const connection = check.connection;
+  const send = (token: string | null) =>
+    guardedFetch(
       check.url,
       {
         method: check.method,
-        headers: { ...check.headers, traceparent: childTraceparent(traceIdFrom(null)) },
+        // Each check is its own trace, so a slow check can be followed into the checked service.
+        headers: {
+          ...check.headers,
+          traceparent: childTraceparent(traceIdFrom(null)),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         signal: AbortSignal.timeout(check.timeout_ms),
       },
       allowedHosts(env),
     );
+  let res: Response;
+  try {
+    let token: string | null = null;
+    if (connection) {
+      const got = await connectionToken(env, db, m.tenant_id, connection);
+      // Without a token the check cannot see the site: that says nothing of the post.
+      if (!got.ok) return { outcome: "unreachable", error: got.message };
+      token = got.access_token;
+    }
+    res = await send(token);
+    if (res.status === 401 && connection && token && check.method !== "POST") {
+      await res.body?.cancel();
+      const got = await connectionToken(env, db, m.tenant_id, connection, token);
+      if (!got.ok) return { outcome: "unreachable", error: got.message };
+      res = await send(got.access_token);
+    }
   } catch (err) {
     return {
       outcome: "unreachable",
@@ -169,13 +195,14 @@ async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<CheckResult> {
   return failed.length ? { outcome: "gone", error: `expect: ${failed.join("; ")}` } : { outcome: "up" };
 }
 
-/** Send due alerts as Standard Webhooks (src/cron/alerts.ts), each to its monitor's webhook with its secret. */
+/** Send due alerts: a Standard Webhook to the monitor's URL with its secret, or an email to its addresses. */
 async function deliverAlerts(env: Env, db: Db, now: number): Promise<PromiseSettledResult<boolean>[]> {
   const due = await dueAlerts(db, now, 30);
-  return inBatches(due, 6, ({ alert, target, secret, tenant_id }) =>
-    sendAlert(env, db, alert, now, {
-      url: alertSchema.parse(target).webhook_url,
-      secret: () => openWebhookSecret(env, tenant_id, alert.monitor_id, secret),
-    }),
-  );
+  return inBatches(due, 6, ({ alert, target, secret, tenant_id }) => {
+    const to = alertSchema.parse(target);
+    if (alert.channel === "email") return emailAlert(env, db, alert, now, to.email ?? []);
+    const url = to.webhook_url;
+    const hook = url ? { url, secret: () => openWebhookSecret(env, tenant_id, alert.monitor_id, secret) } : null;
+    return sendAlert(env, db, alert, now, hook);
+  });
 }

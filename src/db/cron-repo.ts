@@ -204,12 +204,12 @@ export async function lastAlertAt(db: Db, monitorId: string, kind: string): Prom
   return row?.at ?? null;
 }
 
-/** Store a check result, the monitor's new state and (when due) a new alert, in one batch. */
+/** Store a check result, the monitor's new state and (when due) its alerts, one per channel, in one batch. */
 export async function recordCheck(
   db: Db,
   check: typeof monitorChecks.$inferInsert,
   state: Pick<MonitorRow, "status" | "consecutive_failures" | "consecutive_successes" | "consecutive_unreachable">,
-  alert: AlertRow | null,
+  newAlerts: AlertRow[],
 ): Promise<void> {
   const statements = [
     db.insert(monitorChecks).values(check),
@@ -218,7 +218,7 @@ export async function recordCheck(
       .set({ ...state, last_checked_at: check.at, checking_until: null, updated_at: check.at })
       .where(eq(monitors.id, check.monitor_id)),
   ];
-  if (alert) statements.push(db.insert(alerts).values(alert) as never);
+  if (newAlerts.length) statements.push(db.insert(alerts).values(newAlerts) as never);
   await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
 }
 

@@ -246,6 +246,10 @@ export const alerts = sqliteTable(
     id: text("id").primaryKey(),
     monitor_id: text("monitor_id").notNull(),
     kind: text("kind").notNull(),
+    /** Where this copy goes: the monitor's webhook or its email recipients (one row each, delivered separately). */
+    channel: text("channel", { enum: ["webhook", "email"] })
+      .notNull()
+      .default("webhook"),
     payload: text("payload", { mode: "json" }).notNull(),
     created_at: integer("created_at").notNull(),
     /** First delivery attempt; the cooldown is measured from it. */
@@ -304,6 +308,34 @@ export const secrets = sqliteTable(
     updated_at: integer("updated_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenant_id, t.name] })],
+);
+
+/**
+ * OAuth2 connections (client credentials or a refresh token) that http nodes and monitor checks name. Secrets are
+ * sealed like tenant secrets; the access token lives only in the connection's Durable Object.
+ */
+export const connections = sqliteTable(
+  "connections",
+  {
+    tenant_id: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    grant: text("grant", { enum: ["client_credentials", "refresh_token"] }).notNull(),
+    token_url: text("token_url").notNull(),
+    client_id: text("client_id").notNull(),
+    auth_method: text("auth_method", { enum: ["client_secret_basic", "client_secret_post"] }).notNull(),
+    scope: text("scope"),
+    audience: text("audience"),
+    /** The sealed client secret and refresh token ("iv:ciphertext"). */
+    client_secret: text("client_secret").notNull(),
+    refresh_token: text("refresh_token"),
+    created_at: integer("created_at").notNull(),
+    /** Also the config's version: the object drops a token obtained under an older one. */
+    updated_at: integer("updated_at").notNull(),
+    /** The last token request's failure (null once one succeeds), for the node error, GET and /health. */
+    last_error: text("last_error"),
+    last_token_at: integer("last_token_at"),
+  },
+  (t) => [primaryKey({ columns: [t.tenant_id, t.name] }), index("connections_failing").on(t.last_error)],
 );
 
 /** Browser origins a tenant allows to call the API (CORS). */

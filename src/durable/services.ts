@@ -2,11 +2,13 @@ import { openDb } from "../db/client";
 import type { ExecRecord, ExecutionStore } from "../db/execution-store";
 import { getBudget, getSecrets } from "../db/repo";
 import { open } from "../lib/secret-box";
+import { sendMail } from "../lib/send-mail";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
 import { config } from "../env";
 import type { RunServices } from "../nodes/types";
 import { registerMonitor } from "../services/monitors";
 import { startExecution } from "../services/start";
+import { connectionToken } from "../services/connections";
 import { breakerStub, tenantStub } from "./client";
 
 const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
@@ -71,6 +73,8 @@ export function runServices(
     settleBudget: async (id, cost) => {
       await tenantStub(env, exec.tenant_id).settleLlm(id, cost);
     },
+    sendMail: (mail) => sendMail(env, mail),
+    connectionToken: (name, rejected) => connectionToken(env, db(), exec.tenant_id, name, rejected),
     traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
     breaker: (provider) => breakerStub(env, provider),
     startChild: async (req) => {

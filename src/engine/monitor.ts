@@ -1,6 +1,8 @@
 // Monitor state transitions (thresholds) and alert cooldowns; called by the monitor tick after each check.
 import { decodeHTML } from "entities/decode";
 import { z } from "zod";
+import { CONNECTION_NAME } from "./connection";
+import { emailAddress } from "./email-address";
 import { compile, holds } from "./expr";
 
 /** What a monitor checks: an http endpoint, or a workflow that must succeed. Shared by the API, the tick and create_monitor. */
@@ -37,6 +39,8 @@ export const httpCheck = z
       .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, "must be a header name"), z.string().max(4096))
       .refine((h) => Object.keys(h).length <= 30, "at most 30 headers")
       .optional(),
+    /** An OAuth2 connection whose bearer token goes with every check; a 401 gets a fresh one and one more GET/HEAD. */
+    connection: z.string().regex(CONNECTION_NAME, `must match ${CONNECTION_NAME.source}`).optional(),
   })
   .strict();
 export const workflowCheck = z
@@ -50,7 +54,9 @@ export const workflowCheck = z
 export const checkSchema = z.discriminatedUnion("kind", [httpCheck, workflowCheck]);
 export const alertSchema = z
   .object({
-    webhook_url: z.url({ protocol: /^https?$/ }),
+    webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Addresses told by email (one message each), besides or instead of the webhook. */
+    email: z.array(emailAddress).min(1).max(20).optional(),
     cooldown_seconds: z
       .number()
       .int()
@@ -58,7 +64,15 @@ export const alertSchema = z
       .max(30 * 86_400)
       .default(3600),
   })
-  .strict();
+  .strict()
+  .refine((a) => a.webhook_url !== undefined || a.email !== undefined, {
+    message: "an alert needs a webhook_url, an email list or both",
+  });
+
+/** The channels an alert goes out on, one alert row each. */
+export function alertChannels(alert: z.output<typeof alertSchema>): ("webhook" | "email")[] {
+  return [...(alert.webhook_url ? (["webhook"] as const) : []), ...(alert.email ? (["email"] as const) : [])];
+}
 
 export type MonitorStatus = "unknown" | "up" | "down" | "unreachable";
 

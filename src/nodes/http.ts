@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { allowedHosts, guardedFetch, SsrfError } from "../lib/ssrf";
 import { readCapped } from "../lib/stream";
+import { CONNECTION_NAME } from "../engine/connection";
 import { throughBreaker } from "./breaker-call";
 import { FatalError, RetryableError, type NodeExecutor, type RunContext, type RunResult } from "./types";
 
@@ -16,6 +17,12 @@ const config = z
     expect_status: z.array(status).min(1).max(100).optional(),
     retry_on_status: z.array(status).max(100).default([]),
     response: z.enum(["auto", "json", "text"]).default("auto"),
+    /**
+     * An OAuth2 connection (PUT /v1/connections/:name) whose bearer token goes in Authorization. A 401 gets a fresh
+     * token and one more try, for requests safe to repeat (GET/HEAD, or with an Idempotency-Key, which this node
+     * always sends).
+     */
+    connection: z.string().regex(CONNECTION_NAME, `must match ${CONNECTION_NAME.source}`).optional(),
     max_response_bytes: z
       .number()
       .int()
@@ -78,20 +85,32 @@ async function call({ config, signal, idempotencyKey, attempt, services }: RunCo
     if (typeof config.body !== "string" && !headers.has("content-type"))
       headers.set("content-type", "application/json");
   }
-  let res: Response;
-  try {
-    res = await guardedFetch(
-      url.toString(),
-      { method: config.method, headers, body, signal },
-      allowedHosts(services.env),
-    );
-  } catch (err) {
-    if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message, { cause: err });
-    if (signal.aborted) throw err;
-    throw new RetryableError(
-      "network_error",
-      `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+  const send = async (): Promise<Response> => {
+    try {
+      return await guardedFetch(
+        url.toString(),
+        { method: config.method, headers, body, signal },
+        allowedHosts(services.env),
+      );
+    } catch (err) {
+      if (err instanceof SsrfError) throw new FatalError("ssrf_refused", err.message, { cause: err });
+      if (signal.aborted) throw err;
+      throw new RetryableError(
+        "network_error",
+        `${config.method} ${url.origin}${url.pathname}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  };
+  let token = config.connection ? await bearer(services, config.connection, null) : null;
+  if (token) headers.set("authorization", `Bearer ${token}`);
+  let res = await send();
+  const safeToRepeat = config.method === "GET" || config.method === "HEAD" || headers.has("idempotency-key");
+  if (res.status === 401 && token && config.connection && safeToRepeat) {
+    // The token expired or was revoked early: one fresh token (shared by every caller that saw this one refused).
+    await res.body?.cancel();
+    token = await bearer(services, config.connection, token);
+    headers.set("authorization", `Bearer ${token}`);
+    res = await send();
   }
   const bytes = await readCapped(res.body, config.max_response_bytes);
   if (!bytes) throw new FatalError("response_too_large", `response body exceeds ${config.max_response_bytes} bytes`);
@@ -108,6 +127,13 @@ async function call({ config, signal, idempotencyKey, attempt, services }: RunCo
       body: decode(text, res, config.response),
     },
   };
+}
+
+async function bearer(services: RunContext<HttpConfig>["services"], name: string, rejected: string | null) {
+  const got = await services.connectionToken(name, rejected);
+  if (got.ok) return got.access_token;
+  if (got.retryable) throw new RetryableError(got.code, got.message);
+  throw new FatalError(got.code, got.message);
 }
 
 function targetUrl(config: HttpConfig): URL {

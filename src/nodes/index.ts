@@ -1,6 +1,7 @@
 import type { NodeKindSpec } from "../engine/dag";
 import { mapSpec } from "../engine/map";
 import { agent } from "./agent";
+import { email } from "./email";
 import { http } from "./http";
 import { llm } from "./llm";
 import { createMonitor } from "./monitor";
@@ -15,6 +16,7 @@ export const executors: Record<string, NodeExecutor> = {
   llm,
   agent,
   transform,
+  email,
   sleep,
   wait_for_event: waitForEvent,
   create_monitor: createMonitor,

@@ -1,9 +1,12 @@
 import { z } from "zod";
 import { alertSchema, checkSchema, expectSchema } from "../engine/monitor";
+import { emailRecipients } from "../engine/email-address";
+import { emailSender, EmailUnconfigured } from "../lib/email";
 import { sha256Hex } from "../lib/hash";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
 import { sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
+import { recipients } from "./email";
 import { FatalError, type NodeExecutor } from "./types";
 
 const templated = z.string().regex(/^\{\{[\s\S]+\}\}$/, "must be a number or a {{ template }}");
@@ -21,7 +24,9 @@ const config = z
     unreachable_threshold: int(1, 100).default(3),
     /** Sent with every check (a User-Agent for a site that refuses unnamed clients). */
     headers: z.record(z.string().min(1).max(256), z.string().max(4096)).optional(),
-    webhook_url: z.string().min(1).max(2048),
+    /** Where alerts go: a signed webhook, email addresses (one message each), or both; one of them is required. */
+    webhook_url: z.string().min(1).max(2048).optional(),
+    alert_email: emailRecipients(20).optional(),
     cooldown_seconds: int(0, 30 * 86_400).default(3600),
     /** The Standard Webhooks signing secret, usually "{{ secrets.NAME }}"; a fresh one when absent. */
     webhook_secret: z.string().min(1).max(200).optional(),
@@ -70,8 +75,18 @@ export const createMonitor: NodeExecutor<typeof config> = {
       ...(c.expect ? { expect: c.expect } : {}),
       ...(c.headers ? { headers: c.headers } : {}),
     });
+    const email = c.alert_email === undefined ? undefined : recipients(c.alert_email, "alert_email");
+    if (email) {
+      try {
+        emailSender(services.env);
+      } catch (err) {
+        if (err instanceof EmailUnconfigured) throw new FatalError("email_unconfigured", err.message);
+        throw err;
+      }
+    }
     const alert = alertSchema.safeParse({
-      webhook_url: c.webhook_url,
+      ...(c.webhook_url !== undefined ? { webhook_url: c.webhook_url } : {}),
+      ...(email ? { email } : {}),
       cooldown_seconds: numbers.data.cooldown_seconds,
     });
     if (!check.success || !alert.success)
@@ -81,7 +96,7 @@ export const createMonitor: NodeExecutor<typeof config> = {
           .map((i) => `${i.path.join(".") || "config"}: ${i.message}`)
           .join("; "),
       );
-    for (const u of [c.url, c.webhook_url]) {
+    for (const u of c.webhook_url === undefined ? [c.url] : [c.url, c.webhook_url]) {
       const vetted = checkUrl(u, allowedHosts(services.env));
       if (!vetted.ok) throw new FatalError("ssrf_refused", vetted.reason);
     }

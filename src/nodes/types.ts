@@ -3,6 +3,8 @@ import type { AttemptError } from "../engine/retry";
 import type { BreakerSettings } from "../engine/breaker";
 import type { ExprContext } from "../engine/expr";
 import type { RunResult } from "../engine/run/messages";
+import type { Mail } from "../lib/email";
+import type { TokenResult } from "../engine/connection";
 
 export type { RunResult };
 
@@ -81,6 +83,16 @@ export interface RunServices {
    * doing it again. `get` is undefined for a step that has not run.
    */
   steps(scope: string): StepJournal;
+  /**
+   * Send one email (src/lib/send-mail.ts); its message id. Throws EmailUnconfigured or EmailRefused for what no retry
+   * fixes, anything else for what one may.
+   */
+  sendMail(mail: Mail): Promise<string>;
+  /**
+   * A bearer token of the tenant's OAuth2 connection `name` (src/services/connections.ts); `rejected` is a token the
+   * API just refused, to be replaced. Failures are values.
+   */
+  connectionToken(name: string, rejected: string | null): Promise<TokenResult>;
   /** Register a monitor for the tenant (insert once by id); a second one on the same check is refused as a value. */
   createMonitor(
     row: NewMonitor,

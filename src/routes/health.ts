@@ -8,6 +8,7 @@ import { historyDatabases, MAIN_SHARD } from "../db/shards";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { modelCheckRows } from "../db/model-checks-repo";
+import { connectionHealth } from "../db/connections-repo";
 import { TIERS } from "../nodes/llm/config";
 import { resolveTarget } from "../nodes/llm/resolve";
 import journal from "../../migrations/meta/_journal.json";
@@ -66,7 +67,14 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
     cronCheck(db, now, config(c.env).CRON_STALL_SECONDS),
     modelsCheck(c.env, db, now),
   ]);
-  const checks = { d1, migrations, durable_object: durable, cron, models };
+  // Informational: a tenant's identity provider failing is that tenant's node errors, not this deployment down.
+  const connections = await check(async () => {
+    const counts = await connectionHealth(db);
+    return counts.failing
+      ? { ...counts, detail: `${counts.failing} connection(s) failed their last token request` }
+      : counts;
+  });
+  const checks = { d1, migrations, durable_object: durable, cron, models, connections };
   const failing = Object.entries(checks).filter(([, v]) => !v.ok);
   if (failing.length) {
     const only = failing.length === 1 ? failing[0]?.[0] : null;

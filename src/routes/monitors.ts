@@ -5,6 +5,7 @@ import { alertSchema, checkSchema } from "../engine/monitor";
 import { newId } from "../lib/ids";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
+import { emailSender, EmailUnconfigured } from "../lib/email";
 import { openWebhookSecret, sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -78,15 +79,31 @@ function duplicateOf(monitorId: string) {
   return refusal(refused);
 }
 
-/** Refuse private, loopback and metadata targets for checks and alert webhooks when they are saved. */
-function vetUrls(
+/**
+ * Refuse private, loopback and metadata targets for checks and alert webhooks when they are saved, and email alerts
+ * where email is off (they could never be delivered).
+ */
+function vetTargets(
   env: Env,
-  value: { check?: { kind: string; url?: string } | undefined; alert?: { webhook_url: string } | undefined },
+  value: {
+    check?: { kind: string; url?: string } | undefined;
+    alert?: { webhook_url?: string | undefined; email?: string[] | undefined } | undefined;
+  },
 ): void {
+  if (value.alert?.email) {
+    try {
+      emailSender(env);
+    } catch (err) {
+      if (err instanceof EmailUnconfigured)
+        throw new AppError(503, "email_unconfigured", `alert.email cannot be delivered here: ${err.message}.`);
+      throw err;
+    }
+  }
   const allowed = allowedHosts(env);
+  const webhook = value.alert?.webhook_url;
   const errors = [
     ...(value.check?.kind === "http" && value.check.url ? [["check.url", value.check.url] as const] : []),
-    ...(value.alert ? [["alert.webhook_url", value.alert.webhook_url] as const] : []),
+    ...(webhook ? [["alert.webhook_url", webhook] as const] : []),
   ].flatMap(([path, url]) => {
     const vetted = checkUrl(url, allowed);
     return vetted.ok ? [] : [{ path, message: vetted.reason }];
@@ -117,7 +134,7 @@ export const monitors = new Hono<AppEnv>()
   .post("/", async (c) => {
     const key = idempotencyKeyOf(c);
     const { value } = await readJson(c, monitorCreate);
-    vetUrls(c.env, value);
+    vetTargets(c.env, value);
     const db = c.get("db").db;
     const tenantId = c.get("tenantId");
     const result = await idempotentCreate(
@@ -166,7 +183,7 @@ export const monitors = new Hono<AppEnv>()
   })
   .patch("/:id", async (c) => {
     const { value } = await readJson(c, monitorPatch);
-    vetUrls(c.env, value);
+    vetTargets(c.env, value);
     const db = c.get("db").db;
     const id = c.req.param("id");
     const patch: Partial<cron.MonitorRow> = { ...value, updated_at: Date.now() };
@@ -218,6 +235,7 @@ export const monitors = new Hono<AppEnv>()
       data: list.map((a) => ({
         id: a.id,
         kind: a.kind,
+        channel: a.channel,
         created_at: iso(a.created_at),
         sent_at: iso(a.sent_at),
         attempts: a.attempts,

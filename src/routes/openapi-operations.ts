@@ -22,6 +22,7 @@ import { budgetBody, usageQuery } from "./models";
 import { monitorCreate, monitorPatch } from "./monitors";
 import { scheduleCreate, schedulePatch } from "./schedules";
 import { secretBody } from "./secrets";
+import { connectionBody } from "../engine/connection";
 import { ticketBody } from "./streams";
 import { instantiateBody } from "./templates";
 import { getWorkflowQuery, listWorkflowsQuery, publishQuery } from "./workflows";
@@ -486,6 +487,36 @@ export const OPERATIONS: Operation[] = [
     body: secretBody,
   },
   { method: "delete", path: "/v1/secrets/{name}", summary: "Delete a secret", tag: "secrets", ok: 204 },
+  {
+    method: "get",
+    path: "/v1/connections",
+    summary: "OAuth2 connections (never a secret or token)",
+    tag: "connections",
+    ok: 200,
+  },
+  {
+    method: "get",
+    path: "/v1/connections/{name}",
+    summary: "One OAuth2 connection and its last token request",
+    tag: "connections",
+    ok: 200,
+  },
+  {
+    method: "put",
+    path: "/v1/connections/{name}",
+    summary: "Create or replace an OAuth2 connection (client credentials or refresh token), secrets encrypted",
+    tag: "connections",
+    ok: 201,
+    alsoOk: [200],
+    body: connectionBody,
+  },
+  {
+    method: "delete",
+    path: "/v1/connections/{name}",
+    summary: "Delete a connection and its cached token",
+    tag: "connections",
+    ok: 204,
+  },
   { method: "get", path: "/v1/cors", summary: "Browser origins allowed for this tenant", tag: "operations", ok: 200 },
   {
     method: "put",

@@ -12,6 +12,22 @@ const any = z.unknown();
 const page = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: cursor });
 const list = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item) });
 
+const connectionView = z.object({
+  name: z.string(),
+  grant: z.enum(["client_credentials", "refresh_token"]),
+  token_url: z.string(),
+  client_id: z.string(),
+  auth_method: z.enum(["client_secret_basic", "client_secret_post"]),
+  scope: z.string().nullable(),
+  audience: z.string().nullable(),
+  /** ok: the last token request succeeded; failing: it did not (last_error says why); unused: none yet. */
+  status: z.enum(["ok", "failing", "unused"]),
+  last_error: z.string().nullable(),
+  last_token_at: nullableTime,
+  created_at: time,
+  updated_at: time,
+});
+
 export const eventEnvelope = z.object({
   seq: z.number().int(),
   type: z.string(),
@@ -142,6 +158,8 @@ export const RESPONSES: Record<string, z.ZodType> = {
           }),
         ),
       }),
+      /** OAuth2 connections deployment-wide, and how many failed their last token request (never turns this red). */
+      connections: check.extend({ total: z.number().int().optional(), failing: z.number().int().optional() }),
     }),
   }),
   "get /openapi.json": z.record(z.string(), any),
@@ -247,6 +265,8 @@ export const RESPONSES: Record<string, z.ZodType> = {
     z.object({
       id: z.string(),
       kind: z.string(),
+      /** One alert row per channel of a transition, each delivered (and retried) on its own. */
+      channel: z.enum(["webhook", "email"]),
       created_at: time,
       sent_at: nullableTime,
       attempts: z.number().int(),
@@ -316,6 +336,9 @@ export const RESPONSES: Record<string, z.ZodType> = {
     }),
   ),
   "post /v1/templates/{name}/instantiate": workflowVersion.extend({ template: z.string().optional() }).catchall(any),
+  "get /v1/connections": list(connectionView),
+  "get /v1/connections/{name}": connectionView,
+  "put /v1/connections/{name}": connectionView,
   "get /v1/secrets": list(z.object({ name: z.string(), created_at: time, updated_at: time })),
   "put /v1/secrets/{name}": z.object({ name: z.string(), updated_at: time }),
   "get /v1/cors": z.object({ origins: z.array(z.string()) }),

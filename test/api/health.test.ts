@@ -39,6 +39,8 @@ describe("GET /health", () => {
             age_s: null,
           })),
         },
+        // No OAuth2 connection exists yet; a failing one is counted, never turns /health red.
+        connections: { ok: true, total: 0, failing: 0 },
       },
     });
     expect(BUNDLED_MIGRATIONS).toEqual([
@@ -63,6 +65,8 @@ describe("GET /health", () => {
       "0018_conversations.sql",
       "0019_conversation_retention.sql",
       "0020_monitor_unreachable.sql",
+      "0021_alert_channels.sql",
+      "0022_connections.sql",
     ]);
   });
 

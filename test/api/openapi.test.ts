@@ -39,6 +39,7 @@ describe("OpenAPI document", () => {
     expect(kinds).toEqual([
       "agent",
       "create_monitor",
+      "email",
       "http",
       "llm",
       "map",

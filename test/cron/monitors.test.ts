@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { client, createTenant, target, targetCalls, type Client } from "../support/api";
+import { client, createTenant, mailbox, target, targetCalls, type Client } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
 
 let n = 0;
@@ -88,6 +88,65 @@ describe("monitors", () => {
     await setUrl(api, m.id, target(`/status/404/${k}`));
     await tick(t);
     expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down", "monitor.up", "monitor.down"]);
+  });
+
+  it("alerts by email as well as by webhook, each address once per transition, under the same cooldown per kind", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("mail");
+    const [ops, lead] = [`ops-${k}@example.com`, `lead-${k}@example.com`];
+    const res = await api.post("/v1/monitors", {
+      name: `Shop & Co ${k}`,
+      check: { kind: "http", url: target(`/status/404/${k}`), timeout_ms: 2000 },
+      interval_seconds: 60,
+      failure_threshold: 1,
+      alert: { webhook_url: target(`/hooks/${k}`), email: [ops, lead], cooldown_seconds: 600 },
+    });
+    expect(res.status).toBe(201);
+    await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: res.body.webhook_secret }) });
+    let t = Date.parse(res.body.next_check_at);
+    for (let i = 0; i < 4; i++) {
+      await setUrl(api, res.body.id, target(`/status/${i % 2 === 0 ? 404 : 200}/${k}`));
+      await tick(t);
+      t += MINUTE;
+    }
+    // Down, up, down, up: inside the cooldown only the first of each kind is told, on both channels.
+    expect((await hooks(k)).map((d) => d.body.type)).toEqual(["monitor.down", "monitor.up"]);
+    for (const addr of [ops, lead]) {
+      const mail = await mailbox(addr, 2);
+      expect(mail.map((m) => m.subject)).toEqual([
+        `[Edgeflow] Shop & Co ${k} is down`,
+        `[Edgeflow] Shop & Co ${k} is up again`,
+      ]);
+      expect(mail[0]!.text).toContain("What the check saw: HTTP 404");
+      expect(mail[0]!.headers["x-edgeflow-monitor"]).toBe(res.body.id);
+    }
+    const alerts = (await api.get(`/v1/monitors/${res.body.id}/alerts`)).body.data;
+    expect(alerts.map((a: any) => `${a.kind}:${a.channel}`).sort()).toEqual([
+      "down:email",
+      "down:webhook",
+      "up:email",
+      "up:webhook",
+    ]);
+    expect(alerts.every((a: any) => a.delivered_at !== null && a.attempts === 1)).toBe(true);
+
+    // An address that is not one is refused when the monitor is saved.
+    const bad = await api.post("/v1/monitors", {
+      name: "bad",
+      check: { kind: "http", url: target(`/status/200/${k}`) },
+      interval_seconds: 60,
+      alert: { email: ["ops@example.com", "ops at example"] },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors).toEqual([{ path: "alert.email[1]", message: "must be an email address" }]);
+    const none = await api.post("/v1/monitors", {
+      name: "none",
+      check: { kind: "http", url: target(`/status/200/${k}`) },
+      interval_seconds: 60,
+      alert: { cooldown_seconds: 60 },
+    });
+    expect(none.body.errors).toEqual([
+      { path: "alert", message: "an alert needs a webhook_url, an email list or both" },
+    ]);
   });
 
   it("retries alert delivery with backoff until the receiver takes it", async () => {

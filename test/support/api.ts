@@ -1,3 +1,4 @@
+import type { CapturedMail } from "./mailbox";
 import { Validator } from "@cfworker/json-schema";
 import { env, exports } from "cloudflare:workers";
 import { openDb } from "../../src/db/client";
@@ -238,6 +239,19 @@ export async function run(api: Client, definition: unknown, input: unknown = {},
 }
 
 export const target = (path: string) => `${env.TARGET_URL}${path}`;
+
+/**
+ * The messages miniflare's send_email binding accepted for `to` (read back from its .eml files by the target server),
+ * once there are at least `count` (the binding writes them just after send() returns); oldest first.
+ */
+export async function mailbox(to: string, count = 1, timeoutMs = 5000): Promise<CapturedMail[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const mail = (await (await fetch(target(`/mail?to=${encodeURIComponent(to)}`))).json()) as CapturedMail[];
+    if (mail.length >= count || Date.now() > until) return mail;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 export async function targetCalls(key: string): Promise<{
   calls: {

@@ -59,6 +59,12 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
     "PUT /v1/budget": { monthly_usd: 10 },
     "POST /v1/templates/{name}/instantiate": {},
     "PUT /v1/secrets/{name}": { value: "v" },
+    "PUT /v1/connections/{name}": {
+      grant: "client_credentials",
+      token_url: "https://idp.example.com/oauth/token",
+      client_id: "matrix",
+      client_secret: "matrix-secret",
+    },
     "PUT /v1/cors": { origins: ["https://app.example.com"] },
     "POST /v1/conversations": { workflow_id: ids.wf },
     "POST /v1/conversations/{id}/messages": { content: "hello" },
@@ -90,7 +96,14 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
     .replace("{id}", id)
     .replace("{node_id}", "m")
     .replace("{action}", "cancel")
-    .replace("{name}", op.path.startsWith("/v1/templates") ? "order-intake" : "MATRIX_SECRET");
+    .replace(
+      "{name}",
+      op.path.startsWith("/v1/templates")
+        ? "order-intake"
+        : op.path.startsWith("/v1/connections")
+          ? "matrix-conn"
+          : "MATRIX_SECRET",
+    );
 }
 
 /** The owned workflow the gates aim at: it waits for an event that never comes, then maps, so it stays running. */

@@ -19,7 +19,8 @@ export async function documentedOperations(): Promise<Op[]> {
 }
 
 /**
- * One workflow, a waiting execution, a finished one, a schedule, a monitor and a secret, all owned by `api`'s tenant.
+ * One workflow, a waiting execution, a finished one, a schedule, a monitor, a secret and a connection, all owned by
+ * `api`'s tenant.
  */
 export async function ownedObjects(api: Client): Promise<Ids> {
   const wf = (await api.post("/v1/workflows", waitingDefinition)).body.id as string;
@@ -39,6 +40,12 @@ export async function ownedObjects(api: Client): Promise<Ids> {
   const sc = (await api.post(`/v1/workflows/${wf}/schedules`, { cron: "0 0 1 1 *" })).body.id as string;
   const mo = (await api.post("/v1/monitors", monitorBody())).body.id as string;
   await api.put("/v1/secrets/MATRIX_SECRET", { value: "owner-value" });
+  await api.put("/v1/connections/matrix-conn", {
+    grant: "client_credentials",
+    token_url: "https://idp.example.com/oauth/token",
+    client_id: "owner",
+    client_secret: "owner-secret",
+  });
   // A conversation on a workflow that answers at once, so the turns the gates send end and their streams close.
   const quick = (
     await api.post("/v1/workflows", {

@@ -8,6 +8,8 @@ import { dirname, join } from "node:path";
 import { createServer as createTcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { listenOnLoopback } from "./listen";
+import { mailTo } from "./mailbox";
+import { oauthSite } from "./oauth-site";
 import { Webhook } from "standardwebhooks";
 
 interface Call {
@@ -71,12 +73,17 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
     return call;
   };
 
+  const startedAt = Date.now();
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const body = await readBody(req);
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const q = (name: string) => url.searchParams.get(name);
+    if (parts[0] === "oauth" && (await oauthSite(req, url, body, (status, b, h) => json(res, status, b, h)))) return;
     switch (parts[0]) {
+      // GET /mail?to=ADDR[&since=MS]: what miniflare's send_email binding accepted for ADDR (test/support/mailbox.ts).
+      case "mail":
+        return json(res, 200, mailTo(q("to") ?? "", Number(q("since") ?? startedAt)));
       case "echo":
         return json(res, 200, {
           method: req.method,

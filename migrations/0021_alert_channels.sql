@@ -1,0 +1,1 @@
+ALTER TABLE `alerts` ADD `channel` text DEFAULT 'webhook' NOT NULL;
