@@ -9,10 +9,11 @@ import { cpuProfile } from "./profile.mjs";
 import { startPath } from "./start-path.mjs";
 import { startModelServer } from "./model-server.mjs";
 import { tokenStreams } from "./token-streams.mjs";
+import { monitorCapacity } from "./monitor-capacity.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post | new-object | tokens: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post | new-object | tokens | monitors: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
@@ -212,6 +213,13 @@ async function main() {
 
   const model = await startModelServer(MODEL_PORT);
   const tokens = () => tokenStreams({ base: BASE, key, api, model: model.url, quantile, fmt, iterations: ITER });
+  if (only === "monitors") {
+    // --monitors N: another fleet size (default 10,000).
+    const n = args.includes("--monitors") ? Number(args[args.indexOf("--monitors") + 1]) : 10_000;
+    await monitorCapacity({ get, fmt }, n);
+    stop();
+    process.exit(0);
+  }
   if (only === "tokens") {
     await tokens();
     stop();
@@ -354,6 +362,7 @@ async function main() {
   const cost = await fixed();
   const model2 = await capacityModel();
   const streamed = await tokens();
+  const watched = await monitorCapacity({ get, fmt });
 
   console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
   const first = (transport) => () =>
@@ -397,6 +406,8 @@ async function main() {
     ...model2.rows,
     "",
     ...streamed.rows,
+    "",
+    ...watched.rows,
   ].join("\n");
   const versions = JSON.parse(
     execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }),
@@ -411,6 +422,7 @@ async function main() {
     `Broadcast to 100 subscribers: p99 ${fmt(hundred.edgeflow.p99, 1)} ms (target < 10 ms), ${fmt(hundred.edgeflow.p99 / Math.max(hundred.floor.p99, 1), 2)}x the bare-DO floor's p99 (target <= 2x; workerd's clock ticks in whole ms, so a p99 is floored at 1 ms), ${fmt(hundred.edgeflow.p99 / Math.max(hundred.persisted.p99, 1), 2)}x a floor that writes each event to SQLite before sending it.`,
     cost.summary,
     streamed.summary,
+    watched.summary,
     `Broadcast tails: ${fanout.map(([n, f]) => `${n} subscribers: ${f.edgeflow.worst.join(", ")}`).join("; ")}.`,
   ];
   console.log(`\n${table}\n\n${summary.join("\n")}`);

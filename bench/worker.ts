@@ -5,6 +5,7 @@ import worker from "../src/worker";
 import { executionStub } from "../src/durable/client";
 import { openDb } from "../src/db/client";
 import { projectExecution, type ExecutionRow, type NodeRunRow } from "../src/db/history-repo";
+import { runMonitors } from "../src/cron/monitors";
 
 // The D1 tables an execution writes to (the history), for the capacity model.
 const HISTORY_TABLES = ["executions", "node_runs", "execution_tags", "execution_metadata", "llm_usage"];
@@ -49,7 +50,14 @@ function syntheticProjection(id: string, nodes: number): { exec: ExecutionRow; n
   return { exec, nodes: rows };
 }
 
-export { BreakerObject, ExecutionObject, MetricsObject, TenantObject } from "../src/worker";
+export {
+  BreakerObject,
+  CheckerObject,
+  ConnectionObject,
+  ExecutionObject,
+  MetricsObject,
+  TenantObject,
+} from "../src/worker";
 
 interface BenchEnv extends Env {
   CHAIN: Workflow<{ n: number; latch: string }>;
@@ -375,6 +383,46 @@ export default {
           if (view?.status !== "succeeded") throw new Error(`engine run ${id} ended ${view?.status}`);
         });
         return json({ ms });
+      }
+      case "/bench/monitors/seed": {
+        // `n` http monitors on `url` every `interval` s, their first checks spread evenly over one interval from
+        // `start`, as monitors created over time are. Written straight to D1 in batches (the API is not measured).
+        const n = Number(q("n")),
+          interval = Number(q("interval")),
+          start = Number(q("start"));
+        const insert = env.DB.prepare(
+          `INSERT INTO monitors (id, tenant_id, name, "check", interval_seconds, failure_threshold, recovery_threshold,
+             alert, secret, enabled, status, consecutive_failures, consecutive_successes, next_check_at, created_at,
+             updated_at) VALUES (?, 't_monitors', ?, ?, ?, 3, 1, ?, 'whsec_bench', 1, 'unknown', 0, 0, ?, ?, ?)`,
+        );
+        const check = JSON.stringify({ kind: "http", url: q("url"), method: "GET", timeout_ms: 10_000 });
+        const alert = JSON.stringify({ webhook_url: `${q("url")}/hook`, cooldown_seconds: 3600 });
+        for (let from = 0; from < n; from += 500) {
+          const rows = Array.from({ length: Math.min(500, n - from) }, (_, j) => {
+            const i = from + j;
+            const due = start + Math.floor((i * interval * 1000) / n);
+            return insert.bind(`mon_bench_${i}`, `bench ${i}`, check, interval, alert, due, start, start);
+          });
+          await env.DB.batch(rows);
+        }
+        return json({ seeded: n });
+      }
+      case "/bench/monitors/tick": {
+        // One cron tick's monitor work at `now` (checks fanned out to the checker objects, then alerts).
+        const t0 = performance.now();
+        const r = await runMonitors(env, openDb(env.DB).db, Number(q("now")));
+        const ms = performance.now() - t0;
+        return json({ ms, checked: r.checked, failed: r.failed.length, first_failure: String(r.failed[0] ?? "") });
+      }
+      case "/bench/monitors/counts": {
+        const [checks] = (
+          await env.DB.batch([
+            env.DB.prepare(
+              "SELECT count(*) AS checks, count(DISTINCT monitor_id) AS monitors, sum(outcome = 'up') AS up FROM monitor_checks",
+            ),
+          ])
+        ).map((r) => r.results[0]);
+        return json(checks);
       }
       case "/bench/d1-size": {
         // D1 reports the database's size after each statement (meta.size_after): the file, indexes included.

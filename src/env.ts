@@ -54,6 +54,10 @@ const configSchema = z.object({
    * raises model.down / model.up to MODEL_ALERT_WEBHOOK_URL when that is set.
    */
   MODEL_CHECK_MINUTES: int(5, 0, 1440),
+  /** Due monitor checks one cron tick claims; the rest wait for the next tick (docs/capacity.md has the figure). */
+  MONITOR_CHECKS_PER_TICK: int(5000, 1, 100_000),
+  /** Checks per checker object in a tick: each object has its own subrequest (1,000 on Free) and CPU budget. */
+  MONITOR_CHECKS_PER_OBJECT: int(100, 1, 1000),
   /** The token budget a conversation gives each turn (message, summary and history window) unless it sets its own. */
   CONVERSATION_HISTORY_TOKENS: int(8000, 256, 2_000_000),
 });

@@ -30,6 +30,7 @@ export { ExecutionObject } from "./durable/execution";
 export { TenantObject } from "./durable/tenant";
 export { BreakerObject } from "./durable/breaker";
 export { ConnectionObject } from "./durable/connection";
+export { CheckerObject } from "./durable/checker";
 export { MetricsObject } from "./durable/metrics";
 
 export const app = new Hono<AppEnv>()

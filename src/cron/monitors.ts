@@ -1,198 +1,42 @@
 import type { Db } from "../db/client";
-import { claimDueMonitors, dueAlerts, lastAlertAt, recordCheck, type AlertRow, type MonitorRow } from "../db/cron-repo";
-import { settledOf } from "../durable/client";
-import { startExecution } from "../services/start";
-import { connectionToken } from "../services/connections";
+import { claimDueMonitors, dueAlerts } from "../db/cron-repo";
+import { checkerStub } from "../durable/client";
+import { config } from "../env";
 import { emailAlert, sendAlert } from "./alerts";
-import {
-  alertChannels,
-  alertSchema,
-  applyCheck,
-  checkSchema,
-  cooldownAllows,
-  failedExpectations,
-  unreachableStatus,
-  type CheckOutcome,
-  type MonitorStatus,
-} from "../engine/monitor";
+import { alertSchema } from "../engine/monitor";
 import { inBatches } from "../lib/batches";
-import { newId } from "../lib/ids";
-import { allowedHosts, guardedFetch } from "../lib/ssrf";
-import { readCapped } from "../lib/stream";
 import { openWebhookSecret } from "../lib/secret-box";
-import { childTraceparent, traceIdFrom } from "../lib/trace";
+import { CHECKS_IN_FLIGHT_PER_OBJECT, MAX_CHECK_MS } from "../services/monitor-check";
 
-// A body the content assertions read is capped: a page that large is not what a check is for.
-const MAX_CHECK_BODY_BYTES = 1024 * 1024;
 // A claimed monitor is leased for its longest possible check plus a margin; a crashed tick's lease just lapses.
 const LEASE_MARGIN_MS = 30_000;
 
-/** Check every due monitor (six at a time, so one slow target does not hold up the rest), then send due alerts. */
+/**
+ * Check every due monitor (up to MONITOR_CHECKS_PER_TICK), then send due alerts. The checks are spread over checker
+ * objects, MONITOR_CHECKS_PER_OBJECT each, all at once: every object has its own subrequest and CPU budget, so a
+ * tick is not bounded by one invocation's, and a slow target holds up only its own object's share.
+ */
 export async function runMonitors(
   env: Env,
   db: Db,
   now: number,
 ): Promise<{ checked: number; alerts_sent: number; failed: unknown[] }> {
-  const claimed = await claimDueMonitors(db, now, 60_000 + LEASE_MARGIN_MS, 60);
-  const checks = await inBatches(claimed, 6, (m) => checkOne(env, db, m, now));
+  const cfg = config(env);
+  // Leased for as long as the slowest object could take: its rounds of checks, each at most MAX_CHECK_MS.
+  const rounds = Math.ceil(cfg.MONITOR_CHECKS_PER_OBJECT / CHECKS_IN_FLIGHT_PER_OBJECT);
+  const claimed = await claimDueMonitors(db, now, rounds * MAX_CHECK_MS + LEASE_MARGIN_MS, cfg.MONITOR_CHECKS_PER_TICK);
+  const groups = Array.from({ length: Math.ceil(claimed.length / cfg.MONITOR_CHECKS_PER_OBJECT) }, (_, i) =>
+    claimed.slice(i * cfg.MONITOR_CHECKS_PER_OBJECT, (i + 1) * cfg.MONITOR_CHECKS_PER_OBJECT),
+  );
+  const checks = await Promise.allSettled(groups.map((group, i) => checkerStub(env, i).check(group, now)));
   const sent = await deliverAlerts(env, db, now);
   return {
-    checked: checks.filter((r) => r.status === "fulfilled").length,
+    checked: checks.reduce((n, r) => n + (r.status === "fulfilled" ? r.value.checked : 0), 0),
     alerts_sent: sent.filter((r) => r.status === "fulfilled" && r.value).length,
-    failed: [...checks, ...sent].flatMap((r) => (r.status === "rejected" ? [r.reason] : [])),
+    failed: [...checks, ...sent].flatMap((r) =>
+      r.status === "rejected" ? [r.reason] : typeof r.value === "object" ? r.value.failed : [],
+    ),
   };
-}
-
-async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Promise<void> {
-  const started = Date.now();
-  const result = await runCheck(env, db, m).catch((err: unknown): CheckResult => ({
-    outcome: "unreachable",
-    error: `check crashed: ${err instanceof Error ? err.message : String(err)}`,
-  }));
-  const latency = Date.now() - started;
-  // Times recorded are the tick's (injected) time; only the latency comes from the wall clock.
-  const at = now;
-  const next = applyCheck(
-    {
-      status: m.status as MonitorStatus,
-      consecutive_failures: m.consecutive_failures,
-      consecutive_successes: m.consecutive_successes,
-      consecutive_unreachable: m.consecutive_unreachable,
-    },
-    result.outcome,
-    m,
-  );
-  const alerts: AlertRow[] = [];
-  if (next.transition) {
-    const target = alertSchema.parse(m.alert);
-    // Per kind: a recovery is news even right after a down alert, so it is never swallowed by that one's cooldown.
-    // One cooldown for all channels: the webhook and the email of one transition go out together or not at all.
-    if (cooldownAllows(await lastAlertAt(db, m.id, next.transition), now, target.cooldown_seconds)) {
-      const payload = {
-        type: `monitor.${next.transition}`,
-        monitor: { id: m.id, name: m.name },
-        at: new Date(at).toISOString(),
-        error: result.error ?? null,
-        consecutive_failures: next.consecutive_failures,
-        consecutive_unreachable: next.consecutive_unreachable,
-      };
-      for (const channel of alertChannels(target))
-        alerts.push({
-          id: newId("msg"),
-          monitor_id: m.id,
-          kind: next.transition,
-          channel,
-          payload,
-          created_at: at,
-          sent_at: null,
-          attempts: 0,
-          delivered_at: null,
-          next_attempt_at: at,
-          last_error: null,
-        });
-    }
-  }
-  const { transition: _transition, ...state } = next;
-  await recordCheck(
-    db,
-    {
-      id: newId("chk"),
-      monitor_id: m.id,
-      at,
-      ok: result.outcome === "up",
-      outcome: result.outcome,
-      latency_ms: latency,
-      error: result.error ?? null,
-    },
-    state,
-    alerts,
-  );
-}
-
-interface CheckResult {
-  outcome: CheckOutcome;
-  error?: string;
-}
-
-async function runCheck(env: Env, db: Db, m: MonitorRow): Promise<CheckResult> {
-  const check = checkSchema.parse(m.check);
-  if (check.kind === "workflow") {
-    const started = await startExecution(env, db, {
-      tenantId: m.tenant_id,
-      workflowId: check.workflow_id,
-      input: check.input ?? null,
-      requestForHash: null,
-    });
-    // A run that could not start saw nothing; a run that ended badly is the workflow saying no.
-    if (!started.ok)
-      return {
-        outcome: "unreachable",
-        error: `workflow ${check.workflow_id} could not start: ${started.code}: ${started.message}`,
-      };
-    const view = await settledOf(env, started.id, m.tenant_id, check.timeout_ms);
-    if (view?.status === "succeeded") return { outcome: "up" };
-    return {
-      outcome: view?.status === "failed" ? "gone" : "unreachable",
-      error: `workflow run ${started.id} ${view?.status ?? "vanished"}${view?.error ? `: ${view.error.message}` : ""}`,
-    };
-  }
-  const connection = check.connection;
-  const send = (token: string | null) =>
-    guardedFetch(
-      check.url,
-      {
-        method: check.method,
-        // Each check is its own trace, so a slow check can be followed into the checked service.
-        headers: {
-          ...check.headers,
-          traceparent: childTraceparent(traceIdFrom(null)),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        signal: AbortSignal.timeout(check.timeout_ms),
-      },
-      allowedHosts(env),
-    );
-  let res: Response;
-  try {
-    let token: string | null = null;
-    if (connection) {
-      const got = await connectionToken(env, db, m.tenant_id, connection);
-      // Without a token the check cannot see the site: that says nothing of the post.
-      if (!got.ok) return { outcome: "unreachable", error: got.message };
-      token = got.access_token;
-    }
-    res = await send(token);
-    if (res.status === 401 && connection && token && check.method !== "POST") {
-      await res.body?.cancel();
-      const got = await connectionToken(env, db, m.tenant_id, connection, token);
-      if (!got.ok) return { outcome: "unreachable", error: got.message };
-      res = await send(got.access_token);
-    }
-  } catch (err) {
-    return {
-      outcome: "unreachable",
-      error:
-        err instanceof Error && err.name === "TimeoutError" ? `no answer within ${check.timeout_ms} ms` : String(err),
-    };
-  }
-  const statusOk =
-    check.expect_status !== undefined ? res.status === check.expect_status : res.status >= 200 && res.status < 300;
-  if (!check.expect || !statusOk) {
-    await res.body?.cancel();
-    if (statusOk) return { outcome: "up" };
-    const retry = res.headers.get("retry-after");
-    const error = `HTTP ${res.status}${retry ? ` (Retry-After: ${retry})` : ""}`;
-    return { outcome: unreachableStatus(res.status) ? "unreachable" : "gone", error };
-  }
-  let bytes: Uint8Array | null;
-  try {
-    bytes = await readCapped(res.body, MAX_CHECK_BODY_BYTES);
-  } catch (err) {
-    return { outcome: "unreachable", error: `the body could not be read: ${String(err)}` };
-  }
-  if (!bytes) return { outcome: "gone", error: `expect: the body is over ${MAX_CHECK_BODY_BYTES} bytes` };
-  const failed = await failedExpectations(check.expect, new TextDecoder().decode(bytes));
-  return failed.length ? { outcome: "gone", error: `expect: ${failed.join("; ")}` } : { outcome: "up" };
 }
 
 /** Send due alerts: a Standard Webhook to the monitor's URL with its secret, or an email to its addresses. */

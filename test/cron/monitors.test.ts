@@ -211,6 +211,32 @@ describe("monitors", () => {
     expect((await api.get(`/v1/monitors/${slow.id}/checks`)).body.data[0].latency_ms).toBeGreaterThanOrEqual(1500);
   });
 
+  it("checks 250 due monitors in one tick (more than one checker object's share), each exactly once", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("many");
+    const ids = await Promise.all(
+      Array.from({ length: 250 }, async (_, i) => {
+        const res = await api.post("/v1/monitors", {
+          name: `many-${i}`,
+          check: { kind: "http", url: target(`/status/200/${k}-${i}`), timeout_ms: 5000 },
+          interval_seconds: 300,
+          alert: { webhook_url: target(`/hooks/${k}`) },
+        });
+        return res.body.id as string;
+      }),
+    );
+    const due = Math.max(
+      ...(await Promise.all(ids.map(async (id) => Date.parse((await monitor(api, id)).next_check_at)))),
+    );
+    await tick(due);
+    const checks = await Promise.all(ids.map(async (id) => (await api.get(`/v1/monitors/${id}/checks`)).body.data));
+    expect(checks.map((c: any[]) => c.length)).toEqual(Array(250).fill(1));
+    expect(checks.every((c: any[]) => c[0].outcome === "up")).toBe(true);
+    // A second tick in the same minute finds none of them due again.
+    await tick(due);
+    expect((await api.get(`/v1/monitors/${ids[0]}/checks`)).body.data).toHaveLength(1);
+  });
+
   it("checks a workflow by running it", async () => {
     const api = client((await createTenant()).token);
     const wf = (
