@@ -22,7 +22,14 @@ const config = z
      * token and one more try, for requests safe to repeat (GET/HEAD, or with an Idempotency-Key, which this node
      * always sends).
      */
-    connection: z.string().regex(CONNECTION_NAME, `must match ${CONNECTION_NAME.source}`).optional(),
+    connection: z
+      .string()
+      .max(1024)
+      .refine(
+        (v) => v.includes("{{") || CONNECTION_NAME.test(v),
+        `must match ${CONNECTION_NAME.source} or be a {{ template }}`,
+      )
+      .optional(),
     max_response_bytes: z
       .number()
       .int()

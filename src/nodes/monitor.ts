@@ -24,6 +24,8 @@ const config = z
     unreachable_threshold: int(1, 100).default(3),
     /** Sent with every check (a User-Agent for a site that refuses unnamed clients). */
     headers: z.record(z.string().min(1).max(256), z.string().max(4096)).optional(),
+    /** An OAuth2 connection (PUT /v1/connections/:name) whose bearer token goes with every check. */
+    connection: z.string().min(1).max(64).optional(),
     /** Where alerts go: a signed webhook, email addresses (one message each), or both; one of them is required. */
     webhook_url: z.string().min(1).max(2048).optional(),
     alert_email: emailRecipients(20).optional(),
@@ -74,6 +76,7 @@ export const createMonitor: NodeExecutor<typeof config> = {
       ...(c.expect_status ? { expect_status: c.expect_status } : {}),
       ...(c.expect ? { expect: c.expect } : {}),
       ...(c.headers ? { headers: c.headers } : {}),
+      ...(c.connection ? { connection: c.connection } : {}),
     });
     const email = c.alert_email === undefined ? undefined : recipients(c.alert_email, "alert_email");
     if (email) {

@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { strFromU8, unzipSync } from "fflate";
 import { describe, expect, it } from "vitest";
-import { client, createTenant, target, targetCalls, waitFor, waitForNode, type Client } from "../support/api";
+import { client, createTenant, mailbox, target, targetCalls, waitFor, waitForNode, type Client } from "../support/api";
 import { MINUTE, tick } from "../support/cron";
 
 let n = 0;
@@ -252,59 +252,119 @@ describe("sdlc-parallel", () => {
 });
 
 describe("draft-and-monitor", () => {
-  it("publishes a draft, watches the post's content, and alerts once when a moderator removes it (still HTTP 200)", async () => {
-    const api = client((await createTenant()).token);
+  const clientOf = (k: string) => `forum${k.replace(/[^a-z0-9]/gi, "")}`;
+  const limits = (k: string, limit: number) =>
+    fetch(target("/forum/_limits"), {
+      method: "POST",
+      body: JSON.stringify({ client: clientOf(k), limit, window_s: 3600 }),
+    });
+  /** A client at the forum's identity provider, the tenant's connection to it, and a run of the template. */
+  async function publish(api: Client, k: string, title: string) {
+    const clientId = clientOf(k);
+    await fetch(target("/oauth/_clients"), {
+      method: "POST",
+      body: JSON.stringify({ client_id: clientId, client_secret: "forum-secret" }),
+    });
+    const connection = `forum-${n}`;
+    expect(
+      (
+        await api.put(`/v1/connections/${connection}`, {
+          grant: "client_credentials",
+          token_url: target("/oauth/token"),
+          client_id: clientId,
+          client_secret: "forum-secret",
+          scope: "submit read",
+        })
+      ).status,
+    ).toBe(201);
     const wf = await instantiate(api, "draft-and-monitor");
-    const k = key("post");
     const id = await start(api, wf, {
-      campaign: `spring sale [[json@draft={"title":"Spring sale","body":"Twenty percent off everything"}]]`,
-      publish_url: target(`/publish/${k}?as=post`),
+      campaign: `spring sale [[json@draft=${JSON.stringify({ title, body: "Twenty percent off everything" })}]]`,
+      publish_url: target("/forum/api/submit"),
+      connection,
+      user_agent: "edgeflow-monitor/1.0 (by u/tests)",
       alert_webhook_url: target(`/hooks/${k}`),
+      alert_email: [`social-${k}@example.com`],
       check_interval_hours: 1,
       watch_days: 14,
     });
     const done = await waitFor(api, id);
     expect(done.status).toBe("succeeded");
-    const published = (await targetCalls(`publish-${k}`)).calls;
-    expect(published).toHaveLength(1);
+    const monitorId = done.nodes[2].output.monitor_id as string;
     // The node's output never carries the signing secret; its owner gets one by rotating it.
-    const { monitor_id } = done.nodes[2].output;
     expect(JSON.stringify(done.nodes[2].output)).not.toContain("whsec_");
-    const { webhook_secret } = (await api.post(`/v1/monitors/${monitor_id}/secret`)).body;
-    expect(webhook_secret).toMatch(/^whsec_/);
+    const { webhook_secret } = (await api.post(`/v1/monitors/${monitorId}/secret`)).body;
     await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: webhook_secret }) });
-    const monitor = (await api.get(`/v1/monitors/${monitor_id}`)).body;
+    return { done, monitorId, inbox: `social-${k}@example.com` };
+  }
+  const hooks = async (k: string) =>
+    ((await (await fetch(target(`/_hooks/${k}`))).json()) as { deliveries: any[] }).deliveries.map((d) => d.body.type);
+
+  it("publishes through the forum's OAuth API, and tells a rate-limited check from a removed post, by webhook and email", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("post");
+    await limits(k, 1000);
+    const { done, monitorId, inbox } = await publish(api, k, "Tom & Jerry's spring sale");
+    const post = done.nodes[1].output.body as { id: string; url: string };
+    const monitor = (await api.get(`/v1/monitors/${monitorId}`)).body;
     expect(monitor).toMatchObject({
-      name: "post Spring sale",
+      name: "post Tom & Jerry's spring sale",
       interval_seconds: 3600,
       failure_threshold: 2,
       check: {
-        url: target(`/posts/${k}.json`),
-        expect: { body_contains: "Spring sale", body_not_contains: "[removed]" },
+        url: post.url,
+        connection: expect.stringMatching(/^forum-/),
+        headers: { "user-agent": "edgeflow-monitor/1.0 (by u/tests)" },
+        expect: { body_contains: "Tom & Jerry's spring sale", body_not_contains: "[removed]" },
       },
+      alert: { email: [inbox] },
     });
     const watched = Date.parse(monitor.expires_at) - Date.parse(done.finished_at);
     expect(Math.abs(watched - 14 * 24 * 60 * MINUTE)).toBeLessThan(MINUTE);
 
+    const outcomes = async () =>
+      ((await api.get(`/v1/monitors/${monitorId}/checks`)).body.data as { outcome: string }[])
+        .map((c) => c.outcome)
+        .reverse();
     let t = Date.parse(monitor.next_check_at);
-    for (let i = 0; i < 4; i++) {
-      if (i === 1) await fetch(target(`/posts/${k}/remove`), { method: "POST" });
+    const hour = async () => {
       await tick(t);
-      expect((await api.get(`/v1/monitors/${monitor_id}`)).body.next_check_at).toBe(
-        new Date(t + 60 * MINUTE).toISOString(),
-      );
       t += 60 * MINUTE;
-    }
-    const after = (await api.get(`/v1/monitors/${monitor_id}`)).body;
-    expect(after.status).toBe("down");
-    const checks = (await api.get(`/v1/monitors/${monitor_id}/checks`)).body.data as {
-      ok: boolean;
-      error: string | null;
-    }[];
-    expect(checks.map((c) => c.ok)).toEqual([false, false, false, true]);
-    expect(checks[0]?.error).toBe('expect: body_not_contains "[removed]": found');
-    const deliveries = ((await (await fetch(target(`/_hooks/${k}`))).json()) as { deliveries: any[] }).deliveries;
-    expect(deliveries.map((d) => [d.body.type, d.verified])).toEqual([["monitor.down", true]]);
+    };
+    // Up: the listing's title is HTML-escaped (Tom &amp; Jerry&#39;s) and still matches.
+    await hour();
+    // The forum rate-limits the client (429 + Retry-After): three checks that cannot see make it unreachable, never down.
+    await limits(k, 0);
+    for (let i = 0; i < 3; i++) await hour();
+    expect((await api.get(`/v1/monitors/${monitorId}`)).body.status).toBe("unreachable");
+    await limits(k, 1000);
+    await hour();
+    // A moderator removes the post: the page still answers 200 with [removed]; two such checks are down.
+    await fetch(target(`/forum/_posts/${post.id}/remove`), { method: "POST" });
+    await hour();
+    await hour();
+    expect(await outcomes()).toEqual(["up", "unreachable", "unreachable", "unreachable", "up", "gone", "gone"]);
+    expect((await api.get(`/v1/monitors/${monitorId}`)).body.status).toBe("down");
+    const told = ["monitor.unreachable", "monitor.up", "monitor.down"];
+    expect(await hooks(k)).toEqual(told);
+    const mail = await mailbox(inbox, 3);
+    expect(mail.map((m) => m.subject)).toEqual(
+      ["cannot be reached", "is up again", "is down"].map((s) => `[Edgeflow] post Tom & Jerry's spring sale ${s}`),
+    );
+    expect(mail[0]!.text).toContain("HTTP 429 (Retry-After:");
+    expect(mail[2]!.text).toContain('body_not_contains "[removed]": found');
+  });
+
+  it("sees a shadow-banned post (200, the listing empty) as down", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("shadow");
+    await limits(k, 1000);
+    const { done, monitorId } = await publish(api, k, "Launch notes");
+    await fetch(target(`/forum/_posts/${done.nodes[1].output.body.id}/shadowban`), { method: "POST" });
+    let t = Date.parse((await api.get(`/v1/monitors/${monitorId}`)).body.next_check_at);
+    for (let i = 0; i < 2; i++, t += 60 * MINUTE) await tick(t);
+    expect((await api.get(`/v1/monitors/${monitorId}`)).body.status).toBe("down");
+    expect(await hooks(k)).toEqual(["monitor.down"]);
   });
 });
 

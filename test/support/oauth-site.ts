@@ -27,6 +27,12 @@ let serial = 0;
 
 type Reply = (status: number, body: unknown, headers?: Record<string, string>) => void;
 
+/** The client a live token was issued to, or null (unknown or expired): for other APIs that take these tokens. */
+export function tokenOwner(token: string): string | null {
+  const held = tokens.get(token);
+  return held && held.expires_at >= Date.now() ? held.client_id : null;
+}
+
 /** Routes under /oauth/…; true when it answered. */
 export async function oauthSite(req: IncomingMessage, url: URL, body: string, reply: Reply): Promise<boolean> {
   const path = url.pathname;

@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { listenOnLoopback } from "./listen";
 import { mailTo } from "./mailbox";
 import { oauthSite } from "./oauth-site";
+import { forumSite } from "./forum-site";
 import { Webhook } from "standardwebhooks";
 
 interface Call {
@@ -80,6 +81,8 @@ export async function startTargetServer(): Promise<{ url: string; close: () => P
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const q = (name: string) => url.searchParams.get(name);
     if (parts[0] === "oauth" && (await oauthSite(req, url, body, (status, b, h) => json(res, status, b, h)))) return;
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    if (parts[0] === "forum" && forumSite(req, url, body, base, (status, b, h) => json(res, status, b, h))) return;
     switch (parts[0]) {
       // GET /mail?to=ADDR[&since=MS]: what miniflare's send_email binding accepted for ADDR (test/support/mailbox.ts).
       case "mail":
