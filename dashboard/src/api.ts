@@ -44,9 +44,15 @@ async function problemOf(res: Response): Promise<ApiError> {
   );
 }
 
-export async function request<T>(method: string, path: string, body?: unknown, key = session.key()): Promise<T> {
+export async function request<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  key = session.key(),
+  extra: Record<string, string> = {},
+): Promise<T> {
   if (!key) throw new ApiError(401, "signed_out", "Signed out", "Sign in with an API key.", []);
-  const headers: Record<string, string> = { authorization: `Bearer ${key}`, accept: "application/json" };
+  const headers: Record<string, string> = { ...extra, authorization: `Bearer ${key}`, accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? null : JSON.stringify(body) });
   if (!res.ok) {
@@ -60,7 +66,8 @@ export async function request<T>(method: string, path: string, body?: unknown, k
 
 export const api = {
   get: <T>(path: string) => request<T>("GET", path),
-  post: <T>(path: string, body: unknown = {}) => request<T>("POST", path, body),
+  post: <T>(path: string, body: unknown = {}, headers?: Record<string, string>) =>
+    request<T>("POST", path, body, session.key(), headers),
   put: <T>(path: string, body: unknown) => request<T>("PUT", path, body),
 };
 

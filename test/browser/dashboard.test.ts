@@ -177,6 +177,24 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  it("starts a short run with Prefer: wait, so it lands on its page already settled", async () => {
+    const wf = await workflow({
+      name: "quick",
+      nodes: [{ id: "sum", kind: "transform", config: { expression: "1 + 1" } }],
+    });
+    const page = await signedIn();
+    await page.goto(`${local.base}/workflows/${wf}`);
+    const started = page.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith("/executions"));
+    await page.getByRole("button", { name: "Run" }).click();
+    const res = await started;
+    expect(res.request().headers().prefer).toBe("wait=1");
+    expect(res.headers()["preference-applied"]).toBe("wait=1");
+    expect(((await res.json()) as { status: string }).status).toBe("succeeded");
+    await page.getByRole("heading", { name: /^Execution/ }).waitFor();
+    await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");
+    await page.close();
+  });
+
   it("shows a retrying node with its next attempt time, a map's progress, and the node inspector", async () => {
     const wf = await workflow({
       name: "retry-and-map",

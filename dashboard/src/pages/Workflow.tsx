@@ -102,6 +102,7 @@ function RunForm({ workflow }: { workflow: WorkflowView }) {
   const [raw, setRaw] = useState("{}");
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<Error | null>(null);
+  const [starting, setStarting] = useState(false);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
@@ -118,14 +119,19 @@ function RunForm({ workflow }: { workflow: WorkflowView }) {
         return setError(new Error("The input is not valid JSON."));
       }
     }
+    setStarting(true);
     try {
-      const started = await api.post<{ id: string }>(`/v1/workflows/${workflow.id}/executions`, {
-        input,
-        version: workflow.version,
-      });
+      // A run that settles within a second lands on its page already finished; a longer one is followed live there.
+      const started = await api.post<{ id: string }>(
+        `/v1/workflows/${workflow.id}/executions`,
+        { input, version: workflow.version },
+        { prefer: "wait=1" },
+      );
       navigate(`/executions/${started.id}`);
     } catch (err) {
       setError(err as Error);
+    } finally {
+      setStarting(false);
     }
   };
   return (
@@ -144,7 +150,9 @@ function RunForm({ workflow }: { workflow: WorkflowView }) {
           <textarea rows={6} value={raw} onChange={(e) => setRaw(e.target.value)} spellCheck={false} />
         </label>
       )}
-      <button type="submit">Run</button>
+      <button type="submit" disabled={starting} aria-busy={starting}>
+        {starting ? "Starting…" : "Run"}
+      </button>
       <ProblemView error={error} />
     </form>
   );
