@@ -1,4 +1,5 @@
 // Event types and the one envelope every transport carries; written by the ExecutionObject, read by routes and streams.
+import type { EventTypeName } from "./event-schema";
 
 export const EXECUTION_STATUSES = [
   "queued",
@@ -34,26 +35,8 @@ export const ITEM_STATUSES = ["pending", "running", "retrying", "waiting", "succ
 export type ItemStatus = (typeof ITEM_STATUSES)[number];
 export const TERMINAL_NODE: ReadonlySet<NodeStatus> = new Set(["succeeded", "failed", "skipped", "cancelled"]);
 
-export type EventType =
-  | "execution.queued"
-  | "execution.started"
-  | "execution.succeeded"
-  | "execution.failed"
-  | "execution.cancelled"
-  | "execution.timed_out"
-  | "execution.paused"
-  | "execution.resumed"
-  | "execution.redriven"
-  | "node.started"
-  | "node.retrying"
-  | "node.succeeded"
-  | "node.failed"
-  | "node.skipped"
-  | "node.waiting"
-  | "node.cancelled"
-  | "node.progress"
-  | "node.delta"
-  | "event.received";
+/** Every event type: the keys of the declared protocol (src/engine/event-schema.ts). */
+export type EventType = EventTypeName;
 
 /** The envelope on every transport: `seq` is per execution, strictly increasing, without gaps. */
 export interface EventEnvelope {

@@ -78,6 +78,14 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "get",
+    path: "/schemas/events.json",
+    summary: "JSON Schema of an execution event (every type and its data)",
+    tag: "operations",
+    ok: 200,
+    public: true,
+  },
+  {
+    method: "get",
     path: "/docs",
     summary: "An interactive reference page for this document",
     tag: "operations",

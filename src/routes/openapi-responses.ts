@@ -1,6 +1,7 @@
 // What each route answers on success, as zod: the OpenAPI document's response schemas, and what the test client
 // checks every response body against. Nullable fields are null when unset, never missing.
 import { z } from "zod";
+import { eventSchema } from "../engine/event-schema";
 import { EXECUTION_STATUSES, ITEM_STATUSES } from "../engine/events";
 import { executionView } from "../engine/views";
 
@@ -28,15 +29,8 @@ const connectionView = z.object({
   updated_at: time,
 });
 
-export const eventEnvelope = z.object({
-  seq: z.number().int(),
-  type: z.string(),
-  execution_id: z.string(),
-  node_id: z.string().optional(),
-  attempt: z.number().int().optional(),
-  at: time,
-  data: z.record(z.string(), any),
-});
+/** Every event type with its data: the protocol as src/engine/event-schema.ts declares it. */
+export const eventEnvelope = eventSchema;
 
 const executionRow = z.object({
   id: z.string(),
@@ -165,6 +159,7 @@ export const RESPONSES: Record<string, z.ZodType> = {
   "get /openapi.json": z.record(z.string(), any),
   "get /schemas/workflow.json": z.record(z.string(), any),
   "get /schemas/template.json": z.record(z.string(), any),
+  "get /schemas/events.json": z.record(z.string(), any),
   "post /v1/workflows": workflowVersion.omit({}).extend({ definition: any }),
   "get /v1/workflows": page(
     workflowSummary.extend({

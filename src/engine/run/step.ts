@@ -4,6 +4,7 @@
 // step would cost the per-node time the engine is measured by.
 import { childEvent, childIdOf, childOutcome, childWait } from "../child";
 import { TERMINAL_EXECUTION } from "../events";
+import type { ItemCounts } from "../map";
 import { redrivePlan } from "../redrive";
 import { dueWaits, plan } from "../scheduler";
 import type { RunInput, RunResult, StepResult } from "./messages";
@@ -195,7 +196,7 @@ function tick(st: Step, input: Extract<RunInput, { type: "timerFired" }>): void 
 }
 
 /** A waiting node whose time came: a parked map runs again, an event wait times out, a sleep is over. */
-function settleWait(st: Step, node: NodeRecord, counts: unknown): void {
+function settleWait(st: Step, node: NodeRecord, counts: ItemCounts | undefined): void {
   if (node.kind === "map") unpark(st, node, counts);
   else if (RESUMING_KINDS.has(node.kind))
     resumeNode(st, node, node.wait_event ?? "timer", { timed_out: true, at: iso(st.now) });
@@ -209,7 +210,7 @@ function settleWait(st: Step, node: NodeRecord, counts: unknown): void {
   else succeedNode(st, node, { woke_at: iso(st.now) });
 }
 
-function unpark(st: Step, node: NodeRecord, counts: unknown): void {
+function unpark(st: Step, node: NodeRecord, counts: ItemCounts | undefined): void {
   Object.assign(node, { status: "running", due_at: null });
   st.emit("node.progress", node, { items: counts, reason: "resumed" });
 }

@@ -2,6 +2,7 @@
 // event (the event log is what clients fold); what must happen outside is pushed as a command.
 import { childIdOf } from "../child";
 import { TERMINAL_NODE, executionEventType, type EventType, type ExecutionStatus } from "../events";
+import type { EventData } from "../event-schema";
 import { DEFAULT_RETRY_POLICY, decideRetry, type AttemptError } from "../retry";
 import type { RunCommand, StepResult } from "./messages";
 import { nodeRecord, type NodeRecord, type RunState } from "./state";
@@ -36,7 +37,7 @@ export class Step {
     return r;
   }
 
-  emit(type: EventType, node: NodeRecord | null, data: Record<string, unknown>): void {
+  emit<T extends EventType>(type: T, node: NodeRecord | null, data: EventData<T>): void {
     const exec = this.s.exec;
     const seq = ++this.s.lastSeq;
     const attempt = node ? node.attempt : null;

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { validateDefinition } from "../../../../src/engine/dag";
 import type { RunCommand, RunInput, StepResult } from "../../../../src/engine/run/messages";
 import { newExecution, pendingNode, runState, unprojected, type RunState } from "../../../../src/engine/run/state";
-import { projectionRetryDelay, step } from "../../../../src/engine/run/step";
+import { projectionRetryDelay, step as rawStep } from "../../../../src/engine/run/step";
+import { eventSchema } from "../../../../src/engine/event-schema";
 import { kindSpecs } from "../../../../src/nodes";
 
 const T0 = 1_000_000;
@@ -58,6 +59,28 @@ const failed = (nodeId: string, attempt: number, retryable = true): RunInput => 
   attempt,
   result: { ok: false, error: { code: "http_503", message: "down", retryable } },
 });
+
+/**
+ * The reducer under test, with every event it emits held to the declared protocol (src/engine/event-schema.ts) as
+ * clients receive it: every test here is also a test that no event type or field drifts from it.
+ */
+const step = (...args: Parameters<typeof rawStep>): StepResult => {
+  const r = rawStep(...args);
+  for (const c of r.commands) {
+    if (c.type !== "emit") continue;
+    const { nodeId, at, ...e } = c.event;
+    const wire = {
+      ...e,
+      execution_id: "ex_test",
+      ...(nodeId ? { node_id: nodeId } : {}),
+      attempt: e.attempt ?? undefined,
+      at: new Date(at).toISOString(),
+    };
+    const parsed = eventSchema.safeParse(JSON.parse(JSON.stringify(wire)));
+    if (!parsed.success) throw new Error(`${e.type} is off the protocol: ${parsed.error.message}`);
+  }
+  return r;
+};
 
 /** The events a step emitted, as "type" or "type:node". */
 const events = (r: StepResult) =>
