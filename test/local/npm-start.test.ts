@@ -275,7 +275,8 @@ describe("npm start", () => {
       const script = cf.state.scripts.get("edgeflow");
       expect([...(script?.secrets.keys() ?? [])].sort()).toEqual(["METRICS_TOKEN", "SECRETS_KEY"]);
       expect(script?.crons).toEqual(["* * * * *"]);
-      expect(script?.migrationTag).toBe("v4");
+      // The last [[migrations]] tag of wrangler.toml: v5 added ConnectionObject, v6 CheckerObject.
+      expect(script?.migrationTag).toBe("v6");
       // The dashboard went up as the Worker's static assets, built in the deploy from the sources alone.
       expect(script?.assets?.get("/index.html")?.toString()).toContain('<div id="root">');
       expect(script?.assetsConfig).toMatchObject({
