@@ -1,0 +1,270 @@
+// npm run bench:http: Edgeflow over real sockets, as a client meets it. Starts `npm start` fresh (its own state
+// folder and port) and, beside it under the same wrangler dev, a bare Worker that answers "ok" (the floor); then
+// measures from this process: the floor, Edgeflow's unauthenticated 401, 1-step and 10-step start-and-wait
+// (Prefer: wait), the same with POST + SSE stream, and 100 concurrent 10-step chains; with server CPU per execution
+// read from /proc (utime + stime) for the engine's workerd and for the whole `npm start` tree. Writes its section of
+// bench/RESULTS.md. Usage: npm run bench:http [-- --runs 100]
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { d1 } from "../scripts/lib/d1.mjs";
+
+const args = process.argv.slice(2);
+const RUNS = Number(args[args.indexOf("--runs") + 1]) || 100;
+const PORT = 8795;
+const FLOOR_PORT = 8796;
+const BASE = `http://127.0.0.1:${PORT}`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)];
+const fmt = (x, d = 1) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
+
+function procStat(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return { ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]) };
+}
+
+/** CPU ms so far of the process tree under `root`: all of it, and its workerd processes alone. */
+function treeCpu(root) {
+  const procs = new Map();
+  for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      const s = procStat(p);
+      procs.set(Number(p), { ...s, cmd: readFileSync(`/proc/${p}/cmdline`, "utf8") });
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const inTree = (pid) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 30; hops++) {
+      if (p === root) return true;
+      p = procs.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  let all = 0,
+    workerd = 0;
+  for (const [pid, p] of procs) {
+    if (!inTree(pid)) continue;
+    all += p.cpuTicks;
+    if (p.cmd.includes("workerd")) workerd += p.cpuTicks;
+  }
+  return { all: all * 10, workerd: workerd * 10 }; // USER_HZ = 100
+}
+
+async function waitUp(url, ms = 120_000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not come up`);
+    await sleep(250);
+  }
+}
+
+function startEdgeflow() {
+  const dir = mkdtempSync(join(tmpdir(), "edgeflow-bench-http-"));
+  const child = spawn(process.execPath, ["scripts/start.mjs"], {
+    env: { ...process.env, PORT: String(PORT), EDGEFLOW_PERSIST_TO: dir, WRANGLER_SEND_METRICS: "false" },
+    stdio: ["ignore", "ignore", "inherit"],
+    detached: true,
+  });
+  return { child, dir };
+}
+
+function startFloor() {
+  const dir = mkdtempSync(join(tmpdir(), "edgeflow-bench-floor-"));
+  writeFileSync(join(dir, "worker.js"), 'export default { fetch() { return new Response("ok"); } };\n');
+  writeFileSync(join(dir, "wrangler.toml"), 'name = "floor"\nmain = "worker.js"\ncompatibility_date = "2026-11-01"\n');
+  return spawn(
+    "npx",
+    ["wrangler", "dev", "--port", String(FLOOR_PORT), "--ip", "127.0.0.1", "--config", join(dir, "wrangler.toml")],
+    {
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      stdio: ["ignore", "ignore", "ignore"],
+      detached: true,
+    },
+  );
+}
+
+async function series(label, n, fn) {
+  for (let i = 0; i < Math.min(10, n); i++) await fn();
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    ms.push(performance.now() - t);
+  }
+  const r = { median: quantile(ms, 0.5), p99: quantile(ms, 0.99) };
+  console.log(`  ${label}: median ${fmt(r.median)} ms, p99 ${fmt(r.p99)} ms`);
+  return r;
+}
+
+async function main() {
+  const floor = startFloor();
+  const { child, dir } = startEdgeflow();
+  const stop = () => {
+    for (const p of [floor, child])
+      try {
+        process.kill(-p.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+  };
+  process.on("exit", stop);
+  try {
+    await Promise.all([waitUp(`${BASE}/health`), waitUp(`http://127.0.0.1:${FLOOR_PORT}/`)]);
+    const key = readFileSync(join(dir, "dev-api-key"), "utf8").trim();
+    // The bench drives one key far past a client's rate; its own limit (a per-key override) keeps 429s out of the figures.
+    d1("UPDATE api_keys SET rate_limit_per_minute = 1000000", { persistTo: dir });
+    const auth = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+    const chain = async (n) =>
+      (
+        await (
+          await fetch(`${BASE}/v1/workflows`, {
+            method: "POST",
+            headers: auth,
+            body: JSON.stringify({
+              name: `http-chain-${n}`,
+              nodes: Array.from({ length: n }, (_, i) => ({
+                id: `n${i}`,
+                kind: "transform",
+                ...(i ? { needs: [`n${i - 1}`] } : {}),
+                config: { expression: String(i) },
+              })),
+            }),
+          })
+        ).json()
+      ).id;
+    const one = await chain(1);
+    const ten = await chain(10);
+    const startAndWait = async (wf) => {
+      const res = await fetch(`${BASE}/v1/workflows/${wf}/executions`, {
+        method: "POST",
+        headers: { ...auth, prefer: "wait=30" },
+        body: "{}",
+      });
+      const body = await res.json();
+      if (body.status !== "succeeded") throw new Error(`HTTP ${res.status} ${body.code ?? body.status}`);
+    };
+    const postAndStream = async (wf) => {
+      const { id } = await (
+        await fetch(`${BASE}/v1/workflows/${wf}/executions`, { method: "POST", headers: auth, body: "{}" })
+      ).json();
+      const res = await fetch(`${BASE}/v1/executions/${id}/stream`, {
+        headers: { ...auth, accept: "text/event-stream" },
+      });
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      let seen = "";
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`stream of ${id} ended early`);
+        seen += decoder.decode(value, { stream: true });
+        if (seen.includes('"type":"execution.succeeded"')) break;
+      }
+      await reader.cancel();
+    };
+    const cpuOf = async (label, n, fn) => {
+      const before = treeCpu(child.pid);
+      const r = await series(label, n, fn);
+      const after = treeCpu(child.pid);
+      const runs = n + Math.min(10, n);
+      r.cpuEngine = (after.workerd - before.workerd) / runs;
+      r.cpuTree = (after.all - before.all) / runs;
+      console.log(
+        `    server CPU per execution: engine workerd ${fmt(r.cpuEngine)} ms, whole npm start tree ${fmt(r.cpuTree)} ms`,
+      );
+      return r;
+    };
+
+    console.log(
+      `\nHTTP bench: npm start on ${BASE}, a bare Worker on :${FLOOR_PORT} (both wrangler dev), ${RUNS} runs each`,
+    );
+    const bare = await series("bare Worker (the floor)", RUNS, async () => {
+      await (await fetch(`http://127.0.0.1:${FLOOR_PORT}/`)).text();
+    });
+    const unauth = await series("Edgeflow 401 (no key)", RUNS, async () => {
+      const res = await fetch(`${BASE}/v1/workflows`);
+      await res.text();
+      if (res.status !== 401) throw new Error(`expected 401, got ${res.status}`);
+    });
+    const wait1 = await cpuOf("1-step start-and-wait (Prefer: wait)", RUNS, () => startAndWait(one));
+    const wait10 = await cpuOf("10-step start-and-wait", RUNS, () => startAndWait(ten));
+    const stream1 = await cpuOf("1-step POST + SSE to execution.succeeded", RUNS, () => postAndStream(one));
+    const stream10 = await cpuOf("10-step POST + SSE", RUNS, () => postAndStream(ten));
+
+    const before = treeCpu(child.pid);
+    const t0 = performance.now();
+    let errors = 0;
+    const reasons = new Map();
+    const each = (
+      await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const t = performance.now();
+          try {
+            await startAndWait(ten);
+            return performance.now() - t;
+          } catch (err) {
+            errors++;
+            reasons.set(err.message, (reasons.get(err.message) ?? 0) + 1);
+            return null;
+          }
+        }),
+      )
+    ).filter((x) => x !== null);
+    const wall = performance.now() - t0;
+    const cpu = treeCpu(child.pid);
+    const conc = {
+      perSec: 100 / (wall / 1000),
+      p50: quantile(each, 0.5),
+      p99: quantile(each, 0.99),
+      errors,
+      cpuEngine: (cpu.workerd - before.workerd) / 100,
+    };
+    console.log(
+      `  100 concurrent 10-step chains: ${fmt(conc.perSec)} executions/s, p50 ${fmt(conc.p50)} ms, p99 ${fmt(conc.p99)} ms, ${errors} errors, engine CPU ${fmt(conc.cpuEngine)} ms/execution`,
+    );
+    const why = [...reasons].map(([m, c]) => `${c} × ${m}`).join("; ");
+    if (why) console.log(`    errors: ${why}`);
+
+    const x = (r) => fmt(r.median / bare.median, 2);
+    const rows = [
+      "## Over real sockets (npm run bench:http)",
+      "",
+      `Measured ${new Date().toISOString()} by \`npm run bench:http\` (${RUNS} sequential runs per row after 10 warm-up; 2-core machine; npm start and a bare Worker under the same wrangler dev; CPU from /proc).`,
+      "",
+      "| row | median ms | p99 ms | × floor (median) | engine workerd CPU ms/execution | npm start tree CPU ms/execution |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      `| bare Worker (floor) | ${fmt(bare.median)} | ${fmt(bare.p99)} | 1.00 | - | - |`,
+      `| Edgeflow 401 (no key) | ${fmt(unauth.median)} | ${fmt(unauth.p99)} | ${x(unauth)} | - | - |`,
+      `| 1-step start-and-wait | ${fmt(wait1.median)} | ${fmt(wait1.p99)} | ${x(wait1)} | ${fmt(wait1.cpuEngine)} | ${fmt(wait1.cpuTree)} |`,
+      `| 10-step start-and-wait | ${fmt(wait10.median)} | ${fmt(wait10.p99)} | ${x(wait10)} | ${fmt(wait10.cpuEngine)} | ${fmt(wait10.cpuTree)} |`,
+      `| 1-step POST + SSE | ${fmt(stream1.median)} | ${fmt(stream1.p99)} | ${x(stream1)} | ${fmt(stream1.cpuEngine)} | ${fmt(stream1.cpuTree)} |`,
+      `| 10-step POST + SSE | ${fmt(stream10.median)} | ${fmt(stream10.p99)} | ${x(stream10)} | ${fmt(stream10.cpuEngine)} | ${fmt(stream10.cpuTree)} |`,
+      `| 100 concurrent 10-step chains | ${fmt(conc.perSec)} exec/s | p50 ${fmt(conc.p50)} / p99 ${fmt(conc.p99)} | - | ${fmt(conc.cpuEngine)} | - |`,
+      ...(why ? ["", `Errors of the concurrent row: ${why}.`] : []),
+      "",
+      `Targets (#36): 401 ≤ 1.5× floor (now ${x(unauth)}×); 1-step ≤ 3× floor and ≤ 10 ms engine CPU (now ${x(wait1)}×, ${fmt(wait1.cpuEngine)} ms); 10-step ≤ 4× floor and ≤ 15 ms (now ${x(wait10)}×, ${fmt(wait10.cpuEngine)} ms); 100 concurrent ≥ 100 exec/s with 0 errors (now ${fmt(conc.perSec)}, ${errors} errors).`,
+      "",
+    ].join("\n");
+    console.log(`\n${rows}`);
+    const file = "bench/RESULTS.md";
+    const current = readFileSync(file, "utf8");
+    const start = current.indexOf("## Over real sockets (npm run bench:http)");
+    const end = start < 0 ? -1 : current.indexOf("\n## ", start + 3);
+    const next =
+      start < 0
+        ? `${current.trimEnd()}\n\n${rows}`
+        : `${current.slice(0, start)}${rows}${end < 0 ? "" : current.slice(end + 1)}`;
+    writeFileSync(file, next);
+  } finally {
+    stop();
+  }
+  process.exit(0);
+}
+
+await main();
