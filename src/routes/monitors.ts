@@ -6,6 +6,7 @@ import { newId } from "../lib/ids";
 import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
 import { emailSender, EmailUnconfigured } from "../lib/email";
+import { getConnection } from "../db/connections-repo";
 import { openWebhookSecret, sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -111,6 +112,24 @@ function vetTargets(
   if (errors.length) throw new AppError(400, "validation_failed", "The monitor is invalid.", { errors });
 }
 
+/** A check that names a connection the tenant does not have could never see its site: refused when saved. */
+async function vetConnection(
+  db: Parameters<typeof getConnection>[0],
+  tenantId: string,
+  check: { kind: string; connection?: string | undefined } | undefined,
+): Promise<void> {
+  const name = check?.kind === "http" ? check.connection : undefined;
+  if (name === undefined || (await getConnection(db, tenantId, name))) return;
+  throw new AppError(
+    422,
+    "connection_not_found",
+    `No connection named ${name}; create it with PUT /v1/connections/${name}.`,
+    {
+      errors: [{ path: "check.connection", message: `no connection named ${name}` }],
+    },
+  );
+}
+
 function notFound(id: string): AppError {
   return new AppError(404, "monitor_not_found", `Monitor ${id} does not exist.`);
 }
@@ -137,6 +156,7 @@ export const monitors = new Hono<AppEnv>()
     vetTargets(c.env, value);
     const db = c.get("db").db;
     const tenantId = c.get("tenantId");
+    await vetConnection(db, tenantId, value.check);
     const result = await idempotentCreate(
       db,
       { tenantId, scope: "monitor", key, request: value, id: newId("mon") },
@@ -185,6 +205,7 @@ export const monitors = new Hono<AppEnv>()
     const { value } = await readJson(c, monitorPatch);
     vetTargets(c.env, value);
     const db = c.get("db").db;
+    await vetConnection(db, c.get("tenantId"), value.check);
     const id = c.req.param("id");
     const patch: Partial<cron.MonitorRow> = { ...value, updated_at: Date.now() };
     if (value.check) {

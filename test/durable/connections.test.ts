@@ -189,6 +189,18 @@ describe("OAuth2 connections", () => {
         alert: { webhook_url: target(`/hooks/${id}`) },
       })
     ).body;
+    // A check naming a connection the tenant does not have could never see its site: refused when saved.
+    const unknown = await api.post("/v1/monitors", {
+      name: "typo",
+      check: { kind: "http", url: target("/oauth/api/me"), connection: "no-such-idp" },
+      interval_seconds: 60,
+      alert: { webhook_url: target(`/hooks/${id}`) },
+    });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body).toMatchObject({
+      code: "connection_not_found",
+      errors: [{ path: "check.connection", message: "no connection named no-such-idp" }],
+    });
     let t = Date.parse(m.next_check_at);
     await tick(t);
     expect((await api.get(`/v1/monitors/${m.id}`)).body.status).toBe("up");
