@@ -78,7 +78,7 @@ export const createMonitor: NodeExecutor<typeof config> = {
       ...(c.headers ? { headers: c.headers } : {}),
       ...(c.connection ? { connection: c.connection } : {}),
     });
-    const email = c.alert_email === undefined ? undefined : recipients(c.alert_email, "alert_email");
+    const email = c.alert_email === undefined ? undefined : recipients(c.alert_email);
     if (email) {
       try {
         emailSender(services.env);
