@@ -65,6 +65,8 @@ const workersPool = (historyShards = 0, overrides: Record<string, string> = {}) 
         METRICS_TOKEN: "metrics-test-token",
         // Email nodes and alerts send from here; miniflare writes what its send_email binding accepts to disk.
         EMAIL_FROM: "edgeflow@alerts.example.com",
+        // Approval links point here: the test client's origin (SELF.fetch answers any host).
+        PUBLIC_URL: "http://edgeflow.test",
         // Small enough for a test to fill; no other test runs more than 20 at once for one tenant.
         MAX_RUNNING_EXECUTIONS_PER_TENANT: "20",
         // A 10,000-item map then runs as 20 alarm invocations.

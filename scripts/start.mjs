@@ -55,6 +55,8 @@ try {
 // Email is written to disk by miniflare (wrangler logs each message's .eml path), so a local sender is safe.
 const args = ["dev", "--port", port, "--ip", "127.0.0.1", "--var", "ALLOWED_PRIVATE_HOSTS:127.0.0.1,localhost"];
 args.push("--var", `EMAIL_FROM:${process.env.EMAIL_FROM || "edgeflow@localhost"}`);
+// Approval links in emails and webhooks point at this server.
+args.push("--var", `PUBLIC_URL:${process.env.PUBLIC_URL || base}`);
 if (persistTo) args.push("--persist-to", persistTo);
 const dev = spawn("wrangler", args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
 let cron = null;

@@ -22,6 +22,8 @@ import { schedules, workflowSchedules } from "./routes/schedules";
 import { schemas } from "./routes/schemas";
 import { secretsRoute } from "./routes/secrets";
 import { connectionsRoute } from "./routes/connections";
+import { approvalsRoute } from "./routes/approvals";
+import { approvePage } from "./routes/approve-page";
 import { templates } from "./routes/templates";
 import { streams, streamTickets } from "./routes/streams";
 import { workflows } from "./routes/workflows";
@@ -39,6 +41,8 @@ export const app = new Hono<AppEnv>()
   .route("/", openapi)
   .route("/metrics", metrics)
   .route("/schemas", schemas)
+  // What an approval link opens: the signed token is its authority, so no API key.
+  .route("/approve", approvePage)
   // Streams authenticate themselves (bearer key or single-use ticket), so they sit before the key middleware.
   .route("/v1/executions", streams)
   .options("/v1/*", preflight)
@@ -60,6 +64,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/templates", templates)
   .route("/v1/secrets", secretsRoute)
   .route("/v1/connections", connectionsRoute)
+  .route("/v1/approvals", approvalsRoute)
   .route("/v1/cors", corsRoute)
   .route("/v1/schedules", schedules)
   .route("/v1/executions", executions);

@@ -2,6 +2,7 @@ import { openDb } from "../db/client";
 import { config } from "../env";
 import { recordTick } from "../db/cron-repo";
 import { runRetention, runWatchdog } from "./maintenance";
+import { runApprovals } from "./approvals";
 import { runModelChecks } from "./models";
 import { runMonitors } from "./monitors";
 import { runSchedules } from "./schedules";
@@ -20,6 +21,7 @@ export async function runTick(env: Env, now: number): Promise<Record<string, unk
     watchdog: () => runWatchdog(env, db, now, cfg.WATCHDOG_STALL_SECONDS, cfg.WATCHDOG_GRACE_SECONDS),
     retention: () => runRetention(env, db, now, cfg.RETENTION_DAYS),
     models: () => runModelChecks(env, db, now),
+    approvals: () => runApprovals(env, db, now),
   };
   const names = Object.keys(jobs) as (keyof typeof jobs)[];
   const settled = await Promise.allSettled(names.map((n) => jobs[n]()));

@@ -513,3 +513,92 @@ export const createRequests = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenant_id, t.scope, t.key] }), index("create_requests_created").on(t.created_at)],
 );
+
+/**
+ * An approval node's request for a decision (src/engine/approval.ts has its rules). The row is the truth of who may
+ * decide and whether it is settled: a decision and the tally it completes are one D1 transaction, so a quorum is met
+ * once however many click at the same time.
+ */
+export const approvals = sqliteTable(
+  "approvals",
+  {
+    id: text("id").primaryKey(),
+    tenant_id: text("tenant_id").notNull(),
+    execution_id: text("execution_id").notNull(),
+    workflow_id: text("workflow_id").notNull(),
+    node_id: text("node_id").notNull(),
+    title: text("title").notNull(),
+    message: text("message"),
+    /** Who may decide (addresses or user ids), escalation targets appended as they are added. */
+    approvers: text("approvers", { mode: "json" }).$type<string[]>().notNull(),
+    quorum: integer("quorum").notNull(),
+    /** JSON Schema of a decision's data, or null. */
+    form: text("form", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    email: integer("email", { mode: "boolean" }).notNull(),
+    webhook_url: text("webhook_url"),
+    /** The sealed webhook signing secret ("iv:ciphertext"). */
+    webhook_secret: text("webhook_secret"),
+    remind_every_ms: integer("remind_every_ms"),
+    escalate: text("escalate", { mode: "json" }).$type<{ after_ms: number; to: string[] }[]>().notNull(),
+    timeout_ms: integer("timeout_ms"),
+    timeout_action: text("timeout_action", { enum: ["approve", "reject", "fail"] }),
+    status: text("status", { enum: ["pending", "approved", "rejected", "timed_out", "cancelled"] }).notNull(),
+    created_at: integer("created_at").notNull(),
+    reminders_sent: integer("reminders_sent").notNull(),
+    escalations: integer("escalations").notNull(),
+    /** When the cron next owes it something (a reminder, an escalation, the timeout); null when nothing is owed. */
+    next_action_at: integer("next_action_at"),
+    decided_at: integer("decided_at"),
+    /** When the execution accepted the result (src/engine/approval.ts approvalResult); until then the cron resends. */
+    delivered_at: integer("delivered_at"),
+  },
+  (t) => [
+    index("approvals_tenant_status").on(t.tenant_id, t.status, t.created_at),
+    index("approvals_due").on(t.status, t.next_action_at),
+    index("approvals_undelivered").on(t.delivered_at, t.decided_at),
+    index("approvals_execution").on(t.execution_id),
+  ],
+);
+
+/** One approver's decision: the primary key makes a second click by the same person the same decision. */
+export const approvalDecisions = sqliteTable(
+  "approval_decisions",
+  {
+    approval_id: text("approval_id").notNull(),
+    approver: text("approver").notNull(),
+    decision: text("decision", { enum: ["approve", "reject"] }).notNull(),
+    data: text("data", { mode: "json" }),
+    comment: text("comment"),
+    decided_at: integer("decided_at").notNull(),
+    /** "link" (the signed link) or "api:<key id>" (the API or the dashboard). */
+    via: text("via").notNull(),
+    ip: text("ip"),
+    user_agent: text("user_agent"),
+  },
+  (t) => [primaryKey({ columns: [t.approval_id, t.approver] })],
+);
+
+/**
+ * What an approval tells people (the request, a reminder, an escalation, the outcome), by email or signed webhook:
+ * an outbox row each, sent at once and retried by the cron until delivered or out of attempts.
+ */
+export const approvalNotices = sqliteTable(
+  "approval_notices",
+  {
+    id: text("id").primaryKey(),
+    approval_id: text("approval_id").notNull(),
+    kind: text("kind", { enum: ["requested", "reminder", "escalated", "decided", "timed_out"] }).notNull(),
+    channel: text("channel", { enum: ["email", "webhook"] }).notNull(),
+    /** The address, or null for the webhook. */
+    recipient: text("recipient"),
+    created_at: integer("created_at").notNull(),
+    attempts: integer("attempts").notNull(),
+    delivered_at: integer("delivered_at"),
+    next_attempt_at: integer("next_attempt_at"),
+    last_error: text("last_error"),
+  },
+  (t) => [
+    index("approval_notices_pending").on(t.delivered_at, t.next_attempt_at),
+    index("approval_notices_approval").on(t.approval_id, t.created_at),
+  ],
+);

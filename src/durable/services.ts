@@ -1,8 +1,11 @@
 import { openDb } from "../db/client";
 import type { ExecRecord, ExecutionStore } from "../db/execution-store";
 import { getBudget, getSecrets } from "../db/repo";
-import { open } from "../lib/secret-box";
+import { open, SecretsUnconfigured } from "../lib/secret-box";
 import { sendMail } from "../lib/send-mail";
+import { EmailUnconfigured } from "../lib/email";
+import { openApproval } from "../services/approvals";
+import { ApprovalUnconfigured } from "../services/approval-notices";
 import { childTraceparent, traceIdFrom } from "../lib/trace";
 import { config } from "../env";
 import type { RunServices } from "../nodes/types";
@@ -74,6 +77,16 @@ export function runServices(
       await tenantStub(env, exec.tenant_id).settleLlm(id, cost);
     },
     sendMail: (mail) => sendMail(env, mail),
+    openApproval: async (req) => {
+      const ids = { tenantId: exec.tenant_id, executionId: exec.id, workflowId: exec.workflow_id, nodeId };
+      try {
+        return { ok: true, id: (await openApproval(env, db(), { ...req, ...ids })).id };
+      } catch (err) {
+        const lasting = err instanceof ApprovalUnconfigured || err instanceof EmailUnconfigured;
+        if (!lasting && !(err instanceof SecretsUnconfigured)) throw err;
+        return { ok: false, code: "approval_unconfigured", message: err.message };
+      }
+    },
     connectionToken: (name, rejected) => connectionToken(env, db(), exec.tenant_id, name, rejected),
     traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
     breaker: (provider) => breakerStub(env, provider),

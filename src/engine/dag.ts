@@ -5,6 +5,7 @@ import { retryPolicySchema } from "./retry";
 import { compile, ExpressionError, templatesIn } from "./expr";
 import { checkReferences } from "./references";
 import { checkJsonSchema } from "./input";
+import { approvalOutlivesRun } from "./approval";
 
 export const MAX_NODES = 1000;
 export const MAX_DEFINITION_BYTES = 256 * 1024;
@@ -49,7 +50,7 @@ export const nodeSchema = z
   .strict();
 
 /** Node kinds whose success does not come from their own attempt: their output is not a result (add a transform). */
-export const NO_RESULT_KINDS: ReadonlySet<string> = new Set(["map", "wait_for_event", "workflow", "sleep"]);
+export const NO_RESULT_KINDS: ReadonlySet<string> = new Set(["map", "wait_for_event", "workflow", "sleep", "approval"]);
 
 /** How long an execution may run, in seconds: a workflow's default, a start's override, a child's. */
 export const executionTimeoutSeconds = z
@@ -146,6 +147,7 @@ export function validateDefinition(raw: unknown, kinds: Record<string, NodeKindS
     if (new Set(n.needs).size !== n.needs.length)
       errors.push({ path: `nodes[${i}].needs`, message: "duplicate entries" });
     errors.push(...checkNode(n, ["nodes", i], kinds));
+    if (n.kind === "approval") errors.push(...approvalOutlivesRun(n.config, def.timeout_seconds, `nodes[${i}]`));
     for (const field of ["result", "artifacts"] as const)
       if (n[field] && NO_RESULT_KINDS.has(n.kind))
         errors.push({

@@ -1,4 +1,5 @@
 // Event types and the one envelope every transport carries; written by the ExecutionObject, read by routes and streams.
+import { approvalNodeEvent } from "./approval";
 import type { EventTypeName } from "./event-schema";
 
 export const EXECUTION_STATUSES = [
@@ -55,7 +56,7 @@ export function executionEventType(status: ExecutionStatus): EventType {
 
 /**
  * The event names an execution's `wait_for_event` nodes wait for (map items cannot be waits), and the approvals its
- * agent nodes wait for now; or null when a wait_for_event node has a templated name not rendered yet: then any name
+ * agent nodes wait for now, and each approval node's; or null when a wait_for_event node has a templated name not rendered yet: then any name
  * may still be the one it will wait for.
  */
 export function eventNames(
@@ -70,6 +71,8 @@ export function eventNames(
     else if (rendered.has(n.id)) names.add(rendered.get(n.id) as string);
     else return null;
   }
+  // An approval node's event is its own, known before it runs: a decision may come before the node waits.
+  for (const n of definition.nodes.filter((x) => x.kind === "approval")) names.add(approvalNodeEvent(n.id));
   // An agent's approval is named for its step once it waits; before, and once decided, it is nobody's event.
   for (const n of definition.nodes.filter((x) => x.kind === "agent")) {
     const event = rendered.get(n.id);

@@ -11,7 +11,7 @@ export const MAX_MAP_ITEMS = 50_000;
 /** The assembled output is stored, streamed and projected like any node output: past this it is refused. */
 export const MAX_MAP_OUTPUT_BYTES = 1_000_000;
 /** Kinds an item cannot be: a map of maps, and kinds that park the node on timers or named events. */
-const NOT_AN_ITEM_KIND = new Set(["map", "sleep", "wait_for_event"]);
+const NOT_AN_ITEM_KIND = new Set(["map", "sleep", "wait_for_event", "approval"]);
 
 const templateSchema = z
   .object({

@@ -1,6 +1,7 @@
 import type { NodeKindSpec } from "../engine/dag";
 import { mapSpec } from "../engine/map";
 import { agent } from "./agent";
+import { approval } from "./approval";
 import { email } from "./email";
 import { http } from "./http";
 import { llm } from "./llm";
@@ -17,6 +18,7 @@ export const executors: Record<string, NodeExecutor> = {
   agent,
   transform,
   email,
+  approval,
   sleep,
   wait_for_event: waitForEvent,
   create_monitor: createMonitor,

@@ -93,6 +93,11 @@ export interface RunServices {
    * API just refused, to be replaced. Failures are values.
    */
   connectionToken(name: string, rejected: string | null): Promise<TokenResult>;
+  /**
+   * Open the approval this attempt asks for (once: a re-run gets the same one) and send its first notices. What the
+   * deployment lacks for it (PUBLIC_URL, email, SECRETS_KEY) is a value; a notice that fails is retried by the cron.
+   */
+  openApproval(req: ApprovalRequest): Promise<{ ok: true; id: string } | { ok: false; code: string; message: string }>;
   /** Register a monitor for the tenant (insert once by id); a second one on the same check is refused as a value. */
   createMonitor(
     row: NewMonitor,
@@ -120,6 +125,22 @@ export interface NewMonitor {
   /** Sealed signing secret. */
   secret: string;
   expires_at: number | null;
+  now: number;
+}
+
+export interface ApprovalRequest {
+  /** The attempt's idempotency key. */
+  key: string;
+  title: string;
+  message: string | null;
+  approvers: string[];
+  quorum: number;
+  form: Record<string, unknown> | null;
+  email: boolean;
+  webhook: { url: string; secret: string } | null;
+  remind_every_ms: number | null;
+  escalate: { after_ms: number; to: string[] }[];
+  timeout: { after_ms: number; action: "approve" | "reject" | "fail" } | null;
   now: number;
 }
 

@@ -23,6 +23,7 @@ import { monitorCreate, monitorPatch } from "./monitors";
 import { scheduleCreate, schedulePatch } from "./schedules";
 import { secretBody } from "./secrets";
 import { connectionBody } from "../engine/connection";
+import { approvalsQuery, decisionBody } from "./approvals";
 import { ticketBody } from "./streams";
 import { instantiateBody } from "./templates";
 import { getWorkflowQuery, listWorkflowsQuery, publishQuery } from "./workflows";
@@ -524,6 +525,58 @@ export const OPERATIONS: Operation[] = [
     summary: "Delete a connection and its cached token",
     tag: "connections",
     ok: 204,
+  },
+  {
+    method: "get",
+    path: "/v1/approvals",
+    summary: "The approvals inbox: by assignee (an address or a user id), status or execution, newest first",
+    tag: "approvals",
+    ok: 200,
+    query: approvalsQuery,
+  },
+  {
+    method: "get",
+    path: "/v1/approvals/{id}",
+    summary: "One approval: its decisions (who, when, from where) and its notices",
+    tag: "approvals",
+    ok: 200,
+  },
+  {
+    method: "post",
+    path: "/v1/approvals/{id}/decisions",
+    summary: "Decide as one of the approvers (201; the same decision again answers 200, a different one 409)",
+    tag: "approvals",
+    ok: 201,
+    alsoOk: [200],
+    body: decisionBody,
+  },
+  {
+    method: "get",
+    path: "/approve/{token}",
+    summary: "The confirm page an approval link opens (HTML, no script); it decides nothing",
+    tag: "approvals",
+    ok: 200,
+    public: true,
+    content: { "text/html": "The approval and a form to approve or reject it." },
+  },
+  {
+    method: "post",
+    path: "/approve/{token}",
+    summary:
+      "Decide through a signed link: a form post (decision=approve|reject, comment, data.<field>); 403 for a forged or foreign link, 410 once expired, used or closed, 422 when the form's data does not match",
+    tag: "approvals",
+    ok: 200,
+    public: true,
+    content: { "text/html": "What was recorded." },
+  },
+  {
+    method: "get",
+    path: "/approve/_/page.css",
+    summary: "The confirm page's stylesheet",
+    tag: "approvals",
+    ok: 200,
+    public: true,
+    content: { "text/css": "The stylesheet." },
   },
   { method: "get", path: "/v1/cors", summary: "Browser origins allowed for this tenant", tag: "operations", ok: 200 },
   {

@@ -1,6 +1,7 @@
 // What each route answers on success, as zod: the OpenAPI document's response schemas, and what the test client
 // checks every response body against. Nullable fields are null when unset, never missing.
 import { z } from "zod";
+import { APPROVAL_STATUSES, TIMEOUT_ACTIONS } from "../engine/approval";
 import { eventSchema } from "../engine/event-schema";
 import { EXECUTION_STATUSES, ITEM_STATUSES } from "../engine/events";
 import { executionView } from "../engine/views";
@@ -27,6 +28,54 @@ const connectionView = z.object({
   last_token_at: nullableTime,
   created_at: time,
   updated_at: time,
+});
+
+const approvalDecision = z.object({
+  approver: z.string(),
+  decision: z.enum(["approve", "reject"]),
+  data: any,
+  comment: z.string().nullable(),
+  decided_at: time,
+  /** "link" (a signed link) or "api:<key id>". */
+  via: z.string(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+});
+
+const approvalView = z.object({
+  id: z.string(),
+  status: z.enum(APPROVAL_STATUSES),
+  title: z.string(),
+  message: z.string().nullable(),
+  execution_id: z.string(),
+  workflow_id: z.string(),
+  node_id: z.string(),
+  approvers: z.array(z.string()),
+  quorum: z.number().int(),
+  form: z.record(z.string(), any).nullable(),
+  channels: z.object({ email: z.boolean(), webhook_url: z.string().nullable() }),
+  remind_every_ms: z.number().int().nullable(),
+  escalate: z.array(z.object({ after_ms: z.number().int(), to: z.array(z.string()) })),
+  timeout: z.object({ after_ms: z.number().int(), action: z.enum(TIMEOUT_ACTIONS).nullable() }).nullable(),
+  expires_at: nullableTime,
+  created_at: time,
+  next_action_at: nullableTime,
+  reminders_sent: z.number().int(),
+  escalations: z.number().int(),
+  decided_at: nullableTime,
+  decisions: z.array(approvalDecision),
+});
+
+const approvalNotice = z.object({
+  id: z.string(),
+  kind: z.enum(["requested", "reminder", "escalated", "decided", "timed_out"]),
+  channel: z.enum(["email", "webhook"]),
+  recipient: z.string().nullable(),
+  created_at: time,
+  attempts: z.number().int(),
+  delivered_at: nullableTime,
+  next_attempt_at: nullableTime,
+  last_error: z.string().nullable(),
 });
 
 /** Every event type with its data: the protocol as src/engine/event-schema.ts declares it. */
@@ -331,6 +380,16 @@ export const RESPONSES: Record<string, z.ZodType> = {
     }),
   ),
   "post /v1/templates/{name}/instantiate": workflowVersion.extend({ template: z.string().optional() }).catchall(any),
+  "get /v1/approvals": page(approvalView),
+  "get /v1/approvals/{id}": approvalView.extend({ notices: z.array(approvalNotice) }),
+  "post /v1/approvals/{id}/decisions": z.object({
+    decision: approvalDecision,
+    /** The approver had decided this before; nothing changed. */
+    replayed: z.boolean(),
+    /** This decision settled the approval. */
+    settled: z.boolean(),
+    approval: approvalView,
+  }),
   "get /v1/connections": list(connectionView),
   "get /v1/connections/{name}": connectionView,
   "put /v1/connections/{name}": connectionView,

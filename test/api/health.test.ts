@@ -67,6 +67,7 @@ describe("GET /health", () => {
       "0020_monitor_unreachable.sql",
       "0021_alert_channels.sql",
       "0022_connections.sql",
+      "0023_approvals.sql",
     ]);
   });
 

@@ -38,6 +38,7 @@ describe("OpenAPI document", () => {
     const kinds = schema.properties.nodes.items.oneOf.map((v: any) => v.properties.kind.const).sort();
     expect(kinds).toEqual([
       "agent",
+      "approval",
       "create_monitor",
       "email",
       "http",

@@ -11,6 +11,7 @@ import {
   bodyFor,
   concretePath,
   operationsOf,
+  askingDefinition,
   waitingDefinition,
   type Ids,
   type Op,
@@ -78,8 +79,13 @@ async function ownedObjects(monitor: unknown): Promise<Ids> {
     })
   ).body.id as string;
   const cv = (await call("POST", "/v1/conversations", { workflow_id: wf })).body.id as string;
-  for (const id of [owned, ex, fwf, done, sc, mo, wf, cv]) expect(id, "an owned object was not created").toBeTruthy();
-  return { wf, ex, done, sc, mo, cv };
+  const asks = (await call("POST", "/v1/workflows", askingDefinition)).body.id as string;
+  const asking = (await call("POST", `/v1/workflows/${asks}/executions`, { input: {} })).body.id as string;
+  await settledOrWaiting(asking, "ask", "waiting");
+  const ap = (await call("GET", `/v1/approvals?execution_id=${asking}`)).body.data?.[0]?.id as string;
+  for (const id of [owned, ex, fwf, done, sc, mo, wf, cv, ap])
+    expect(id, "an owned object was not created").toBeTruthy();
+  return { wf, ex, done, sc, mo, cv, ap };
 }
 
 describe("gate: malformed input over real sockets against npm start", () => {

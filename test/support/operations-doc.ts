@@ -20,7 +20,7 @@ export interface JsonSchema {
   pattern?: string;
 }
 
-export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo" | "cv", string>;
+export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo" | "cv" | "ap", string>;
 
 export interface OpenApiDoc {
   paths: Record<
@@ -66,6 +66,7 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
       client_secret: "matrix-secret",
     },
     "PUT /v1/cors": { origins: ["https://app.example.com"] },
+    "POST /v1/approvals/{id}/decisions": { as: "matrix-approver", decision: "approve" },
     "POST /v1/conversations": { workflow_id: ids.wf },
     "POST /v1/conversations/{id}/messages": { content: "hello" },
     "POST /v1/chat": { id: ids.cv, messages: [{ role: "user", parts: [{ type: "text", text: "hello" }] }] },
@@ -91,7 +92,9 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
           ? ids.sc
           : resource === "conversations" || resource === "chat"
             ? ids.cv
-            : ids.mo;
+            : resource === "approvals"
+              ? ids.ap
+              : ids.mo;
   return op.path
     .replace("{id}", id)
     .replace("{node_id}", "m")
@@ -105,6 +108,12 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
           : "MATRIX_SECRET",
     );
 }
+
+/** A run that waits on an approval a user id decides (no email): the approval routes' owned object. */
+export const askingDefinition = {
+  name: "asks",
+  nodes: [{ id: "ask", kind: "approval", config: { title: "matrix", approvers: ["matrix-approver"] } }],
+};
 
 /** The owned workflow the gates aim at: it waits for an event that never comes, then maps, so it stays running. */
 export const waitingDefinition = {

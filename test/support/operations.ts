@@ -5,6 +5,7 @@ import { run, target, waitFor, waitForNode, type Client } from "./api";
 import {
   bodyFor as docBodyFor,
   operationsOf,
+  askingDefinition,
   waitingDefinition,
   type Ids,
   type OpenApiDoc,
@@ -19,7 +20,8 @@ export async function documentedOperations(): Promise<Op[]> {
 }
 
 /**
- * One workflow, a waiting execution, a finished one, a schedule, a monitor, a secret and a connection, all owned by
+ * One workflow, a waiting execution, a finished one, a schedule, a monitor, a secret, a connection and an approval,
+ * all owned by
  * `api`'s tenant.
  */
 export async function ownedObjects(api: Client): Promise<Ids> {
@@ -54,7 +56,11 @@ export async function ownedObjects(api: Client): Promise<Ids> {
     })
   ).body.id as string;
   const cv = (await api.post("/v1/conversations", { workflow_id: quick })).body.id as string;
-  return { wf, ex, done, sc, mo, cv };
+  // An approval its execution waits on, decided by a user id (no email).
+  const { executionId: asking } = await run(api, askingDefinition);
+  await waitForNode(api, asking, "ask", "waiting");
+  const ap = (await api.get(`/v1/approvals?execution_id=${asking}`)).body.data[0].id as string;
+  return { wf, ex, done, sc, mo, cv, ap };
 }
 
 export function monitorBody() {

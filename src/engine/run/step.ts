@@ -2,6 +2,7 @@
 // here and runs in plain Node; the ExecutionObject (src/durable/execution.ts) persists what changed and performs the
 // commands. `state` is changed in place and returned: the shell owns the one copy, and copying every node on every
 // step would cost the per-node time the engine is measured by.
+import type { ApprovalResult } from "../approval";
 import { childEvent, childIdOf, childOutcome, childWait } from "../child";
 import { TERMINAL_EXECUTION } from "../events";
 import type { ItemCounts } from "../map";
@@ -85,18 +86,13 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
     case "eventReceived":
       if (TERMINAL_EXECUTION.has(exec.status)) break;
       st.emit("event.received", null, { name: input.name, payload: input.payload ?? null });
-      deliver(st, input.name, input.payload, (node) => {
-        const received = { name: input.name, payload: input.payload ?? null, received_at: iso(now) };
-        if (RESUMING_KINDS.has(node.kind)) resumeNode(st, node, input.name, received);
-        else succeedNode(st, node, received);
-      });
+      deliver(st, input.name, input.payload, (node) => woken(st, node, input.name, input.payload, now));
       break;
     case "childFinished":
       if (TERMINAL_EXECUTION.has(exec.status)) break;
-      deliver(st, childEvent(input.childId), input.result, (node) => {
-        if (RESUMING_KINDS.has(node.kind)) resumeNode(st, node, childEvent(input.childId), input.result);
-        else childResult(st, node, childOutcome(input.childId, input.result));
-      });
+      deliver(st, childEvent(input.childId), input.result, (node) =>
+        woken(st, node, childEvent(input.childId), input.result, now),
+      );
       break;
     case "bufferedTaken":
       bufferedTaken(st, input.nodeId, input.event);
@@ -248,16 +244,35 @@ function deliver(st: Step, name: string, payload: unknown, complete: (node: Node
 function bufferedTaken(st: Step, id: string, event: { payload: unknown; received_at: number } | null): void {
   const node = st.node(id);
   if (!event || node.status !== "waiting" || !node.wait_event) return;
-  const childId = childIdOf(node.wait_event);
-  if (RESUMING_KINDS.has(node.kind)) {
-    const value =
-      childId !== null
-        ? event.payload
-        : { name: node.wait_event, payload: event.payload ?? null, received_at: iso(event.received_at) };
-    resumeNode(st, node, node.wait_event, value);
-  } else if (node.kind === "workflow" && childId !== null)
-    childResult(st, node, childOutcome(childId, event.payload as Parameters<typeof childOutcome>[1]));
-  else succeedNode(st, node, { name: node.wait_event, payload: event.payload, received_at: iso(event.received_at) });
+  woken(st, node, node.wait_event, event.payload, event.received_at);
+}
+
+/** What an event (just received, or taken from the inbox) does to the node waiting for it, by the node's kind. */
+function woken(st: Step, node: NodeRecord, name: string, payload: unknown, receivedAt: number): void {
+  const childId = childIdOf(name);
+  const received = { name, payload: payload ?? null, received_at: iso(receivedAt) };
+  if (RESUMING_KINDS.has(node.kind)) resumeNode(st, node, name, childId !== null ? payload : received);
+  else if (node.kind === "approval") approvalSettled(st, node, payload);
+  else if (node.kind === "workflow" && childId !== null)
+    childResult(st, node, childOutcome(childId, payload as Parameters<typeof childOutcome>[1]));
+  else succeedNode(st, node, received);
+}
+
+/** An approval's settled result (src/engine/approval.ts approvalResult): the node's output, or its failure. */
+function approvalSettled(st: Step, node: NodeRecord, payload: unknown): void {
+  const r = payload as ApprovalResult | null;
+  if (r?.ok === true) succeedNode(st, node, r.output);
+  else
+    failNode(
+      st,
+      node,
+      {
+        code: r?.code ?? "invalid_approval",
+        message: r?.message ?? "the approval event carried no result",
+        retryable: false,
+      },
+      "fatal",
+    );
 }
 
 /** A child's end: success is the node's output; anything else is a failed attempt under the node's retry policy. */
