@@ -11,11 +11,13 @@ import { Usage } from "./pages/Usage";
 import { Results } from "./pages/Results";
 import { Conversations } from "./pages/Conversations";
 import { Conversation } from "./pages/Conversation";
+import { Approvals } from "./pages/Approvals";
 import { NotFound } from "./components/Problem";
 
 const NAV = [
   ["/executions", "Executions"],
   ["/workflows", "Workflows"],
+  ["/approvals", "Approvals"],
   ["/schedules", "Schedules & monitors"],
   ["/results", "Results"],
   ["/conversations", "Conversations"],
@@ -35,6 +37,7 @@ function Page({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === "/workflows") return <Workflows />;
   p = match("/workflows/:id", path);
   if (p) return <Workflow key={p.id} id={p.id!} search={search} />;
+  if (path === "/approvals") return <Approvals search={search} />;
   if (path === "/schedules") return <Schedules />;
   if (path === "/usage") return <Usage />;
   if (path === "/results") return <Results search={search} />;

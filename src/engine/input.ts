@@ -52,13 +52,18 @@ export function checkJsonSchema(schema: Record<string, unknown>): string | null 
   }
 }
 
-export function validateInput(schema: Record<string, unknown>, input: unknown): { path: string; message: string }[] {
+/** Where `input` fails `schema`, each path starting at `root` (an execution's input; an approval's decision data). */
+export function validateInput(
+  schema: Record<string, unknown>,
+  input: unknown,
+  root = "input",
+): { path: string; message: string }[] {
   const result = new Validator(schema as Schema, "2020-12", false).validate(input);
   if (result.valid) return [];
   // The innermost errors name the failing keyword; the rest are "properties failed" wrappers.
   const leaves = result.errors.filter((e) => !["properties", "allOf", "items", "$ref"].includes(e.keyword));
   return (leaves.length ? leaves : result.errors).map((e) => ({
-    path: `input${e.instanceLocation.replace(/^#/, "").replace(/\//g, ".")}`,
+    path: `${root}${e.instanceLocation.replace(/^#/, "").replace(/\//g, ".")}`,
     message: e.error,
   }));
 }

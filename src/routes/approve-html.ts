@@ -96,5 +96,5 @@ export function formData(a: ApprovalRow, fields: Record<string, string>): Record
 }
 
 export function decidedText(d: DecisionRow): string {
-  return `You ${d.decision === "approve" ? "approved" : "rejected"} this on ${new Date(d.decided_at).toISOString()}.`;
+  return `You ${d.decision === "approve" ? "approved" : "rejected"} this on ${new Date(d.decided_at).toUTCString()}.`;
 }

@@ -161,7 +161,7 @@ export async function decide(env: Env, db: Db, a: repo.ApprovalRow, d: DecisionI
   if (!a.approvers.includes(d.approver))
     return { ok: false, status: 403, code: "not_an_approver", detail: `${d.approver} is not an approver of ${a.id}.` };
   if (a.form) {
-    const errors = validateInput(a.form, d.data ?? {}).map((e) => ({ ...e, path: e.path ? `data.${e.path}` : "data" }));
+    const errors = validateInput(a.form, d.data ?? {}, "data");
     if (errors.length)
       return {
         ok: false,

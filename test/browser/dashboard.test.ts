@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { axeViolations, launchChromium, screenshot } from "../support/browser";
 import { callLocal, startLocal, type LocalServer } from "../support/local-server";
+import { mailTo } from "../support/mailbox";
 import { startTargetServer } from "../support/target-server";
 
 const run = promisify(execFile);
@@ -264,6 +265,68 @@ describe("dashboard", () => {
     await step(page, "approve").and(page.locator('[data-status="succeeded"]')).waitFor();
     await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");
     await screenshot(page, "execution-event-sent");
+    await page.close();
+  });
+
+  it("asks two people to approve: one decides from the inspector, the other by the emailed link's page", async () => {
+    const since = Date.now();
+    const ann = `ann-${since}@people.example.com`;
+    const wf = await workflow({
+      name: "refund",
+      nodes: [
+        {
+          id: "ask",
+          kind: "approval",
+          config: {
+            title: "Refund order 1042",
+            message: "The customer was charged twice.",
+            approvers: [ann, "lead"],
+            quorum: 2,
+            form: { type: "object", properties: { reason: { type: "string", minLength: 3 } }, required: ["reason"] },
+          },
+        },
+        { id: "refund", kind: "transform", needs: ["ask"], config: { expression: "nodes.ask.output.decision" } },
+      ],
+    });
+    const id = await start(wf);
+    const page = await signedIn();
+    await page.goto(`${local.base}/executions/${id}`);
+    await step(page, "ask").and(page.locator('[data-status="waiting"]')).waitFor();
+    await step(page, "ask").click();
+    await page.getByRole("heading", { name: "Approval" }).waitFor();
+    await page.getByLabel("Decide as").selectOption("lead");
+    await page.getByLabel("Data (JSON", { exact: false }).fill('{"reason": "double charge"}');
+    await page.getByRole("button", { name: "Approve" }).click();
+    await page.getByText("lead approved").waitFor();
+    await screenshot(page, "approval-inspector");
+
+    await page.getByRole("link", { name: "Approvals" }).click();
+    const card = page.getByRole("article", { name: "Refund order 1042" });
+    await card.waitFor();
+    expect(await card.textContent()).toContain("lead approved");
+    await screenshot(page, "approvals-inbox");
+
+    // The other approver has a link by email; the page it opens needs no key and runs no script.
+    let link: string | undefined;
+    for (const end = Date.now() + 10_000; !link && Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
+      link = /http:\/\/127\.0\.0\.1:\d+\/approve\/\S+/.exec(mailTo(ann, since)[0]?.text ?? "")?.[0];
+    expect(link, "the approval email with its link").toBeTruthy();
+    const confirm = await browser.newPage();
+    const scripts: string[] = [];
+    confirm.on("request", (r) => r.resourceType() === "script" && scripts.push(r.url()));
+    await confirm.goto(link!);
+    await confirm.getByRole("heading", { name: "Refund order 1042" }).waitFor();
+    await screenshot(confirm, "approval-confirm", false);
+    await confirm.getByLabel("reason").fill("ok");
+    await confirm.getByRole("button", { name: "Approve" }).click();
+    expect(await confirm.getByRole("alert").textContent()).toContain("data.reason");
+    await confirm.getByLabel("reason").fill("customer charged twice");
+    await confirm.getByRole("button", { name: "Approve" }).click();
+    await confirm.getByRole("heading", { name: "Thank you" }).waitFor();
+    await screenshot(confirm, "approval-decided", false);
+    expect(scripts).toEqual([]);
+    expect(((await settled(id)) as { status: string; nodes?: { output: unknown }[] }).status).toBe("succeeded");
+    await confirm.close();
     await page.close();
   });
 
@@ -569,6 +632,7 @@ describe("dashboard", () => {
       ["results", `/results?workflow=${wf}`, "Results"],
       ["conversations", "/conversations", "Conversations"],
       ["conversation", `/conversations/${cv}`, "Conversation"],
+      ["approvals", "/approvals?status=approved", "Approvals"],
     ];
     for (const [name, path, heading] of pages) {
       await page.goto(`${local.base}${path}`);

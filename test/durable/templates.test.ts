@@ -287,12 +287,24 @@ describe("draft-and-monitor", () => {
       alert_email: [`social-${k}@example.com`],
       check_interval_hours: 1,
       watch_days: 14,
+      approvers: [`editor-${k}@example.com`],
     });
+    // Nothing is published before the editor approves the draft; the emailed link decides.
+    await waitForNode(api, id, "review", "waiting");
+    const [asked] = await mailbox(`editor-${k}@example.com`);
+    expect(asked?.subject).toBe(`Approval needed: Publish "${title}"?`);
+    const link = /http:\/\/edgeflow\.test\/approve\/\S+/.exec(asked?.text ?? "")?.[0] as string;
+    const decided = await exports.default.fetch(link, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "decision=approve",
+    });
+    expect(decided.status).toBe(200);
     const done = await waitFor(api, id);
     expect(done.status).toBe("succeeded");
-    const monitorId = done.nodes[2].output.monitor_id as string;
+    const monitorId = done.nodes[3].output.monitor_id as string;
     // The node's output never carries the signing secret; its owner gets one by rotating it.
-    expect(JSON.stringify(done.nodes[2].output)).not.toContain("whsec_");
+    expect(JSON.stringify(done.nodes[3].output)).not.toContain("whsec_");
     const { webhook_secret } = (await api.post(`/v1/monitors/${monitorId}/secret`)).body;
     await fetch(target(`/_hooks/${k}`), { method: "POST", body: JSON.stringify({ secret: webhook_secret }) });
     return { done, monitorId, inbox: `social-${k}@example.com` };
@@ -305,7 +317,7 @@ describe("draft-and-monitor", () => {
     const k = key("post");
     await limits(k, 1000);
     const { done, monitorId, inbox } = await publish(api, k, "Tom & Jerry's spring sale");
-    const post = done.nodes[1].output.body as { id: string; url: string };
+    const post = done.nodes[2].output.body as { id: string; url: string };
     const monitor = (await api.get(`/v1/monitors/${monitorId}`)).body;
     expect(monitor).toMatchObject({
       name: "post Tom & Jerry's spring sale",
@@ -360,11 +372,43 @@ describe("draft-and-monitor", () => {
     const k = key("shadow");
     await limits(k, 1000);
     const { done, monitorId } = await publish(api, k, "Launch notes");
-    await fetch(target(`/forum/_posts/${done.nodes[1].output.body.id}/shadowban`), { method: "POST" });
+    await fetch(target(`/forum/_posts/${done.nodes[2].output.body.id}/shadowban`), { method: "POST" });
     let t = Date.parse((await api.get(`/v1/monitors/${monitorId}`)).body.next_check_at);
     for (let i = 0; i < 2; i++, t += 60 * MINUTE) await tick(t);
     expect((await api.get(`/v1/monitors/${monitorId}`)).body.status).toBe("down");
     expect(await hooks(k)).toEqual(["monitor.down"]);
+  });
+
+  it("publishes nothing when the editor rejects the draft", async () => {
+    const api = client((await createTenant()).token);
+    const wf = await instantiate(api, "draft-and-monitor");
+    const k = key("rejected");
+    const id = await start(api, wf, {
+      campaign: `spring sale [[json@draft=${JSON.stringify({ title: "Too loud", body: "BUY NOW" })}]]`,
+      publish_url: target(`/forum/api/submit`),
+      connection: `forum-${k}`,
+      alert_webhook_url: target(`/hooks/${k}`),
+      alert_email: [`social-${k}@example.com`],
+      approvers: ["editor"],
+    });
+    await waitForNode(api, id, "review", "waiting");
+    const [asked] = (await api.get(`/v1/approvals?execution_id=${id}&assignee=editor`)).body.data;
+    const no = await api.post(`/v1/approvals/${asked.id}/decisions`, {
+      as: "editor",
+      decision: "reject",
+      comment: "tone it down",
+    });
+    expect(no.body.settled).toBe(true);
+    const done = await waitFor(api, id);
+    expect(done.nodes.map((x: any) => [x.node_id, x.status])).toEqual([
+      ["draft", "succeeded"],
+      ["review", "succeeded"],
+      ["publish", "skipped"],
+      ["watch", "skipped"],
+      ["post", "skipped"],
+    ]);
+    expect(done.nodes[1].output.decisions[0]).toMatchObject({ approver: "editor", comment: "tone it down" });
+    expect((await api.get("/v1/monitors")).body.data).toEqual([]);
   });
 });
 

@@ -281,7 +281,7 @@ describe("npm start", () => {
       expect(script?.assets?.get("/index.html")?.toString()).toContain('<div id="root">');
       expect(script?.assetsConfig).toMatchObject({
         not_found_handling: "single-page-application",
-        run_worker_first: ["/v1/*", "/health", "/openapi.json", "/docs", "/metrics", "/schemas/*"],
+        run_worker_first: ["/v1/*", "/health", "/openapi.json", "/docs", "/metrics", "/schemas/*", "/approve/*"],
         _headers: expect.stringContaining("Content-Security-Policy: default-src 'none'; script-src 'self'"),
       });
       expect(

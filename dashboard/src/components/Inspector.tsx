@@ -8,6 +8,8 @@ import { Link } from "../router";
 import { StatusBadge } from "./Problem";
 import { AgentTurns } from "./AgentTurns";
 import { ItemsBar } from "./ItemsBar";
+import { ApprovalPanel } from "./Decide";
+import { waitingApproval } from "../model/approvals";
 
 export function Inspector(props: {
   node: DefinitionNode;
@@ -37,6 +39,7 @@ export function Inspector(props: {
       `${state.child ? "its child execution" : state.waiting_for.event ? `event "${state.waiting_for.event}"` : "items"}${state.waiting_for.until ? ` until ${time(state.waiting_for.until)}` : ""}`,
     ]);
   const pending = pendingStep(state?.waiting_for?.detail);
+  const approvalId = node.kind === "approval" ? waitingApproval(state?.waiting_for?.detail) : null;
   if (pending)
     rows.push([
       pending.kind === "approval" ? "Approval" : "Question",
@@ -72,6 +75,7 @@ export function Inspector(props: {
         ))}
       </dl>
       {state?.items && <ItemsBar items={state.items} />}
+      {approvalId && state?.status === "waiting" && <ApprovalPanel id={approvalId} />}
       {state?.error && (
         <>
           <h3>Error</h3>
