@@ -4,10 +4,8 @@
 import type { Db } from "../db/client";
 import * as repo from "../db/approvals-repo";
 import { dueActions } from "../engine/approval";
-import { TERMINAL_EXECUTION } from "../engine/events";
-import { snapshotOf } from "../durable/client";
 import { deliverNotices, sendNotice } from "../services/approval-notices";
-import { deliverResult, noticesFor, planOf } from "../services/approvals";
+import { cancelIfRunEnded, deliverResult, noticesFor, planOf } from "../services/approvals";
 
 const BATCH = 200;
 /** A result settled this recently is still being delivered by the request that settled it. */
@@ -49,11 +47,7 @@ export async function runApprovals(env: Env, db: Db, now: number) {
 
 async function advance(env: Env, db: Db, a: repo.ApprovalRow, now: number) {
   // Nobody is reminded of a run that has ended.
-  const run = await snapshotOf(env, a.execution_id, a.tenant_id);
-  if (!run || TERMINAL_EXECUTION.has(run.status)) {
-    await repo.settleApproval(db, a.id, "cancelled", now);
-    return "cancelled";
-  }
+  if (await cancelIfRunEnded(env, db, a, now)) return "cancelled";
   const due = dueActions(planOf(a), now);
   if (due.timed_out) {
     if (!(await repo.settleApproval(db, a.id, "timed_out", now))) return "raced";

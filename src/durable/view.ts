@@ -50,6 +50,7 @@ export function executionView(
     parent: exec.parent_execution_id
       ? { execution_id: exec.parent_execution_id, node_id: exec.parent_node_id ?? "" }
       : null,
+    waiting_for_approval: [...nodes.values()].some((n) => n.kind === "approval" && n.status === "waiting"),
     nodes: [...nodes.values()].map((n) => ({
       node_id: n.id,
       kind: n.kind,

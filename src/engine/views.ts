@@ -50,6 +50,8 @@ export const executionView = z.object({
     cost_usd: z.number(),
   }),
   parent: z.object({ execution_id: z.string(), node_id: z.string() }).nullable(),
+  /** An approval node waits for people to decide (GET /v1/approvals?execution_id= lists what they are asked). */
+  waiting_for_approval: z.boolean(),
   nodes: z.array(nodeView),
 });
 

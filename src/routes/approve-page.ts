@@ -4,7 +4,7 @@ import { verifyLink, type LinkClaims } from "../lib/approval-link";
 import { problemResponse } from "../lib/problem";
 import { SecretsUnconfigured } from "../lib/secret-box";
 import type { AppEnv } from "../middleware/context";
-import { decide } from "../services/approvals";
+import { cancelIfRunEnded, decide } from "../services/approvals";
 import { PAGE_CSS, PAGE_HEADERS, confirmPage, decidedText, formData, messagePage } from "./approve-html";
 
 type Refused = { status: 403 | 409 | 410 | 400 | 503; code: string; heading: string; text: string };
@@ -77,12 +77,15 @@ export const approvePage = new Hono<AppEnv>()
     const { a, claims } = r;
     const theirs = (await repo.decisionsOf(c.get("db").db, a.id)).find((d) => d.approver === claims.approver);
     if (theirs) return html(messagePage("Already decided", decidedText(theirs)));
-    if (a.status !== "pending")
+    // A run cancelled since the last tick closes its approval now, not at the next reminder.
+    const ended = a.status === "pending" && (await cancelIfRunEnded(c.env, c.get("db").db, a, Date.now()));
+    const status = ended ? "cancelled" : a.status;
+    if (status !== "pending")
       return refuse(c, {
         status: 410,
         code: "approval_closed",
         heading: "This approval is closed",
-        text: CLOSED[a.status],
+        text: CLOSED[status],
       });
     return html(confirmPage(a, claims.approver));
   })

@@ -172,11 +172,7 @@ export async function decide(env: Env, db: Db, a: repo.ApprovalRow, d: DecisionI
       };
   }
   // A decision for a run that has ended would settle nothing: the approval is cancelled instead.
-  const run = await snapshotOf(env, a.execution_id, a.tenant_id);
-  if (!run || TERMINAL_EXECUTION.has(run.status)) {
-    await repo.settleApproval(db, a.id, "cancelled", d.now);
-    return closed({ ...a, status: "cancelled" });
-  }
+  if (await cancelIfRunEnded(env, db, a, d.now)) return closed({ ...a, status: "cancelled" });
   const { approval, decisions } = await repo.recordDecision(db, {
     approval_id: a.id,
     approver: d.approver,
@@ -212,6 +208,17 @@ function replay(a: repo.ApprovalRow, theirs: repo.DecisionRow, d: DecisionInput)
       detail: `${d.approver} decided "${theirs.decision}" on ${new Date(theirs.decided_at).toISOString()}; a decision is final.`,
     };
   return { ok: true, replayed: true, settled: false, decision: theirs, approval: a };
+}
+
+/**
+ * A pending approval whose execution has ended (cancelled, timed out) or is gone is cancelled, so its links close;
+ * true when it was. The run's end does not reach D1's approvals by itself: whoever touches the approval next asks.
+ */
+export async function cancelIfRunEnded(env: Env, db: Db, a: repo.ApprovalRow, now: number): Promise<boolean> {
+  const run = await snapshotOf(env, a.execution_id, a.tenant_id);
+  if (run && !TERMINAL_EXECUTION.has(run.status)) return false;
+  await repo.settleApproval(db, a.id, "cancelled", now);
+  return true;
 }
 
 export function outcomeDecisions(decisions: repo.DecisionRow[]): ApprovalOutcome["decisions"] {

@@ -80,6 +80,7 @@ describe("approval node", () => {
     expect(approval).toMatchObject({ status: "pending", approvers: [ann, bob], quorum: 1 });
     const view = (await api.get(`/v1/executions/${executionId}`)).body;
     expect(view.nodes[0].waiting_for.event).toBe("approval:ask");
+    expect(view.waiting_for_approval).toBe(true);
 
     const t0 = Date.parse(approval.created_at);
     const after = async (ms: number) => tick(t0 + ms + 1000);
@@ -93,6 +94,7 @@ describe("approval node", () => {
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
     expect(done.nodes[0].output).toMatchObject({ decision: "rejected", approved: false, timed_out: true });
+    expect(done.waiting_for_approval).toBe(false);
 
     const asks = ["requested", "reminder", "reminder", "reminder", "reminder", "timed_out"];
     expect(await notices(ann, 6)).toEqual(asks);
@@ -142,6 +144,18 @@ describe("approval node", () => {
     expect(a.status).toBe("approved");
     expect(a.decisions.length).toBe(codes.filter((s) => s === 200).length);
     expect(a.decisions[0]).toMatchObject({ via: "link", decision: "approve" });
+
+    // Through the API, the answers say which one decision settled it.
+    const second = await start(api, { title: "Refund 80 EUR", approvers: ["x", "y", "z"], quorum: 2 });
+    const votes = await Promise.all(
+      ["x", "y", "z"].map((as) =>
+        api.post(`/v1/approvals/${second.approval.id}/decisions`, { as, decision: "approve" }),
+      ),
+    );
+    expect(votes.filter((v) => v.status === 201 && v.body.settled)).toHaveLength(1);
+    expect(votes.every((v) => v.status === 201 || v.body.code === "approval_closed")).toBe(true);
+    await waitFor(api, second.executionId);
+    expect(await succeededEvents(api, second.executionId)).toHaveLength(1);
   });
 
   it("a second click returns the same decision with no second transition; a changed mind is refused", async () => {
@@ -287,13 +301,15 @@ describe("approval node", () => {
     expect((await api.get(`/v1/approvals?assignee=${lead}&status=rejected`)).body.data).toHaveLength(1);
   });
 
-  it("a cancelled run closes its approval: the link answers 410 and the cron marks it cancelled", async () => {
+  it("a cancelled run closes its approval at once: the link answers 410, and no reminder goes out", async () => {
     const api = client((await createTenant()).token);
     const ann = person("ann");
     const { executionId, approval } = await start(api, { title: "Wire money", approvers: [ann], remind_every: "1h" });
     const link = await linkFor(ann);
     expect((await api.post(`/v1/executions/${executionId}/cancel`)).status).toBe(200);
     await waitFor(api, executionId);
+    // The link closes with the run, before any tick.
+    expect((await open(link, asJson)).status).toBe(410);
     await tick(Date.parse(approval.created_at) + HOUR + 1000);
     expect((await approvalOf(api, executionId)).status).toBe("cancelled");
     // No reminder went out for a run that had ended.
