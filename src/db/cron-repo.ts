@@ -222,6 +222,16 @@ export async function recordCheck(
   await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
 }
 
+/** Move a monitor's acknowledgement run from `from` to `to` (null: none), unless someone moved it first. */
+export async function setAckExecution(db: Db, id: string, from: string | null, to: string | null): Promise<void> {
+  await db
+    .update(monitors)
+    .set({ ack_execution_id: to })
+    .where(
+      and(eq(monitors.id, id), from === null ? isNull(monitors.ack_execution_id) : eq(monitors.ack_execution_id, from)),
+    );
+}
+
 export async function listChecks(db: Db, monitorId: string, limit: number) {
   return db
     .select()

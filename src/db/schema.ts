@@ -216,6 +216,11 @@ export const monitors = sqliteTable(
      * asked for a duplicate (then null, as for monitors made before the rule).
      */
     check_hash: text("check_hash"),
+    /**
+     * The run of alert.acknowledge's workflow for the current problem (down or unreachable), until the monitor is up
+     * again: one per problem, and cancelled by the recovery, so nobody is asked to acknowledge what is over.
+     */
+    ack_execution_id: text("ack_execution_id"),
   },
   (t) => [
     index("monitors_due").on(t.enabled, t.next_check_at),

@@ -63,10 +63,15 @@ export const alertSchema = z
       .min(0)
       .max(30 * 86_400)
       .default(3600),
+    /**
+     * When the monitor goes down or unreachable, run this workflow (input {monitor, alert}); an approval node in it is
+     * how someone acknowledges, with its reminders and escalation. The run is cancelled if the monitor recovers first.
+     */
+    acknowledge: z.object({ workflow_id: z.string().min(1).max(64) }).strict().optional(),
   })
   .strict()
-  .refine((a) => a.webhook_url !== undefined || a.email !== undefined, {
-    message: "an alert needs a webhook_url, an email list or both",
+  .refine((a) => a.webhook_url !== undefined || a.email !== undefined || a.acknowledge !== undefined, {
+    message: "an alert needs a webhook_url, an email list, an acknowledge workflow, or several",
   });
 
 /** The channels an alert goes out on, one alert row each. */

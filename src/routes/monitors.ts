@@ -7,6 +7,7 @@ import { allowedHosts, checkUrl } from "../lib/ssrf";
 import { newWebhookSecret } from "../lib/webhooks";
 import { emailSender, EmailUnconfigured } from "../lib/email";
 import { getConnection } from "../db/connections-repo";
+import { getWorkflow } from "../db/repo";
 import { openWebhookSecret, sealWebhookSecret, SecretsUnconfigured } from "../lib/secret-box";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
@@ -71,6 +72,7 @@ function view(m: cron.MonitorRow) {
     created_at: iso(m.created_at),
     updated_at: iso(m.updated_at),
     expires_at: iso(m.expires_at),
+    acknowledgement_execution_id: m.ack_execution_id,
   };
 }
 
@@ -110,6 +112,30 @@ function vetTargets(
     return vetted.ok ? [] : [{ path, message: vetted.reason }];
   });
   if (errors.length) throw new AppError(400, "validation_failed", "The monitor is invalid.", { errors });
+}
+
+/**
+ * An acknowledge workflow must be the tenant's and ask someone: without an approval node, nobody would be asked to
+ * acknowledge anything (422 acknowledge_invalid).
+ */
+async function vetAcknowledge(
+  db: Parameters<typeof getWorkflow>[0],
+  tenantId: string,
+  alert: { acknowledge?: { workflow_id: string } | undefined } | undefined,
+): Promise<void> {
+  const id = alert?.acknowledge?.workflow_id;
+  if (id === undefined) return;
+  const wf = await getWorkflow(db, tenantId, id, null);
+  const asks = (wf?.definition as { nodes?: { kind: string }[] } | undefined)?.nodes?.some(
+    (n) => n.kind === "approval",
+  );
+  if (wf && asks) return;
+  throw new AppError(
+    422,
+    "acknowledge_invalid",
+    wf ? `Workflow ${id} has no approval node to ask with.` : `No workflow ${id} in this tenant.`,
+    { errors: [{ path: "alert.acknowledge.workflow_id", message: wf ? "has no approval node" : "no such workflow" }] },
+  );
 }
 
 /** A check that names a connection the tenant does not have could never see its site: refused when saved. */
@@ -157,6 +183,7 @@ export const monitors = new Hono<AppEnv>()
     const db = c.get("db").db;
     const tenantId = c.get("tenantId");
     await vetConnection(db, tenantId, value.check);
+    await vetAcknowledge(db, tenantId, value.alert);
     const result = await idempotentCreate(
       db,
       { tenantId, scope: "monitor", key, request: value, id: newId("mon") },
@@ -206,6 +233,7 @@ export const monitors = new Hono<AppEnv>()
     vetTargets(c.env, value);
     const db = c.get("db").db;
     await vetConnection(db, c.get("tenantId"), value.check);
+    await vetAcknowledge(db, c.get("tenantId"), value.alert);
     const id = c.req.param("id");
     const patch: Partial<cron.MonitorRow> = { ...value, updated_at: Date.now() };
     if (value.check) {

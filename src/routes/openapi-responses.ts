@@ -173,6 +173,8 @@ const monitor = z.object({
   created_at: time,
   updated_at: time,
   expires_at: nullableTime,
+  /** The run of alert.acknowledge's workflow for the current problem; null when there is none or it is over. */
+  acknowledgement_execution_id: z.string().nullable(),
 });
 
 const statusChange = z.object({ id: z.string(), status: z.enum(EXECUTION_STATUSES) });

@@ -6,6 +6,7 @@ import { lastAlertAt, recordCheck, type AlertRow, type MonitorRow } from "../db/
 import { settledOf } from "../durable/client";
 import { startExecution } from "./start";
 import { connectionToken } from "./connections";
+import { acknowledgement } from "./monitor-ack";
 import {
   alertChannels,
   alertSchema,
@@ -50,19 +51,19 @@ export async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Pr
     m,
   );
   const alerts: AlertRow[] = [];
+  const target = alertSchema.parse(m.alert);
+  const payload = {
+    type: `monitor.${next.transition}`,
+    monitor: { id: m.id, name: m.name },
+    at: new Date(at).toISOString(),
+    error: result.error ?? null,
+    consecutive_failures: next.consecutive_failures,
+    consecutive_unreachable: next.consecutive_unreachable,
+  };
   if (next.transition) {
-    const target = alertSchema.parse(m.alert);
     // Per kind: a recovery is news even right after a down alert, so it is never swallowed by that one's cooldown.
     // One cooldown for all channels: the webhook and the email of one transition go out together or not at all.
     if (cooldownAllows(await lastAlertAt(db, m.id, next.transition), now, target.cooldown_seconds)) {
-      const payload = {
-        type: `monitor.${next.transition}`,
-        monitor: { id: m.id, name: m.name },
-        at: new Date(at).toISOString(),
-        error: result.error ?? null,
-        consecutive_failures: next.consecutive_failures,
-        consecutive_unreachable: next.consecutive_unreachable,
-      };
       for (const channel of alertChannels(target))
         alerts.push({
           id: newId("msg"),
@@ -94,6 +95,14 @@ export async function checkOne(env: Env, db: Db, m: MonitorRow, now: number): Pr
     state,
     alerts,
   );
+  // After the check is recorded: a failure to start the run leaves the monitor's state right.
+  if (next.transition)
+    await acknowledgement(env, db, m, next.transition, payload, target.acknowledge?.workflow_id, now).catch(
+      (err: unknown) =>
+        console.error(
+          JSON.stringify({ level: "error", msg: "monitor acknowledgement", monitor_id: m.id, error: String(err) }),
+        ),
+    );
 }
 
 interface CheckResult {

@@ -17,6 +17,7 @@ export type NewMonitorRow = Omit<
   | "consecutive_unreachable"
   | "next_check_at"
   | "checking_until"
+  | "ack_execution_id"
   | "last_checked_at"
   | "created_at"
   | "updated_at"
@@ -50,6 +51,7 @@ export async function registerMonitor(
     consecutive_unreachable: 0,
     next_check_at: now,
     checking_until: null,
+    ack_execution_id: null,
     last_checked_at: null,
     created_at: now,
     updated_at: now,

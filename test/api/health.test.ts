@@ -68,6 +68,7 @@ describe("GET /health", () => {
       "0021_alert_channels.sql",
       "0022_connections.sql",
       "0023_approvals.sql",
+      "0024_monitor_acknowledgement.sql",
     ]);
   });
 

@@ -145,7 +145,7 @@ describe("monitors", () => {
       alert: { cooldown_seconds: 60 },
     });
     expect(none.body.errors).toEqual([
-      { path: "alert", message: "an alert needs a webhook_url, an email list or both" },
+      { path: "alert", message: "an alert needs a webhook_url, an email list, an acknowledge workflow, or several" },
     ]);
   });
 

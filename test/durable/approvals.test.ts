@@ -331,6 +331,85 @@ describe("approval node", () => {
     expect(done.nodes[0].error).toMatchObject({ code: "approval_timeout" });
   });
 
+  it("asks someone to acknowledge a monitor's problem through an approval, once per problem, and stops asking when it is over", async () => {
+    const api = client((await createTenant()).token);
+    const oncall = person("oncall");
+    const k = unique("ack");
+    const ack = await api.post("/v1/workflows", {
+      name: "acknowledge",
+      timeout_seconds: 86_400,
+      nodes: [
+        {
+          id: "ack",
+          kind: "approval",
+          config: {
+            title: "Acknowledge: {{ input.monitor.name }} ({{ input.alert.type }})",
+            message: "{{ input.alert.error }}",
+            approvers: [oncall],
+            remind_every: "1h",
+          },
+        },
+      ],
+    });
+    const noAsk = await api.post("/v1/workflows", {
+      name: "no-ask",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+    });
+    const monitorBody = (workflow_id: string) => ({
+      name: `site ${k}`,
+      check: { kind: "http", url: target(`/status/404/${k}`), timeout_ms: 2000 },
+      interval_seconds: 60,
+      failure_threshold: 1,
+      recovery_threshold: 1,
+      alert: { email: [person("watcher")], acknowledge: { workflow_id } },
+    });
+    const refused = await api.post("/v1/monitors", monitorBody(noAsk.body.id));
+    expect([refused.status, refused.body.code]).toEqual([422, "acknowledge_invalid"]);
+    expect(refused.body.errors[0].path).toBe("alert.acknowledge.workflow_id");
+    expect((await api.post("/v1/monitors", monitorBody("wf_nope"))).body.code).toBe("acknowledge_invalid");
+
+    const m = (await api.post("/v1/monitors", monitorBody(ack.body.id))).body;
+    let t = Date.parse(m.next_check_at);
+    await tick(t);
+    const down = (await api.get(`/v1/monitors/${m.id}`)).body;
+    expect(down.status).toBe("down");
+    const first = down.acknowledgement_execution_id as string;
+    expect(first).toMatch(/^ex_/);
+    await waitForNode(api, first, "ack", "waiting");
+    const [asked] = await mailbox(oncall);
+    expect(asked?.subject).toBe(`Approval needed: Acknowledge: site ${k} (monitor.down)`);
+    // Still down a minute later: nobody is asked twice for one problem.
+    await tick((t += 60_000));
+    expect((await api.get(`/v1/monitors/${m.id}`)).body.acknowledgement_execution_id).toBe(first);
+    expect((await post(await linkFor(oncall), { decision: "approve", comment: "on it" })).status).toBe(200);
+    expect((await waitFor(api, first)).nodes[0].output).toMatchObject({ approved: true });
+
+    // Back up, then down again: a new problem, a new run; up again before anyone answers cancels it and its link.
+    await api.raw("PATCH", `/v1/monitors/${m.id}`, {
+      check: { kind: "http", url: target(`/status/200/${k}`), timeout_ms: 2000 },
+    });
+    await tick((t += 60_000));
+    expect((await api.get(`/v1/monitors/${m.id}`)).body).toMatchObject({
+      status: "up",
+      acknowledgement_execution_id: null,
+    });
+    await api.raw("PATCH", `/v1/monitors/${m.id}`, {
+      check: { kind: "http", url: target(`/status/404/${k}`), timeout_ms: 2000 },
+    });
+    await tick((t += 60_000));
+    const second = (await api.get(`/v1/monitors/${m.id}`)).body.acknowledgement_execution_id as string;
+    expect(second).toMatch(/^ex_/);
+    expect(second).not.toBe(first);
+    await waitForNode(api, second, "ack", "waiting");
+    const link = await linkFor(oncall, 2);
+    await api.raw("PATCH", `/v1/monitors/${m.id}`, {
+      check: { kind: "http", url: target(`/status/200/${k}`), timeout_ms: 2000 },
+    });
+    await tick((t += 60_000));
+    expect((await waitFor(api, second)).status).toBe("cancelled");
+    expect((await post(link, { decision: "approve" }, asJson)).status).toBe(410);
+  });
+
   it("refuses at save what can never work: a quorum above the approvers, a bad address, a timeout after the run's", async () => {
     const api = client((await createTenant()).token);
     const save = (config: Record<string, unknown>, extra: Record<string, unknown> = {}) =>

@@ -1,0 +1,1 @@
+ALTER TABLE `monitors` ADD `ack_execution_id` text;
