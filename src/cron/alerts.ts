@@ -5,9 +5,7 @@ import { saveAlertAttempt, type AlertRow } from "../db/cron-repo";
 import { alertRetryDelay } from "../engine/monitor";
 import { EmailRefused, EmailUnconfigured } from "../lib/email";
 import { sendMail } from "../lib/send-mail";
-import { allowedHosts, guardedFetch } from "../lib/ssrf";
-import { childTraceparent, traceIdFrom } from "../lib/trace";
-import { signWebhook } from "../lib/webhooks";
+import { postWebhook } from "../lib/webhook-post";
 
 export const MAX_ALERT_ATTEMPTS = 10;
 type AlertDb = Parameters<typeof saveAlertAttempt>[0];
@@ -21,25 +19,11 @@ export async function sendAlert(
   to: { url: string; secret: () => Promise<string> } | null,
 ): Promise<boolean> {
   if (!to) return recordAttempt(db, alert, now, "the monitor no longer has a webhook_url", false);
-  const body = JSON.stringify(alert.payload);
   let error: string | null = null;
   try {
-    const headers = await signWebhook(await to.secret(), alert.id, Math.floor(Date.now() / 1000), body);
-    const res = await guardedFetch(
-      to.url,
-      {
-        method: "POST",
-        headers: { ...headers, "content-type": "application/json", traceparent: childTraceparent(traceIdFrom(null)) },
-        body,
-        signal: AbortSignal.timeout(10_000),
-      },
-      allowedHosts(env),
-      0,
-    );
-    await res.body?.cancel();
-    if (!res.ok) error = `HTTP ${res.status}`;
+    await postWebhook(env, to.url, await to.secret(), alert.id, JSON.stringify(alert.payload));
   } catch (err) {
-    error = String(err);
+    error = err instanceof Error ? err.message : String(err);
   }
   return recordAttempt(db, alert, now, error, true);
 }

@@ -7,8 +7,7 @@ import { alertRetryDelay } from "../engine/monitor";
 import { EmailRefused, EmailUnconfigured } from "../lib/email";
 import { open } from "../lib/secret-box";
 import { sendMail } from "../lib/send-mail";
-import { allowedHosts, guardedFetch } from "../lib/ssrf";
-import { signWebhook } from "../lib/webhooks";
+import { postWebhook } from "../lib/webhook-post";
 import { signLink } from "../lib/approval-link";
 
 export const MAX_NOTICE_ATTEMPTS = 10;
@@ -129,18 +128,5 @@ async function webhook(env: Env, a: repo.ApprovalRow, n: repo.NoticeRow, now: nu
     },
     ...(ASKS.has(n.kind) ? { links } : {}),
   });
-  const headers = await signWebhook(secret, n.id, Math.floor(Date.now() / 1000), body);
-  const res = await guardedFetch(
-    a.webhook_url,
-    {
-      method: "POST",
-      headers: { ...headers, "content-type": "application/json" },
-      body,
-      signal: AbortSignal.timeout(10_000),
-    },
-    allowedHosts(env),
-    0,
-  );
-  await res.body?.cancel();
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  await postWebhook(env, a.webhook_url, secret, n.id, body);
 }
