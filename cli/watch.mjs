@@ -1,7 +1,8 @@
 // `edgeflow watch`: an execution's progress in the terminal from its SSE stream. In a terminal, one line per node
 // redrawn in place (status, attempt, duration, a bar for map nodes); in a pipe or a CI log, one plain line per
 // change and no escape codes. The exit code is the run's outcome.
-const FINISHED = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+import { applyEvent, emptyRun } from "../src/engine/fold.ts";
+
 const MARK = {
   pending: "·",
   running: "▶",
@@ -25,99 +26,82 @@ function bar(items, width = 20) {
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total}${items.failed ? ` (${items.failed} failed)` : ""}`;
 }
 
-/** What the terminal shows, folded from the event log: per node its status, attempt, times and map items. */
+/**
+ * What the terminal shows: the engine's one fold of the event log (src/engine/fold.ts, the dashboard's too), and a
+ * plain line for each change worth one.
+ */
 export class RunView {
   constructor(view, nodeIds) {
     this.id = view.id;
     this.workflow = `${view.workflow_id} v${view.version}`;
-    this.status = view.status;
-    this.error = view.error;
-    this.startedAt = view.started_at ? Date.parse(view.started_at) : null;
-    this.finishedAt = view.finished_at ? Date.parse(view.finished_at) : null;
-    this.nodes = new Map(
-      nodeIds.map((id) => [
-        id,
-        { status: "pending", attempt: 0, started: null, finished: null, items: null, note: "" },
-      ]),
-    );
+    this.run = {
+      ...emptyRun(nodeIds),
+      status: view.status,
+      started_at: view.started_at,
+      finished_at: view.finished_at,
+      error: view.error,
+    };
+  }
+
+  get status() {
+    return this.run.status;
+  }
+
+  /** The snapshot is the authority on how it ended (and why, when it failed). */
+  settle(view) {
+    this.run = { ...this.run, status: view.status, error: view.error, finished_at: view.finished_at };
   }
 
   /** Apply one event; returns the plain-text line describing the change, or null when nothing worth a line changed. */
   apply(e) {
-    const at = Date.parse(e.at);
-    if (e.type.startsWith("execution.")) {
-      const status = e.type.slice("execution.".length);
-      this.status =
-        status === "resumed" || status === "started" ? "running" : status === "redriven" ? "queued" : status;
-      if (status === "started") this.startedAt ??= at;
-      if (status === "redriven") {
-        this.finishedAt = null;
-        for (const id of e.data.reset ?? []) {
-          const n = this.nodes.get(id);
-          if (n) Object.assign(n, { status: "pending", started: null, finished: null, items: null, note: "" });
-        }
-      }
-      if (FINISHED.has(status)) this.finishedAt = at;
-      if (status === "failed" || status === "timed_out") this.error = e.data.error ?? this.error;
-      return `execution ${status}`;
+    const before = this.run;
+    this.run = applyEvent(before, e);
+    if (this.run === before) return null;
+    if (e.type.startsWith("execution.")) return `execution ${e.type.slice("execution.".length)}`;
+    const id = e.node_id;
+    const n = id ? this.run.nodes[id] : undefined;
+    if (!n || !e.type.startsWith("node.") || e.type === "node.delta" || !(id in before.nodes)) return null;
+    if (e.type === "node.progress") {
+      if (e.data.reason === "resumed" && !e.data.items) return `${id} running (resumed)`;
+      const was = before.nodes[id]?.items;
+      return n.items && (!was || bar(n.items) !== bar(was)) ? `${id} ${bar(n.items)}` : null;
     }
-    const n = e.node_id ? this.nodes.get(e.node_id) : undefined;
-    if (!n || !e.type.startsWith("node.")) return null;
-    const what = e.type.slice("node.".length);
-    if (what === "progress" && e.data.reason === "resumed") {
-      // A parked map, or an agent whose approval or child came, goes on in the same attempt.
-      n.status = "running";
-      n.note = "";
-      if (!e.data.items) return `${e.node_id} running (resumed)`;
-    }
-    if (what === "progress") {
-      const before = n.items ? bar(n.items) : "";
-      n.items = e.data.items ?? n.items;
-      return n.items && bar(n.items) !== before ? `${e.node_id} ${bar(n.items)}` : null;
-    }
-    if (what === "delta") return null;
-    n.status = what === "started" ? "running" : what;
-    if (what === "started") {
-      n.attempt = e.attempt ?? n.attempt + 1;
-      n.started ??= at;
-      n.finished = null;
-      n.note = "";
-    }
-    if (e.data.items) n.items = e.data.items;
-    if (what === "retrying") n.note = `${e.data.error?.code ?? "error"}; next attempt ${clock(e.data.next_attempt_at)}`;
-    if (what === "waiting")
-      n.note = e.data.detail?.approval
-        ? `waiting for approval of ${e.data.detail.approval.tool}: send "${e.data.event}"`
-        : e.data.detail?.ask
-          ? `waiting for an answer to ${e.data.detail.ask.tool}: send "${e.data.event}"`
-          : e.data.child
-            ? "waiting for its child run"
-            : e.data.event
-              ? `waiting for "${e.data.event}"`
-              : e.data.until
-                ? `until ${clock(e.data.until)}`
-                : "";
-    if (what === "failed") n.note = `${e.data.error?.code ?? "error"}: ${e.data.error?.message ?? ""}`;
-    if (what === "skipped") n.note = e.data.reason ?? "";
-    if (["succeeded", "failed", "skipped", "cancelled"].includes(what)) n.finished = at;
-    if (what === "succeeded" || what === "cancelled") n.note = "";
-    const took = what === "succeeded" || what === "failed" ? ` ${seconds(n.finished - n.started)}` : "";
-    const attempt = n.attempt > 1 || what === "retrying" ? ` (attempt ${n.attempt})` : "";
-    return `${e.node_id} ${n.status}${attempt}${took}${n.note ? ` ${n.note}` : ""}`;
+    const ended = n.status === "succeeded" || n.status === "failed";
+    const took = ended ? ` ${seconds(Date.parse(n.finished_at) - Date.parse(n.started_at))}` : "";
+    const attempt = n.attempts > 1 || n.status === "retrying" ? ` (attempt ${n.attempts})` : "";
+    const note = noteOf(n);
+    return `${id} ${n.status}${attempt}${took}${note ? ` ${note}` : ""}`;
   }
 
   /** The whole block as terminal lines (redrawn in place). */
   lines(now = Date.now()) {
-    const width = Math.max(4, ...[...this.nodes.keys()].map((id) => id.length));
-    const rows = [...this.nodes].map(([id, n]) => {
-      const took = n.started ? seconds((n.finished ?? now) - n.started) : "";
-      const attempt = n.attempt > 1 ? `attempt ${n.attempt}` : "";
+    const ms = (iso) => (iso ? Date.parse(iso) : null);
+    const width = Math.max(4, ...Object.keys(this.run.nodes).map((id) => id.length));
+    const rows = Object.entries(this.run.nodes).map(([id, n]) => {
+      const took = n.started_at ? seconds((ms(n.finished_at) ?? now) - ms(n.started_at)) : "";
+      const attempt = n.attempts > 1 ? `attempt ${n.attempts}` : "";
       const items = n.items ? bar(n.items) : "";
-      return `  ${MARK[n.status] ?? "?"} ${id.padEnd(width)}  ${n.status.padEnd(9)} ${took.padStart(8)}  ${[attempt, items, n.note].filter(Boolean).join("  ")}`.trimEnd();
+      return `  ${MARK[n.status] ?? "?"} ${id.padEnd(width)}  ${n.status.padEnd(9)} ${took.padStart(8)}  ${[attempt, items, noteOf(n)].filter(Boolean).join("  ")}`.trimEnd();
     });
-    const elapsed = this.startedAt ? seconds((this.finishedAt ?? now) - this.startedAt) : "";
-    return [`${this.id} (${this.workflow}): ${this.status}${elapsed ? ` ${elapsed}` : ""}`, ...rows];
+    const r = this.run;
+    const elapsed = r.started_at ? seconds((ms(r.finished_at) ?? now) - ms(r.started_at)) : "";
+    return [`${this.id} (${this.workflow}): ${r.status}${elapsed ? ` ${elapsed}` : ""}`, ...rows];
   }
+}
+
+/** What a node's state says beyond its status: why it waits, what failed, why it was skipped. */
+function noteOf(n) {
+  if (n.status === "retrying") return `${n.error?.code ?? "error"}; next attempt ${clock(n.next_attempt_at)}`;
+  if (n.status === "failed") return `${n.error?.code ?? "error"}: ${n.error?.message ?? ""}`;
+  if (n.status === "skipped") return n.skipped?.reason ?? "";
+  if (n.status !== "waiting" || !n.waiting_for) return "";
+  const { event, until, detail } = n.waiting_for;
+  if (detail?.approval?.tool) return `waiting for approval of ${detail.approval.tool}: send "${event}"`;
+  if (detail?.approval) return `waiting for approval "${detail.approval.title}" (edgeflow: GET /v1/approvals)`;
+  if (detail?.ask) return `waiting for an answer to ${detail.ask.tool}: send "${event}"`;
+  if (n.child && event?.startsWith("child:")) return "waiting for its child run";
+  if (event) return `waiting for "${event}"`;
+  return until ? `until ${clock(until)}` : "";
 }
 
 const clock = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : "?");
@@ -154,12 +138,11 @@ export async function watch(api, executionId, out = process.stdout) {
     if (ticker) clearInterval(ticker);
   }
   // The snapshot is the authority on how it ended (and why, when it failed).
-  const final = await api.get(`/v1/executions/${encodeURIComponent(executionId)}`);
-  run.status = final.status;
-  run.error = final.error;
+  run.settle(await api.get(`/v1/executions/${encodeURIComponent(executionId)}`));
   if (tty) draw();
-  const elapsed = run.startedAt && run.finishedAt ? ` in ${seconds(run.finishedAt - run.startedAt)}` : "";
-  const why = run.error ? `: ${run.error.code}: ${run.error.message}` : "";
+  const { started_at: from, finished_at: to, error } = run.run;
+  const elapsed = from && to ? ` in ${seconds(Date.parse(to) - Date.parse(from))}` : "";
+  const why = error ? `: ${error.code}: ${error.message}` : "";
   if (!tty || run.status !== "succeeded") out.write(`execution ${run.id} ${run.status}${elapsed}${why}\n`);
   return run.status === "succeeded" ? 0 : 1;
 }

@@ -67,7 +67,10 @@ export const alertSchema = z
      * When the monitor goes down or unreachable, run this workflow (input {monitor, alert}); an approval node in it is
      * how someone acknowledges, with its reminders and escalation. The run is cancelled if the monitor recovers first.
      */
-    acknowledge: z.object({ workflow_id: z.string().min(1).max(64) }).strict().optional(),
+    acknowledge: z
+      .object({ workflow_id: z.string().min(1).max(64) })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((a) => a.webhook_url !== undefined || a.email !== undefined || a.acknowledge !== undefined, {

@@ -1,6 +1,7 @@
 import type { CapturedMail } from "./mailbox";
 import { Validator } from "@cfworker/json-schema";
 import { env, exports } from "cloudflare:workers";
+import { foldMatchesView } from "./fold-check";
 import { openDb } from "../../src/db/client";
 import { getProjectedExecution } from "../../src/db/history-repo";
 import { insertTenantWithKey } from "../../src/db/repo";
@@ -187,6 +188,8 @@ export async function waitFor(
           res.body.nodes.every((n: any) =>
             projected.nodes.some((p) => p.node_id === n.node_id && p.status === n.status && p.attempt === n.attempts),
           ));
+      // And the one fold of its event log (the dashboard's, the CLI's) says what the server says.
+      if (agrees && TERMINAL.includes(res.body.status)) await foldMatchesView(api, id, res.body);
       if (agrees) return res.body;
     }
     if (Date.now() > deadline)

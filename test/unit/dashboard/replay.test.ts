@@ -92,7 +92,7 @@ describe("replaying an execution's event log", () => {
     const run = replay(
       ["sub"],
       [
-        ev("node.started", "sub", 0, {}, 1),
+        ev("node.started", "sub", 0, { kind: "workflow" }, 1),
         ev("node.waiting", "sub", 1, { event: "child:ex_2", until: null, child: { execution_id: "ex_2" } }, 1),
         ev("node.succeeded", "sub", 9, { output: { execution_id: "ex_2", output: 1 } }, 1),
       ],
