@@ -118,6 +118,30 @@ export async function apply(paths) {
   return failed ? 3 : 0;
 }
 
+/**
+ * Golden replay: check a definition file against recorded executions before publishing it. Nothing runs; exit 1 when
+ * any node's resolved input would change (or no longer resolves), 0 when none would.
+ */
+export async function replayTest(file, values) {
+  const ids = (values.replay ?? []).flatMap((v) => v.split(",")).filter(Boolean);
+  if (!file || ids.length === 0)
+    throw new UsageError(
+      "test needs a definition file and --replay <execution-id> (repeat it, or list them with commas)",
+    );
+  const definition = jsonArg(`@${file}`, "the definition");
+  const r = await connect().post("/v1/replay-checks", { definition, executions: ids });
+  for (const e of r.executions) {
+    console.log(
+      `${e.execution_id} (${e.workflow_id} v${e.version}): ${e.failing ? `${e.failing} node(s) would change` : "unchanged"}`,
+    );
+    for (const n of e.nodes)
+      if (n.verdict !== "unchanged")
+        console.log(`  ${n.verdict.padEnd(9)} ${n.node_id}${n.detail ? `  ${n.detail}` : ""}`);
+  }
+  console.log(r.ok ? "replay: ok" : "replay: FAILED");
+  return r.ok ? 0 : 1;
+}
+
 export async function run(ref, values) {
   if (!ref) throw new UsageError("run needs a workflow id or name");
   const api = connect();

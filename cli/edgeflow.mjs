@@ -7,6 +7,8 @@ const HELP = `usage: edgeflow <command> [options]
 
   login --url <base-url> [--key <key>]     save the API's address and a key (the key may come on stdin)
   workflows apply <file|dir>...            create each workflow, or publish a new version only if it changed
+  test <file> --replay <execution>[,…]     golden replay: would any node of these recorded runs get another
+                                           resolved input under this definition? (nothing runs; exit 1 if so)
   run <workflow> [--input <json|@file>] [--watch | --wait]
                                            start an execution (workflow id or name); --watch follows it,
                                            --wait starts and waits in one request and prints its output
@@ -20,7 +22,8 @@ const HELP = `usage: edgeflow <command> [options]
   redrive <execution> [--from-node <id>] [--input-patch <json|@file>]
   events send <execution> <name> [--payload <json|@file>]
 
-exit codes: 0 done (a watched run succeeded), 1 a watched run failed, was cancelled or timed out,
+exit codes: 0 done (a watched run succeeded, a replay found no change), 1 a watched run failed, was cancelled or
+            timed out, or a replay found a change,
             2 bad usage, 3 the API refused the request, 4 the API could not be reached
 environment: EDGEFLOW_URL and EDGEFLOW_API_KEY override the saved login; NO_COLOR turns off colours.`;
 
@@ -37,6 +40,7 @@ const OPTIONS = {
   "from-node": { type: "string" },
   "input-patch": { type: "string" },
   payload: { type: "string" },
+  replay: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 };
 
@@ -59,6 +63,8 @@ async function main(argv) {
     case "workflows":
       if (rest[0] === "apply") return cmd.apply(rest.slice(1));
       throw new cmd.UsageError(`unknown command "workflows ${rest[0] ?? ""}"; try "workflows apply <file|dir>"`);
+    case "test":
+      return cmd.replayTest(rest[0], values);
     case "run":
       return cmd.run(rest[0], values);
     case "chat":

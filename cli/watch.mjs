@@ -1,7 +1,7 @@
 // `edgeflow watch`: an execution's progress in the terminal from its SSE stream. In a terminal, one line per node
 // redrawn in place (status, attempt, duration, a bar for map nodes); in a pipe or a CI log, one plain line per
 // change and no escape codes. The exit code is the run's outcome.
-import { applyEvent, emptyRun } from "../src/engine/fold.ts";
+import { applyEvent, emptyRun } from "../src/engine/fold.mjs";
 
 const MARK = {
   pending: "·",
@@ -27,7 +27,7 @@ function bar(items, width = 20) {
 }
 
 /**
- * What the terminal shows: the engine's one fold of the event log (src/engine/fold.ts, the dashboard's too), and a
+ * What the terminal shows: the engine's one fold of the event log (src/engine/fold.mjs, the dashboard's too), and a
  * plain line for each change worth one.
  */
 export class RunView {

@@ -24,6 +24,7 @@ import { secretsRoute } from "./routes/secrets";
 import { connectionsRoute } from "./routes/connections";
 import { approvalsRoute } from "./routes/approvals";
 import { approvePage } from "./routes/approve-page";
+import { replayChecks } from "./routes/replay-checks";
 import { templates } from "./routes/templates";
 import { streams, streamTickets } from "./routes/streams";
 import { workflows } from "./routes/workflows";
@@ -65,6 +66,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/secrets", secretsRoute)
   .route("/v1/connections", connectionsRoute)
   .route("/v1/approvals", approvalsRoute)
+  .route("/v1/replay-checks", replayChecks)
   .route("/v1/cors", corsRoute)
   .route("/v1/schedules", schedules)
   .route("/v1/executions", executions);

@@ -24,6 +24,7 @@ import { scheduleCreate, schedulePatch } from "./schedules";
 import { secretBody } from "./secrets";
 import { connectionBody } from "../engine/connection";
 import { approvalsQuery, decisionBody } from "./approvals";
+import { replayCheckBody } from "./replay-checks";
 import { ticketBody } from "./streams";
 import { instantiateBody } from "./templates";
 import { getWorkflowQuery, listWorkflowsQuery, publishQuery } from "./workflows";
@@ -525,6 +526,15 @@ export const OPERATIONS: Operation[] = [
     summary: "Delete a connection and its cached token",
     tag: "connections",
     ok: 204,
+  },
+  {
+    method: "post",
+    path: "/v1/replay-checks",
+    summary:
+      "Golden replay: would a definition give any node of these recorded runs another resolved input? Nothing runs",
+    tag: "workflows",
+    ok: 200,
+    body: replayCheckBody,
   },
   {
     method: "get",

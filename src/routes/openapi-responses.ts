@@ -382,6 +382,27 @@ export const RESPONSES: Record<string, z.ZodType> = {
     }),
   ),
   "post /v1/templates/{name}/instantiate": workflowVersion.extend({ template: z.string().optional() }).catchall(any),
+  "post /v1/replay-checks": z.object({
+    /** No node of any recorded run would change or break. */
+    ok: z.boolean(),
+    executions: z.array(
+      z.object({
+        execution_id: z.string(),
+        workflow_id: z.string(),
+        version: z.number().int(),
+        failing: z.number().int(),
+        nodes: z.array(
+          z.object({
+            node_id: z.string(),
+            verdict: z.enum(["unchanged", "changed", "broken", "new", "removed", "not_run"]),
+            detail: z.string().nullable(),
+            before: any,
+            after: any,
+          }),
+        ),
+      }),
+    ),
+  }),
   "get /v1/approvals": page(approvalView),
   "get /v1/approvals/{id}": approvalView.extend({ notices: z.array(approvalNotice) }),
   "post /v1/approvals/{id}/decisions": z.object({

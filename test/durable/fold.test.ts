@@ -1,4 +1,4 @@
-// The one fold (src/engine/fold.ts: the dashboard's live view and scrubber, and `edgeflow watch`) against the server's
+// The one fold (src/engine/fold.mjs: the dashboard's live view and scrubber, and `edgeflow watch`) against the server's
 // own view of the same execution, for every shape of run the engine has: retries, waits, skips, maps, children,
 // failures, cancellation, redrive, approvals.
 import { describe, expect, it } from "vitest";

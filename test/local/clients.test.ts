@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocal, type LocalServer } from "../support/local-server";
+import { callLocal, startLocal, type LocalServer } from "../support/local-server";
 import { startTargetServer } from "../support/target-server";
 
 let local: LocalServer;
@@ -105,6 +105,34 @@ describe("the edgeflow CLI", () => {
     expect(broken.stderr).toContain("broken.json:\nerror: Bad Request (invalid_definition)");
     expect(broken.stderr).toMatch(/ {2}at nodes\[0\]\.config\.url: /);
     expect(broken.stdout).toMatch(/unchanged {2}cli-applied wf_\w+ v2/);
+  });
+
+  it("checks a definition against recorded runs before it is applied (test --replay): exit 0 unchanged, 1 changed", async () => {
+    const def = (expression: string) => ({
+      name: "cli-replayed",
+      nodes: [
+        { id: "a", kind: "transform", config: { expression: "input.n * 2" } },
+        { id: "b", kind: "http", needs: ["a"], config: { url: `${target.url}/echo/replay?n={{ ${expression} }}` } },
+      ],
+    });
+    const wf = await callLocal(local, "POST", "/v1/workflows", def("nodes.a.output"));
+    const started = await fetch(`${local.base}/v1/workflows/${wf.body.id}/executions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${local.key}`, "content-type": "application/json", prefer: "wait=30" },
+      body: JSON.stringify({ input: { n: 21 } }),
+    });
+    const ran = { body: (await started.json()) as { id: string; status: string } };
+    expect(ran.body.status).toBe("succeeded");
+    const file = join(home, "replayed.json");
+    writeFileSync(file, JSON.stringify(def("nodes.a.output")));
+    const same = await edgeflow(["test", file, "--replay", ran.body.id]);
+    expect([same.code, same.stdout]).toEqual([0, `${ran.body.id} (${wf.body.id} v1): unchanged\nreplay: ok\n`]);
+    writeFileSync(file, JSON.stringify(def("nodes.a.output + 1")));
+    const changed = await edgeflow(["test", file, "--replay", ran.body.id]);
+    expect(changed.code).toBe(1);
+    expect(changed.stdout).toContain("  changed   b  config.url");
+    expect(changed.stdout).toContain("replay: FAILED");
+    expect((await edgeflow(["test", file])).code).toBe(2);
   });
 
   it("runs with --watch in a pipe: one plain line per change, a retry and a map's progress, exit 0", async () => {

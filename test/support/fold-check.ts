@@ -1,8 +1,8 @@
-// The one fold of the event log (src/engine/fold.ts: the dashboard's and the CLI's) held to the server's own view of
+// The one fold of the event log (src/engine/fold.mjs: the dashboard's and the CLI's) held to the server's own view of
 // the same execution. Every test that waits for a run to end checks it (test/support/api.ts waitFor), so every event
 // sequence the suites and the reliability gates produce is folded and compared.
 import { expect } from "vitest";
-import { replay, type FoldEvent } from "../../src/engine/fold";
+import { replay, type FoldEvent } from "../../src/engine/fold.mjs";
 
 interface Getter {
   get(path: string): Promise<{ status: number; body: any }>;

@@ -67,6 +67,10 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
     },
     "PUT /v1/cors": { origins: ["https://app.example.com"] },
     "POST /v1/approvals/{id}/decisions": { as: "matrix-approver", decision: "approve" },
+    "POST /v1/replay-checks": {
+      definition: { name: "x", nodes: [{ id: "m", kind: "transform", config: { expression: "1" } }] },
+      executions: [ids.done],
+    },
     "POST /v1/conversations": { workflow_id: ids.wf },
     "POST /v1/conversations/{id}/messages": { content: "hello" },
     "POST /v1/chat": { id: ids.cv, messages: [{ role: "user", parts: [{ type: "text", text: "hello" }] }] },

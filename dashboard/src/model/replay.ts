@@ -1,10 +1,10 @@
 // The run as its event log says it was: folding the envelopes up to a seq gives every node's status at that moment.
 // The live view and the time scrubber use the same fold, so what you scrub to is what you saw live; it is the
-// engine's one fold (src/engine/fold.ts), which the CLI uses too. Here: the snapshot merge and the timeline's spans.
+// engine's one fold (src/engine/fold.mjs), which the CLI uses too. Here: the snapshot merge and the timeline's spans.
 import type { EventEnvelope, ExecutionView } from "./types";
-import type { RunState } from "../../../src/engine/fold";
+import type { RunState } from "../../../src/engine/fold.mjs";
 
-export { applyEvent, emptyRun, replay, type NodeState, type RunState } from "../../../src/engine/fold";
+export { applyEvent, emptyRun, replay, type NodeState, type RunState } from "../../../src/engine/fold.mjs";
 
 /**
  * The snapshot's outputs are complete where an event's may be an R2 reference or absent (events before the page was
