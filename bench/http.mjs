@@ -3,7 +3,8 @@
 // measures from this process: the floor, Edgeflow's unauthenticated 401, 1-step and 10-step start-and-wait
 // (Prefer: wait), the same with POST + SSE stream, and 100 concurrent 10-step chains; with server CPU per execution
 // read from /proc (utime + stime) for the engine's workerd and for the whole `npm start` tree. Writes its section of
-// bench/RESULTS.md. Usage: npm run bench:http [-- --runs 100]
+// bench/RESULTS.md. Usage: npm run bench:http [-- --runs 100]; LOG_LEVEL=warn npm run bench:http measures the engine
+// without its per-request and per-execution info lines.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -235,7 +236,7 @@ async function main() {
     const rows = [
       "## Over real sockets (npm run bench:http)",
       "",
-      `Measured ${new Date().toISOString()} by \`npm run bench:http\` (${RUNS} sequential runs per row after 10 warm-up; 2-core machine; npm start and a bare Worker under the same wrangler dev; CPU from /proc).`,
+      `Measured ${new Date().toISOString()} by \`npm run bench:http\` (${RUNS} sequential runs per row after 10 warm-up; 2-core machine; npm start and a bare Worker under the same wrangler dev; CPU from /proc; LOG_LEVEL ${process.env.LOG_LEVEL || "info"}).`,
       "",
       "| row | median ms | p99 ms | × floor (median) | engine workerd CPU ms/execution | npm start tree CPU ms/execution |",
       "| --- | ---: | ---: | ---: | ---: | ---: |",

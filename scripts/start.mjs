@@ -57,6 +57,7 @@ const args = ["dev", "--port", port, "--ip", "127.0.0.1", "--var", "ALLOWED_PRIV
 args.push("--var", `EMAIL_FROM:${process.env.EMAIL_FROM || "edgeflow@localhost"}`);
 // Approval links in emails and webhooks point at this server.
 args.push("--var", `PUBLIC_URL:${process.env.PUBLIC_URL || base}`);
+if (process.env.LOG_LEVEL) args.push("--var", `LOG_LEVEL:${process.env.LOG_LEVEL}`);
 if (persistTo) args.push("--persist-to", persistTo);
 const dev = spawn("wrangler", args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
 let cron = null;

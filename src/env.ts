@@ -60,6 +60,11 @@ const configSchema = z.object({
   MONITOR_CHECKS_PER_OBJECT: int(100, 1, 1000),
   /** The token budget a conversation gives each turn (message, summary and history window) unless it sets its own. */
   CONVERSATION_HISTORY_TOKENS: int(8000, 256, 2_000_000),
+  /**
+   * The least level of the structured log lines written (src/lib/log.ts): "info" writes a line per request and per
+   * execution state change; "warn" keeps warnings and errors only. Every line is JSON either way.
+   */
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 export type Config = z.output<typeof configSchema>;
 

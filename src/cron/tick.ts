@@ -1,5 +1,6 @@
 import { openDb } from "../db/client";
 import { config } from "../env";
+import { log } from "../lib/log";
 import { recordTick } from "../db/cron-repo";
 import { runRetention, runWatchdog } from "./maintenance";
 import { runApprovals } from "./approvals";
@@ -38,15 +39,11 @@ export async function runTick(env: Env, now: number): Promise<Record<string, unk
   });
   // After the jobs: a tick that hangs never records itself, so /health sees a stuck clock as well as a dead one.
   await recordTick(db, now, failures.length);
-  console.log(
-    JSON.stringify({
-      level: failures.length ? "error" : "info",
-      msg: "cron tick",
-      at: new Date(now).toISOString(),
-      ...summary,
-      failures,
-    }),
-  );
+  log(cfg.LOG_LEVEL, failures.length ? "error" : "info", "cron tick", {
+    at: new Date(now).toISOString(),
+    ...summary,
+    failures,
+  });
   if (failures.length) throw new Error(`cron tick had ${failures.length} failure(s): ${failures.join("; ")}`);
   return summary;
 }

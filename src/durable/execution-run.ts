@@ -3,6 +3,7 @@
 // the reducer cannot (the clock, storage, R2, the tenant's slots).
 import { envelope } from "../db/execution-store";
 import { config } from "../env";
+import { logLine } from "../lib/log";
 import { TERMINAL_EXECUTION, type EventEnvelope } from "../engine/events";
 import { holds, UndefinedValueError, type ExprContext } from "../engine/expr";
 import type { ItemCounts } from "../engine/map";
@@ -110,9 +111,8 @@ export class ExecutionRun implements AttemptHost {
     if (e.nodeId !== null || !e.type.startsWith("execution.")) return;
     // One structured line per execution state change, joinable with request logs by trace_id. Written after the
     // turn: a log line must not hold back the event it describes.
-    const line = JSON.stringify({
-      level: e.type === "execution.failed" || e.type === "execution.timed_out" ? "warn" : "info",
-      msg: e.type,
+    const level = e.type === "execution.failed" || e.type === "execution.timed_out" ? "warn" : "info";
+    const line = logLine(config(this.h.env).LOG_LEVEL, level, e.type, {
       execution_id: exec.id,
       tenant_id: exec.tenant_id,
       workflow_id: exec.workflow_id,
@@ -120,7 +120,7 @@ export class ExecutionRun implements AttemptHost {
       seq: e.seq,
       status: exec.status,
     });
-    afterTurn(() => console.log(line));
+    if (line !== null) afterTurn(() => console.log(line));
   }
 
   /** The run reached a terminal status: stop what is under way and let go of what it holds. */

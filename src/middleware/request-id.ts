@@ -1,6 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import { openDb } from "../db/client";
+import { config } from "../env";
 import { newId } from "../lib/ids";
+import { log } from "../lib/log";
 import { traceIdFrom } from "../lib/trace";
 import { recordRequest } from "../services/metrics";
 import type { AppEnv } from "./context";
@@ -40,19 +42,15 @@ export function requestContext() {
     const queries = db.queries() + (other?.queries() ?? 0);
     c.res.headers.set("x-d1-queries", String(queries));
     c.res.headers.set("x-d1-round-trips", String(db.roundTrips() + (other?.roundTrips() ?? 0)));
-    console.log(
-      JSON.stringify({
-        level: "info",
-        msg: "request",
-        request_id: requestId,
-        method: c.req.method,
-        path: new URL(c.req.url).pathname,
-        status: c.res.status,
-        ms: Date.now() - started,
-        tenant_id: c.get("tenantId") ?? null,
-        trace_id: c.get("traceId"),
-        d1_queries: queries,
-      }),
-    );
+    log(config(c.env).LOG_LEVEL, "info", "request", {
+      request_id: requestId,
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      status: c.res.status,
+      ms: Date.now() - started,
+      tenant_id: c.get("tenantId") ?? null,
+      trace_id: c.get("traceId"),
+      d1_queries: queries,
+    });
   });
 }
