@@ -40,6 +40,11 @@ async function signingKey(env: Env): Promise<CryptoKey> {
   );
 }
 
+/** Throws SecretsUnconfigured when links cannot be signed here, so an approval fails before anyone is told. */
+export async function checkLinkKey(env: Env): Promise<void> {
+  await signingKey(env);
+}
+
 export async function signLink(env: Env, claims: LinkClaims): Promise<string> {
   const body = b64url(
     enc.encode(

@@ -4,7 +4,7 @@ import { verifyLink, type LinkClaims } from "../lib/approval-link";
 import { problemResponse } from "../lib/problem";
 import { SecretsUnconfigured } from "../lib/secret-box";
 import type { AppEnv } from "../middleware/context";
-import { cancelIfRunEnded, decide } from "../services/approvals";
+import { cancelIfRunEnded, closed, decide } from "../services/approvals";
 import { PAGE_CSS, PAGE_HEADERS, confirmPage, decidedText, formData, messagePage } from "./approve-html";
 
 type Refused = { status: 403 | 409 | 410 | 400 | 503; code: string; heading: string; text: string };
@@ -60,14 +60,6 @@ async function resolve(
   return { claims, a };
 }
 
-const CLOSED = {
-  approved: "It was approved already.",
-  rejected: "It was rejected already.",
-  timed_out: "Nobody decided before its deadline, so it is closed.",
-  cancelled: "Its workflow run ended, so it is closed.",
-  pending: "",
-};
-
 /** /approve/:token — what an approval link opens. GET only shows (mail scanners fetch links); POST decides. */
 export const approvePage = new Hono<AppEnv>()
   .get("/_/page.css", () => new Response(PAGE_CSS, { headers: { "content-type": "text/css; charset=utf-8" } }))
@@ -85,7 +77,7 @@ export const approvePage = new Hono<AppEnv>()
         status: 410,
         code: "approval_closed",
         heading: "This approval is closed",
-        text: CLOSED[status],
+        text: closed({ ...a, status }).detail,
       });
     return html(confirmPage(a, claims.approver));
   })

@@ -14,7 +14,7 @@ import {
 import { TERMINAL_EXECUTION } from "../engine/events";
 import { validateInput } from "../engine/input";
 import { executionStub, snapshotOf } from "../durable/client";
-import { signLink } from "../lib/approval-link";
+import { checkLinkKey } from "../lib/approval-link";
 import { sha256Hex } from "../lib/hash";
 import { emailSender } from "../lib/email";
 import { seal } from "../lib/secret-box";
@@ -63,15 +63,11 @@ export async function openApproval(env: Env, db: Db, r: OpenRequest): Promise<re
     decided_at: null,
     delivered_at: null,
   };
-  row.next_action_at = nextActionOf(row);
-  await signLink(env, { approval_id: id, execution_id: "", node_id: "", approver: "", expires_at: 0 });
+  row.next_action_at = nextActionAt(planOf(row));
+  await checkLinkKey(env);
   const saved = await repo.openApprovalRow(db, row, noticesFor(row, "requested", 0, r.approvers, r.now));
   await deliverNotices(env, db, saved, r.now);
   return saved;
-}
-
-export function nextActionOf(a: repo.ApprovalRow): number | null {
-  return nextActionAt(planOf(a));
 }
 
 export function planOf(a: repo.ApprovalRow) {
