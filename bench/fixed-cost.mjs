@@ -14,9 +14,19 @@ async function concurrently(n, run, quantile) {
 
 /**
  * Measure the scenarios; returns rows for RESULTS.md (edgeflow, Workflows-local, ratio) and one summary line.
- * `engine(name)` and `workflows(shape, n)` start one run each, resolving with its time in ms.
+ * `engine(name)` and `workflows(shape, n)` start one run each, resolving with its time in ms; `engineBatch(n)` and
+ * `workflowsBatch(n, steps)` start n 3-node runs at once and resolve when all settled.
  */
-export async function fixedCost({ measure, engine, workflows, quantile, fmt, iterations }) {
+export async function fixedCost({
+  measure,
+  engine,
+  workflows,
+  engineBatch,
+  workflowsBatch,
+  quantile,
+  fmt,
+  iterations,
+}) {
   console.log("\nFixed cost: a 1-node run, start to settled (200 runs a side)");
   const one = await measure("edgeflow", engine("chain1"), 200);
   const oneWf = await measure("workflows (one step.do)", workflows("chain", 1), 200);
@@ -37,6 +47,9 @@ export async function fixedCost({ measure, engine, workflows, quantile, fmt, ite
       );
     conc.push([n, ours, theirs]);
   }
+  console.log("\nA batch of 1,000 3-node executions, one request to all settled (3 batches a side)");
+  const batch = await measure("edgeflow (POST .../executions/batch)", engineBatch(1000), 3, 1);
+  const batchWf = await measure("workflows (createBatch, 10 x 100)", workflowsBatch(1000, 3), 3, 1);
   console.log("\n1,000 concurrent 3-node chains (edgeflow)");
   const thousand = await concurrently(1000, engine("chain3"), quantile);
   console.log(`  ${fmt(thousand.perSec, 1)} exec/s, p99 ${fmt(thousand.p99, 0)} ms, errors ${thousand.errors}`);
@@ -54,8 +67,14 @@ export async function fixedCost({ measure, engine, workflows, quantile, fmt, ite
       row(`${n} concurrent 10-node chains: executions/s`, o.perSec, t.perSec, 1),
       row(`${n} concurrent 10-node chains: p99 completion ms`, o.p99, t.p99, 0),
     ]),
+    row(
+      "batch of 1,000 3-node executions: executions/s",
+      1000 / (batch.median / 1000),
+      1000 / (batchWf.median / 1000),
+      1,
+    ),
     `| 1,000 concurrent 3-node chains | ${fmt(thousand.perSec, 1)} exec/s, p99 ${fmt(thousand.p99, 0)} ms, ${thousand.errors} errors | - | - |`,
   ];
-  const summary = `Fixed cost: a 1-node run is ${fmt(one.median / oneWf.median, 2)}x Workflows-local's time (target <= 1x); a 10-node chain ${fmt(tenWf.median / ten.median, 2)}x faster (target >= 2x); 100 concurrent chains ${fmt(conc[1][1].perSec / conc[1][2].perSec, 2)}x its executions/s (target >= 3x); 1,000 concurrent 3-node chains: ${thousand.errors} errors.`;
+  const summary = `Fixed cost: a 1-node run is ${fmt(one.median / oneWf.median, 2)}x Workflows-local's time (target <= 1x); a 10-node chain ${fmt(tenWf.median / ten.median, 2)}x faster (target >= 2x); 100 concurrent chains ${fmt(conc[1][1].perSec / conc[1][2].perSec, 2)}x its executions/s (target >= 3x); a batch of 1,000 ${fmt(batchWf.median / batch.median, 2)}x createBatch's executions/s (target >= 5x); 1,000 concurrent 3-node chains: ${thousand.errors} errors.`;
   return { rows, summary };
 }

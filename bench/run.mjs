@@ -262,7 +262,11 @@ async function main() {
   const workflows = (shape, n) => () => get(`/bench/workflows?shape=${shape}&n=${n}`).then((r) => r.ms);
   const floor = (n) => () => get(`/bench/floor?n=${n}`).then((r) => r.ms);
 
-  const fixed = () => fixedCost({ measure, engine, workflows, quantile, fmt, iterations: ITER });
+  const engineBatch = (n) => () =>
+    get(`/bench/engine-batch?workflow=${wf.chain3}&key=${key}&tenant=${tenantId}&n=${n}`).then((r) => r.ms);
+  const workflowsBatch = (n, steps) => () => get(`/bench/workflows-batch?n=${n}&steps=${steps}`).then((r) => r.ms);
+  const fixed = () =>
+    fixedCost({ measure, engine, workflows, engineBatch, workflowsBatch, quantile, fmt, iterations: ITER });
   if (only === "start-path") {
     await startPath({ base: BASE, key, workflowId: wf.chain1, measure, quantile, fmt });
     stop();

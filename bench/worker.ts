@@ -94,14 +94,15 @@ export class BroadcastFloor extends DurableObject<BenchEnv> {
 
 /** Resolves `wait()` once `release()` is called: how a baseline tells the harness it finished. */
 export class Latch extends DurableObject<BenchEnv> {
-  private released = false;
-  private waiters: (() => void)[] = [];
-  async wait(): Promise<void> {
-    if (!this.released) await new Promise<void>((r) => this.waiters.push(r));
+  private releases = 0;
+  private waiters: { count: number; resolve: () => void }[] = [];
+  /** Resolves once release() was called `count` times (a batch of runs shares one latch). */
+  async wait(count = 1): Promise<void> {
+    if (this.releases < count) await new Promise<void>((resolve) => this.waiters.push({ count, resolve }));
   }
   release(): void {
-    this.released = true;
-    for (const w of this.waiters) w();
+    this.releases++;
+    this.waiters = this.waiters.filter((w) => (w.count <= this.releases ? (w.resolve(), false) : true));
   }
 }
 
@@ -464,6 +465,51 @@ export default {
           const waiting = env.LATCH.get(env.LATCH.idFromName(latch)).wait();
           await binding.create({ params: { n: Number(q("n")), latch } });
           await waiting;
+        });
+        return json({ ms });
+      }
+      case "/bench/workflows-batch": {
+        // createBatch takes at most 100 instances a call: n / 100 calls at once, all runs sharing one latch.
+        const latch = crypto.randomUUID();
+        const n = Number(q("n"));
+        const ms = await timed(async () => {
+          const waiting = env.LATCH.get(env.LATCH.idFromName(latch)).wait(n);
+          await Promise.all(
+            Array.from({ length: Math.ceil(n / 100) }, (_, c) =>
+              env.CHAIN.createBatch(
+                Array.from({ length: Math.min(100, n - c * 100) }, () => ({
+                  params: { n: Number(q("steps")), latch },
+                })),
+              ),
+            ),
+          );
+          await waiting;
+        });
+        return json({ ms });
+      }
+      case "/bench/engine-batch": {
+        // One batch start through the public API, then every run's settled signal.
+        const n = Number(q("n"));
+        const ms = await timed(async () => {
+          const res = await worker.fetch(
+            new Request(`${url.origin}/v1/workflows/${q("workflow")}/executions/batch`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${q("key")}`, "content-type": "application/json" },
+              body: JSON.stringify({ items: Array.from({ length: n }, () => ({ input: {} })) }),
+            }),
+            env,
+            ctx,
+          );
+          if (res.status !== 200) throw new Error(`batch: HTTP ${res.status} ${await res.text()}`);
+          const { items } = (await res.json()) as { items: { id?: string; status: string }[] };
+          const views = await Promise.all(
+            items.map((i) => {
+              if (!i.id || i.status !== "created") throw new Error(`batch item ${i.status}`);
+              return executionStub(env, i.id).settled(q("tenant"), 120_000) as Promise<{ status: string } | null>;
+            }),
+          );
+          const failed = views.filter((v) => v?.status !== "succeeded").length;
+          if (failed) throw new Error(`${failed} of ${n} batch runs did not succeed`);
         });
         return json({ ms });
       }

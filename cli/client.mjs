@@ -2,8 +2,10 @@
 // becomes NetworkError; the SSE stream is read with the key in the Authorization header and resumed after a drop.
 
 export class ApiError extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, retryAfter = null) {
     super(`${problem.title ?? `HTTP ${status}`}: ${problem.detail ?? ""}`);
+    /** Seconds the server asked to wait before trying again (Retry-After), or null. */
+    this.retryAfter = retryAfter;
     this.name = "ApiError";
     this.status = status;
     this.code = problem.code ?? `http_${status}`;
@@ -45,7 +47,10 @@ export function client({ url, key }) {
     } catch {
       json = { title: `HTTP ${res.status}`, detail: text.slice(0, 200) };
     }
-    if (!res.ok) throw new ApiError(res.status, json ?? {});
+    if (!res.ok) {
+      const wait = Number(res.headers.get("retry-after"));
+      throw new ApiError(res.status, json ?? {}, Number.isFinite(wait) && wait >= 0 ? wait : null);
+    }
     return json;
   };
   return {

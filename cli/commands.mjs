@@ -6,10 +6,10 @@ import { client } from "./client.mjs";
 import { readConfig, writeConfig } from "./config.mjs";
 import { watch } from "./watch.mjs";
 import { chat } from "./chat.mjs";
+import { runBatch } from "./batch.mjs";
+import { UsageError } from "./usage-error.mjs";
 
-export class UsageError extends Error {
-  name = "UsageError";
-}
+export { UsageError };
 
 function connect() {
   const config = readConfig();
@@ -146,6 +146,11 @@ export async function run(ref, values) {
   if (!ref) throw new UsageError("run needs a workflow id or name");
   const api = connect();
   const id = await resolveWorkflow(api, ref);
+  if (values.batch !== undefined) {
+    const other = ["input", "watch", "wait"].find((o) => values[o] !== undefined);
+    if (other) throw new UsageError(`--batch takes each item's input from its file; it does not go with --${other}`);
+    return runBatch(api, id, values.batch.replace(/^@/, ""));
+  }
   const input = jsonArg(values.input, "--input");
   const body = input === undefined ? {} : { input };
   if (values.wait) {

@@ -12,6 +12,11 @@ const HELP = `usage: edgeflow <command> [options]
   run <workflow> [--input <json|@file>] [--watch | --wait]
                                            start an execution (workflow id or name); --watch follows it,
                                            --wait starts and waits in one request and prints its output
+  run <workflow> --batch <@file|->         one execution per line of an NDJSON file ({"input": …} per line),
+                                           1,000 a request; prints "<id> created|replayed" per item, refusals
+                                           with their line on stderr; exit 1 if any item was refused. Items
+                                           without an idempotency_key get one from the file's name and their
+                                           line: the same file run again replays instead of starting twice
   watch <execution>                        live progress until it ends
   chat <conversation> | chat --workflow <w>
                                            one message per line of stdin, each reply printed as it streams
@@ -23,7 +28,7 @@ const HELP = `usage: edgeflow <command> [options]
   events send <execution> <name> [--payload <json|@file>]
 
 exit codes: 0 done (a watched run succeeded, a replay found no change), 1 a watched run failed, was cancelled or
-            timed out, or a replay found a change,
+            timed out, a replay found a change, or a batch item was refused,
             2 bad usage, 3 the API refused the request, 4 the API could not be reached
 environment: EDGEFLOW_URL and EDGEFLOW_API_KEY override the saved login; NO_COLOR turns off colours.`;
 
@@ -33,6 +38,7 @@ const OPTIONS = {
   input: { type: "string" },
   watch: { type: "boolean" },
   wait: { type: "boolean" },
+  batch: { type: "string" },
   status: { type: "string" },
   workflow: { type: "string" },
   limit: { type: "string" },

@@ -5,6 +5,8 @@ const int = (def: number, min: number, max: number) => z.coerce.number().int().m
 
 const configSchema = z.object({
   MAX_BODY_BYTES: int(1024 * 1024, 1024, 100 * 1024 * 1024),
+  /** A batch start's body (up to 1,000 items, each with its input). */
+  MAX_BATCH_BODY_BYTES: int(8 * 1024 * 1024, 1024, 100 * 1024 * 1024),
   DEFAULT_EXECUTION_TIMEOUT_SECONDS: int(7200, 1, 30 * 86_400),
   PROJECTION_FLUSH_MS: int(250, 0, 60_000),
   MAX_SUBSCRIBERS_PER_EXECUTION: int(100, 1, 32_000),

@@ -1,37 +1,8 @@
-// The D1 queries behind Idempotency-Key: on starting executions (idempotency_keys) and on the create routes
-// (create_requests). Both claim a key with one insert-or-read batch, so concurrent duplicates agree on one owner.
+// The D1 queries behind Idempotency-Key on the create routes (create_requests; starts claim theirs in their one D1
+// batch, src/db/start-reads.ts): one insert-or-read batch, so concurrent duplicates agree on one owner.
 import { and, eq, isNull } from "drizzle-orm";
 import type { Db } from "./client";
-import { createRequests, idempotencyKeys } from "./schema";
-
-/** Claim an idempotency key; returns the row that owns it (ours, or the one a concurrent request wrote first). */
-export async function claimIdempotencyKey(
-  db: Db,
-  row: { tenant_id: string; key: string; request_hash: string; execution_id: string },
-  now: number,
-) {
-  const [, found] = await db.batch([
-    db
-      .insert(idempotencyKeys)
-      .values({ ...row, created_at: now })
-      .onConflictDoNothing({ target: [idempotencyKeys.tenant_id, idempotencyKeys.key] }),
-    db
-      .select()
-      .from(idempotencyKeys)
-      .where(and(eq(idempotencyKeys.tenant_id, row.tenant_id), eq(idempotencyKeys.key, row.key))),
-  ]);
-  return found[0] as typeof idempotencyKeys.$inferSelect;
-}
-
-/** The request holding the key has started its execution: later duplicates replay it instead of waiting. */
-export async function completeIdempotencyKey(db: Db, tenantId: string, key: string, now: number): Promise<void> {
-  await db
-    .update(idempotencyKeys)
-    .set({ completed_at: now })
-    .where(
-      and(eq(idempotencyKeys.tenant_id, tenantId), eq(idempotencyKeys.key, key), isNull(idempotencyKeys.completed_at)),
-    );
-}
+import { createRequests } from "./schema";
 
 export type CreateRequestRow = typeof createRequests.$inferSelect;
 type CreateKey = Pick<CreateRequestRow, "tenant_id" | "scope" | "key">;

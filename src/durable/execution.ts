@@ -5,7 +5,7 @@ import { MapStore } from "../db/map-store";
 import { config } from "../env";
 import { childEvent } from "../engine/child";
 import { TERMINAL_EXECUTION, eventNames, type EventEnvelope, type ExecutionStatus } from "../engine/events";
-import { concurrencyKeyOf, type Admitted } from "../engine/concurrency-key";
+import type { Admitted } from "../engine/concurrency-key";
 import type { ItemStatus } from "../engine/map";
 import { itemNode } from "../engine/map";
 import type { ChildEnd, RunInput } from "../engine/run/messages";
@@ -82,10 +82,14 @@ export class ExecutionObject extends DurableObject<Env> {
 
   /**
    * Create and start the execution; a second call with the same id returns the existing one unchanged. `admitted`:
-   * the Worker already rendered the concurrency key and asked the TenantObject (an API start makes that one call
-   * itself); otherwise this object renders the key and takes its place in the tenant's queues.
+   * the start pipeline (src/services/start.ts) rendered the concurrency key and asked the TenantObject; null for a
+   * replay, which creates nothing: when the execution does not exist (its first start was cut off) the answer says
+   * `unadmitted` and the pipeline admits it and calls again.
    */
-  async start(p: StartParams, admitted?: Admitted): Promise<{ id: string; status: ExecutionStatus; created: boolean }> {
+  async start(
+    p: StartParams,
+    admitted: Admitted | null,
+  ): Promise<{ id: string; status: ExecutionStatus; created: boolean; unadmitted?: true }> {
     // Checked again after every await: a second start may have created it meanwhile.
     const existing = () => (this.run ? { id: this.run.exec.id, status: this.run.exec.status, created: false } : null);
     const found = existing();
@@ -93,11 +97,8 @@ export class ExecutionObject extends DurableObject<Env> {
     await crashPoint({ point: "start.before", execution_id: p.id });
     const raced = existing();
     if (raced) return raced;
-    const rendered =
-      admitted ??
-      (await concurrencyKeyOf(p.definition, p.input, { id: p.id, workflow_id: p.workflow_id, version: p.version }));
-    const lost = existing();
-    if (lost) return lost;
+    if (!admitted) return { id: p.id, status: "queued", created: false, unadmitted: true };
+    const rendered = admitted;
     const exec = newExecution(p, rendered.key, Date.now());
     this.store.createExecution(exec, p.definition.nodes);
     const run = (this.run = this.runFor(
@@ -109,8 +110,7 @@ export class ExecutionObject extends DurableObject<Env> {
     // asked, and that order must be the order the starts arrived in. The D1 projection is not made here: GET by id
     // is this object's and sees the run at once, lists follow within PROJECTION_FLUSH_MS (the drive flushes when
     // it falls due), and a run that ends sooner is projected once, finished.
-    if (rendered.error === null && (admitted ? admitted.granted : await run.holdsKey()))
-      run.feed({ type: "slotGranted" });
+    if (rendered.error === null && admitted.granted) run.feed({ type: "slotGranted" });
     // A run that may go starts now, in this invocation, instead of one alarm dispatch later; the alarm armed first
     // (the drive's short lease) takes over within seconds should the object die. A queued one is polled by the
     // alarm as before.

@@ -124,10 +124,28 @@ export class TenantObject extends DurableObject<Env> {
     queue?: QueueAsk | undefined;
   }): Promise<{ token: TokenDecision | null; granted: boolean }> {
     const token = a.token ? this.takeToken(a.token.keyId, a.token.perMinute, a.token.burst) : null;
-    const q = a.queue;
-    if ((token && !token.allowed) || !q) return { token, granted: false };
-    if (q.key !== null && !(await this.acquireKey(q.key, q.executionId)).granted) return { token, granted: false };
-    return { token, granted: (await this.acquireKey(RUNNING_SLOTS, q.executionId, q.slots)).granted };
+    if ((token && !token.allowed) || !a.queue) return { token, granted: false };
+    return { token, granted: await this.enqueue(a.queue) };
+  }
+
+  /**
+   * A batch start's one call: the request's token, then each new execution's places in the queues, in item order
+   * (null: an item that queues nowhere). Nothing is queued when the token is refused.
+   */
+  async admitMany(a: {
+    token: TokenAsk;
+    queues: (QueueAsk | null)[];
+  }): Promise<{ token: TokenDecision; granted: boolean[] }> {
+    const token = this.takeToken(a.token.keyId, a.token.perMinute, a.token.burst);
+    const granted: boolean[] = [];
+    for (const q of a.queues) granted.push(token.allowed && q !== null && (await this.enqueue(q)));
+    return { token, granted };
+  }
+
+  /** Take the concurrency key (if any), then a running slot; true when the execution may run now. */
+  private async enqueue(q: QueueAsk): Promise<boolean> {
+    if (q.key !== null && !(await this.acquireKey(q.key, q.executionId)).granted) return false;
+    return (await this.acquireKey(RUNNING_SLOTS, q.executionId, q.slots)).granted;
   }
 
   /** An execution ended: leave its running slot and concurrency key; returns the executions this let in. */

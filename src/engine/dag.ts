@@ -111,7 +111,13 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 export function zodErrors(error: z.ZodError, prefix: readonly PropertyKey[] = []): FieldError[] {
-  return error.issues.map((i) => ({ path: formatPath([...prefix, ...i.path]) || "(root)", message: i.message }));
+  // An unknown field is reported at its own path, not at the object that holds it.
+  return error.issues.flatMap((i) =>
+    (i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path]).map((path) => ({
+      path: formatPath([...prefix, ...path]) || "(root)",
+      message: i.code === "unrecognized_keys" ? "Unknown field" : i.message,
+    })),
+  );
 }
 
 /** Validate a raw definition completely; every problem is reported with the exact path. */

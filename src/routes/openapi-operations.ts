@@ -16,7 +16,8 @@ import {
 import { exportResultsQuery, listResultsQuery } from "./results";
 import { conversationCreate, listConversationsQuery, messageBody, messagesQuery } from "./conversations";
 import { chatBody } from "./chat";
-import { startBody } from "./start";
+import { startBody } from "./start-request";
+import { batchBody } from "./start-batch";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
 import { monitorCreate, monitorPatch } from "./monitors";
@@ -156,6 +157,15 @@ export const OPERATIONS: Operation[] = [
     alsoOk: [200],
     body: startBody,
     preferWait: true,
+  },
+  {
+    method: "post",
+    path: "/v1/workflows/{id}/executions/batch",
+    summary:
+      "Start up to 1,000 executions of one version, each with its own input and idempotency_key, answered per item (created, replayed or refused with its code); a malformed item is refused alone, a batch over 1,000 items or the body limit is 413 before anything starts",
+    tag: "executions",
+    ok: 200,
+    body: batchBody,
   },
   {
     method: "get",

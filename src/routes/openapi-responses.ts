@@ -236,6 +236,36 @@ export const RESPONSES: Record<string, z.ZodType> = {
     }),
     executionView.describe("With Prefer: wait, the execution as GET /v1/executions/:id shows it."),
   ]),
+  "post /v1/workflows/{id}/executions/batch": z.object({
+    workflow_id: z.string(),
+    version: z.number().int(),
+    created: z.number().int(),
+    replayed: z.number().int(),
+    refused: z.number().int(),
+    /** One per item, in item order. */
+    items: z.array(
+      z.union([
+        z.object({
+          index: z.number().int(),
+          status: z.enum(["created", "replayed"]),
+          id: z.string(),
+          execution_status: z.enum(EXECUTION_STATUSES),
+        }),
+        z.object({
+          index: z.number().int(),
+          status: z.literal("refused"),
+          /** The execution an idempotency_key already belongs to, when that is why. */
+          id: z.string().optional(),
+          error: z.object({
+            code: z.string(),
+            message: z.string(),
+            retryable: z.boolean(),
+            errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+          }),
+        }),
+      ]),
+    ),
+  }),
   "get /v1/workflows/{id}/schedules": list(schedule),
   "post /v1/workflows/{id}/schedules": schedule,
   "get /v1/executions": page(executionRow),

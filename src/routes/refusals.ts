@@ -7,6 +7,8 @@ const STATUS = {
   workflow_not_found: 404,
   version_not_found: 404,
   invalid_input: 422,
+  validation_failed: 400,
+  rate_limited: 429,
   model_not_configured: 422,
   idempotency_key_reused: 422,
   idempotency_key_in_flight: 409,
@@ -25,6 +27,8 @@ export function refusal(r: { code: RefusalCode; message: string; retryable: bool
   const { code, message, retryable, ok: _ok, ...extra } = r as typeof r & { ok?: boolean };
   return new AppError(STATUS[code], code, message, {
     ...extra,
-    ...(retryable ? { headers: { "retry-after": "1" } } : {}),
+    ...(retryable
+      ? { headers: { "retry-after": String((extra as { retry_after_seconds?: number }).retry_after_seconds ?? 1) } }
+      : {}),
   });
 }

@@ -1,240 +1,214 @@
+// The one start pipeline: read (one D1 batch), decide (decideStart, pure), perform (performStart: admission in one
+// TenantObject call, the object's start, the Idempotency-Key claim closed), in that order. The API's single and batch
+// starts read with the caller's key in the same batch (src/routes/start.ts); every internal start (schedules,
+// monitors, child executions, conversation turns) comes through startExecution below.
 import type { Db } from "../db/client";
-import { claimIdempotencyKey, completeIdempotencyKey } from "../db/idempotency-repo";
-import * as repo from "../db/repo";
-import { releaseClaim, type ClaimRow, type StartReads } from "../db/start-reads";
+import { closeClaims, readStart, releaseClaims, type ClaimRow, type StartReads } from "../db/start-reads";
 import { concurrencyKeyOf, type Admitted, type QueueAsk } from "../engine/concurrency-key";
-import type { ConversationTurn, StartParams } from "../engine/run/state";
-import type { Definition, FieldError } from "../engine/dag";
-import type { ExecutionStatus } from "../engine/events";
-import { validateInput } from "../engine/input";
+import {
+  claimToGiveBack,
+  decideStart,
+  refuse,
+  type StartAsk,
+  type StartFacts,
+  type StartPlan,
+  type Started,
+  type StartRefused,
+} from "../engine/start-plan";
 import { tierErrors } from "../nodes/llm/definition-checks";
 import { config } from "../env";
 import { canonicalHash } from "../lib/hash";
-import { isId, newId } from "../lib/ids";
+import { newId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
-import { executionStub } from "../durable/client";
+import { executionStub, tenantStub } from "../durable/client";
+import type { TokenDecision } from "../durable/tenant";
 import { IN_FLIGHT_LEASE_MS } from "./idempotent-create";
 
-export interface StartRequest {
-  tenantId: string;
-  workflowId: string;
-  version?: number | undefined;
-  input: unknown;
-  timeoutSeconds?: number | undefined;
-  /** Same key + same request → the original execution; same key + another request → 422. */
-  idempotencyKey?: string | undefined;
-  /**
-   * A duplicate that arrives while the request holding its key is still starting the execution: "conflict" answers
-   * 409 (the API: the client retries and then gets the replay), "join" starts the same execution idempotently
-   * (internal callers: schedules, child executions). A claim older than IN_FLIGHT_LEASE_MS is treated as abandoned.
-   */
-  inFlight?: "conflict" | "join";
-  /** What the idempotency hash covers (the API body, or the schedule and its due time). */
-  requestForHash: unknown;
-  /** The caller's trace id; a new one when absent. */
-  traceId?: string | undefined;
-  tags?: string[] | undefined;
-  metadata?: Record<string, string> | undefined;
-  /** The id to give a new execution (a conversation turn names it before starting); a fresh one when absent. */
-  executionId?: string | undefined;
-  /** The conversation turn this execution answers. */
-  conversation?: ConversationTurn | undefined;
-  /** For a child started by a `workflow` node. */
-  parent?: { execution_id: string; node_id: string } | undefined;
+export type { StartAsk, Started, StartRefused } from "../engine/start-plan";
+
+/** What the caller's one TenantObject call answered: its request token (API starts) and the queue decision. */
+export interface Admission {
+  token: TokenDecision | null;
+  granted: boolean;
+}
+
+export interface PerformHooks {
+  /** The caller's one TenantObject call (the API's carries its request token); the plain admission without it. */
+  admit?: ((queue: QueueAsk | null) => Promise<Admission>) | undefined;
   /**
    * Hands over work that may finish after the answer (the Worker's waitUntil): closing the Idempotency-Key claim.
    * Without it, that write is awaited. Should it fail, the claim lapses after IN_FLIGHT_LEASE_MS and a duplicate
    * then joins the same execution, so nothing is started twice either way.
    */
   afterAnswer?: ((work: (db: Db) => Promise<unknown>) => void) | undefined;
-  /** Told how long each step waited (workflow read, idempotency claim, admission, the object's start), in ms. */
-  timing?: ((step: StartStep, ms: number) => void) | undefined;
-  /**
-   * The workflow version and the Idempotency-Key claim, already read by the caller's one D1 batch (the API's start
-   * route, src/db/start-reads.ts) with `executionId` as the id it proposed; without it they are read here.
-   */
-  prefetched?: { workflow: StartReads["workflow"]; claim: ClaimRow | null; executionId: string } | undefined;
-  /**
-   * The caller's one TenantObject call (the API's: its request token together with the queues), given the rendered
-   * concurrency key, or null for a replay. Without it, the ExecutionObject takes its own place in the queues.
-   * A throw (the rate limit) refuses the start; a claim this request wrote is given back first.
-   */
-  admit?: ((queue: QueueAsk | null) => Promise<{ granted: boolean }>) | undefined;
+  /** Told how long admission and the object's start took, in ms. */
+  timing?: ((step: "admit" | "object", ms: number) => void) | undefined;
 }
 
-export type StartStep = "workflow" | "idempotency" | "admit" | "object";
-
-export interface Started {
-  ok: true;
-  id: string;
-  status: ExecutionStatus;
-  workflow_id: string;
-  version: number;
-  replay: boolean;
+/** The hash an Idempotency-Key's claim holds: the workflow and what the caller said the request was. */
+export function requestHashOf(workflowId: string, requestForHash: unknown): Promise<string> {
+  return canonicalHash({ workflow_id: workflowId, request: requestForHash });
 }
 
-/** Why an execution was not started; the route maps `code` to an HTTP status, cron and executors branch on it. */
-export interface StartRefused {
-  ok: false;
-  code: StartRefusal;
-  message: string;
-  /** Worth trying again as it is (the same Idempotency-Key included). */
-  retryable: boolean;
-  execution_id?: string;
-  errors?: FieldError[];
+/** decideStart's facts from the start's D1 reads and the deployment. */
+export function startFacts(
+  env: Env,
+  reads: Pick<StartReads, "workflow">,
+  claim: ClaimRow | null,
+  proposedId: string,
+  requestHash: string | null,
+): StartFacts {
+  return {
+    workflow: reads.workflow,
+    claim,
+    proposedId,
+    requestHash,
+    now: Date.now(),
+    inFlightLeaseMs: IN_FLIGHT_LEASE_MS,
+    defaultTimeoutSeconds: config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+    traceId: traceIdFrom(null),
+    modelErrors: (definition) => tierErrors(definition, env as unknown as Record<string, unknown>),
+  };
 }
 
-export type StartRefusal =
-  | "workflow_not_found"
-  | "version_not_found"
-  | "invalid_input"
-  | "model_not_configured"
-  | "idempotency_key_reused"
-  | "idempotency_key_in_flight"
-  | "execution_start_interrupted";
+/** An internal start (schedule, monitor, child, conversation turn): read, decide, perform. */
+export async function startExecution(env: Env, db: Db, a: StartAsk): Promise<Started | StartRefused> {
+  const proposedId = a.executionId ?? newId("ex");
+  const requestHash = a.idempotencyKey === undefined ? null : await requestHashOf(a.workflowId, a.requestForHash);
+  const claim =
+    requestHash === null
+      ? null
+      : { key: a.idempotencyKey as string, request_hash: requestHash, execution_id: proposedId };
+  const reads = await readStart(db, {
+    tenantId: a.tenantId,
+    workflowId: a.workflowId,
+    version: a.version ?? null,
+    claim,
+    now: Date.now(),
+  });
+  const facts = startFacts(env, reads, claim ? (reads.claims.get(claim.key) ?? null) : null, proposedId, requestHash);
+  const plan = decideStart(facts, a);
+  if (!plan.ok) {
+    await giveBack(db, a.tenantId, facts);
+    return plan;
+  }
+  return performStart(env, db, facts, plan);
+}
 
-const refuse = (code: StartRefusal, message: string, extra: Partial<StartRefused> = {}): StartRefused => ({
-  ok: false,
-  code,
-  message,
-  retryable: code === "idempotency_key_in_flight" || code === "execution_start_interrupted",
-  ...extra,
-});
+/** Give back the claim this request wrote for a start that was then refused. */
+export async function giveBack(db: Db, tenantId: string, facts: StartFacts): Promise<void> {
+  const ours = claimToGiveBack(facts);
+  if (ours) await releaseClaims(db, tenantId, [ours]);
+}
 
-/** Start an execution the one way there is: used by the API, schedules, monitors and workflow nodes alike. */
-export async function startExecution(env: Env, db: Db, r: StartRequest): Promise<Started | StartRefused> {
+/** A decided start: admission, then the object's start, then the claim closed. */
+export async function performStart(
+  env: Env,
+  db: Db,
+  facts: StartFacts,
+  plan: StartPlan,
+  hooks: PerformHooks = {},
+): Promise<Started | StartRefused> {
+  const p = plan.params;
+  const stub = executionStub(env, p.id);
   let t = performance.now();
-  const lap = (step: StartStep) => {
+  const lap = (step: "admit" | "object") => {
     const now = performance.now();
-    r.timing?.(step, now - t);
+    hooks.timing?.(step, now - t);
     t = now;
   };
-  const wf = r.prefetched
-    ? r.prefetched.workflow
-    : isId("wf", r.workflowId)
-      ? await repo.getWorkflow(db, r.tenantId, r.workflowId, r.version ?? null)
-      : null;
-  if (!r.prefetched) lap("workflow");
-  // No workflow: the batch wrote no claim either (it claims only for a version that exists).
-  if (!wf) {
-    return r.version !== undefined
-      ? refuse("version_not_found", `Workflow ${r.workflowId} has no version ${r.version}.`)
-      : refuse("workflow_not_found", `Workflow ${r.workflowId} does not exist.`);
-  }
-  const proposed = r.prefetched?.executionId ?? r.executionId ?? newId("ex");
-  // A claim the batch wrote for this request is given back when the start is refused after it.
-  const giveBack = async () => {
-    const c = r.prefetched?.claim;
-    if (c && c.execution_id === proposed && c.completed_at === null)
-      await releaseClaim(db, r.tenantId, c.key, c.execution_id);
-  };
-  const definition = wf.definition as Definition;
-  if (definition.input_schema) {
-    const errors = validateInput(definition.input_schema, r.input);
-    if (errors.length) {
-      await giveBack();
-      return refuse("invalid_input", "The input does not match the workflow's input_schema.", { errors });
-    }
-  }
-  // A run whose llm node names a tier this deployment does not resolve would fail at that node: refused now.
-  const tiers = tierErrors(definition, env as unknown as Record<string, unknown>);
-  if (tiers.length) {
-    await giveBack();
-    return refuse("model_not_configured", "The workflow uses an LLM tier this deployment does not resolve.", {
-      errors: tiers,
-    });
-  }
-  let id = proposed;
-  let replay = false;
-  let claimOpen = false;
-  if (r.idempotencyKey !== undefined) {
-    const hash = await canonicalHash({ workflow_id: r.workflowId, request: r.requestForHash });
-    const asked = { tenant_id: r.tenantId, key: r.idempotencyKey, request_hash: hash, execution_id: id };
-    const owner = r.prefetched ? r.prefetched.claim : await claimIdempotencyKey(db, asked, Date.now());
-    // The batch claims for a valid key and an existing version, both checked by now: a row must be there.
-    if (!owner) throw new Error(`the Idempotency-Key claim for execution ${id} was neither written nor found`);
-    if (owner.request_hash !== hash) {
-      return refuse("idempotency_key_reused", "This Idempotency-Key was used with a different request body.", {
-        execution_id: owner.execution_id,
-      });
-    }
-    if (!r.prefetched) lap("idempotency");
-    replay = owner.execution_id !== id;
-    id = owner.execution_id;
-    claimOpen = owner.completed_at === null;
-    // The first request closes its claim after answering: a duplicate arriving before then finds its execution
-    // already created and replays it; only one whose execution does not exist yet is told to come back.
-    const inFlight = replay && claimOpen && owner.created_at > Date.now() - IN_FLIGHT_LEASE_MS;
-    if (inFlight && r.inFlight === "conflict" && !(await executionStub(env, id).snapshot(r.tenantId))) {
-      return refuse(
-        "idempotency_key_in_flight",
-        "A request with this Idempotency-Key is still being processed; retry shortly.",
-        {
-          execution_id: owner.execution_id,
-        },
-      );
-    }
-  }
-  const params: StartParams = {
-    id,
-    tenant_id: r.tenantId,
-    workflow_id: r.workflowId,
-    version: wf.version,
-    definition,
-    input: r.input,
-    trace_id: r.traceId ?? traceIdFrom(null),
-    parent_execution_id: r.parent?.execution_id ?? null,
-    parent_node_id: r.parent?.node_id ?? null,
-    history_shard: wf.history_shard,
-    conversation: r.conversation ?? null,
-    labels:
-      r.tags?.length || Object.keys(r.metadata ?? {}).length
-        ? { tags: r.tags ?? [], metadata: r.metadata ?? {} }
-        : null,
-    timeout_seconds: r.timeoutSeconds ?? definition.timeout_seconds ?? config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
-  };
-  let admitted: Admitted | undefined;
-  if (r.admit) {
-    // A replay asks for its token only: its execution has (or, cut off, takes itself) its places in the queues.
-    const rendered = replay ? null : await concurrencyKeyOf(definition, r.input, params);
-    const slots = config(env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
-    const queue = rendered && rendered.error === null ? { executionId: id, key: rendered.key, slots } : null;
-    try {
-      const { granted } = await r.admit(queue);
-      if (rendered) admitted = { ...rendered, granted };
-    } catch (err) {
-      await giveBack();
-      throw err;
-    }
-    lap("admit");
-  }
-  // start() is idempotent per execution id, so a replay also (re)starts an execution whose first start was cut off.
-  let started: { status: ExecutionStatus };
-  t = performance.now();
-  try {
-    started = await executionStub(env, id).start(params, admitted);
-    lap("object");
-  } catch (err) {
-    console.error(
-      JSON.stringify({ level: "error", msg: "execution start interrupted", execution_id: id, error: String(err) }),
+  if (plan.confirmInFlight && !(await stub.snapshot(p.tenant_id)))
+    return refuse(
+      "idempotency_key_in_flight",
+      "A request with this Idempotency-Key is still being processed; retry shortly.",
+      {
+        execution_id: p.id,
+      },
     );
-    const retry = r.idempotencyKey !== undefined ? " with the same Idempotency-Key" : "";
-    return refuse("execution_start_interrupted", `Starting execution ${id} was interrupted; retry${retry}.`, {
-      execution_id: id,
+  const admit = hooks.admit ?? ((queue) => plainAdmission(env, p.tenant_id, queue));
+  // A replay asks for its token only: its execution holds (or waits for) its places in the queues already.
+  const queue = plan.replay ? null : await queueAsk(env, plan);
+  const admission = await admit(queue && queue.ask);
+  lap("admit");
+  if (admission.token && !admission.token.allowed) {
+    await giveBack(db, p.tenant_id, facts);
+    return refuse("rate_limited", "This API key is over its rate limit.", {
+      retry_after_seconds: admission.token.retry_after_seconds,
     });
+  }
+  try {
+    const started = await startObject(env, plan, queue ? { ...queue.rendered, granted: admission.granted } : null);
+    lap("object");
+    return started;
   } finally {
     // Started, or the object died mid-start (it restarts on the next call): either way the claim is freed, so a
     // retry with the same Idempotency-Key joins this execution at once instead of waiting out the in-flight lease.
-    if (claimOpen) {
-      const close = (on: Db) => completeIdempotencyKey(on, r.tenantId, r.idempotencyKey as string, Date.now());
-      if (r.afterAnswer) r.afterAnswer((on) => close(on).catch((err: unknown) => logUnclosedClaim(id, err)));
+    if (plan.claimOpen) {
+      const key = plan.idempotencyKey as string;
+      const close = (on: Db) => closeClaims(on, p.tenant_id, [key], Date.now());
+      if (hooks.afterAnswer) hooks.afterAnswer((on) => close(on).catch((err: unknown) => logUnclosedClaims(p.id, err)));
       else await close(db);
     }
   }
-  return { ok: true, id, status: started.status, workflow_id: r.workflowId, version: wf.version, replay };
 }
 
-function logUnclosedClaim(executionId: string, err: unknown): void {
-  const msg = "idempotency claim not closed; it lapses after its in-flight lease";
+/** The places in the tenant's queues a new execution asks for: its rendered concurrency key and a running slot. */
+export async function queueAsk(
+  env: Env,
+  plan: StartPlan,
+): Promise<{ rendered: Awaited<ReturnType<typeof concurrencyKeyOf>>; ask: QueueAsk | null }> {
+  const p = plan.params;
+  const rendered = await concurrencyKeyOf(p.definition, p.input, p);
+  const slots = config(env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
+  // A key that does not render fails the run at once: it queues nowhere.
+  return { rendered, ask: rendered.error === null ? { executionId: p.id, key: rendered.key, slots } : null };
+}
+
+async function plainAdmission(env: Env, tenantId: string, queue: QueueAsk | null): Promise<Admission> {
+  if (!queue) return { token: null, granted: false };
+  return tenantStub(env, tenantId).admit({ queue });
+}
+
+/**
+ * Start the object with its admission. start() is idempotent per execution id; a replay (admitted null) whose first
+ * start was cut off before the object existed is admitted now and started, so the pipeline stays admission's owner.
+ */
+export async function startObject(
+  env: Env,
+  plan: StartPlan,
+  admitted: Admitted | null,
+): Promise<Started | StartRefused> {
+  const p = plan.params;
+  const stub = executionStub(env, p.id);
+  try {
+    let started = await stub.start(p, admitted);
+    if (started.unadmitted) {
+      const queue = await queueAsk(env, plan);
+      const { granted } = await plainAdmission(env, p.tenant_id, queue.ask);
+      started = await stub.start(p, { ...queue.rendered, granted });
+    }
+    return {
+      ok: true,
+      id: p.id,
+      status: started.status,
+      workflow_id: p.workflow_id,
+      version: p.version,
+      replay: plan.replay,
+    };
+  } catch (err) {
+    logError("execution start interrupted", p.id, err);
+    const retry = plan.idempotencyKey !== undefined ? " with the same Idempotency-Key" : "";
+    return refuse("execution_start_interrupted", `Starting execution ${p.id} was interrupted; retry${retry}.`, {
+      execution_id: p.id,
+    });
+  }
+}
+
+export function logUnclosedClaims(executionId: string, err: unknown): void {
+  logError("idempotency claim not closed; it lapses after its in-flight lease", executionId, err);
+}
+
+// Errors are written whatever LOG_LEVEL says.
+function logError(msg: string, executionId: string, err: unknown): void {
   console.error(JSON.stringify({ level: "error", msg, execution_id: executionId, error: String(err) }));
 }

@@ -280,6 +280,61 @@ describe("the edgeflow CLI", () => {
     expect(settled.headers.get("preference-applied")).toBe("wait=10");
     expect(settled.body).toMatchObject({ status: "succeeded", output: { sum: { total: 2 } } });
   });
+
+  it("starts a batch from an NDJSON file (run --batch): per-item answers, a refused line, and a re-run that replays", async () => {
+    const wf = join(home, "batched.json");
+    writeFileSync(
+      wf,
+      JSON.stringify({
+        name: "cli-batched",
+        nodes: [{ id: "double", kind: "transform", config: { expression: "input.n * 2" } }],
+      }),
+    );
+    await edgeflow(["workflows", "apply", wf]);
+    const file = join(home, "items.ndjson");
+    const lines = [
+      { input: { n: 1 } },
+      { input: { n: 2 }, tags: ["cli"] },
+      { input: { n: 1 } },
+      { input: 3, bogus: 1 },
+    ];
+    writeFileSync(file, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n\n`);
+    const first = await edgeflow(["run", "cli-batched", "--batch", `@${file}`]);
+    expect(first.code).toBe(1);
+    const started = first.stdout.trimEnd().split("\n");
+    expect(started).toHaveLength(3);
+    for (const l of started) expect(l).toMatch(/^ex_\w+ created$/);
+    // Two lines with the same content are two items: each has its own derived key.
+    expect(new Set(started).size).toBe(3);
+    expect(first.stderr).toMatch(/^line 4: refused validation_failed: .+; at bogus: .+$/m);
+    expect(first.stderr).toMatch(/^wf_\w+ v1: 3 created, 0 replayed, 1 refused\n$/m);
+
+    // The same file again (say after an interruption): nothing starts twice.
+    const again = await edgeflow(["run", "cli-batched", "--batch", file]);
+    expect(again.stdout).toBe(started.map((l) => l.replace("created", "replayed")).join("\n") + "\n");
+    const ran = await callLocal(local, "GET", `/v1/executions/${started[1]?.split(" ")[0]}`);
+    expect(ran.body).toMatchObject({ tags: ["cli"] });
+
+    const broken = join(home, "broken.ndjson");
+    writeFileSync(broken, '{"input": 1}\n{oops\n');
+    expect(await edgeflow(["run", "cli-batched", "--batch", `@${broken}`])).toMatchObject({
+      code: 2,
+      stdout: "",
+      stderr: `error: ${broken}:2 is not valid JSON\nsee "edgeflow help"\n`,
+    });
+    expect((await edgeflow(["run", "cli-batched", "--batch", file, "--wait"])).code).toBe(2);
+
+    // More than one request's worth, in a terminal: the bar is redrawn in place and ends full.
+    const many = join(home, "many.ndjson");
+    writeFileSync(many, Array.from({ length: 1001 }, (_, n) => JSON.stringify({ input: { n } })).join("\n"));
+    const tty = await edgeflowInTty(["run", "cli-batched", "--batch", `@${many}`]);
+    expect(tty.code).toBe(0);
+    expect(tty.stdout.match(/ex_\w+ created/g)).toHaveLength(1001);
+    expect(tty.stdout).toContain(`\r${ESC}2K[##########`);
+    expect(tty.stdout).toContain("[####################] 1001/1001  1001 created, 0 replayed, 0 refused");
+    const counts = await callLocal(local, "GET", `/v1/executions/counts?workflow_id=${ran.body.workflow_id}`);
+    expect(Object.values(counts.body.counts as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(1004);
+  });
 });
 
 describe("a client generated from /openapi.json", () => {

@@ -47,6 +47,7 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
     "POST /v1/workflows": { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }] },
     "PUT /v1/workflows/{id}": { name: "x", nodes: [{ id: "a", kind: "transform", config: { expression: "2" } }] },
     "POST /v1/workflows/{id}/executions": { input: {} },
+    "POST /v1/workflows/{id}/executions/batch": { items: [{ input: {} }] },
     "POST /v1/executions/bulk/{action}": { filter: { workflow_id: ids.wf }, limit: 10 },
     "POST /v1/executions/{id}/events": { name: "go", payload: 1 },
     "POST /v1/executions/{id}/cancel": { reason: "matrix" },

@@ -85,7 +85,10 @@ describe("definition validation", () => {
   });
 
   it("rejects unknown fields and an invalid input_schema", () => {
-    expect(errorsOf({ name: "x", nodes: [t("a")], colour: "blue" })[0]?.path).toBe("(root)");
+    expect(errorsOf({ name: "x", nodes: [t("a")], colour: "blue" })[0]).toEqual({
+      path: "colour",
+      message: "Unknown field",
+    });
     expect(errorsOf({ name: "x", nodes: [t("a")], input_schema: { type: 12 } })[0]?.path).toBe("input_schema");
   });
 });
