@@ -105,6 +105,17 @@ export class LeaseStore {
     );
   }
 
+  /** Take every entry of `key`'s queue out, in queue order. */
+  drain(key: string): { execution_id: string; lease_until: number }[] {
+    return this.sql
+      .exec<{ execution_id: string; lease_until: number; pos: number }>(
+        "DELETE FROM key_queue WHERE key = ? RETURNING execution_id, lease_until, pos",
+        key,
+      )
+      .toArray()
+      .sort((a, b) => a.pos - b.pos);
+  }
+
   /** Entries in `key`'s queue, holders and waiters. */
   queued(key: string): number {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ?", key).one().n;

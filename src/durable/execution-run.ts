@@ -267,7 +267,15 @@ export class ExecutionRun implements AttemptHost {
   async holdsKey(): Promise<boolean> {
     const exec = this.exec;
     const slots = config(this.h.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
-    const queue = { executionId: exec.id, key: exec.concurrency_key, slots };
+    // Its place was taken when it started (with its lane); this renews it, or places it in the default lane should
+    // the place have been lost.
+    const queue = {
+      executionId: exec.id,
+      key: exec.concurrency_key,
+      slots,
+      lane: "default" as const,
+      group: exec.workflow_id,
+    };
     return (await tenantStub(this.h.env, exec.tenant_id).admit({ queue })).granted;
   }
 

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { BudgetStore } from "../db/budget-store";
 import { openDb } from "../db/client";
 import { LeaseStore } from "../db/lease-store";
+import { SlotStore } from "../db/slot-store";
 import { monthSpend, projectExecutions, type Projection } from "../db/history-repo";
 import { historyDatabase } from "../db/shards";
 import type { QueueAsk } from "../engine/concurrency-key";
@@ -29,6 +30,7 @@ export type TokenDecision = Omit<RateDecision, "bucket">;
 /** One per tenant: counters that must agree across isolates (subscriber slots, concurrency keys, rate limits). */
 export class TenantObject extends DurableObject<Env> {
   private readonly leases: LeaseStore;
+  private readonly slots: SlotStore;
   private readonly ledger: BudgetStore;
   // Buckets live in memory: an eviction refills them, which errs on the side of letting requests through.
   private readonly buckets = new Map<string, Bucket>();
@@ -38,7 +40,10 @@ export class TenantObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.leases = new LeaseStore(ctx.storage.sql);
+    this.slots = new SlotStore(ctx.storage.sql);
     this.ledger = new BudgetStore(ctx.storage.sql);
+    // Running slots were a FIFO key queue before lanes: its entries wait in the default lane, in their order.
+    this.slots.adopt(this.leases.drain(RUNNING_SLOTS));
   }
 
   acquire(kind: LeaseKind, id: string, limit: number, ttlMs: number): { ok: boolean; active: number } {
@@ -97,7 +102,29 @@ export class TenantObject extends DurableObject<Env> {
         ? this.leases.renewKey(e.key, e.execution_id, Date.now() + ttl)
         : this.leases.releaseKey(e.key, e.execution_id, 1),
     );
-    return { checked: stale.length, dropped: running.filter((r) => !r).length };
+    const slots = this.slots.staleEntries(Date.now(), max);
+    const dropped = await this.dropFinishedSlots(slots, config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT, ttl);
+    return {
+      checked: stale.length + slots.length,
+      dropped: running.filter((r) => !r).length + dropped,
+    };
+  }
+
+  /** Check stale slot entries with their objects: a finished one leaves (letting the next in), a live one renews. */
+  private async dropFinishedSlots(ids: string[], capacity: number, ttl: number): Promise<number> {
+    const running = await Promise.all(
+      ids.map((id) =>
+        executionStub(this.env, id)
+          .holdsKeyLease()
+          .catch(() => true),
+      ),
+    );
+    ids.forEach((id, i) =>
+      running[i]
+        ? this.slots.renew(id, Date.now() + ttl)
+        : this.wake(this.slots.release(id, capacity, Date.now() + ttl)),
+    );
+    return running.filter((r) => !r).length;
   }
 
   private async dropFinished(key: string, capacity: number, stale: string[], ttl: number): Promise<void> {
@@ -145,15 +172,56 @@ export class TenantObject extends DurableObject<Env> {
   /** Take the concurrency key (if any), then a running slot; true when the execution may run now. */
   private async enqueue(q: QueueAsk): Promise<boolean> {
     if (q.key !== null && !(await this.acquireKey(q.key, q.executionId)).granted) return false;
-    return (await this.acquireKey(RUNNING_SLOTS, q.executionId, q.slots)).granted;
+    return this.takeSlot(q);
+  }
+
+  /**
+   * A running slot, in fair order (src/engine/fair-share.ts): held at once while one is free and nobody waits,
+   * else a place in its lane. Stale holders are checked as for keys (see acquireKey).
+   */
+  private async takeSlot(q: QueueAsk): Promise<boolean> {
+    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const ask = () => {
+      const asked = this.slots.acquire({
+        executionId: q.executionId,
+        lane: q.lane,
+        group: q.group,
+        key: q.key ?? "",
+        capacity: q.slots,
+        leaseUntil: Date.now() + ttl,
+      });
+      this.wake(asked.admitted);
+      return asked.granted;
+    };
+    const granted = ask();
+    const stale = this.slots.staleHolders(Date.now(), STALE_CHECKS_PER_ASK).filter((id) => id !== q.executionId);
+    if (stale.length === 0) return granted;
+    const checked = this.dropFinishedSlots(stale, q.slots, ttl);
+    if (granted) {
+      this.ctx.waitUntil(checked);
+      return true;
+    }
+    await checked;
+    return ask();
   }
 
   /** An execution ended: leave its running slot and concurrency key; returns the executions this let in. */
-  leave(q: QueueAsk): string[] {
-    const woken = new Set(this.leases.releaseKey(RUNNING_SLOTS, q.executionId, q.slots));
+  leave(q: Pick<QueueAsk, "executionId" | "key" | "slots">): string[] {
+    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const woken = new Set(this.slots.release(q.executionId, q.slots, Date.now() + ttl));
     if (q.key !== null) for (const id of this.leases.releaseKey(q.key, q.executionId, 1)) woken.add(id);
     woken.delete(q.executionId);
     return [...woken];
+  }
+
+  /** Tell executions let in that they may run; a wake-up lost here is caught by their poll alarm. */
+  private wake(ids: string[]): void {
+    for (const id of ids)
+      this.ctx.waitUntil(
+        executionStub(this.env, id)
+          .poke()
+          .catch((err: unknown) => logLostWake(id, err)),
+      );
   }
 
   /**
@@ -164,18 +232,11 @@ export class TenantObject extends DurableObject<Env> {
    * until the projection lands.
    */
   async finish(f: {
-    queue: QueueAsk;
+    queue: Pick<QueueAsk, "executionId" | "key" | "slots">;
     shard: number;
     projection: Projection;
   }): Promise<{ projected: true } | { projected: false; error: string }> {
-    const woken = this.leave(f.queue);
-    // A wake-up lost here is not lost for good: a queued execution's alarm polls for its place.
-    for (const id of woken)
-      this.ctx.waitUntil(
-        executionStub(this.env, id)
-          .poke()
-          .catch((err: unknown) => logLostWake(id, err)),
-      );
+    this.wake(this.leave(f.queue));
     let writer = this.history.get(f.shard);
     if (!writer) {
       const db = openDb(historyDatabase(this.env, f.shard)).db;
@@ -190,7 +251,7 @@ export class TenantObject extends DurableObject<Env> {
 
   /** How many executions hold or wait for `key` (the running-slot queue for RUNNING_SLOTS). */
   queued(key: string): number {
-    return this.leases.queued(key);
+    return key === RUNNING_SLOTS ? this.slots.size() : this.leases.queued(key);
   }
 
   releaseKey(key: string, executionId: string, capacity = 1): string[] {

@@ -2,6 +2,7 @@
 // ExecutionObject for every other start. Reads only the input (references are checked at save).
 import type { Definition } from "./dag";
 import { render } from "./expr";
+import type { Lane } from "./fair-share";
 
 export interface RenderedKey {
   /** null: the workflow has no concurrency_key (or it rendered empty). */
@@ -18,6 +19,10 @@ export interface QueueAsk {
   executionId: string;
   key: string | null;
   slots: number;
+  /** Where it waits for a slot; only the first ask of an execution places it (later ones renew). */
+  lane: Lane;
+  /** Its workflow: the share it waits in within its lane. */
+  group: string;
 }
 
 export async function concurrencyKeyOf(

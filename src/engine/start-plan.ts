@@ -1,6 +1,7 @@
 // Deciding a start, from what one D1 batch read: every start (the API's single and batch starts, schedules, monitors,
 // child executions, conversation turns) goes through decideStart, so the checks and the refusals are one list.
 // Pure: what it needs from the deployment (the default timeout, the model tiers it resolves) comes in `facts`.
+import { isLane, LANES, type Lane } from "./fair-share";
 import type { Definition, FieldError } from "./dag";
 import type { ExecutionStatus } from "./events";
 import { validateInput } from "./input";
@@ -31,6 +32,11 @@ export interface StartAsk {
   conversation?: ConversationTurn | undefined;
   /** For a child started by a `workflow` node. */
   parent?: { execution_id: string; node_id: string } | undefined;
+  /**
+   * Which priority lane it waits in for a running slot (src/engine/fair-share.ts); unchecked, as the API received
+   * it. A conversation turn is interactive, everything else default, unless the ask says otherwise.
+   */
+  lane?: string | undefined;
 }
 
 /** An Idempotency-Key's row as D1 holds it. */
@@ -71,6 +77,7 @@ export interface StartPlan {
   /** A duplicate of a request still starting: refused as in flight unless its execution exists by now. */
   confirmInFlight: boolean;
   idempotencyKey: string | undefined;
+  lane: Lane;
 }
 
 export type StartRefusal =
@@ -79,6 +86,7 @@ export type StartRefusal =
   | "invalid_input"
   | "validation_failed"
   | "model_not_configured"
+  | "unknown_lane"
   | "idempotency_key_reused"
   | "idempotency_key_in_flight"
   | "execution_start_interrupted"
@@ -123,6 +131,11 @@ export function decideStart(f: StartFacts, a: StartAsk): StartPlan | StartRefuse
       ? refuse("version_not_found", `Workflow ${a.workflowId} has no version ${a.version}.`)
       : refuse("workflow_not_found", `Workflow ${a.workflowId} does not exist.`);
   }
+  const lane = a.lane ?? (a.conversation ? "interactive" : "default");
+  if (!isLane(lane))
+    return refuse("unknown_lane", `There is no lane "${lane}"; the lanes are ${LANES.join(", ")}.`, {
+      errors: [{ path: "lane", message: `one of ${LANES.join(", ")}` }],
+    });
   let id = f.proposedId;
   let replay = false;
   let claimOpen = false;
@@ -172,7 +185,7 @@ export function decideStart(f: StartFacts, a: StartAsk): StartPlan | StartRefuse
     labels: labelled ? { tags: a.tags ?? [], metadata: a.metadata ?? {} } : null,
     timeout_seconds: a.timeoutSeconds ?? definition.timeout_seconds ?? f.defaultTimeoutSeconds,
   };
-  return { ok: true, params, replay, claimOpen, confirmInFlight, idempotencyKey: a.idempotencyKey };
+  return { ok: true, params, replay, claimOpen, confirmInFlight, idempotencyKey: a.idempotencyKey, lane };
 }
 
 /** The claim this request wrote and must give back when its start is refused after the batch wrote it. */

@@ -10,6 +10,7 @@ const STATUS = {
   validation_failed: 400,
   rate_limited: 429,
   model_not_configured: 422,
+  unknown_lane: 422,
   idempotency_key_reused: 422,
   idempotency_key_in_flight: 409,
   execution_start_interrupted: 503,

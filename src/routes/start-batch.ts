@@ -44,6 +44,8 @@ export const batchBody = z
   .object({
     /** Every item starts this version (the latest when absent). */
     version: z.number().int().min(1).optional(),
+    /** The lane of items that name none: batch unless said (interactive, default, batch). */
+    lane: z.string().max(64).optional(),
     items: z.array(z.unknown()).min(1),
   })
   .strict();
@@ -132,7 +134,8 @@ export async function startBatch(c: Context<AppEnv>): Promise<Response> {
         },
       };
     const { idempotency_key: key_, ...one } = p.data;
-    return { index, facts, decided: decideStart(facts, askOf(c, workflowId, { ...one, version }, key_, "join")) };
+    const ask = askOf(c, workflowId, { ...one, version, lane: one.lane ?? body.lane ?? "batch" }, key_, "join");
+    return { index, facts, decided: decideStart(facts, ask) };
   });
   const db = c.get("db").db;
   const ours = (i: Item) => i.facts.claim !== null && i.facts.claim.execution_id === i.facts.proposedId;

@@ -16,6 +16,8 @@ export const startBody = z
     input: z.unknown().optional(),
     version: z.number().int().min(1).optional(),
     timeout_seconds: executionTimeoutSeconds.optional(),
+    /** interactive, default or batch: the priority lane it waits in for a running slot (422 unknown_lane else). */
+    lane: z.string().max(64).optional(),
     tags: z
       .array(z.string().regex(/^[\w.:-]{1,64}$/))
       .max(20)
@@ -47,6 +49,7 @@ export function askOf(
     traceId: c.get("traceId"),
     tags: body.tags ? [...new Set(body.tags)] : undefined,
     metadata: body.metadata,
+    lane: body.lane,
   };
 }
 

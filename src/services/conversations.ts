@@ -148,6 +148,7 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
       input,
       executionId,
       conversation: { id: c.id, seq: claim.seq },
+      lane: "interactive",
       metadata: { conversation_id: c.id },
       requestForHash: null,
       traceId: r.traceId,

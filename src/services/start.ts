@@ -161,7 +161,8 @@ export async function queueAsk(
   const rendered = await concurrencyKeyOf(p.definition, p.input, p);
   const slots = config(env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
   // A key that does not render fails the run at once: it queues nowhere.
-  return { rendered, ask: rendered.error === null ? { executionId: p.id, key: rendered.key, slots } : null };
+  const ask = { executionId: p.id, key: rendered.key, slots, lane: plan.lane, group: p.workflow_id };
+  return { rendered, ask: rendered.error === null ? ask : null };
 }
 
 async function plainAdmission(env: Env, tenantId: string, queue: QueueAsk | null): Promise<Admission> {

@@ -105,7 +105,7 @@ describe("watchdog: running slots", () => {
     // The release never arrived: the finished execution still holds a slot, with a lease long run out.
     await runInDurableObject(tenant, async (_o, state) => {
       state.storage.sql.exec(
-        "INSERT INTO key_queue (key, execution_id, lease_until) VALUES ('__running__', ?, 0)",
+        "INSERT INTO slot_holders (execution_id, lane, lease_until) VALUES (?, 'default', 0)",
         executionId,
       );
     });
