@@ -15,10 +15,16 @@ import { gzipSync } from "node:zlib";
 import { buildDashboard } from "./build-dashboard.mjs";
 
 const BUDGET = { raw: 6 * 1024 * 1024, gzip: 1152 * 1024 };
-// Local start-up CPU of the global scope, in ms (measured ~170 on the 2-core CI machine).
+// Local start-up CPU of the global scope, in ms (busy samples; measured 170–195 on the 2-core CI machine).
 const STARTUP_BUDGET_MS = 400;
 // What a browser downloads before the dashboard's first render (its JavaScript and CSS, gzipped).
 const DASHBOARD_BUDGET_GZIP = 250 * 1024;
+// The profile spans wall time: on a loaded 2-core machine a third of it is "(idle)" samples (the isolate waiting
+// for the CPU, not using it), which once put start-up at 403 ms when its CPU was ~190 ms. Only busy samples count.
+const busyMs = ({ nodes, samples, timeDeltas }) => {
+  const idle = new Set(nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id));
+  return samples.reduce((sum, id, i) => (idle.has(id) ? sum : sum + (timeDeltas[i] ?? 0)), 0) / 1000;
+};
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
 const out = mkdtempSync(join(tmpdir(), "edgeflow-bundle-"));
 try {
@@ -46,13 +52,17 @@ try {
   } else {
     console.log(line);
   }
-  const profile = join(out, "startup.cpuprofile");
-  execFileSync("wrangler", ["check", "startup", "--outfile", profile], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-  });
-  const { startTime, endTime } = JSON.parse(readFileSync(profile, "utf8"));
-  const startupMs = (endTime - startTime) / 1000;
+  // The least of three runs: noise (another process on the core) only ever adds time.
+  const startupMs = Math.min(
+    ...[1, 2, 3].map(() => {
+      const profile = join(out, "startup.cpuprofile");
+      execFileSync("wrangler", ["check", "startup", "--outfile", profile], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      });
+      return busyMs(JSON.parse(readFileSync(profile, "utf8")));
+    }),
+  );
   const startupLine = `start-up: ${startupMs.toFixed(0)} ms of global-scope CPU (budget ${STARTUP_BUDGET_MS} ms)`;
   if (startupMs > STARTUP_BUDGET_MS) {
     console.error(`${startupLine}: over budget. Import heavy modules where they are first used.`);

@@ -17,6 +17,7 @@ import { health } from "./routes/health";
 import { metrics } from "./routes/metrics";
 import { openapi } from "./routes/openapi";
 import { budget, models, usage } from "./routes/models";
+import { queuesRoute } from "./routes/queues";
 import { monitors } from "./routes/monitors";
 import { schedules, workflowSchedules } from "./routes/schedules";
 import { schemas } from "./routes/schemas";
@@ -59,6 +60,7 @@ export const app = new Hono<AppEnv>()
   .route("/v1/models", models)
   .route("/v1/budget", budget)
   .route("/v1/usage", usage)
+  .route("/v1/queues", queuesRoute)
   .route("/v1/results", resultsRoute)
   .route("/v1/conversations", conversationsRoute)
   .route("/v1/chat", chatRoute)

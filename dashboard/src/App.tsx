@@ -8,6 +8,7 @@ import { Workflows } from "./pages/Workflows";
 import { Workflow } from "./pages/Workflow";
 import { Schedules } from "./pages/Schedules";
 import { Usage } from "./pages/Usage";
+import { Queues } from "./pages/Queues";
 import { Results } from "./pages/Results";
 import { Conversations } from "./pages/Conversations";
 import { Conversation } from "./pages/Conversation";
@@ -21,6 +22,7 @@ const NAV = [
   ["/schedules", "Schedules & monitors"],
   ["/results", "Results"],
   ["/conversations", "Conversations"],
+  ["/queues", "Queues"],
   ["/usage", "Usage"],
 ] as const;
 
@@ -40,6 +42,7 @@ function Page({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === "/approvals") return <Approvals search={search} />;
   if (path === "/schedules") return <Schedules />;
   if (path === "/usage") return <Usage />;
+  if (path === "/queues") return <Queues />;
   if (path === "/results") return <Results search={search} />;
   if (path === "/conversations") return <Conversations search={search} />;
   p = match("/conversations/:id", path);

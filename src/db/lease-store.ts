@@ -116,6 +116,16 @@ export class LeaseStore {
       .sort((a, b) => a.pos - b.pos);
   }
 
+  /** Concurrency keys with anyone holding or waiting, the longest queue first, at most `max`. */
+  keys(max: number): { key: string; entries: number }[] {
+    return this.sql
+      .exec<{ key: string; entries: number }>(
+        "SELECT key, COUNT(*) AS entries FROM key_queue GROUP BY key ORDER BY entries DESC, key LIMIT ?",
+        max,
+      )
+      .toArray();
+  }
+
   /** Entries in `key`'s queue, holders and waiters. */
   queued(key: string): number {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM key_queue WHERE key = ?", key).one().n;

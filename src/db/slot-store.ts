@@ -24,7 +24,7 @@ const keysScope = (lane: string, group: string) => `${lane}\n${group}`;
 export class SlotStore {
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS slot_holders (execution_id TEXT PRIMARY KEY, lane TEXT NOT NULL,
-        lease_until INTEGER NOT NULL);
+        grp TEXT NOT NULL DEFAULT '', lease_until INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS slot_waiters (seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL UNIQUE,
         lane TEXT NOT NULL, grp TEXT NOT NULL, fkey TEXT NOT NULL, lease_until INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS slot_waiters_head ON slot_waiters (lane, grp, fkey, seq);
@@ -139,6 +139,19 @@ export class SlotStore {
     return LANES.map((lane) => ({ lane, running: running.get(lane) ?? 0, queued: queued.get(lane) ?? 0 }));
   }
 
+  /** Running and waiting per workflow and lane, the most queued first, at most `max`. */
+  groups(max: number): { workflow_id: string; lane: string; running: number; queued: number }[] {
+    return this.sql
+      .exec<{ workflow_id: string; lane: string; running: number; queued: number }>(
+        `SELECT grp AS workflow_id, lane, SUM(running) AS running, SUM(queued) AS queued FROM (
+           SELECT grp, lane, 1 AS running, 0 AS queued FROM slot_holders
+           UNION ALL SELECT grp, lane, 0, 1 FROM slot_waiters)
+         GROUP BY grp, lane ORDER BY queued DESC, running DESC, grp LIMIT ?`,
+        max,
+      )
+      .toArray();
+  }
+
   /** While a slot is free and anyone waits: let the next waiter in, in fair order. Returns those let in. */
   private fill(capacity: number, leaseUntil: number): string[] {
     const admitted: string[] = [];
@@ -154,9 +167,10 @@ export class SlotStore {
       this.sql.exec("DELETE FROM slot_waiters WHERE seq = ?", next.seq);
       this.count(next.lane, next.grp, next.fkey, -1);
       this.sql.exec(
-        "INSERT INTO slot_holders (execution_id, lane, lease_until) VALUES (?, ?, ?)",
+        "INSERT INTO slot_holders (execution_id, lane, grp, lease_until) VALUES (?, ?, ?, ?)",
         next.execution_id,
         next.lane,
+        next.grp,
         leaseUntil,
       );
       admitted.push(next.execution_id);

@@ -249,6 +249,26 @@ export class TenantObject extends DurableObject<Env> {
     );
   }
 
+  /**
+   * What waits for what: the running slots per lane and per workflow, and the concurrency keys (one holder each,
+   * the rest queued), the longest queues first, at most `max` rows each.
+   */
+  queues(max: number): {
+    capacity: number;
+    lanes: ReturnType<SlotStore["lanes"]>;
+    workflows: ReturnType<SlotStore["groups"]>;
+    keys: { key: string; running: number; queued: number }[];
+  } {
+    return {
+      capacity: config(this.env).MAX_RUNNING_EXECUTIONS_PER_TENANT,
+      lanes: this.slots.lanes(),
+      workflows: this.slots.groups(max),
+      keys: this.leases
+        .keys(max)
+        .map((k) => ({ key: k.key, running: Math.min(1, k.entries), queued: Math.max(0, k.entries - 1) })),
+    };
+  }
+
   /** How many executions hold or wait for `key` (the running-slot queue for RUNNING_SLOTS). */
   queued(key: string): number {
     return key === RUNNING_SLOTS ? this.slots.size() : this.leases.queued(key);

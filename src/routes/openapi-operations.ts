@@ -20,6 +20,7 @@ import { startBody } from "./start-request";
 import { batchBody } from "./start-batch";
 import { corsBody } from "./cors";
 import { budgetBody, usageQuery } from "./models";
+import { queuesQuery } from "./queues";
 import { monitorCreate, monitorPatch } from "./monitors";
 import { scheduleCreate, schedulePatch } from "./schedules";
 import { secretBody } from "./secrets";
@@ -47,6 +48,8 @@ export interface Operation {
   content?: Record<string, string>;
   /** Honours `Prefer: wait=N`. */
   preferWait?: boolean;
+  /** The [vars] setting that caps the body, when it is not MAX_BODY_BYTES (published as `x-body-limit`). */
+  bodyLimit?: "MAX_BATCH_BODY_BYTES";
 }
 
 // Nodes as a discriminated union over `kind`, each with its executor's own config schema.
@@ -166,6 +169,7 @@ export const OPERATIONS: Operation[] = [
     tag: "executions",
     ok: 200,
     body: batchBody,
+    bodyLimit: "MAX_BATCH_BODY_BYTES",
   },
   {
     method: "get",
@@ -392,6 +396,15 @@ export const OPERATIONS: Operation[] = [
     tag: "llm",
     ok: 200,
     body: budgetBody,
+  },
+  {
+    method: "get",
+    path: "/v1/queues",
+    summary:
+      "The tenant's running slots: what runs and what waits per lane (interactive, default, batch) and per workflow, and its concurrency keys, the longest queues first",
+    tag: "executions",
+    ok: 200,
+    query: queuesQuery,
   },
   {
     method: "get",

@@ -5,6 +5,7 @@ import { APPROVAL_STATUSES, TIMEOUT_ACTIONS } from "../engine/approval";
 import { eventSchema } from "../engine/event-schema";
 import { EXECUTION_STATUSES, ITEM_STATUSES } from "../engine/events";
 import { executionView } from "../engine/views";
+import { LANES } from "../engine/fair-share";
 
 const time = z.string().describe("ISO 8601");
 const nullableTime = time.nullable();
@@ -265,6 +266,15 @@ export const RESPONSES: Record<string, z.ZodType> = {
         }),
       ]),
     ),
+  }),
+  "get /v1/queues": z.object({
+    slots: z.object({ capacity: z.number().int(), running: z.number().int(), queued: z.number().int() }),
+    lanes: z.array(z.object({ lane: z.enum(LANES), running: z.number().int(), queued: z.number().int() })),
+    workflows: z.array(
+      z.object({ workflow_id: z.string(), lane: z.string(), running: z.number().int(), queued: z.number().int() }),
+    ),
+    /** Concurrency keys: one execution holds a key at a time, the rest wait for it. */
+    keys: z.array(z.object({ key: z.string(), running: z.number().int(), queued: z.number().int() })),
   }),
   "get /v1/workflows/{id}/schedules": list(schedule),
   "post /v1/workflows/{id}/schedules": schedule,

@@ -101,6 +101,7 @@ export function openApiDocument(): Record<string, unknown> {
         ? {
             requestBody: {
               required: true,
+              "x-body-limit": op.bodyLimit ?? "MAX_BODY_BYTES",
               content: {
                 "application/json": {
                   schema: jsonSchema(op.body),

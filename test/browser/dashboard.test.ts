@@ -586,6 +586,32 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  it("shows the queues admission sees: a concurrency key's one running run and the two behind it", async () => {
+    const wf = await workflow({
+      name: "one at a time",
+      concurrency_key: "{{ input.account }}",
+      nodes: [{ id: "hold", kind: "wait_for_event", config: { event: "go" } }],
+    });
+    const ids = [await start(wf, { account: "acct-queued" })];
+    ids.push(await start(wf, { account: "acct-queued" }), await start(wf, { account: "acct-queued" }));
+    const page = await signedIn();
+    await page.getByRole("link", { name: "Queues" }).click();
+    await page.getByRole("heading", { name: "Queues" }).waitFor();
+    const keyRow = page.getByRole("row").filter({ hasText: "acct-queued" });
+    await expect.poll(() => keyRow.locator("td").allTextContents()).toEqual(["acct-queued", "1", "2"]);
+    const wfRow = page.getByRole("row").filter({ has: page.getByRole("link", { name: wf }) });
+    expect(await wfRow.locator("td").allTextContents()).toEqual([wf, "default", "1", "0"]);
+    expect(await page.locator(".slots").textContent()).toMatch(/of 100 running slots in use/);
+    await screenshot(page, "queues");
+    // The page follows the queue by itself: cancel the running one and the next takes the key.
+    await api("POST", `/v1/executions/${ids[0]}/cancel`);
+    await expect
+      .poll(() => keyRow.locator("td").allTextContents(), { timeout: 10_000 })
+      .toEqual(["acct-queued", "1", "1"]);
+    for (const id of ids) await api("POST", `/v1/executions/${id}/cancel`);
+    await page.close();
+  });
+
   it("has no serious or critical accessibility violations on any page", async () => {
     const wf = await workflow({
       name: "a11y",
@@ -629,6 +655,7 @@ describe("dashboard", () => {
       ["workflow", `/workflows/${wf}`, "Compare versions"],
       ["schedules", "/schedules", "Monitors"],
       ["usage", "/usage", "Usage"],
+      ["queues", "/queues", "Queues"],
       ["results", `/results?workflow=${wf}`, "Results"],
       ["conversations", "/conversations", "Conversations"],
       ["conversation", `/conversations/${cv}`, "Conversation"],

@@ -7,7 +7,14 @@ import { concretePath, type Ids, type JsonSchema, type Op } from "./operations-d
 /** A valid body for an operation (the caller's, since a monitor's body names its own target server). */
 export type BodyFor = (op: Pick<Op, "method" | "path">, ids: Ids) => unknown;
 
-const MAX_BODY_BYTES = 1024 * 1024;
+// The default of each [vars] body cap an operation names in `x-body-limit` (the gates run with the defaults).
+const BODY_LIMITS: Record<string, number> = { MAX_BODY_BYTES: 1024 * 1024, MAX_BATCH_BODY_BYTES: 8 * 1024 * 1024 };
+
+function bodyLimit(op: Op): number {
+  const limit = BODY_LIMITS[op.bodyLimit ?? "MAX_BODY_BYTES"];
+  if (limit === undefined) throw new Error(`${op.method} ${op.path}: unknown x-body-limit ${op.bodyLimit}`);
+  return limit;
+}
 
 export interface Req {
   method: string;
@@ -183,7 +190,7 @@ export function mutatedRequest(g: Gen, op: Op, ids: Ids, bodyFor: BodyFor): Req 
       return {
         ...base,
         headers: { ...bodyHeaders },
-        body: JSON.stringify({ ...body, pad: "y".repeat(MAX_BODY_BYTES + g.int(1, 4096)) }),
+        body: JSON.stringify({ ...body, pad: "y".repeat(bodyLimit(op) + g.int(1, 4096)) }),
         ...(op.hasBody ? { expect: 413 } : {}),
         label: kind,
       };

@@ -7,6 +7,8 @@ export interface Op {
   /** The JSON schema of each documented query parameter. */
   query: Record<string, JsonSchema>;
   hasBody: boolean;
+  /** The [vars] setting that caps its body (`x-body-limit`), when it takes one. */
+  bodyLimit?: string;
 }
 
 export interface JsonSchema {
@@ -25,7 +27,10 @@ export type Ids = Record<"wf" | "ex" | "done" | "sc" | "mo" | "cv" | "ap", strin
 export interface OpenApiDoc {
   paths: Record<
     string,
-    Record<string, { parameters?: { name: string; in: string; schema: JsonSchema }[]; requestBody?: unknown }>
+    Record<
+      string,
+      { parameters?: { name: string; in: string; schema: JsonSchema }[]; requestBody?: { "x-body-limit"?: string } }
+    >
   >;
 }
 
@@ -37,6 +42,7 @@ export function operationsOf(doc: OpenApiDoc): Op[] {
       path,
       query: Object.fromEntries((op.parameters ?? []).filter((p) => p.in === "query").map((p) => [p.name, p.schema])),
       hasBody: Boolean(op.requestBody),
+      ...(op.requestBody?.["x-body-limit"] ? { bodyLimit: op.requestBody["x-body-limit"] } : {}),
     })),
   );
 }

@@ -1,0 +1,98 @@
+// What admission sees (GET /v1/queues): the tenant's running slots, and what runs and waits per lane, per workflow
+// and per concurrency key. Refreshed every 2 s while the tab is visible.
+import { api } from "../api";
+import { useLoad } from "../hooks";
+import { Link } from "../router";
+import { ProblemView } from "../components/Problem";
+
+interface Counts {
+  running: number;
+  queued: number;
+}
+interface Queues {
+  slots: Counts & { capacity: number };
+  lanes: (Counts & { lane: string })[];
+  workflows: (Counts & { workflow_id: string; lane: string })[];
+  keys: (Counts & { key: string })[];
+}
+
+function CountTable<T extends Counts>(props: {
+  caption: string;
+  head: string[];
+  rows: T[];
+  rowKey: (r: T) => string;
+  cells: (r: T) => React.ReactNode[];
+  empty: string;
+}) {
+  return (
+    <>
+      <table className="list">
+        <caption>{props.caption}</caption>
+        <thead>
+          <tr>
+            {[...props.head, "Running", "Queued"].map((h) => (
+              <th scope="col" key={h}>
+                {h}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.map((r) => (
+            <tr key={props.rowKey(r)}>
+              {props.cells(r).map((c, i) => (
+                <td key={i}>{c}</td>
+              ))}
+              <td>{r.running}</td>
+              <td>{r.queued}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {props.rows.length === 0 && <p className="empty">{props.empty}</p>}
+    </>
+  );
+}
+
+export function Queues() {
+  const q = useLoad(() => api.get<Queues>("/v1/queues"), [], 2_000);
+  const d = q.data;
+  return (
+    <section>
+      <h1>Queues</h1>
+      <ProblemView error={q.error} />
+      {d && (
+        <>
+          <p className="slots" aria-live="polite">
+            <meter min={0} max={d.slots.capacity} value={d.slots.running} aria-label="Running slots in use" />{" "}
+            {d.slots.running} of {d.slots.capacity} running slots in use, {d.slots.queued} waiting for one
+          </p>
+          <CountTable
+            caption="Lanes (under contention they share releases 16 : 4 : 1)"
+            head={["Lane"]}
+            rows={d.lanes}
+            rowKey={(r) => r.lane}
+            cells={(r) => [r.lane]}
+            empty="No lanes."
+          />
+          <CountTable
+            caption="Workflows, the most queued first"
+            head={["Workflow", "Lane"]}
+            rows={d.workflows}
+            rowKey={(r) => `${r.workflow_id}/${r.lane}`}
+            cells={(r) => [<Link to={`/workflows/${r.workflow_id}`}>{r.workflow_id}</Link>, r.lane]}
+            empty="Nothing runs or waits for a slot."
+          />
+          <CountTable
+            caption="Concurrency keys (one run at a time each)"
+            head={["Key"]}
+            rows={d.keys}
+            rowKey={(r) => r.key}
+            cells={(r) => [<code>{r.key}</code>]}
+            empty="No concurrency key is held."
+          />
+        </>
+      )}
+    </section>
+  );
+}
