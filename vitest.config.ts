@@ -57,6 +57,10 @@ const workersPool = (historyShards = 0, overrides: Record<string, string> = {}) 
         // Off in the shared pool: the model servers are shared by every test file, and a tick's model check must not
         // spend another file's planned failure (/_fail-next). test/cron/models.test.ts turns it on for its own ticks.
         MODEL_CHECK_MINUTES: "0",
+        // Provider admission: one model metered, over a 2 s window so a test fills it in seconds
+        // (test/durable/provider-limits.test.ts sets the same limits on the local OpenAI server).
+        PROVIDER_LIMITS: JSON.stringify({ "openai:gpt-4.1-nano": { rpm: 1000, tpm: 1500 } }),
+        PROVIDER_LIMIT_WINDOW_SECONDS: "2",
         BREAKER_FAILURES: "3",
         BREAKER_COOLDOWN_MS: "500",
         PROJECTION_FLUSH_MS: "50",

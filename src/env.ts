@@ -56,6 +56,8 @@ const configSchema = z.object({
    * raises model.down / model.up to MODEL_ALERT_WEBHOOK_URL when that is set.
    */
   MODEL_CHECK_MINUTES: int(5, 0, 1440),
+  /** The window PROVIDER_LIMITS count over: providers publish per-minute limits. */
+  PROVIDER_LIMIT_WINDOW_SECONDS: int(60, 1, 3600),
   /** Due monitor checks one cron tick claims; the rest wait for the next tick (docs/capacity.md has the figure). */
   MONITOR_CHECKS_PER_TICK: int(5000, 1, 100_000),
   /** Checks per checker object in a tick: each object has its own subrequest (1,000 on Free) and CPU budget. */

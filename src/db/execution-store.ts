@@ -73,6 +73,8 @@ const MIGRATIONS: string[] = [
    CREATE INDEX events_spans ON events (end_seq) WHERE end_seq IS NOT NULL;`,
   // An agent node's durable steps (model turns, tool results, what woke it), by the node's idempotency key.
   `CREATE TABLE steps (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL, PRIMARY KEY (scope, key));`,
+  // The admission lane it was started in; provider windows keep a share for interactive runs.
+  `ALTER TABLE execution ADD COLUMN lane TEXT NOT NULL DEFAULT 'default';`,
 ];
 
 /**
@@ -88,7 +90,7 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      flush_due_at INTEGER, flush_attempts INTEGER NOT NULL DEFAULT 0, concurrency_key TEXT, trace_id TEXT, labels TEXT,
      labels_projected INTEGER NOT NULL DEFAULT 0, parent_execution_id TEXT, parent_node_id TEXT,
      parent_notified INTEGER NOT NULL DEFAULT 0, history_shard INTEGER NOT NULL DEFAULT -1,
-     projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT);
+     projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT, lane TEXT NOT NULL DEFAULT 'default');
    CREATE TABLE nodes (
      id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
@@ -184,8 +186,8 @@ export class ExecutionStore {
     this.usagePending = false;
     this.sql.exec(
       `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels,
-       parent_execution_id, parent_node_id, history_shard, conversation)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       parent_execution_id, parent_node_id, history_shard, conversation, lane)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       e.id,
       e.tenant_id,
       e.workflow_id,
@@ -202,6 +204,7 @@ export class ExecutionStore {
       e.parent_node_id,
       e.history_shard,
       json(e.conversation),
+      e.lane,
     );
     // Nodes start at seq 0, above projected_seq (-1): the first projection lists pending nodes too. Several rows a
     // statement (a new run's storage work is most of its fixed cost), under the 100 bound parameters one may take.

@@ -34,12 +34,12 @@ export async function settledOf(
   return (await executionStub(env, id).settled(tenantId, timeoutMs)) as unknown as ExecutionView | null;
 }
 
-/** The circuit breaker of one LLM provider, shared by every isolate. */
 /** The monitor checker objects a tick spreads its checks over: a fixed pool, so names (and objects) are reused. */
 export function checkerStub(env: Env, index: number) {
   return env.CHECKER.get(env.CHECKER.idFromName(`checker-${index % 256}`));
 }
 
+/** The circuit breaker and admission windows of one LLM provider, shared by every isolate. */
 export function breakerStub(env: Env, provider: string) {
   return env.BREAKER.get(env.BREAKER.idFromName(provider));
 }

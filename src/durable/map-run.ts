@@ -256,6 +256,7 @@ export function settleItem(
       result.error,
       Math.random,
     );
+    if (decision.retry && decision.deferred) item.attempt_base += 1;
     Object.assign(item, {
       status: decision.retry ? "retrying" : "failed",
       due_at: decision.retry ? now + decision.delay_ms : null,

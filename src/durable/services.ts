@@ -89,6 +89,7 @@ export function runServices(
     },
     connectionToken: (name, rejected) => connectionToken(env, db(), exec.tenant_id, name, rejected),
     traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
+    lane: exec.lane,
     breaker: (provider) => breakerStub(env, provider),
     startChild: async (req) => {
       const started = await startExecution(env, db(), {
@@ -98,6 +99,8 @@ export function runServices(
         input: req.input,
         timeoutSeconds: req.timeoutSeconds,
         idempotencyKey: `child:${req.key}`,
+        // A child waits in its parent's lane: a chat turn's sub-workflow is as interactive as the turn.
+        lane: exec.lane,
         requestForHash: { parent_attempt: req.key },
         parent: { execution_id: exec.id, node_id: nodeId },
       });

@@ -10,6 +10,8 @@ const attemptError = z.object({
   message: z.string(),
   retryable: z.boolean(),
   retry_after_ms: z.number().optional(),
+  /** Nothing was attempted: the call waits its turn (a provider window is full); not counted as an attempt. */
+  deferred: z.boolean().optional(),
 });
 /** A map node's item counts. */
 const items = z.record(z.string(), z.number()).optional();

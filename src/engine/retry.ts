@@ -19,10 +19,16 @@ export interface AttemptError {
   message: string;
   retryable: boolean;
   retry_after_ms?: number;
+  /**
+   * Nothing was attempted: the call waits its turn (a provider window is full). Tried again after retry_after_ms,
+   * and not counted against max_attempts.
+   */
+  deferred?: boolean;
 }
 
 export type RetryDecision =
-  { retry: true; delay_ms: number } | { retry: false; reason: "fatal" | "non_retryable" | "exhausted" };
+  | { retry: true; delay_ms: number; deferred?: true }
+  | { retry: false; reason: "fatal" | "non_retryable" | "exhausted" };
 
 /**
  * Decide whether attempt number `attempt` (1-based, just failed) is followed by another.
@@ -36,6 +42,7 @@ export function decideRetry(
   random: () => number,
 ): RetryDecision {
   if (!error.retryable) return { retry: false, reason: "fatal" };
+  if (error.deferred) return { retry: true, delay_ms: error.retry_after_ms ?? 0, deferred: true };
   if (policy.non_retryable.includes(error.code)) return { retry: false, reason: "non_retryable" };
   if (attempt >= policy.max_attempts) return { retry: false, reason: "exhausted" };
   const backoff = Math.min(policy.max_delay_ms, policy.initial_delay_ms * policy.backoff_coefficient ** (attempt - 1));

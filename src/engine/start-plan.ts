@@ -182,6 +182,7 @@ export function decideStart(f: StartFacts, a: StartAsk): StartPlan | StartRefuse
     parent_node_id: a.parent?.node_id ?? null,
     history_shard: wf.history_shard,
     conversation: a.conversation ?? null,
+    lane,
     labels: labelled ? { tags: a.tags ?? [], metadata: a.metadata ?? {} } : null,
     timeout_seconds: a.timeoutSeconds ?? definition.timeout_seconds ?? f.defaultTimeoutSeconds,
   };

@@ -1,6 +1,8 @@
 import type { z } from "zod";
 import type { AttemptError } from "../engine/retry";
 import type { BreakerSettings } from "../engine/breaker";
+import type { Lane } from "../engine/fair-share";
+import type { Admission, ProviderLimit } from "../engine/provider-limit";
 import type { ExprContext } from "../engine/expr";
 import type { RunResult } from "../engine/run/messages";
 import type { Mail } from "../lib/email";
@@ -15,10 +17,13 @@ export class RetryableError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterMs?: number,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { deferred?: boolean },
   ) {
     super(message, options);
+    this.deferred = options?.deferred === true;
   }
+  /** Nothing was attempted (see AttemptError.deferred). */
+  readonly deferred: boolean;
 }
 
 /** A failure no retry can fix (4xx, bad config at run time, expression errors). */
@@ -65,10 +70,13 @@ export interface RunServices {
   traceparent(): string;
   /** Decrypted values of the named tenant secrets; missing names are absent. */
   secrets(names: string[]): Promise<Record<string, string>>;
-  /** The circuit breaker of an LLM provider, shared by every isolate. */
+  /** The admission lane of the execution (provider windows keep a share for interactive runs). */
+  lane: Lane;
+  /** The circuit breaker and admission windows of an LLM provider, shared by every isolate. */
   breaker(provider: string): {
     allow(cfg: BreakerSettings): Promise<{ allowed: boolean; retry_after_ms: number }>;
     record(ok: boolean, cfg: BreakerSettings): Promise<unknown>;
+    takeCall(bucket: string, limit: ProviderLimit, windowMs: number, tokens: number, lane: Lane): Promise<Admission>;
   };
   /** Start a child execution under this node, keyed so that a re-run finds the one it started. Failures are values. */
   startChild(req: ChildRequest): Promise<ChildStarted>;
@@ -185,6 +193,7 @@ export function errorValue(err: unknown, signal: AbortSignal): AttemptError {
       message: err.message,
       retryable: true,
       ...(err.retryAfterMs !== undefined ? { retry_after_ms: err.retryAfterMs } : {}),
+      ...(err.deferred ? { deferred: true } : {}),
     };
   }
   if (err instanceof FatalError) return { code: err.code, message: err.message, retryable: false };

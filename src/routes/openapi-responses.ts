@@ -275,6 +275,19 @@ export const RESPONSES: Record<string, z.ZodType> = {
     ),
     /** Concurrency keys: one execution holds a key at a time, the rest wait for it. */
     keys: z.array(z.object({ key: z.string(), running: z.number().int(), queued: z.number().int() })),
+    /** PROVIDER_LIMITS: what each metered provider:model took of its window (shared by every tenant). */
+    providers: z.array(
+      z.object({
+        bucket: z.string(),
+        rpm: z.number().int().nullable(),
+        tpm: z.number().int().nullable(),
+        window_seconds: z.number().int(),
+        requests: z.number().int(),
+        tokens: z.number().int(),
+      }),
+    ),
+    /** What is wrong with PROVIDER_LIMITS, if anything (metered calls then fail with provider_limits_invalid). */
+    provider_limits_error: z.string().nullable(),
   }),
   "get /v1/workflows/{id}/schedules": list(schedule),
   "post /v1/workflows/{id}/schedules": schedule,

@@ -602,6 +602,8 @@ describe("dashboard", () => {
     const wfRow = page.getByRole("row").filter({ has: page.getByRole("link", { name: wf }) });
     expect(await wfRow.locator("td").allTextContents()).toEqual([wf, "default", "1", "0"]);
     expect(await page.locator(".slots").textContent()).toMatch(/of 100 running slots in use/);
+    // npm start meters no provider (PROVIDER_LIMITS is empty), and the page says what that means.
+    await page.getByText("No provider is metered (PROVIDER_LIMITS is empty)").waitFor();
     await screenshot(page, "queues");
     // The page follows the queue by itself: cancel the running one and the next takes the key.
     await api("POST", `/v1/executions/${ids[0]}/cancel`);

@@ -13,12 +13,15 @@
 //   this message): NAME:{json} calls a tool, several joined by & in one turn; anything else is the final answer,
 //   where {results} becomes the tool results the model was given ("r1 ; r2 …"), as a model answers from them.
 // POST /_fail-next {count, status} fails the next requests whatever they say (for calls whose prompt is fixed).
+// POST /_limits {model, rpm?, tpm?, window_ms} enforces OpenAI's rate limits on that model (test/support/rate-window.ts);
+// GET /_limits/<model> says how many requests it accepted and refused.
 // Usage is fixed (100 input, 50 output tokens, or what was said) so costs are exact.
 import { createServer, type ServerResponse } from "node:http";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { AwsV4Signer } from "aws4fetch";
 import { listenOnLoopback } from "./listen";
+import { RateWindows } from "./rate-window";
 import {
   anthropicRefusal,
   bedrockRefusal,
@@ -74,6 +77,7 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
   const calls = new Map<string, { headers: Record<string, unknown>; body: any }[]>();
   // (what is recorded per call: see `seen` below)
   let failNext: { count: number; status: number } = { count: 0, status: 503 };
+  const windows = new RateWindows();
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -89,6 +93,13 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
       failNext = JSON.parse(raw) as typeof failNext;
       return send(200, failNext);
     }
+    if (req.method === "POST" && url === "/_limits") {
+      const { model, ...limits } = JSON.parse(raw);
+      windows.set(model, limits);
+      return send(200, { model, ...limits });
+    }
+    if (req.method === "GET" && url.startsWith("/_limits/"))
+      return send(200, windows.report(decodeURIComponent(url.slice(9))));
     if (failNext.count > 0) {
       failNext.count--;
       return send(failNext.status, errorBody(flavor, failNext.status, "the server was told to fail"));
@@ -107,6 +118,8 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     }
     const refusal = refusalOf(flavor, route.model, body, req.headers);
     if (refusal) return send(refusal.status, refusal.body);
+    const limited = flavor === "openai" ? windows.check(String(body.model), body) : null;
+    if (limited) return send(limited.status, limited.body, limited.headers);
     const asked = askedOf(flavor, body, route);
     const steer = directives(asked);
     const key = steer("key") ?? "default";

@@ -14,7 +14,18 @@ interface Queues {
   lanes: (Counts & { lane: string })[];
   workflows: (Counts & { workflow_id: string; lane: string })[];
   keys: (Counts & { key: string })[];
+  providers: {
+    bucket: string;
+    rpm: number | null;
+    tpm: number | null;
+    window_seconds: number;
+    requests: number;
+    tokens: number;
+  }[];
+  provider_limits_error: string | null;
 }
+
+const of = (used: number, limit: number | null) => (limit === null ? `${used}` : `${used} of ${limit}`);
 
 function CountTable<T extends Counts>(props: {
   caption: string;
@@ -91,6 +102,33 @@ export function Queues() {
             cells={(r) => [<code>{r.key}</code>]}
             empty="No concurrency key is held."
           />
+          <table className="list">
+            <caption>Provider windows (every tenant's calls; interactive runs keep a fifth)</caption>
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Requests in window</th>
+                <th scope="col">Tokens in window</th>
+                <th scope="col">Window</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.providers.map((p) => (
+                <tr key={p.bucket}>
+                  <td>
+                    <code>{p.bucket}</code>
+                  </td>
+                  <td>{of(p.requests, p.rpm)}</td>
+                  <td>{of(p.tokens, p.tpm)}</td>
+                  <td>{p.window_seconds} s</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {d.provider_limits_error && <p className="problem">{d.provider_limits_error}</p>}
+          {d.providers.length === 0 && !d.provider_limits_error && (
+            <p className="empty">No provider is metered (PROVIDER_LIMITS is empty): calls go out as they come.</p>
+          )}
         </>
       )}
     </section>

@@ -2,6 +2,7 @@
 // them in its SQLite storage, plus what the reducer needs to number events and pace the D1 projection.
 import type { Definition, NodeDef } from "../dag";
 import type { ExecutionStatus } from "../events";
+import type { Lane } from "../fair-share";
 import type { Condition, NodeState } from "../scheduler";
 
 export interface ExecRecord {
@@ -42,6 +43,8 @@ export interface ExecRecord {
   projected_seq: number;
   /** The conversation turn this execution runs (its user message's seq); its end is that turn's answer. */
   conversation: ConversationTurn | null;
+  /** The admission lane it was started in (src/engine/fair-share.ts). */
+  lane: Lane;
 }
 
 export interface ConversationTurn {
@@ -116,6 +119,7 @@ export type StartParams = Pick<
   | "parent_execution_id"
   | "parent_node_id"
   | "history_shard"
+  | "lane"
 > & {
   timeout_seconds: number;
   conversation?: ConversationTurn | null | undefined;
@@ -150,6 +154,7 @@ export function newExecution(p: StartParams, concurrencyKey: string | null, now:
     history_shard: p.history_shard,
     projected_seq: -1,
     conversation: p.conversation ?? null,
+    lane: p.lane,
   };
 }
 

@@ -142,6 +142,8 @@ export function failOrRetry(st: Step, node: NodeRecord, attempt: number, error: 
   const policy = st.s.defs.get(node.id)?.retry ?? DEFAULT_RETRY_POLICY;
   const decision = decideRetry(policy, attempt - node.attempt_base, error, st.random);
   if (!decision.retry) return failNode(st, node, error, decision.reason);
+  // A deferred attempt made no call: the next one keeps its number under the policy.
+  if (decision.deferred) node.attempt_base += 1;
   Object.assign(node, {
     status: "retrying",
     due_at: st.now + decision.delay_ms,

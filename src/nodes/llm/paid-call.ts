@@ -9,6 +9,7 @@ import { priceOf, TIERS, type ResolvedModel, type Tier } from "./config";
 import { throughBreaker } from "../breaker-call";
 import { callModel, type LlmResponse, type ToolSpec } from "./call";
 import { resolveTarget } from "./resolve";
+import { limitFor, parseLimits } from "../../engine/provider-limit";
 
 export type Choice = { tier?: Tier; provider?: string; model?: string };
 
@@ -87,7 +88,8 @@ export async function withFallback<T>(
     try {
       return { value: await ask(resolved.target, choice), passed };
     } catch (err) {
-      const passOn = err instanceof RetryableError && (err.code === "circuit_open" || lastAttempt);
+      // A call waiting for its provider window keeps its model: waiting costs nothing, another model may.
+      const passOn = err instanceof RetryableError && !err.deferred && (err.code === "circuit_open" || lastAttempt);
       if (last || !passOn) throw err;
       passed.push({ model: describeChoice(choice), error: err.code });
     }
@@ -145,7 +147,9 @@ export async function paidCall(
   spent: Spent,
   from = 0,
 ): Promise<LlmResponse> {
-  const reservation = await reserve(services, worstCase(services, target, shape, messages, maxTokens));
+  const prompt = promptTokens(shape, messages);
+  await admitted(services, target, prompt + maxTokens);
+  const reservation = await reserve(services, worstCase(services, target, prompt, maxTokens));
   let cost = 0;
   const started = Date.now();
   const deltas = shape.stream ? batched(from, (text, offset) => services.delta(text, offset)) : null;
@@ -188,25 +192,47 @@ export async function paidCall(
 const lengthOf = (content: unknown): number =>
   typeof content === "string" ? content.length : JSON.stringify(content ?? "").length;
 
-/**
- * A call's worst case at the price table: the prompt (about 4 characters a token, tool definitions included) and
- * every token max_tokens allows. Zero for a model with no price: its calls are counted after the fact only.
- */
-function worstCase(
-  services: RunServices,
-  target: ResolvedModel,
-  shape: CallShape,
-  messages: ModelMessage[],
-  maxTokens: number,
-): number {
-  const price = priceOf(services.env as unknown as Record<string, unknown>, target.provider, target.model);
-  if (!price) return 0;
+/** A prompt's tokens as providers estimate them before a call: about 4 characters a token, tools included. */
+function promptTokens(shape: CallShape, messages: ModelMessage[]): number {
   const chars =
     (shape.system?.length ?? 0) +
     (shape.tools ? JSON.stringify(shape.tools).length : 0) +
     messages.reduce((n, m) => n + lengthOf(m.content), 0);
-  const promptTokens = Math.ceil(chars / 4) + 4 * messages.length;
-  return (promptTokens * price.input_per_mtok + maxTokens * price.output_per_mtok) / 1e6;
+  return Math.ceil(chars / 4) + 4 * messages.length;
+}
+
+/**
+ * A call's worst case at the price table: the prompt and every token max_tokens allows. Zero for a model with no
+ * price: its calls are counted after the fact only.
+ */
+function worstCase(services: RunServices, target: ResolvedModel, prompt: number, maxTokens: number): number {
+  const price = priceOf(services.env as unknown as Record<string, unknown>, target.provider, target.model);
+  if (!price) return 0;
+  return (prompt * price.input_per_mtok + maxTokens * price.output_per_mtok) / 1e6;
+}
+
+/**
+ * Take the call's place in its provider window (PROVIDER_LIMITS), counted as the provider counts it (the prompt
+ * estimate plus max_tokens). A full window defers the attempt until the call fits, on the execution's alarm and
+ * not counted as an attempt, so the provider never answers 429 for what we could have known.
+ */
+async function admitted(services: RunServices, target: ResolvedModel, tokens: number): Promise<void> {
+  const limits = parseLimits(services.env.PROVIDER_LIMITS);
+  if (!limits.ok) throw new FatalError("provider_limits_invalid", limits.message);
+  const found = limitFor(limits.table, target.provider, target.model);
+  if (!found) return;
+  const windowMs = appConfig(services.env).PROVIDER_LIMIT_WINDOW_SECONDS * 1000;
+  const turn = await services
+    .breaker(target.provider)
+    .takeCall(found.bucket, found.limit, windowMs, tokens, services.lane);
+  if (turn.ok) return;
+  if ("never" in turn) throw new FatalError("over_provider_limit", `${found.bucket}: ${turn.never}`);
+  throw new RetryableError(
+    "provider_window_full",
+    `${found.bucket} has taken its share of this ${windowMs / 1000} s window; this call (${tokens} tokens) waits ${turn.wait_ms} ms for its turn`,
+    turn.wait_ms,
+    { deferred: true },
+  );
 }
 
 // node.delta batching: a message at most this often, or sooner once this much text waits.

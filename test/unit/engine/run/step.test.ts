@@ -25,6 +25,7 @@ function begin(nodes: unknown[], extra: Record<string, unknown> = {}): RunState 
     parent_execution_id: null,
     parent_node_id: null,
     history_shard: -1,
+    lane: "default" as const,
     timeout_seconds: 60,
   };
   const exec = newExecution(p, null, T0);
