@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { zodErrors, type FieldError } from "../engine/dag";
 import type { QueueAsk } from "../engine/concurrency-key";
+import { isLane, LANES } from "../engine/fair-share";
 import {
   decideStart,
   refuse,
@@ -84,6 +85,11 @@ export async function startBatch(c: Context<AppEnv>): Promise<Response> {
         "batch_too_large",
         `A batch starts at most ${MAX_BATCH_ITEMS} executions; this one has ${body.items.length}.`,
       );
+    // The batch's own lane is the whole request's: wrong, it refuses the batch (an item's own lane refuses the item).
+    if (body.lane !== undefined && !isLane(body.lane))
+      throw new AppError(422, "unknown_lane", `There is no lane "${body.lane}"; the lanes are ${LANES.join(", ")}.`, {
+        errors: [{ path: "lane", message: `one of ${LANES.join(", ")}` }],
+      });
   } catch (err) {
     await authenticate(c);
     await takeToken(c);

@@ -108,6 +108,15 @@ describe("batch start", () => {
     const empty = await api.post(path, { items: [] });
     expect([empty.status, empty.body.code]).toEqual([400, "validation_failed"]);
     expect(empty.body.errors[0].path).toBe("items");
+    // The batch's lane is the whole request's: 422 with its path; an item's own lane refuses that item alone.
+    const lane = await api.post(path, { lane: "turbo", items: [{ input: { n: 1 }, idempotency_key: "l" }] });
+    expect([lane.status, lane.body.code, lane.body.errors]).toEqual([
+      422,
+      "unknown_lane",
+      [{ path: "lane", message: "one of interactive, default, batch" }],
+    ]);
+    const itemLane = await api.post(path, { items: [{ input: { n: 1 }, lane: "turbo" }] });
+    expect([itemLane.status, itemLane.body.items[0].error.code]).toEqual([200, "unknown_lane"]);
     const unauthenticated = await client(null).post(path, { items: [{ input: { n: 1 } }] });
     expect(unauthenticated.status).toBe(401);
     expect(await count("idempotency_keys", tenantId)).toBe(0);
