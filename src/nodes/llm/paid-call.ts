@@ -9,7 +9,7 @@ import { priceOf, TIERS, type ResolvedModel, type Tier } from "./config";
 import { throughBreaker } from "../breaker-call";
 import { callModel, type LlmResponse, type ToolSpec } from "./call";
 import { resolveTarget } from "./resolve";
-import { limitFor, parseLimits } from "../../engine/provider-limit";
+import { providerTurn } from "./provider-turn";
 
 export type Choice = { tier?: Tier; provider?: string; model?: string };
 
@@ -217,19 +217,13 @@ function worstCase(services: RunServices, target: ResolvedModel, prompt: number,
  * not counted as an attempt, so the provider never answers 429 for what we could have known.
  */
 async function admitted(services: RunServices, target: ResolvedModel, tokens: number): Promise<void> {
-  const limits = parseLimits(services.env.PROVIDER_LIMITS);
-  if (!limits.ok) throw new FatalError("provider_limits_invalid", limits.message);
-  const found = limitFor(limits.table, target.provider, target.model);
-  if (!found) return;
-  const windowMs = appConfig(services.env).PROVIDER_LIMIT_WINDOW_SECONDS * 1000;
-  const turn = await services
-    .breaker(target.provider)
-    .takeCall(found.bucket, found.limit, windowMs, tokens, services.lane);
-  if (turn.ok) return;
-  if ("never" in turn) throw new FatalError("over_provider_limit", `${found.bucket}: ${turn.never}`);
+  const asked = await providerTurn(services.env, services.breaker(target.provider), target, tokens, services.lane);
+  if (!asked || asked.turn.ok) return;
+  const { bucket, windowMs, turn } = asked;
+  if ("never" in turn) throw new FatalError("over_provider_limit", `${bucket}: ${turn.never}`);
   throw new RetryableError(
     "provider_window_full",
-    `${found.bucket} has taken its share of this ${windowMs / 1000} s window; this call (${tokens} tokens) waits ${turn.wait_ms} ms for its turn`,
+    `${bucket} has taken its share of this ${windowMs / 1000} s window; this call (${tokens} tokens) waits ${turn.wait_ms} ms for its turn`,
     turn.wait_ms,
     { deferred: true },
   );
