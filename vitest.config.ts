@@ -1,6 +1,9 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// The model every workers pool meters (test/durable/provider-limits.test.ts).
+const METERED = { "openai:gpt-4.1-nano": { rpm: 1000, tpm: 1500 } };
+
 // One workerd pool (wrangler.toml plus the test bindings) for the workers tests and the reliability gates.
 // `historyShards` adds that many history databases (DB_HISTORY_0…), as a deployment past one D1's capacity binds.
 const workersPool = (historyShards = 0, overrides: Record<string, string> = {}) =>
@@ -59,7 +62,7 @@ const workersPool = (historyShards = 0, overrides: Record<string, string> = {}) 
         MODEL_CHECK_MINUTES: "0",
         // Provider admission: one model metered, over a 2 s window so a test fills it in seconds
         // (test/durable/provider-limits.test.ts sets the same limits on the local OpenAI server).
-        PROVIDER_LIMITS: JSON.stringify({ "openai:gpt-4.1-nano": { rpm: 1000, tpm: 1500 } }),
+        PROVIDER_LIMITS: JSON.stringify(METERED),
         PROVIDER_LIMIT_WINDOW_SECONDS: "2",
         BREAKER_FAILURES: "3",
         BREAKER_COOLDOWN_MS: "500",
@@ -169,7 +172,15 @@ export default defineConfig({
       },
       {
         // The reliability gates (npm run test:reliability): seeded suites whose figures are printed at the end.
-        plugins: [workersPool()],
+        // gpt-4.1 at 100,000 tokens a window for the provider-admission gate, beside the shared pool's gpt-4.1-nano.
+        plugins: [
+          workersPool(0, {
+            PROVIDER_LIMITS: JSON.stringify({
+              ...METERED,
+              "openai:gpt-4.1": { tpm: 100_000 },
+            }),
+          }),
+        ],
         test: { name: "reliability", include: ["test/reliability/**/*.test.ts"], ...workersTest, testTimeout: 900_000 },
       },
     ],

@@ -42,6 +42,17 @@ export class SlotStore {
       .exec("UPDATE slot_holders SET lease_until = ? WHERE execution_id = ? RETURNING 1", a.leaseUntil, a.executionId)
       .toArray().length;
     if (renewed) return { granted: true, admitted: [] };
+    // Nobody waits and a slot this lane may take is free: nothing to be fair about (most starts come this way).
+    if (this.nobodyWaits() && this.mayHold(a.lane, a.capacity)) {
+      this.sql.exec(
+        "INSERT INTO slot_holders (execution_id, lane, grp, lease_until) VALUES (?, ?, ?, ?)",
+        a.executionId,
+        a.lane,
+        a.group,
+        a.leaseUntil,
+      );
+      return { granted: true, admitted: [] };
+    }
     const waiting = this.sql
       .exec("UPDATE slot_waiters SET lease_until = ? WHERE execution_id = ? RETURNING 1", a.leaseUntil, a.executionId)
       .toArray().length;
@@ -84,7 +95,21 @@ export class SlotStore {
       )
       .toArray()[0];
     if (waiter) this.count(waiter.lane, waiter.grp, waiter.fkey, -1);
-    return this.fill(capacity, leaseUntil);
+    return this.nobodyWaits() ? [] : this.fill(capacity, leaseUntil);
+  }
+
+  private nobodyWaits(): boolean {
+    return this.sql.exec("SELECT 1 FROM slot_waiters LIMIT 1").toArray().length === 0;
+  }
+
+  /** A slot is free, and one more of `lane` stays within what the lane may hold. */
+  private mayHold(lane: Lane, capacity: number): boolean {
+    const { total, batch } = this.sql
+      .exec<{ total: number; batch: number }>(
+        "SELECT COUNT(*) AS total, COALESCE(SUM(lane = 'batch'), 0) AS batch FROM slot_holders",
+      )
+      .one();
+    return total < capacity && (lane !== "batch" || batch < batchLimit(capacity));
   }
 
   renew(executionId: string, leaseUntil: number): void {
