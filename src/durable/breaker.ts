@@ -1,23 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
 import { admit, CLOSED, recordOutcome, type BreakerSettings, type BreakerState } from "../engine/breaker";
 import type { Lane } from "../engine/fair-share";
-import {
-  admitCall,
-  windowSlackMs,
-  type Admission,
-  type ProviderLimit,
-  type WindowCall,
-} from "../engine/provider-limit";
+import { admitCall, type Admission, type ProviderLimit } from "../engine/provider-limit";
+import { ProviderWindowStore } from "../db/provider-window-store";
 
 /**
  * One per LLM provider: the circuit breaker every isolate consults before calling it, and beside it the provider's
  * admission windows (the calls each provider:model took in the last window), shared by every tenant.
  */
 export class BreakerObject extends DurableObject<Env> {
+  private readonly windows: ProviderWindowStore;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS provider_calls (bucket TEXT NOT NULL, at INTEGER NOT NULL,
-      tokens INTEGER NOT NULL); CREATE INDEX IF NOT EXISTS provider_calls_at ON provider_calls (bucket, at)`);
+    this.windows = new ProviderWindowStore(ctx.storage.sql);
   }
 
   private async load(): Promise<BreakerState> {
@@ -49,36 +45,13 @@ export class BreakerObject extends DurableObject<Env> {
    */
   takeCall(bucket: string, limit: ProviderLimit, windowMs: number, tokens: number, lane: Lane): Admission {
     const now = Date.now();
-    const calls = this.window(bucket, now, windowMs);
-    const decision = admitCall(calls, now, windowMs, limit, tokens, lane);
-    if (decision.ok) this.ctx.storage.sql.exec("INSERT INTO provider_calls VALUES (?, ?, ?)", bucket, now, tokens);
+    const decision = admitCall(this.windows.window(bucket, now, windowMs), now, windowMs, limit, tokens, lane);
+    if (decision.ok) this.windows.record(bucket, now, tokens);
     return decision;
   }
 
   /** What each of this provider's buckets took in the window that ends now. */
   windowUse(windowMs: number): { bucket: string; requests: number; tokens: number }[] {
-    const since = Date.now() - windowMs - windowSlackMs(windowMs);
-    return this.ctx.storage.sql
-      .exec<{ bucket: string; requests: number; tokens: number }>(
-        `SELECT bucket, COUNT(*) AS requests, SUM(tokens) AS tokens FROM provider_calls WHERE at > ?
-         GROUP BY bucket ORDER BY bucket`,
-        since,
-      )
-      .toArray();
-  }
-
-  private window(bucket: string, now: number, windowMs: number): WindowCall[] {
-    const sql = this.ctx.storage.sql;
-    sql.exec(
-      "DELETE FROM provider_calls WHERE bucket = ? AND at <= ?",
-      bucket,
-      now - windowMs - windowSlackMs(windowMs),
-    );
-    return sql
-      .exec<{ at: number; tokens: number }>(
-        "SELECT at, tokens FROM provider_calls WHERE bucket = ? ORDER BY at",
-        bucket,
-      )
-      .toArray();
+    return this.windows.use(Date.now(), windowMs);
   }
 }

@@ -106,3 +106,13 @@ export function admitCall(
   }
   return { ok: false, wait_ms: span };
 }
+
+/** What one metered provider:model took of its current window (GET /v1/queues, the dashboard's Queues page). */
+export interface ProviderWindow {
+  bucket: string;
+  rpm: number | null;
+  tpm: number | null;
+  window_seconds: number;
+  requests: number;
+  tokens: number;
+}

@@ -2,16 +2,7 @@
 // the providers' BreakerObjects, which admit every call.
 import { breakerStub } from "../durable/client";
 import { config } from "../env";
-import { parseLimits } from "../engine/provider-limit";
-
-export interface ProviderWindow {
-  bucket: string;
-  rpm: number | null;
-  tpm: number | null;
-  window_seconds: number;
-  requests: number;
-  tokens: number;
-}
+import { parseLimits, type ProviderWindow } from "../engine/provider-limit";
 
 /** Each metered bucket's window, or what is wrong with PROVIDER_LIMITS (every metered call fails saying so too). */
 export async function providerWindows(env: Env): Promise<{ windows: ProviderWindow[]; error: string | null }> {

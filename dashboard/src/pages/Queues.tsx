@@ -1,5 +1,6 @@
 // What admission sees (GET /v1/queues): the tenant's running slots, and what runs and waits per lane, per workflow
 // and per concurrency key. Refreshed every 2 s while the tab is visible.
+import type { ProviderWindow } from "../../../src/engine/provider-limit";
 import { api } from "../api";
 import { useLoad } from "../hooks";
 import { Link } from "../router";
@@ -14,14 +15,7 @@ interface Queues {
   lanes: (Counts & { lane: string })[];
   workflows: (Counts & { workflow_id: string; lane: string })[];
   keys: (Counts & { key: string })[];
-  providers: {
-    bucket: string;
-    rpm: number | null;
-    tpm: number | null;
-    window_seconds: number;
-    requests: number;
-    tokens: number;
-  }[];
+  providers: ProviderWindow[];
   provider_limits_error: string | null;
 }
 
