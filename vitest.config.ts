@@ -172,7 +172,15 @@ export default defineConfig({
       },
       {
         // The reliability gates (npm run test:reliability): seeded suites whose figures are printed at the end.
-        plugins: [workersPool()],
+        // gpt-4.1 at 100,000 tokens a window for the provider-admission gate, beside the shared pool's gpt-4.1-nano.
+        plugins: [
+          workersPool(0, {
+            PROVIDER_LIMITS: JSON.stringify({
+              ...METERED,
+              "openai:gpt-4.1": { tpm: 100_000 },
+            }),
+          }),
+        ],
         test: { name: "reliability", include: ["test/reliability/**/*.test.ts"], ...workersTest, testTimeout: 900_000 },
       },
     ],

@@ -58,7 +58,12 @@ export function launchAttempt(
       Date.now(),
     );
   if (node.kind === "map") {
-    track(run, nodeId, attempt, runMap(run, node, attempt), (outcome) => {
+    // The collected outputs follow the large-output rule like any node's: past the inline size they go to R2.
+    const mapped = runMap(run, node, attempt).then(async (outcome): Promise<MapOutcome> => {
+      if (!("done" in outcome) || !outcome.done.ok) return outcome;
+      return { done: (await storeLarge(run, nodeId, attempt, outcome.done)) as typeof outcome.done };
+    });
+    track(run, nodeId, attempt, mapped, (outcome) => {
       // Out of this invocation's budget (or paused): the next alarm invocation resumes it.
       if ("yield" in outcome) run.yielded.add(nodeId);
       else run.feed({ type: "mapFinished", nodeId, attempt, result: outcome, counts: run.h.maps.counts(nodeId) });

@@ -8,8 +8,8 @@ import { retryPolicySchema } from "./retry";
 
 /** Items one map node may have; each is a row in the execution's storage, so this bounds its size. */
 export const MAX_MAP_ITEMS = 50_000;
-/** The assembled output is stored, streamed and projected like any node output: past this it is refused. */
-export const MAX_MAP_OUTPUT_BYTES = 1_000_000;
+/** The assembled output is built in memory, then stored like any node output (R2 past the inline size): past this it is refused. */
+export const MAX_MAP_OUTPUT_BYTES = 16_000_000;
 /** Kinds an item cannot be: a map of maps, and kinds that park the node on timers or named events. */
 const NOT_AN_ITEM_KIND = new Set(["map", "sleep", "wait_for_event", "approval"]);
 

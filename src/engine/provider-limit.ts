@@ -15,13 +15,18 @@ export type ProviderLimit = z.output<typeof limitSchema>;
 
 const tableSchema = z.record(z.string(), limitSchema);
 
+type ParsedLimits = { ok: true; table: Record<string, ProviderLimit> } | { ok: false; message: string };
+
+// Every model call asks: the last text parsed is kept (an isolate sees one PROVIDER_LIMITS).
+let last: { raw: string | undefined; parsed: ParsedLimits } | null = null;
+
 /** PROVIDER_LIMITS parsed, or what is wrong with it (a call then fails saying so, rather than going out unmetered). */
-export function parseLimits(raw: string | undefined):
-  | { ok: true; table: Record<string, ProviderLimit> }
-  | {
-      ok: false;
-      message: string;
-    } {
+export function parseLimits(raw: string | undefined): ParsedLimits {
+  if (!last || last.raw !== raw) last = { raw, parsed: parseTable(raw) };
+  return last.parsed;
+}
+
+function parseTable(raw: string | undefined): ParsedLimits {
   if (!raw || !raw.trim()) return { ok: true, table: {} };
   let json: unknown;
   try {

@@ -75,6 +75,41 @@ describe("outputs too big for a row go to R2", () => {
     expect(await r2Keys(executionId)).toEqual([]);
   });
 
+  it("stores a map node's collected outputs past the inline size in R2, and downstream nodes read them whole", async () => {
+    const api = client((await createTenant()).token);
+    const { executionId } = await run(api, {
+      name: "wide-map",
+      nodes: [
+        {
+          id: "each",
+          kind: "map",
+          config: {
+            items: "[1..2000]",
+            max_concurrency: 100,
+            node: { kind: "transform", config: { expression: "{'i': item, 'pad': $pad('', 90, 'x')}" } },
+          },
+        },
+        {
+          id: "sum",
+          kind: "transform",
+          needs: ["each"],
+          config: {
+            expression: "{'n': $count(nodes.each.output.results), 'total': $sum(nodes.each.output.results.i)}",
+          },
+        },
+      ],
+    });
+    const done = await waitFor(api, executionId);
+    expect(done.status).toBe("succeeded");
+    const each = done.nodes.find((n: { node_id: string }) => n.node_id === "each");
+    expect(each.output).toMatchObject({ $ref: `r2://executions/${executionId}/each/1` });
+    expect(each.output.bytes).toBeGreaterThan(200_000);
+    expect(done.nodes.find((n: { node_id: string }) => n.node_id === "sum").output).toEqual({
+      n: 2000,
+      total: 2001000,
+    });
+  });
+
   it("fails the node that would take an execution past OUTPUT_BUDGET_BYTES with output_budget_exceeded", async () => {
     const api = client((await createTenant()).token);
     const { executionId } = await run(api, {
