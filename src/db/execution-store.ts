@@ -75,6 +75,8 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE steps (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL, PRIMARY KEY (scope, key));`,
   // The admission lane it was started in; provider windows keep a share for interactive runs.
   `ALTER TABLE execution ADD COLUMN lane TEXT NOT NULL DEFAULT 'default';`,
+  // Forks: where a run came from (src/engine/fork.ts), and the request an llm node's answer was for.
+  `ALTER TABLE execution ADD COLUMN fork TEXT; ALTER TABLE nodes ADD COLUMN request_hash TEXT;`,
 ];
 
 /**
@@ -90,11 +92,12 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      flush_due_at INTEGER, flush_attempts INTEGER NOT NULL DEFAULT 0, concurrency_key TEXT, trace_id TEXT, labels TEXT,
      labels_projected INTEGER NOT NULL DEFAULT 0, parent_execution_id TEXT, parent_node_id TEXT,
      parent_notified INTEGER NOT NULL DEFAULT 0, history_shard INTEGER NOT NULL DEFAULT -1,
-     projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT, lane TEXT NOT NULL DEFAULT 'default');
+     projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT, lane TEXT NOT NULL DEFAULT 'default', fork TEXT);
    CREATE TABLE nodes (
      id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
-     error_code TEXT, error_message TEXT, seq INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0, result_key TEXT);
+     error_code TEXT, error_message TEXT, seq INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0, result_key TEXT,
+     request_hash TEXT);
    CREATE TABLE events (
      seq INTEGER PRIMARY KEY, type TEXT NOT NULL, node_id TEXT, attempt INTEGER, at INTEGER NOT NULL, data TEXT NOT NULL,
      end_seq INTEGER);
@@ -169,6 +172,7 @@ export class ExecutionStore {
       output: parse(row.output),
       labels: parse(row.labels),
       conversation: parse(row.conversation),
+      fork: parse(row.fork),
     } as unknown as ExecRecord;
   }
 
@@ -186,8 +190,8 @@ export class ExecutionStore {
     this.usagePending = false;
     this.sql.exec(
       `INSERT INTO execution (id, tenant_id, workflow_id, version, definition, input, status, created_at, deadline_at, concurrency_key, trace_id, labels,
-       parent_execution_id, parent_node_id, history_shard, conversation, lane)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       parent_execution_id, parent_node_id, history_shard, conversation, lane, fork)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       e.id,
       e.tenant_id,
       e.workflow_id,
@@ -205,6 +209,7 @@ export class ExecutionStore {
       e.history_shard,
       json(e.conversation),
       e.lane,
+      json(e.fork),
     );
     // Nodes start at seq 0, above projected_seq (-1): the first projection lists pending nodes too. Several rows a
     // statement (a new run's storage work is most of its fixed cost), under the 100 bound parameters one may take.
@@ -243,7 +248,7 @@ export class ExecutionStore {
   saveNode(n: NodeRecord): void {
     this.sql.exec(
       `UPDATE nodes SET status = ?, attempt = ?, due_at = ?, started_at = ?, finished_at = ?, wait_event = ?, output = ?,
-       error_code = ?, error_message = ?, seq = ?, attempt_base = ?, result_key = ? WHERE id = ?`,
+       error_code = ?, error_message = ?, seq = ?, attempt_base = ?, result_key = ?, request_hash = ? WHERE id = ?`,
       n.status,
       n.attempt,
       n.due_at,
@@ -256,6 +261,7 @@ export class ExecutionStore {
       n.seq,
       n.attempt_base,
       n.result_key,
+      n.request_hash,
       n.id,
     );
   }

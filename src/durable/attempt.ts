@@ -2,6 +2,7 @@ import type { NodeDef } from "../engine/dag";
 import { render, UndefinedValueError, type ExprContext } from "../engine/expr";
 import { zodErrors } from "../engine/dag";
 import { DEFAULT_RETRY_POLICY } from "../engine/retry";
+import { canonicalHash } from "../lib/hash";
 import { redact } from "../lib/secret-box";
 import { loadNamedSecrets, secretNamesIn } from "../nodes/secrets";
 import { errorValue, FatalError, type NodeExecutor, type RunResult, type RunServices } from "../nodes/types";
@@ -17,6 +18,15 @@ export interface AttemptOptions {
   subject?: string;
   /** Attempts made before the last redrive (0 if never redriven): a redrive is a deliberate new try with a new key. */
   attemptBase: number;
+  /** In a fork: the source's answer to this node's request, or the source's output standing in for a side effect. */
+  fork?: AttemptFork | undefined;
+}
+
+export interface AttemptFork {
+  source: string;
+  reuse?: { request_hash: string; output: unknown } | undefined;
+  /** The node is mocked; null when the source has no output to stand in. */
+  mock?: { output: unknown } | null | undefined;
 }
 
 /**
@@ -53,6 +63,10 @@ export async function runAttempt(
         .join("; ");
       throw new FatalError("invalid_config", `rendered config is invalid: ${detail}`);
     }
+    // An llm node's request is hashed once rendered: a fork of this run reuses the answer to the same request.
+    const requestHash = node.kind === "llm" ? await canonicalHash(parsed.data) : undefined;
+    const forked = forkedResult(node, opts.fork, requestHash);
+    if (forked) return forked;
     const result = await untilAborted(
       executor.run({
         config: parsed.data,
@@ -66,13 +80,33 @@ export async function runAttempt(
       }),
       signal,
     );
+    const hashed = requestHash && "ok" in result && result.ok ? { ...result, request_hash: requestHash } : result;
     // A secret never leaves in an output: a server that echoes a header it was sent gets it redacted.
-    return redact(await withResultKey(node, ctx, result), secretValues);
+    return redact(await withResultKey(node, ctx, hashed), secretValues);
   } catch (err) {
     return redact({ ok: false, error: errorValue(err, signal) }, secretValues);
   } finally {
     timer.cancel();
   }
+}
+
+/**
+ * What a fork's node answers without running: a side effect in `mock` mode stands on the source's output (and fails
+ * when there is none, rather than inventing one); an llm request byte-identical to the source's takes its answer.
+ */
+function forkedResult(node: NodeDef, fork: AttemptFork | undefined, requestHash: string | undefined): RunResult | null {
+  if (!fork) return null;
+  if (fork.mock !== undefined) {
+    if (fork.mock === null)
+      throw new FatalError(
+        "fork_effect_mocked",
+        `node "${node.id}" acts on the world and this fork mocks side effects, but ${fork.source} has no output of it to stand in; fork with effects "allow" to run it`,
+      );
+    return { ok: true, output: fork.mock.output, reused_from: fork.source, mocked: true };
+  }
+  if (fork.reuse && requestHash === fork.reuse.request_hash)
+    return { ok: true, output: fork.reuse.output, reused_from: fork.source, request_hash: requestHash };
+  return null;
 }
 
 /**

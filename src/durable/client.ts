@@ -1,5 +1,6 @@
 // Stubs take their types from Env's bindings (wrangler types names each class there), not from the classes' own
 // modules: those import this one, and a type import back would close an import cycle.
+import type { ForkSource } from "../engine/fork";
 import type { ExecutionView } from "./view";
 
 /**
@@ -32,6 +33,10 @@ export async function settledOf(
   timeoutMs: number,
 ): Promise<ExecutionView | null> {
   return (await executionStub(env, id).settled(tenantId, timeoutMs)) as unknown as ExecutionView | null;
+}
+
+export async function forkSourceOf(env: Env, id: string, tenantId: string): Promise<ForkSource | null> {
+  return (await executionStub(env, id).forkSource(tenantId)) as unknown as ForkSource | null;
 }
 
 /** The monitor checker objects a tick spreads its checks over: a fixed pool, so names (and objects) are reused. */

@@ -11,6 +11,7 @@ import { itemNode } from "../engine/map";
 import type { ChildEnd, RunInput } from "../engine/run/messages";
 import { newExecution, nodeDef, pendingNode, runState, type NodeRecord, type StartParams } from "../engine/run/state";
 
+import type { ForkSource } from "../engine/fork";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
 import { RESET_REASON } from "./client";
@@ -105,7 +106,7 @@ export class ExecutionObject extends DurableObject<Env> {
       exec,
       p.definition.nodes.map((n) => pendingNode(n.id, n.kind)),
     ));
-    run.feed({ type: "created", concurrencyKeyError: rendered.error });
+    run.feed({ type: "created", concurrencyKeyError: rendered.error, seeds: p.fork?.seeds });
     // The slot and the concurrency key are taken before answering: the TenantObject queues in the order it is
     // asked, and that order must be the order the starts arrived in. The D1 projection is not made here: GET by id
     // is this object's and sees the run at once, lists follow within PROJECTION_FLUSH_MS (the drive flushes when
@@ -173,6 +174,27 @@ export class ExecutionObject extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + 1);
     await run.settle();
     return { ok: true, status: run.exec.status };
+  }
+
+  /** What a fork of this execution starts from: its definition, input and nodes as committed now. */
+  forkSource(tenantId: string): ForkSource | null {
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    const e = run.exec;
+    const nodes = [...run.state.nodes.values()].map((n) => ({
+      id: n.id,
+      status: n.status,
+      output: n.output,
+      request_hash: n.request_hash,
+    }));
+    return {
+      workflow_id: e.workflow_id,
+      version: e.version,
+      input: e.input,
+      definition: e.definition,
+      lane: e.lane,
+      nodes,
+    };
   }
 
   /** A child execution (started by a `workflow` node or a map item) finished. */

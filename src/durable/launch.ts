@@ -7,9 +7,10 @@ import type { ExprContext } from "../engine/expr";
 import type { RunInput, RunResult, StepResult } from "../engine/run/messages";
 import { nodeDef, nodeRecord, type NodeRecord, type RunState } from "../engine/run/state";
 import { executors } from "../nodes";
-import { idempotencyKey, runAttempt } from "./attempt";
+import { idempotencyKey, runAttempt, type AttemptFork } from "./attempt";
 import { renderArtifacts, storeArtifacts, type ArtifactFile } from "./artifacts";
 import type { NodeDef } from "../engine/dag";
+import type { ForkInfo } from "../engine/fork";
 import { errorValue } from "../nodes/types";
 import { crashPoint } from "./faults";
 import { MapRun, type MapOutcome } from "./map-run";
@@ -57,12 +58,17 @@ export function launchAttempt(
       wake.value,
       Date.now(),
     );
+  const fork = forkFor(run.state.exec.fork, nodeId);
   if (node.kind === "map") {
-    // The collected outputs follow the large-output rule like any node's: past the inline size they go to R2.
-    const mapped = runMap(run, node, attempt).then(async (outcome): Promise<MapOutcome> => {
-      if (!("done" in outcome) || !outcome.done.ok) return outcome;
-      return { done: (await storeLarge(run, nodeId, attempt, outcome.done)) as typeof outcome.done };
-    });
+    // A map whose items act on the world is mocked whole in a fork: none of its items runs. Otherwise the collected
+    // outputs follow the large-output rule like any node's: past the inline size they go to R2.
+    const mapped =
+      fork?.mock !== undefined
+        ? Promise.resolve(mockedMap(nodeId, fork.source, fork.mock))
+        : runMap(run, node, attempt).then(async (outcome): Promise<MapOutcome> => {
+            if (!("done" in outcome) || !outcome.done.ok) return outcome;
+            return { done: (await storeLarge(run, nodeId, attempt, outcome.done)) as typeof outcome.done };
+          });
     track(run, nodeId, attempt, mapped, (outcome) => {
       // Out of this invocation's budget (or paused): the next alarm invocation resumes it.
       if ("yield" in outcome) run.yielded.add(nodeId);
@@ -79,6 +85,7 @@ export function launchAttempt(
           executionId: exec.id,
           attempt,
           attemptBase: node.attempt_base,
+          fork,
           runSignal: run.runAbort.signal,
           now: Date.now(),
           services: runServices(run.h.env, run.h.store, exec, nodeId, attempt, (text, offset) =>
@@ -95,6 +102,19 @@ export function launchAttempt(
   // instead of waiting for it in the same turn.
   const work = !resume && run.h.subscribers.count() > 0 ? endTurn().then(() => attemptRun()) : attemptRun();
   track(run, nodeId, attempt, work, (result) => run.feed({ type: "attemptFinished", nodeId, attempt, result }));
+}
+
+function mockedMap(nodeId: string, source: string, mock: { output: unknown } | null): MapOutcome {
+  if (mock) return { done: { ok: true, output: mock.output } };
+  const message = `map node "${nodeId}" acts on the world and this fork mocks side effects, but ${source} has no output of it to stand in; fork with effects "allow" to run it`;
+  return { done: { ok: false, error: { code: "fork_effect_mocked", message, retryable: false } } };
+}
+
+/** What a fork's node may take from its source instead of running (nothing for a run that is not a fork). */
+function forkFor(info: ForkInfo | null, nodeId: string): AttemptFork | undefined {
+  if (!info) return undefined;
+  const mocked = nodeId in info.mocks ? { mock: info.mocks[nodeId] ?? null } : {};
+  return { source: info.from_execution_id, reuse: info.reuse[nodeId], ...mocked };
 }
 
 /** Keep an attempt in flight until its result is recorded, with the crash points on either side of the record. */

@@ -72,7 +72,8 @@ export async function storeOutput(
       },
     };
   }
-  return { ok: true, output: { $ref: `${SCHEME}${key}`, bytes: body.byteLength, sha256 } satisfies OutputRef };
+  // What else the attempt said of its output (its result key, its request's hash) stays with the reference.
+  return { ...result, output: { $ref: `${SCHEME}${key}`, bytes: body.byteLength, sha256 } satisfies OutputRef };
 }
 
 /** The value a reference points at; undefined when the object is gone. */

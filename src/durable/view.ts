@@ -50,6 +50,14 @@ export function executionView(
     parent: exec.parent_execution_id
       ? { execution_id: exec.parent_execution_id, node_id: exec.parent_node_id ?? "" }
       : null,
+    fork: exec.fork
+      ? {
+          from_execution_id: exec.fork.from_execution_id,
+          from_node: exec.fork.from_node,
+          effects: exec.fork.effects,
+          label: exec.fork.label,
+        }
+      : null,
     waiting_for_approval: [...nodes.values()].some((n) => n.kind === "approval" && n.status === "waiting"),
     nodes: [...nodes.values()].map((n) => ({
       node_id: n.id,

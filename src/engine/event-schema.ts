@@ -27,6 +27,9 @@ export const EVENT_DATA = {
     workflow_id: z.string(),
     version: z.number().int(),
     concurrency_key: z.string().nullable(),
+    /** A fork: the execution it was forked from, and the node it was forked at. */
+    forked_from: z.string().optional(),
+    fork_node: z.string().optional(),
   }),
   "execution.started": data({}),
   "execution.succeeded": executionEnd,
@@ -42,7 +45,17 @@ export const EVENT_DATA = {
   }),
   "node.started": data({ kind: z.string() }),
   "node.retrying": data({ error: attemptError, delay_ms: z.number(), next_attempt_at: nullableTime }),
-  "node.succeeded": data({ output: z.unknown(), items }),
+  /**
+   * In a fork: `reused_from` the execution whose recorded output this is (kept, a reused model answer, or a mocked
+   * side effect), `mocked` the node acts on the world and was not run, `patched` the output is the fork's patch.
+   */
+  "node.succeeded": data({
+    output: z.unknown(),
+    items,
+    reused_from: z.string().optional(),
+    mocked: z.boolean().optional(),
+    patched: z.boolean().optional(),
+  }),
   "node.failed": data({ error: attemptError, reason: z.string(), items }),
   "node.skipped": data({ reason: z.string(), detail: z.string() }),
   /** `event`: the event it waits for; `child`: the child execution a workflow node waits on; `detail`: an agent's ask. */

@@ -37,6 +37,8 @@ export interface StartAsk {
    * it. A conversation turn is interactive, everything else default, unless the ask says otherwise.
    */
   lane?: string | undefined;
+  /** A fork (src/engine/fork.ts): where it comes from, and the nodes it starts with finished. */
+  fork?: StartParams["fork"];
 }
 
 /** An Idempotency-Key's row as D1 holds it. */
@@ -185,6 +187,7 @@ export function decideStart(f: StartFacts, a: StartAsk): StartPlan | StartRefuse
     lane,
     labels: labelled ? { tags: a.tags ?? [], metadata: a.metadata ?? {} } : null,
     timeout_seconds: a.timeoutSeconds ?? definition.timeout_seconds ?? f.defaultTimeoutSeconds,
+    ...(a.fork ? { fork: a.fork } : {}),
   };
   return { ok: true, params, replay, claimOpen, confirmInFlight, idempotencyKey: a.idempotencyKey, lane };
 }

@@ -50,6 +50,15 @@ export const executionView = z.object({
     cost_usd: z.number(),
   }),
   parent: z.object({ execution_id: z.string(), node_id: z.string() }).nullable(),
+  /** The execution this one was forked from, at which node, with side effects mocked or allowed; null otherwise. */
+  fork: z
+    .object({
+      from_execution_id: z.string(),
+      from_node: z.string(),
+      effects: z.enum(["mock", "allow"]),
+      label: z.string().nullable(),
+    })
+    .nullable(),
   /** An approval node waits for people to decide (GET /v1/approvals?execution_id= lists what they are asked). */
   waiting_for_approval: z.boolean(),
   nodes: z.array(nodeView),

@@ -5,6 +5,7 @@ import { executionStub, settledOf, snapshotOf } from "../durable/client";
 import { isOutputRef, refKey } from "../durable/outputs";
 import { artifactPages, artifactsZip, type ArtifactEntry } from "../durable/artifacts";
 import { eraseExecution } from "../services/erase";
+import { forkExecution } from "../services/fork";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
 import { ITEM_STATUSES } from "../engine/map";
@@ -16,6 +17,7 @@ import { MAX_PREFER_WAIT_SECONDS, preferredWait } from "../lib/prefer";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
+import { refusal } from "./refusals";
 import { cursorParam, iso, limitParam } from "./shared";
 
 const isoTime = z.iso.datetime({ offset: true }).transform((v) => Date.parse(v));
@@ -49,6 +51,15 @@ export const redriveBody = z
   .strict();
 
 export const eventBody = z.object({ name: z.string().min(1).max(128), payload: z.unknown().optional() }).strict();
+export const forkBody = z
+  .object({
+    from_node: z.string().min(1).max(128),
+    output_patch: z.unknown().optional(),
+    input_patch: z.record(z.string(), z.unknown()).optional(),
+    effects: z.enum(["mock", "allow"]).default("mock"),
+    label: z.string().min(1).max(200).optional(),
+  })
+  .strict();
 export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
 export const itemsQuery = z.object({
   status: z.enum(ITEM_STATUSES).optional(),
@@ -255,6 +266,32 @@ export const executions = new Hono<AppEnv>()
       throw new AppError(409, result.code, `Execution ${id} cannot be redriven: ${result.message}.`);
     }
     return c.json({ id, status: result.status });
+  })
+  .post("/:id/forks", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const { value } = await readJson(c, forkBody);
+    const answer = await forkExecution(c.env, c.get("db").db, c.get("tenantId"), id, value);
+    if (!answer.ok) {
+      if ("notFound" in answer) throw executionNotFound(id);
+      if ("refusal" in answer) throw refusal(answer.refusal);
+      throw new AppError(422, answer.plan.code, answer.plan.message, { errors: answer.plan.errors });
+    }
+    const s = answer.started;
+    return c.json(
+      {
+        id: s.id,
+        status: s.status,
+        workflow_id: s.workflow_id,
+        version: s.version,
+        forked_from: id,
+        fork_node: value.from_node,
+        effects: value.effects,
+        kept: answer.kept,
+        rerun: answer.rerun,
+      },
+      201,
+      { location: `/v1/executions/${s.id}` },
+    );
   })
   .post("/:id/pause", async (c) => {
     const id = executionId(c.req.param("id"));

@@ -45,6 +45,7 @@ export const EXAMPLES: Record<string, unknown> = {
   },
   "post /v1/executions/{id}/events": { name: "approved", payload: { by: "ops@example.com" } },
   "post /v1/executions/{id}/redrive": { from_node: "notify", input_patch: { email: "ada@example.org" } },
+  "post /v1/executions/{id}/forks": { from_node: "draft", output_patch: { text: "A shorter draft." }, effects: "mock" },
   "post /v1/executions/{id}/cancel": { reason: "duplicate signup" },
   "post /v1/workflows/{id}/schedules": {
     cron: "0 9 * * 1-5",

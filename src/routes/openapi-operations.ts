@@ -12,6 +12,7 @@ import {
   itemsQuery,
   listExecutionsQuery,
   redriveBody,
+  forkBody,
 } from "./executions";
 import { exportResultsQuery, listResultsQuery } from "./results";
 import { conversationCreate, listConversationsQuery, messageBody, messagesQuery } from "./conversations";
@@ -271,6 +272,15 @@ export const OPERATIONS: Operation[] = [
     tag: "executions",
     ok: 200,
     body: redriveBody,
+  },
+  {
+    method: "post",
+    path: "/v1/executions/{id}/forks",
+    summary:
+      "Fork an execution at from_node into a new one: only from_node and what is downstream of it run again (from_node not at all with output_patch), every other node keeps the source's output; a model request identical to the source's reuses its answer; side effects are mocked unless effects is allow",
+    tag: "executions",
+    ok: 201,
+    body: forkBody,
   },
   {
     method: "post",

@@ -58,6 +58,7 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
     "POST /v1/executions/{id}/events": { name: "go", payload: 1 },
     "POST /v1/executions/{id}/cancel": { reason: "matrix" },
     "POST /v1/executions/{id}/redrive": {},
+    "POST /v1/executions/{id}/forks": { from_node: "m" },
     "POST /v1/stream-tickets": { execution_id: ids.ex },
     "POST /v1/workflows/{id}/schedules": { cron: "0 0 1 1 *" },
     "PATCH /v1/schedules/{id}": { enabled: false },
@@ -92,8 +93,8 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
 export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
   if (op.path.startsWith("/v1/results")) return `${op.path}?workflow=${ids.wf}`;
   const resource = op.path.split("/")[2];
-  // A node's output exists once it succeeded: that route is aimed at the finished execution.
-  const execution = op.path.endsWith("/output") ? ids.done : ids.ex;
+  // A node's output exists once it succeeded, and a fork names a node of it: those aim at the finished execution.
+  const execution = op.path.endsWith("/output") || op.path.endsWith("/forks") ? ids.done : ids.ex;
   const id =
     resource === "workflows"
       ? ids.wf

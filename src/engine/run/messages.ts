@@ -2,6 +2,7 @@
 // (commands). The shape follows Temporal's workflow activator: the shell resolves activities, timers and children by
 // feeding inputs, and performs the commands it gets back; the reducer itself never waits and never performs I/O.
 import type { EventType } from "../events";
+import type { ForkSeed } from "../fork";
 import type { ItemCounts } from "../map";
 import type { AttemptError } from "../retry";
 import type { Condition } from "../scheduler";
@@ -10,7 +11,19 @@ import type { RunState } from "./state";
 /** How one attempt of a node ended, as its executor reports it. */
 export type RunResult =
   /** `result_key`: the node's result key, rendered once it succeeded (nodes that declare a `result` with a key). */
-  | { ok: true; output: unknown; result_key?: string }
+  /**
+   * `request_hash`: an llm node's rendered request (a fork reuses its answer); `reused_from`: the execution whose
+   * recorded output this is (a fork's reused answer or mocked side effect); `mocked`: the node acts on the world and
+   * was not run (a fork in `mock` mode).
+   */
+  | {
+      ok: true;
+      output: unknown;
+      result_key?: string;
+      request_hash?: string;
+      reused_from?: string;
+      mocked?: true;
+    }
   | { ok: false; error: AttemptError }
   /**
    * Hand the node to the execution's durable timers / event inbox instead of finishing it; `detail` rides on
@@ -34,7 +47,7 @@ export interface ChildEnd {
 
 export type RunInput =
   /** The execution row was just written; `concurrencyKeyError` when its key could not be rendered. */
-  | { type: "created"; concurrencyKeyError: string | null }
+  | { type: "created"; concurrencyKeyError: string | null; seeds?: readonly ForkSeed[] | undefined }
   /** The shell obtained the execution's concurrency key and a running slot. */
   | { type: "slotGranted" }
   /**

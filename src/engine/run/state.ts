@@ -3,6 +3,7 @@
 import type { Definition, NodeDef } from "../dag";
 import type { ExecutionStatus } from "../events";
 import type { Lane } from "../fair-share";
+import type { ForkInfo, ForkSeed } from "../fork";
 import type { Condition, NodeState } from "../scheduler";
 
 export interface ExecRecord {
@@ -45,6 +46,8 @@ export interface ExecRecord {
   conversation: ConversationTurn | null;
   /** The admission lane it was started in (src/engine/fair-share.ts). */
   lane: Lane;
+  /** The run this one was forked from, and what its re-run nodes may take from it (src/engine/fork.ts). */
+  fork: ForkInfo | null;
 }
 
 export interface ConversationTurn {
@@ -66,6 +69,8 @@ export interface NodeRecord extends NodeState {
   attempt_base: number;
   /** The rendered key of the node's result (definition `result.key`), set when it succeeded; null otherwise. */
   result_key: string | null;
+  /** An llm node's rendered request, hashed when it succeeded: a fork reuses the answer to the same request. */
+  request_hash: string | null;
 }
 
 export interface RunState {
@@ -123,6 +128,8 @@ export type StartParams = Pick<
 > & {
   timeout_seconds: number;
   conversation?: ConversationTurn | null | undefined;
+  /** A fork: where it comes from, and the nodes it starts with finished. */
+  fork?: { info: ForkInfo; seeds: ForkSeed[] } | undefined;
 };
 
 /** A new, queued execution row. */
@@ -155,6 +162,7 @@ export function newExecution(p: StartParams, concurrencyKey: string | null, now:
     projected_seq: -1,
     conversation: p.conversation ?? null,
     lane: p.lane,
+    fork: p.fork?.info ?? null,
   };
 }
 
@@ -187,6 +195,7 @@ export function pendingNode(id: string, kind: string): NodeRecord {
     seq: 0,
     attempt_base: 0,
     result_key: null,
+    request_hash: null,
   };
 }
 

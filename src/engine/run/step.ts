@@ -6,6 +6,7 @@ import type { ApprovalResult } from "../approval";
 import { childEvent, childIdOf, childOutcome, childWait } from "../child";
 import { TERMINAL_EXECUTION } from "../events";
 import type { ItemCounts } from "../map";
+import type { ForkSeed } from "../fork";
 import { redrivePlan } from "../redrive";
 import { dueWaits, plan } from "../scheduler";
 import type { RunInput, RunResult, StepResult } from "./messages";
@@ -35,7 +36,9 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
         workflow_id: exec.workflow_id,
         version: exec.version,
         concurrency_key: exec.concurrency_key,
+        ...(exec.fork ? { forked_from: exec.fork.from_execution_id, fork_node: exec.fork.from_node } : {}),
       });
+      for (const seed of input.seeds ?? []) keepSeed(st, seed, exec.fork?.from_execution_id ?? "");
       if (input.concurrencyKeyError !== null)
         finish(st, "failed", {
           code: "concurrency_key_error",
@@ -217,8 +220,10 @@ function attemptFinished(st: Step, id: string, attempt: number, result: RunResul
   if (node.status !== "running" || node.attempt !== attempt) return;
   if ("ok" in result) {
     if (result.ok) {
-      succeedNode(st, node, result.output);
+      const from = result.reused_from ? { reused_from: result.reused_from } : {};
+      succeedNode(st, node, result.output, result.mocked ? { ...from, mocked: true } : from);
       node.result_key = result.result_key ?? null;
+      node.request_hash = result.request_hash ?? null;
     } else failOrRetry(st, node, attempt, result.error);
     return;
   }
@@ -232,6 +237,16 @@ function attemptFinished(st: Step, id: string, attempt: number, result: RunResul
   st.emit("node.waiting", node, { until: iso(wait.until), event: wait.event, ...child, ...detail });
   // The event (or the child's end) may have arrived before the wait began: it is in the inbox.
   if (wait.event) st.commands.push({ type: "takeBuffered", nodeId: node.id, name: wait.event });
+}
+
+/** A fork's node that starts finished: kept from its source as it was, or from_node with its patched output. */
+function keepSeed(st: Step, seed: ForkSeed, source: string): void {
+  const node = st.node(seed.node_id);
+  if (seed.status === "skipped") {
+    skipNode(st, node, "reused", `skipped in ${source}`);
+    return;
+  }
+  succeedNode(st, node, seed.output, seed.patched ? { patched: true } : { reused_from: source });
 }
 
 /** Hand a received event to the oldest node waiting for it; it is kept in the inbox either way. */
