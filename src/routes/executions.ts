@@ -6,6 +6,7 @@ import { isOutputRef, refKey } from "../durable/outputs";
 import { artifactPages, artifactsZip, type ArtifactEntry } from "../durable/artifacts";
 import { eraseExecution } from "../services/erase";
 import { forkExecution } from "../services/fork";
+import { diffRuns } from "../engine/run-diff";
 import { errorOf } from "../durable/view";
 import { EXECUTION_STATUSES, type EventEnvelope } from "../engine/events";
 import { ITEM_STATUSES } from "../engine/map";
@@ -60,6 +61,7 @@ export const forkBody = z
     label: z.string().min(1).max(200).optional(),
   })
   .strict();
+export const diffQuery = z.object({ against: z.string().min(1).max(64) });
 export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
 export const itemsQuery = z.object({
   status: z.enum(ITEM_STATUSES).optional(),
@@ -266,6 +268,28 @@ export const executions = new Hono<AppEnv>()
       throw new AppError(409, result.code, `Execution ${id} cannot be redriven: ${result.message}.`);
     }
     return c.json({ id, status: result.status });
+  })
+  .get("/:id/diff", async (c) => {
+    const id = executionId(c.req.param("id"));
+    const { against } = readQuery(c, diffQuery);
+    const tenantId = c.get("tenantId");
+    const [current, other] = await Promise.all([
+      snapshotOf(c.env, id, tenantId),
+      isId("ex", against) ? snapshotOf(c.env, against, tenantId) : null,
+    ]);
+    if (!current) throw executionNotFound(id);
+    if (!other)
+      throw new AppError(404, "execution_not_found", `Execution ${against} does not exist.`, {
+        errors: [{ path: "against", message: "an execution of this tenant" }],
+      });
+    const cost = (v: typeof current) => v.usage.cost_usd;
+    return c.json({
+      id,
+      against,
+      nodes: diffRuns(current.nodes, other.nodes),
+      cost_usd: { this: cost(current), against: cost(other), difference: cost(current) - cost(other) },
+      llm_calls: { this: current.usage.llm_calls, against: other.usage.llm_calls },
+    });
   })
   .post("/:id/forks", async (c) => {
     const id = executionId(c.req.param("id"));

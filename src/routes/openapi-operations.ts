@@ -13,6 +13,7 @@ import {
   listExecutionsQuery,
   redriveBody,
   forkBody,
+  diffQuery,
 } from "./executions";
 import { exportResultsQuery, listResultsQuery } from "./results";
 import { conversationCreate, listConversationsQuery, messageBody, messagesQuery } from "./conversations";
@@ -272,6 +273,15 @@ export const OPERATIONS: Operation[] = [
     tag: "executions",
     ok: 200,
     body: redriveBody,
+  },
+  {
+    method: "get",
+    path: "/v1/executions/{id}/diff",
+    summary:
+      "What changed against another execution (a fork's source): per node unchanged, changed, new, skipped or removed, the output paths that differ, and the model cost of each",
+    tag: "executions",
+    ok: 200,
+    query: diffQuery,
   },
   {
     method: "post",

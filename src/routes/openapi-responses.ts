@@ -330,6 +330,22 @@ export const RESPONSES: Record<string, z.ZodType> = {
   }),
   "post /v1/executions/{id}/cancel": statusChange,
   "post /v1/executions/{id}/redrive": statusChange,
+  "get /v1/executions/{id}/diff": z.object({
+    id: z.string(),
+    against: z.string(),
+    nodes: z.array(
+      z.object({
+        node_id: z.string(),
+        status: z.enum(["unchanged", "changed", "new", "skipped", "removed"]),
+        against_status: z.string().nullable(),
+        this_status: z.string().nullable(),
+        changes: z.array(z.object({ path: z.string(), before: any, after: any })),
+        changes_truncated: z.boolean(),
+      }),
+    ),
+    cost_usd: z.object({ this: z.number(), against: z.number(), difference: z.number() }),
+    llm_calls: z.object({ this: z.number().int(), against: z.number().int() }),
+  }),
   "post /v1/executions/{id}/forks": z.object({
     id: z.string(),
     status: z.enum(EXECUTION_STATUSES),

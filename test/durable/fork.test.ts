@@ -74,6 +74,23 @@ describe("forks (POST /v1/executions/:id/forks)", () => {
     expect(succeeded.b.patched).toBe(true);
     expect(succeeded.d.reused_from).toBeUndefined();
     expect(log.filter((e) => e.type === "node.started").map((e) => e.node_id)).toEqual(["d"]);
+    // The diff against the source: what the patch changed, and that nothing else did.
+    const diff = (await c.get(`/v1/executions/${res.body.id}/diff?against=${source}`)).body;
+    expect(Object.fromEntries(diff.nodes.map((n: any) => [n.node_id, n.status]))).toEqual({
+      a: "unchanged",
+      b: "changed",
+      c: "unchanged",
+      d: "changed",
+    });
+    expect(diff.nodes.find((n: any) => n.node_id === "b").changes).toEqual([
+      { path: "$.body.status", before: 200, after: 299 },
+      { path: "$.body.note", before: null, after: "what if" },
+    ]);
+    expect(diff.cost_usd).toEqual({ this: 0, against: 0, difference: 0 });
+    expect((await c.get(`/v1/executions/${res.body.id}/diff?against=ex_nope`)).body).toMatchObject({
+      status: 404,
+      errors: [{ path: "against" }],
+    });
     // The source is as it was.
     expect(await events(c, source)).toEqual(sourceEvents);
     expect((await c.get(`/v1/executions/${source}`)).body.nodes).toEqual(before.nodes);
@@ -88,7 +105,7 @@ describe("forks (POST /v1/executions/:id/forks)", () => {
       ...(i ? { needs: [`n${i}`] } : {}),
       config: {
         provider: "openai",
-        model: "gpt-4.1-mini",
+        model: "gpt-5-mini",
         max_tokens: 400,
         messages: [
           {
@@ -114,6 +131,18 @@ describe("forks (POST /v1/executions/:id/forks)", () => {
     expect(p.status).toBe("succeeded");
     expect(await modelCalls(k)).toBe(57 + 2);
     expect(node(p, "n56").output.text).toContain("a different answer");
+    // Two calls paid in the fork against 57 in the source; n55 changed by the patch, n56 and n57 by the new answers.
+    const diff = (await c.get(`/v1/executions/${patched}/diff?against=${source}`)).body;
+    expect(diff.llm_calls).toEqual({ this: 2, against: 57 });
+    // gpt-5-mini is priced 10/20 USD per Mtok in the test pool; each call is 100 + 50 tokens: 0.002 USD.
+    expect(diff.cost_usd.this).toBeCloseTo(0.004, 9);
+    expect(diff.cost_usd.against).toBeCloseTo(0.114, 9);
+    expect(diff.cost_usd.difference).toBeCloseTo(-0.11, 9);
+    expect(diff.nodes.filter((n: any) => n.status === "changed").map((n: any) => n.node_id)).toEqual([
+      "n55",
+      "n56",
+      "n57",
+    ]);
 
     // Nothing changed: n55..n57 render byte-identical requests and take the recorded answers.
     const same = await fork(c, source, { from_node: "n55" });

@@ -107,7 +107,9 @@ export function concretePath(op: Pick<Op, "path">, ids: Ids): string {
             : resource === "approvals"
               ? ids.ap
               : ids.mo;
-  return op.path
+  // A diff compares with another execution of the same tenant.
+  const query = op.path.endsWith("/diff") ? `?against=${ids.done}` : "";
+  return `${op.path}${query}`
     .replace("{id}", id)
     .replace("{node_id}", "m")
     .replace("{action}", "cancel")
