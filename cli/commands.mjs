@@ -248,6 +248,53 @@ export async function redrive(id, values) {
   return 0;
 }
 
+export async function fork(id, values) {
+  if (!id || !values["from-node"]) throw new UsageError("fork needs an execution id and --from-node <id>");
+  if (values.effects !== undefined && !["mock", "allow"].includes(values.effects))
+    throw new UsageError('--effects is "mock" or "allow"');
+  const outputPatch = jsonArg(values["output-patch"], "--output-patch");
+  const inputPatch = jsonArg(values["input-patch"], "--input-patch");
+  const api = connect();
+  const r = await api.post(`/v1/executions/${encodeURIComponent(id)}/forks`, {
+    from_node: values["from-node"],
+    ...(outputPatch === undefined ? {} : { output_patch: outputPatch }),
+    ...(inputPatch === undefined ? {} : { input_patch: inputPatch }),
+    ...(values.effects ? { effects: values.effects } : {}),
+    ...(values.label ? { label: values.label } : {}),
+  });
+  const again = r.rerun.length ? r.rerun.join(", ") : "nothing";
+  console.error(`forked ${id} at ${r.fork_node}: ${r.kept} nodes kept, runs again: ${again} (effects ${r.effects})`);
+  if (!values.watch) {
+    console.log(r.id);
+    return 0;
+  }
+  return watch(api, r.id);
+}
+
+/** `diff <execution> --against <execution>`: one line per node, its changed paths beneath it. */
+export async function diff(id, values) {
+  if (!id || !values.against) throw new UsageError("diff needs an execution id and --against <execution>");
+  const d = await connect().get(
+    `/v1/executions/${encodeURIComponent(id)}/diff?against=${encodeURIComponent(values.against)}`,
+  );
+  const width = Math.max(...d.nodes.map((n) => n.node_id.length));
+  for (const n of d.nodes) {
+    console.log(`${n.node_id.padEnd(width)}  ${n.status}`);
+    for (const c of n.changes) console.log(`  ${c.path}: ${short(c.before)} -> ${short(c.after)}`);
+    if (n.changes_truncated) console.log("  …more paths changed");
+  }
+  const usd = (v) => `$${v.toFixed(4)}`;
+  console.log(
+    `model calls ${d.llm_calls.this} (against ${d.llm_calls.against}), cost ${usd(d.cost_usd.this)} (against ${usd(d.cost_usd.against)}, ${d.cost_usd.difference <= 0 ? "" : "+"}${usd(d.cost_usd.difference)})`,
+  );
+  return d.nodes.every((n) => n.status === "unchanged") ? 0 : 1;
+}
+
+const short = (v) => {
+  const text = JSON.stringify(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+};
+
 export async function sendEvent(id, name, values) {
   if (!id || !name) throw new UsageError("events send needs an execution id and an event name");
   const payload = jsonArg(values.payload, "--payload");

@@ -25,10 +25,17 @@ const HELP = `usage: edgeflow <command> [options]
   logs <execution>                         its event log
   cancel <execution> [--reason <text>]
   redrive <execution> [--from-node <id>] [--input-patch <json|@file>]
+  fork <execution> --from-node <id> [--output-patch <json|@file>] [--input-patch <json|@file>]
+       [--effects mock|allow] [--label <text>] [--watch]
+                                           a new execution from this one's state: from-node and what is
+                                           downstream run again (with --output-patch, only downstream), the
+                                           rest keeps its outputs; side effects are mocked unless allowed
+  diff <execution> --against <execution>   per node unchanged/changed/new/skipped, each changed output path,
+                                           and the model cost of both; exit 1 if anything changed
   events send <execution> <name> [--payload <json|@file>]
 
-exit codes: 0 done (a watched run succeeded, a replay found no change), 1 a watched run failed, was cancelled or
-            timed out, a replay found a change, or a batch item was refused,
+exit codes: 0 done (a watched run succeeded, a replay or a diff found no change), 1 a watched run failed, was
+            cancelled or timed out, a replay or a diff found a change, or a batch item was refused,
             2 bad usage, 3 the API refused the request, 4 the API could not be reached
 environment: EDGEFLOW_URL and EDGEFLOW_API_KEY override the saved login; NO_COLOR turns off colours.`;
 
@@ -45,6 +52,10 @@ const OPTIONS = {
   reason: { type: "string" },
   "from-node": { type: "string" },
   "input-patch": { type: "string" },
+  "output-patch": { type: "string" },
+  effects: { type: "string" },
+  label: { type: "string" },
+  against: { type: "string" },
   payload: { type: "string" },
   replay: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
@@ -85,6 +96,10 @@ async function main(argv) {
       return cmd.cancel(rest[0], values);
     case "redrive":
       return cmd.redrive(rest[0], values);
+    case "fork":
+      return cmd.fork(rest[0], values);
+    case "diff":
+      return cmd.diff(rest[0], values);
     case "events":
       if (rest[0] === "send") return cmd.sendEvent(rest[1], rest[2], values);
       throw new cmd.UsageError(`unknown command "events ${rest[0] ?? ""}"; try "events send <execution> <name>"`);

@@ -236,6 +236,47 @@ describe("the edgeflow CLI", () => {
     expect(badInput).toMatchObject({ code: 2, stderr: 'error: --input is not valid JSON\nsee "edgeflow help"\n' });
   });
 
+  it("forks a finished run at a node (fork --watch) and prints what changed against it (diff)", async () => {
+    const wf = join(home, "forkable.json");
+    writeFileSync(
+      wf,
+      JSON.stringify({
+        name: "cli-forkable",
+        nodes: [
+          { id: "price", kind: "transform", config: { expression: "{'each': input.each}" } },
+          { id: "qty", kind: "transform", config: { expression: "{'n': 3}" } },
+          {
+            id: "total",
+            kind: "transform",
+            needs: ["price", "qty"],
+            config: { expression: "{'sum': nodes.price.output.each * nodes.qty.output.n}" },
+          },
+        ],
+      }),
+    );
+    await edgeflow(["workflows", "apply", wf]);
+    const first = await edgeflow(["run", "cli-forkable", "--input", '{"each": 2}', "--watch"]);
+    expect(first.code).toBe(0);
+    const source = /\nexecution (ex_\w+) succeeded/.exec(first.stdout)?.[1] as string;
+    const forked = await edgeflow(["fork", source, "--from-node", "price", "--input-patch", '{"each": 5}', "--watch"]);
+    expect(forked.code, forked.stderr).toBe(0);
+    expect(forked.stderr).toBe(`forked ${source} at price: 1 nodes kept, runs again: price, total (effects mock)\n`);
+    const fork = /\nexecution (ex_\w+) succeeded/.exec(forked.stdout)?.[1] as string;
+    expect(forked.stdout).not.toMatch(/ qty started/);
+    const diff = await edgeflow(["diff", fork, "--against", source]);
+    expect(diff).toMatchObject({
+      code: 1,
+      stdout:
+        "price  changed\n  $.each: 2 -> 5\nqty    unchanged\ntotal  changed\n  $.sum: 6 -> 15\n" +
+        "model calls 0 (against 0), cost $0.0000 (against $0.0000, $0.0000)\n",
+    });
+    expect((await edgeflow(["diff", source, "--against", source])).code).toBe(0);
+    const bad = await edgeflow(["fork", source, "--from-node", "nope"]);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/unknown_node/);
+    expect((await edgeflow(["fork", source])).code).toBe(2);
+  });
+
   it("starts and waits in one request (run --wait, Prefer: wait), and a client that hangs up leaves the run going", async () => {
     const wf = join(home, "quick.json");
     writeFileSync(
