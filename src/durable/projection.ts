@@ -49,9 +49,11 @@ export function projectionRows(
   const rows: NodeRunRow[] = [];
   const results: NonNullable<Projection["results"]> = { written: [], withdrawn: [] };
   const declared = new Map(exec.definition.nodes.flatMap((d) => (d.result ? [[d.id, d.result.name] as const] : [])));
+  // A fork's kept nodes are the source's rows already: the fork writes only what it ran or patched.
+  const kept = new Set(exec.fork?.kept ?? []);
   for (const id of nodeIds) {
     const n = nodes.get(id);
-    if (!n) continue;
+    if (!n || kept.has(id)) continue;
     const name = declared.get(id);
     if (name !== undefined && n.status === "succeeded")
       results.written.push({

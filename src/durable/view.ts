@@ -26,6 +26,7 @@ export function executionView(
   itemCounts?: (nodeId: string) => ItemCounts,
   usage: UsageTotals = { calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 },
 ): ExecutionView {
+  const kept = new Set(exec.fork?.kept ?? []);
   return {
     id: exec.id,
     tenant_id: exec.tenant_id,
@@ -72,6 +73,7 @@ export function executionView(
       output: n.output ?? null,
       child: childOf(n),
       ...(n.kind === "map" && itemCounts ? { items: itemCounts(n.id) } : {}),
+      ...(exec.fork && kept.has(n.id) ? { kept_from: exec.fork.from_execution_id } : {}),
     })),
   };
 }

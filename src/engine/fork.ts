@@ -43,6 +43,11 @@ export interface ForkInfo {
   from_node: string;
   effects: ForkEffects;
   label: string | null;
+  /**
+   * Nodes kept from the source as they were: the source's D1 history has them, so the fork's projection writes no
+   * row (and no result) for them; a fork adds rows only for what it ran or patched.
+   */
+  kept: string[];
   /** Model nodes the source answered: reused when the fork's rendered request is byte-identical. */
   reuse: Record<string, { request_hash: string; output: unknown }>;
   /** Side-effect nodes run again in `mock` mode: the source's output stands in (null: the source has none). */
@@ -159,6 +164,7 @@ export function planFork(
     from_node: req.from_node,
     effects: req.effects,
     label: req.label ?? null,
+    kept: seeds.filter((s) => !s.patched).map((s) => s.node_id),
     reuse: {},
     mocks: {},
   };

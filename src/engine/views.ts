@@ -26,6 +26,10 @@ export const nodeView = z.object({
   output: any,
   child: z.object({ execution_id: z.string() }).nullable(),
   items: itemCounts.optional().describe("A map node's items by status."),
+  kept_from: z
+    .string()
+    .optional()
+    .describe("In a fork: the execution whose output this node keeps (it did not run in this one)."),
 });
 
 export const executionView = z.object({

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { client, createTenant, run, target, targetCalls, waitFor, type Client } from "../support/api";
+import { client, createTenant, projection, run, target, targetCalls, waitFor, type Client } from "../support/api";
 
 const api = async () => client((await createTenant()).token);
 const key = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`;
@@ -54,6 +54,8 @@ describe("forks (POST /v1/executions/:id/forks)", () => {
     expect(forked.status).toBe("succeeded");
     expect(node(forked, "d").output).toEqual({ b: { status: 299, note: "what if" }, c: 200 });
     expect(node(forked, "c").output).toEqual(node(before, "c").output);
+    expect([node(forked, "a").kept_from, node(forked, "c").kept_from]).toEqual([source, source]);
+    expect([node(forked, "b").kept_from, node(forked, "d").kept_from]).toEqual([undefined, undefined]);
     expect(forked.fork).toEqual({
       from_execution_id: source,
       from_node: "b",
@@ -198,6 +200,29 @@ describe("forks (POST /v1/executions/:id/forks)", () => {
     const seen = await targetCalls(k);
     expect(seen.calls).toHaveLength(2);
     expect(seen.calls[1]?.idempotency_key).toBe(`${allowed}:order`);
+  });
+
+  it("100 forks of a 50-node run add history rows only for the nodes they ran", async () => {
+    const c = await api();
+    const nodes = Array.from({ length: 50 }, (_, i) => ({
+      id: `s${i + 1}`,
+      kind: "transform",
+      ...(i ? { needs: [`s${i}`] } : {}),
+      config: { expression: i ? `nodes.s${i}.output + 1` : "input.start" },
+    }));
+    const { executionId: source } = await run(c, { name: "fifty", nodes }, { start: 0 });
+    expect((await waitFor(c, source)).output).toEqual({ s50: 49 });
+    const forks: string[] = [];
+    for (let i = 0; i < 100; i++) forks.push(await fork(c, source, { from_node: "s48", output_patch: i }));
+    const rows: number[] = [];
+    for (const id of forks) {
+      const done = await waitFor(c, id);
+      expect(done.output).toEqual({ s50: (forks.indexOf(id) as number) + 2 });
+      rows.push((await projection(id))?.nodes.length ?? -1);
+    }
+    // s48 (patched), s49 and s50: 3 rows a fork, 300 in all, where 100 full copies would have written 5,000.
+    expect(rows.every((n) => n === 3)).toBe(true);
+    expect((await projection(source))?.nodes).toHaveLength(50);
   });
 
   it("refuses what it cannot fork with 422 and the path, and another tenant's execution with 404", async () => {

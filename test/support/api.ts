@@ -184,10 +184,13 @@ export async function waitFor(
         !TERMINAL.includes(res.body.status) ||
         (projected !== null &&
           projected.execution.status === res.body.status &&
-          projected.nodes.length === res.body.nodes.length &&
-          res.body.nodes.every((n: any) =>
-            projected.nodes.some((p) => p.node_id === n.node_id && p.status === n.status && p.attempt === n.attempts),
-          ));
+          // A fork's kept nodes are the source's rows: D1 has a row for each node it ran or patched.
+          projected.nodes.length === res.body.nodes.filter((n: any) => !n.kept_from).length &&
+          res.body.nodes
+            .filter((n: any) => !n.kept_from)
+            .every((n: any) =>
+              projected.nodes.some((p) => p.node_id === n.node_id && p.status === n.status && p.attempt === n.attempts),
+            ));
       // And the one fold of its event log (the dashboard's, the CLI's) says what the server says.
       if (agrees && TERMINAL.includes(res.body.status)) await foldMatchesView(api, id, res.body);
       if (agrees) return res.body;
