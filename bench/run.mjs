@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
 import { capacity } from "./capacity.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
+import { forks } from "./forks.mjs";
 import { cpuProfile } from "./profile.mjs";
 import { startPath } from "./start-path.mjs";
 import { startModelServer } from "./model-server.mjs";
@@ -13,7 +14,7 @@ import { monitorCapacity } from "./monitor-capacity.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | start-path | chain | capacity | profile | post | new-object | tokens | monitors: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | forks | start-path | chain | capacity | profile | post | new-object | tokens | monitors: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
@@ -267,6 +268,12 @@ async function main() {
   const workflowsBatch = (n, steps) => () => get(`/bench/workflows-batch?n=${n}&steps=${steps}`).then((r) => r.ms);
   const fixed = () =>
     fixedCost({ measure, engine, workflows, engineBatch, workflowsBatch, quantile, fmt, iterations: ITER });
+  const forked = () => forks({ base: BASE, key, api, measure, fmt, iterations: ITER });
+  if (only === "forks") {
+    await forked();
+    stop();
+    process.exit(0);
+  }
   if (only === "start-path") {
     await startPath({ base: BASE, key, workflowId: wf.chain1, measure, quantile, fmt });
     stop();
@@ -367,6 +374,7 @@ async function main() {
   const model2 = await capacityModel();
   const streamed = await tokens();
   const watched = await monitorCapacity({ get, fmt });
+  const forkRun = await forked();
 
   console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
   const first = (transport) => () =>
@@ -412,6 +420,8 @@ async function main() {
     ...streamed.rows,
     "",
     ...watched.rows,
+    "",
+    ...forkRun.rows,
   ].join("\n");
   const versions = JSON.parse(
     execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }),
@@ -427,6 +437,7 @@ async function main() {
     cost.summary,
     streamed.summary,
     watched.summary,
+    forkRun.summary,
     `Broadcast tails: ${fanout.map(([n, f]) => `${n} subscribers: ${f.edgeflow.worst.join(", ")}`).join("; ")}.`,
   ];
   console.log(`\n${table}\n\n${summary.join("\n")}`);
