@@ -1,5 +1,6 @@
 // The ExecutionObject's SQLite storage: the source of truth for one execution. Every write is synchronous,
 // so the writes between two awaits commit together (the DO's implicit transaction and output gate).
+import type { Definition } from "../engine/dag";
 import type { EventEnvelope, EventType, NodeStatus } from "../engine/events";
 import type { EmittedEvent } from "../engine/run/messages";
 import type { ExecRecord, NodeRecord } from "../engine/run/state";
@@ -76,7 +77,8 @@ const MIGRATIONS: string[] = [
   // The admission lane it was started in; provider windows keep a share for interactive runs.
   `ALTER TABLE execution ADD COLUMN lane TEXT NOT NULL DEFAULT 'default';`,
   // Forks: where a run came from (src/engine/fork.ts), and the request an llm node's answer was for.
-  `ALTER TABLE execution ADD COLUMN fork TEXT; ALTER TABLE nodes ADD COLUMN request_hash TEXT;`,
+  `ALTER TABLE execution ADD COLUMN fork TEXT; ALTER TABLE execution ADD COLUMN migrated TEXT;
+   ALTER TABLE nodes ADD COLUMN request_hash TEXT;`,
 ];
 
 /**
@@ -92,7 +94,8 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      flush_due_at INTEGER, flush_attempts INTEGER NOT NULL DEFAULT 0, concurrency_key TEXT, trace_id TEXT, labels TEXT,
      labels_projected INTEGER NOT NULL DEFAULT 0, parent_execution_id TEXT, parent_node_id TEXT,
      parent_notified INTEGER NOT NULL DEFAULT 0, history_shard INTEGER NOT NULL DEFAULT -1,
-     projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT, lane TEXT NOT NULL DEFAULT 'default', fork TEXT);
+     projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT, lane TEXT NOT NULL DEFAULT 'default', fork TEXT,
+     migrated TEXT);
    CREATE TABLE nodes (
      id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
@@ -173,6 +176,7 @@ export class ExecutionStore {
       labels: parse(row.labels),
       conversation: parse(row.conversation),
       fork: parse(row.fork),
+      migrated: parse(row.migrated),
     } as unknown as ExecRecord;
   }
 
@@ -243,6 +247,43 @@ export class ExecutionStore {
     if (e.input === this.savedInput) return void this.sql.exec(set, ...values);
     this.sql.exec(`${set}, input = ?`, ...values, json(e.input));
     this.savedInput = e.input;
+  }
+
+  /**
+   * Move the stored execution to another version (src/engine/migration.ts), in the same turn as the reducer's
+   * `migrated` step: the definition, renamed node rows (and a renamed map's items and runs), removed rows dropped,
+   * added ones pending, and every row in the new definition's order.
+   */
+  applyMigration(
+    definition: Definition,
+    version: number,
+    migrated: NonNullable<ExecRecord["migrated"]>,
+    plan: { renamed: Record<string, string>; added: { id: string; kind: string }[]; removed: string[] },
+  ): void {
+    this.sql.exec(
+      "UPDATE execution SET definition = ?, version = ?, migrated = ?",
+      json(definition),
+      version,
+      json(migrated),
+    );
+    for (const id of plan.removed) this.sql.exec("DELETE FROM nodes WHERE id = ?", id);
+    // Through a temporary name first, so two nodes may trade names.
+    const renames = Object.entries(plan.renamed);
+    for (const [from, to] of renames) this.renameNode(from, `\u0000${to}`);
+    for (const [, to] of renames) this.renameNode(`\u0000${to}`, to);
+    for (const a of plan.added)
+      this.sql.exec(
+        "INSERT INTO nodes (id, ord, kind, status, attempt, seq) VALUES (?, 0, ?, 'pending', 0, 0)",
+        a.id,
+        a.kind,
+      );
+    definition.nodes.forEach((d, i) => this.sql.exec("UPDATE nodes SET ord = ? WHERE id = ?", i, d.id));
+  }
+
+  private renameNode(from: string, to: string): void {
+    this.sql.exec("UPDATE nodes SET id = ? WHERE id = ?", to, from);
+    this.sql.exec("UPDATE map_items SET node_id = ? WHERE node_id = ?", to, from);
+    this.sql.exec("UPDATE map_runs SET node_id = ? WHERE node_id = ?", to, from);
   }
 
   saveNode(n: NodeRecord): void {

@@ -40,6 +40,8 @@ export interface Projection {
   results?: { written: ResultRow[]; withdrawn: { node_id: string; seq: number }[] };
   /** A finished conversation turn's answer, closed with the execution's final rows. */
   turn?: TurnClose | undefined;
+  /** After a move to another version: every node id it has now; rows and results of other ids are dropped. */
+  nodeIds?: string[] | undefined;
 }
 
 // The projection's statements as SQL built once (sql-helpers.ts, rowWriter): every row carries the DO's seq, and an
@@ -60,8 +62,12 @@ export async function projectExecutions(db: Db, projections: Projection[]): Prom
 
 function projectionStatements(
   d1: D1Database,
-  { execution: exec, nodes, usage, labels, results: res, turn }: Projection,
+  { execution: exec, nodes, usage, labels, results: res, turn, nodeIds }: Projection,
 ) {
+  const prune = (table: "node_runs" | "results") =>
+    d1
+      .prepare(`DELETE FROM ${table} WHERE execution_id = ? AND node_id NOT IN (SELECT value FROM json_each(?))`)
+      .bind(exec.id, JSON.stringify(nodeIds));
   // Labels never change after start; they ride along until one projection has landed them.
   const tags = (labels?.tags ?? []).map((tag) => ({
     tenant_id: exec.tenant_id,
@@ -90,6 +96,7 @@ function projectionStatements(
         .bind(exec.id, w.node_id, w.seq),
     ),
     ...(turn ? closeTurnStatements(d1, turn) : []),
+    ...(nodeIds ? [prune("node_runs"), prune("results")] : []),
   ];
 }
 
@@ -202,6 +209,30 @@ export async function getProjectedExecution(db: Db, tenantId: string, id: string
     db.select().from(nodeRuns).where(eq(nodeRuns.execution_id, id)),
   ]);
   return exec[0] ? { execution: exec[0], nodes } : null;
+}
+
+/** Unfinished executions of one version of a workflow (what a migration may move), oldest first, at most `limit`. */
+export async function unfinishedOfVersion(
+  db: Db,
+  tenantId: string,
+  workflowId: string,
+  version: number,
+  limit: number,
+) {
+  const rows = await db
+    .select({ id: executions.id })
+    .from(executions)
+    .where(
+      and(
+        eq(executions.tenant_id, tenantId),
+        eq(executions.workflow_id, workflowId),
+        eq(executions.version, version),
+        inArray(executions.status, ["queued", "running", "paused"]),
+      ),
+    )
+    .orderBy(executions.created_at, executions.id)
+    .limit(limit);
+  return rows.map((r) => r.id);
 }
 
 /** Executions by status and node attempts by kind in one history database (summed over shards by /metrics). */

@@ -11,7 +11,9 @@ import { itemNode } from "../engine/map";
 import type { ChildEnd, RunInput } from "../engine/run/messages";
 import { newExecution, nodeDef, pendingNode, runState, type NodeRecord, type StartParams } from "../engine/run/state";
 
+import type { Definition } from "../engine/dag";
 import type { ForkSource } from "../engine/fork";
+import { planMigration, type MigrationAnswer } from "../engine/migration";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
 import { RESET_REASON } from "./client";
@@ -195,6 +197,39 @@ export class ExecutionObject extends DurableObject<Env> {
       lane: e.lane,
       nodes,
     };
+  }
+
+  /**
+   * Move this execution to another version of its workflow, or say why it cannot (src/engine/migration.ts), in one
+   * call: decided again here on the state as it is now, applied in the same turn, nothing that ran runs again.
+   */
+  async migrate(
+    tenantId: string,
+    ask: { from: number; to: number; definition: unknown; node_map: Record<string, string>; dry_run: boolean },
+  ): Promise<MigrationAnswer | null> {
+    const run = this.owned(tenantId);
+    if (!run) return null;
+    const e = run.exec;
+    const id = e.id;
+    if (e.version === ask.to && !TERMINAL_EXECUTION.has(e.status))
+      return { execution_id: id, moved: false, movable: false, reason: `already on version ${ask.to}` };
+    if (TERMINAL_EXECUTION.has(e.status))
+      return { execution_id: id, moved: false, movable: false, reason: `the execution has ${e.status}` };
+    if (e.version !== ask.from)
+      return { execution_id: id, moved: false, movable: false, reason: `the execution is on version ${e.version}` };
+    if (run.inflight.size > 0)
+      return { execution_id: id, moved: false, movable: false, reason: "an attempt is in flight; try again" };
+    const definition = ask.definition as Definition;
+    const plan = planMigration(e.definition, definition, ask.to, ask.node_map, [...run.state.nodes.values()]);
+    if (!plan.movable) return { execution_id: id, moved: false, ...plan };
+    const said = { renamed: plan.renamed, added: plan.added.map((a) => a.id), removed: plan.removed };
+    if (ask.dry_run) return { execution_id: id, moved: false, movable: true, ...said };
+    this.store.applyMigration(definition, ask.to, { from_version: e.version, at_seq: run.state.lastSeq + 1 }, plan);
+    run.feed({ type: "migrated", definition, version: ask.to, ...plan });
+    run.restarted();
+    // What the new version made ready runs on the alarm, not within the migration's call.
+    await this.ctx.storage.setAlarm(Date.now() + 1);
+    return { execution_id: id, moved: true, movable: true, ...said };
   }
 
   /** A child execution (started by a `workflow` node or a map item) finished. */

@@ -181,7 +181,10 @@ export async function projectOnce(run: Pick<AttemptHost, "h" | "state" | "feed">
   const wake = expectedWake(run.state, now);
   const rows = projectionRows(exec, run.state.nodes, nodeIds, upTo, now, wake);
   const labels = exec.labels_projected ? null : exec.labels;
-  const refused = await write(run.h.env, exec, { ...rows, usage, labels, turn: turnClose(exec, run.state.nodes, now) });
+  // Rows the last move to another version renamed or removed go, until D1 has caught up with that move.
+  const moved = exec.migrated && exec.projected_seq < exec.migrated.at_seq ? [...run.state.nodes.keys()] : undefined;
+  const turn = turnClose(exec, run.state.nodes, now);
+  const refused = await write(run.h.env, exec, { ...rows, usage, labels, turn, nodeIds: moved });
   if (refused !== null) {
     run.feed({ type: "projectionFailed" });
     const msg = "projection failed; retrying by alarm";

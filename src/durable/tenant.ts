@@ -16,7 +16,8 @@ const STALE_CHECKS_PER_ASK = 3;
 // Final projections one D1 batch carries at most (each is a few statements; D1 batches are one transaction).
 const PROJECTIONS_PER_BATCH = 20;
 
-export type LeaseKind = "subscriber";
+/** Stream subscribers, or the one migration of a workflow applying at a time (`migration:<workflow id>`). */
+export type LeaseKind = "subscriber" | `migration:${string}`;
 
 /** A request token to take from an API key's bucket (starts through the API). */
 export interface TokenAsk {

@@ -43,6 +43,14 @@ export const EVENT_DATA = {
     reset: z.array(z.string()),
     input_patched: z.boolean(),
   }),
+  /** Moved to another version of its workflow: nodes renamed (old → new), added (pending) and removed (never run). */
+  "execution.migrated": data({
+    from_version: z.number().int(),
+    to_version: z.number().int(),
+    renamed: z.record(z.string(), z.string()),
+    added: z.array(z.string()),
+    removed: z.array(z.string()),
+  }),
   "node.started": data({ kind: z.string() }),
   "node.retrying": data({ error: attemptError, delay_ms: z.number(), next_attempt_at: nullableTime }),
   /**

@@ -103,6 +103,18 @@ function nodeAfter(n, e) {
 function applyInPlace(run, e) {
   if (e.type.startsWith("execution.")) {
     const what = e.type.slice("execution.".length);
+    if (what === "migrated") {
+      // Moved to another version: nodes keep their state under their new names; added ones start pending.
+      const nodes = { ...run.nodes };
+      for (const [from, to] of Object.entries(e.data.renamed ?? {})) {
+        nodes[to] = nodes[from] ?? blankNode;
+        delete nodes[from];
+      }
+      for (const id of e.data.removed ?? []) delete nodes[id];
+      for (const id of e.data.added ?? []) nodes[id] = blankNode;
+      run.nodes = nodes;
+      return;
+    }
     if (what === "redriven") {
       for (const id of e.data.reset ?? []) run.nodes[id] = { ...blankNode, attempts: run.nodes[id]?.attempts ?? 0 };
       // A redriven run starts again (as the server's view says); its first start is in the log above.

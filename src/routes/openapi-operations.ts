@@ -31,7 +31,7 @@ import { approvalsQuery, decisionBody } from "./approvals";
 import { replayCheckBody } from "./replay-checks";
 import { ticketBody } from "./streams";
 import { instantiateBody } from "./templates";
-import { getWorkflowQuery, listWorkflowsQuery, publishQuery } from "./workflows";
+import { getWorkflowQuery, listWorkflowsQuery, migrationBody, publishQuery } from "./workflows";
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
 
@@ -145,6 +145,15 @@ export const OPERATIONS: Operation[] = [
     body: definition,
   },
   { method: "delete", path: "/v1/workflows/{id}", summary: "Soft-delete a workflow", tag: "workflows", ok: 204 },
+  {
+    method: "post",
+    path: "/v1/workflows/{id}/migrations",
+    summary:
+      "Move the unfinished executions of version `from` to version `to` (node_map renames nodes): per execution movable, or blocked with the reason; dry_run (the default) moves nothing, otherwise each movable one moves in one atomic call without re-running a completed node",
+    tag: "workflows",
+    ok: 200,
+    body: migrationBody,
+  },
   {
     method: "get",
     path: "/v1/workflows/{id}/versions",

@@ -330,6 +330,28 @@ export const RESPONSES: Record<string, z.ZodType> = {
   }),
   "post /v1/executions/{id}/cancel": statusChange,
   "post /v1/executions/{id}/redrive": statusChange,
+  "post /v1/workflows/{id}/migrations": z.object({
+    workflow_id: z.string(),
+    from: z.number().int(),
+    to: z.number().int(),
+    dry_run: z.boolean(),
+    total: z.number().int(),
+    movable: z.number().int(),
+    blocked: z.number().int(),
+    moved: z.number().int(),
+    truncated: z.boolean().describe("more than 10,000 executions matched: run it again for the rest"),
+    executions: z.array(
+      z.object({
+        execution_id: z.string(),
+        movable: z.boolean(),
+        moved: z.boolean(),
+        reason: z.string().optional(),
+        renamed: z.record(z.string(), z.string()).optional(),
+        added: z.array(z.string()).optional(),
+        removed: z.array(z.string()).optional(),
+      }),
+    ),
+  }),
   "get /v1/executions/{id}/diff": z.object({
     id: z.string(),
     against: z.string(),

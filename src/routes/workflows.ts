@@ -11,12 +11,25 @@ import { AppError } from "../middleware/errors";
 import { kindSpecs } from "../nodes";
 import { modelErrors } from "../nodes/llm/definition-checks";
 import { idempotentCreate } from "../services/idempotent-create";
+import { MAX_MIGRATED, migrateExecutions } from "../services/migrations";
 import { created, cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 
 const anyObject = z.record(z.string(), z.unknown());
 export const listWorkflowsQuery = z.object({ cursor: cursorParam, limit: limitParam });
 export const getWorkflowQuery = z.object({ version: z.coerce.number().int().min(1).optional() });
 /** `if_changed=true`: publish only when the definition differs from the latest version (idempotent deploys). */
+export const migrationBody = z
+  .object({
+    from: z.number().int().min(1),
+    to: z.number().int().min(1),
+    node_map: z.record(z.string().min(1).max(128), z.string().min(1).max(128)).default({}),
+    filter: z
+      .object({ execution_ids: z.array(z.string().min(1).max(64)).min(1).max(MAX_MIGRATED).optional() })
+      .strict()
+      .optional(),
+    dry_run: z.boolean().default(true),
+  })
+  .strict();
 export const publishQuery = z.object({ if_changed: z.enum(["true", "false"]).optional() });
 
 async function readDefinition(c: Parameters<typeof readJson>[0]): Promise<Definition> {
@@ -184,6 +197,15 @@ export const workflows = new Hono<AppEnv>()
       : null;
     if (version === null) throw workflowNotFound(id);
     return c.json({ id, version, latest_version: version, definition, changed: true });
+  })
+  .post("/:id/migrations", async (c) => {
+    const id = c.req.param("id");
+    const { value } = await readJson(c, migrationBody);
+    if (!isId("wf", id)) throw workflowNotFound(id);
+    const tenantId = c.get("tenantId");
+    const out = await migrateExecutions(c.env, c.get("db").db, c.get("history").db, tenantId, id, value);
+    if (!out.ok) throw new AppError(out.status, out.code, out.message, out.errors ? { errors: out.errors } : {});
+    return c.json(out.report);
   })
   .delete("/:id", async (c) => {
     const id = c.req.param("id");

@@ -59,6 +59,7 @@ export function bodyFor(op: Pick<Op, "method" | "path">, ids: Ids, monitor: unkn
     "POST /v1/executions/{id}/cancel": { reason: "matrix" },
     "POST /v1/executions/{id}/redrive": {},
     "POST /v1/executions/{id}/forks": { from_node: "m" },
+    "POST /v1/workflows/{id}/migrations": { from: 1, to: 1 },
     "POST /v1/stream-tickets": { execution_id: ids.ex },
     "POST /v1/workflows/{id}/schedules": { cron: "0 0 1 1 *" },
     "PATCH /v1/schedules/{id}": { enabled: false },

@@ -2,6 +2,7 @@
 // (commands). The shape follows Temporal's workflow activator: the shell resolves activities, timers and children by
 // feeding inputs, and performs the commands it gets back; the reducer itself never waits and never performs I/O.
 import type { EventType } from "../events";
+import type { Definition } from "../dag";
 import type { ForkSeed } from "../fork";
 import type { ItemCounts } from "../map";
 import type { AttemptError } from "../retry";
@@ -48,6 +49,15 @@ export interface ChildEnd {
 export type RunInput =
   /** The execution row was just written; `concurrencyKeyError` when its key could not be rendered. */
   | { type: "created"; concurrencyKeyError: string | null; seeds?: readonly ForkSeed[] | undefined }
+  /** The execution moved to another version (stored by the shell in the same turn; src/engine/migration.ts). */
+  | {
+      type: "migrated";
+      definition: Definition;
+      version: number;
+      renamed: Record<string, string>;
+      added: { id: string; kind: string }[];
+      removed: string[];
+    }
   /** The shell obtained the execution's concurrency key and a running slot. */
   | { type: "slotGranted" }
   /**

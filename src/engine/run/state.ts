@@ -48,6 +48,11 @@ export interface ExecRecord {
   lane: Lane;
   /** The run this one was forked from, and what its re-run nodes may take from it (src/engine/fork.ts). */
   fork: ForkInfo | null;
+  /**
+   * The last move to another version (src/engine/migration.ts): from which, and the seq of its event. Until D1 has
+   * that seq, a projection also drops the node rows the move renamed or removed.
+   */
+  migrated: { from_version: number; at_seq: number } | null;
 }
 
 export interface ConversationTurn {
@@ -163,6 +168,7 @@ export function newExecution(p: StartParams, concurrencyKey: string | null, now:
     conversation: p.conversation ?? null,
     lane: p.lane,
     fork: p.fork?.info ?? null,
+    migrated: null,
   };
 }
 

@@ -117,6 +117,9 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
     case "redriven":
       redrive(st, input);
       break;
+    case "migrated":
+      migrate(st, input);
+      break;
     case "outputMissing":
       if (!TERMINAL_EXECUTION.has(exec.status))
         finish(st, "failed", {
@@ -302,6 +305,39 @@ function childResult(st: Step, node: NodeRecord, result: RunResult): void {
  * Completed outputs and the event log are kept (new events continue the same seq); attempts keep counting, so
  * every new attempt has a new idempotency key, while the retry policy starts afresh.
  */
+/** Move to another version: nodes renamed, added (pending) and removed as planned; nothing that ran runs again. */
+function migrate(st: Step, input: Extract<RunInput, { type: "migrated" }>): void {
+  const s = st.s;
+  const nodes = new Map(s.nodes);
+  for (const [from, to] of Object.entries(input.renamed)) {
+    const n = nodes.get(from) as NodeRecord;
+    nodes.delete(from);
+    nodes.set(to, Object.assign(n, { id: to }));
+  }
+  for (const id of input.removed) nodes.delete(id);
+  for (const a of input.added) nodes.set(a.id, pendingNode(a.id, a.kind));
+  const from = s.exec.version;
+  s.nodes = new Map(input.definition.nodes.map((d) => [d.id, nodes.get(d.id) as NodeRecord]));
+  s.defs = new Map(input.definition.nodes.map((d) => [d.id, d]));
+  s.conditions.clear();
+  Object.assign(s.exec, { definition: input.definition, version: input.version });
+  st.emit("execution.migrated", null, {
+    from_version: from,
+    to_version: input.version,
+    renamed: input.renamed,
+    added: input.added.map((a) => a.id),
+    removed: input.removed,
+  });
+  s.exec.migrated = { from_version: from, at_seq: s.lastSeq };
+  // Renamed and added rows are new to D1: the next projection writes them (and drops the old names).
+  for (const id of [...Object.values(input.renamed), ...input.added.map((a) => a.id)]) {
+    const n = s.nodes.get(id) as NodeRecord;
+    n.seq = s.lastSeq;
+    st.changedNodes.add(id);
+  }
+  if (s.exec.status === "running") st.again = true;
+}
+
 function redrive(st: Step, input: Extract<RunInput, { type: "redriven" }>): void {
   const exec = st.s.exec;
   if (!TERMINAL_EXECUTION.has(exec.status)) {
