@@ -82,11 +82,12 @@ function definitionFiles(path) {
  * Create each definition's workflow, or publish a new version only when it changed: definitions kept in git deploy
  * idempotently. A workflow is matched by its name.
  */
-export async function apply(paths) {
+export async function apply(paths, values = {}) {
   if (paths.length === 0) throw new UsageError("workflows apply needs a file or a folder of *.json definitions");
   const api = connect();
   const existing = await allWorkflows(api);
   let failed = 0;
+  let blocked = 0;
   for (const file of paths.flatMap(definitionFiles)) {
     const text = readFileSync(file, "utf8");
     let definition;
@@ -108,6 +109,8 @@ export async function apply(paths) {
       } else {
         const r = await api.put(`/v1/workflows/${same[0].id}?if_changed=true`, definition);
         console.log(`${r.changed ? "published " : "unchanged "} ${name} ${r.id} v${r.version}  (${basename(file)})`);
+        if (r.changed && values["migrate-running"])
+          blocked += await migrateRunning(api, r.id, r.version - 1, r.version);
       }
     } catch (err) {
       failed++;
@@ -115,7 +118,22 @@ export async function apply(paths) {
       report(err);
     }
   }
-  return failed ? 3 : 0;
+  return failed ? 3 : blocked ? 1 : 0;
+}
+
+/**
+ * After a publish: the dry run's report first (which unfinished runs of the previous version can move, and why the
+ * rest cannot), then the move of the movable ones. Returns how many stay behind.
+ */
+async function migrateRunning(api, id, from, to) {
+  const path = `/v1/workflows/${id}/migrations`;
+  const dry = await api.post(path, { from, to, dry_run: true });
+  console.log(`  running on v${from}: ${dry.total}, movable to v${to}: ${dry.movable}, blocked: ${dry.blocked}`);
+  for (const e of dry.executions) if (!e.movable) console.log(`  blocked ${e.execution_id}: ${e.reason}`);
+  if (dry.movable === 0) return dry.blocked;
+  const done = await api.post(path, { from, to, dry_run: false });
+  console.log(`  moved ${done.moved} to v${to}${done.blocked ? `; ${done.blocked} stay on v${from}` : ""}`);
+  return done.blocked;
 }
 
 /**

@@ -6,7 +6,11 @@ import * as cmd from "./commands.mjs";
 const HELP = `usage: edgeflow <command> [options]
 
   login --url <base-url> [--key <key>]     save the API's address and a key (the key may come on stdin)
-  workflows apply <file|dir>...            create each workflow, or publish a new version only if it changed
+  workflows apply <file|dir>... [--migrate-running]
+                                           create each workflow, or publish a new version only if it changed;
+                                           --migrate-running: then move the previous version's unfinished runs
+                                           to it, printing which can move and why the rest cannot (exit 1 if any
+                                           stays behind)
   test <file> --replay <execution>[,…]     golden replay: would any node of these recorded runs get another
                                            resolved input under this definition? (nothing runs; exit 1 if so)
   run <workflow> [--input <json|@file>] [--watch | --wait]
@@ -35,7 +39,8 @@ const HELP = `usage: edgeflow <command> [options]
   events send <execution> <name> [--payload <json|@file>]
 
 exit codes: 0 done (a watched run succeeded, a replay or a diff found no change), 1 a watched run failed, was
-            cancelled or timed out, a replay or a diff found a change, or a batch item was refused,
+            cancelled or timed out, a replay or a diff found a change, a batch item was refused, or a migration
+            left runs behind,
             2 bad usage, 3 the API refused the request, 4 the API could not be reached
 environment: EDGEFLOW_URL and EDGEFLOW_API_KEY override the saved login; NO_COLOR turns off colours.`;
 
@@ -56,6 +61,7 @@ const OPTIONS = {
   effects: { type: "string" },
   label: { type: "string" },
   against: { type: "string" },
+  "migrate-running": { type: "boolean" },
   payload: { type: "string" },
   replay: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
@@ -78,7 +84,7 @@ async function main(argv) {
     case "login":
       return cmd.login(values);
     case "workflows":
-      if (rest[0] === "apply") return cmd.apply(rest.slice(1));
+      if (rest[0] === "apply") return cmd.apply(rest.slice(1), values);
       throw new cmd.UsageError(`unknown command "workflows ${rest[0] ?? ""}"; try "workflows apply <file|dir>"`);
     case "test":
       return cmd.replayTest(rest[0], values);

@@ -277,6 +277,37 @@ describe("the edgeflow CLI", () => {
     expect((await edgeflow(["fork", source])).code).toBe(2);
   });
 
+  it("publishes a version and moves the previous version's parked runs to it (workflows apply --migrate-running)", async () => {
+    const file = join(home, "parked.json");
+    const nodes = [
+      { id: "a", kind: "transform", config: { expression: "1" } },
+      { id: "w", kind: "wait_for_event", needs: ["a"], config: { event: "go" } },
+    ];
+    writeFileSync(file, JSON.stringify({ name: "cli-parked", nodes }));
+    await edgeflow(["workflows", "apply", file]);
+    const id = (await edgeflow(["run", "cli-parked"])).stdout.trim();
+    // The migration finds the run in the history D1 keeps: wait until it is listed there as running.
+    for (let i = 0; ; i++) {
+      const listed = await callLocal(local, "GET", `/v1/executions?status=running&limit=100`);
+      if (listed.body.data.some((e: { id: string }) => e.id === id)) break;
+      if (i > 100) throw new Error(`${id} not listed as running`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const after = { id: "after", kind: "transform", needs: ["w"], config: { expression: "'added in v2'" } };
+    writeFileSync(file, JSON.stringify({ name: "cli-parked", nodes: [...nodes, after] }));
+    const applied = await edgeflow(["workflows", "apply", file, "--migrate-running"]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(
+      /^published  cli-parked wf_\w+ v2 {2}\(parked\.json\)\n {2}running on v1: 1, movable to v2: 1, blocked: 0\n {2}moved 1 to v2\n$/,
+    );
+    await edgeflow(["events", "send", id, "go"]);
+    expect((await edgeflow(["watch", id])).stdout).toMatch(/ after succeeded /);
+    expect((await callLocal(local, "GET", `/v1/executions/${id}`)).body).toMatchObject({
+      version: 2,
+      status: "succeeded",
+    });
+  });
+
   it("starts and waits in one request (run --wait, Prefer: wait), and a client that hangs up leaves the run going", async () => {
     const wf = join(home, "quick.json");
     writeFileSync(
