@@ -6,6 +6,7 @@ import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
 import { capacity } from "./capacity.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
 import { forks } from "./forks.mjs";
+import { migrations } from "./migrations.mjs";
 import { cpuProfile } from "./profile.mjs";
 import { startPath } from "./start-path.mjs";
 import { startModelServer } from "./model-server.mjs";
@@ -14,7 +15,7 @@ import { monitorCapacity } from "./monitor-capacity.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-// --only broadcast | fixed-cost | forks | start-path | chain | capacity | profile | post | new-object | tokens | monitors: just that scenario, for working on it (RESULTS.md is left
+// --only broadcast | fixed-cost | forks | migrations | start-path | chain | capacity | profile | post | new-object | tokens | monitors: just that scenario, for working on it (RESULTS.md is left
 // alone). `chain` is scenario 1's 100-node chain with its baselines, for comparing two builds of the engine.
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const ITER = Number(args[args.indexOf("--iterations") + 1]) || (quick ? 5 : 30);
@@ -274,6 +275,12 @@ async function main() {
     stop();
     process.exit(0);
   }
+  const migrated = () => migrations({ base: BASE, key, api, fmt });
+  if (only === "migrations") {
+    await migrated();
+    stop();
+    process.exit(0);
+  }
   if (only === "start-path") {
     await startPath({ base: BASE, key, workflowId: wf.chain1, measure, quantile, fmt });
     stop();
@@ -375,6 +382,7 @@ async function main() {
   const streamed = await tokens();
   const watched = await monitorCapacity({ get, fmt });
   const forkRun = await forked();
+  const migrationRun = await migrated();
 
   console.log("\nPOST to the first stream event (the client opens the stream right after the 201)");
   const first = (transport) => () =>
@@ -422,6 +430,8 @@ async function main() {
     ...watched.rows,
     "",
     ...forkRun.rows,
+    "",
+    ...migrationRun.rows,
   ].join("\n");
   const versions = JSON.parse(
     execFileSync("npm", ["ls", "wrangler", "workerd", "--json", "--depth=3"], { encoding: "utf8" }),
@@ -438,6 +448,7 @@ async function main() {
     streamed.summary,
     watched.summary,
     forkRun.summary,
+    migrationRun.summary,
     `Broadcast tails: ${fanout.map(([n, f]) => `${n} subscribers: ${f.edgeflow.worst.join(", ")}`).join("; ")}.`,
   ];
   console.log(`\n${table}\n\n${summary.join("\n")}`);

@@ -330,6 +330,44 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  it("forks a finished run at a node with its output edited, and shows what changed against the source", async () => {
+    const wf = await workflow({
+      name: "forkable",
+      nodes: [
+        { id: "price", kind: "transform", config: { expression: "{'each': 2}" } },
+        { id: "qty", kind: "transform", config: { expression: "{'n': 3}" } },
+        {
+          id: "total",
+          kind: "transform",
+          needs: ["price", "qty"],
+          config: { expression: "{'sum': nodes.price.output.each * nodes.qty.output.n}" },
+        },
+      ],
+    });
+    const source = await start(wf);
+    expect((await settled(source)).status).toBe("succeeded");
+    const page = await signedIn();
+    await page.goto(`${local.base}/executions/${source}`);
+    await step(page, "total").and(page.locator('[data-status="succeeded"]')).waitFor();
+    await step(page, "price").click();
+    await page.getByRole("button", { name: "Fork…" }).click();
+    expect(await page.getByLabel("Fork from").inputValue()).toBe("price");
+    const editor = page.getByLabel(/Its output/);
+    expect(JSON.parse(await editor.inputValue())).toEqual({ each: 2 });
+    await editor.fill('{"each": 5}');
+    await page.getByRole("button", { name: "Fork", exact: true }).click();
+    // The fork's own page: total ran again with the edited price, and the diff says so.
+    await page.waitForURL((url) => url.pathname !== `/executions/${source}`);
+    const fork = new URL(page.url()).pathname.split("/").at(-1) as string;
+    expect((await settled(fork)).status).toBe("succeeded");
+    const diff = page.getByRole("region", { name: "Changes against the source" });
+    await expect.poll(() => diff.locator("tr.diff-changed").count(), { timeout: 10_000 }).toBe(2);
+    expect(await diff.locator("tr", { hasText: "total" }).textContent()).toContain("$.sum: 6 → 15");
+    expect(await diff.locator("tr", { hasText: "qty" }).textContent()).toContain("unchanged");
+    await screenshot(page, "execution-fork-diff");
+    await page.close();
+  });
+
   it("redrives a failed run from a chosen node with an input patch, then scrubs back to an earlier seq", async () => {
     const wf = await workflow({
       name: "redrivable",

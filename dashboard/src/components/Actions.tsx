@@ -1,7 +1,9 @@
 // What can be done to a run: cancel, pause/resume, redrive (from its failed nodes or a chosen node, with an
-// input_patch) and sending an event to a waiting node. Each answers with the API's own error when refused.
+// input_patch), fork it at a node (with its output edited) and send an event to a waiting node. Each answers with
+// the API's own error when refused.
 import { useState, type FormEvent } from "react";
 import { api } from "../api";
+import { navigate } from "../router";
 import { FINISHED, type ExecutionView } from "../model/types";
 import { ProblemView } from "./Problem";
 
@@ -23,7 +25,7 @@ export function Actions(props: {
 }) {
   const { view, onDone } = props;
   const [error, setError] = useState<Error | null>(null);
-  const [panel, setPanel] = useState<"redrive" | "event" | null>(null);
+  const [panel, setPanel] = useState<"redrive" | "event" | "fork" | null>(null);
   const run = async (what: "redrive" | "other", call: () => Promise<unknown>) => {
     setError(null);
     try {
@@ -67,6 +69,13 @@ export function Actions(props: {
             Redrive…
           </button>
         )}
+        <button
+          type="button"
+          aria-expanded={panel === "fork"}
+          onClick={() => setPanel(panel === "fork" ? null : "fork")}
+        >
+          Fork…
+        </button>
         {!finished && (
           <button
             type="button"
@@ -82,6 +91,19 @@ export function Actions(props: {
           nodeIds={props.nodeIds}
           selected={props.selected}
           onSubmit={(body) => run("redrive", () => api.post(`${path}/redrive`, body))}
+          onError={setError}
+        />
+      )}
+      {panel === "fork" && (
+        <ForkForm
+          view={view}
+          selected={props.selected ?? props.nodeIds[0] ?? ""}
+          onSubmit={(body) =>
+            run("other", async () => {
+              const forked = await api.post<{ id: string }>(`${path}/forks`, body);
+              navigate(`/executions/${forked.id}`);
+            })
+          }
           onError={setError}
         />
       )}
@@ -177,6 +199,66 @@ function EventForm(props: {
         />
       </label>
       <button type="submit">Send</button>
+    </form>
+  );
+}
+
+/**
+ * Fork at a node: its output as the source has it, to edit (sent as a merge patch, so the node keeps the edit and
+ * only what is downstream runs), or left as it is to run the node again. Side effects stay mocked unless allowed.
+ */
+function ForkForm(props: {
+  view: ExecutionView;
+  selected: string;
+  onSubmit: (body: { from_node: string; output_patch?: unknown; effects: "mock" | "allow" }) => void;
+  onError: (e: Error) => void;
+}) {
+  const outputOf = (id: string) => props.view.nodes.find((n) => n.node_id === id);
+  const shown = (id: string) => {
+    const n = outputOf(id);
+    return n?.status === "succeeded" ? JSON.stringify(n.output, null, 2) : "";
+  };
+  const [from, setFrom] = useState(props.selected);
+  const [output, setOutput] = useState(shown(props.selected));
+  const [allow, setAllow] = useState(false);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const edited = output.trim() !== "" && output !== shown(from);
+    const parsed = parseJson(edited ? output : "", "The output");
+    if (!parsed.ok) return props.onError(parsed.error);
+    props.onSubmit({
+      from_node: from,
+      ...(parsed.value !== undefined ? { output_patch: parsed.value } : {}),
+      effects: allow ? "allow" : "mock",
+    });
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-label="Fork">
+      <label>
+        Fork from
+        <select
+          value={from}
+          onChange={(e) => {
+            setFrom(e.target.value);
+            setOutput(shown(e.target.value));
+          }}
+        >
+          {props.view.nodes.map((n) => (
+            <option key={n.node_id} value={n.node_id}>
+              node {n.node_id}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Its output (edit it to see what the rest does with another answer; leave it to run the node again)
+        <textarea rows={8} value={output} onChange={(e) => setOutput(e.target.value)} spellCheck={false} />
+      </label>
+      <label className="inline">
+        <input type="checkbox" checked={allow} onChange={(e) => setAllow(e.target.checked)} />
+        Allow side effects (otherwise POSTs, emails, monitors and approvals answer with the source's output)
+      </label>
+      <button type="submit">Fork</button>
     </form>
   );
 }

@@ -9,6 +9,7 @@ import { applyEvent, replay, spans, withSnapshot, type RunState } from "../model
 import { FINISHED, type EventEnvelope, type ExecutionView, type WorkflowView } from "../model/types";
 import { Link } from "../router";
 import { Actions } from "../components/Actions";
+import { ForkDiff } from "../components/ForkDiff";
 import { EventLog } from "../components/EventLog";
 import { Graph } from "../components/Graph";
 import { Inspector } from "../components/Inspector";
@@ -195,6 +196,9 @@ export function Execution({ id }: { id: string }) {
           if (what === "redrive") setEpoch((n) => n + 1);
         }}
       />
+      {view.fork && (
+        <ForkDiff id={view.id} source={view.fork.from_execution_id} fromNode={view.fork.from_node} seq={lastSeq} />
+      )}
       <div className="scrubber">
         <label htmlFor="scrub">
           Time: seq {scrubAt} of {lastSeq}
