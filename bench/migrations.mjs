@@ -14,9 +14,8 @@ export async function migrations({ base, key, api, fmt }) {
     { id: "sum", kind: "transform", needs: ["w", "tag"], config: { expression: "nodes.order.output.placed" } },
   ];
   const wf = (await call("POST", "/v1/workflows", { name: "bench-migrate", nodes: v1 })).id;
-  // In the batch lane, which leaves a tenth of the slots (MAX_RUNNING_EXECUTIONS_PER_TENANT, 1,000 here) free: 900
-  // park at the wait holding theirs, 100 stay queued. (All 1,000 parked in the default lane slowed this local
-  // workerd to a crawl: parked runs hold slots and renew their leases.)
+  // In the batch lane, which leaves a tenth of the slots (MAX_RUNNING_EXECUTIONS_PER_TENANT, 1,000 here) free: past
+  // 900 runs the rest stay queued. (1,000 parked in the default lane slowed this local workerd to a crawl.)
   const started = await call("POST", `/v1/workflows/${wf}/executions/batch`, {
     items: Array.from({ length: N }, () => ({ input: {} })),
   });
@@ -30,7 +29,7 @@ export async function migrations({ base, key, api, fmt }) {
   ];
   await call("PUT", `/v1/workflows/${wf}`, { name: "bench-migrate", nodes: v2 });
   const ask = { from: 1, to: 2, node_map: { tag: "label" } };
-  // Parked and listed: the dry run itself says when all 1,000 are there and movable.
+  // Parked and listed: the dry run itself says when all N are there and movable.
   let dry;
   const t0 = performance.now();
   for (let i = 0; ; i++) {
@@ -48,7 +47,7 @@ export async function migrations({ base, key, api, fmt }) {
   const moved = await call("POST", `/v1/workflows/${wf}/migrations`, { ...ask, dry_run: false });
   const moveMs = performance.now() - t1;
   if (moved.moved !== N) throw new Error(`moved ${moved.moved} of ${N}`);
-  // v3 drops the completed order node (w reads it): refused for every parked run (asked while all 1,000 wait).
+  // v3 drops the completed order node (w reads it): refused for every parked run (asked while all of them wait).
   const v3 = [
     { ...v2[2], needs: [] },
     v2[3],
