@@ -2,6 +2,7 @@ import type { NodeDef } from "../engine/dag";
 import { render, UndefinedValueError, type ExprContext } from "../engine/expr";
 import { zodErrors } from "../engine/dag";
 import { DEFAULT_RETRY_POLICY } from "../engine/retry";
+import { mockedEffect } from "../engine/fork";
 import { canonicalHash } from "../lib/hash";
 import { redact } from "../lib/secret-box";
 import { loadNamedSecrets, secretNamesIn } from "../nodes/secrets";
@@ -97,12 +98,8 @@ export async function runAttempt(
 function forkedResult(node: NodeDef, fork: AttemptFork | undefined, requestHash: string | undefined): RunResult | null {
   if (!fork) return null;
   if (fork.mock !== undefined) {
-    if (fork.mock === null)
-      throw new FatalError(
-        "fork_effect_mocked",
-        `node "${node.id}" acts on the world and this fork mocks side effects, but ${fork.source} has no output of it to stand in; fork with effects "allow" to run it`,
-      );
-    return { ok: true, output: fork.mock.output, reused_from: fork.source, mocked: true };
+    const mocked = mockedEffect(node.id, fork.source, fork.mock);
+    return mocked.ok ? { ...mocked, reused_from: fork.source, mocked: true } : mocked;
   }
   if (fork.reuse && requestHash === fork.reuse.request_hash)
     return { ok: true, output: fork.reuse.output, reused_from: fork.source, request_hash: requestHash };

@@ -211,14 +211,11 @@ export class ExecutionObject extends DurableObject<Env> {
     if (!run) return null;
     const e = run.exec;
     const id = e.id;
-    if (e.version === ask.to && !TERMINAL_EXECUTION.has(e.status))
-      return { execution_id: id, moved: false, movable: false, reason: `already on version ${ask.to}` };
-    if (TERMINAL_EXECUTION.has(e.status))
-      return { execution_id: id, moved: false, movable: false, reason: `the execution has ${e.status}` };
-    if (e.version !== ask.from)
-      return { execution_id: id, moved: false, movable: false, reason: `the execution is on version ${e.version}` };
-    if (run.inflight.size > 0)
-      return { execution_id: id, moved: false, movable: false, reason: "an attempt is in flight; try again" };
+    const blocked = (reason: string): MigrationAnswer => ({ execution_id: id, moved: false, movable: false, reason });
+    if (TERMINAL_EXECUTION.has(e.status)) return blocked(`the execution has ${e.status}`);
+    if (e.version === ask.to) return blocked(`already on version ${ask.to}`);
+    if (e.version !== ask.from) return blocked(`the execution is on version ${e.version}`);
+    if (run.inflight.size > 0) return blocked("an attempt is in flight; try again");
     const definition = ask.definition as Definition;
     const plan = planMigration(e.definition, definition, ask.to, ask.node_map, [...run.state.nodes.values()]);
     if (!plan.movable) return { execution_id: id, moved: false, ...plan };

@@ -10,7 +10,7 @@ import { executors } from "../nodes";
 import { idempotencyKey, runAttempt, type AttemptFork } from "./attempt";
 import { renderArtifacts, storeArtifacts, type ArtifactFile } from "./artifacts";
 import type { NodeDef } from "../engine/dag";
-import type { ForkInfo } from "../engine/fork";
+import { mockedEffect, type ForkInfo } from "../engine/fork";
 import { errorValue } from "../nodes/types";
 import { crashPoint } from "./faults";
 import { MapRun, type MapOutcome } from "./map-run";
@@ -64,7 +64,7 @@ export function launchAttempt(
     // outputs follow the large-output rule like any node's: past the inline size they go to R2.
     const mapped =
       fork?.mock !== undefined
-        ? Promise.resolve(mockedMap(nodeId, fork.source, fork.mock))
+        ? Promise.resolve({ done: mockedEffect(nodeId, fork.source, fork.mock) })
         : runMap(run, node, attempt).then(async (outcome): Promise<MapOutcome> => {
             if (!("done" in outcome) || !outcome.done.ok) return outcome;
             return { done: (await storeLarge(run, nodeId, attempt, outcome.done)) as typeof outcome.done };
@@ -102,12 +102,6 @@ export function launchAttempt(
   // instead of waiting for it in the same turn.
   const work = !resume && run.h.subscribers.count() > 0 ? endTurn().then(() => attemptRun()) : attemptRun();
   track(run, nodeId, attempt, work, (result) => run.feed({ type: "attemptFinished", nodeId, attempt, result }));
-}
-
-function mockedMap(nodeId: string, source: string, mock: { output: unknown } | null): MapOutcome {
-  if (mock) return { done: { ok: true, output: mock.output } };
-  const message = `map node "${nodeId}" acts on the world and this fork mocks side effects, but ${source} has no output of it to stand in; fork with effects "allow" to run it`;
-  return { done: { ok: false, error: { code: "fork_effect_mocked", message, retryable: false } } };
 }
 
 /** What a fork's node may take from its source instead of running (nothing for a run that is not a fork). */

@@ -179,3 +179,17 @@ export function planFork(
   const forkInput = req.input_patch ? mergePatch(input, req.input_patch) : input;
   return { ok: true, input: forkInput, seeds, info, rerun: def.nodes.map((n) => n.id).filter((id) => rerun.has(id)) };
 }
+
+/**
+ * A side-effect node mocked in a fork: the source's output stands in, and a node the source has no output of fails
+ * (fatal) rather than inventing one. The same for a plain node's attempt and for a map mocked whole.
+ */
+export function mockedEffect(
+  nodeId: string,
+  source: string,
+  mock: { output: unknown } | null,
+): { ok: true; output: unknown } | { ok: false; error: { code: string; message: string; retryable: false } } {
+  if (mock) return { ok: true, output: mock.output };
+  const message = `node "${nodeId}" acts on the world and this fork mocks side effects, but ${source} has no output of it to stand in; fork with effects "allow" to run it`;
+  return { ok: false, error: { code: "fork_effect_mocked", message, retryable: false } };
+}
