@@ -79,6 +79,8 @@ const MIGRATIONS: string[] = [
   // Forks: where a run came from (src/engine/fork.ts), and the request an llm node's answer was for.
   `ALTER TABLE execution ADD COLUMN fork TEXT; ALTER TABLE execution ADD COLUMN migrated TEXT;
    ALTER TABLE nodes ADD COLUMN request_hash TEXT;`,
+  // A running execution that gave its running slot back while it waits (ExecRecord.parked).
+  `ALTER TABLE execution ADD COLUMN parked TEXT;`,
 ];
 
 /**
@@ -95,7 +97,7 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      labels_projected INTEGER NOT NULL DEFAULT 0, parent_execution_id TEXT, parent_node_id TEXT,
      parent_notified INTEGER NOT NULL DEFAULT 0, history_shard INTEGER NOT NULL DEFAULT -1,
      projected_seq INTEGER NOT NULL DEFAULT -1, conversation TEXT, lane TEXT NOT NULL DEFAULT 'default', fork TEXT,
-     migrated TEXT);
+     migrated TEXT, parked TEXT);
    CREATE TABLE nodes (
      id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
@@ -177,6 +179,7 @@ export class ExecutionStore {
       conversation: parse(row.conversation),
       fork: parse(row.fork),
       migrated: parse(row.migrated),
+      parked: parse(row.parked),
     } as unknown as ExecRecord;
   }
 
@@ -240,10 +243,11 @@ export class ExecutionStore {
       e.labels_projected,
       e.parent_notified,
       e.projected_seq,
+      json(e.parked),
     ];
     const set = `UPDATE execution SET status = ?, output = ?, error_code = ?, error_message = ?, started_at = ?,
        finished_at = ?, flush_due_at = ?, flush_attempts = ?, deadline_at = ?, labels_projected = ?,
-       parent_notified = ?, projected_seq = ?`;
+       parent_notified = ?, projected_seq = ?, parked = ?`;
     if (e.input === this.savedInput) return void this.sql.exec(set, ...values);
     this.sql.exec(`${set}, input = ?`, ...values, json(e.input));
     this.savedInput = e.input;

@@ -1,6 +1,7 @@
 // The TenantObject's running slots: who holds one, who waits for one, and the fair order in which waiters get them
 // (src/engine/fair-share.ts). A waiter is let in the moment a slot frees, by the release itself, so a newcomer can
-// never take a freed slot ahead of the queue: while anyone waits, every slot is held.
+// never take a freed slot ahead of the queue: while anyone waits, every slot is held. A running execution that only
+// waits (an event, an approval, a child, a long sleep) gives its slot back and is kept as parked until it asks again.
 import { batchLimit, LANE_WEIGHTS, LANES, pickStride, type Contender, type Lane } from "../engine/fair-share";
 
 export interface SlotAsk {
@@ -30,7 +31,9 @@ export class SlotStore {
       CREATE INDEX IF NOT EXISTS slot_waiters_head ON slot_waiters (lane, grp, fkey, seq);
       CREATE TABLE IF NOT EXISTS fair_queue (scope TEXT NOT NULL, name TEXT NOT NULL, waiting INTEGER NOT NULL,
         pass REAL, PRIMARY KEY (scope, name));
-      CREATE TABLE IF NOT EXISTS fair_clock (scope TEXT PRIMARY KEY, clock REAL NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS fair_clock (scope TEXT PRIMARY KEY, clock REAL NOT NULL);
+      CREATE TABLE IF NOT EXISTS slot_parked (execution_id TEXT PRIMARY KEY, lane TEXT NOT NULL, grp TEXT NOT NULL,
+        lease_until INTEGER NOT NULL);`);
   }
 
   /**
@@ -38,6 +41,8 @@ export class SlotStore {
    * now, and the waiters this ask let in besides it (slots that were free).
    */
   acquire(a: SlotAsk): { granted: boolean; admitted: string[] } {
+    // A parked execution asking again is a newcomer: it takes a free slot, or waits its fair turn.
+    this.sql.exec("DELETE FROM slot_parked WHERE execution_id = ?", a.executionId);
     const renewed = this.sql
       .exec("UPDATE slot_holders SET lease_until = ? WHERE execution_id = ? RETURNING 1", a.leaseUntil, a.executionId)
       .toArray().length;
@@ -85,8 +90,26 @@ export class SlotStore {
     }
   }
 
-  /** Leave (holding a slot or waiting for one); returns the waiters let in by the slot this freed. */
+  /**
+   * A running execution gives its slot back while it waits (a waiter's place, should it hold one, goes too); it is
+   * kept as parked in its lane and workflow. Returns the waiters let in by the slot this freed.
+   */
+  park(a: Omit<SlotAsk, "key">): string[] {
+    const admitted = this.release(a.executionId, a.capacity, a.leaseUntil);
+    this.sql.exec(
+      `INSERT INTO slot_parked (execution_id, lane, grp, lease_until) VALUES (?, ?, ?, ?)
+       ON CONFLICT (execution_id) DO UPDATE SET lease_until = excluded.lease_until`,
+      a.executionId,
+      a.lane,
+      a.group,
+      a.leaseUntil,
+    );
+    return admitted;
+  }
+
+  /** Leave (holding a slot, waiting for one, or parked); returns the waiters let in by the slot this freed. */
   release(executionId: string, capacity: number, leaseUntil: number): string[] {
+    this.sql.exec("DELETE FROM slot_parked WHERE execution_id = ?", executionId);
     this.sql.exec("DELETE FROM slot_holders WHERE execution_id = ?", executionId);
     const waiter = this.sql
       .exec<{ lane: string; grp: string; fkey: string }>(
@@ -115,6 +138,7 @@ export class SlotStore {
   renew(executionId: string, leaseUntil: number): void {
     this.sql.exec("UPDATE slot_holders SET lease_until = ? WHERE execution_id = ?", leaseUntil, executionId);
     this.sql.exec("UPDATE slot_waiters SET lease_until = ? WHERE execution_id = ?", leaseUntil, executionId);
+    this.sql.exec("UPDATE slot_parked SET lease_until = ? WHERE execution_id = ?", leaseUntil, executionId);
   }
 
   /** Holders whose lease ran out by `now`, at most `max`, the longest run out first. */
@@ -129,12 +153,13 @@ export class SlotStore {
       .map((r) => r.execution_id);
   }
 
-  /** Holders and waiters whose lease ran out by `now` (waiters renew at every poll). */
+  /** Holders, waiters and parked executions whose lease ran out by `now` (waiters renew at every poll). */
   staleEntries(now: number, max: number): string[] {
     return this.sql
       .exec<{ execution_id: string }>(
         `SELECT execution_id FROM (SELECT execution_id, lease_until FROM slot_holders WHERE lease_until <= ?1
-           UNION ALL SELECT execution_id, lease_until FROM slot_waiters WHERE lease_until <= ?1)
+           UNION ALL SELECT execution_id, lease_until FROM slot_waiters WHERE lease_until <= ?1
+           UNION ALL SELECT execution_id, lease_until FROM slot_parked WHERE lease_until <= ?1)
          ORDER BY lease_until LIMIT ?2`,
         now,
         max,
@@ -143,15 +168,17 @@ export class SlotStore {
       .map((r) => r.execution_id);
   }
 
-  /** Executions holding or waiting for a slot. */
+  /** Executions holding or waiting for a slot, or parked. */
   size(): number {
     return this.sql
-      .exec<{ n: number }>("SELECT (SELECT COUNT(*) FROM slot_holders) + (SELECT COUNT(*) FROM slot_waiters) AS n")
+      .exec<{ n: number }>(
+        "SELECT (SELECT COUNT(*) FROM slot_holders) + (SELECT COUNT(*) FROM slot_waiters) + (SELECT COUNT(*) FROM slot_parked) AS n",
+      )
       .one().n;
   }
 
-  /** Running and waiting, per lane. */
-  lanes(): { lane: Lane; running: number; queued: number }[] {
+  /** Running, waiting and parked, per lane. */
+  lanes(): { lane: Lane; running: number; queued: number; parked: number }[] {
     const count = (table: string) =>
       new Map(
         this.sql
@@ -161,17 +188,24 @@ export class SlotStore {
       );
     const running = count("slot_holders");
     const queued = count("slot_waiters");
-    return LANES.map((lane) => ({ lane, running: running.get(lane) ?? 0, queued: queued.get(lane) ?? 0 }));
+    const parked = count("slot_parked");
+    return LANES.map((lane) => ({
+      lane,
+      running: running.get(lane) ?? 0,
+      queued: queued.get(lane) ?? 0,
+      parked: parked.get(lane) ?? 0,
+    }));
   }
 
-  /** Running and waiting per workflow and lane, the most queued first, at most `max`. */
-  groups(max: number): { workflow_id: string; lane: string; running: number; queued: number }[] {
+  /** Running, waiting and parked per workflow and lane, the most queued first, at most `max`. */
+  groups(max: number): { workflow_id: string; lane: string; running: number; queued: number; parked: number }[] {
     return this.sql
-      .exec<{ workflow_id: string; lane: string; running: number; queued: number }>(
-        `SELECT grp AS workflow_id, lane, SUM(running) AS running, SUM(queued) AS queued FROM (
-           SELECT grp, lane, 1 AS running, 0 AS queued FROM slot_holders
-           UNION ALL SELECT grp, lane, 0, 1 FROM slot_waiters)
-         GROUP BY grp, lane ORDER BY queued DESC, running DESC, grp LIMIT ?`,
+      .exec<{ workflow_id: string; lane: string; running: number; queued: number; parked: number }>(
+        `SELECT grp AS workflow_id, lane, SUM(running) AS running, SUM(queued) AS queued, SUM(parked) AS parked FROM (
+           SELECT grp, lane, 1 AS running, 0 AS queued, 0 AS parked FROM slot_holders
+           UNION ALL SELECT grp, lane, 0, 1, 0 FROM slot_waiters
+           UNION ALL SELECT grp, lane, 0, 0, 1 FROM slot_parked)
+         GROUP BY grp, lane ORDER BY queued DESC, running DESC, parked DESC, grp LIMIT ?`,
         max,
       )
       .toArray();

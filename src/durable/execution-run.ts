@@ -6,6 +6,7 @@ import { config } from "../env";
 import { logLine } from "../lib/log";
 import { TERMINAL_EXECUTION, type EventEnvelope } from "../engine/events";
 import { holds, UndefinedValueError, type ExprContext } from "../engine/expr";
+import type { Lane } from "../engine/fair-share";
 import type { ItemCounts } from "../engine/map";
 import type { EmittedEvent, RunCommand, RunInput, StepResult } from "../engine/run/messages";
 import { nodeRecord, unprojected, type NodeRecord, type RunState } from "../engine/run/state";
@@ -14,10 +15,12 @@ import { LEASE_MS, nextAlarm, owesParent } from "../engine/run/wake";
 import { dueWaits, nextWake } from "../engine/scheduler";
 import { executionStub, tenantStub } from "./client";
 import { crashPoint } from "./faults";
-import { launchAttempt, type AttemptHost, type RunHost } from "./launch";
+import { launchAttempt, recordWake, type AttemptHost, type RunHost } from "./launch";
 import { isOutputRef, loadOutput } from "./outputs";
 import { projectOnce } from "./projection";
 import { afterTurn, endTurn } from "./turn";
+
+export type SlotState = "held" | "none" | { parked: { lane: Lane; group: string } };
 
 const ATTEMPT_ENDS: ReadonlySet<string> = new Set([
   "node.succeeded",
@@ -46,6 +49,8 @@ export class ExecutionRun implements AttemptHost {
   outputsToLoad = true;
   private ctxData: ExprContext | null = null;
   private toEvaluate: { nodeId: string; expr: string }[] = [];
+  /** The releases of the running slot on their way to the TenantObject, in order. */
+  private slotCalls: Promise<void> = Promise.resolve();
 
   constructor(
     readonly h: RunHost,
@@ -80,7 +85,11 @@ export class ExecutionRun implements AttemptHost {
       case "emit":
         return this.published(c.event);
       case "launchAttempt":
-        return launchAttempt(this, c.nodeId, c.attempt, c.resume, c.wake);
+        return launchAttempt(this, c.nodeId, c.attempt, c.resume);
+      case "recordWake":
+        return recordWake(this, c.nodeId, c.key, c.value);
+      case "releaseSlot":
+        return this.releaseSlot();
       case "evaluateConditions":
         this.toEvaluate.push(...c.nodes);
         return;
@@ -193,12 +202,20 @@ export class ExecutionRun implements AttemptHost {
         }
         if (!(await this.loadOutputs())) break;
         const ticked = this.tick();
+        if (this.exec.parked !== null) {
+          // It gave its slot back while it waited: nothing runs until it has one again, asked for once it can move.
+          if (this.exec.parked.wanted === null || !(await this.holdsKey())) break;
+          this.feed({ type: "slotGranted" });
+          continue;
+        }
         if (await this.evaluateConditions()) continue;
         if (TERMINAL_EXECUTION.has(this.exec.status)) break;
         if (this.exec.flush_due_at !== null && this.exec.flush_due_at <= now) void this.flush();
         const due = nextWake(this.state.nodes.values(), [this.exec.deadline_at]);
         if (this.inflight.size === 0) {
           if (ticked.again || (due !== null && due <= Date.now())) continue;
+          // At rest: a run that only waits gives its running slot back (the reducer decides whether it may).
+          if (this.exec.status === "running") this.feed({ type: "idle" });
           break;
         }
         await this.nextChange(due);
@@ -263,20 +280,51 @@ export class ExecutionRun implements AttemptHost {
     });
   }
 
-  /** May this execution run now? It needs its concurrency key (if any) first, then one of the tenant's slots. */
+  /**
+   * May this execution run now? It needs its concurrency key (if any) first, then one of the tenant's slots. Asked
+   * after any release still on its way, so the TenantObject sees the two in the order they were made.
+   */
   async holdsKey(): Promise<boolean> {
     const exec = this.exec;
-    const slots = config(this.h.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
-    // Its place was taken when it started (with its lane); this renews it, or places it in the default lane should
-    // the place have been lost.
-    const queue = {
-      executionId: exec.id,
-      key: exec.concurrency_key,
-      slots,
-      lane: "default" as const,
-      group: exec.workflow_id,
-    };
+    await this.slotCalls;
+    // A queued run's place was taken when it started (with its lane): this renews it, or places it in the default
+    // lane should the place have been lost. A parked one asks in the lane it was woken for.
+    const queue = { ...this.slotAsk(), key: exec.concurrency_key, lane: exec.parked?.wanted ?? "default" };
     return (await tenantStub(this.h.env, exec.tenant_id).admit({ queue })).granted;
+  }
+
+  private slotAsk(): { executionId: string; slots: number; group: string } {
+    const slots = config(this.h.env).MAX_RUNNING_EXECUTIONS_PER_TENANT;
+    return { executionId: this.exec.id, slots, group: this.exec.workflow_id };
+  }
+
+  /**
+   * Give the running slot back while the run waits. Chained, so a later ask cannot overtake it; a release that does
+   * not arrive is caught by the TenantObject's stale-holder check, which asks this object (slotState).
+   */
+  private releaseSlot(): void {
+    const tenant = tenantStub(this.h.env, this.exec.tenant_id);
+    const ask = { ...this.slotAsk(), lane: this.exec.lane };
+    this.slotCalls = this.slotCalls
+      .then(() => tenant.park(ask))
+      .catch((err: unknown) => logLostPark(ask.executionId, err));
+    this.h.ctx.waitUntil(this.slotCalls);
+  }
+
+  /**
+   * For the TenantObject's stale-entry check: the run has ended, gave its slot back while it waits (in its lane and
+   * workflow), or holds its entry (a slot, or its place while it asks for one).
+   */
+  slotState(): SlotState {
+    const e = this.exec;
+    if (TERMINAL_EXECUTION.has(e.status)) return "none";
+    if (e.parked !== null && e.parked.wanted === null) return { parked: { lane: e.lane, group: e.workflow_id } };
+    return "held";
+  }
+
+  /** A parked run something woke: ask for the slot now rather than at the next poll. */
+  asksForSlot(): boolean {
+    return this.exec.status === "running" && (this.exec.parked?.wanted ?? null) !== null;
   }
 
   busy(): boolean {
@@ -400,4 +448,9 @@ export class ExecutionRun implements AttemptHost {
   node(id: string): NodeRecord {
     return nodeRecord(this.state, id);
   }
+}
+
+function logLostPark(executionId: string, err: unknown): void {
+  const msg = "running slot not given back while parked; the TenantObject's stale-holder check takes over";
+  console.error(JSON.stringify({ level: "warn", msg, execution_id: executionId, error: String(err) }));
 }

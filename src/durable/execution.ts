@@ -17,7 +17,7 @@ import { planMigration, type MigrationAnswer } from "../engine/migration";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
 import { RESET_REASON } from "./client";
-import { ExecutionRun } from "./execution-run";
+import { ExecutionRun, type SlotState } from "./execution-run";
 import { crashPoint, PlannedStop } from "./faults";
 import { deliverToItem, mapConfig } from "./map-run";
 import { deleteOutputs } from "./outputs";
@@ -238,6 +238,7 @@ export class ExecutionObject extends DurableObject<Env> {
     const item = this.maps.waitingFor(childEvent(childId));
     if (item) this.childEndedForItem(run, item);
     await run.settle();
+    await this.askIfWoken(run);
     return true;
   }
 
@@ -271,6 +272,7 @@ export class ExecutionObject extends DurableObject<Env> {
     const done = run.feed({ type: "eventReceived", name, payload });
     const stored = done.commands.find((c) => c.type === "storeEvent");
     await run.settle();
+    await this.askIfWoken(run);
     return { accepted: true, status: exec.status, delivered_to: stored?.consumedBy ?? null };
   }
 
@@ -304,9 +306,14 @@ export class ExecutionObject extends DurableObject<Env> {
     const run = this.run;
     if (!run) return null;
     await run.settle(true);
-    // A queued execution was probably just handed its concurrency key: try now rather than at the next poll.
-    if (run.exec.status === "queued") await this.ctx.storage.setAlarm(Date.now() + 1);
+    // A queued (or parked and woken) execution was probably just let in: try now rather than at the next poll.
+    if (run.exec.status === "queued" || run.asksForSlot()) await this.ctx.storage.setAlarm(Date.now() + 1);
     return { status: run.exec.status };
+  }
+
+  /** A parked run something just woke asks for its slot now; should it not get one, its poll asks again. */
+  private async askIfWoken(run: ExecutionRun): Promise<void> {
+    if (run.asksForSlot()) await this.ctx.storage.setAlarm(Date.now() + 1);
   }
 
   /**
@@ -369,9 +376,14 @@ export class ExecutionObject extends DurableObject<Env> {
     return { node: true, items: this.maps.page(nodeId, status, after, limit) };
   }
 
-  /** For the TenantObject checking a stale lease: does this execution still hold (or wait for) its key and slot? */
+  /** For the TenantObject checking a stale lease: does this execution still hold (or wait for) its key? */
   holdsKeyLease(): boolean {
     return this.run !== null && !TERMINAL_EXECUTION.has(this.run.exec.status);
+  }
+
+  /** For the TenantObject checking a stale running-slot entry: what this execution holds of it. */
+  slotState(): SlotState {
+    return this.run ? this.run.slotState() : "none";
   }
 
   ping(): string {

@@ -42,22 +42,19 @@ export interface AttemptHost {
   cancelChildren(ids: string[], reason: string): void;
 }
 
-export function launchAttempt(
-  run: AttemptHost,
-  nodeId: string,
-  attempt: number,
-  resume: boolean,
-  wake?: { key: string; value: unknown },
-): void {
+/** Written in the same turn as the step that woke the node: a crash after it re-runs the attempt, which finds it. */
+export function recordWake(run: AttemptHost, nodeId: string, key: string, value: unknown): void {
   const node = nodeRecord(run.state, nodeId);
-  // Written in the same turn as the step that woke the node: a crash after it re-runs the attempt, which finds it.
-  if (wake)
-    run.h.store.recordStep(
-      idempotencyKey(run.state.exec.id, nodeId, node.attempt_base),
-      `wake:${wake.key}`,
-      wake.value,
-      Date.now(),
-    );
+  run.h.store.recordStep(
+    idempotencyKey(run.state.exec.id, nodeId, node.attempt_base),
+    `wake:${key}`,
+    value,
+    Date.now(),
+  );
+}
+
+export function launchAttempt(run: AttemptHost, nodeId: string, attempt: number, resume: boolean): void {
+  const node = nodeRecord(run.state, nodeId);
   const fork = forkFor(run.state.exec.fork, nodeId);
   if (node.kind === "map") {
     // A map whose items act on the world is mocked whole in a fork: none of its items runs. Otherwise the collected

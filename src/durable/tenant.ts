@@ -111,21 +111,27 @@ export class TenantObject extends DurableObject<Env> {
     };
   }
 
-  /** Check stale slot entries with their objects: a finished one leaves (letting the next in), a live one renews. */
+  /**
+   * Check stale slot entries with their objects: a finished one leaves (letting the next in), one that gave its slot
+   * back while it waits (its release lost) is parked, a live one renews. One that does not answer is kept.
+   */
   private async dropFinishedSlots(ids: string[], capacity: number, ttl: number): Promise<number> {
-    const running = await Promise.all(
+    const states = await Promise.all(
       ids.map((id) =>
         executionStub(this.env, id)
-          .holdsKeyLease()
-          .catch(() => true),
+          .slotState()
+          .catch(() => null),
       ),
     );
-    ids.forEach((id, i) =>
-      running[i]
-        ? this.slots.renew(id, Date.now() + ttl)
-        : this.wake(this.slots.release(id, capacity, Date.now() + ttl)),
-    );
-    return running.filter((r) => !r).length;
+    ids.forEach((id, i) => {
+      const leaseUntil = Date.now() + ttl;
+      const state = states[i];
+      if (state === "none") this.wake(this.slots.release(id, capacity, leaseUntil));
+      else if (state !== null && typeof state === "object")
+        this.wake(this.slots.park({ executionId: id, capacity, leaseUntil, ...state.parked }));
+      else this.slots.renew(id, leaseUntil);
+    });
+    return states.filter((st) => st === "none").length;
   }
 
   private async dropFinished(key: string, capacity: number, stale: string[], ttl: number): Promise<void> {
@@ -204,6 +210,14 @@ export class TenantObject extends DurableObject<Env> {
     }
     await checked;
     return ask();
+  }
+
+  /** A running execution waits for something and gives its slot back meanwhile; it keeps its concurrency key. */
+  park(q: Pick<QueueAsk, "executionId" | "slots" | "lane" | "group">): void {
+    const leaseUntil = Date.now() + config(this.env).KEY_LEASE_SECONDS * 1000;
+    this.wake(
+      this.slots.park({ executionId: q.executionId, lane: q.lane, group: q.group, capacity: q.slots, leaseUntil }),
+    );
   }
 
   /** An execution ended: leave its running slot and concurrency key; returns the executions this let in. */

@@ -91,6 +91,24 @@ export function plan(
   return result;
 }
 
+/**
+ * Whether the run can move now without a timer or an event: a node running (or to resume), a pending node whose needs
+ * have all ended (to start, skip or ask its `when` about), a timer already due, or every node ended (to conclude).
+ * A run waiting at a node, with only its downstream pending, cannot: its alarm is its next timer, not now.
+ */
+export function canMove(def: Definition, states: ReadonlyMap<string, NodeState>, now: number): boolean {
+  const status = new Map([...states].map(([id, s]) => [id, s.status]));
+  const byId = new Map(def.nodes.map((n) => [n.id, n]));
+  let ended = true;
+  for (const s of states.values()) {
+    if (s.status === "running") return true;
+    if ((s.status === "waiting" || s.status === "retrying") && s.due_at !== null && s.due_at <= now) return true;
+    if (!TERMINAL_NODE.has(s.status)) ended = false;
+  }
+  if (ended) return true;
+  return def.nodes.some((n) => status.get(n.id) === "pending" && needsVerdict(n, status, byId) !== "wait");
+}
+
 type NeedsVerdict = "go" | "wait" | { reason: SkipReason; detail: string };
 
 function needsVerdict(

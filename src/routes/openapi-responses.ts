@@ -268,10 +268,24 @@ export const RESPONSES: Record<string, z.ZodType> = {
     ),
   }),
   "get /v1/queues": z.object({
-    slots: z.object({ capacity: z.number().int(), running: z.number().int(), queued: z.number().int() }),
-    lanes: z.array(z.object({ lane: z.enum(LANES), running: z.number().int(), queued: z.number().int() })),
+    /** `parked`: running executions that gave their slot back while they wait (an event, a child, a long sleep). */
+    slots: z.object({
+      capacity: z.number().int(),
+      running: z.number().int(),
+      queued: z.number().int(),
+      parked: z.number().int(),
+    }),
+    lanes: z.array(
+      z.object({ lane: z.enum(LANES), running: z.number().int(), queued: z.number().int(), parked: z.number().int() }),
+    ),
     workflows: z.array(
-      z.object({ workflow_id: z.string(), lane: z.string(), running: z.number().int(), queued: z.number().int() }),
+      z.object({
+        workflow_id: z.string(),
+        lane: z.string(),
+        running: z.number().int(),
+        queued: z.number().int(),
+        parked: z.number().int(),
+      }),
     ),
     /** Concurrency keys: one execution holds a key at a time, the rest wait for it. */
     keys: z.array(z.object({ key: z.string(), running: z.number().int(), queued: z.number().int() })),

@@ -18,9 +18,9 @@ export const queuesRoute = new Hono<AppEnv>().get("/", async (c) => {
     tenantStub(c.env, c.get("tenantId")).queues(limit),
     providerWindows(c.env),
   ]);
-  const sum = (k: "running" | "queued") => q.lanes.reduce((s, l) => s + l[k], 0);
+  const sum = (k: "running" | "queued" | "parked") => q.lanes.reduce((s, l) => s + l[k], 0);
   return c.json({
-    slots: { capacity: q.capacity, running: sum("running"), queued: sum("queued") },
+    slots: { capacity: q.capacity, running: sum("running"), queued: sum("queued"), parked: sum("parked") },
     lanes: q.lanes,
     workflows: q.workflows,
     keys: q.keys,

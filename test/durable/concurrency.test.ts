@@ -57,22 +57,34 @@ describe("concurrency_key", () => {
 
   it("queues executions beyond the tenant's running limit and starts them in arrival order", async () => {
     const api = client((await createTenant()).token);
+    const k = `limit-${crypto.randomUUID()}`;
+    // Busy runs hold their slots (a run that only waits would give its slot back: test/durable/parking.test.ts).
     const wf = await api.post("/v1/workflows", {
       name: "hold",
-      nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }],
+      nodes: [{ id: "h", kind: "http", config: { method: "GET", url: target(`/slow/${k}-{{ input.i }}?ms=1500`) } }],
     });
     const ids: string[] = [];
     // MAX_RUNNING_EXECUTIONS_PER_TENANT is 20 in tests.
-    for (let i = 0; i < 22; i++) ids.push((await api.post(`/v1/workflows/${wf.body.id}/executions`, {})).body.id);
+    for (let i = 0; i < 22; i++)
+      ids.push((await api.post(`/v1/workflows/${wf.body.id}/executions`, { input: { i } })).body.id);
     const statuses = async () =>
       Promise.all(ids.map(async (id) => (await api.get(`/v1/executions/${id}`)).body.status as string));
     expect((await statuses()).filter((st) => st === "running")).toHaveLength(20);
     expect((await statuses()).slice(20)).toEqual(["queued", "queued"]);
-    await api.post(`/v1/executions/${ids[0]}/events`, { name: "go" });
-    await waitFor(api, ids[0]!);
+    await api.post(`/v1/executions/${ids[1]}/cancel`);
+    // The cancelled run's slot goes to the first in line at once, the next one waits for a run to end.
     expect((await waitFor(api, ids[20]!, ["running"])).status).toBe("running");
     expect((await api.get(`/v1/executions/${ids[21]}`)).body.status).toBe("queued");
-    await api.post(`/v1/executions/${ids[1]}/cancel`);
-    expect((await waitFor(api, ids[21]!, ["running"])).status).toBe("running");
+    for (const id of ids.filter((_, i) => i !== 1)) expect((await waitFor(api, id)).status).toBe("succeeded");
+    const started = async (i: number) => (await targetCalls(`${k}-${i}`)).calls[0]!.started_at;
+    const firstEnd = Math.min(
+      ...(await Promise.all(
+        [...Array(20).keys()]
+          .filter((i) => i !== 1)
+          .map(async (i) => (await targetCalls(`${k}-${i}`)).calls[0]!.finished_at!),
+      )),
+    );
+    expect(await started(21)).toBeGreaterThanOrEqual(firstEnd);
+    expect(await started(20)).toBeLessThan(firstEnd);
   });
 });

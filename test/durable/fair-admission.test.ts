@@ -172,13 +172,19 @@ describe("lanes through the API", () => {
     // What admission sees, as GET /v1/queues shows it.
     const queues = await api.get("/v1/queues");
     expect(queues.status).toBe(200);
-    expect(queues.body.slots).toEqual({ capacity: 20, running: 19, queued: 7 });
+    expect(queues.body.slots).toEqual({ capacity: 20, running: 19, queued: 7, parked: 0 });
     expect(queues.body.lanes).toEqual([
-      { lane: "interactive", running: 1, queued: 0 },
-      { lane: "default", running: 0, queued: 0 },
-      { lane: "batch", running: 18, queued: 7 },
+      { lane: "interactive", running: 1, queued: 0, parked: 0 },
+      { lane: "default", running: 0, queued: 0, parked: 0 },
+      { lane: "batch", running: 18, queued: 7, parked: 0 },
     ]);
-    expect(queues.body.workflows[0]).toEqual({ workflow_id: wf.body.id, lane: "batch", running: 18, queued: 7 });
+    expect(queues.body.workflows[0]).toEqual({
+      workflow_id: wf.body.id,
+      lane: "batch",
+      running: 18,
+      queued: 7,
+      parked: 0,
+    });
     expect((await api.get("/v1/queues?limit=0")).body).toMatchObject({
       code: "validation_failed",
       errors: [{ path: "limit" }],

@@ -10,10 +10,14 @@ interface Counts {
   running: number;
   queued: number;
 }
+/** Runs that gave their slot back while they wait (an event, an approval, a child, a long sleep). */
+interface Parked {
+  parked: number;
+}
 interface Queues {
-  slots: Counts & { capacity: number };
-  lanes: (Counts & { lane: string })[];
-  workflows: (Counts & { workflow_id: string; lane: string })[];
+  slots: Counts & Parked & { capacity: number };
+  lanes: (Counts & Parked & { lane: string })[];
+  workflows: (Counts & Parked & { workflow_id: string; lane: string })[];
   keys: (Counts & { key: string })[];
   providers: ProviderWindow[];
   provider_limits_error: string | null;
@@ -21,8 +25,10 @@ interface Queues {
 
 const of = (used: number, limit: number | null) => (limit === null ? `${used}` : `${used} of ${limit}`);
 
-function CountTable<T extends Counts>(props: {
+function CountTable<T extends Counts & Partial<Parked>>(props: {
   caption: string;
+  /** Show the parked column (slots are lent back; concurrency keys are not). */
+  parked?: boolean;
   head: string[];
   rows: T[];
   rowKey: (r: T) => string;
@@ -35,7 +41,7 @@ function CountTable<T extends Counts>(props: {
         <caption>{props.caption}</caption>
         <thead>
           <tr>
-            {[...props.head, "Running", "Queued"].map((h) => (
+            {[...props.head, "Running", "Queued", ...(props.parked ? ["Parked"] : [])].map((h) => (
               <th scope="col" key={h}>
                 {h}
               </th>
@@ -50,6 +56,7 @@ function CountTable<T extends Counts>(props: {
               ))}
               <td>{r.running}</td>
               <td>{r.queued}</td>
+              {props.parked && <td>{r.parked ?? 0}</td>}
             </tr>
           ))}
         </tbody>
@@ -70,11 +77,13 @@ export function Queues() {
         <>
           <p className="slots" aria-live="polite">
             <meter min={0} max={d.slots.capacity} value={d.slots.running} aria-label="Running slots in use" />{" "}
-            {d.slots.running} of {d.slots.capacity} running slots in use, {d.slots.queued} waiting for one
+            {d.slots.running} of {d.slots.capacity} running slots in use, {d.slots.queued} waiting for one,{" "}
+            {d.slots.parked} parked (waiting for an event, an approval, a child or a timer, without a slot)
           </p>
           <CountTable
             caption="Lanes (under contention they share releases 16 : 4 : 1)"
             head={["Lane"]}
+            parked
             rows={d.lanes}
             rowKey={(r) => r.lane}
             cells={(r) => [r.lane]}
@@ -83,6 +92,7 @@ export function Queues() {
           <CountTable
             caption="Workflows, the most queued first"
             head={["Workflow", "Lane"]}
+            parked
             rows={d.workflows}
             rowKey={(r) => `${r.workflow_id}/${r.lane}`}
             cells={(r) => [<Link to={`/workflows/${r.workflow_id}`}>{r.workflow_id}</Link>, r.lane]}

@@ -58,8 +58,10 @@ export type RunInput =
       added: { id: string; kind: string }[];
       removed: string[];
     }
-  /** The shell obtained the execution's concurrency key and a running slot. */
+  /** The shell obtained the execution's concurrency key and a running slot (or, parked, its slot back). */
   | { type: "slotGranted" }
+  /** The drive came to rest with nothing in flight: the run gives its slot back if it may (wake.ts parkable). */
+  | { type: "idle" }
   /**
    * The alarm fired or the drive loop came round: settle due timers, resume attempts cut off by an eviction (running
    * but not `inflight` here, and not `yielded` for want of budget), plan, launch. `dueMapCounts` holds the item
@@ -113,11 +115,12 @@ export interface EmittedEvent {
 export type RunCommand =
   /** Append to the log (with this seq), then broadcast to subscribers. */
   | { type: "emit"; event: EmittedEvent }
-  /**
-   * Run an attempt; `resume` re-runs the same attempt after an eviction or a wake (no new node.started); `wake` is
-   * recorded as the node's step `wake:<key>` before it runs.
-   */
-  | { type: "launchAttempt"; nodeId: string; attempt: number; resume: boolean; wake?: { key: string; value: unknown } }
+  /** Run an attempt; `resume` re-runs the same attempt after an eviction or a wake (no new node.started). */
+  | { type: "launchAttempt"; nodeId: string; attempt: number; resume: boolean }
+  /** Record what woke a resuming node as its step `wake:<key>`, in this step's turn, before its attempt runs again. */
+  | { type: "recordWake"; nodeId: string; key: string; value: unknown }
+  /** Give the running slot back while the run waits (the concurrency key stays); it asks again when it can move. */
+  | { type: "releaseSlot" }
   /** Evaluate these `when` expressions against the run's context and answer with `conditionsEvaluated`. */
   | { type: "evaluateConditions"; nodes: { nodeId: string; expr: string }[] }
   /** Consume the oldest buffered event of this name for the node and answer with `bufferedTaken`. */

@@ -53,6 +53,12 @@ export interface ExecRecord {
    * that seq, a projection also drops the node rows the move renamed or removed.
    */
   migrated: { from_version: number; at_seq: number } | null;
+  /**
+   * Set while a running execution has given its running slot back because it waits (src/engine/run/wake.ts
+   * parkable): since when, and the lane it asks for one in again once something can move (null: not yet). It keeps
+   * its concurrency key meanwhile: a key means one run at a time, waits included.
+   */
+  parked: { at: number; wanted: Lane | null } | null;
 }
 
 export interface ConversationTurn {
@@ -169,6 +175,7 @@ export function newExecution(p: StartParams, concurrencyKey: string | null, now:
     lane: p.lane,
     fork: p.fork?.info ?? null,
     migrated: null,
+    parked: null,
   };
 }
 

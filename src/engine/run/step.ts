@@ -8,9 +8,11 @@ import { TERMINAL_EXECUTION } from "../events";
 import type { ItemCounts } from "../map";
 import type { ForkSeed } from "../fork";
 import { redrivePlan } from "../redrive";
-import { dueWaits, plan } from "../scheduler";
+import type { Lane } from "../fair-share";
+import { canMove, dueWaits, plan } from "../scheduler";
 import type { RunInput, RunResult, StepResult } from "./messages";
 import { pendingNode, type NodeRecord, type RunState } from "./state";
+import { parkable } from "./wake";
 import {
   Step,
   complete,
@@ -47,6 +49,18 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
       break;
     case "slotGranted":
       if (exec.status === "queued") markStarted(st);
+      else if (exec.status === "running" && exec.parked !== null) {
+        exec.parked = null;
+        st.execChanged = true;
+        st.again = true;
+      }
+      break;
+    case "idle":
+      if (parkable(state, now)) {
+        exec.parked = { at: now, wanted: null };
+        st.execChanged = true;
+        st.commands.push({ type: "releaseSlot" });
+      }
       break;
     case "timerFired":
       if (!TERMINAL_EXECUTION.has(exec.status)) tick(st, input);
@@ -89,7 +103,10 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
     case "eventReceived":
       if (TERMINAL_EXECUTION.has(exec.status)) break;
       st.emit("event.received", null, { name: input.name, payload: input.payload ?? null });
-      deliver(st, input.name, input.payload, (node) => woken(st, node, input.name, input.payload, now));
+      // A parked run woken by an event someone sent (an approval, a customer's answer) asks back in the
+      // interactive lane: a person is waiting on what it does next.
+      if (deliver(st, input.name, input.payload, (node) => woken(st, node, input.name, input.payload, now)))
+        wantSlot(st, "interactive");
       break;
     case "childFinished":
       if (TERMINAL_EXECUTION.has(exec.status)) break;
@@ -167,6 +184,11 @@ function tick(st: Step, input: Extract<RunInput, { type: "timerFired" }>): void 
     return;
   }
   if (exec.status !== "running") return;
+  // Parked: nothing runs before the slot is back. Something that can move (a timer due, a node woken) asks for it.
+  if (exec.parked !== null) {
+    if (canMove(exec.definition, nodes, st.now)) wantSlot(st, exec.lane);
+    return;
+  }
   for (const n of dueWaits(nodes.values(), st.now)) settleWait(st, n, input.dueMapCounts.get(n.id));
   let inflight = input.inflight.size;
   // Attempts recorded as running but not in flight were cut off by an eviction: re-run the same attempt.
@@ -252,11 +274,20 @@ function keepSeed(st: Step, seed: ForkSeed, source: string): void {
   succeedNode(st, node, seed.output, seed.patched ? { patched: true } : { reused_from: source });
 }
 
-/** Hand a received event to the oldest node waiting for it; it is kept in the inbox either way. */
-function deliver(st: Step, name: string, payload: unknown, complete: (node: NodeRecord) => void): void {
+/** Hand a received event to the oldest node waiting for it; it is kept in the inbox either way. True: delivered. */
+function deliver(st: Step, name: string, payload: unknown, complete: (node: NodeRecord) => void): boolean {
   const waiter = [...st.s.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === name);
   st.commands.push({ type: "storeEvent", name, payload, at: st.now, consumedBy: waiter?.id ?? null });
   if (waiter) complete(waiter);
+  return waiter !== undefined;
+}
+
+/** A parked run that can move asks for a running slot again, in `lane` (the first reason to ask decides). */
+function wantSlot(st: Step, lane: Lane): void {
+  const parked = st.s.exec.parked;
+  if (parked === null || parked.wanted !== null) return;
+  parked.wanted = lane;
+  st.execChanged = true;
 }
 
 function bufferedTaken(st: Step, id: string, event: { payload: unknown; received_at: number } | null): void {

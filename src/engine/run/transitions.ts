@@ -93,13 +93,10 @@ export const RESUMING_KINDS: ReadonlySet<string> = new Set(["agent"]);
 export function resumeNode(st: Step, node: NodeRecord, key: string, value: unknown): void {
   Object.assign(node, { status: "running", due_at: null, wait_event: null });
   st.emit("node.progress", node, { reason: "resumed", wake: key });
-  st.commands.push({
-    type: "launchAttempt",
-    nodeId: node.id,
-    attempt: node.attempt,
-    resume: true,
-    wake: { key, value },
-  });
+  st.commands.push({ type: "recordWake", nodeId: node.id, key, value });
+  // A parked run runs nothing before it has its slot back: the tick resumes the attempt then (running, not in flight).
+  if (st.s.exec.parked === null)
+    st.commands.push({ type: "launchAttempt", nodeId: node.id, attempt: node.attempt, resume: true });
 }
 
 /** `extra` rides on the event: a map node's final item counts, so a client folding events ends on the right ones. */
@@ -198,6 +195,7 @@ export function finish(
   Object.assign(exec, {
     status,
     finished_at: st.now,
+    parked: null,
     output,
     error_code: error?.code ?? null,
     error_message: error?.message ?? null,

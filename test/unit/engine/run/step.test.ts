@@ -4,6 +4,7 @@ import { validateDefinition } from "../../../../src/engine/dag";
 import type { RunCommand, RunInput, StepResult } from "../../../../src/engine/run/messages";
 import { newExecution, pendingNode, runState, unprojected, type RunState } from "../../../../src/engine/run/state";
 import { projectionRetryDelay, step as rawStep } from "../../../../src/engine/run/step";
+import { nextAlarm, PARK_AFTER_MS, QUEUE_POLL_MS } from "../../../../src/engine/run/wake";
 import { eventSchema } from "../../../../src/engine/event-schema";
 import { kindSpecs } from "../../../../src/nodes";
 
@@ -310,6 +311,84 @@ describe("execution reducer: timers, waits and events", () => {
   });
 });
 
+describe("execution reducer: a run that only waits gives its running slot back", () => {
+  const wait = (id: string, extra: Record<string, unknown> = {}) => ({
+    id,
+    kind: "wait_for_event",
+    config: { event: "go", ...extra },
+  });
+  const waiting = (s: RunState, id: string, until: number | null) =>
+    feed(s, { type: "attemptFinished", nodeId: id, attempt: 1, result: { wait: { until, event: "go" } } });
+
+  it("parks at a wait with only its downstream pending, and its alarm is the deadline, not now", () => {
+    const s = running([wait("w"), t("after", ["w"])]);
+    tick(s);
+    waiting(s, "w", null);
+    feed(s, { type: "projected", upTo: s.lastSeq, labels: false });
+    // Pending behind a wait is not work: an alarm "now" would wake the object over and over for nothing.
+    expect(nextAlarm(s, T0 + 1, null)).toBe(s.exec.deadline_at);
+    const r = feed(s, { type: "idle" }, T0 + 1);
+    expect(command(r, "releaseSlot")).toEqual({ type: "releaseSlot" });
+    expect(r.execChanged).toBe(true);
+    expect(s.exec).toMatchObject({ status: "running", parked: { at: T0 + 1, wanted: null } });
+    expect(events(r)).toEqual([]);
+    // Once parked, it does not park again.
+    expect(command(feed(s, { type: "idle" }, T0 + 2), "releaseSlot")).toBeUndefined();
+  });
+
+  it("keeps its slot while anything runs, and through a wait shorter than PARK_AFTER_MS", () => {
+    const busy = running([wait("w"), t("other")]);
+    tick(busy);
+    waiting(busy, "w", null);
+    expect(command(feed(busy, { type: "idle" }), "releaseSlot")).toBeUndefined();
+    const short = running([wait("w")]);
+    tick(short);
+    waiting(short, "w", T0 + PARK_AFTER_MS - 1);
+    expect(command(feed(short, { type: "idle" }), "releaseSlot")).toBeUndefined();
+    const long = running([wait("w")]);
+    tick(long);
+    waiting(long, "w", T0 + PARK_AFTER_MS);
+    expect(command(feed(long, { type: "idle" }), "releaseSlot")).toBeDefined();
+  });
+
+  it("woken by an event, asks in the interactive lane and starts nothing before the slot is back", () => {
+    const s = running([wait("w"), t("after", ["w"])]);
+    tick(s);
+    waiting(s, "w", null);
+    feed(s, { type: "idle" });
+    const got = feed(s, { type: "eventReceived", name: "go", payload: 1 }, T0 + 5);
+    expect(events(got)).toEqual(["event.received", "node.succeeded:w"]);
+    expect(s.exec.parked).toEqual({ at: T0, wanted: "interactive" });
+    feed(s, { type: "projected", upTo: s.lastSeq, labels: false }, T0 + 5);
+    // Asking: its poll, not "now" (the TenantObject wakes it when a slot is its).
+    expect(nextAlarm(s, T0 + 5, null)).toBe(T0 + 5 + QUEUE_POLL_MS);
+    expect(launched(tick(s, T0 + 6))).toEqual([]);
+    const back = feed(s, { type: "slotGranted" }, T0 + 7);
+    expect(back.again).toBe(true);
+    expect(s.exec.parked).toBeNull();
+    expect(launched(tick(s, T0 + 7))).toEqual(["after#1"]);
+  });
+
+  it("woken by its timer, asks in its own lane; the deadline still ends it while parked", () => {
+    const s = running([{ id: "nap", kind: "sleep", config: { duration_ms: 30_000 } }, t("after", ["nap"])]);
+    tick(s);
+    feed(s, {
+      type: "attemptFinished",
+      nodeId: "nap",
+      attempt: 1,
+      result: { wait: { until: T0 + 30_000, event: null } },
+    });
+    feed(s, { type: "idle" });
+    expect(events(tick(s, T0 + 29_999))).toEqual([]);
+    expect(s.exec.parked?.wanted).toBeNull();
+    expect(events(tick(s, T0 + 30_000))).toEqual([]);
+    expect(s.exec.parked).toEqual({ at: T0, wanted: "default" });
+    const late = tick(s, s.exec.deadline_at);
+    expect(events(late)).toContain("execution.timed_out");
+    expect(s.exec.parked).toBeNull();
+  });
+});
+
 describe("execution reducer: cancel, pause, resume", () => {
   it("cancels once, with the children its nodes wait for", () => {
     const s = running([{ id: "sub", kind: "workflow", config: { workflow_id: "wf_child" } }, t("a")]);
@@ -520,22 +599,20 @@ describe("execution reducer: agents resume where they waited", () => {
     });
     const woke = feed(s, { type: "eventReceived", name: "approve:ag:t1.c0", payload: { approved: true } });
     expect(events(woke)).toEqual(["event.received", "node.progress:ag"]);
-    expect(command(woke, "launchAttempt")).toEqual({
-      type: "launchAttempt",
+    expect(command(woke, "recordWake")).toEqual({
+      type: "recordWake",
       nodeId: "ag",
-      attempt: 1,
-      resume: true,
-      wake: {
-        key: "approve:ag:t1.c0",
-        value: { name: "approve:ag:t1.c0", payload: { approved: true }, received_at: new Date(T0).toISOString() },
-      },
+      key: "approve:ag:t1.c0",
+      value: { name: "approve:ag:t1.c0", payload: { approved: true }, received_at: new Date(T0).toISOString() },
     });
+    expect(command(woke, "launchAttempt")).toEqual({ type: "launchAttempt", nodeId: "ag", attempt: 1, resume: true });
     expect(s.nodes.get("ag")).toMatchObject({ status: "running", attempt: 1, wait_event: null });
 
     waitFor({ type: "attemptFinished", nodeId: "ag", attempt: 1, result: { child: { execution_id: "ex_c" } } });
     const ended = { status: "failed", output: null, error: { code: "x", message: "no" } };
     const child = feed(s, { type: "childFinished", childId: "ex_c", result: ended });
-    expect(command(child, "launchAttempt")).toMatchObject({ resume: true, wake: { key: "child:ex_c", value: ended } });
+    expect(command(child, "recordWake")).toMatchObject({ key: "child:ex_c", value: ended });
+    expect(command(child, "launchAttempt")).toMatchObject({ resume: true });
     expect(s.nodes.get("ag")?.status).toBe("running");
 
     waitFor({
@@ -545,10 +622,23 @@ describe("execution reducer: agents resume where they waited", () => {
       result: { wait: { until: T0 + 100, event: "approve:ag:t2.c0" } },
     });
     const late = tick(s, T0 + 200, []);
-    expect(command(late, "launchAttempt")).toMatchObject({
-      resume: true,
-      wake: { key: "approve:ag:t2.c0", value: { timed_out: true } },
-    });
+    expect(command(late, "recordWake")).toMatchObject({ key: "approve:ag:t2.c0", value: { timed_out: true } });
+    expect(command(late, "launchAttempt")).toMatchObject({ resume: true });
+  });
+
+  it("parked, records what woke it at once but runs the attempt only once it has its slot back", () => {
+    const s = running([agent]);
+    tick(s);
+    feed(s, { type: "attemptFinished", nodeId: "ag", attempt: 1, result: { wait: { until: null, event: "ok:ag" } } });
+    expect(command(feed(s, { type: "idle" }), "releaseSlot")).toBeDefined();
+    const woke = feed(s, { type: "eventReceived", name: "ok:ag", payload: 1 }, T0 + 10);
+    expect(command(woke, "recordWake")).toMatchObject({ key: "ok:ag" });
+    expect(launched(woke)).toEqual([]);
+    expect(s.exec.parked).toEqual({ at: T0, wanted: "interactive" });
+    expect(launched(tick(s, T0 + 20))).toEqual([]);
+    feed(s, { type: "slotGranted" }, T0 + 30);
+    expect(s.exec.parked).toBeNull();
+    expect(launched(tick(s, T0 + 30))).toEqual(["ag#1 resume"]);
   });
 
   it("cancels the child an agent waits for when the run ends", () => {
