@@ -1,9 +1,8 @@
-// Migrations (issue: fork and migrate): N executions (MIGRATE_RUNS, 300 by default) parked at a wait node on v1 move
-// to a v2 that inserts a node after the wait and renames an unrelated one (node_map); the dry run, the move, a v3
-// that drops a completed node read downstream (refused for every parked run), then all N finishing on v2. Over real
-// sockets. At 1,000 the tenant's 1,000 slots are the limit: the batch lane parks 900 and queues 100, and one run of
-// it stalled under local workerd (parked runs hold slots and renew their leases: issue 34).
-const N = Number(process.env.MIGRATE_RUNS ?? 300);
+// Migrations (issue: fork and migrate): N executions (MIGRATE_RUNS, 1,000 by default) parked at a wait node on v1
+// move to a v2 that inserts a node after the wait and renames an unrelated one (node_map); the dry run, the move, a
+// v3 that drops a completed node read downstream (refused for every parked run), then all N finishing on v2. Over
+// real sockets. Parked runs give their running slots back, so all N reach the wait whatever the tenant's slots.
+const N = Number(process.env.MIGRATE_RUNS ?? 1000);
 
 export async function migrations({ base, key, api, fmt }) {
   const call = (method, path, body) => api(method, path, key, body);
@@ -14,9 +13,8 @@ export async function migrations({ base, key, api, fmt }) {
     { id: "sum", kind: "transform", needs: ["w", "tag"], config: { expression: "nodes.order.output.placed" } },
   ];
   const wf = (await call("POST", "/v1/workflows", { name: "bench-migrate", nodes: v1 })).id;
-  // In the batch lane, which leaves a tenth of the slots (MAX_RUNNING_EXECUTIONS_PER_TENANT, 1,000 here) free: past
-  // 900 runs the rest stay queued. (1,000 parked in the default lane slowed this local workerd to a crawl.)
   const started = await call("POST", `/v1/workflows/${wf}/executions/batch`, {
+    lane: "default",
     items: Array.from({ length: N }, () => ({ input: {} })),
   });
   const ids = started.items.map((i) => i.id);

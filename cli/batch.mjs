@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { ApiError, NetworkError } from "./client.mjs";
+import { progressBar } from "./progress.mjs";
 import { UsageError } from "./usage-error.mjs";
 
 /** The server's cap on items per request. */
@@ -80,7 +81,10 @@ export async function runBatch(api, workflowId, path) {
   const items = readItems(path, workflowId);
   // Pinned once, so a version published mid-batch does not split the batch, and a re-run hashes the same.
   const { version } = await api.get(`/v1/workflows/${workflowId}`);
-  const progress = progressBar(items.length);
+  const progress = progressBar(
+    items.length,
+    (t) => `${t.created} created, ${t.replayed} replayed, ${t.refused} refused`,
+  );
   const totals = { created: 0, replayed: 0, refused: 0 };
   let done = 0;
   const pending = chunksOf(items);
@@ -140,31 +144,4 @@ async function send(api, workflowId, version, chunk, progress) {
       await new Promise((r) => setTimeout(r, seconds * 1000));
     }
   }
-}
-
-/** A bar redrawn in place on a terminal; in a pipe, one line per request. */
-function progressBar(total) {
-  const out = process.stderr;
-  const tty = Boolean(out.isTTY) && process.env.TERM !== "dumb";
-  const line = (done, t) => {
-    const filled = Math.round((20 * done) / total);
-    return `[${"#".repeat(filled)}${".".repeat(20 - filled)}] ${done}/${total}  ${t.created} created, ${t.replayed} replayed, ${t.refused} refused`;
-  };
-  let drawn = false;
-  return {
-    draw(done, t) {
-      if (tty) {
-        out.write(`\r\x1b[2K${line(done, t)}`);
-        drawn = true;
-      } else if (done < total) out.write(`${line(done, t)}\n`);
-    },
-    clear() {
-      if (drawn) out.write("\r\x1b[2K");
-      drawn = false;
-    },
-    end(done, t) {
-      if (tty) out.write(`\r\x1b[2K${line(done, t)}\n`);
-      drawn = false;
-    },
-  };
 }

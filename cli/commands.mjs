@@ -7,6 +7,7 @@ import { readConfig, writeConfig } from "./config.mjs";
 import { watch } from "./watch.mjs";
 import { chat } from "./chat.mjs";
 import { runBatch } from "./batch.mjs";
+import { progressBar } from "./progress.mjs";
 import { UsageError } from "./usage-error.mjs";
 
 export { UsageError };
@@ -88,6 +89,8 @@ export async function apply(paths, values = {}) {
   const existing = await allWorkflows(api);
   let failed = 0;
   let blocked = 0;
+  // Checked before anything is published: a bad option must not leave a version half-applied.
+  const chunk = chunkOf(values.chunk);
   for (const file of paths.flatMap(definitionFiles)) {
     const text = readFileSync(file, "utf8");
     let definition;
@@ -110,7 +113,7 @@ export async function apply(paths, values = {}) {
         const r = await api.put(`/v1/workflows/${same[0].id}?if_changed=true`, definition);
         console.log(`${r.changed ? "published " : "unchanged "} ${name} ${r.id} v${r.version}  (${basename(file)})`);
         if (r.changed && values["migrate-running"])
-          blocked += await migrateRunning(api, r.id, r.version - 1, r.version);
+          blocked += await migrateRunning(api, r.id, r.version - 1, r.version, chunk);
       }
     } catch (err) {
       failed++;
@@ -125,15 +128,39 @@ export async function apply(paths, values = {}) {
  * After a publish: the dry run's report first (which unfinished runs of the previous version can move, and why the
  * rest cannot), then the move of the movable ones. Returns how many stay behind.
  */
-async function migrateRunning(api, id, from, to) {
+async function migrateRunning(api, id, from, to, chunk) {
   const path = `/v1/workflows/${id}/migrations`;
   const dry = await api.post(path, { from, to, dry_run: true });
   console.log(`  running on v${from}: ${dry.total}, movable to v${to}: ${dry.movable}, blocked: ${dry.blocked}`);
   for (const e of dry.executions) if (!e.movable) console.log(`  blocked ${e.execution_id}: ${e.reason}`);
   if (dry.movable === 0) return dry.blocked;
-  const done = await api.post(path, { from, to, dry_run: false });
-  console.log(`  moved ${done.moved} to v${to}${done.blocked ? `; ${done.blocked} stay on v${from}` : ""}`);
-  return done.blocked;
+  // The movable runs in chunks, so a large move shows how far it got as it goes (and a run that stopped being movable
+  // since the dry run is reported with its reason, not moved).
+  const movable = dry.executions.filter((e) => e.movable).map((e) => e.execution_id);
+  const bar = progressBar(movable.length, (t) => `${t.moved} moved`);
+  let moved = 0;
+  let blocked = dry.blocked;
+  for (let i = 0; i < movable.length; i += chunk) {
+    const filter = { execution_ids: movable.slice(i, i + chunk) };
+    const done = await api.post(path, { from, to, dry_run: false, filter });
+    moved += done.moved;
+    blocked += done.blocked;
+    bar.clear();
+    for (const e of done.executions) if (!e.movable) console.log(`  blocked ${e.execution_id}: ${e.reason}`);
+    bar.draw(i + filter.execution_ids.length, { moved });
+  }
+  bar.clear();
+  console.log(`  moved ${moved} to v${to}${blocked ? `; ${blocked} stay on v${from}` : ""}`);
+  return blocked;
+}
+
+/** Runs moved per request (--chunk): by default a thousand-run move reports its progress four times. */
+function chunkOf(text) {
+  if (text === undefined) return 250;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000)
+    throw new UsageError("--chunk must be a whole number from 1 to 10000");
+  return n;
 }
 
 /**

@@ -6,11 +6,11 @@ import * as cmd from "./commands.mjs";
 const HELP = `usage: edgeflow <command> [options]
 
   login --url <base-url> [--key <key>]     save the API's address and a key (the key may come on stdin)
-  workflows apply <file|dir>... [--migrate-running]
+  workflows apply <file|dir>... [--migrate-running [--chunk <n>]]
                                            create each workflow, or publish a new version only if it changed;
                                            --migrate-running: then move the previous version's unfinished runs
                                            to it, printing which can move and why the rest cannot (exit 1 if any
-                                           stays behind)
+                                           stays behind), <n> a request (250) with progress on stderr
   test <file> --replay <execution>[,…]     golden replay: would any node of these recorded runs get another
                                            resolved input under this definition? (nothing runs; exit 1 if so)
   run <workflow> [--input <json|@file>] [--watch | --wait]
@@ -62,6 +62,7 @@ const OPTIONS = {
   label: { type: "string" },
   against: { type: "string" },
   "migrate-running": { type: "boolean" },
+  chunk: { type: "string" },
   payload: { type: "string" },
   replay: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },

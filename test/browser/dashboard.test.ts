@@ -653,6 +653,44 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  it("moves a version's unfinished runs from the version diff: the dry run's report first, then the move", async () => {
+    const nodes = [
+      { id: "w1", kind: "wait_for_event", config: { event: "one" } },
+      { id: "w2", kind: "wait_for_event", needs: ["w1"], config: { event: "two" } },
+    ];
+    const wf = await workflow({ name: "move me", nodes });
+    const atFirst = await start(wf);
+    const atSecond = await start(wf);
+    await api("POST", `/v1/executions/${atSecond}/events`, { name: "one" });
+    // A migration lists the runs D1 has as unfinished: wait until both are there, the second past w1.
+    for (let i = 0; ; i++) {
+      const w2 = (await api("GET", `/v1/executions/${atSecond}`)).body.nodes.find((n: any) => n.node_id === "w2");
+      const listed = (await api("GET", `/v1/executions?workflow_id=${wf}&status=running`)).body.data;
+      if (w2.status === "waiting" && listed.length === 2) break;
+      if (i > 100) throw new Error("the runs did not park");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // v2 changes w1's event: the run waiting at w1 cannot move, the one past it can.
+    const v2 = [{ ...nodes[0], config: { event: "uno" } }, nodes[1]];
+    expect((await api("PUT", `/v1/workflows/${wf}`, { name: "move me", nodes: v2 })).body.version).toBe(2);
+    const page = await signedIn();
+    await page.goto(`${local.base}/workflows/${wf}`);
+    await page.getByRole("heading", { name: "Compare versions" }).waitFor();
+    await page.getByRole("button", { name: "Check runs on v1" }).click();
+    await page.getByText("2 runs unfinished on v1: 1 movable to v2, 1 blocked").waitFor();
+    const blockedRow = page.getByRole("row").filter({ hasText: atFirst });
+    expect(await blockedRow.locator("td").last().textContent()).toBe('node "w1" is waiting and changed in version 2');
+    await page.getByRole("button", { name: "Move 1 run to v2" }).click();
+    await page.getByRole("status").filter({ hasText: "Moved 1 run to v2; 1 run stays on v1" }).waitFor();
+    await screenshot(page, "workflow-migration");
+    expect((await api("GET", `/v1/executions/${atSecond}`)).body.version).toBe(2);
+    expect((await api("GET", `/v1/executions/${atFirst}`)).body.version).toBe(1);
+    await api("POST", `/v1/executions/${atSecond}/events`, { name: "two" });
+    expect((await settled(atSecond)).status).toBe("succeeded");
+    await api("POST", `/v1/executions/${atFirst}/cancel`);
+    await page.close();
+  });
+
   it("has no serious or critical accessibility violations on any page", async () => {
     const wf = await workflow({
       name: "a11y",

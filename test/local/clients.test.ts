@@ -285,27 +285,37 @@ describe("the edgeflow CLI", () => {
     ];
     writeFileSync(file, JSON.stringify({ name: "cli-parked", nodes }));
     await edgeflow(["workflows", "apply", file]);
-    const id = (await edgeflow(["run", "cli-parked"])).stdout.trim();
-    // The migration finds the run in the history D1 keeps: wait until it is listed there as running.
+    const ids = [
+      (await edgeflow(["run", "cli-parked"])).stdout.trim(),
+      (await edgeflow(["run", "cli-parked"])).stdout.trim(),
+    ];
+    // The migration finds the runs in the history D1 keeps: wait until they are listed there as running.
     for (let i = 0; ; i++) {
       const listed = await callLocal(local, "GET", `/v1/executions?status=running&limit=100`);
-      if (listed.body.data.some((e: { id: string }) => e.id === id)) break;
-      if (i > 100) throw new Error(`${id} not listed as running`);
+      if (ids.every((id) => listed.body.data.some((e: { id: string }) => e.id === id))) break;
+      if (i > 100) throw new Error(`${ids} not listed as running`);
       await new Promise((r) => setTimeout(r, 100));
     }
     const after = { id: "after", kind: "transform", needs: ["w"], config: { expression: "'added in v2'" } };
     writeFileSync(file, JSON.stringify({ name: "cli-parked", nodes: [...nodes, after] }));
-    const applied = await edgeflow(["workflows", "apply", file, "--migrate-running"]);
+    expect((await edgeflow(["workflows", "apply", file, "--migrate-running", "--chunk", "0"])).stderr).toMatch(
+      /--chunk must be a whole number/,
+    );
+    // One run a request: the progress goes to stderr (a line per request in a pipe), the report to stdout.
+    const applied = await edgeflow(["workflows", "apply", file, "--migrate-running", "--chunk", "1"]);
     expect(applied.code, applied.stderr).toBe(0);
     expect(applied.stdout).toMatch(
-      /^published  cli-parked wf_\w+ v2 {2}\(parked\.json\)\n {2}running on v1: 1, movable to v2: 1, blocked: 0\n {2}moved 1 to v2\n$/,
+      /^published  cli-parked wf_\w+ v2 {2}\(parked\.json\)\n {2}running on v1: 2, movable to v2: 2, blocked: 0\n {2}moved 2 to v2\n$/,
     );
-    await edgeflow(["events", "send", id, "go"]);
-    expect((await edgeflow(["watch", id])).stdout).toMatch(/ after succeeded /);
-    expect((await callLocal(local, "GET", `/v1/executions/${id}`)).body).toMatchObject({
-      version: 2,
-      status: "succeeded",
-    });
+    expect(applied.stderr).toBe("[##########..........] 1/2  1 moved\n");
+    for (const id of ids) {
+      await edgeflow(["events", "send", id, "go"]);
+      expect((await edgeflow(["watch", id])).stdout).toMatch(/ after succeeded /);
+      expect((await callLocal(local, "GET", `/v1/executions/${id}`)).body).toMatchObject({
+        version: 2,
+        status: "succeeded",
+      });
+    }
   });
 
   it("starts and waits in one request (run --wait, Prefer: wait), and a client that hangs up leaves the run going", async () => {

@@ -7,6 +7,7 @@ import { fieldsOf, parseFields, type Field } from "../model/form";
 import type { WorkflowView } from "../model/types";
 import { Link, navigate } from "../router";
 import { Graph } from "../components/Graph";
+import { MigrationPanel } from "../components/MigrationPanel";
 import { LoadFailed, ProblemView } from "../components/Problem";
 
 export function Workflow({ id, search }: { id: string; search: URLSearchParams }) {
@@ -195,6 +196,7 @@ function VersionDiff({ id, versions: listed }: { id: string; versions: number[] 
           </span>
         ))}
       </pre>
+      {a !== b && <MigrationPanel workflowId={id} from={a} to={b} />}
     </section>
   );
 }
