@@ -70,6 +70,8 @@ function nodeAfter(n, e) {
         finished_at: e.at,
         waiting_for: null,
         items: counts(d.items) ?? n.items,
+        // A workflow node's output names its child: also one a fork kept or mocked, whose child is the source's.
+        child: n.kind === "workflow" ? (str(d.output?.execution_id) ?? n.child) : n.child,
       };
     case "node.failed":
       return {

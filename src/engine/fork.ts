@@ -67,17 +67,46 @@ export type ForkPlan =
   | { ok: false; code: string; message: string; errors: FieldError[] };
 
 /** Node kinds that act on the world when they run (an http node unless its method is GET or HEAD). */
-const EFFECT_KINDS = new Set(["email", "create_monitor", "approval", "workflow"]);
+const EFFECT_KINDS = new Set(["email", "create_monitor", "approval"]);
 
-export function hasSideEffects(def: NodeDef): boolean {
+/** The workflow a `workflow` node starts as its child, and the version when it pins one (else the latest). */
+export interface ChildRef {
+  workflow_id: string;
+  version?: number | undefined;
+}
+
+export const childKey = (r: ChildRef): string => `${r.workflow_id}@${r.version ?? "latest"}`;
+
+/** A map's item as a node of its own (the map's id, no needs), or null for a map without one. */
+function itemOf(def: NodeDef): NodeDef | null {
+  const item = (def.config as { node?: NodeDef }).node;
+  return item ? ({ ...item, id: def.id, needs: [] } as NodeDef) : null;
+}
+
+/** The children a definition's nodes start: its `workflow` nodes, and maps whose item is one. */
+export function childRefs(def: Definition): ChildRef[] {
+  const refs: ChildRef[] = [];
+  for (const n of def.nodes) {
+    const node = n.kind === "map" ? itemOf(n) : n;
+    if (node?.kind === "workflow") refs.push(node.config as unknown as ChildRef);
+  }
+  return refs;
+}
+
+/**
+ * Whether a node acts on the world when it runs. A child workflow acts when any of its nodes does: `childActs` says
+ * so per child (src/services/fork.ts reads the children's definitions); one it does not know counts as acting.
+ */
+export function hasSideEffects(def: NodeDef, childActs: (r: ChildRef) => boolean = () => true): boolean {
   if (def.kind === "http") {
     const method = String((def.config as { method?: unknown }).method ?? "GET").toUpperCase();
     return method !== "GET" && method !== "HEAD";
   }
   if (def.kind === "map") {
-    const item = (def.config as { node?: NodeDef }).node;
-    return item ? hasSideEffects({ ...item, id: def.id, needs: [] } as NodeDef) : false;
+    const item = itemOf(def);
+    return item ? hasSideEffects(item, childActs) : false;
   }
+  if (def.kind === "workflow") return childActs(def.config as unknown as ChildRef);
   return EFFECT_KINDS.has(def.kind);
 }
 
@@ -120,6 +149,7 @@ export function planFork(
   input: unknown,
   nodes: readonly SourceNode[],
   req: ForkRequest,
+  childActs?: (r: ChildRef) => boolean,
 ): ForkPlan {
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const fromDef = def.nodes.find((n) => n.id === req.from_node);
@@ -174,7 +204,8 @@ export function planFork(
     const answered = source?.status === "succeeded";
     if (n.kind === "llm" && answered && source.request_hash)
       info.reuse[n.id] = { request_hash: source.request_hash, output: source.output };
-    if (req.effects === "mock" && hasSideEffects(n)) info.mocks[n.id] = answered ? { output: source.output } : null;
+    if (req.effects === "mock" && hasSideEffects(n, childActs))
+      info.mocks[n.id] = answered ? { output: source.output } : null;
   }
   const forkInput = req.input_patch ? mergePatch(input, req.input_patch) : input;
   return { ok: true, input: forkInput, seeds, info, rerun: def.nodes.map((n) => n.id).filter((id) => rerun.has(id)) };

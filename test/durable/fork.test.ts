@@ -202,6 +202,48 @@ describe("forks (POST /v1/executions/:id/forks)", () => {
     expect(seen.calls[1]?.idempotency_key).toBe(`${allowed}:order`);
   });
 
+  it("runs a child workflow again in a mock fork when the child only reads, and mocks one that posts", async () => {
+    const c = await api();
+    const k = `fork-child-${crypto.randomUUID()}`;
+    const reads = await c.post("/v1/workflows", {
+      name: "reads",
+      nodes: [{ id: "sum", kind: "transform", config: { expression: "input.qty * 10" } }],
+    });
+    const posts = await c.post("/v1/workflows", {
+      name: "posts",
+      nodes: [{ id: "p", kind: "http", config: { url: target(`/side-effect/${k}`), method: "POST", body: {} } }],
+    });
+    const { executionId: source } = await run(
+      c,
+      {
+        name: "parent",
+        nodes: [
+          { id: "a", kind: "transform", config: { expression: "input.qty" } },
+          {
+            id: "price",
+            kind: "workflow",
+            needs: ["a"],
+            config: { workflow_id: reads.body.id, input: { qty: "{{ nodes.a.output }}" } },
+          },
+          { id: "notify", kind: "workflow", needs: ["price"], config: { workflow_id: posts.body.id } },
+        ],
+      },
+      { qty: 1 },
+    );
+    expect((await waitFor(c, source)).status).toBe("succeeded");
+    expect((await targetCalls(k)).calls).toHaveLength(1);
+    const forked = await fork(c, source, { from_node: "a", input_patch: { qty: 2 } });
+    const f = await waitFor(c, forked);
+    expect(f.status).toBe("succeeded");
+    // The reading child ran again with the new input; the posting one was mocked with the source's answer.
+    expect(node(f, "price").output.output).toEqual({ sum: 20 });
+    expect(node(f, "price").child).not.toBeNull();
+    const ended = (await events(c, forked)).filter((e) => e.type === "node.succeeded");
+    expect(ended.find((e) => e.node_id === "price").data.mocked).toBeUndefined();
+    expect(ended.find((e) => e.node_id === "notify").data).toMatchObject({ mocked: true, reused_from: source });
+    expect((await targetCalls(k)).calls).toHaveLength(1);
+  });
+
   it("100 forks of a 50-node run add history rows only for the nodes they ran", async () => {
     const c = await api();
     const nodes = Array.from({ length: 50 }, (_, i) => ({
