@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { executionStub } from "../../src/durable/client";
+import { executionStub, tenantStub } from "../../src/durable/client";
 import { client, createTenant, target, targetCalls, waitFor, waitForNode, type Client } from "../support/api";
 
 // A running execution that only waits (an event, an approval, a child, a long sleep) gives its running slot back and
@@ -134,6 +134,44 @@ describe("parked runs give their running slot back", () => {
       const done = await waitFor(api, id);
       expect([done.status, done.output]).toEqual(["succeeded", { out: n + 100 }]);
     }
+  });
+
+  it("a release lost on its way is healed: the stale holder is asked, says it is parked, and becomes parked", async () => {
+    const { tenantId, token } = await createTenant();
+    const api = client(token);
+    const wf = await api.post("/v1/workflows", {
+      name: "lost park",
+      nodes: [{ id: "w", kind: "wait_for_event", config: { event: "go" } }],
+    });
+    const id = (await api.post(`/v1/workflows/${wf.body.id}/executions`, {})).body.id;
+    await waitForNode(api, id, "w", "waiting");
+    await until(
+      () => queues(api),
+      (b) => b.slots.parked === 1,
+    );
+    const tenant = tenantStub(env, tenantId);
+    // As if the park never arrived: the TenantObject still counts the run as holding a slot, its lease run out.
+    await runInDurableObject(tenant, async (_o, state) => {
+      state.storage.sql.exec("DELETE FROM slot_parked WHERE execution_id = ?", id);
+      state.storage.sql.exec(
+        "INSERT INTO slot_holders (execution_id, lane, grp, lease_until) VALUES (?, 'default', ?, 0)",
+        id,
+        wf.body.id,
+      );
+    });
+    expect((await queues(api)).slots).toMatchObject({ running: 1, parked: 0 });
+    expect(await tenant.reconcile()).toEqual({ checked: 1, dropped: 0 });
+    expect((await queues(api)).slots).toMatchObject({ running: 0, parked: 1 });
+    await api.post(`/v1/executions/${id}/events`, { name: "go" });
+    expect((await waitFor(api, id)).status).toBe("succeeded");
+    expect(
+      (
+        await until(
+          () => queues(api),
+          (b) => b.slots.parked === 0,
+        )
+      ).slots,
+    ).toMatchObject({ running: 0 });
   });
 
   it("keeps its concurrency key while parked: the next run of the key waits until the parked one ends", async () => {
