@@ -1,13 +1,15 @@
 // npm run keys -- create <tenant> [--name NAME] [--scopes read|write|read,write] [--remote]
 // npm run keys -- list [<tenant>] [--remote]
 // npm run keys -- revoke <key-id> [--remote]
+// npm run keys -- weight <tenant> <1-100> [--remote]
 // Exit codes: 0 done, 1 the command failed (message on stderr), 2 usage error.
 import { parseArgs } from "node:util";
-import { createKey, listKeys, revokeKey } from "./lib/d1.mjs";
+import { createKey, listKeys, revokeKey, setWeight } from "./lib/d1.mjs";
 
 const USAGE = `usage: npm run keys -- create <tenant> [--name NAME] [--scopes read|write|read,write] [--remote]
        npm run keys -- list [<tenant>] [--remote]
-       npm run keys -- revoke <key-id> [--remote]`;
+       npm run keys -- revoke <key-id> [--remote]
+       npm run keys -- weight <tenant> <1-100> [--remote]   (its share of a provider window beside other tenants)`;
 
 let parsed;
 try {
@@ -24,7 +26,9 @@ try {
   usage(err.message);
 }
 const { values, positionals } = parsed;
-const [command, subject, ...extra] = positionals;
+const [command, subject, ...rest] = positionals;
+// `weight` takes its value as a second argument.
+const [value, ...extra] = command === "weight" ? rest : [undefined, ...rest];
 const where = { remote: values.remote };
 if (values.help) {
   console.log(USAGE);
@@ -43,12 +47,11 @@ try {
   } else if (command === "revoke" && subject) {
     const at = revokeKey(subject, where);
     console.log(`revoked ${subject} (at ${new Date(at).toISOString()})`);
+  } else if (command === "weight" && subject && value !== undefined) {
+    console.log(`tenant ten_${subject}: weight ${setWeight(subject, value, where)} (applies within a minute)`);
   } else {
-    usage(
-      command
-        ? `"${command}" needs ${command === "create" ? "a tenant" : command === "revoke" ? "a key id" : "to be create, list or revoke"}`
-        : "no command",
-    );
+    const needs = { create: "a tenant", revoke: "a key id", weight: "a tenant and a weight" }[command];
+    usage(command ? `"${command}" needs ${needs ?? "to be create, list, revoke or weight"}` : "no command");
   }
 } catch (err) {
   console.error(`error: ${(err.stderr?.toString() || err.message).trim()}`);

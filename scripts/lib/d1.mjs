@@ -72,6 +72,16 @@ export function revokeKey(keyId, opts = {}) {
   return row.revoked_at;
 }
 
+/** A tenant's weight in provider windows it shares with other tenants (1 to 100); the tenant must exist. */
+export function setWeight(tenant, weight, opts = {}) {
+  if (!SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
+  if (!/^\d+$/.test(weight) || Number(weight) < 1 || Number(weight) > 100)
+    throw new Error(`weight must be a whole number from 1 to 100 (got "${weight}")`);
+  const [row] = d1(`UPDATE tenants SET weight = ${Number(weight)} WHERE id = 'ten_${tenant}' RETURNING weight`, opts);
+  if (!row) throw new Error(`no tenant ${tenant} (create it with: npm run keys -- create ${tenant})`);
+  return row.weight;
+}
+
 /**
  * Apply pending migrations to the main database and every history shard the config binds (each has the whole
  * schema); returns the names applied, as "<binding>: <file>" for a shard. Wrangler's tables are kept for when it fails.

@@ -130,6 +130,12 @@ export async function publishVersion(
   return updated[0]?.version ?? null;
 }
 
+/** A tenant's share weight for provider windows (1 when D1 does not know the tenant). */
+export async function tenantWeight(d1: D1Database, tenantId: string): Promise<number> {
+  const row = await d1.prepare("SELECT weight FROM tenants WHERE id = ?").bind(tenantId).first<{ weight: number }>();
+  return row?.weight ?? 1;
+}
+
 export async function getWorkflow(db: Db, tenantId: string, id: string, version: number | null) {
   const [row] = await workflowQuery(db, tenantId, id, version);
   return row ?? null;

@@ -10,6 +10,11 @@ export const tenants = sqliteTable("tenants", {
    * tenant is created and never changed, so its history never moves (src/db/shards.ts).
    */
   history_shard: integer("history_shard").notNull().default(-1),
+  /**
+   * Its share of a provider window against other tenants waiting for the same model (src/engine/provider-limit.ts):
+   * 1 unless an operator set another (`npm run keys -- weight <tenant> <n>`).
+   */
+  weight: integer("weight").notNull().default(1),
 });
 
 export const apiKeys = sqliteTable(

@@ -1,8 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { admit, CLOSED, recordOutcome, type BreakerSettings, type BreakerState } from "../engine/breaker";
 import type { Lane } from "../engine/fair-share";
-import { admitCall, type Admission, type ProviderLimit } from "../engine/provider-limit";
+import { admitCall, waitingUntil, type Admission, type ProviderLimit } from "../engine/provider-limit";
 import { ProviderWindowStore } from "../db/provider-window-store";
+import { tenantWeight } from "../db/repo";
+
+const WEIGHT_TTL_MS = 60_000;
 
 /**
  * One per LLM provider: the circuit breaker every isolate consults before calling it, and beside it the provider's
@@ -10,6 +13,7 @@ import { ProviderWindowStore } from "../db/provider-window-store";
  */
 export class BreakerObject extends DurableObject<Env> {
   private readonly windows: ProviderWindowStore;
+  private readonly weights = new Map<string, { weight: number; until: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -43,11 +47,35 @@ export class BreakerObject extends DurableObject<Env> {
    * are let through, at their estimate, as the provider counts them; one object decides, so no two isolates both
    * take the last of a window.
    */
-  takeCall(bucket: string, limit: ProviderLimit, windowMs: number, tokens: number, lane: Lane): Admission {
+  async takeCall(
+    bucket: string,
+    limit: ProviderLimit,
+    windowMs: number,
+    tokens: number,
+    lane: Lane,
+    tenant = "",
+  ): Promise<Admission> {
+    const who = { tenant, weight: await this.weightOf(tenant) };
     const now = Date.now();
-    const decision = admitCall(this.windows.window(bucket, now, windowMs), now, windowMs, limit, tokens, lane);
-    if (decision.ok) this.windows.record(bucket, now, tokens);
+    const window = this.windows.window(bucket, now, windowMs);
+    const decision = admitCall(window, now, windowMs, limit, tokens, lane, who, this.windows.waiting(bucket, now));
+    if (decision.ok) this.windows.record(bucket, now, tokens, tenant);
+    const until = waitingUntil(decision, now);
+    if (until !== null) this.windows.wait(bucket, who, until);
     return decision;
+  }
+
+  /**
+   * A tenant's weight from its D1 row, kept a minute (a changed weight applies within one); 1 for the engine's own
+   * calls, for a tenant D1 does not know, and while D1 cannot be read (a call is never refused for want of it).
+   */
+  private async weightOf(tenant: string): Promise<number> {
+    if (tenant === "") return 1;
+    const known = this.weights.get(tenant);
+    if (known && known.until > Date.now()) return known.weight;
+    const weight = await tenantWeight(this.env.DB, tenant).catch(() => known?.weight ?? 1);
+    this.weights.set(tenant, { weight, until: Date.now() + WEIGHT_TTL_MS });
+    return weight;
   }
 
   /** What each of this provider's buckets took in the window that ends now. */

@@ -90,7 +90,16 @@ export function runServices(
     connectionToken: (name, rejected) => connectionToken(env, db(), exec.tenant_id, name, rejected),
     traceparent: () => childTraceparent(exec.trace_id ?? traceIdFrom(null)),
     lane: exec.lane,
-    breaker: (provider) => breakerStub(env, provider),
+    breaker: (provider) => {
+      const stub = breakerStub(env, provider);
+      // The run's tenant rides on every window ask: tenants share a provider window by weight.
+      return {
+        allow: (cfg) => stub.allow(cfg),
+        record: (ok, cfg) => stub.record(ok, cfg),
+        takeCall: (bucket, limit, windowMs, tokens, lane) =>
+          stub.takeCall(bucket, limit, windowMs, tokens, lane, exec.tenant_id),
+      };
+    },
     startChild: async (req) => {
       const started = await startExecution(env, db(), {
         tenantId: exec.tenant_id,

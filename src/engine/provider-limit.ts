@@ -70,6 +70,14 @@ export const windowSlackMs = (windowMs: number): number => Math.min(1000, Math.f
 export interface WindowCall {
   at: number;
   tokens: number;
+  /** The tenant whose call it was ("" for the engine's own model checks). */
+  tenant: string;
+}
+
+/** A tenant asking for a bucket, with its weight (its `tenants` row; 1 unless an operator set another). */
+export interface Contender {
+  tenant: string;
+  weight: number;
 }
 
 export type Admission =
@@ -81,6 +89,12 @@ export type Admission =
 /**
  * May a call of `tokens` go out at `now`, given the calls of the window (oldest first)? If not, how long until
  * enough of them have left the window for it to fit. Never answers a wait after which the call would still not fit.
+ *
+ * Tenants share a window by weight, and only under contention: `wanting` are the other tenants refused lately (they
+ * have calls waiting). Each of them is kept what it uses or its weighted share of the lane's limit, whichever is more;
+ * tenants that get all they ask for are kept only what they use. So a tenant alone, or beside tenants that ask little,
+ * may take the whole window (work-conserving), and one with a 10,000-item map cannot hold another that also waits
+ * below its share.
  */
 export function admitCall(
   calls: readonly WindowCall[],
@@ -89,6 +103,8 @@ export function admitCall(
   limit: ProviderLimit,
   tokens: number,
   lane: Lane,
+  who: Contender = { tenant: "", weight: 1 },
+  wanting: readonly Contender[] = [],
 ): Admission {
   const share = lane === "interactive" ? 1 : SHARED_SHARE;
   const rpm = limit.rpm === undefined ? Infinity : Math.max(1, Math.floor(limit.rpm * share));
@@ -100,17 +116,49 @@ export function admitCall(
     };
   const span = windowMs + windowSlackMs(windowMs);
   const live = calls.filter((c) => c.at > now - span);
-  let used = live.reduce((s, c) => s + c.tokens, 0);
-  let count = live.length;
-  if (count + 1 <= rpm && used + tokens <= tpm) return { ok: true };
+  const others = wanting.filter((o) => o.tenant !== who.tenant);
+  const weights = others.reduce((sum, o) => sum + o.weight, who.weight);
+  const fits = (from: number): boolean => {
+    const used = new Map<string, { requests: number; tokens: number }>();
+    for (let i = from; i < live.length; i++) {
+      const c = live[i] as WindowCall;
+      const u = used.get(c.tenant) ?? { requests: 0, tokens: 0 };
+      used.set(c.tenant, { requests: u.requests + 1, tokens: u.tokens + c.tokens });
+    }
+    let requests = rpm;
+    let room = tpm;
+    for (const [tenant, u] of used) {
+      if (tenant === who.tenant) continue;
+      const o = others.find((x) => x.tenant === tenant);
+      requests -= o ? Math.max(u.requests, (rpm * o.weight) / weights) : u.requests;
+      room -= o ? Math.max(u.tokens, (tpm * o.weight) / weights) : u.tokens;
+    }
+    // Waiting tenants with nothing in the window yet are kept their share all the same.
+    for (const o of others) {
+      if (used.has(o.tenant)) continue;
+      requests -= (rpm * o.weight) / weights;
+      room -= (tpm * o.weight) / weights;
+    }
+    const mine = used.get(who.tenant) ?? { requests: 0, tokens: 0 };
+    // An unlimited dimension stays unlimited (Infinity minus a share is NaN).
+    return (rpm === Infinity || mine.requests + 1 <= requests) && (tpm === Infinity || mine.tokens + tokens <= room);
+  };
+  if (fits(0)) return { ok: true };
   // Let the oldest calls leave the window one by one until this one fits.
-  for (const c of live) {
-    used -= c.tokens;
-    count -= 1;
-    if (count + 1 <= rpm && used + tokens <= tpm) return { ok: false, wait_ms: Math.max(1, c.at + span - now + 1) };
-  }
+  for (let i = 0; i < live.length; i++)
+    if (fits(i + 1)) return { ok: false, wait_ms: Math.max(1, (live[i] as WindowCall).at + span - now + 1) };
   return { ok: false, wait_ms: span };
 }
+
+/**
+ * Until when a refused tenant counts as waiting for a bucket: past the wait it was told, by a margin for the call to
+ * come back. Granted calls register nothing: a tenant that gets what it asks for needs no share kept.
+ */
+export function waitingUntil(decision: Admission, now: number): number | null {
+  return !decision.ok && "wait_ms" in decision ? now + decision.wait_ms + WAITING_MARGIN_MS : null;
+}
+
+const WAITING_MARGIN_MS = 2_000;
 
 /** What one metered provider:model took of its current window (GET /v1/queues, the dashboard's Queues page). */
 export interface ProviderWindow {

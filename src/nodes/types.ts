@@ -76,7 +76,15 @@ export interface RunServices {
   breaker(provider: string): {
     allow(cfg: BreakerSettings): Promise<{ allowed: boolean; retry_after_ms: number }>;
     record(ok: boolean, cfg: BreakerSettings): Promise<unknown>;
-    takeCall(bucket: string, limit: ProviderLimit, windowMs: number, tokens: number, lane: Lane): Promise<Admission>;
+    /** `tenant`: whose call it is (tenants share a window by weight); absent for the engine's own checks. */
+    takeCall(
+      bucket: string,
+      limit: ProviderLimit,
+      windowMs: number,
+      tokens: number,
+      lane: Lane,
+      tenant?: string,
+    ): Promise<Admission>;
   };
   /** Start a child execution under this node, keyed so that a re-run finds the one it started. Failures are values. */
   startChild(req: ChildRequest): Promise<ChildStarted>;

@@ -202,7 +202,11 @@ describe("npm start", () => {
     expect((await api("GET", "/v1/workflows", undefined, token)).status).toBe(401);
     expect((await keys("list", "acme")).stdout).toMatch(new RegExp(`${keyId} .* revoked \\S+Z`));
 
-    for (const args of [["create"], ["revoke"], ["frobnicate"], ["create", "acme", "--bogus"]]) {
+    expect((await keys("weight", "acme", "3")).stdout).toBe("tenant ten_acme: weight 3 (applies within a minute)\n");
+    expect((await keys("weight", "acme", "0")).stderr).toContain("weight must be a whole number from 1 to 100");
+    expect((await keys("weight", "nobody", "2")).stderr).toContain("no tenant nobody");
+
+    for (const args of [["create"], ["revoke"], ["weight", "acme"], ["frobnicate"], ["create", "acme", "--bogus"]]) {
       const wrong = await keys(...args);
       expect(wrong.code, args.join(" ")).toBe(2);
       expect(wrong.stderr).toContain("usage: npm run keys -- create <tenant>");

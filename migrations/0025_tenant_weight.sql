@@ -1,0 +1,1 @@
+ALTER TABLE `tenants` ADD `weight` integer DEFAULT 1 NOT NULL;
