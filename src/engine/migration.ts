@@ -120,3 +120,18 @@ export type MigrationAnswer = { execution_id: string; moved: boolean } & (
   | { movable: true; renamed: Record<string, string>; added: string[]; removed: string[] }
   | { movable: false; reason: string }
 );
+
+/** What POST /v1/workflows/:id/migrations answers: the counts, and each execution's answer. */
+export interface MigrationReport {
+  workflow_id: string;
+  from: number;
+  to: number;
+  dry_run: boolean;
+  total: number;
+  movable: number;
+  blocked: number;
+  moved: number;
+  /** More unfinished executions of `from` than one request asks (10,000). */
+  truncated: boolean;
+  executions: MigrationAnswer[];
+}

@@ -6,7 +6,7 @@ import { unfinishedOfVersion } from "../db/history-repo";
 import { getWorkflow } from "../db/repo";
 import { executionStub, tenantStub } from "../durable/client";
 import type { Definition, FieldError } from "../engine/dag";
-import { nodeMapErrors, type MigrationAnswer } from "../engine/migration";
+import { nodeMapErrors, type MigrationAnswer, type MigrationReport } from "../engine/migration";
 import { inBatches } from "../lib/batches";
 
 /** The most executions one request moves; the report says when there were more. */
@@ -24,21 +24,7 @@ export interface MigrationRequest {
 }
 
 export type MigrationOutcome =
-  | {
-      ok: true;
-      report: {
-        workflow_id: string;
-        from: number;
-        to: number;
-        dry_run: boolean;
-        total: number;
-        movable: number;
-        blocked: number;
-        moved: number;
-        truncated: boolean;
-        executions: (MigrationAnswer | { execution_id: string; moved: false; movable: false; reason: string })[];
-      };
-    }
+  | { ok: true; report: MigrationReport }
   | { ok: false; status: 404 | 409 | 422; code: string; message: string; errors?: FieldError[] };
 
 export async function migrateExecutions(

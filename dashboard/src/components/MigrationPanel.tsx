@@ -2,19 +2,10 @@
 // version diff: first the dry run (which runs can move, and why the rest cannot, decided by each run's own object),
 // then the move of the movable ones. Nothing moves without the second click.
 import { useState, type FormEvent } from "react";
+import type { MigrationReport as Report } from "../../../src/engine/migration";
 import { api } from "../api";
 import { Link } from "../router";
 import { ProblemView } from "./Problem";
-
-interface Report {
-  dry_run: boolean;
-  total: number;
-  movable: number;
-  blocked: number;
-  moved: number;
-  truncated: boolean;
-  executions: { execution_id: string; movable: boolean; moved: boolean; reason?: string }[];
-}
 
 const runs = (n: number) => `${n} run${n === 1 ? "" : "s"}`;
 
