@@ -69,6 +69,7 @@ describe("GET /health", () => {
       "0022_connections.sql",
       "0023_approvals.sql",
       "0024_monitor_acknowledgement.sql",
+      "0025_tenant_weight.sql",
     ]);
   });
 

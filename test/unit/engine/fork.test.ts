@@ -84,10 +84,10 @@ describe("mergePatch and hasSideEffects", () => {
     expect(hasSideEffects(n("map", { node: { kind: "http", config: { method: "POST" } } }))).toBe(true);
     expect(hasSideEffects(n("map", { node: { kind: "transform", config: {} } }))).toBe(false);
     // A child workflow acts when its definition does (told by the caller); one nobody vouched for counts as acting.
-    const quiet = (r: { workflow_id: string }) => r.workflow_id !== "wf_posts";
-    expect(hasSideEffects(n("workflow", { workflow_id: "wf_reads" }), quiet)).toBe(false);
-    expect(hasSideEffects(n("workflow", { workflow_id: "wf_posts" }), quiet)).toBe(true);
-    expect(hasSideEffects(n("map", { node: { kind: "workflow", config: { workflow_id: "wf_posts" } } }), quiet)).toBe(
+    const acts = (r: { workflow_id: string }) => r.workflow_id === "wf_posts";
+    expect(hasSideEffects(n("workflow", { workflow_id: "wf_reads" }), acts)).toBe(false);
+    expect(hasSideEffects(n("workflow", { workflow_id: "wf_posts" }), acts)).toBe(true);
+    expect(hasSideEffects(n("map", { node: { kind: "workflow", config: { workflow_id: "wf_posts" } } }), acts)).toBe(
       true,
     );
   });
