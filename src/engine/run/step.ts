@@ -104,8 +104,12 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
       if (TERMINAL_EXECUTION.has(exec.status)) break;
       st.emit("event.received", null, { name: input.name, payload: input.payload ?? null });
       // A parked run woken by an event someone sent (an approval, a customer's answer) asks back in the
-      // interactive lane: a person is waiting on what it does next.
-      if (deliver(st, input.name, input.payload, (node) => woken(st, node, input.name, input.payload, now)))
+      // interactive lane, since a person waits on what it does next; only once something can move (a join still
+      // waiting for its other branch asks nothing yet).
+      if (
+        deliver(st, input.name, input.payload, (node) => woken(st, node, input.name, input.payload, now)) &&
+        canMove(exec.definition, state.nodes, now)
+      )
         wantSlot(st, "interactive");
       break;
     case "childFinished":

@@ -369,6 +369,25 @@ describe("execution reducer: a run that only waits gives its running slot back",
     expect(launched(tick(s, T0 + 7))).toEqual(["after#1"]);
   });
 
+  it("an event that leaves a join still waiting for its other branch asks for nothing yet", () => {
+    const s = running([
+      { id: "w1", kind: "wait_for_event", config: { event: "one" } },
+      { id: "w2", kind: "wait_for_event", config: { event: "two" } },
+      t("join", ["w1", "w2"]),
+    ]);
+    tick(s);
+    for (const [id, event] of [
+      ["w1", "one"],
+      ["w2", "two"],
+    ] as const)
+      feed(s, { type: "attemptFinished", nodeId: id, attempt: 1, result: { wait: { until: null, event } } });
+    feed(s, { type: "idle" });
+    feed(s, { type: "eventReceived", name: "one", payload: 1 }, T0 + 1);
+    expect(s.exec.parked).toEqual({ at: T0, wanted: null });
+    feed(s, { type: "eventReceived", name: "two", payload: 2 }, T0 + 2);
+    expect(s.exec.parked).toEqual({ at: T0, wanted: "interactive" });
+  });
+
   it("woken by its timer, asks in its own lane; the deadline still ends it while parked", () => {
     const s = running([{ id: "nap", kind: "sleep", config: { duration_ms: 30_000 } }, t("after", ["nap"])]);
     tick(s);
