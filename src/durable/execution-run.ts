@@ -11,7 +11,7 @@ import type { ItemCounts } from "../engine/map";
 import type { EmittedEvent, RunCommand, RunInput, StepResult } from "../engine/run/messages";
 import { nodeRecord, unprojected, type NodeRecord, type RunState } from "../engine/run/state";
 import { step } from "../engine/run/step";
-import { LEASE_MS, nextAlarm, owesParent } from "../engine/run/wake";
+import { asksForSlot, LEASE_MS, nextAlarm, owesParent } from "../engine/run/wake";
 import { dueWaits, nextWake } from "../engine/scheduler";
 import { executionStub, tenantStub } from "./client";
 import { crashPoint } from "./faults";
@@ -324,7 +324,7 @@ export class ExecutionRun implements AttemptHost {
 
   /** A parked run something woke: ask for the slot now rather than at the next poll. */
   asksForSlot(): boolean {
-    return this.exec.status === "running" && (this.exec.parked?.wanted ?? null) !== null;
+    return this.exec.status === "running" && asksForSlot(this.exec);
   }
 
   busy(): boolean {

@@ -12,7 +12,7 @@ export const QUEUE_POLL_MS = 5_000;
 export const PARK_AFTER_MS = 5_000;
 
 /** Asking for a running slot: queued from the start, or parked and woken (src/engine/run/step.ts). */
-function asksForSlot(exec: ExecRecord): boolean {
+export function asksForSlot(exec: ExecRecord): boolean {
   return exec.status === "queued" || (exec.status === "running" && (exec.parked?.wanted ?? null) !== null);
 }
 
