@@ -76,13 +76,67 @@ function startEdgeflow() {
   return { child, dir };
 }
 
+// The floor Worker also prices each kind of call Edgeflow makes, under the same wrangler dev: one D1 query, one RPC
+// to a Durable Object that exists, and one to a new SQLite-backed object that writes a row (as a new execution does).
+const FLOOR_WORKER = `import { DurableObject } from "cloudflare:workers";
+export class Box extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT)");
+  }
+  put(v) {
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO t VALUES ('k', ?)", v);
+    return "ok";
+  }
+}
+let n = 0;
+export default {
+  async fetch(req, env) {
+    const path = new URL(req.url).pathname;
+    if (path === "/d1") return Response.json(await env.DB.prepare("SELECT 1 AS one").first());
+    if (path === "/do") return new Response(await env.BOX.get(env.BOX.idFromName("one")).put("x"));
+    if (path === "/new-do") return new Response(await env.BOX.get(env.BOX.idFromName("n" + n++ + Math.random())).put("x"));
+    return new Response("ok");
+  },
+};
+`;
+
 function startFloor() {
   const dir = mkdtempSync(join(tmpdir(), "edgeflow-bench-floor-"));
-  writeFileSync(join(dir, "worker.js"), 'export default { fetch() { return new Response("ok"); } };\n');
-  writeFileSync(join(dir, "wrangler.toml"), 'name = "floor"\nmain = "worker.js"\ncompatibility_date = "2026-11-01"\n');
+  writeFileSync(join(dir, "worker.js"), FLOOR_WORKER);
+  writeFileSync(
+    join(dir, "wrangler.toml"),
+    [
+      'name = "floor"',
+      'main = "worker.js"',
+      'compatibility_date = "2026-11-01"',
+      "[[d1_databases]]",
+      'binding = "DB"',
+      'database_name = "floor"',
+      'database_id = "00000000-0000-0000-0000-000000000000"',
+      "[[durable_objects.bindings]]",
+      'name = "BOX"',
+      'class_name = "Box"',
+      "[[migrations]]",
+      'tag = "v1"',
+      'new_sqlite_classes = ["Box"]',
+      "",
+    ].join("\n"),
+  );
   return spawn(
     "npx",
-    ["wrangler", "dev", "--port", String(FLOOR_PORT), "--ip", "127.0.0.1", "--config", join(dir, "wrangler.toml")],
+    [
+      "wrangler",
+      "dev",
+      "--port",
+      String(FLOOR_PORT),
+      "--ip",
+      "127.0.0.1",
+      "--config",
+      join(dir, "wrangler.toml"),
+      "--persist-to",
+      join(dir, "state"),
+    ],
     {
       env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
       stdio: ["ignore", "ignore", "ignore"],
@@ -169,10 +223,10 @@ async function main() {
       }
       await reader.cancel();
     };
-    const cpuOf = async (label, n, fn) => {
-      const before = treeCpu(child.pid);
+    const cpuOf = async (label, n, fn, root = child.pid) => {
+      const before = treeCpu(root);
       const r = await series(label, n, fn);
-      const after = treeCpu(child.pid);
+      const after = treeCpu(root);
       const runs = n + Math.min(10, n);
       r.cpuEngine = (after.workerd - before.workerd) / runs;
       r.cpuTree = (after.all - before.all) / runs;
@@ -185,13 +239,36 @@ async function main() {
     console.log(
       `\nHTTP bench: npm start on ${BASE}, a bare Worker on :${FLOOR_PORT} (both wrangler dev), ${RUNS} runs each`,
     );
-    const bare = await series("bare Worker (the floor)", RUNS, async () => {
-      await (await fetch(`http://127.0.0.1:${FLOOR_PORT}/`)).text();
-    });
-    const unauth = await series("Edgeflow 401 (no key)", RUNS, async () => {
+    const bare = await cpuOf(
+      "bare Worker (the floor)",
+      RUNS,
+      async () => {
+        await (await fetch(`http://127.0.0.1:${FLOOR_PORT}/`)).text();
+      },
+      floor.pid,
+    );
+    const floorCall = (path) => async () => {
+      const res = await fetch(`http://127.0.0.1:${FLOOR_PORT}${path}`);
+      await res.text();
+      if (res.status !== 200) throw new Error(`floor ${path}: ${res.status}`);
+    };
+    const floorD1 = await cpuOf("bare Worker + one D1 query", RUNS, floorCall("/d1"), floor.pid);
+    const floorDo = await cpuOf("bare Worker + one Durable Object RPC", RUNS, floorCall("/do"), floor.pid);
+    const floorNew = await cpuOf(
+      "bare Worker + a new SQLite Durable Object's first write",
+      RUNS,
+      floorCall("/new-do"),
+      floor.pid,
+    );
+    const unauth = await cpuOf("Edgeflow 401 (no key)", RUNS, async () => {
       const res = await fetch(`${BASE}/v1/workflows`);
       await res.text();
       if (res.status !== 401) throw new Error(`expected 401, got ${res.status}`);
+    });
+    const read = await cpuOf("Edgeflow GET /v1/workflows/:id (key checked, one D1 read)", RUNS, async () => {
+      const res = await fetch(`${BASE}/v1/workflows/${one}`, { headers: auth });
+      await res.text();
+      if (res.status !== 200) throw new Error(`expected 200, got ${res.status}`);
     });
     const wait1 = await cpuOf("1-step start-and-wait (Prefer: wait)", RUNS, () => startAndWait(one));
     const wait10 = await cpuOf("10-step start-and-wait", RUNS, () => startAndWait(ten));
@@ -238,10 +315,14 @@ async function main() {
       "",
       `Measured ${new Date().toISOString()} by \`npm run bench:http\` (${RUNS} sequential runs per row after 10 warm-up; 2-core machine; npm start and a bare Worker under the same wrangler dev; CPU from /proc; LOG_LEVEL ${process.env.LOG_LEVEL || "info"}).`,
       "",
-      "| row | median ms | p99 ms | × floor (median) | engine workerd CPU ms/execution | npm start tree CPU ms/execution |",
+      "| row | median ms | p99 ms | × floor (median) | workerd CPU ms per request or execution | whole wrangler dev tree CPU ms |",
       "| --- | ---: | ---: | ---: | ---: | ---: |",
-      `| bare Worker (floor) | ${fmt(bare.median)} | ${fmt(bare.p99)} | 1.00 | - | - |`,
-      `| Edgeflow 401 (no key) | ${fmt(unauth.median)} | ${fmt(unauth.p99)} | ${x(unauth)} | - | - |`,
+      `| bare Worker (floor) | ${fmt(bare.median)} | ${fmt(bare.p99)} | 1.00 | ${fmt(bare.cpuEngine)} | ${fmt(bare.cpuTree)} |`,
+      `| bare Worker + one D1 query | ${fmt(floorD1.median)} | ${fmt(floorD1.p99)} | ${x(floorD1)} | ${fmt(floorD1.cpuEngine)} | ${fmt(floorD1.cpuTree)} |`,
+      `| bare Worker + one RPC to a Durable Object | ${fmt(floorDo.median)} | ${fmt(floorDo.p99)} | ${x(floorDo)} | ${fmt(floorDo.cpuEngine)} | ${fmt(floorDo.cpuTree)} |`,
+      `| bare Worker + a new SQLite Durable Object's first write | ${fmt(floorNew.median)} | ${fmt(floorNew.p99)} | ${x(floorNew)} | ${fmt(floorNew.cpuEngine)} | ${fmt(floorNew.cpuTree)} |`,
+      `| Edgeflow 401 (no key) | ${fmt(unauth.median)} | ${fmt(unauth.p99)} | ${x(unauth)} | ${fmt(unauth.cpuEngine)} | ${fmt(unauth.cpuTree)} |`,
+      `| Edgeflow GET of a workflow (key checked) | ${fmt(read.median)} | ${fmt(read.p99)} | ${x(read)} | ${fmt(read.cpuEngine)} | ${fmt(read.cpuTree)} |`,
       `| 1-step start-and-wait | ${fmt(wait1.median)} | ${fmt(wait1.p99)} | ${x(wait1)} | ${fmt(wait1.cpuEngine)} | ${fmt(wait1.cpuTree)} |`,
       `| 10-step start-and-wait | ${fmt(wait10.median)} | ${fmt(wait10.p99)} | ${x(wait10)} | ${fmt(wait10.cpuEngine)} | ${fmt(wait10.cpuTree)} |`,
       `| 1-step POST + SSE | ${fmt(stream1.median)} | ${fmt(stream1.p99)} | ${x(stream1)} | ${fmt(stream1.cpuEngine)} | ${fmt(stream1.cpuTree)} |`,
