@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { d1 } from "../scripts/lib/d1.mjs";
+import { devEnv } from "../scripts/lib/dev-env.mjs";
 
 const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf("--runs") + 1]) || 100;
@@ -69,7 +70,7 @@ async function waitUp(url, ms = 120_000) {
 function startEdgeflow() {
   const dir = mkdtempSync(join(tmpdir(), "edgeflow-bench-http-"));
   const child = spawn(process.execPath, ["scripts/start.mjs"], {
-    env: { ...process.env, PORT: String(PORT), EDGEFLOW_PERSIST_TO: dir, WRANGLER_SEND_METRICS: "false" },
+    env: devEnv({ PORT: String(PORT), EDGEFLOW_PERSIST_TO: dir }),
     stdio: ["ignore", "ignore", "inherit"],
     detached: true,
   });
@@ -138,7 +139,7 @@ function startFloor() {
       join(dir, "state"),
     ],
     {
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      env: devEnv(),
       stdio: ["ignore", "ignore", "ignore"],
       detached: true,
     },

@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
+import { devEnv } from "../scripts/lib/dev-env.mjs";
 import { capacity } from "./capacity.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
 import { forks } from "./forks.mjs";
@@ -195,7 +196,7 @@ async function main() {
   ];
   const dev = spawn(cmd, rest, {
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    env: devEnv(),
     detached: true,
   });
   devPid = dev.pid;

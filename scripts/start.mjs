@@ -10,6 +10,7 @@ import { resolveModel, TIERS, tierVar } from "../src/nodes/llm/config.ts";
 import { buildDashboard } from "./build-dashboard.mjs";
 import { driveCron } from "./lib/cron-driver.mjs";
 import { applyMigrations, createKey, keyExists } from "./lib/d1.mjs";
+import { devEnv } from "./lib/dev-env.mjs";
 import { ensureDevVar, readCrons, readDevVars, readVars } from "./lib/wrangler-config.mjs";
 
 const port = process.env.PORT ?? "8787";
@@ -59,7 +60,7 @@ args.push("--var", `EMAIL_FROM:${process.env.EMAIL_FROM || "edgeflow@localhost"}
 args.push("--var", `PUBLIC_URL:${process.env.PUBLIC_URL || base}`);
 if (process.env.LOG_LEVEL) args.push("--var", `LOG_LEVEL:${process.env.LOG_LEVEL}`);
 if (persistTo) args.push("--persist-to", persistTo);
-const dev = spawn("wrangler", args, { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+const dev = spawn("wrangler", args, { stdio: "inherit", env: devEnv() });
 let cron = null;
 for (const sig of ["SIGINT", "SIGTERM"]) {
   process.on(sig, () => {
