@@ -453,12 +453,16 @@ async function main() {
     `Broadcast tails: ${fanout.map(([n, f]) => `${n} subscribers: ${f.edgeflow.worst.join(", ")}`).join("; ")}.`,
   ];
   console.log(`\n${table}\n\n${summary.join("\n")}`);
+  // bench:http owns its own section (## Over real sockets); a full run rewrites everything above it and keeps it.
+  const previous = existsSync("bench/RESULTS.md") ? readFileSync("bench/RESULTS.md", "utf8") : "";
+  const httpAt = previous.indexOf("\n## Over real sockets (npm run bench:http)");
+  const httpSection = httpAt < 0 ? "" : `\n${previous.slice(httpAt).trim()}\n`;
   writeFileSync(
     "bench/RESULTS.md",
     `# Bench results\n\nMeasured ${new Date().toISOString()} by \`npm run bench\` (${ITER} iterations; medians; wrangler ${wranglerVersion}, ` +
       `compatibility date 2026-11-01; ${pin.length ? "workerd pinned to core 1, harness to core 0" : "no core pinning"}; 2-core machine). ` +
       `Times are measured inside workerd from the POST to the settled signal; "per node" subtracts the ${fmt(rpc.median, 3)} ms no-op DO RPC round trip.\n\n` +
-      `${table}\n\n${summary.map((s) => `- ${s}`).join("\n")}\n`,
+      `${table}\n\n${summary.map((s) => `- ${s}`).join("\n")}\n${httpSection}`,
   );
   stop();
   process.exit(0);

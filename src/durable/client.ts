@@ -1,6 +1,9 @@
 // Stubs take their types from Env's bindings (wrangler types names each class there), not from the classes' own
 // modules: those import this one, and a type import back would close an import cycle.
+import type { Admitted } from "../engine/concurrency-key";
+import type { ExecutionStatus } from "../engine/events";
 import type { ForkSource } from "../engine/fork";
+import type { StartParams } from "../engine/run/state";
 import type { ExecutionView } from "./view";
 
 /**
@@ -21,6 +24,24 @@ export function tenantStub(env: Env, tenantId: string) {
 
 // Rpc's serialisable-type mapping turns `unknown` payload fields (input, output) into `never`;
 // these wrappers restore the declared view type in one place.
+
+/** What ExecutionObject.start answers: the execution's id and status, and with a wait its view. */
+export interface StartAnswer {
+  id: string;
+  status: ExecutionStatus;
+  created: boolean;
+  unadmitted?: true;
+  view?: ExecutionView;
+}
+
+export async function startIn(
+  env: Env,
+  p: StartParams,
+  admitted: Admitted | null,
+  waitMs: number,
+): Promise<StartAnswer> {
+  return (await executionStub(env, p.id).start(p, admitted, waitMs)) as unknown as StartAnswer;
+}
 
 export async function snapshotOf(env: Env, id: string, tenantId: string): Promise<ExecutionView | null> {
   return (await executionStub(env, id).snapshot(tenantId)) as unknown as ExecutionView | null;

@@ -16,7 +16,7 @@ import type { ForkSource } from "../engine/fork";
 import { planMigration, type MigrationAnswer } from "../engine/migration";
 import { sha256Hex } from "../lib/hash";
 import { problemResponse } from "../lib/problem";
-import { RESET_REASON } from "./client";
+import { RESET_REASON, type StartAnswer } from "./client";
 import { ExecutionRun, type SlotState } from "./execution-run";
 import { crashPoint, PlannedStop } from "./faults";
 import { deliverToItem, mapConfig } from "./map-run";
@@ -87,9 +87,18 @@ export class ExecutionObject extends DurableObject<Env> {
    * Create and start the execution; a second call with the same id returns the existing one unchanged. `admitted`:
    * the start pipeline (src/services/start.ts) rendered the concurrency key and asked the TenantObject; null for a
    * replay, which creates nothing: when the execution does not exist (its first start was cut off) the answer says
-   * `unadmitted` and the pipeline admits it and calls again.
+   * `unadmitted` and the pipeline admits it and calls again. `waitMs` (start and wait, Prefer: wait): the answer
+   * then also carries the execution's view once it settled, or as it is when the wait ran out, in this one call.
    */
-  async start(
+  async start(p: StartParams, admitted: Admitted | null, waitMs = 0): Promise<StartAnswer> {
+    const began = await this.begin(p, admitted);
+    const run = this.run;
+    if (waitMs <= 0 || began.unadmitted || !run || run.exec.tenant_id !== p.tenant_id) return began;
+    await run.finished(waitMs);
+    return { ...began, view: this.view(run) };
+  }
+
+  private async begin(
     p: StartParams,
     admitted: Admitted | null,
   ): Promise<{ id: string; status: ExecutionStatus; created: boolean; unadmitted?: true }> {

@@ -3,7 +3,7 @@ import { setMetric } from "hono/timing";
 import type { z } from "zod";
 import { decideStart } from "../engine/start-plan";
 import { openDb } from "../db/client";
-import { settledOf, tenantStub } from "../durable/client";
+import { tenantStub } from "../durable/client";
 import type { TokenDecision } from "../durable/tenant";
 import { hashApiKey } from "../lib/api-keys";
 import { newId } from "../lib/ids";
@@ -56,9 +56,13 @@ export const workflowExecutions = new Hono<AppEnv>().post("/batch", startBatch).
   const plan = decideStart(facts, askOf(c, workflowId, body, key, "conflict"));
   const db = c.get("db").db;
   const ask = tokenAsk(c);
+  // Start and wait (RFC 7240): the object's start itself waits on its terminal event and answers the execution as it
+  // is then (settled, or when the wait ran out), in the same call. A client that goes away leaves the run as it was.
+  const wait = preferredWait(c.req.header("prefer"), MAX_PREFER_WAIT_SECONDS);
   let token: TokenDecision | null = null;
   const hooks: PerformHooks = {
     timing: (step, ms) => setMetric(c, step, ms),
+    waitMs: wait === null ? undefined : wait * 1000,
     // On a handle of its own: it is not part of what this request waits for, nor of its D1 count.
     afterAnswer: (work) => c.executionCtx.waitUntil(work(openDb(c.env.DB).db)),
     admit: async (queue) => {
@@ -80,12 +84,8 @@ export const workflowExecutions = new Hono<AppEnv>().post("/batch", startBatch).
   if (!started.ok) throw refusal(started);
   c.header("location", `/v1/executions/${started.id}`);
   if (started.replay) c.header("idempotent-replayed", "true");
-  const { replay, ok: _ok, ...view } = started;
-  // Start and wait (RFC 7240): the execution as it is once it settled, or when the wait ran out. The wait is the
-  // object's own promise on its terminal event; a client that goes away leaves the run as it was.
-  const wait = preferredWait(c.req.header("prefer"), MAX_PREFER_WAIT_SECONDS);
+  const { replay, ok: _ok, settled, ...view } = started;
   if (wait === null) return c.json(view, replay ? 200 : 201);
-  const settled = await settledOf(c.env, started.id, c.get("tenantId"), wait * 1000);
   c.header("preference-applied", `wait=${wait}`);
   return c.json(settled ?? view, replay ? 200 : 201);
 });

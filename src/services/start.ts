@@ -20,7 +20,9 @@ import { config } from "../env";
 import { canonicalHash } from "../lib/hash";
 import { newId } from "../lib/ids";
 import { traceIdFrom } from "../lib/trace";
-import { executionStub, tenantStub } from "../durable/client";
+import { executionStub, snapshotOf, startIn, tenantStub } from "../durable/client";
+import type { ExecutionView } from "../durable/view";
+import type { ExecutionStatus } from "../engine/events";
 import type { TokenDecision } from "../durable/tenant";
 import { IN_FLIGHT_LEASE_MS } from "./idempotent-create";
 
@@ -41,9 +43,14 @@ export interface PerformHooks {
    * then joins the same execution, so nothing is started twice either way.
    */
   afterAnswer?: ((work: (db: Db) => Promise<unknown>) => void) | undefined;
-  /** Told how long admission and the object's start took, in ms. */
+  /** Told how long admission and the object's start (with its wait) took, in ms. */
   timing?: ((step: "admit" | "object", ms: number) => void) | undefined;
+  /** Start and wait (Prefer: wait): how long the object's start may wait for the run to settle, in ms. */
+  waitMs?: number | undefined;
 }
+
+/** A start's answer; with a wait, the execution's view once it settled or when the wait ran out. */
+export type StartedNow = Started & { settled?: ExecutionView };
 
 /** The hash an Idempotency-Key's claim holds: the workflow and what the caller said the request was. */
 export function requestHashOf(workflowId: string, requestForHash: unknown): Promise<string> {
@@ -108,7 +115,7 @@ export async function performStart(
   facts: StartFacts,
   plan: StartPlan,
   hooks: PerformHooks = {},
-): Promise<Started | StartRefused> {
+): Promise<StartedNow | StartRefused> {
   const p = plan.params;
   const stub = executionStub(env, p.id);
   let t = performance.now();
@@ -137,7 +144,8 @@ export async function performStart(
     });
   }
   try {
-    const started = await startObject(env, plan, queue ? { ...queue.rendered, granted: admission.granted } : null);
+    const admitted = queue ? { ...queue.rendered, granted: admission.granted } : null;
+    const started = await startObject(env, plan, admitted, hooks.waitMs);
     lap("object");
     return started;
   } finally {
@@ -178,25 +186,33 @@ export async function startObject(
   env: Env,
   plan: StartPlan,
   admitted: Admitted | null,
-): Promise<Started | StartRefused> {
+  waitMs = 0,
+): Promise<StartedNow | StartRefused> {
   const p = plan.params;
-  const stub = executionStub(env, p.id);
+  const ok = (status: ExecutionStatus, settled: ExecutionView | undefined): StartedNow => ({
+    ok: true,
+    id: p.id,
+    status,
+    workflow_id: p.workflow_id,
+    version: p.version,
+    replay: plan.replay,
+    ...(settled ? { settled } : {}),
+  });
   try {
-    let started = await stub.start(p, admitted);
+    let started = await startIn(env, p, admitted, waitMs);
     if (started.unadmitted) {
       const queue = await queueAsk(env, plan);
       const { granted } = await plainAdmission(env, p.tenant_id, queue.ask);
-      started = await stub.start(p, { ...queue.rendered, granted });
+      started = await startIn(env, p, { ...queue.rendered, granted }, waitMs);
     }
-    return {
-      ok: true,
-      id: p.id,
-      status: started.status,
-      workflow_id: p.workflow_id,
-      version: p.version,
-      replay: plan.replay,
-    };
+    return ok(started.status, started.view);
   } catch (err) {
+    // A call that waited can fail after its start was stored (the object reset mid-wait): then it did start, and
+    // saying "interrupted" would have a caller without an Idempotency-Key start it twice. The object knows.
+    if (waitMs > 0) {
+      const view = await snapshotOf(env, p.id, p.tenant_id).catch(() => null);
+      if (view) return ok(view.status, view);
+    }
     logError("execution start interrupted", p.id, err);
     const retry = plan.idempotencyKey !== undefined ? " with the same Idempotency-Key" : "";
     return refuse("execution_start_interrupted", `Starting execution ${p.id} was interrupted; retry${retry}.`, {

@@ -181,4 +181,39 @@ describe("gate: failing alarms and storage", () => {
     );
     expect(problems).toEqual([]);
   });
+  it("a start that waits (Prefer: wait) and whose object resets mid-wait answers the started run, not a refusal to retry", async () => {
+    const api = client((await createTenant()).token);
+    const wf = (
+      await api.post("/v1/workflows", {
+        name: "reset-mid-wait",
+        nodes: [
+          { id: "a", kind: "transform", config: { expression: "1" } },
+          // The nap lets the start's writes commit before b fails: a reset before that commit would undo the start
+          // itself, and then "interrupted, retry" is the true answer.
+          { id: "nap", kind: "sleep", needs: ["a"], config: { duration_ms: 200 } },
+          { id: "b", kind: "transform", needs: ["nap"], config: { expression: "nodes.a.output + 1" } },
+        ],
+      })
+    ).body.id as string;
+    let thrown = 0;
+    // The run's step after node b fails once: the object resets while the start's own call is still waiting on it.
+    installCrashHook((site) => {
+      if (site.point !== "completion.stored" || site.node_id !== "b" || thrown > 0) return;
+      thrown++;
+      throw new Error("injected: the object fails mid-wait");
+    });
+    try {
+      // No Idempotency-Key: a refusal that says "retry" here would have the caller start the run a second time.
+      const res = await api.post(`/v1/workflows/${wf}/executions`, {}, { prefer: "wait=10" });
+      expect(thrown).toBe(1);
+      expect(res.status).toBe(201);
+      expect(res.headers.get("preference-applied")).toBe("wait=10");
+      expect(res.body.id).toMatch(/^ex_/);
+      expect((await waitFor(api, res.body.id)).output).toEqual({ b: 2 });
+      const listed = (await api.get(`/v1/executions?workflow_id=${wf}`)).body.data;
+      expect(listed.map((e: { id: string }) => e.id)).toEqual([res.body.id]);
+    } finally {
+      installCrashHook(null);
+    }
+  });
 });
