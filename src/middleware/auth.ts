@@ -11,6 +11,8 @@ import { AppError } from "./errors";
 const CHALLENGE = { "www-authenticate": 'Bearer realm="edgeflow"' };
 // `last_used_at` is kept to the hour: one D1 write per key per hour, not one per request.
 const TOUCH_EVERY_MS = 3_600_000;
+// One encoder for every request: making one is a runtime object, and the key check is on every request's path.
+const utf8 = new TextEncoder();
 
 /** Requires `Authorization: Bearer <key>`; the key's hash is compared in constant time and sets the tenant. */
 export function requireApiKey() {
@@ -55,8 +57,8 @@ export async function authenticate(c: Context<AppEnv>): Promise<void> {
  * scope the request needs; then set the tenant, its history database and the key on the context. Throws 401/403.
  */
 export function acceptKey(c: Context<AppEnv>, row: ApiKeyRow | undefined, hash: string): void {
-  const given = new TextEncoder().encode(hash);
-  const stored = new TextEncoder().encode(row?.hash ?? "0".repeat(64));
+  const given = utf8.encode(hash);
+  const stored = utf8.encode(row?.hash ?? "0".repeat(64));
   const equal = given.byteLength === stored.byteLength && crypto.subtle.timingSafeEqual(given, stored);
   if (!row || !equal)
     throw new AppError(401, "invalid_credentials", "The API key is not valid.", { headers: CHALLENGE });
