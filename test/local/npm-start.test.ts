@@ -157,6 +157,12 @@ describe("npm start", () => {
     expect(local.output().indexOf("dev tenant API key")).toBeGreaterThan(local.output().indexOf("Ready on"));
   });
 
+  it("runs wrangler dev without its local explorer (scripts/lib/dev-env.mjs): the path falls through to the dashboard", async () => {
+    // With X_LOCAL_EXPLORER on, wrangler answers this path with its own explorer page before the Worker sees it.
+    const res = await fetch(`${local.base}/cdn-cgi/local/explorer`);
+    expect(await res.text()).toContain("<title>Edgeflow</title>");
+  });
+
   it("passes the smoke test the README gives for any deployment", async () => {
     const { stdout } = await run("npm", ["run", "-s", "smoke", "--", local.base, local.key], { timeout: 90_000 });
     expect(stdout).toMatch(
