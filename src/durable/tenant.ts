@@ -69,7 +69,7 @@ export class TenantObject extends DurableObject<Env> {
    * most KEY_LEASE_SECONDS plus one poll, the running-slot count heals by itself, and no holder renews while it waits.
    */
   async acquireKey(key: string, executionId: string, capacity = 1): Promise<{ granted: boolean; position: number }> {
-    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const ttl = this.leaseMs();
     const asked = this.leases.acquireKey(key, executionId, capacity, Date.now() + ttl);
     const stale = this.leases
       .staleHolders(key, capacity, Date.now(), STALE_CHECKS_PER_ASK)
@@ -89,7 +89,7 @@ export class TenantObject extends DurableObject<Env> {
    * that finished (their release was lost). Returns how many were checked and dropped.
    */
   async reconcile(max = 20): Promise<{ checked: number; dropped: number }> {
-    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const ttl = this.leaseMs();
     const stale = this.leases.staleEntries(Date.now(), max);
     const running = await Promise.all(
       stale.map((e) =>
@@ -115,6 +115,11 @@ export class TenantObject extends DurableObject<Env> {
    * Check stale slot entries with their objects: a finished one leaves (letting the next in), one that gave its slot
    * back while it waits (its release lost) is parked, a live one renews. One that does not answer is kept.
    */
+  /** How long a concurrency key or running slot is held without its holder renewing it (KEY_LEASE_SECONDS). */
+  private leaseMs(): number {
+    return config(this.env).KEY_LEASE_SECONDS * 1000;
+  }
+
   private async dropFinishedSlots(ids: string[], capacity: number, ttl: number): Promise<number> {
     const states = await Promise.all(
       ids.map((id) =>
@@ -187,7 +192,7 @@ export class TenantObject extends DurableObject<Env> {
    * else a place in its lane. Stale holders are checked as for keys (see acquireKey).
    */
   private async takeSlot(q: QueueAsk): Promise<boolean> {
-    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const ttl = this.leaseMs();
     const ask = () => {
       const asked = this.slots.acquire({
         executionId: q.executionId,
@@ -214,7 +219,7 @@ export class TenantObject extends DurableObject<Env> {
 
   /** A running execution waits for something and gives its slot back meanwhile; it keeps its concurrency key. */
   park(q: Pick<QueueAsk, "executionId" | "slots" | "lane" | "group">): void {
-    const leaseUntil = Date.now() + config(this.env).KEY_LEASE_SECONDS * 1000;
+    const leaseUntil = Date.now() + this.leaseMs();
     this.wake(
       this.slots.park({ executionId: q.executionId, lane: q.lane, group: q.group, capacity: q.slots, leaseUntil }),
     );
@@ -222,7 +227,7 @@ export class TenantObject extends DurableObject<Env> {
 
   /** An execution ended: leave its running slot and concurrency key; returns the executions this let in. */
   leave(q: Pick<QueueAsk, "executionId" | "key" | "slots">): string[] {
-    const ttl = config(this.env).KEY_LEASE_SECONDS * 1000;
+    const ttl = this.leaseMs();
     const woken = new Set(this.slots.release(q.executionId, q.slots, Date.now() + ttl));
     if (q.key !== null) for (const id of this.leases.releaseKey(q.key, q.executionId, 1)) woken.add(id);
     woken.delete(q.executionId);

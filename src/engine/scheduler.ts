@@ -96,9 +96,12 @@ export function plan(
  * have all ended (to start, skip or ask its `when` about), a timer already due, or every node ended (to conclude).
  * A run waiting at a node, with only its downstream pending, cannot: its alarm is its next timer, not now.
  */
-export function canMove(def: Definition, states: ReadonlyMap<string, NodeState>, now: number): boolean {
-  const status = new Map([...states].map(([id, s]) => [id, s.status]));
-  const byId = new Map(def.nodes.map((n) => [n.id, n]));
+export function canMove(
+  def: Definition,
+  states: ReadonlyMap<string, NodeState>,
+  now: number,
+  byId: ReadonlyMap<string, NodeDef> = new Map(def.nodes.map((n) => [n.id, n])),
+): boolean {
   let ended = true;
   for (const s of states.values()) {
     if (s.status === "running") return true;
@@ -106,6 +109,7 @@ export function canMove(def: Definition, states: ReadonlyMap<string, NodeState>,
     if (!TERMINAL_NODE.has(s.status)) ended = false;
   }
   if (ended) return true;
+  const status = new Map([...states].map(([id, s]) => [id, s.status]));
   return def.nodes.some((n) => status.get(n.id) === "pending" && needsVerdict(n, status, byId) !== "wait");
 }
 

@@ -108,7 +108,7 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
       // waiting for its other branch asks nothing yet).
       if (
         deliver(st, input.name, input.payload, (node) => woken(st, node, input.name, input.payload, now)) &&
-        canMove(exec.definition, state.nodes, now)
+        canMove(exec.definition, state.nodes, now, state.defs)
       )
         wantSlot(st, "interactive");
       break;
@@ -190,7 +190,7 @@ function tick(st: Step, input: Extract<RunInput, { type: "timerFired" }>): void 
   if (exec.status !== "running") return;
   // Parked: nothing runs before the slot is back. Something that can move (a timer due, a node woken) asks for it.
   if (exec.parked !== null) {
-    if (canMove(exec.definition, nodes, st.now)) wantSlot(st, exec.lane);
+    if (canMove(exec.definition, nodes, st.now, st.s.defs)) wantSlot(st, exec.lane);
     return;
   }
   for (const n of dueWaits(nodes.values(), st.now)) settleWait(st, n, input.dueMapCounts.get(n.id));

@@ -22,7 +22,7 @@ export function asksForSlot(exec: ExecRecord): boolean {
  */
 export function parkable(s: RunState, now: number): boolean {
   const exec = s.exec;
-  if (exec.status !== "running" || exec.parked !== null || canMove(exec.definition, s.nodes, now)) return false;
+  if (exec.status !== "running" || exec.parked !== null || canMove(exec.definition, s.nodes, now, s.defs)) return false;
   const due = nextWake(s.nodes.values(), []);
   return due === null || due - now >= PARK_AFTER_MS;
 }
@@ -36,7 +36,7 @@ export function expectedWake(s: RunState, now: number): number | null {
   if (TERMINAL_EXECUTION.has(exec.status)) return null;
   if (asksForSlot(exec)) return now + QUEUE_POLL_MS;
   if (exec.status === "paused") return exec.deadline_at;
-  if (canMove(exec.definition, s.nodes, now)) return now + LEASE_MS;
+  if (canMove(exec.definition, s.nodes, now, s.defs)) return now + LEASE_MS;
   return nextWake(s.nodes.values(), [exec.deadline_at]);
 }
 
@@ -48,7 +48,7 @@ export function nextAlarm(s: RunState, now: number, subscriberRenewal: number | 
   // Work to do now: nodes to start or resume, or every node finished and the run still to be concluded. Nodes
   // pending behind a wait are not: the run sleeps until its timer or its event (an alarm "now" would spin).
   const asking = asksForSlot(exec);
-  const hasWork = running && !asking && canMove(exec.definition, s.nodes, now);
+  const hasWork = running && !asking && canMove(exec.definition, s.nodes, now, s.defs);
   // A run asking for its slot back waits for the answer (or its poll), not for timers already due.
   return nextWake(running && !asking ? s.nodes.values() : [], [
     active ? exec.deadline_at : null,
