@@ -111,15 +111,15 @@ export class TenantObject extends DurableObject<Env> {
     };
   }
 
-  /**
-   * Check stale slot entries with their objects: a finished one leaves (letting the next in), one that gave its slot
-   * back while it waits (its release lost) is parked, a live one renews. One that does not answer is kept.
-   */
   /** How long a concurrency key or running slot is held without its holder renewing it (KEY_LEASE_SECONDS). */
   private leaseMs(): number {
     return config(this.env).KEY_LEASE_SECONDS * 1000;
   }
 
+  /**
+   * Check stale slot entries with their objects: a finished one leaves (letting the next in), one that gave its slot
+   * back while it waits (its release lost) is parked, a live one renews. One that does not answer is kept.
+   */
   private async dropFinishedSlots(ids: string[], capacity: number, ttl: number): Promise<number> {
     const states = await Promise.all(
       ids.map((id) =>
