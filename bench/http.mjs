@@ -225,12 +225,13 @@ async function main() {
       await reader.cancel();
     };
     const crossed = [];
+    const minuteNow = () => Math.floor(Date.now() / 60_000);
     const cpuOf = async (label, n, fn, root = child.pid) => {
       const before = treeCpu(root);
-      const minute = Math.floor(Date.now() / 60_000);
+      const minute = minuteNow();
       const r = await series(label, n, fn);
       const after = treeCpu(root);
-      if (root === child.pid && Math.floor(Date.now() / 60_000) !== minute) crossed.push(label);
+      if (root === child.pid && minuteNow() !== minute) crossed.push(label);
       const runs = n + Math.min(10, n);
       r.cpuEngine = (after.workerd - before.workerd) / runs;
       r.cpuTree = (after.all - before.all) / runs;
@@ -243,19 +244,12 @@ async function main() {
     console.log(
       `\nHTTP bench: npm start on ${BASE}, a bare Worker on :${FLOOR_PORT} (both wrangler dev), ${RUNS} runs each`,
     );
-    const bare = await cpuOf(
-      "bare Worker (the floor)",
-      RUNS,
-      async () => {
-        await (await fetch(`http://127.0.0.1:${FLOOR_PORT}/`)).text();
-      },
-      floor.pid,
-    );
     const floorCall = (path) => async () => {
       const res = await fetch(`http://127.0.0.1:${FLOOR_PORT}${path}`);
       await res.text();
       if (res.status !== 200) throw new Error(`floor ${path}: ${res.status}`);
     };
+    const bare = await cpuOf("bare Worker (the floor)", RUNS, floorCall("/"), floor.pid);
     const floorD1 = await cpuOf("bare Worker + one D1 query", RUNS, floorCall("/d1"), floor.pid);
     const floorDo = await cpuOf("bare Worker + one Durable Object RPC", RUNS, floorCall("/do"), floor.pid);
     const floorNew = await cpuOf(
@@ -288,7 +282,7 @@ async function main() {
     const stream10 = await cpuOf("10-step POST + SSE", RUNS, () => postAndStream(ten));
 
     const before = treeCpu(child.pid);
-    const minute = Math.floor(Date.now() / 60_000);
+    const minute = minuteNow();
     const t0 = performance.now();
     let errors = 0;
     const reasons = new Map();
@@ -308,7 +302,7 @@ async function main() {
       )
     ).filter((x) => x !== null);
     const wall = performance.now() - t0;
-    if (Math.floor(Date.now() / 60_000) !== minute) crossed.push("100 concurrent 10-step chains");
+    if (minuteNow() !== minute) crossed.push("100 concurrent 10-step chains");
     const cpu = treeCpu(child.pid);
     const conc = {
       perSec: 100 / (wall / 1000),
@@ -324,6 +318,8 @@ async function main() {
     if (why) console.log(`    errors: ${why}`);
 
     const x = (r) => fmt(r.median / bare.median, 2);
+    const row = (label, r) =>
+      `| ${label} | ${fmt(r.median)} | ${fmt(r.p99)} | ${x(r)} | ${fmt(r.cpuEngine)} | ${fmt(r.cpuTree)} |`;
     const rows = [
       "## Over real sockets (npm run bench:http)",
       "",
@@ -331,16 +327,16 @@ async function main() {
       "",
       "| row | median ms | p99 ms | × floor (median) | workerd CPU ms per request or execution | whole wrangler dev tree CPU ms |",
       "| --- | ---: | ---: | ---: | ---: | ---: |",
-      `| bare Worker (floor) | ${fmt(bare.median)} | ${fmt(bare.p99)} | 1.00 | ${fmt(bare.cpuEngine)} | ${fmt(bare.cpuTree)} |`,
-      `| bare Worker + one D1 query | ${fmt(floorD1.median)} | ${fmt(floorD1.p99)} | ${x(floorD1)} | ${fmt(floorD1.cpuEngine)} | ${fmt(floorD1.cpuTree)} |`,
-      `| bare Worker + one RPC to a Durable Object | ${fmt(floorDo.median)} | ${fmt(floorDo.p99)} | ${x(floorDo)} | ${fmt(floorDo.cpuEngine)} | ${fmt(floorDo.cpuTree)} |`,
-      `| bare Worker + a new SQLite Durable Object's first write | ${fmt(floorNew.median)} | ${fmt(floorNew.p99)} | ${x(floorNew)} | ${fmt(floorNew.cpuEngine)} | ${fmt(floorNew.cpuTree)} |`,
-      `| Edgeflow 401 (no key) | ${fmt(unauth.median)} | ${fmt(unauth.p99)} | ${x(unauth)} | ${fmt(unauth.cpuEngine)} | ${fmt(unauth.cpuTree)} |`,
-      `| Edgeflow GET of a workflow (key checked) | ${fmt(read.median)} | ${fmt(read.p99)} | ${x(read)} | ${fmt(read.cpuEngine)} | ${fmt(read.cpuTree)} |`,
-      `| 1-step start-and-wait | ${fmt(wait1.median)} | ${fmt(wait1.p99)} | ${x(wait1)} | ${fmt(wait1.cpuEngine)} | ${fmt(wait1.cpuTree)} |`,
-      `| 10-step start-and-wait | ${fmt(wait10.median)} | ${fmt(wait10.p99)} | ${x(wait10)} | ${fmt(wait10.cpuEngine)} | ${fmt(wait10.cpuTree)} |`,
-      `| 1-step POST + SSE | ${fmt(stream1.median)} | ${fmt(stream1.p99)} | ${x(stream1)} | ${fmt(stream1.cpuEngine)} | ${fmt(stream1.cpuTree)} |`,
-      `| 10-step POST + SSE | ${fmt(stream10.median)} | ${fmt(stream10.p99)} | ${x(stream10)} | ${fmt(stream10.cpuEngine)} | ${fmt(stream10.cpuTree)} |`,
+      row("bare Worker (floor)", bare),
+      row("bare Worker + one D1 query", floorD1),
+      row("bare Worker + one RPC to a Durable Object", floorDo),
+      row("bare Worker + a new SQLite Durable Object's first write", floorNew),
+      row("Edgeflow 401 (no key)", unauth),
+      row("Edgeflow GET of a workflow (key checked)", read),
+      row("1-step start-and-wait", wait1),
+      row("10-step start-and-wait", wait10),
+      row("1-step POST + SSE", stream1),
+      row("10-step POST + SSE", stream10),
       `| 100 concurrent 10-step chains | ${fmt(conc.perSec)} exec/s | p50 ${fmt(conc.p50)} / p99 ${fmt(conc.p99)} | - | ${fmt(conc.cpuEngine)} | - |`,
       ...(why ? ["", `Errors of the concurrent row: ${why}.`] : []),
       ...(crossed.length
