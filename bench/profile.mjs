@@ -61,6 +61,7 @@ function summarize(profile, sources) {
     return `${f.functionName || "(anonymous)"} ${mod || file}:${f.lineNumber + 1}`;
   };
   const self = new Map();
+  const byModule = new Map();
   const incl = new Map();
   const lines = new Map();
   let total = 0;
@@ -74,6 +75,9 @@ function summarize(profile, sources) {
       lines.set(at, (lines.get(at) ?? 0) + (us * t.ticks) / Math.max(1, n.hitCount));
     }
     self.set(key(n), (self.get(key(n)) ?? 0) + us);
+    const mod =
+      moduleOf(sources, n.callFrame.scriptId, n.callFrame.lineNumber) || n.callFrame.functionName || "(native)";
+    byModule.set(mod, (byModule.get(mod) ?? 0) + us);
     // Inclusive: every distinct function on the sample's stack gets the sample once.
     const seen = new Set();
     for (let p = id; p !== undefined; p = parent.get(p)) {
@@ -88,7 +92,7 @@ function summarize(profile, sources) {
       .filter(([k]) => !/^\((root|program|idle)\)/.test(k))
       .sort((a, b) => b[1] - a[1])
       .slice(0, n);
-  return { total, self: top(self, 25), incl: top(incl, 40), lines: top(lines, 60) };
+  return { total, self: top(self, 25), modules: top(byModule, 25), incl: top(incl, 40), lines: top(lines, 60) };
 }
 
 /**
@@ -124,6 +128,9 @@ export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent 
   console.log(`  sampled JavaScript time: ${ms(s.total)} ms (outside JS, e.g. SQLite and I/O in workerd, is not here)`);
   console.log("\n  by self time (ms per execution):");
   for (const [k, us] of s.self) console.log(`    ${ms(us).padStart(7)}  ${k}`);
+  // Self time summed per source module: where many small functions of one library or file add up.
+  console.log("\n  by module, self time (ms per execution):");
+  for (const [k, us] of s.modules) console.log(`    ${ms(us).padStart(7)}  ${k}`);
   if (process.env.PROFILE_LINES) {
     // The hottest lines of the bundle by self time, for reading what a hot function does there.
     for (const [at, us] of s.lines.slice(0, Number(process.env.PROFILE_LINES)))
