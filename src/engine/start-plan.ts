@@ -62,8 +62,8 @@ export interface StartFacts {
   now: number;
   inFlightLeaseMs: number;
   defaultTimeoutSeconds: number;
-  /** The trace id a start without one gets. */
-  traceId: string;
+  /** A trace id for a start that brings none: drawn only then. */
+  newTraceId: () => string;
   /** Errors for llm tiers this deployment does not resolve. */
   modelErrors: (definition: Definition) => FieldError[];
 }
@@ -179,7 +179,7 @@ export function decideStart(f: StartFacts, a: StartAsk): StartPlan | StartRefuse
     version: wf.version,
     definition,
     input: a.input,
-    trace_id: a.traceId ?? f.traceId,
+    trace_id: a.traceId ?? f.newTraceId(),
     parent_execution_id: a.parent?.execution_id ?? null,
     parent_node_id: a.parent?.node_id ?? null,
     history_shard: wf.history_shard,

@@ -73,7 +73,7 @@ export function startFacts(
     now: Date.now(),
     inFlightLeaseMs: IN_FLIGHT_LEASE_MS,
     defaultTimeoutSeconds: config(env).DEFAULT_EXECUTION_TIMEOUT_SECONDS,
-    traceId: traceIdFrom(null),
+    newTraceId: () => traceIdFrom(null),
     modelErrors: (definition) => tierErrors(definition, env as unknown as Record<string, unknown>),
   };
 }
