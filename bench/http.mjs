@@ -1,5 +1,5 @@
 // npm run bench:http: Edgeflow over real sockets, as a client meets it. Starts `npm start` fresh (its own state
-// folder and port) and, beside it under the same wrangler dev, a bare Worker that answers "ok" (the floor); then
+// folder and port) and, beside it served the same way (scripts/lib/dev-server.mjs), a bare Worker that answers "ok" (the floor); then
 // measures from this process: the floor, Edgeflow's unauthenticated 401, 1-step and 10-step start-and-wait
 // (Prefer: wait), the same with POST + SSE stream, and 100 concurrent 10-step chains; with server CPU per execution
 // read from /proc (utime + stime) for the engine's workerd and for the whole `npm start` tree. Writes its section of
@@ -77,7 +77,7 @@ function startEdgeflow() {
   return { child, dir };
 }
 
-// The floor Worker also prices each kind of call Edgeflow makes, under the same wrangler dev: one D1 query, one RPC
+// The floor Worker also prices each kind of call Edgeflow makes, served the same way: one D1 query, one RPC
 // to a Durable Object that exists, and one to a new SQLite-backed object that writes a row (as a new execution does).
 const FLOOR_WORKER = `import { DurableObject } from "cloudflare:workers";
 export class Box extends DurableObject {
@@ -125,24 +125,9 @@ function startFloor() {
     ].join("\n"),
   );
   return spawn(
-    "npx",
-    [
-      "wrangler",
-      "dev",
-      "--port",
-      String(FLOOR_PORT),
-      "--ip",
-      "127.0.0.1",
-      "--config",
-      join(dir, "wrangler.toml"),
-      "--persist-to",
-      join(dir, "state"),
-    ],
-    {
-      env: devEnv(),
-      stdio: ["ignore", "ignore", "ignore"],
-      detached: true,
-    },
+    process.execPath,
+    ["bench/serve.mjs", String(FLOOR_PORT), join(dir, "state"), "--config", join(dir, "wrangler.toml")],
+    { env: devEnv(), stdio: ["ignore", "ignore", "ignore"], detached: true },
   );
 }
 
@@ -242,7 +227,7 @@ async function main() {
     };
 
     console.log(
-      `\nHTTP bench: npm start on ${BASE}, a bare Worker on :${FLOOR_PORT} (both wrangler dev), ${RUNS} runs each`,
+      `\nHTTP bench: npm start on ${BASE}, a bare Worker on :${FLOOR_PORT} (both served by scripts/lib/dev-server.mjs), ${RUNS} runs each`,
     );
     const floorCall = (path) => async () => {
       const res = await fetch(`http://127.0.0.1:${FLOOR_PORT}${path}`);
@@ -323,9 +308,9 @@ async function main() {
     const rows = [
       "## Over real sockets (npm run bench:http)",
       "",
-      `Measured ${new Date().toISOString()} by \`npm run bench:http\` (${RUNS} sequential runs per row after 10 warm-up, Edgeflow's rows between two cron ticks; 2-core machine; npm start and a bare Worker under the same wrangler dev; CPU from /proc; LOG_LEVEL ${process.env.LOG_LEVEL || "info"}).`,
+      `Measured ${new Date().toISOString()} by \`npm run bench:http\` (${RUNS} sequential runs per row after 10 warm-up, Edgeflow's rows between two cron ticks; 2-core machine; npm start and a bare Worker served the same way (scripts/lib/dev-server.mjs, no inspector); CPU from /proc; LOG_LEVEL ${process.env.LOG_LEVEL || "info"}).`,
       "",
-      "| row | median ms | p99 ms | × floor (median) | workerd CPU ms per request or execution | whole wrangler dev tree CPU ms |",
+      "| row | median ms | p99 ms | × floor (median) | workerd CPU ms per request or execution | whole dev server tree CPU ms |",
       "| --- | ---: | ---: | ---: | ---: | ---: |",
       row("bare Worker (floor)", bare),
       row("bare Worker + one D1 query", floorD1),

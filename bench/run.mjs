@@ -184,8 +184,8 @@ async function main() {
   // workerd and the harness on different cores where possible, so the harness does not steal the engine's time.
   const pin = existsSync("/usr/bin/taskset") ? ["taskset", "-c", "1"] : [];
   if (pin.length) execFileSync("taskset", ["-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
-  // bench/serve.mjs rather than `wrangler dev`: the same local workerd, without the DevTools inspector that
-  // `wrangler dev` always attaches (see there); the profile scenario drives V8's profiler over one.
+  // bench/serve.mjs: served as npm start serves Edgeflow (scripts/lib/dev-server.mjs), without a DevTools inspector;
+  // the profile scenario attaches one and drives V8's profiler over it.
   const [cmd, ...rest] = [
     ...pin,
     process.execPath,

@@ -2,7 +2,6 @@
 // the Worker with local D1, Durable Objects and R2 on http://localhost:$PORT, and drive its Cron Trigger every
 // minute, so schedules, monitors, alerts, the watchdog and retention run locally as they do on Cloudflare.
 // EDGEFLOW_PERSIST_TO keeps local state in another folder (a second instance, or a test's own).
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { keyPrefix } from "../src/lib/api-keys.ts";
@@ -10,7 +9,7 @@ import { resolveModel, TIERS, tierVar } from "../src/nodes/llm/config.ts";
 import { buildDashboard } from "./build-dashboard.mjs";
 import { driveCron } from "./lib/cron-driver.mjs";
 import { applyMigrations, createKey, keyExists } from "./lib/d1.mjs";
-import { devEnv } from "./lib/dev-env.mjs";
+import { startDevServer } from "./lib/dev-server.mjs";
 import { ensureDevVar, readCrons, readDevVars, readVars } from "./lib/wrangler-config.mjs";
 
 const port = process.env.PORT ?? "8787";
@@ -54,24 +53,35 @@ try {
 
 // Local development talks to local services (an Ollama, a mock API), so the SSRF guard lets loopback through here only.
 // Email is written to disk by miniflare (wrangler logs each message's .eml path), so a local sender is safe.
-const args = ["dev", "--port", port, "--ip", "127.0.0.1", "--var", "ALLOWED_PRIVATE_HOSTS:127.0.0.1,localhost"];
-args.push("--var", `EMAIL_FROM:${process.env.EMAIL_FROM || "edgeflow@localhost"}`);
-// Approval links in emails and webhooks point at this server.
-args.push("--var", `PUBLIC_URL:${process.env.PUBLIC_URL || base}`);
-if (process.env.LOG_LEVEL) args.push("--var", `LOG_LEVEL:${process.env.LOG_LEVEL}`);
-if (persistTo) args.push("--persist-to", persistTo);
-const dev = spawn("wrangler", args, { stdio: "inherit", env: devEnv() });
+const vars = {
+  ALLOWED_PRIVATE_HOSTS: "127.0.0.1,localhost",
+  EMAIL_FROM: process.env.EMAIL_FROM || "edgeflow@localhost",
+  // Approval links in emails and webhooks point at this server.
+  PUBLIC_URL: process.env.PUBLIC_URL || base,
+  ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
+};
+// No DevTools inspector unless INSPECTOR_PORT asks for one (scripts/lib/dev-server.mjs says what one costs).
+let dev;
+try {
+  dev = await startDevServer({
+    port,
+    persist: persistTo ?? ".wrangler/state",
+    vars,
+    inspectorPort: process.env.INSPECTOR_PORT || null,
+    watch: true,
+  });
+} catch (err) {
+  console.error(`  the Worker did not start: ${err.message}`);
+  process.exit(1);
+}
 let cron = null;
 for (const sig of ["SIGINT", "SIGTERM"]) {
-  process.on(sig, () => {
+  process.on(sig, async () => {
     cron?.stop();
-    dev.kill(sig);
+    await dev.dispose().catch(() => undefined);
+    process.exit(0);
   });
 }
-dev.on("exit", (code) => {
-  cron?.stop();
-  process.exit(code ?? 0);
-});
 
 await ready();
 cron = driveCron({ baseUrl: base, crons: readCrons(), log: (line) => console.error(`  [edgeflow cron] ${line}`) });
@@ -88,7 +98,7 @@ async function ready() {
     await new Promise((r) => setTimeout(r, 250));
   }
   console.error(`  the Worker did not answer on ${base} within 2 minutes`);
-  dev.kill("SIGTERM");
+  await dev.dispose().catch(() => undefined);
   process.exit(1);
 }
 

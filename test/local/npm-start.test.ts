@@ -1,6 +1,6 @@
-// Runs the real `npm start` (wrangler dev + the local cron driver) and uses it the way the README says.
+// Runs the real `npm start` (the Worker in local workerd + the local cron driver) and uses it the way the README says.
 import { execFile } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { EventSource } from "eventsource";
@@ -27,6 +27,23 @@ async function eventually<T>(
       throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${local.output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+/** Every process under `root`, from /proc. */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x)))
+    try {
+      parent.set(Number(p), Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]?.split(" ")[1]));
+    } catch {
+      // ended meanwhile
+    }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 30; p = parent.get(p), hops++)
+      if (p === root) return true;
+    return false;
+  };
+  return [...parent.keys()].filter(under);
 }
 
 beforeAll(async () => {
@@ -161,6 +178,21 @@ describe("npm start", () => {
     // With X_LOCAL_EXPLORER on, wrangler answers this path with its own explorer page before the Worker sees it.
     const res = await fetch(`${local.base}/cdn-cgi/local/explorer`);
     expect(await res.text()).toContain("<title>Edgeflow</title>");
+  });
+
+  it("serves without a DevTools inspector (scripts/lib/dev-server.mjs) and still prints the Worker's log lines", async () => {
+    const id = `req-log-check-${Date.now()}`;
+    const res = await fetch(`${local.base}/v1/workflows`, { headers: { "x-request-id": id } });
+    expect([res.status, res.headers.get("x-request-id")]).toEqual([401, id]);
+    await eventually("the request's log line", 10_000, async () =>
+      local.output().includes(`"msg":"request","request_id":"${id}"`),
+    );
+    // workerd runs with --inspector-addr when one is attached (the `wrangler dev` CLI always attaches one).
+    const workerd = descendants(local.pid)
+      .map((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"))
+      .filter((argv) => /workerd$/.test(argv[0] ?? ""));
+    expect(workerd.length).toBeGreaterThan(0);
+    for (const argv of workerd) expect(argv.join(" ")).not.toContain("--inspector-addr");
   });
 
   it("passes the smoke test the README gives for any deployment", async () => {

@@ -9,6 +9,8 @@ export interface LocalServer {
   base: string;
   key: string;
   state: string;
+  /** The `npm start` process (its workerd runs under it). */
+  pid: number;
   output: () => string;
   stop: () => Promise<void>;
 }
@@ -79,7 +81,7 @@ export async function startLocal(timeoutMs = 120_000, cwd?: string): Promise<Loc
   for (const end = Date.now() + timeoutMs; ;) {
     const key = /dev tenant API key: (ef_\S+)/.exec(out)?.[1];
     if (key && out.includes("/metrics"))
-      return { base: `http://127.0.0.1:${port}`, key, state, output: () => out, stop };
+      return { base: `http://127.0.0.1:${port}`, key, state, pid: child.pid as number, output: () => out, stop };
     if (!running() || Date.now() > end) {
       await stop();
       throw new Error(`npm start did not come up (exit ${child.exitCode}):\n${out}`);
