@@ -1,6 +1,7 @@
 // `npm run bench -- --only profile`: where workerd's CPU goes while it starts and runs short executions. The V8
-// sampling profiler is driven over wrangler dev's inspector (Chrome DevTools protocol), around `runs` executions of a
-// 1-node workflow started through the public API; the report lists functions by self time and by inclusive time.
+// sampling profiler is driven over the bench Worker's inspector (bench/serve.mjs given an inspector port; Chrome
+// DevTools protocol), around `runs` executions of a 1-node workflow started through the public API; the report lists
+// functions by self time, by module and by inclusive time.
 
 async function cdp(inspectorPort) {
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();

@@ -1,4 +1,4 @@
-// Local Cron Triggers: `wrangler dev` does not run them by itself, so npm start fires each cron of wrangler.toml
+// Local Cron Triggers: local workerd does not run them by itself, so npm start fires each cron of wrangler.toml
 // at every minute boundary it matches, with that minute as scheduledTime, as Cloudflare does.
 import { nextRunAfter } from "../../src/engine/cron.ts";
 

@@ -1,4 +1,4 @@
-// The environment every local `wrangler dev` of this project runs under (npm start, the benches, the floor Worker
+// The environment every local dev server of this project runs under (npm start, the benches, the floor Worker
 // they compare against). wrangler dev attaches, by default, a trace collector to each Worker (X_LOCAL_OBSERVABILITY)
 // and its local explorer (X_LOCAL_EXPLORER): dev-only features Cloudflare does not run in production, which under
 // `npm run bench:http` cost ~6–8 ms of workerd CPU per short execution (every D1 call and RPC is traced). They are

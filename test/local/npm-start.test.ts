@@ -174,7 +174,7 @@ describe("npm start", () => {
     expect(local.output().indexOf("dev tenant API key")).toBeGreaterThan(local.output().indexOf("Ready on"));
   });
 
-  it("runs wrangler dev without its local explorer (scripts/lib/dev-env.mjs): the path falls through to the dashboard", async () => {
+  it("runs without wrangler's local explorer (scripts/lib/dev-env.mjs): the path falls through to the dashboard", async () => {
     // With X_LOCAL_EXPLORER on, wrangler answers this path with its own explorer page before the Worker sees it.
     const res = await fetch(`${local.base}/cdn-cgi/local/explorer`);
     expect(await res.text()).toContain("<title>Edgeflow</title>");

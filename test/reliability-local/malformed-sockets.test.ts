@@ -1,5 +1,5 @@
 // Gate 5 over real sockets: the malformed-input gate's requests (test/support/malformed-requests.ts) sent to a real
-// `npm start` (wrangler dev, its proxy and workerd), 25 at a time, as a client on the network would send them. Every
+// `npm start` (wrangler's dev server, its proxy and workerd), 25 at a time, as a client on the network would send them. Every
 // request must get an answer: a connection closed without a status line fails the gate like a 5xx.
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
