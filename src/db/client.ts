@@ -1,7 +1,8 @@
-import { drizzle } from "drizzle-orm/d1";
-import * as schema from "./schema";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 
-export type Db = ReturnType<typeof drizzle<typeof schema>>;
+// Without a schema: Edgeflow uses Drizzle's query builder, not its relational queries (db.query.*), and handing it
+// the schema made every handle walk all tables to build the relational config, on every request and projection.
+export type Db = DrizzleD1Database & { $client: D1Database };
 
 /**
  * A per-request handle on D1 that counts statements and round trips (a batch is one; a statement run alone is
@@ -36,7 +37,7 @@ export function openDb(d1: D1Database): CountedDb {
       return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return { db: drizzle(counting, { schema }), queries: () => count, roundTrips: () => trips };
+  return { db: drizzle(counting), queries: () => count, roundTrips: () => trips };
 }
 
 const UNWRAPPED = Symbol("unwrapped statement");
