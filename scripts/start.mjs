@@ -60,8 +60,17 @@ const vars = {
   PUBLIC_URL: process.env.PUBLIC_URL || base,
   ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
 };
+// Ctrl-C or SIGTERM disposes of the dev server, and workerd with it, before exiting.
+let dev = null;
+let cron = null;
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, async () => {
+    cron?.stop();
+    await dev?.dispose().catch(() => undefined);
+    process.exit(0);
+  });
+}
 // No DevTools inspector unless INSPECTOR_PORT asks for one (scripts/lib/dev-server.mjs says what one costs).
-let dev;
 try {
   dev = await startDevServer({
     port,
@@ -73,14 +82,6 @@ try {
 } catch (err) {
   console.error(`  the Worker did not start: ${err.message}`);
   process.exit(1);
-}
-let cron = null;
-for (const sig of ["SIGINT", "SIGTERM"]) {
-  process.on(sig, async () => {
-    cron?.stop();
-    await dev.dispose().catch(() => undefined);
-    process.exit(0);
-  });
 }
 
 await ready();
