@@ -10,7 +10,6 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { d1 } from "../scripts/lib/d1.mjs";
-import { devEnv } from "../scripts/lib/dev-env.mjs";
 
 const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf("--runs") + 1]) || 100;
@@ -70,7 +69,7 @@ async function waitUp(url, ms = 120_000) {
 function startEdgeflow() {
   const dir = mkdtempSync(join(tmpdir(), "edgeflow-bench-http-"));
   const child = spawn(process.execPath, ["scripts/start.mjs"], {
-    env: devEnv({ PORT: String(PORT), EDGEFLOW_PERSIST_TO: dir }),
+    env: { ...process.env, PORT: String(PORT), EDGEFLOW_PERSIST_TO: dir },
     stdio: ["ignore", "ignore", "inherit"],
     detached: true,
   });
@@ -127,7 +126,7 @@ function startFloor() {
   return spawn(
     process.execPath,
     ["bench/serve.mjs", String(FLOOR_PORT), join(dir, "state"), "--config", join(dir, "wrangler.toml")],
-    { env: devEnv(), stdio: ["ignore", "ignore", "ignore"], detached: true },
+    { stdio: ["ignore", "ignore", "ignore"], detached: true },
   );
 }
 

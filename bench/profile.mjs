@@ -98,15 +98,16 @@ function summarize(profile, sources) {
 
 /**
  * `concurrent`: profile rounds of 100 concurrent 10-node chains instead (where throughput under load goes), `runs`
- * executions in all.
+ * executions in all. `read`: profile `runs` calls of it instead (an authenticated GET: what every /v1 request pays).
  */
-export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent = false }) {
+export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent = false, read = null }) {
   const c = await cdp(inspectorPort);
   await c.send("Profiler.enable");
   await c.send("Profiler.setSamplingInterval", { interval: 100 });
   for (let i = 0; i < 20; i++) await engine("chain1")();
   await c.send("Profiler.start");
-  if (concurrent)
+  if (read) for (let i = 0; i < runs; i++) await read();
+  else if (concurrent)
     for (let done = 0; done < runs; done += 100)
       await Promise.all(Array.from({ length: 100 }, () => engine("chain10")()));
   else for (let i = 0; i < runs; i++) await engine("chain1")();
@@ -122,8 +123,14 @@ export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent 
   c.close();
   const s = summarize(profile, sources);
   const ms = (us) => fmt(us / 1000 / runs, 3);
-  const what = concurrent ? "10-node executions, 100 at a time" : "1-node executions";
-  console.log(`\nCPU profile: ${runs} ${what} (start through the API to settled), per execution`);
+  const what = read
+    ? "authenticated reads (GET /v1/workflows/:id)"
+    : concurrent
+      ? "10-node executions, 100 at a time"
+      : "1-node executions";
+  console.log(
+    `\nCPU profile: ${runs} ${what}${read ? ", per request" : " (start through the API to settled), per execution"}`,
+  );
   // With the inspector attached (the profiler needs it) every console.log costs workerd ~0.7 ms: see bench/serve.mjs.
   console.log("  (an inspector is attached: log lines cost far more here than without one)");
   console.log(`  sampled JavaScript time: ${ms(s.total)} ms (outside JS, e.g. SQLite and I/O in workerd, is not here)`);

@@ -3,7 +3,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { applyMigrations, createKey } from "../scripts/lib/d1.mjs";
-import { devEnv } from "../scripts/lib/dev-env.mjs";
 import { capacity } from "./capacity.mjs";
 import { fixedCost } from "./fixed-cost.mjs";
 import { forks } from "./forks.mjs";
@@ -196,7 +195,6 @@ async function main() {
   ];
   const dev = spawn(cmd, rest, {
     stdio: ["ignore", "ignore", "inherit"],
-    env: devEnv(),
     detached: true,
   });
   devPid = dev.pid;
@@ -316,6 +314,16 @@ async function main() {
       runs: 300,
       fmt,
       concurrent: args.includes("--concurrent"),
+      // --read: authenticated GETs of a workflow instead, the per-request cost every /v1 call pays.
+      read: args.includes("--read")
+        ? async () => {
+            const res = await fetch(`${BASE}/v1/workflows/${wf.chain1}`, {
+              headers: { authorization: `Bearer ${key}` },
+            });
+            if (!res.ok) throw new Error(`read answered ${res.status}`);
+            await res.text();
+          }
+        : null,
     });
     stop();
     process.exit(0);

@@ -88,7 +88,10 @@ await ready();
 cron = driveCron({ baseUrl: base, crons: readCrons(), log: (line) => console.error(`  [edgeflow cron] ${line}`) });
 console.log(banner());
 
-/** Wait until the Worker answers, so the banner comes after wrangler's own start-up lines. */
+/**
+ * Wait until the Worker answers a request. startDevServer resolves once it serves, but wrangler prints its "Ready on"
+ * line after that: a first answered request puts the banner after it, as the last thing a user reads.
+ */
 async function ready() {
   for (const end = Date.now() + 120_000; Date.now() < end;) {
     const ok = await fetch(`${base}/openapi.json`).then(
