@@ -99,6 +99,7 @@ function summarize(profile, sources) {
 /**
  * `concurrent`: profile rounds of 100 concurrent 10-node chains instead (where throughput under load goes), `runs`
  * executions in all. `read`: profile `runs` calls of it instead (an authenticated GET: what every /v1 request pays).
+ * PROFILE_WORKFLOW names another of the bench's workflows for the sequential runs (chain100: where a node's cost goes).
  */
 export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent = false, read = null }) {
   const c = await cdp(inspectorPort);
@@ -110,7 +111,7 @@ export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent 
   else if (concurrent)
     for (let done = 0; done < runs; done += 100)
       await Promise.all(Array.from({ length: 100 }, () => engine("chain10")()));
-  else for (let i = 0; i < runs; i++) await engine("chain1")();
+  else for (let i = 0; i < runs; i++) await engine(process.env.PROFILE_WORKFLOW ?? "chain1")();
   const { profile } = await c.send("Profiler.stop");
   const sources = new Map();
   await c.send("Debugger.enable");

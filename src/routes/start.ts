@@ -12,7 +12,7 @@ import { authenticate, presentedKey } from "../middleware/auth";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { rateHeaders, tokenAsk } from "../middleware/rate-limit";
-import { giveBack, performStart, requestHashOf, startFacts, type PerformHooks } from "../services/start";
+import { giveBack, performStart, requestHashOf, startFacts, type PerformOptions } from "../services/start";
 import { startBatch } from "./start-batch";
 import { askOf, readApiStart, startBody, takeToken } from "./start-request";
 import { refusal } from "./refusals";
@@ -60,7 +60,7 @@ export const workflowExecutions = new Hono<AppEnv>().post("/batch", startBatch).
   // is then (settled, or when the wait ran out), in the same call. A client that goes away leaves the run as it was.
   const wait = preferredWait(c.req.header("prefer"), MAX_PREFER_WAIT_SECONDS);
   let token: TokenDecision | null = null;
-  const hooks: PerformHooks = {
+  const opts: PerformOptions = {
     timing: (step, ms) => setMetric(c, step, ms),
     waitMs: wait === null ? undefined : wait * 1000,
     // On a handle of its own: it is not part of what this request waits for, nor of its D1 count.
@@ -72,7 +72,7 @@ export const workflowExecutions = new Hono<AppEnv>().post("/batch", startBatch).
     },
   };
   let started;
-  if (plan.ok) started = await performStart(c.env, db, facts, plan, hooks);
+  if (plan.ok) started = await performStart(c.env, db, facts, plan, opts);
   else {
     await giveBack(db, c.get("tenantId"), facts);
     started = plan;

@@ -34,7 +34,8 @@ export interface Admission {
   granted: boolean;
 }
 
-export interface PerformHooks {
+/** What a caller adds to a start: its own admission call, where work after the answer goes, timing, a wait. */
+export interface PerformOptions {
   /** The caller's one TenantObject call (the API's carries its request token); the plain admission without it. */
   admit?: ((queue: QueueAsk | null) => Promise<Admission>) | undefined;
   /**
@@ -114,14 +115,14 @@ export async function performStart(
   db: Db,
   facts: StartFacts,
   plan: StartPlan,
-  hooks: PerformHooks = {},
+  opts: PerformOptions = {},
 ): Promise<StartedNow | StartRefused> {
   const p = plan.params;
   const stub = executionStub(env, p.id);
   let t = performance.now();
   const lap = (step: "admit" | "object") => {
     const now = performance.now();
-    hooks.timing?.(step, now - t);
+    opts.timing?.(step, now - t);
     t = now;
   };
   if (plan.confirmInFlight && !(await stub.snapshot(p.tenant_id)))
@@ -132,7 +133,7 @@ export async function performStart(
         execution_id: p.id,
       },
     );
-  const admit = hooks.admit ?? ((queue) => plainAdmission(env, p.tenant_id, queue));
+  const admit = opts.admit ?? ((queue) => plainAdmission(env, p.tenant_id, queue));
   // A replay asks for its token only: its execution holds (or waits for) its places in the queues already.
   const queue = plan.replay ? null : await queueAsk(env, plan);
   const admission = await admit(queue && queue.ask);
@@ -145,7 +146,7 @@ export async function performStart(
   }
   try {
     const admitted = queue ? { ...queue.rendered, granted: admission.granted } : null;
-    const started = await startObject(env, plan, admitted, hooks.waitMs);
+    const started = await startObject(env, plan, admitted, opts.waitMs);
     lap("object");
     return started;
   } finally {
@@ -154,7 +155,7 @@ export async function performStart(
     if (plan.claimOpen) {
       const key = plan.idempotencyKey as string;
       const close = (on: Db) => closeClaims(on, p.tenant_id, [key], Date.now());
-      if (hooks.afterAnswer) hooks.afterAnswer((on) => close(on).catch((err: unknown) => logUnclosedClaims(p.id, err)));
+      if (opts.afterAnswer) opts.afterAnswer((on) => close(on).catch((err: unknown) => logUnclosedClaims(p.id, err)));
       else await close(db);
     }
   }
