@@ -18,7 +18,7 @@ import { crashPoint } from "./faults";
 import { launchAttempt, recordWake, type AttemptHost, type RunHost } from "./launch";
 import { isOutputRef, loadOutput } from "./outputs";
 import { projectOnce } from "./projection";
-import { afterTurn, endTurn } from "./turn";
+import { endTurn } from "./turn";
 
 export type SlotState = "held" | "none" | { parked: { lane: Lane; group: string } };
 
@@ -118,8 +118,9 @@ export class ExecutionRun implements AttemptHost {
     }
     this.h.subscribers.broadcast(envelope(exec.id, e.seq, e.type, e.nodeId, e.attempt, e.at, e.data));
     if (e.nodeId !== null || !e.type.startsWith("execution.")) return;
-    // One structured line per execution state change, joinable with request logs by trace_id. Written after the
-    // turn: a log line must not hold back the event it describes.
+    // One structured line per execution state change, joinable with request logs by trace_id. Written in the turn:
+    // a line costs microseconds without a DevTools inspector (~0.7 ms with one), while deferring it past the turn
+    // (a zero-delay timer) cost ~1 ms of workerd CPU per short execution (A/B under the bench Worker, LOG_LEVEL=info).
     const level = e.type === "execution.failed" || e.type === "execution.timed_out" ? "warn" : "info";
     const line = logLine(config(this.h.env).LOG_LEVEL, level, e.type, {
       execution_id: exec.id,
@@ -129,7 +130,7 @@ export class ExecutionRun implements AttemptHost {
       seq: e.seq,
       status: exec.status,
     });
-    if (line !== null) afterTurn(() => console.log(line));
+    if (line !== null) console.log(line);
   }
 
   /** The run reached a terminal status: stop what is under way and let go of what it holds. */

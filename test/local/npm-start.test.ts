@@ -187,6 +187,19 @@ describe("npm start", () => {
     await eventually("the request's log line", 10_000, async () =>
       local.output().includes(`"msg":"request","request_id":"${id}"`),
     );
+    // And an execution's state changes, one line each, as it makes them.
+    const wf = (
+      await api("POST", "/v1/workflows", {
+        name: "logged",
+        nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+      })
+    ).body.id;
+    const run = await api("POST", `/v1/workflows/${wf}/executions`, { input: {} });
+    expect(run.status).toBe(201);
+    for (const type of ["execution.started", "execution.succeeded"])
+      await eventually(`the run's ${type} line`, 10_000, async () =>
+        local.output().includes(`"msg":"${type}","execution_id":"${run.body.id}"`),
+      );
     // workerd runs with --inspector-addr when one is attached (the `wrangler dev` CLI always attaches one).
     const workerd = descendants(local.pid)
       .map((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"))
