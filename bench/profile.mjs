@@ -99,9 +99,17 @@ function summarize(profile, sources) {
 /**
  * `concurrent`: profile rounds of 100 concurrent 10-node chains instead (where throughput under load goes), `runs`
  * executions in all. `read`: profile `runs` calls of it instead (an authenticated GET: what every /v1 request pays).
- * PROFILE_WORKFLOW names another of the bench's workflows for the sequential runs (chain100: where a node's cost goes).
+ * `workflow`: which of the bench's workflows the sequential runs start (chain100: where a node's cost goes).
  */
-export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent = false, read = null }) {
+export async function cpuProfile({
+  inspectorPort,
+  engine,
+  runs,
+  fmt,
+  concurrent = false,
+  read = null,
+  workflow = "chain1",
+}) {
   const c = await cdp(inspectorPort);
   await c.send("Profiler.enable");
   await c.send("Profiler.setSamplingInterval", { interval: 100 });
@@ -111,7 +119,7 @@ export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent 
   else if (concurrent)
     for (let done = 0; done < runs; done += 100)
       await Promise.all(Array.from({ length: 100 }, () => engine("chain10")()));
-  else for (let i = 0; i < runs; i++) await engine(process.env.PROFILE_WORKFLOW ?? "chain1")();
+  else for (let i = 0; i < runs; i++) await engine(workflow)();
   const { profile } = await c.send("Profiler.stop");
   const sources = new Map();
   await c.send("Debugger.enable");
@@ -128,7 +136,7 @@ export async function cpuProfile({ inspectorPort, engine, runs, fmt, concurrent 
     ? "authenticated reads (GET /v1/workflows/:id)"
     : concurrent
       ? "10-node executions, 100 at a time"
-      : "1-node executions";
+      : `${workflow === "chain1" ? "1-node" : workflow} executions`;
   console.log(
     `\nCPU profile: ${runs} ${what}${read ? ", per request" : " (start through the API to settled), per execution"}`,
   );

@@ -314,6 +314,8 @@ async function main() {
       runs: 300,
       fmt,
       concurrent: args.includes("--concurrent"),
+      // PROFILE_WORKFLOW=chain100: the sequential runs start another of the workflows above.
+      workflow: process.env.PROFILE_WORKFLOW || "chain1",
       // --read: authenticated GETs of a workflow instead, the per-request cost every /v1 call pays.
       read: args.includes("--read")
         ? async () => {
