@@ -139,7 +139,9 @@ describe("gate: secrets and formats", () => {
     expect(refused(await signWebhook(rotated, "msg_tampered", now, body), body.replace("down", "up!"))).toBe(true);
 
     // No plaintext anywhere: D1 (every table), the event log, every log line.
-    const token_secret = token.slice(token.lastIndexOf("_") + 1);
+    // `ef_<12 hex>_<secret>`: the secret is base64url and may itself hold "_", so it is cut at its fixed offset.
+    const token_secret = /^ef_[0-9a-f]{12}_(.{43})$/.exec(token)?.[1];
+    if (!token_secret) throw new Error(`unexpected API key shape: ${token.length} chars`);
     const needles: Record<string, string> = {
       "API key": token,
       "API key secret part": token_secret,
