@@ -7,6 +7,7 @@ import { canonicalHash } from "../lib/hash";
 import { redact } from "../lib/secret-box";
 import { loadNamedSecrets, secretNamesIn } from "../nodes/secrets";
 import { errorValue, FatalError, type NodeExecutor, type RunResult, type RunServices } from "../nodes/types";
+import { cancellableDelay } from "./turn";
 
 export interface AttemptOptions {
   executionId: string;
@@ -151,12 +152,9 @@ export async function renderAfterSuccess(
  */
 function attemptTimer(ms: number): { signal: AbortSignal; cancel: () => void } {
   const timeout = new AbortController();
-  const cancelled = new AbortController();
-  scheduler.wait(ms, { signal: cancelled.signal }).then(
-    () => timeout.abort(new DOMException("attempt timed out", "TimeoutError")),
-    () => undefined,
-  );
-  return { signal: timeout.signal, cancel: () => cancelled.abort() };
+  const timer = cancellableDelay(ms);
+  void timer.done.then(() => timeout.abort(new DOMException("attempt timed out", "TimeoutError")));
+  return { signal: timeout.signal, cancel: timer.cancel };
 }
 
 /** The secrets a node's templated fields name (`{{ secrets.NAME }}`); bare expressions never see secrets. */

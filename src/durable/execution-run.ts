@@ -18,7 +18,7 @@ import { crashPoint } from "./faults";
 import { launchAttempt, recordWake, type AttemptHost, type RunHost } from "./launch";
 import { isOutputRef, loadOutput } from "./outputs";
 import { projectOnce } from "./projection";
-import { endTurn } from "./turn";
+import { cancellableDelay, endTurn } from "./turn";
 
 export type SlotState = "held" | "none" | { parked: { lane: Lane; group: string } };
 
@@ -270,14 +270,12 @@ export class ExecutionRun implements AttemptHost {
     const waits: Promise<unknown>[] = [...this.inflight.values()];
     waits.push(new Promise<void>((resolve) => (this.wake = resolve)));
     // The timer is cancelled once the race is decided: a pending timer keeps the object from being evicted.
-    const timer = new AbortController();
-    if (due !== null) {
-      const ms = Math.min(MAX_IN_MEMORY_WAIT_MS, Math.max(0, due - Date.now()));
-      waits.push(scheduler.wait(ms, { signal: timer.signal }).catch(() => undefined));
-    }
+    const timer =
+      due === null ? null : cancellableDelay(Math.min(MAX_IN_MEMORY_WAIT_MS, Math.max(0, due - Date.now())));
+    if (timer) waits.push(timer.done);
     return Promise.race(waits).finally(() => {
       this.wake = null;
-      timer.abort();
+      timer?.cancel();
     });
   }
 
@@ -378,14 +376,14 @@ export class ExecutionRun implements AttemptHost {
   /** Resolve once the run has finished, or after `timeoutMs`. */
   async finished(timeoutMs: number): Promise<void> {
     if (TERMINAL_EXECUTION.has(this.exec.status)) return;
-    const timer = new AbortController();
+    const timer = cancellableDelay(timeoutMs);
     let wake = (): void => undefined;
     await new Promise<void>((resolve) => {
       wake = resolve;
       this.waiters.add(resolve);
-      scheduler.wait(timeoutMs, { signal: timer.signal }).then(resolve, () => undefined);
+      void timer.done.then(resolve);
     }).finally(() => {
-      timer.abort();
+      timer.cancel();
       this.waiters.delete(wake);
     });
   }
