@@ -172,6 +172,8 @@ describe("npm start", () => {
     expect(local.output()).not.toContain("│ 0000_init.sql");
     // The banner comes after wrangler's start-up lines.
     expect(local.output().indexOf("dev tenant API key")).toBeGreaterThan(local.output().indexOf("Ready on"));
+    // No call out for Cloudflare's `Request.cf` object, and so no stack trace where there is no network.
+    expect(local.output()).not.toContain("Request.cf");
   });
 
   it("runs without wrangler's local explorer (scripts/lib/dev-env.mjs): the path falls through to the dashboard", async () => {
