@@ -16,7 +16,8 @@ export function afterTurn(task: () => void): void {
  * A wait that resolves after `ms` unless cancelled first. It is a plain timer cleared on cancel: workerd charges
  * ~0.015 ms for a setTimeout cleared before it fires against ~0.08 ms for a scheduler.wait cancelled by an
  * AbortSignal (measured in a bare Durable Object), and a run arms one per attempt. A cleared timer, like an
- * aborted wait, no longer keeps the object from being evicted. `done` never settles once cancelled.
+ * aborted wait, no longer keeps the object from being evicted. `done` never settles once cancelled. For waits in
+ * memory only: whatever must happen after an eviction (a due node, a lapsed attempt) is armed as the alarm too.
  */
 export function cancellableDelay(ms: number): { done: Promise<void>; cancel: () => void } {
   let handle: ReturnType<typeof setTimeout> | undefined;
