@@ -318,7 +318,12 @@ describe("llm nodes", () => {
     ]);
     expect(tested.every((t: any) => typeof t.latency_ms === "number")).toBe(true);
 
-    await fetch(`${env.ANTHROPIC_URL}/_fail-next`, { method: "POST", body: JSON.stringify({ count: 1, status: 503 }) });
+    // Only the probe's call fails: another test file may call the same server meanwhile.
+    const probe = "Reply with the single word OK.";
+    await fetch(`${env.ANTHROPIC_URL}/_fail-next`, {
+      method: "POST",
+      body: JSON.stringify({ count: 1, status: 503, match: probe }),
+    });
     const degraded = await api.post("/v1/models/test");
     expect(degraded.status).toBe(200);
     expect(degraded.body.data.map((t: any) => [t.tier, t.ok])).toEqual([

@@ -48,5 +48,5 @@ describe("gate: malformed input from the OpenAPI document", () => {
     await reportGate("malformed-input", tally.summary(ops.length, PER_ROUTE, SEED));
     expect(tally.failures()).toEqual([]);
     expect(tally.counts.s2xx).toBeGreaterThan(ops.length * PER_ROUTE * 0.3);
-  }, 600_000);
+  }, 900_000);
 });

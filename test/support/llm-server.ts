@@ -12,7 +12,8 @@
 //   [[agent=STEP|STEP|…]] an agent's turns, one STEP per model turn (the turn is the number of assistant turns since
 //   this message): NAME:{json} calls a tool, several joined by & in one turn; anything else is the final answer,
 //   where {results} becomes the tool results the model was given ("r1 ; r2 …"), as a model answers from them.
-// POST /_fail-next {count, status} fails the next requests whatever they say (for calls whose prompt is fixed).
+// POST /_fail-next {count, status, match?} fails the next requests whatever they say (for calls whose prompt is fixed);
+// with `match`, only requests whose body holds that text, so a test file run beside it cannot take its failure.
 // POST /_limits {model, rpm?, tpm?, window_ms} enforces OpenAI's rate limits on that model (test/support/rate-window.ts);
 // GET /_limits/<model> says how many requests it accepted and refused.
 // Usage is fixed (100 input, 50 output tokens, or what was said) so costs are exact.
@@ -76,7 +77,7 @@ const CONTINUE = /continue exactly where it stopped/i;
 export async function startLlmServer(flavor: Flavor): Promise<{ url: string; close: () => Promise<void> }> {
   const calls = new Map<string, { headers: Record<string, unknown>; body: any }[]>();
   // (what is recorded per call: see `seen` below)
-  let failNext: { count: number; status: number } = { count: 0, status: 503 };
+  let failNext: { count: number; status: number; match?: string } = { count: 0, status: 503 };
   const windows = new RateWindows();
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -100,7 +101,7 @@ export async function startLlmServer(flavor: Flavor): Promise<{ url: string; clo
     }
     if (req.method === "GET" && url.startsWith("/_limits/"))
       return send(200, windows.report(decodeURIComponent(url.slice(9))));
-    if (failNext.count > 0) {
+    if (failNext.count > 0 && (failNext.match === undefined || raw.includes(failNext.match))) {
       failNext.count--;
       return send(failNext.status, errorBody(flavor, failNext.status, "the server was told to fail"));
     }
