@@ -1,5 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 // The model every workers pool meters (test/durable/provider-limits.test.ts).
 const METERED = { "openai:gpt-4.1-nano": { rpm: 1000, tpm: 1500 } };
@@ -103,8 +104,23 @@ const workersTest = {
   hookTimeout: 30_000,
 };
 
+// The files that take minutes start first, so with one file per core a run ends about when its longest file does.
+// Without vitest's cache (a fresh clone: CI) files are ordered by size, and the small file that sends the malformed
+// gate's 78,000 requests started last, after the other worker had run the rest.
+const LONGEST_FIRST = ["malformed.test.ts", "provider-admission.test.ts", "idempotency.test.ts"];
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => {
+      const i = LONGEST_FIRST.findIndex((name) => f.moduleId.endsWith(`/${name}`));
+      return i < 0 ? LONGEST_FIRST.length : i;
+    };
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
+
 export default defineConfig({
   test: {
+    sequence: { sequencer: LongestFirst },
     // Request logs are printed only for failing tests.
     silent: "passed-only",
     projects: [
