@@ -33,24 +33,28 @@ export async function fixedCost({
   iterations,
 }) {
   console.log("\nFixed cost: a 1-node run, start to settled (200 runs a side)");
-  const one = await measure("edgeflow", engine("chain1"), 200);
+  const one = await measure("edgeflow (POST, then a settled call)", engine("chain1"), 200);
+  const oneWait = await measure("edgeflow (POST with Prefer: wait)", engine("chain1", true), 200);
   const oneWf = await measure("workflows (one step.do)", workflows("chain", 1), 200);
   console.log("\nA 10-node chain, start to settled");
-  const ten = await measure("edgeflow", engine("chain10"), iterations * 2);
+  const ten = await measure("edgeflow (POST, then a settled call)", engine("chain10"), iterations * 2);
+  const tenWait = await measure("edgeflow (POST with Prefer: wait)", engine("chain10", true), iterations * 2);
   const tenWf = await measure("workflows (10 step.do)", workflows("chain", 10), iterations * 2);
   const conc = [];
   for (const n of [10, 100]) {
     console.log(`\n${n} concurrent 10-node chains`);
     const ours = await concurrently(n, engine("chain10"), quantile);
+    const oursWait = await concurrently(n, engine("chain10", true), quantile);
     const theirs = await concurrently(n, workflows("chain", 10), quantile);
     for (const [label, r] of [
-      ["edgeflow", ours],
+      ["edgeflow (POST, then a settled call)", ours],
+      ["edgeflow (POST with Prefer: wait)", oursWait],
       ["workflows", theirs],
     ])
       console.log(
         `  ${label}: ${fmt(r.perSec, 1)} exec/s, p50 ${fmt(r.p50, 0)} ms, p99 ${fmt(r.p99, 0)} ms, errors ${r.errors}`,
       );
-    conc.push([n, ours, theirs]);
+    conc.push([n, ours, oursWait, theirs]);
   }
   console.log("\nA batch of 1,000 3-node executions, one request to all settled (3 batches a side)");
   const batch = await measure("edgeflow (POST .../executions/batch)", engineBatch(1000), 3, 1);
@@ -65,12 +69,18 @@ export async function fixedCost({
     "| fixed cost | edgeflow | workflows (local) | edgeflow / workflows |",
     "| --- | ---: | ---: | ---: |",
     row("1-node run, start to settled: median ms", one.median, oneWf.median),
+    row("1-node run, start to settled (Prefer: wait): median ms", oneWait.median, oneWf.median),
     row("1-node run: workerd CPU ms", one.cpu, oneWf.cpu),
+    row("1-node run (Prefer: wait): workerd CPU ms", oneWait.cpu, oneWf.cpu),
     row("10-node chain: median ms", ten.median, tenWf.median),
+    row("10-node chain (Prefer: wait): median ms", tenWait.median, tenWf.median),
     row("10-node chain: workerd CPU ms", ten.cpu, tenWf.cpu),
-    ...conc.flatMap(([n, o, t]) => [
+    row("10-node chain (Prefer: wait): workerd CPU ms", tenWait.cpu, tenWf.cpu),
+    ...conc.flatMap(([n, o, w, t]) => [
       row(`${n} concurrent 10-node chains: executions/s`, o.perSec, t.perSec, 1),
+      row(`${n} concurrent 10-node chains (Prefer: wait): executions/s`, w.perSec, t.perSec, 1),
       row(`${n} concurrent 10-node chains: p99 completion ms`, o.p99, t.p99, 0),
+      row(`${n} concurrent 10-node chains (Prefer: wait): p99 completion ms`, w.p99, t.p99, 0),
     ]),
     row(
       "batch of 1,000 3-node executions: executions/s",
@@ -80,6 +90,7 @@ export async function fixedCost({
     ),
     `| 1,000 concurrent 3-node chains | ${fmt(thousand.perSec, 1)} exec/s, p99 ${fmt(thousand.p99, 0)} ms, ${thousand.errors} errors | - | - |`,
   ];
-  const summary = `Fixed cost: a 1-node run is ${fmt(one.median / oneWf.median, 2)}x Workflows-local's time (target <= 1x); a 10-node chain ${fmt(tenWf.median / ten.median, 2)}x faster (target >= 2x); 100 concurrent chains ${fmt(conc[1][1].perSec / conc[1][2].perSec, 2)}x its executions/s (target >= 3x); a batch of 1,000 ${fmt(batchWf.median / batch.median, 2)}x createBatch's executions/s (target >= 5x); 1,000 concurrent 3-node chains: ${thousand.errors} errors.`;
+  const [, conc100, conc100Wait, conc100Wf] = conc[1];
+  const summary = `Fixed cost: a 1-node run is ${fmt(oneWait.median / oneWf.median, 2)}x Workflows-local's time with Prefer: wait, ${fmt(one.median / oneWf.median, 2)}x as POST then a settled call (target <= 1x); a 10-node chain ${fmt(tenWf.median / tenWait.median, 2)}x and ${fmt(tenWf.median / ten.median, 2)}x faster (target >= 2x); 100 concurrent chains ${fmt(conc100Wait.perSec / conc100Wf.perSec, 2)}x and ${fmt(conc100.perSec / conc100Wf.perSec, 2)}x its executions/s (target >= 3x); a batch of 1,000 ${fmt(batchWf.median / batch.median, 2)}x createBatch's executions/s (target >= 5x); 1,000 concurrent 3-node chains: ${thousand.errors} errors.`;
   return { rows, summary };
 }

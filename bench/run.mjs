@@ -258,8 +258,11 @@ async function main() {
   })) {
     wf[name] = (await api("POST", "/v1/workflows", key, def)).id;
   }
-  const engine = (name) => () =>
-    get(`/bench/engine?workflow=${wf[name]}&key=${key}&tenant=${tenantId}`).then((r) => r.ms);
+  // engine(name, true): one call, POST with Prefer: wait, instead of the POST and then a settled call.
+  const engine =
+    (name, wait = false) =>
+    () =>
+      get(`/bench/engine?workflow=${wf[name]}&key=${key}&tenant=${tenantId}${wait ? "&wait=1" : ""}`).then((r) => r.ms);
   const workflows = (shape, n) => () => get(`/bench/workflows?shape=${shape}&n=${n}`).then((r) => r.ms);
   const floor = (n) => () => get(`/bench/floor?n=${n}`).then((r) => r.ms);
 
@@ -315,7 +318,7 @@ async function main() {
       fmt,
       concurrent: args.includes("--concurrent"),
       // PROFILE_WORKFLOW=chain100: the sequential runs start another of the workflows above.
-      workflow: process.env.PROFILE_WORKFLOW || "chain1",
+      workflow: process.env.PROFILE_WORKFLOW || undefined,
       // --read: authenticated GETs of a workflow instead, the per-request cost every /v1 call pays.
       read: args.includes("--read")
         ? async () => {

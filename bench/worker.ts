@@ -366,21 +366,30 @@ export default {
         return json({ ms });
       }
       case "/bench/engine": {
-        // Start through the public API (auth, D1, validation, DO start), then await the DO's settled signal.
+        // Start through the public API (auth, D1, validation, DO start), then await the DO's settled signal: a second
+        // call, or with wait=1 the same one (Prefer: wait, which answers the settled execution). Workflows' side
+        // likewise starts waiting for its latch before it creates the instance.
+        const wait = q("wait") === "1";
         const ms = await timed(async () => {
           const res = await worker.fetch(
             new Request(`${url.origin}/v1/workflows/${q("workflow")}/executions`, {
               method: "POST",
-              headers: { authorization: `Bearer ${q("key")}`, "content-type": "application/json" },
+              headers: {
+                authorization: `Bearer ${q("key")}`,
+                "content-type": "application/json",
+                ...(wait ? { prefer: "wait=60" } : {}),
+              },
               body: "{}",
             }),
             env,
             ctx,
           );
           if (res.status !== 201) throw new Error(`start: HTTP ${res.status} ${await res.text()}`);
-          const { id } = (await res.json()) as { id: string };
+          const { id, status } = (await res.json()) as { id: string; status: string };
           // The RPC stub's inferred return type does not survive ExecutionView's unknown-typed fields.
-          const view = (await executionStub(env, id).settled(q("tenant"), 120_000)) as { status: string } | null;
+          const view = wait
+            ? { status }
+            : ((await executionStub(env, id).settled(q("tenant"), 120_000)) as { status: string } | null);
           if (view?.status !== "succeeded") throw new Error(`engine run ${id} ended ${view?.status}`);
         });
         return json({ ms });
