@@ -12,8 +12,8 @@
 //   [[agent=STEP|STEP|…]] an agent's turns, one STEP per model turn (the turn is the number of assistant turns since
 //   this message): NAME:{json} calls a tool, several joined by & in one turn; anything else is the final answer,
 //   where {results} becomes the tool results the model was given ("r1 ; r2 …"), as a model answers from them.
-// POST /_fail-next {count, status, match?} fails the next requests whatever they say (for calls whose prompt is fixed);
-// with `match`, only requests whose body holds that text, so a test file run beside it cannot take its failure.
+// POST /_fail-next {count, status, match?} fails the next `count` requests (for calls whose prompt is fixed): any
+// request, or with `match` only those whose body holds that text, so a test file run beside it cannot take them.
 // POST /_limits {model, rpm?, tpm?, window_ms} enforces OpenAI's rate limits on that model (test/support/rate-window.ts);
 // GET /_limits/<model> says how many requests it accepted and refused.
 // Usage is fixed (100 input, 50 output tokens, or what was said) so costs are exact.
