@@ -123,16 +123,15 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
    CREATE TABLE steps (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL, PRIMARY KEY (scope, key));
    CREATE TABLE schema_version (version INTEGER NOT NULL);`;
 
-/** Bring an object's storage to the current schema: a new one in one go, an existing one migration by migration. */
-export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): "created" | "migrated" {
+/**
+ * Bring an object's storage to the current schema migration by migration; a new object (no schema yet) is left
+ * untouched ("absent") unless `stepwise`: its schema is created in one go with its execution (createFreshSchema).
+ */
+export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): "absent" | "migrated" {
   const known = sql
     .exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'schema_version'")
     .one().n;
-  if (known === 0 && !stepwise) {
-    sql.exec(FRESH_SCHEMA);
-    sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
-    return "created";
-  }
+  if (known === 0 && !stepwise) return "absent";
   sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
   const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
   const current = row?.version ?? 0;
@@ -140,6 +139,11 @@ export function migrateExecutionSchema(sql: SqlStorage, stepwise = false): "crea
   if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
   else if (current < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
   return "migrated";
+}
+
+function createFreshSchema(sql: SqlStorage): void {
+  sql.exec(FRESH_SCHEMA);
+  sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
 }
 
 const NODES_PER_INSERT = 33;
@@ -155,17 +159,21 @@ export class ExecutionStore {
   /** The input as last written: the row's input is rewritten only when a redrive replaced it. */
   private savedInput: unknown = undefined;
 
-  /** The schema was created just now: the object is new and holds no execution yet. */
-  private empty: boolean;
+  /**
+   * The object is new and has no schema yet, so no execution. The schema is written with the execution, in the same
+   * commit: a separate commit for it cost every execution one more fsync on a local disk (strace), and an object
+   * only asked about an id that does not exist (GET, a stream, an event) stores nothing at all.
+   */
+  private schemaless: boolean;
   /** The first seq of each attempt's streamed text not folded yet, by `node\0attempt`. */
   private readonly openDeltas = new Map<string, number>();
 
   constructor(private readonly sql: SqlStorage) {
-    this.empty = migrateExecutionSchema(sql) === "created";
+    this.schemaless = migrateExecutionSchema(sql) === "absent";
   }
 
   loadExecution(): ExecRecord | null {
-    if (this.empty) return null;
+    if (this.schemaless) return null;
     const row = this.sql.exec<Record<string, SqlStorageValue>>("SELECT * FROM execution").toArray()[0];
     if (!row) return null;
     const input = parse(row.input);
@@ -191,7 +199,8 @@ export class ExecutionStore {
   }
 
   createExecution(e: ExecRecord, nodeKinds: { id: string; kind: string }[]): void {
-    this.empty = false;
+    if (this.schemaless) createFreshSchema(this.sql);
+    this.schemaless = false;
     this.savedInput = e.input;
     this.usageAny = false;
     this.usagePending = false;

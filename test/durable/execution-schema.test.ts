@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { migrateExecutionSchema } from "../../src/db/execution-store";
 import { executionStub } from "../../src/durable/client";
+import { client, createTenant, run } from "../support/api";
 
 const OURS = "type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'";
 
@@ -21,16 +22,27 @@ function schemaOf(sql: SqlStorage) {
 }
 
 describe("an execution object's schema", () => {
-  it("is created at once for a new object exactly as the migrations build it step by step", async () => {
-    const fresh = await runInDurableObject(executionStub(env, `schema-${crypto.randomUUID()}`), (_o, state) =>
-      schemaOf(state.storage.sql),
-    );
+  it("is created with the execution, exactly as the migrations build it step by step; a lookup stores nothing", async () => {
+    const { token } = await createTenant();
+    const api = client(token);
+    // An id nobody started: the API answers 404 and the object it asked keeps no storage at all.
+    const unknown = "ex_01JZZZZZZZZZZZZZZZZZZZZZZZ";
+    expect((await api.get(`/v1/executions/${unknown}`)).status).toBe(404);
+    expect((await api.post(`/v1/executions/${unknown}/events`, { name: "go" })).status).toBe(404);
+    const untouched = await runInDurableObject(executionStub(env, unknown), (_o, state) => ({
+      schema: schemaOf(state.storage.sql),
+      alarm: state.storage.getAlarm(),
+    }));
+    expect(untouched.schema).toEqual([]);
+    expect(await untouched.alarm).toBeNull();
+
+    const { executionId } = await run(api, {
+      name: "schema",
+      nodes: [{ id: "a", kind: "transform", config: { expression: "1" } }],
+    });
+    const fresh = await runInDurableObject(executionStub(env, executionId), (_o, state) => schemaOf(state.storage.sql));
     const stepwise = await runInDurableObject(executionStub(env, `schema-${crypto.randomUUID()}`), (_o, state) => {
       const sql = state.storage.sql;
-      for (const t of sql
-        .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND ${OURS}`)
-        .toArray())
-        sql.exec(`DROP TABLE ${t.name}`);
       expect(schemaOf(sql)).toEqual([]);
       migrateExecutionSchema(sql, true);
       return schemaOf(sql);
