@@ -61,10 +61,13 @@ const workersPool = (historyShards = 0, overrides: Record<string, string> = {}) 
         // Off in the shared pool: the model servers are shared by every test file, and a tick's model check must not
         // spend another file's planned failure (/_fail-next). test/cron/models.test.ts turns it on for its own ticks.
         MODEL_CHECK_MINUTES: "0",
-        // Provider admission: one model metered, over a 2 s window so a test fills it in seconds
-        // (test/durable/provider-limits.test.ts sets the same limits on the local OpenAI server).
+        // Provider admission: one model metered, over a 4 s window so a test fills it in seconds
+        // (test/durable/provider-limits.test.ts sets the same limits on the local OpenAI server). Not shorter: a call
+        // is counted for a second past the window (windowSlackMs, as with a minute's window in production), for the
+        // delay from its admission to its arrival at the provider; with a 2 s window that slack was 0.5 s, and with
+        // the files running side by side a delay over that met a 429 the test forbids (4 of 36 calls, once).
         PROVIDER_LIMITS: JSON.stringify(METERED),
-        PROVIDER_LIMIT_WINDOW_SECONDS: "2",
+        PROVIDER_LIMIT_WINDOW_SECONDS: "4",
         BREAKER_FAILURES: "3",
         BREAKER_COOLDOWN_MS: "500",
         PROJECTION_FLUSH_MS: "50",
@@ -195,6 +198,7 @@ export default defineConfig({
               ...METERED,
               "openai:gpt-4.1": { tpm: 100_000 },
             }),
+            PROVIDER_LIMIT_WINDOW_SECONDS: "2",
           }),
         ],
         test: { name: "reliability", include: ["test/reliability/**/*.test.ts"], ...workersTest, testTimeout: 900_000 },

@@ -2,9 +2,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { client, createTenant, waitFor, type Client } from "../support/api";
 
-// The pool meters openai:gpt-4.1-nano at 1,500 tokens and 1,000 requests per 2 s window (vitest.config.ts); the local
+// The pool meters openai:gpt-4.1-nano at 1,500 tokens and 1,000 requests per 4 s window (vitest.config.ts); the local
 // OpenAI server enforces the same limits the way OpenAI does (test/support/rate-window.ts), answering 429 past them.
-const WINDOW_MS = 2000;
+const WINDOW_MS = 4000;
 const limit = (model: string) =>
   fetch(`${env.OPENAI_URL}/_limits`, {
     method: "POST",
@@ -103,7 +103,12 @@ describe("provider admission (PROVIDER_LIMITS)", () => {
 
     const queues = (await api.get("/v1/queues")).body;
     expect(queues.providers).toContainEqual(
-      expect.objectContaining({ bucket: "openai:gpt-4.1-nano", rpm: 1000, tpm: 1500, window_seconds: 2 }),
+      expect.objectContaining({
+        bucket: "openai:gpt-4.1-nano",
+        rpm: 1000,
+        tpm: 1500,
+        window_seconds: WINDOW_MS / 1000,
+      }),
     );
   }, 60_000);
 
@@ -127,6 +132,6 @@ describe("provider admission (PROVIDER_LIMITS)", () => {
     );
     const done = await waitFor(api, id);
     expect(done.nodes[0]).toMatchObject({ status: "failed", error: { code: "over_provider_limit" } });
-    expect(done.nodes[0].error.message).toMatch(/more than the 1200 its lane \(default\) may take in a window of 2 s/);
+    expect(done.nodes[0].error.message).toMatch(/more than the 1200 its lane \(default\) may take in a window of 4 s/);
   });
 });
