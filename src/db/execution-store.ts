@@ -162,7 +162,7 @@ export class ExecutionStore {
   /**
    * The object is new and has no schema yet, so no execution. The schema is written with the execution, in the same
    * commit: a separate commit for it cost every execution one more fsync on a local disk (strace), and an object
-   * only asked about an id that does not exist (GET, a stream, an event) stores nothing at all.
+   * only asked about an id that does not exist (GET, a stream, an event) writes nothing (no table, no alarm).
    */
   private schemaless: boolean;
   /** The first seq of each attempt's streamed text not folded yet, by `node\0attempt`. */

@@ -348,7 +348,7 @@ export class ExecutionObject extends DurableObject<Env> {
     if (this.run) await deleteOutputs(this.env.ARTIFACTS, this.run.exec.id);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
-    // Stores over the emptied storage, as for a new object: it answers "not found" from now on and holds nothing.
+    // Stores over the emptied storage, as for a new object: it answers "not found" from now on and writes nothing.
     this.store = new ExecutionStore(this.sql());
     this.maps = new MapStore(this.sql());
     this.run = null;

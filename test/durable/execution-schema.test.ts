@@ -22,10 +22,10 @@ function schemaOf(sql: SqlStorage) {
 }
 
 describe("an execution object's schema", () => {
-  it("is created with the execution, exactly as the migrations build it step by step; a lookup stores nothing", async () => {
+  it("is created with the execution, exactly as the migrations build it step by step; a lookup writes nothing", async () => {
     const { token } = await createTenant();
     const api = client(token);
-    // An id nobody started: the API answers 404 and the object it asked keeps no storage at all.
+    // An id nobody started: the API answers 404 and the object it asked writes no table and no alarm.
     const unknown = "ex_01JZZZZZZZZZZZZZZZZZZZZZZZ";
     expect((await api.get(`/v1/executions/${unknown}`)).status).toBe(404);
     expect((await api.post(`/v1/executions/${unknown}/events`, { name: "go" })).status).toBe(404);
