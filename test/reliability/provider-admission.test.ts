@@ -85,7 +85,11 @@ describe("gate: provider admission", () => {
     expect(seen.refused).toBe(0);
     expect(seen.accepted).toBe(ITEMS + times.length);
     expect(seen.max_tokens_in_window).toBeLessThanOrEqual(TPM);
+    // Passing the flood is shown by the deferrals: an interactive call that had to wait for the provider's window is
+    // deferred (node.retrying), and none was. Its wall time is CPU contention on this machine, with another gate
+    // running beside this one (max 1.6 s in one CI run, 3.4 s in the next), so it is only bounded far below the
+    // flood's own length (~170 s): a run queued behind the flood's calls would take that long.
     expect(deferrals.every((d) => d === 0)).toBe(true);
-    expect(times.at(-1)).toBeLessThan(2000);
+    expect(times.at(-1)).toBeLessThan(10_000);
   });
 });
