@@ -5,7 +5,7 @@
 // read from /proc (utime + stime) for the engine's workerd and for the whole `npm start` tree. Writes its section of
 // bench/RESULTS.md. Usage: npm run bench:http [-- --runs 100]; LOG_LEVEL=warn npm run bench:http measures the engine
 // without its per-request and per-execution info lines.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,8 +25,8 @@ function procStat(pid) {
   return { ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]) };
 }
 
-/** CPU ms so far of the process tree under `root`: all of it, and its workerd processes alone. */
-function treeCpu(root) {
+/** The processes of the tree under `root`, by pid: parent, CPU ticks and command line. */
+function treeProcs(root) {
   const procs = new Map();
   for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
     try {
@@ -43,10 +43,14 @@ function treeCpu(root) {
     }
     return false;
   };
+  return new Map([...procs].filter(([pid]) => inTree(pid)));
+}
+
+/** CPU ms so far of the process tree under `root`: all of it, and its workerd processes alone. */
+function treeCpu(root) {
   let all = 0,
     workerd = 0;
-  for (const [pid, p] of procs) {
-    if (!inTree(pid)) continue;
+  for (const p of treeProcs(root).values()) {
     all += p.cpuTicks;
     if (p.cmd.includes("workerd")) workerd += p.cpuTicks;
   }
@@ -128,6 +132,39 @@ function startFloor() {
     ["bench/serve.mjs", String(FLOOR_PORT), join(dir, "state"), "--config", join(dir, "wrangler.toml")],
     { stdio: ["ignore", "ignore", "ignore"], detached: true },
   );
+}
+
+/**
+ * Where `n` runs of `fn` make the engine's workerd wait for the disk: its fsync and fdatasync calls, counted by
+ * `strace -f -y` and named by file (a Durable Object class's WAL, its journal, its folder, the alarms'
+ * metadata.sqlite, local D1). Null when strace cannot attach here.
+ */
+async function fsyncsPer(root, stateDir, n, fn) {
+  if (spawnSync("strace", ["-V"]).status !== 0) return null;
+  const pids = [...treeProcs(root)].filter(([, p]) => p.cmd.includes("workerd")).map(([pid]) => String(pid));
+  const out = join(mkdtempSync(join(tmpdir(), "edgeflow-fsyncs-")), "strace.out");
+  const args = ["-f", "-y", "-e", "trace=fsync,fdatasync", "-o", out, ...pids.flatMap((p) => ["-p", p])];
+  const tracer = spawn("strace", args, { stdio: "ignore" });
+  const exited = new Promise((resolve) => tracer.on("exit", resolve));
+  await sleep(1000);
+  if (tracer.exitCode !== null) return null;
+  for (let i = 0; i < n; i++) await fn();
+  await sleep(500);
+  tracer.kill("SIGINT");
+  await exited;
+  const by = new Map();
+  for (const line of readFileSync(out, "utf8").split("\n")) {
+    const m = /f(?:data)?sync\(\d+<([^>]*)>/.exec(line);
+    if (!m) continue;
+    const file = m[1]
+      .replace(stateDir, "")
+      .replace(/\/v3\/(do|d1)\//, "")
+      .replace(/[0-9a-f]{64}/g, "<id>")
+      .replace(/^miniflare-D1DatabaseObject/, "D1");
+    by.set(file, (by.get(file) ?? 0) + 1);
+  }
+  const rows = [...by].sort((a, b) => b[1] - a[1]).map(([file, count]) => ({ file, perRun: count / n }));
+  return { total: rows.reduce((s, r) => s + r.perRun, 0), rows };
 }
 
 async function series(label, n, fn) {
@@ -301,6 +338,15 @@ async function main() {
     const why = [...reasons].map(([m, c]) => `${c} × ${m}`).join("; ");
     if (why) console.log(`    errors: ${why}`);
 
+    // Last, as the tracer slows what it watches: the commits a short execution costs. Objects of the rows above are
+    // evicted meanwhile, and their checkpoints (a WAL's pages into the object's file) count too, as they would in a
+    // steady stream of executions.
+    const fsyncs = await fsyncsPer(child.pid, dir, 30, () => startAndWait(one));
+    if (fsyncs) {
+      console.log(`  fsyncs per 1-step start-and-wait: ${fmt(fsyncs.total, 2)}`);
+      for (const r of fsyncs.rows) console.log(`    ${fmt(r.perRun, 2).padStart(5)}  ${r.file}`);
+    } else console.log("  fsyncs per 1-step start-and-wait: not counted (strace cannot attach here)");
+
     const x = (r) => fmt(r.median / bare.median, 2);
     const row = (label, r) =>
       `| ${label} | ${fmt(r.median)} | ${fmt(r.p99)} | ${x(r)} | ${fmt(r.cpuEngine)} | ${fmt(r.cpuTree)} |`;
@@ -327,6 +373,12 @@ async function main() {
         ? ["", `A cron tick fell inside these rows (their CPU includes it): ${crossed.join("; ")}.`]
         : []),
       "",
+      ...(fsyncs
+        ? [
+            `fsyncs per 1-step start-and-wait (strace -f -y on the engine's workerd over 30 runs after the rows above, so with the checkpoints of earlier rows' objects as they are evicted, as in a steady stream; each is a wait on the disk and kernel CPU in the figures above): ${fmt(fsyncs.total, 2)} — ${fsyncs.rows.map((r) => `${fmt(r.perRun, 2)} ${r.file}`).join(", ")}.`,
+            "",
+          ]
+        : []),
       `Targets (#36): 401 ≤ 1.5× floor (now ${x(unauth)}×); 1-step ≤ 3× floor and ≤ 10 ms engine CPU (now ${x(wait1)}×, ${fmt(wait1.cpuEngine)} ms); 10-step ≤ 4× floor and ≤ 15 ms (now ${x(wait10)}×, ${fmt(wait10.cpuEngine)} ms); 100 concurrent ≥ 100 exec/s with 0 errors (now ${fmt(conc.perSec)}, ${errors} errors).`,
       "",
     ].join("\n");
