@@ -65,22 +65,21 @@ export async function fixedCost({
 
   const row = (name, ours, theirs, d = 2) =>
     `| ${name} | ${fmt(ours, d)} | ${fmt(theirs, d)} | ${fmt(ours / theirs, 2)} |`;
+  // Each Edgeflow figure both ways: a POST then a settled call, and one POST with Prefer: wait.
+  const twoWays = (what, unit, plain, waited, theirs, d = 2) => [
+    row(`${what}: ${unit}`, plain, theirs, d),
+    row(`${what} (Prefer: wait): ${unit}`, waited, theirs, d),
+  ];
   const rows = [
     "| fixed cost | edgeflow | workflows (local) | edgeflow / workflows |",
     "| --- | ---: | ---: | ---: |",
-    row("1-node run, start to settled: median ms", one.median, oneWf.median),
-    row("1-node run, start to settled (Prefer: wait): median ms", oneWait.median, oneWf.median),
-    row("1-node run: workerd CPU ms", one.cpu, oneWf.cpu),
-    row("1-node run (Prefer: wait): workerd CPU ms", oneWait.cpu, oneWf.cpu),
-    row("10-node chain: median ms", ten.median, tenWf.median),
-    row("10-node chain (Prefer: wait): median ms", tenWait.median, tenWf.median),
-    row("10-node chain: workerd CPU ms", ten.cpu, tenWf.cpu),
-    row("10-node chain (Prefer: wait): workerd CPU ms", tenWait.cpu, tenWf.cpu),
+    ...twoWays("1-node run, start to settled", "median ms", one.median, oneWait.median, oneWf.median),
+    ...twoWays("1-node run", "workerd CPU ms", one.cpu, oneWait.cpu, oneWf.cpu),
+    ...twoWays("10-node chain", "median ms", ten.median, tenWait.median, tenWf.median),
+    ...twoWays("10-node chain", "workerd CPU ms", ten.cpu, tenWait.cpu, tenWf.cpu),
     ...conc.flatMap(([n, o, w, t]) => [
-      row(`${n} concurrent 10-node chains: executions/s`, o.perSec, t.perSec, 1),
-      row(`${n} concurrent 10-node chains (Prefer: wait): executions/s`, w.perSec, t.perSec, 1),
-      row(`${n} concurrent 10-node chains: p99 completion ms`, o.p99, t.p99, 0),
-      row(`${n} concurrent 10-node chains (Prefer: wait): p99 completion ms`, w.p99, t.p99, 0),
+      ...twoWays(`${n} concurrent 10-node chains`, "executions/s", o.perSec, w.perSec, t.perSec, 1),
+      ...twoWays(`${n} concurrent 10-node chains`, "p99 completion ms", o.p99, w.p99, t.p99, 0),
     ]),
     row(
       "batch of 1,000 3-node executions: executions/s",
