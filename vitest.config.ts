@@ -3,7 +3,11 @@ import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 // The model every workers pool meters (test/durable/provider-limits.test.ts).
-const METERED = { "openai:gpt-4.1-nano": { rpm: 1000, tpm: 1500 } };
+// gpt-4.1-nano-2025-04-14: metered by us only (the local server leaves it unlimited), for test/durable/agent.test.ts.
+const METERED = {
+  "openai:gpt-4.1-nano": { rpm: 1000, tpm: 1500 },
+  "openai:gpt-4.1-nano-2025-04-14": { tpm: 1500 },
+};
 
 // One workerd pool (wrangler.toml plus the test bindings) for the workers tests and the reliability gates.
 // `historyShards` adds that many history databases (DB_HISTORY_0…), as a deployment past one D1's capacity binds.

@@ -81,6 +81,10 @@ const MIGRATIONS: string[] = [
    ALTER TABLE nodes ADD COLUMN request_hash TEXT;`,
   // A running execution that gave its running slot back while it waits (ExecRecord.parked).
   `ALTER TABLE execution ADD COLUMN parked TEXT;`,
+  // Attempts deferred by provider admission, counted apart from attempt_base: a deferral is no new try, so it keeps
+  // the node's (item's) Idempotency-Key and, with it, an agent's journal of steps.
+  `ALTER TABLE nodes ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE map_items ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /**
@@ -102,7 +106,7 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      id TEXT PRIMARY KEY, ord INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
      due_at INTEGER, started_at INTEGER, finished_at INTEGER, wait_event TEXT, output TEXT,
      error_code TEXT, error_message TEXT, seq INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0, result_key TEXT,
-     request_hash TEXT);
+     request_hash TEXT, deferrals INTEGER NOT NULL DEFAULT 0);
    CREATE TABLE events (
      seq INTEGER PRIMARY KEY, type TEXT NOT NULL, node_id TEXT, attempt INTEGER, at INTEGER NOT NULL, data TEXT NOT NULL,
      end_seq INTEGER);
@@ -117,7 +121,7 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
    CREATE TABLE map_items (
      node_id TEXT NOT NULL, idx INTEGER NOT NULL, item TEXT, status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
      attempt_base INTEGER NOT NULL DEFAULT 0, due_at INTEGER, wait_event TEXT, output TEXT, error_code TEXT, error_message TEXT,
-     started_at INTEGER, finished_at INTEGER, PRIMARY KEY (node_id, idx));
+     started_at INTEGER, finished_at INTEGER, deferrals INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (node_id, idx));
    CREATE INDEX map_items_by_status ON map_items (node_id, status, idx);
    CREATE INDEX map_items_by_wait ON map_items (wait_event) WHERE wait_event IS NOT NULL;
    CREATE TABLE steps (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL, PRIMARY KEY (scope, key));
@@ -302,7 +306,8 @@ export class ExecutionStore {
   saveNode(n: NodeRecord): void {
     this.sql.exec(
       `UPDATE nodes SET status = ?, attempt = ?, due_at = ?, started_at = ?, finished_at = ?, wait_event = ?, output = ?,
-       error_code = ?, error_message = ?, seq = ?, attempt_base = ?, result_key = ?, request_hash = ? WHERE id = ?`,
+       error_code = ?, error_message = ?, seq = ?, attempt_base = ?, result_key = ?, request_hash = ?, deferrals = ?
+       WHERE id = ?`,
       n.status,
       n.attempt,
       n.due_at,
@@ -316,6 +321,7 @@ export class ExecutionStore {
       n.attempt_base,
       n.result_key,
       n.request_hash,
+      n.deferrals,
       n.id,
     );
   }

@@ -10,8 +10,10 @@ export interface ItemRecord {
   item: unknown;
   status: ItemStatus;
   attempt: number;
-  /** Attempts made before the last redrive; the item's retry policy counts from here. */
+  /** Attempts made before the last redrive; the item's retry policy counts from here, and its Idempotency-Key changes. */
   attempt_base: number;
+  /** Attempts since the last redrive that provider admission deferred (NodeRecord.deferrals). */
+  deferrals: number;
   due_at: number | null;
   wait_event: string | null;
   output: unknown;
@@ -48,7 +50,7 @@ export class MapStore {
     const prev = this.run(nodeId);
     if (prev && prev.items_hash === hash && prev.total === items.length) {
       this.sql.exec(
-        `UPDATE map_items SET status = 'pending', attempt_base = attempt, due_at = NULL, wait_event = NULL, output = NULL,
+        `UPDATE map_items SET status = 'pending', attempt_base = attempt, deferrals = 0, due_at = NULL, wait_event = NULL, output = NULL,
          error_code = NULL, error_message = NULL, started_at = NULL, finished_at = NULL WHERE node_id = ? AND status != 'succeeded'`,
         nodeId,
       );
@@ -105,11 +107,12 @@ export class MapStore {
 
   save(i: ItemRecord): void {
     this.sql.exec(
-      `UPDATE map_items SET status = ?, attempt = ?, attempt_base = ?, due_at = ?, wait_event = ?, output = ?, error_code = ?, error_message = ?,
-       started_at = ?, finished_at = ? WHERE node_id = ? AND idx = ?`,
+      `UPDATE map_items SET status = ?, attempt = ?, attempt_base = ?, deferrals = ?, due_at = ?, wait_event = ?, output = ?,
+       error_code = ?, error_message = ?, started_at = ?, finished_at = ? WHERE node_id = ? AND idx = ?`,
       i.status,
       i.attempt,
       i.attempt_base,
+      i.deferrals,
       i.due_at,
       i.wait_event,
       json(i.output),

@@ -252,11 +252,11 @@ export function settleItem(
   } else {
     const decision = decideRetry(
       def.retry ?? DEFAULT_RETRY_POLICY,
-      item.attempt - item.attempt_base,
+      item.attempt - item.attempt_base - item.deferrals,
       result.error,
       Math.random,
     );
-    if (decision.retry && decision.deferred) item.attempt_base += 1;
+    if (decision.retry && decision.deferred) item.deferrals += 1;
     Object.assign(item, {
       status: decision.retry ? "retrying" : "failed",
       due_at: decision.retry ? now + decision.delay_ms : null,

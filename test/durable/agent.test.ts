@@ -425,6 +425,54 @@ describe("agent nodes", () => {
     expect(done.nodes[0].error.message).toContain('{"approved": true | false');
   });
 
+  it("waits out a full provider window mid-loop and carries on from its journal: no tool sent twice, no turn paid twice, one Idempotency-Key", async () => {
+    const api = await tenantApi();
+    const k = key("deferred");
+    // The pool meters openai:gpt-4.1-nano-2025-04-14 at 1,500 tokens a 4 s window (vitest.config.ts), 1,200 of it
+    // for the default lane. A turn counts its prompt (tools included, ~170 tokens here) plus max_tokens 350: the
+    // first two turns fit in one window, the third waits (deferred) until the first has left it.
+    const { executionId } = await run(api, {
+      name: "agent past a full window",
+      nodes: [
+        agentNode(
+          {
+            provider: "openai",
+            model: "gpt-4.1-nano-2025-04-14",
+            max_tokens: 350,
+            messages: [{ role: "user", content: `Go [[key=${k}]] [[agent=t1:{"n":1}|t2:{"n":2}|Done: {results}]]` }],
+            tools: [effectTool("t1", `${k}-t1`), effectTool("t2", `${k}-t2`)],
+          },
+          { retry: { max_attempts: 1 } },
+        ),
+      ],
+    });
+    // Were each deferral a new try, the run would start over after every wait and never settle: say what the tool saw.
+    const done = await waitFor(api, executionId, undefined, 20_000).catch(async (e) => {
+      throw new Error(`${e}: ${JSON.stringify((await targetCalls(`${k}-t1`)).calls.map((c) => c.idempotency_key))}`);
+    });
+    expect(done.status, JSON.stringify(done.nodes[0].error)).toBe("succeeded");
+    const deferred = (await events(api, executionId)).filter((e) => e.type === "node.retrying");
+    expect(deferred.map((e) => e.data.error.code)).toContain("provider_window_full");
+    // Each tool once (t1 in turn 1, t2 in turn 2), under the node's own key: a deferral is no new try, so it keeps
+    // the key, and with it the journal of the turns and tool results before it.
+    for (const t of ["t1", "t2"]) {
+      const sent = await targetCalls(`${k}-${t}`);
+      expect(
+        sent.calls.map((c) => c.idempotency_key),
+        t,
+      ).toEqual([`${executionId}:agent:${t}.c0`]);
+      expect(Object.keys(sent.effects), t).toHaveLength(1);
+    }
+    // Three model turns, each paid once, the last after the wait.
+    const calls = await modelCalls("openai", k);
+    expect(calls.map((c: any) => c.headers["idempotency-key"])).toEqual([
+      `${executionId}:agent:turn1`,
+      `${executionId}:agent:turn2`,
+      `${executionId}:agent:turn3`,
+    ]);
+    expect(done.nodes[0].output.turns).toHaveLength(3);
+  }, 40_000);
+
   it("reserves each model turn against the tenant's budget: a turn that would pass it fails the node, the turns before it paid", async () => {
     const api = await tenantApi();
     const k = key("budget");

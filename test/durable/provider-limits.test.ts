@@ -95,6 +95,17 @@ describe("provider admission (PROVIDER_LIMITS)", () => {
     const done = await waitFor(api, map, undefined, 30_000);
     expect(done.status).toBe("succeeded");
     expect(done.nodes[0].output.results).toHaveLength(30);
+    // Items that waited for their turn sent their one call under the item's own Idempotency-Key: a deferral is no
+    // new try (a redrive is, with :r<n>).
+    const keys = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const res = await fetch(`${env.OPENAI_URL}/_calls/${tag}-${i + 1}`);
+        return ((await res.json()) as { calls: { headers: Record<string, string> }[] }).calls.map(
+          (c) => c.headers["idempotency-key"],
+        );
+      }),
+    );
+    expect(keys).toEqual(Array.from({ length: 30 }, (_, i) => [`${map}:each[${i}]`]));
     // 32 calls of ~110 tokens at 1,200 a window for the batch lane: at least two windows of waiting.
     expect(Date.now() - began).toBeGreaterThan(2 * WINDOW_MS);
     const seen = await served("gpt-4.1-nano");

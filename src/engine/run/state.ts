@@ -76,8 +76,10 @@ export interface NodeRecord extends NodeState {
   error_message: string | null;
   /** Seq of the last event about this node, for ordering D1 projections. */
   seq: number;
-  /** Attempts made before the last redrive; the retry policy counts from here. */
+  /** Attempts made before the last redrive; the retry policy counts from here, and the Idempotency-Key changes. */
   attempt_base: number;
+  /** Attempts since the last redrive that provider admission deferred: no call went out, the policy skips them. */
+  deferrals: number;
   /** The rendered key of the node's result (definition `result.key`), set when it succeeded; null otherwise. */
   result_key: string | null;
   /** An llm node's rendered request, hashed when it succeeded: a fork reuses the answer to the same request. */
@@ -207,6 +209,7 @@ export function pendingNode(id: string, kind: string): NodeRecord {
     error_message: null,
     seq: 0,
     attempt_base: 0,
+    deferrals: 0,
     result_key: null,
     request_hash: null,
   };

@@ -137,10 +137,10 @@ export function skipNode(st: Step, node: NodeRecord, reason: string, detail: str
 /** A failed attempt: retried after the policy's backoff, or the node fails for good. */
 export function failOrRetry(st: Step, node: NodeRecord, attempt: number, error: AttemptError): void {
   const policy = st.s.defs.get(node.id)?.retry ?? DEFAULT_RETRY_POLICY;
-  const decision = decideRetry(policy, attempt - node.attempt_base, error, st.random);
+  const decision = decideRetry(policy, attempt - node.attempt_base - node.deferrals, error, st.random);
   if (!decision.retry) return failNode(st, node, error, decision.reason);
-  // A deferred attempt made no call: the next one keeps its number under the policy.
-  if (decision.deferred) node.attempt_base += 1;
+  // A deferred attempt made no call: the next one keeps its number under the policy, and its Idempotency-Key.
+  if (decision.deferred) node.deferrals += 1;
   Object.assign(node, {
     status: "retrying",
     due_at: st.now + decision.delay_ms,

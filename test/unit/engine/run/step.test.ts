@@ -194,6 +194,26 @@ describe("execution reducer: retries", () => {
     expect(eventData(r3, "node.failed")).toMatchObject({ reason: "exhausted" });
   });
 
+  it("waits out a deferral (provider admission) without spending an attempt or changing the Idempotency-Key", () => {
+    const s = running([t("a", [], { retry: { max_attempts: 1 } })]);
+    tick(s);
+    const full = {
+      code: "provider_window_full",
+      message: "full",
+      retryable: true,
+      deferred: true,
+      retry_after_ms: 700,
+    };
+    const r1 = feed(s, { type: "attemptFinished", nodeId: "a", attempt: 1, result: { ok: false, error: full } });
+    expect(events(r1)).toEqual(["node.retrying:a"]);
+    expect(eventData(r1, "node.retrying")).toMatchObject({ delay_ms: 700, error: { deferred: true } });
+    // Attempts keep rising (Edgeflow-Attempt), but the key's base is a redrive's alone: still <execution>:a.
+    expect(s.nodes.get("a")).toMatchObject({ status: "retrying", attempt: 1, attempt_base: 0, deferrals: 1 });
+    expect(launched(tick(s, T0 + 700))).toEqual(["a#2"]);
+    // max_attempts 1: the deferral was not that attempt, so the first real failure ends it.
+    expect(eventData(feed(s, failed("a", 2), T0 + 700), "node.failed")).toMatchObject({ reason: "exhausted" });
+  });
+
   it("draws jitter from the randomness it is given, and fails a fatal error at once", () => {
     const s = running([t("a", [], { retry: { max_attempts: 3, initial_delay_ms: 1000 } }), t("b")]);
     tick(s);
