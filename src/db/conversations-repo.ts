@@ -139,6 +139,30 @@ export async function claimTurn(db: Db, t: TurnClaim): Promise<ClaimOutcome> {
   return { ok: true, seq: row.message_count, summary: row.summary, history: history!.results as StoredMessage[] };
 }
 
+/** The messages of the turn `executionId` ran (the user's, and the answer once there is one), with how many
+ * answered messages came before it (what its history could have held). */
+export async function turnOf(
+  db: Db,
+  conversationId: string,
+  executionId: string,
+): Promise<{ messages: MessageRow[]; answeredBefore: number } | null> {
+  const rows = (
+    await db.$client
+      .prepare(
+        `SELECT m.*, (SELECT count(*) FROM conversation_messages o WHERE o.conversation_id = m.conversation_id
+           AND o.seq < m.seq AND o.status = 'ok') AS answered_before
+         FROM conversation_messages m WHERE m.conversation_id = ? AND m.execution_id = ? ORDER BY m.seq`,
+      )
+      .bind(conversationId, executionId)
+      .all<MessageRow & { answered_before: number }>()
+  ).results;
+  if (!rows.length) return null;
+  return {
+    messages: rows.map(({ answered_before: _, ...m }) => m),
+    answeredBefore: rows[0]!.answered_before,
+  };
+}
+
 /** A turn that never started (its start was refused): its message goes and the slot is given back, as if unsent. */
 export async function undoTurn(db: Db, conversationId: string, seq: number, executionId: string): Promise<void> {
   const d1 = db.$client;

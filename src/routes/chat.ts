@@ -66,7 +66,6 @@ export const chatRoute = new Hono<AppEnv>()
     const turn = await sendMessage(c.env, c.get("db").db, c.get("history").db, {
       conversation: row,
       content,
-      waitMs: 0,
       traceId: traceIdFrom(c.req.header("traceparent") ?? null),
     });
     if (!turn.ok) throw refusal(turn);

@@ -500,7 +500,7 @@ export const OPERATIONS: Operation[] = [
     method: "post",
     path: "/v1/conversations/{id}/messages",
     summary:
-      "Send a message: runs one turn with the history window. With Prefer: wait=N (N ≤ 60) answers 200 with the reply when the turn ends within N s, else 202 with its execution and stream; 409 conversation_busy while a turn runs",
+      "Send a message: runs one turn with the history window. With Prefer: wait=N (N ≤ 60) answers 200 with the reply when the turn ends within N s, else 202 with its execution and stream; 409 conversation_busy while a turn runs. Idempotency-Key supported: a retried message is the same turn (Idempotent-Replayed: true), never a second one",
     tag: "conversations",
     ok: 202,
     alsoOk: [200],

@@ -4,7 +4,7 @@
 import type { Db } from "../db/client";
 import * as conv from "../db/conversations-repo";
 import type { ConversationRow } from "../db/conversations-repo";
-import { estimateTokens, historyWindow, turnAnswer, type TurnAnswer } from "../engine/conversation";
+import { estimateTokens, historyWindow, turnAnswer, type TurnAnswer, type TurnStatus } from "../engine/conversation";
 import { TERMINAL_EXECUTION } from "../engine/events";
 import type { FieldError } from "../engine/dag";
 import { inBatches } from "../lib/batches";
@@ -88,12 +88,12 @@ async function freeStaleSlot(
 export interface SendMessage {
   conversation: ConversationRow;
   content: string;
-  /** How long to wait for the answer, in ms; 0 answers as soon as the turn has started. */
-  waitMs: number;
+  /** The turn's execution id: the one an Idempotency-Key's claim holds, else a new one. */
+  executionId?: string | undefined;
   traceId?: string | undefined;
 }
 
-/** Run one turn of `conversation` with `content` as the user's message. */
+/** Start one turn of `conversation` with `content` as the user's message (awaitTurn waits for its answer). */
 export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage): Promise<TurnStarted | TurnRefused> {
   const c = r.conversation;
   const tokens = estimateTokens(r.content);
@@ -106,7 +106,7 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
       retryable: false,
       errors: [{ path: "content", message: `must fit in history_tokens (${c.history_tokens} tokens)` }],
     };
-  const executionId = newId("ex");
+  const executionId = r.executionId ?? newId("ex");
   const ask = {
     conversationId: c.id,
     tenantId: c.tenant_id,
@@ -115,9 +115,13 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
     tokens,
     historyLimit: HISTORY_READ,
   };
-  let claim = await conv.claimTurn(history, { ...ask, now: Date.now() });
-  if (!claim.ok && claim.reason === "busy" && (await freeStaleSlot(env, history, c, claim)))
-    claim = await conv.claimTurn(history, { ...ask, now: Date.now() });
+  // The message's created_at, as stored: a replay of this turn reads it back.
+  let createdAt = Date.now();
+  let claim = await conv.claimTurn(history, { ...ask, now: createdAt });
+  if (!claim.ok && claim.reason === "busy" && (await freeStaleSlot(env, history, c, claim))) {
+    createdAt = Date.now();
+    claim = await conv.claimTurn(history, { ...ask, now: createdAt });
+  }
   if (!claim.ok && claim.reason === "gone")
     return {
       ok: false,
@@ -133,7 +137,6 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
       retryable: true,
       execution_id: claim.executionId,
     };
-  const createdAt = Date.now();
   // The claim left room for the message and the summary; the window takes the rest.
   const window = historyWindow(claim.history, Math.max(0, room), MAX_LLM_MESSAGES - 1);
   const summary = claim.summary ?? c.summary;
@@ -160,20 +163,74 @@ export async function sendMessage(env: Env, db: Db, history: Db, r: SendMessage)
     await conv.undoTurn(history, c.id, claim.seq, executionId);
     return started;
   }
-  const base = {
-    ok: true as const,
+  return {
+    ok: true,
     executionId,
     seq: claim.seq,
     createdAt,
     window: { messages: window.messages.length, tokens: window.tokens, dropped: window.dropped },
+    view: null,
+    answer: null,
   };
-  if (r.waitMs <= 0) return { ...base, view: null, answer: null };
-  const view = await settledOf(env, executionId, c.tenant_id, r.waitMs);
-  if (!view || !TERMINAL_EXECUTION.has(view.status)) return { ...base, view, answer: null };
+}
+
+/** A started turn, waited for up to `waitMs`: with its answer when it ended by then. */
+export async function awaitTurn(
+  env: Env,
+  history: Db,
+  c: ConversationRow,
+  turn: TurnStarted,
+  waitMs: number,
+): Promise<TurnStarted> {
+  if (waitMs <= 0) return turn;
+  const view = await settledOf(env, turn.executionId, c.tenant_id, waitMs);
+  return view && TERMINAL_EXECUTION.has(view.status) ? closedTurn(history, c, turn, view) : { ...turn, view };
+}
+
+/** An ended turn's answer. The projection writes the same; closing it here as well lets the next message go at once. */
+async function closedTurn(history: Db, c: ConversationRow, turn: TurnStarted, view: ExecutionView) {
   const answer = answerOfView(view);
-  // The projection writes the same answer; closing it here as well lets the next message go at once.
-  await closeAnswered(history, c, claim.seq, executionId, answer, Date.parse(view.finished_at ?? "") || Date.now());
-  return { ...base, view, answer };
+  const at = Date.parse(view.finished_at ?? "") || Date.now();
+  await closeAnswered(history, c, turn.seq, turn.executionId, answer, at);
+  return { ...turn, view, answer };
+}
+
+/**
+ * The turn an earlier request with the same Idempotency-Key started (execution `executionId`), as it stands now, or
+ * waited for up to `waitMs` while it runs; null when there is no such turn. Its history is what its execution was
+ * given.
+ */
+export async function replayTurn(
+  env: Env,
+  history: Db,
+  c: ConversationRow,
+  executionId: string,
+  waitMs: number,
+): Promise<TurnStarted | null> {
+  const turn = await conv.turnOf(history, c.id, executionId);
+  const user = turn?.messages.find((m) => m.role === "user");
+  if (!turn || !user) return null;
+  const reply = turn.messages.find((m) => m.role === "assistant");
+  const view = await settledOf(env, executionId, c.tenant_id, reply ? 0 : waitMs);
+  const given = (view?.input as { history?: { content: string }[] } | null | undefined)?.history ?? [];
+  const started: TurnStarted = {
+    ok: true,
+    executionId,
+    seq: user.seq,
+    createdAt: user.created_at,
+    window: {
+      messages: given.length,
+      tokens: given.reduce((n, m) => n + estimateTokens(m.content), 0),
+      dropped: turn.answeredBefore > given.length,
+    },
+    view,
+    answer: null,
+  };
+  if (reply) {
+    const { status, content, error_code, error_message } = reply;
+    return { ...started, answer: { status: status as TurnStatus, content, summary: null, error_code, error_message } };
+  }
+  return view && TERMINAL_EXECUTION.has(view.status) ? closedTurn(history, c, started, view) : started;
 }
 
 /**

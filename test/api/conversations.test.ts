@@ -131,6 +131,57 @@ describe("conversations", () => {
     ]);
   });
 
+  it("makes a retried message with an Idempotency-Key the same turn, as it stands; another content is 422; a refused message leaves its key free", async () => {
+    const api = client((await createTenant()).token);
+    const { id } = await chatConversation(api);
+    const send = (content: string, key: string, extra: Record<string, string> = {}) =>
+      api.post(`/v1/conversations/${id}/messages`, { content }, { "idempotency-key": key, ...extra });
+    // The client's answer is lost while the turn runs; it sends again (waiting this time), and once more later.
+    const first = await send("think [[slow=800]]", "msg-1");
+    expect(first.status).toBe(202);
+    const retried = await send("think [[slow=800]]", "msg-1", WAIT);
+    expect(retried.status).toBe(200);
+    expect(retried.headers.get("idempotent-replayed")).toBe("true");
+    expect(retried.body).toMatchObject({
+      execution_id: first.body.execution_id,
+      status: "succeeded",
+      message: { seq: 1, role: "user", status: "ok" },
+      reply: { seq: 2, role: "assistant", status: "ok", content: "echo: think" },
+      history: first.body.history,
+    });
+    expect(retried.body.message).toEqual({ ...first.body.message, status: "ok" });
+    const later = await send("think [[slow=800]]", "msg-1");
+    expect(later.status).toBe(200);
+    expect(later.headers.get("idempotent-replayed")).toBe("true");
+    expect(later.body).toEqual(retried.body);
+    // One turn: one user message, one answer, one model call.
+    const messages = (await api.get(`/v1/conversations/${id}/messages`)).body.data as any[];
+    expect(messages.map((m) => [m.seq, m.role, m.execution_id])).toEqual([
+      [1, "user", first.body.execution_id],
+      [2, "assistant", first.body.execution_id],
+    ]);
+    // The key is bound to what it was sent with.
+    const other = await send("something else", "msg-1");
+    expect(other.status).toBe(422);
+    expect(other.body.code).toBe("idempotency_key_reused");
+
+    // A message refused while a turn runs is not kept under its key: sent again once the turn ended, it starts.
+    const running = await send("again [[slow=800]]", "msg-2");
+    expect(running.status).toBe(202);
+    const busy = await send("hello?", "msg-3");
+    expect(busy.status).toBe(409);
+    expect(busy.body.code).toBe("conversation_busy");
+    await waitFor(api, running.body.execution_id);
+    const third = await send("hello?", "msg-3", WAIT);
+    expect(third.status).toBe(200);
+    expect(third.headers.get("idempotent-replayed")).toBeNull();
+    expect(third.body).toMatchObject({ message: { seq: 5 }, reply: { seq: 6, status: "ok" } });
+    expect(third.body.history).toEqual({ messages: 4, tokens: expect.any(Number), dropped: false });
+    const replayed = await send("hello?", "msg-3");
+    expect(replayed.body.history).toEqual(third.body.history);
+    expect((await api.get(`/v1/conversations/${id}`)).body.message_count).toBe(6);
+  });
+
   it("answers 202 with the stream when the turn outlasts Prefer: wait, and the reply lands by itself", async () => {
     const api = client((await createTenant()).token);
     const { id } = await chatConversation(api);
