@@ -19,7 +19,7 @@ import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
 import { refusal } from "./refusals";
-import { cursorParam, iso, limitParam } from "./shared";
+import { cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 
 const isoTime = z.iso.datetime({ offset: true }).transform((v) => Date.parse(v));
 export const executionFilter = z.object({
@@ -292,15 +292,17 @@ export const executions = new Hono<AppEnv>()
     });
   })
   .post("/:id/forks", async (c) => {
+    const key = idempotencyKeyOf(c);
     const id = executionId(c.req.param("id"));
     const { value } = await readJson(c, forkBody);
-    const answer = await forkExecution(c.env, c.get("db").db, c.get("tenantId"), id, value);
+    const answer = await forkExecution(c.env, c.get("db").db, c.get("tenantId"), id, value, key);
     if (!answer.ok) {
       if ("notFound" in answer) throw executionNotFound(id);
       if ("refusal" in answer) throw refusal(answer.refusal);
       throw new AppError(422, answer.plan.code, answer.plan.message, { errors: answer.plan.errors });
     }
     const s = answer.started;
+    if (s.replay) c.header("idempotent-replayed", "true");
     return c.json(
       {
         id: s.id,
@@ -313,7 +315,7 @@ export const executions = new Hono<AppEnv>()
         kept: answer.kept,
         rerun: answer.rerun,
       },
-      201,
+      s.replay ? 200 : 201,
       { location: `/v1/executions/${s.id}` },
     );
   })

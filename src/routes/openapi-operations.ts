@@ -296,9 +296,10 @@ export const OPERATIONS: Operation[] = [
     method: "post",
     path: "/v1/executions/{id}/forks",
     summary:
-      "Fork an execution at from_node into a new one: only from_node and what is downstream of it run again (from_node not at all with output_patch), every other node keeps the source's output; a model request identical to the source's reuses its answer; side effects are mocked unless effects is allow",
+      "Fork an execution at from_node into a new one: only from_node and what is downstream of it run again (from_node not at all with output_patch), every other node keeps the source's output; a model request identical to the source's reuses its answer; side effects are mocked unless effects is allow. Idempotency-Key supported: a retried fork is the same one (200, Idempotent-Replayed: true)",
     tag: "executions",
     ok: 201,
+    alsoOk: [200],
     body: forkBody,
   },
   {

@@ -20,12 +20,17 @@ export interface PlanRefusal {
   errors: FieldError[];
 }
 
+/**
+ * Fork `sourceId` as `req` asks. With an Idempotency-Key a retried request is the same fork (the start's own claim,
+ * bound to the source and the request), never a second run of its side effects.
+ */
 export async function forkExecution(
   env: Env,
   db: Db,
   tenantId: string,
   sourceId: string,
   req: ForkRequest,
+  idempotencyKey?: string,
 ): Promise<ForkAnswer> {
   const source = await forkSourceOf(env, sourceId, tenantId);
   if (!source) return { ok: false, notFound: true };
@@ -37,7 +42,9 @@ export async function forkExecution(
     workflowId: source.workflow_id,
     version: source.version,
     input: plan.input,
-    requestForHash: null,
+    idempotencyKey,
+    inFlight: "conflict",
+    requestForHash: { forked_from: sourceId, fork: req },
     lane: source.lane,
     tags: ["fork"],
     metadata: { forked_from: sourceId, fork_node: req.from_node, ...(req.label ? { fork_label: req.label } : {}) },

@@ -195,11 +195,30 @@ describe("forks (POST /v1/executions/:id/forks)", () => {
     expect(order.data).toMatchObject({ mocked: true, reused_from: source });
     expect(node(m, "a").output).toEqual({ qty: 2 });
 
-    const allowed = await fork(c, source, { from_node: "a", input_patch: { qty: 3 }, effects: "allow" });
+    // The allow fork sent with an Idempotency-Key, and sent again by a client that lost the answer: one fork, one
+    // order; the same key with another body is refused.
+    const body = { from_node: "a", input_patch: { qty: 3 }, effects: "allow" };
+    const asked = await c.post(`/v1/executions/${source}/forks`, body, { "idempotency-key": `${k}-allow` });
+    expect(asked.status, JSON.stringify(asked.body)).toBe(201);
+    const allowed = asked.body.id as string;
+    const again = await c.post(`/v1/executions/${source}/forks`, body, { "idempotency-key": `${k}-allow` });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    const { status: _, ...same } = asked.body;
+    expect(again.body).toMatchObject(same);
+    const other = await c.post(
+      `/v1/executions/${source}/forks`,
+      { ...body, input_patch: { qty: 4 } },
+      { "idempotency-key": `${k}-allow` },
+    );
+    expect(other.status).toBe(422);
+    expect(other.body.code).toBe("idempotency_key_reused");
     expect((await waitFor(c, allowed)).status).toBe("succeeded");
     const seen = await targetCalls(k);
     expect(seen.calls).toHaveLength(2);
     expect(seen.calls[1]?.idempotency_key).toBe(`${allowed}:order`);
+    const forks = await c.get(`/v1/executions?metadata=forked_from:${source}`);
+    expect(forks.body.data.map((e: { id: string }) => e.id).sort()).toEqual([mocked, allowed].sort());
   });
 
   it("runs a child workflow again in a mock fork when the child only reads, and mocks one that posts", async () => {
