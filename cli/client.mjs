@@ -24,7 +24,8 @@ export class NetworkError extends Error {
 
 export function client({ url, key }) {
   const base = url.replace(/\/+$/, "");
-  const call = async (method, path, body, headers = {}) => {
+  /** The answer's JSON and headers; a refusal throws ApiError. */
+  const exchange = async (method, path, body, headers = {}) => {
     let res;
     try {
       res = await fetch(`${base}${path}`, {
@@ -51,12 +52,18 @@ export function client({ url, key }) {
       const wait = Number(res.headers.get("retry-after"));
       throw new ApiError(res.status, json ?? {}, Number.isFinite(wait) && wait >= 0 ? wait : null);
     }
-    return json;
+    return { json, headers: res.headers };
   };
+  const call = async (method, path, body, headers) => (await exchange(method, path, body, headers)).json;
   return {
     base,
     get: (path) => call("GET", path),
     post: (path, body = {}, headers) => call("POST", path, body, headers),
+    /** A POST with an Idempotency-Key: its JSON, and whether it replays an earlier request's answer. */
+    async postOnce(path, body, key) {
+      const r = await exchange("POST", path, body, key === undefined ? {} : { "idempotency-key": key });
+      return { ...r.json, replayed: r.headers.get("idempotent-replayed") === "true" };
+    },
     put: (path, body) => call("PUT", path, body),
     /** Every event after `after`, as they happen, until the server ends the stream (the execution finished). */
     async *events(executionId, after = 0) {

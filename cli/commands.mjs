@@ -343,12 +343,12 @@ const short = (v) => {
 export async function sendEvent(id, name, values) {
   if (!id || !name) throw new UsageError("events send needs an execution id and an event name");
   const payload = jsonArg(values.payload, "--payload");
-  const r = await connect().post(`/v1/executions/${encodeURIComponent(id)}/events`, {
-    name,
-    ...(payload === undefined ? {} : { payload }),
-  });
+  const body = { name, ...(payload === undefined ? {} : { payload }) };
+  // With --key, sending again (a script's retry after a lost answer) is the same event, never a second one.
+  const r = await connect().postOnce(`/v1/executions/${encodeURIComponent(id)}/events`, body, values.key);
   const to = Array.isArray(r.delivered_to) ? r.delivered_to.join(", ") : r.delivered_to;
-  console.log(`${name} sent to ${id}${to ? ` (delivered to ${to})` : " (kept until a node waits for it)"}`);
+  const sent = r.replayed ? `${name} was already sent to ${id} with this key` : `${name} sent to ${id}`;
+  console.log(`${sent}${to ? ` (delivered to ${to})` : " (kept until a node waits for it)"}`);
   return 0;
 }
 

@@ -36,7 +36,8 @@ const HELP = `usage: edgeflow <command> [options]
                                            rest keeps its outputs; side effects are mocked unless allowed
   diff <execution> --against <execution>   per node unchanged/changed/new/skipped, each changed output path,
                                            and the model cost of both; exit 1 if anything changed
-  events send <execution> <name> [--payload <json|@file>]
+  events send <execution> <name> [--payload <json|@file>] [--key <idempotency key>]
+                                           with --key, sending again is the same event, never received twice
 
 exit codes: 0 done (a watched run succeeded, a replay or a diff found no change), 1 a watched run failed, was
             cancelled or timed out, a replay or a diff found a change, a batch item was refused, or a migration
@@ -64,6 +65,7 @@ const OPTIONS = {
   "migrate-running": { type: "boolean" },
   chunk: { type: "string" },
   payload: { type: "string" },
+  key: { type: "string" },
   replay: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 };

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError } from "./api";
 
 export interface Loaded<T> {
@@ -28,7 +28,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], every?: numb
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
   useEffect(() => {
     if (!every) return;
@@ -36,4 +35,16 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], every?: numb
     return () => clearInterval(t);
   }, [every]);
   return { ...state, reload: useCallback(() => setTick((n) => n + 1), []) };
+}
+
+/**
+ * An Idempotency-Key for what a form would send now: the same while its fields stay the same, so a double click or
+ * a resend after a lost answer is one request; a new one once a field changes. (getRandomValues, since randomUUID
+ * needs a secure context and the dashboard may be served over plain http on a LAN.)
+ */
+export function useSubmitKey(fields: unknown[]): string {
+  return useMemo(() => {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return `dashboard-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  }, fields);
 }

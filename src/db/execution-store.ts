@@ -2,7 +2,7 @@
 // so the writes between two awaits commit together (the DO's implicit transaction and output gate).
 import type { Definition } from "../engine/dag";
 import type { EventEnvelope, EventType, NodeStatus } from "../engine/events";
-import type { EmittedEvent } from "../engine/run/messages";
+import type { EmittedEvent, EventOnce } from "../engine/run/messages";
 import type { ExecRecord, NodeRecord } from "../engine/run/state";
 
 /** An execution's LLM calls, summed. */
@@ -85,6 +85,9 @@ const MIGRATIONS: string[] = [
   // the node's (item's) Idempotency-Key and, with it, an agent's journal of steps.
   `ALTER TABLE nodes ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE map_items ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;`,
+  // An event sent with an Idempotency-Key keeps it (and the hash of its name and payload): a retry is that event.
+  `ALTER TABLE inbox ADD COLUMN idempotency_key TEXT; ALTER TABLE inbox ADD COLUMN request_hash TEXT;
+   CREATE UNIQUE INDEX inbox_by_key ON inbox (idempotency_key) WHERE idempotency_key IS NOT NULL;`,
 ];
 
 /**
@@ -112,8 +115,10 @@ const FRESH_SCHEMA = `CREATE TABLE execution (
      end_seq INTEGER);
    CREATE INDEX events_spans ON events (end_seq) WHERE end_seq IS NOT NULL;
    CREATE TABLE inbox (
-     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT, received_at INTEGER NOT NULL, consumed_by TEXT);
+     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT, received_at INTEGER NOT NULL, consumed_by TEXT,
+     idempotency_key TEXT, request_hash TEXT);
    CREATE INDEX inbox_pending ON inbox (name, id) WHERE consumed_by IS NULL;
+   CREATE UNIQUE INDEX inbox_by_key ON inbox (idempotency_key) WHERE idempotency_key IS NOT NULL;
    CREATE TABLE tickets (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used_at INTEGER);
    CREATE TABLE usage (id TEXT PRIMARY KEY, node_id TEXT NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL,
      data TEXT NOT NULL, projected INTEGER NOT NULL DEFAULT 0);
@@ -524,13 +529,27 @@ export class ExecutionStore {
   }
 
   /** Keep a received event: consumed at once by `consumedBy`, or buffered for a later wait when null. */
-  addToInbox(name: string, payload: unknown, at: number, consumedBy: string | null = null): void {
+  addToInbox(name: string, payload: unknown, at: number, consumedBy: string | null = null, once?: EventOnce): void {
     this.sql.exec(
-      "INSERT INTO inbox (name, payload, received_at, consumed_by) VALUES (?, ?, ?, ?)",
+      "INSERT INTO inbox (name, payload, received_at, consumed_by, idempotency_key, request_hash) VALUES (?, ?, ?, ?, ?, ?)",
       name,
       json(payload),
       at,
       consumedBy,
+      once?.key ?? null,
+      once?.hash ?? null,
+    );
+  }
+
+  /** The event received with this Idempotency-Key: what it was sent with, and who took it (null: still buffered). */
+  inboxByKey(key: string): { request_hash: string; consumed_by: string | null } | null {
+    return (
+      this.sql
+        .exec<{ request_hash: string; consumed_by: string | null }>(
+          "SELECT request_hash, consumed_by FROM inbox WHERE idempotency_key = ?",
+          key,
+        )
+        .toArray()[0] ?? null
     );
   }
 

@@ -99,7 +99,7 @@ export class ExecutionRun implements AttemptHost {
         return;
       }
       case "storeEvent":
-        return this.h.store.addToInbox(c.name, c.payload, c.at, c.consumedBy);
+        return this.h.store.addToInbox(c.name, c.payload, c.at, c.consumedBy, c.once);
       case "cancelChildren":
         return this.cancelChildren(c.ids, c.reason);
       case "stopMaps":

@@ -8,7 +8,7 @@ import { TERMINAL_EXECUTION, eventNames, type EventEnvelope, type ExecutionStatu
 import type { Admitted } from "../engine/concurrency-key";
 import type { ItemStatus } from "../engine/map";
 import { itemNode } from "../engine/map";
-import type { ChildEnd, RunInput } from "../engine/run/messages";
+import type { ChildEnd, EventOnce, RunInput } from "../engine/run/messages";
 import { newExecution, nodeDef, pendingNode, runState, type NodeRecord, type StartParams } from "../engine/run/state";
 
 import type { Definition } from "../engine/dag";
@@ -261,24 +261,33 @@ export class ExecutionObject extends DurableObject<Env> {
       run.feed({ type: "mapUnparked", nodeId: item.node_id, counts: this.maps.counts(item.node_id) });
   }
 
-  /** Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. */
+  /**
+   * Deliver a named event: completes the oldest node waiting for it, or is buffered for a later wait. With `once`
+   * (the sender's Idempotency-Key) a retry is answered as the event it repeats, whatever happened since, and is
+   * never received twice; the same key with another name or payload is refused.
+   */
   async sendEvent(
     tenantId: string,
     name: string,
     payload: unknown,
+    once?: EventOnce,
   ): Promise<
-    | { accepted: boolean; status: ExecutionStatus; delivered_to: string | null }
+    | { accepted: boolean; status: ExecutionStatus; delivered_to: string | null; replayed?: true }
     | { accepted: false; unknown: true; waits_for: string[] }
+    | { accepted: false; reused: true }
     | null
   > {
     const run = this.owned(tenantId);
     if (!run) return null;
     const exec = run.exec;
+    const earlier = once ? this.store.inboxByKey(once.key) : null;
+    if (earlier && earlier.request_hash !== once?.hash) return { accepted: false, reused: true };
+    if (earlier) return { accepted: true, status: exec.status, delivered_to: earlier.consumed_by, replayed: true };
     if (TERMINAL_EXECUTION.has(exec.status)) return { accepted: false, status: exec.status, delivered_to: null };
     // An event nobody waits for would be buffered forever while the sender believes it was delivered.
     const names = eventNames(exec.definition, run.state.nodes.values());
     if (names && !names.includes(name)) return { accepted: false, unknown: true, waits_for: names };
-    const done = run.feed({ type: "eventReceived", name, payload });
+    const done = run.feed({ type: "eventReceived", name, payload, ...(once ? { once } : {}) });
     const stored = done.commands.find((c) => c.type === "storeEvent");
     await run.settle();
     await this.askIfWoken(run);

@@ -13,6 +13,7 @@ import { ITEM_STATUSES } from "../engine/map";
 import type { ItemRecord } from "../db/map-store";
 import { encodeCursor } from "../lib/cursor";
 import { inBatches } from "../lib/batches";
+import { canonicalHash } from "../lib/hash";
 import { isId } from "../lib/ids";
 import { MAX_PREFER_WAIT_SECONDS, preferredWait } from "../lib/prefer";
 import { readJson, readQuery } from "../middleware/body";
@@ -344,9 +345,20 @@ export const executions = new Hono<AppEnv>()
   })
   .post("/:id/events", async (c) => {
     const id = executionId(c.req.param("id"));
+    const key = idempotencyKeyOf(c);
     const { value } = await readJson(c, eventBody);
-    const result = await executionStub(c.env, id).sendEvent(c.get("tenantId"), value.name, value.payload ?? null);
+    const payload = value.payload ?? null;
+    // A retried event (a lost answer, a sender's retry loop) must not be received twice: a second copy would wait in
+    // the inbox and satisfy a later wait for the same name.
+    const once = key === undefined ? undefined : { key, hash: await canonicalHash({ name: value.name, payload }) };
+    const result = await executionStub(c.env, id).sendEvent(c.get("tenantId"), value.name, payload, once);
     if (!result) throw executionNotFound(id);
+    if ("reused" in result)
+      throw refusal({
+        code: "idempotency_key_reused",
+        message: "This Idempotency-Key was used with a different event (name or payload).",
+        retryable: false,
+      });
     if ("unknown" in result) {
       const names = result.waits_for.length
         ? result.waits_for.map((n) => `"${n}"`).join(", ")
@@ -362,5 +374,6 @@ export const executions = new Hono<AppEnv>()
       );
     }
     if (!result.accepted) throw finished(id, result.status);
-    return c.json({ id, name: value.name, delivered_to: result.delivered_to }, 202);
+    if ("replayed" in result) c.header("idempotent-replayed", "true");
+    return c.json({ id, name: value.name, delivered_to: result.delivered_to }, "replayed" in result ? 200 : 202);
   });

@@ -262,9 +262,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: "post",
     path: "/v1/executions/{id}/events",
-    summary: "Send a named event to wait_for_event nodes",
+    summary:
+      "Send a named event to wait_for_event nodes. Idempotency-Key supported: a retried event is the same one (200, Idempotent-Replayed: true), never received twice",
     tag: "executions",
     ok: 202,
+    alsoOk: [200],
     body: eventBody,
   },
   {

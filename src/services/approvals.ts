@@ -15,7 +15,7 @@ import { TERMINAL_EXECUTION } from "../engine/events";
 import { validateInput } from "../engine/input";
 import { executionStub, snapshotOf } from "../durable/client";
 import { checkLinkKey } from "../lib/approval-link";
-import { sha256Hex } from "../lib/hash";
+import { canonicalHash, sha256Hex } from "../lib/hash";
 import { emailSender } from "../lib/email";
 import { seal } from "../lib/secret-box";
 import type { ApprovalRequest } from "../nodes/types";
@@ -233,9 +233,13 @@ export async function deliverResult(env: Env, db: Db, a: repo.ApprovalRow): Prom
   if (a.status !== "cancelled") {
     const decisions = outcomeDecisions(await repo.decisionsOf(db, a.id));
     const result = approvalResult(a.id, a.status, a.timeout_action, decisions);
+    const name = approvalNodeEvent(a.node_id);
+    // Keyed by the approval (a space: no client's Idempotency-Key can take it), so a delivery repeated by the cron
+    // after markDelivered failed is not buffered again, where a redriven approval node would take it as its answer.
+    const once = { key: `approval ${a.id}`, hash: await canonicalHash({ name, payload: result }) };
     try {
       // Accepted, or an execution that has ended or is gone: either way there is nobody left to tell.
-      await executionStub(env, a.execution_id).sendEvent(a.tenant_id, approvalNodeEvent(a.node_id), result);
+      await executionStub(env, a.execution_id).sendEvent(a.tenant_id, name, result, once);
     } catch (err) {
       console.error(
         JSON.stringify({ level: "warn", msg: "approval result not delivered", approval_id: a.id, error: String(err) }),

@@ -48,4 +48,50 @@ describe("POST /v1/executions/:id/events", () => {
     expect(res.status).toBe(422);
     expect(res.body.waits_for).toEqual([]);
   });
+
+  it("receives an event sent again with its Idempotency-Key once, answering the retry as the first", async () => {
+    const api = client((await createTenant()).token);
+    const { executionId } = await run(api, {
+      name: "two-items",
+      nodes: [
+        { id: "first", kind: "wait_for_event", config: { event: "item" } },
+        { id: "second", kind: "wait_for_event", needs: ["first"], config: { event: "item" } },
+      ],
+    });
+    await waitForNode(api, executionId, "first", "waiting");
+    const send = (payload: unknown, key: string) =>
+      api.post(`/v1/executions/${executionId}/events`, { name: "item", payload }, { "idempotency-key": key });
+
+    const sent = await send({ sku: "A" }, "item-1");
+    expect(sent.status).toBe(202);
+    expect(sent.body.delivered_to).toBe("first");
+    await waitForNode(api, executionId, "second", "waiting");
+    // A sender that lost the answer sends again: the same event, not a second item for the next wait.
+    const again = await send({ sku: "A" }, "item-1");
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body).toEqual({ id: executionId, name: "item", delivered_to: "first" });
+    expect((await api.get(`/v1/executions/${executionId}`)).body.status).toBe("running");
+
+    const reused = await send({ sku: "B" }, "item-1");
+    expect(reused.status).toBe(422);
+    expect(reused.body.code).toBe("idempotency_key_reused");
+    const invalid = await send({ sku: "B" }, "item 2");
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.code).toBe("invalid_idempotency_key");
+
+    expect((await send({ sku: "B" }, "item-2")).body.delivered_to).toBe("second");
+    const done = await waitFor(api, executionId);
+    expect(done.status).toBe("succeeded");
+    // The run has ended, yet a late retry of an event it received is still answered as that event, not 409.
+    const late = await send({ sku: "A" }, "item-1");
+    expect(late.status).toBe(200);
+    expect(late.body.delivered_to).toBe("first");
+    const events = (await api.get(`/v1/executions/${executionId}/events?after=0`)).body.data;
+    expect(
+      events
+        .filter((e: { type: string }) => e.type === "event.received")
+        .map((e: { data: { payload: { sku: string } } }) => e.data.payload.sku),
+    ).toEqual(["A", "B"]);
+  });
 });

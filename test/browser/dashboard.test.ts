@@ -247,7 +247,8 @@ describe("dashboard", () => {
       ],
     });
     const page = await signedIn();
-    await page.goto(`${local.base}/executions/${await start(wf)}`);
+    const executionId = await start(wf);
+    await page.goto(`${local.base}/executions/${executionId}`);
     await step(page, "approve").and(page.locator('[data-status="waiting"]')).waitFor();
     expect(await step(page, "approve").textContent()).toContain('waiting for "approved"');
     await step(page, "draft").click();
@@ -261,9 +262,24 @@ describe("dashboard", () => {
     await page.getByRole("button", { name: "Send event…" }).click();
     expect(await page.getByLabel("Event name").inputValue()).toBe("approved");
     await page.getByLabel("Payload (JSON)").fill('{"by": "ops"}');
+    // The first send reaches the server, but its answer is lost on the way back; the person sends again.
+    let lost = false;
+    await page.route("**/v1/executions/*/events", async (route) => {
+      if (route.request().method() !== "POST" || lost) return route.continue();
+      lost = true;
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
     await page.getByRole("button", { name: "Send", exact: true }).click();
+    await page.getByRole("alert").waitFor();
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    await page.getByRole("form", { name: "Send event" }).waitFor({ state: "detached" });
+    expect(await page.getByRole("alert").count()).toBe(0);
     await step(page, "approve").and(page.locator('[data-status="succeeded"]')).waitFor();
     await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");
+    // Sent twice with the form's key, received once (without it, the second send met a finished run: 409).
+    const events = (await api("GET", `/v1/executions/${executionId}/events?after=0`)).body.data as { type: string }[];
+    expect(events.filter((e) => e.type === "event.received")).toHaveLength(1);
     await screenshot(page, "execution-event-sent");
     await page.close();
   });
@@ -355,11 +371,23 @@ describe("dashboard", () => {
     const editor = page.getByLabel(/Its output/);
     expect(JSON.parse(await editor.inputValue())).toEqual({ each: 2 });
     await editor.fill('{"each": 5}');
+    // The first fork is made, but its answer is lost; the person clicks again and gets that fork, not a second.
+    let lost = false;
+    await page.route("**/v1/executions/*/forks", async (route) => {
+      if (lost) return route.continue();
+      lost = true;
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    await page.getByRole("button", { name: "Fork", exact: true }).click();
+    await page.getByRole("alert").waitFor();
     await page.getByRole("button", { name: "Fork", exact: true }).click();
     // The fork's own page: total ran again with the edited price, and the diff says so.
     await page.waitForURL((url) => url.pathname !== `/executions/${source}`);
     const fork = new URL(page.url()).pathname.split("/").at(-1) as string;
     expect((await settled(fork)).status).toBe("succeeded");
+    const forks = await api("GET", `/v1/executions?metadata=forked_from:${source}`);
+    expect(forks.body.data.map((e: { id: string }) => e.id)).toEqual([fork]);
     const diff = page.getByRole("region", { name: "Changes against the source" });
     await expect.poll(() => diff.locator("tr.diff-changed").count(), { timeout: 10_000 }).toBe(2);
     expect(await diff.locator("tr", { hasText: "total" }).textContent()).toContain("$.sum: 6 → 15");

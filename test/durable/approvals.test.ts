@@ -2,7 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signLink } from "../../src/lib/approval-link";
 import { client, createTenant, mailbox, run, target, waitFor, waitForNode, type Client } from "../support/api";
-import { tick } from "../support/cron";
+import { MINUTE, tick } from "../support/cron";
 
 let n = 0;
 const unique = (name: string) => `${name}-${Date.now()}-${++n}`;
@@ -184,6 +184,27 @@ describe("approval node", () => {
       via: "link",
       user_agent: "Mail.app/1",
     });
+  });
+
+  it("a result the cron delivers again (its delivery was not recorded) is received once: no stale answer is left buffered", async () => {
+    const api = client((await createTenant()).token);
+    const ann = person("ann");
+    // The run goes on waiting after the approval, so an event delivered twice would be kept in its inbox.
+    const flow = approvalFlow({ title: "Ship it", approvers: [ann] });
+    flow.nodes.push({ id: "hold", kind: "wait_for_event", config: { event: "go" } } as never);
+    const { executionId } = await run(api, flow);
+    await waitForNode(api, executionId, "ask", "waiting");
+    const approval = await approvalOf(api, executionId);
+    expect((await post(await linkFor(ann), { decision: "approve" })).status).toBe(200);
+    await waitForNode(api, executionId, "ask", "succeeded");
+    // The result reached the execution, but recording that in D1 failed: the cron's sweep delivers it again.
+    await env.DB.prepare("UPDATE approvals SET delivered_at = NULL WHERE id = ?").bind(approval.id).run();
+    await tick(Date.now() + MINUTE);
+    const delivered = await env.DB.prepare("SELECT delivered_at FROM approvals WHERE id = ?").bind(approval.id).first();
+    expect(delivered?.delivered_at).not.toBeNull();
+    const events = (await api.get(`/v1/executions/${executionId}/events?after=0&limit=1000`)).body.data as any[];
+    expect(events.filter((e) => e.type === "event.received")).toHaveLength(1);
+    expect((await api.get(`/v1/executions/${executionId}`)).body.status).toBe("running");
   });
 
   it("refuses forged, expired, cross-node and other people's links with 403/410 and no transition", async () => {

@@ -217,8 +217,13 @@ describe("the edgeflow CLI", () => {
     expect((await edgeflow(["redrive", id, "--from-node", "check", "--input-patch", '{"ok": true}'])).stdout).toMatch(
       new RegExp(`^${id} redriven: (queued|running)\n$`),
     );
-    const sent = await edgeflow(["events", "send", id, "go", "--payload", '{"by": "cli"}']);
-    expect(sent).toMatchObject({ code: 0, stdout: `go sent to ${id} (delivered to gate)\n` });
+    const send = ["events", "send", id, "go", "--payload", '{"by": "cli"}', "--key", "go-1"];
+    expect(await edgeflow(send)).toMatchObject({ code: 0, stdout: `go sent to ${id} (delivered to gate)\n` });
+    // A script that sends again (it lost the answer) gets the same event back, not a second one.
+    expect(await edgeflow(send)).toMatchObject({
+      code: 0,
+      stdout: `go was already sent to ${id} with this key (delivered to gate)\n`,
+    });
     const done = await edgeflow(["watch", id]);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/ gate succeeded /);

@@ -3,6 +3,7 @@
 // the API's own error when refused.
 import { useState, type FormEvent } from "react";
 import { api } from "../api";
+import { useSubmitKey } from "../hooks";
 import { navigate } from "../router";
 import { FINISHED, type ExecutionView } from "../model/types";
 import { ProblemView } from "./Problem";
@@ -26,14 +27,18 @@ export function Actions(props: {
   const { view, onDone } = props;
   const [error, setError] = useState<Error | null>(null);
   const [panel, setPanel] = useState<"redrive" | "event" | "fork" | null>(null);
+  const [busy, setBusy] = useState(false);
   const run = async (what: "redrive" | "other", call: () => Promise<unknown>) => {
     setError(null);
+    setBusy(true);
     try {
       await call();
       setPanel(null);
       onDone(what);
     } catch (err) {
       setError(err as Error);
+    } finally {
+      setBusy(false);
     }
   };
   const path = `/v1/executions/${view.id}`;
@@ -98,9 +103,10 @@ export function Actions(props: {
         <ForkForm
           view={view}
           selected={props.selected ?? props.nodeIds[0] ?? ""}
-          onSubmit={(body) =>
+          busy={busy}
+          onSubmit={(body, key) =>
             run("other", async () => {
-              const forked = await api.post<{ id: string }>(`${path}/forks`, body);
+              const forked = await api.post<{ id: string }>(`${path}/forks`, body, { "idempotency-key": key });
               navigate(`/executions/${forked.id}`);
             })
           }
@@ -110,7 +116,8 @@ export function Actions(props: {
       {panel === "event" && (
         <EventForm
           names={props.waitingEvents}
-          onSubmit={(body) => run("other", () => api.post(`${path}/events`, body))}
+          busy={busy}
+          onSubmit={(body, key) => run("other", () => api.post(`${path}/events`, body, { "idempotency-key": key }))}
           onError={setError}
         />
       )}
@@ -166,16 +173,19 @@ function RedriveForm(props: {
 
 function EventForm(props: {
   names: readonly string[];
-  onSubmit: (body: { name: string; payload?: unknown }) => void;
+  busy: boolean;
+  /** `key`: the same for the same fields, so sending again (a lost answer) is the same event, never a second. */
+  onSubmit: (body: { name: string; payload?: unknown }, key: string) => void;
   onError: (e: Error) => void;
 }) {
   const [name, setName] = useState(props.names[0] ?? "");
   const [payload, setPayload] = useState("");
+  const key = useSubmitKey([name, payload]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const parsed = parseJson(payload, "The payload");
     if (!parsed.ok) return props.onError(parsed.error);
-    props.onSubmit({ name, ...(parsed.value !== undefined ? { payload: parsed.value } : {}) });
+    props.onSubmit({ name, ...(parsed.value !== undefined ? { payload: parsed.value } : {}) }, key);
   };
   return (
     <form className="panel" onSubmit={submit} aria-label="Send event">
@@ -198,7 +208,9 @@ function EventForm(props: {
           spellCheck={false}
         />
       </label>
-      <button type="submit">Send</button>
+      <button type="submit" disabled={props.busy} aria-busy={props.busy}>
+        Send
+      </button>
     </form>
   );
 }
@@ -210,7 +222,9 @@ function EventForm(props: {
 function ForkForm(props: {
   view: ExecutionView;
   selected: string;
-  onSubmit: (body: { from_node: string; output_patch?: unknown; effects: "mock" | "allow" }) => void;
+  busy: boolean;
+  /** `key`: as EventForm's, so an `allow` fork sent again never runs its side effects twice. */
+  onSubmit: (body: { from_node: string; output_patch?: unknown; effects: "mock" | "allow" }, key: string) => void;
   onError: (e: Error) => void;
 }) {
   const outputOf = (id: string) => props.view.nodes.find((n) => n.node_id === id);
@@ -221,16 +235,20 @@ function ForkForm(props: {
   const [from, setFrom] = useState(props.selected);
   const [output, setOutput] = useState(shown(props.selected));
   const [allow, setAllow] = useState(false);
+  const key = useSubmitKey([from, output, allow]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const edited = output.trim() !== "" && output !== shown(from);
     const parsed = parseJson(edited ? output : "", "The output");
     if (!parsed.ok) return props.onError(parsed.error);
-    props.onSubmit({
-      from_node: from,
-      ...(parsed.value !== undefined ? { output_patch: parsed.value } : {}),
-      effects: allow ? "allow" : "mock",
-    });
+    props.onSubmit(
+      {
+        from_node: from,
+        ...(parsed.value !== undefined ? { output_patch: parsed.value } : {}),
+        effects: allow ? "allow" : "mock",
+      },
+      key,
+    );
   };
   return (
     <form className="panel" onSubmit={submit} aria-label="Fork">
@@ -258,7 +276,9 @@ function ForkForm(props: {
         <input type="checkbox" checked={allow} onChange={(e) => setAllow(e.target.checked)} />
         Allow side effects (otherwise POSTs, emails, monitors and approvals answer with the source's output)
       </label>
-      <button type="submit">Fork</button>
+      <button type="submit" disabled={props.busy} aria-busy={props.busy}>
+        Fork
+      </button>
     </form>
   );
 }

@@ -10,6 +10,9 @@ import type { Condition } from "../scheduler";
 import type { RunState } from "./state";
 
 /** How one attempt of a node ended, as its executor reports it. */
+/** An event's Idempotency-Key and the hash of what was sent with it (name and payload). */
+export type EventOnce = { key: string; hash: string };
+
 export type RunResult =
   /** `result_key`: the node's result key, rendered once it succeeded (nodes that declare a `result` with a key). */
   /**
@@ -82,7 +85,8 @@ export type RunInput =
   | { type: "mapProgress"; nodeId: string; counts: ItemCounts; reason: string }
   /** An item of a parked map node moved (its child ended): the node runs again. */
   | { type: "mapUnparked"; nodeId: string; counts: ItemCounts }
-  | { type: "eventReceived"; name: string; payload: unknown }
+  /** `once`: the sender's Idempotency-Key and request hash, kept with the event so a retry is known as one. */
+  | { type: "eventReceived"; name: string; payload: unknown; once?: EventOnce }
   | { type: "childFinished"; childId: string; result: ChildEnd }
   /** Answer to `takeBuffered`: the oldest buffered event of that name (now consumed), or null. */
   | { type: "bufferedTaken"; nodeId: string; event: { payload: unknown; received_at: number } | null }
@@ -126,7 +130,7 @@ export type RunCommand =
   /** Consume the oldest buffered event of this name for the node and answer with `bufferedTaken`. */
   | { type: "takeBuffered"; nodeId: string; name: string }
   /** Keep a received event in the inbox, consumed already by `consumedBy` or buffered for a later wait. */
-  | { type: "storeEvent"; name: string; payload: unknown; at: number; consumedBy: string | null }
+  | { type: "storeEvent"; name: string; payload: unknown; at: number; consumedBy: string | null; once?: EventOnce }
   | { type: "cancelChildren"; ids: string[]; reason: string }
   /** Close the map items still open (cancelling the child executions they await). */
   | { type: "stopMaps"; reason: string }

@@ -10,7 +10,7 @@ import type { ForkSeed } from "../fork";
 import { redrivePlan } from "../redrive";
 import type { Lane } from "../fair-share";
 import { canMove, dueWaits, plan } from "../scheduler";
-import type { RunInput, RunResult, StepResult } from "./messages";
+import type { EventOnce, RunInput, RunResult, StepResult } from "./messages";
 import { pendingNode, type NodeRecord, type RunState } from "./state";
 import { parkable } from "./wake";
 import {
@@ -107,14 +107,14 @@ export function step(state: RunState, input: RunInput, now: number, random: () =
       // interactive lane, since a person waits on what it does next; only once something can move (a join still
       // waiting for its other branch asks nothing yet).
       if (
-        deliver(st, input.name, input.payload, (node) => woken(st, node, input.name, input.payload, now)) &&
+        deliver(st, input.name, input.payload, input.once, (node) => woken(st, node, input.name, input.payload, now)) &&
         canMove(exec.definition, state.nodes, now, state.defs)
       )
         wantSlot(st, "interactive");
       break;
     case "childFinished":
       if (TERMINAL_EXECUTION.has(exec.status)) break;
-      deliver(st, childEvent(input.childId), input.result, (node) =>
+      deliver(st, childEvent(input.childId), input.result, undefined, (node) =>
         woken(st, node, childEvent(input.childId), input.result, now),
       );
       break;
@@ -279,9 +279,22 @@ function keepSeed(st: Step, seed: ForkSeed, source: string): void {
 }
 
 /** Hand a received event to the oldest node waiting for it; it is kept in the inbox either way. True: delivered. */
-function deliver(st: Step, name: string, payload: unknown, complete: (node: NodeRecord) => void): boolean {
+function deliver(
+  st: Step,
+  name: string,
+  payload: unknown,
+  once: EventOnce | undefined,
+  complete: (node: NodeRecord) => void,
+): boolean {
   const waiter = [...st.s.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === name);
-  st.commands.push({ type: "storeEvent", name, payload, at: st.now, consumedBy: waiter?.id ?? null });
+  st.commands.push({
+    type: "storeEvent",
+    name,
+    payload,
+    at: st.now,
+    consumedBy: waiter?.id ?? null,
+    ...(once ? { once } : {}),
+  });
   if (waiter) complete(waiter);
   return waiter !== undefined;
 }
