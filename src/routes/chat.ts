@@ -5,12 +5,14 @@ import { traceIdFrom } from "../lib/trace";
 import { readJson } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
-import { closeAnswered, sendMessage } from "../services/conversations";
+import { closeAnswered } from "../services/conversations";
+import { startTurnOnce } from "../services/turn-once";
 import { turnStream, type TurnRef } from "../services/turn-stream";
 import type { Db } from "../db/client";
 import type { ConversationRow } from "../db/conversations-repo";
 import { checkMessageLength, ownedConversation } from "./conversations";
 import { refusal } from "./refusals";
+import { idempotencyKeyOf } from "./shared";
 
 const part = z.looseObject({ type: z.string().max(64), text: z.string().optional() });
 const uiMessage = z.looseObject({
@@ -44,6 +46,7 @@ function turnRef(history: Db, row: ConversationRow, executionId: string, seq: nu
  */
 export const chatRoute = new Hono<AppEnv>()
   .post("/", async (c) => {
+    const key = idempotencyKeyOf(c);
     const { value } = await readJson(c, chatBody);
     const row = await ownedConversation(c, value.id);
     if (value.trigger === "regenerate-message")
@@ -63,13 +66,19 @@ export const chatRoute = new Hono<AppEnv>()
         errors: [{ path, message: "expected a user message with a text part" }],
       });
     checkMessageLength(content, `${path}.parts`);
-    const turn = await sendMessage(c.env, c.get("db").db, c.get("history").db, {
+    // With an Idempotency-Key (a transport's prepareSendMessagesRequest can send the message's id) a retried POST is
+    // the same turn: its stream again from the start, as a resumed stream is, never a second turn.
+    const result = await startTurnOnce(c.env, c.get("db").db, c.get("history").db, {
       conversation: row,
       content,
+      key,
+      replayWaitMs: 0,
       traceId: traceIdFrom(c.req.header("traceparent") ?? null),
     });
-    if (!turn.ok) throw refusal(turn);
+    if (!result.ok) throw refusal(result);
+    const turn = result.value;
     return createUIMessageStreamResponse({
+      ...(result.created ? {} : { headers: { "idempotent-replayed": "true" } }),
       stream: turnStream(c.env, turnRef(c.get("history").db, row, turn.executionId, turn.seq)),
     });
   })

@@ -13,7 +13,8 @@ import { traceIdFrom } from "../lib/trace";
 import { readJson, readQuery } from "../middleware/body";
 import type { AppEnv } from "../middleware/context";
 import { AppError } from "../middleware/errors";
-import { awaitTurn, eraseConversation, replayTurn, sendMessage } from "../services/conversations";
+import { awaitTurn, eraseConversation } from "../services/conversations";
+import { startTurnOnce } from "../services/turn-once";
 import { idempotentCreate } from "../services/idempotent-create";
 import { refusal } from "./refusals";
 import { created, idempotencyKeyOf, iso, limitParam } from "./shared";
@@ -256,28 +257,13 @@ export const conversationsRoute = new Hono<AppEnv>()
     const wait = preferredWait(c.req.header("prefer"), MAX_PREFER_WAIT_SECONDS);
     const waitMs = (wait ?? 0) * 1000;
     const history = c.get("history").db;
-    const proposed = newId("ex");
-    // With an Idempotency-Key a retried message is the same turn, never a second one (a second answer to pay for,
-    // a second order placed); the key is bound to this conversation and this content.
-    const request = { conversation_id: row.id, content: value.content };
-    const result = await idempotentCreate(
-      c.get("db").db,
-      { tenantId: row.tenant_id, scope: "message", key, request, id: proposed },
-      async (id) => {
-        // Taking over from a request that died after its turn began: that turn is the answer.
-        if (id !== proposed && (await conv.turnOf(history, row.id, id))) return null;
-        const turn = await sendMessage(c.env, c.get("db").db, history, {
-          conversation: row,
-          content: value.content,
-          executionId: id,
-          traceId: traceIdFrom(c.req.header("traceparent") ?? null),
-        });
-        // Refused: nothing was created, and the key is free for the client's retry.
-        if (!turn.ok) throw refusal(turn);
-        return turn;
-      },
-      (id) => replayTurn(c.env, history, row, id, waitMs),
-    );
+    const result = await startTurnOnce(c.env, c.get("db").db, history, {
+      conversation: row,
+      content: value.content,
+      key,
+      replayWaitMs: waitMs,
+      traceId: traceIdFrom(c.req.header("traceparent") ?? null),
+    });
     if (!result.ok) throw refusal(result);
     // The key is settled once the turn has started, so a retry while this request waits replays instead of a 409.
     const turn = result.created ? await awaitTurn(c.env, history, row, result.value, waitMs) : result.value;

@@ -50,6 +50,8 @@ export interface Operation {
   content?: Record<string, string>;
   /** Honours `Prefer: wait=N`. */
   preferWait?: boolean;
+  /** Honours Idempotency-Key though a replay answers with the same status (implied by alsoOk 200). */
+  idempotent?: boolean;
   /** The [vars] setting that caps the body, when it is not MAX_BODY_BYTES (published as `x-body-limit`). */
   bodyLimit?: "MAX_BATCH_BODY_BYTES";
 }
@@ -514,9 +516,10 @@ export const OPERATIONS: Operation[] = [
     method: "post",
     path: "/v1/chat",
     summary:
-      "A conversation turn in the AI SDK's UI message stream protocol (useChat with DefaultChatTransport; `id` is the conversation id)",
+      "A conversation turn in the AI SDK's UI message stream protocol (useChat with DefaultChatTransport; `id` is the conversation id). Idempotency-Key supported: a retried POST is the same turn, streamed again from its start (Idempotent-Replayed: true)",
     tag: "conversations",
     ok: 200,
+    idempotent: true,
     body: chatBody,
     content: {
       "text/event-stream":

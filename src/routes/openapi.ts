@@ -65,8 +65,8 @@ export function openApiDocument(): Record<string, unknown> {
         params.push({ name, in: "query", required: false, schema: jsonSchema(schema as z.ZodType) as never });
       }
     }
-    // Creates that answer 200 for a replay are the ones that honour Idempotency-Key.
-    if (op.alsoOk?.includes(200)) params.push(IDEMPOTENCY_KEY as never);
+    // Creates that answer 200 for a replay are the ones that honour Idempotency-Key, with the AI SDK's chat.
+    if (op.idempotent || op.alsoOk?.includes(200)) params.push(IDEMPOTENCY_KEY as never);
     if (op.path.endsWith("/stream")) params.push(LAST_EVENT_ID as never);
     if (op.preferWait) params.push(PREFER_WAIT as never);
     const key = `${op.method} ${op.path}`;

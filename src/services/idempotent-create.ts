@@ -1,5 +1,5 @@
 // Idempotency-Key on the create routes (POST /v1/workflows, /v1/monitors, /v1/workflows/:id/schedules,
-// /v1/conversations and a conversation's /messages), with the
+// /v1/conversations, a conversation's /messages and /v1/chat), with the
 // semantics of starting an execution: a replay answers with the object the key made, another body is refused, and a
 // duplicate that arrives while the first is still creating is told to retry. A retried create never makes two.
 import type { Db } from "../db/client";

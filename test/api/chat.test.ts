@@ -75,6 +75,50 @@ describe("/v1/chat: the AI SDK UI message stream", () => {
     expect(await transport.reconnectToStream({ chatId: cv })).toBeNull();
   });
 
+  it("sends a message again under its Idempotency-Key (the message id): the same turn streamed again, never a second", async () => {
+    const { token } = await createTenant();
+    const api = client(token);
+    const wf = (await api.post("/v1/templates/chat-turn/instantiate", {})).body.id;
+    const cv = (await api.post("/v1/conversations", { workflow_id: wf })).body.id as string;
+    const replayed: (string | null)[] = [];
+    // The documented way to key a message: the transport sends the last message's id as the Idempotency-Key.
+    const transport = new DefaultChatTransport<UIMessage>({
+      api: "http://edgeflow.test/v1/chat",
+      headers: { authorization: `Bearer ${token}` },
+      prepareSendMessagesRequest: ({ id, messages, trigger, messageId, body, headers }) => ({
+        body: { ...body, id, messages, trigger, messageId },
+        headers: { ...(headers as Record<string, string>), "idempotency-key": messages.at(-1)!.id },
+      }),
+      fetch: (async (url: string, init: RequestInit) => {
+        const res = await exports.default.fetch(url, init);
+        replayed.push(res.headers.get("idempotent-replayed"));
+        return res;
+      }) as typeof fetch,
+    });
+    const question = userMessage("What is a spring tide?");
+    const send = async (text?: string) =>
+      lastMessage(
+        await transport.sendMessages({
+          chatId: cv,
+          messages: [text ? { ...question, parts: [{ type: "text", text }] } : question],
+          trigger: "submit-message",
+          messageId: undefined,
+          abortSignal: undefined,
+        }),
+      );
+    const first = await send();
+    // The app lost the answer and sends the same message again.
+    const again = await send();
+    expect(replayed).toEqual([null, "true"]);
+    expect(again.id).toBe(first.id);
+    expect(textOf(again)).toBe("echo: What is a spring tide?");
+    const stored = (await api.get(`/v1/conversations/${cv}/messages`)).body.data;
+    expect(stored.map((m: any) => m.role)).toEqual(["user", "assistant"]);
+    expect((await api.get(`/v1/executions?limit=10`)).body.data).toHaveLength(1);
+    // The same id with other text is not that message.
+    await expect(send("Another question")).rejects.toThrow(/Idempotency-Key was used with a different request body/);
+  });
+
   it("resumes a turn after the client drops mid-reply: the replay ends as one message with the whole reply", async () => {
     const { api, cv, transport } = await chatSetup();
     const drop = new AbortController();
