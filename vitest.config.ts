@@ -114,7 +114,14 @@ const workersTest = {
 // The files that take minutes start first, so with one file per core a run ends about when its longest file does.
 // Without vitest's cache (a fresh clone: CI) files are ordered by size, and the small file that sends the malformed
 // gate's 78,000 requests started last, after the other worker had run the rest.
-const LONGEST_FIRST = ["malformed.test.ts", "provider-admission.test.ts", "idempotency.test.ts"];
+// In the `npm start` run (local and browser, two at a time), npm-start.test.ts waits out cron minutes: it goes first.
+const LONGEST_FIRST = [
+  "malformed.test.ts",
+  "provider-admission.test.ts",
+  "idempotency.test.ts",
+  "npm-start.test.ts",
+  "dashboard.test.ts",
+];
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const rank = (f: TestSpecification) => {

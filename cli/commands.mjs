@@ -288,8 +288,9 @@ export async function redrive(id, values) {
     ...(values["from-node"] ? { from_node: values["from-node"] } : {}),
     ...(patch ? { input_patch: patch } : {}),
   };
-  const r = await connect().post(`/v1/executions/${encodeURIComponent(id)}/redrive`, body);
-  console.log(`${id} redriven: ${r.status}`);
+  // With --key, a redrive sent again (a lost answer) is the same one: its nodes do not run again.
+  const r = await connect().postOnce(`/v1/executions/${encodeURIComponent(id)}/redrive`, body, values.key);
+  console.log(r.replayed ? `${id} was already redriven with this key: ${r.status}` : `${id} redriven: ${r.status}`);
   return 0;
 }
 

@@ -28,7 +28,7 @@ const HELP = `usage: edgeflow <command> [options]
                                            recent executions
   logs <execution>                         its event log
   cancel <execution> [--reason <text>]
-  redrive <execution> [--from-node <id>] [--input-patch <json|@file>]
+  redrive <execution> [--from-node <id>] [--input-patch <json|@file>] [--key <idempotency key>]
   fork <execution> --from-node <id> [--output-patch <json|@file>] [--input-patch <json|@file>]
        [--effects mock|allow] [--label <text>] [--watch]
                                            a new execution from this one's state: from-node and what is

@@ -2,7 +2,7 @@
 // so the writes between two awaits commit together (the DO's implicit transaction and output gate).
 import type { Definition } from "../engine/dag";
 import type { EventEnvelope, EventType, NodeStatus } from "../engine/events";
-import type { EmittedEvent, EventOnce } from "../engine/run/messages";
+import type { EmittedEvent, KeyedRequest } from "../engine/run/messages";
 import type { ExecRecord, NodeRecord } from "../engine/run/state";
 
 /** An execution's LLM calls, summed. */
@@ -529,7 +529,7 @@ export class ExecutionStore {
   }
 
   /** Keep a received event: consumed at once by `consumedBy`, or buffered for a later wait when null. */
-  addToInbox(name: string, payload: unknown, at: number, consumedBy: string | null = null, once?: EventOnce): void {
+  addToInbox(name: string, payload: unknown, at: number, consumedBy: string | null = null, once?: KeyedRequest): void {
     this.sql.exec(
       "INSERT INTO inbox (name, payload, received_at, consumed_by, idempotency_key, request_hash) VALUES (?, ?, ?, ?, ?, ?)",
       name,

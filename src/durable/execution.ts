@@ -8,7 +8,7 @@ import { TERMINAL_EXECUTION, eventNames, type EventEnvelope, type ExecutionStatu
 import type { Admitted } from "../engine/concurrency-key";
 import type { ItemStatus } from "../engine/map";
 import { itemNode } from "../engine/map";
-import type { ChildEnd, EventOnce, RunInput } from "../engine/run/messages";
+import type { ChildEnd, KeyedRequest, RunInput } from "../engine/run/messages";
 import { newExecution, nodeDef, pendingNode, runState, type NodeRecord, type StartParams } from "../engine/run/state";
 
 import type { Definition } from "../engine/dag";
@@ -37,6 +37,9 @@ const REDRIVE_WINDOW_MS = 30 * 86_400_000;
  * and alarm surface; the run itself (input → step → persist → perform) is ExecutionRun's (execution-run.ts), and
  * `run` is null until the execution is created and again once it is erased: every entry point checks it once.
  */
+/** The steps scope a redrive's Idempotency-Key is kept under (node steps are scoped by their node's key). */
+const REDRIVES = "redrive";
+
 export class ExecutionObject extends DurableObject<Env> {
   private store: ExecutionStore;
   private maps: MapStore;
@@ -174,12 +177,26 @@ export class ExecutionObject extends DurableObject<Env> {
   async redrive(
     tenantId: string,
     opts: { from_node?: string | undefined; input_patch?: Record<string, unknown> | undefined },
-  ): Promise<{ ok: true; status: ExecutionStatus } | { ok: false; code: string; message: string } | null> {
+    once?: KeyedRequest,
+  ): Promise<
+    | { ok: true; status: ExecutionStatus; replayed?: true }
+    | { ok: false; code: string; message: string }
+    | { ok: false; reused: true }
+    | null
+  > {
     const run = this.owned(tenantId);
     if (!run) return null;
+    // A redrive sent again (its answer lost) must not run the nodes again: its key is kept with the execution.
+    const earlier = once ? (this.store.stepValue(REDRIVES, once.key) as { hash: string } | undefined) : undefined;
+    if (earlier)
+      return earlier.hash === once?.hash
+        ? { ok: true, status: run.exec.status, replayed: true }
+        : { ok: false, reused: true };
     const input = { fromNode: opts.from_node, inputPatch: opts.input_patch, windowMs: REDRIVE_WINDOW_MS };
     const done = run.feed({ type: "redriven", ...input });
     if (done.refused) return { ok: false, ...done.refused };
+    // Written in the redrive's own turn, so it commits with it.
+    if (once) this.store.recordStep(REDRIVES, once.key, { hash: once.hash }, Date.now());
     run.restarted();
     if (await run.holdsKey()) run.feed({ type: "slotGranted" });
     await this.ctx.storage.setAlarm(Date.now() + 1);
@@ -270,7 +287,7 @@ export class ExecutionObject extends DurableObject<Env> {
     tenantId: string,
     name: string,
     payload: unknown,
-    once?: EventOnce,
+    once?: KeyedRequest,
   ): Promise<
     | { accepted: boolean; status: ExecutionStatus; delivered_to: string | null; replayed?: true }
     | { accepted: false; unknown: true; waits_for: string[] }

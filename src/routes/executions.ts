@@ -115,15 +115,20 @@ export const executions = new Hono<AppEnv>()
   })
   .post("/bulk/:action{cancel|redrive|delete}", async (c) => {
     // Bulk actions act on at most `limit` executions matching the filter (one indexed query), six RPCs at a time.
+    const key = idempotencyKeyOf(c);
     const { value } = await readJson(c, bulkBody);
     const action = c.req.param("action") as "cancel" | "redrive" | "delete";
     const tenantId = c.get("tenantId");
+    const bodyHash = await canonicalHash(value);
     const rows = await history.listExecutions(c.get("history").db, tenantId, value.filter, null, value.limit);
     const results = await inBatches(rows, 6, async (e) => {
       const stub = executionStub(c.env, e.id);
       if (action === "delete")
         return { id: e.id, changed: (await eraseExecution(c.env, c.get("history").db, tenantId, e.id)).ok };
-      const r = action === "cancel" ? await stub.cancel(tenantId, "bulk cancel") : await stub.redrive(tenantId, {});
+      // With a key, an execution this request redrove is not redriven again by its retry (a space: no client's key).
+      const once = key === undefined ? undefined : { key: `bulk ${key}`, hash: bodyHash };
+      const r =
+        action === "cancel" ? await stub.cancel(tenantId, "bulk cancel") : await stub.redrive(tenantId, {}, once);
       return { id: e.id, changed: Boolean(r && ("changed" in r ? r.changed : r.ok)) };
     });
     const done = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
@@ -258,9 +263,17 @@ export const executions = new Hono<AppEnv>()
   })
   .post("/:id/redrive", async (c) => {
     const id = executionId(c.req.param("id"));
+    const key = idempotencyKeyOf(c);
     const body = c.req.header("content-type") ? (await readJson(c, redriveBody)).value : {};
-    const result = await executionStub(c.env, id).redrive(c.get("tenantId"), body);
+    const once = key === undefined ? undefined : { key, hash: await canonicalHash(body) };
+    const result = await executionStub(c.env, id).redrive(c.get("tenantId"), body, once);
     if (!result) throw executionNotFound(id);
+    if ("reused" in result)
+      throw refusal({
+        code: "idempotency_key_reused",
+        message: "This Idempotency-Key was used with a different redrive (from_node or input_patch).",
+        retryable: false,
+      });
     if (!result.ok) {
       if (result.code === "unknown_node")
         throw new AppError(400, "validation_failed", result.message, {
@@ -268,6 +281,7 @@ export const executions = new Hono<AppEnv>()
         });
       throw new AppError(409, result.code, `Execution ${id} cannot be redriven: ${result.message}.`);
     }
+    if (result.replayed) c.header("idempotent-replayed", "true");
     return c.json({ id, status: result.status });
   })
   .get("/:id/diff", async (c) => {

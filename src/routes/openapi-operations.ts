@@ -211,9 +211,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: "post",
     path: "/v1/executions/bulk/{action}",
-    summary: "Cancel, redrive or delete (action) up to `limit` executions matching a filter",
+    summary:
+      "Cancel, redrive or delete (action) up to `limit` executions matching a filter. With an Idempotency-Key, an execution a redrive already redrove is not redriven again by its retry",
     tag: "executions",
     ok: 200,
+    idempotent: true,
     body: bulkBody,
   },
   {
@@ -282,9 +284,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: "post",
     path: "/v1/executions/{id}/redrive",
-    summary: "Run a finished execution again from its failed nodes or from_node",
+    summary:
+      "Run a finished execution again from its failed nodes or from_node. Idempotency-Key supported: a retried redrive is the same one (Idempotent-Replayed: true), its nodes are not run again",
     tag: "executions",
     ok: 200,
+    idempotent: true,
     body: redriveBody,
   },
   {

@@ -50,6 +50,17 @@ async function signedIn(): Promise<Page> {
   return page;
 }
 
+/** The first POST to `url` reaches the server, but its answer never reaches the page (a dropped connection). */
+async function loseFirstAnswer(page: Page, url: string): Promise<void> {
+  let lost = false;
+  await page.route(url, async (route) => {
+    if (route.request().method() !== "POST" || lost) return route.continue();
+    lost = true;
+    await route.fetch();
+    await route.abort("connectionreset");
+  });
+}
+
 /** True when `idle()` held for `ms` straight; false as soon as it does not. */
 async function quietFor(ms: number, idle: () => boolean): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
@@ -263,13 +274,7 @@ describe("dashboard", () => {
     expect(await page.getByLabel("Event name").inputValue()).toBe("approved");
     await page.getByLabel("Payload (JSON)").fill('{"by": "ops"}');
     // The first send reaches the server, but its answer is lost on the way back; the person sends again.
-    let lost = false;
-    await page.route("**/v1/executions/*/events", async (route) => {
-      if (route.request().method() !== "POST" || lost) return route.continue();
-      lost = true;
-      await route.fetch();
-      await route.abort("connectionreset");
-    });
+    await loseFirstAnswer(page, "**/v1/executions/*/events");
     await page.getByRole("button", { name: "Send", exact: true }).click();
     await page.getByRole("alert").waitFor();
     await page.getByRole("button", { name: "Send", exact: true }).click();
@@ -372,13 +377,7 @@ describe("dashboard", () => {
     expect(JSON.parse(await editor.inputValue())).toEqual({ each: 2 });
     await editor.fill('{"each": 5}');
     // The first fork is made, but its answer is lost; the person clicks again and gets that fork, not a second.
-    let lost = false;
-    await page.route("**/v1/executions/*/forks", async (route) => {
-      if (lost) return route.continue();
-      lost = true;
-      await route.fetch();
-      await route.abort("connectionreset");
-    });
+    await loseFirstAnswer(page, "**/v1/executions/*/forks");
     await page.getByRole("button", { name: "Fork", exact: true }).click();
     await page.getByRole("alert").waitFor();
     await page.getByRole("button", { name: "Fork", exact: true }).click();
@@ -418,6 +417,10 @@ describe("dashboard", () => {
     await page.getByRole("button", { name: "Redrive…" }).click();
     await page.getByLabel("Redrive from").selectOption("check");
     await page.getByLabel(/Input patch/).fill('{"ok": true}');
+    await loseFirstAnswer(page, "**/v1/executions/*/redrive");
+    await page.getByRole("button", { name: "Redrive", exact: true }).click();
+    await page.getByRole("alert").waitFor();
+    // Sent again after the redrive ran: the same redrive (one execution.redriven below), not a second.
     await page.getByRole("button", { name: "Redrive", exact: true }).click();
     await step(page, "check").and(page.locator('[data-status="succeeded"]')).waitFor({ timeout: 15_000 });
     await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");

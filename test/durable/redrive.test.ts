@@ -92,6 +92,56 @@ describe("redrive", () => {
     expect(await calls("c")).toEqual([`${executionId}:c`, `${executionId}:c:r1`]);
   });
 
+  it("makes a redrive sent again with its Idempotency-Key the same one: its nodes are not run a third time", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("once");
+    const node = (id: string, needs: string[] = []) => ({
+      id,
+      kind: "http",
+      needs,
+      config: { url: target(`/slow/${k}-${id}?ms=1`) },
+    });
+    const { executionId } = await run(api, { name: "ab", nodes: [node("a"), node("b", ["a"])] });
+    expect((await waitFor(api, executionId)).status).toBe("succeeded");
+    const redrive = (body: unknown, idempotencyKey: string) =>
+      api.post(`/v1/executions/${executionId}/redrive`, body, { "idempotency-key": idempotencyKey });
+    expect((await redrive({ from_node: "b" }, "again-1")).status).toBe(200);
+    expect((await waitFor(api, executionId)).status).toBe("succeeded");
+    // The client lost the answer and sends it again, after the redrive has run: the same redrive, not another.
+    const again = await redrive({ from_node: "b" }, "again-1");
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body).toEqual({ id: executionId, status: "succeeded" });
+    const reused = await redrive({ from_node: "a" }, "again-1");
+    expect(reused.status).toBe(422);
+    expect(reused.body.code).toBe("idempotency_key_reused");
+    const calls = async (id: string) => (await targetCalls(`${k}-${id}`)).calls.map((c) => c.idempotency_key);
+    expect(await calls("b")).toEqual([`${executionId}:b`, `${executionId}:b:r1`]);
+  });
+
+  it("makes a bulk redrive sent again with its Idempotency-Key the same one: what it redrove is not redriven again", async () => {
+    const api = client((await createTenant()).token);
+    const k = key("bulk");
+    const { executionId } = await run(api, {
+      name: "fails",
+      nodes: [
+        { id: "call", kind: "http", retry: { max_attempts: 1 }, config: { url: target(`/status/503/${k}-call`) } },
+      ],
+    });
+    const failed = await waitFor(api, executionId);
+    expect(failed.status).toBe("failed");
+    const body = { filter: { workflow_id: failed.workflow_id, status: "failed" }, limit: 10 };
+    const bulk = () => api.post("/v1/executions/bulk/redrive", body, { "idempotency-key": `${k}-1` });
+    expect((await bulk()).body.changed).toEqual([executionId]);
+    expect((await waitFor(api, executionId)).status).toBe("failed");
+    // Failed again, it matches the filter again; the retry of the same bulk request does not redrive it again.
+    expect((await bulk()).body.changed).toEqual([executionId]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await api.get(`/v1/executions/${executionId}`)).body.status).toBe("failed");
+    const calls = (await targetCalls(`${k}-call`)).calls.map((c) => c.idempotency_key);
+    expect(calls).toEqual([`${executionId}:call`, `${executionId}:call:r1`]);
+  });
+
   it("refuses to redrive an execution that has not finished", async () => {
     const api = client((await createTenant()).token);
     const { executionId } = await run(api, {

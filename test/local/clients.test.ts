@@ -214,8 +214,10 @@ describe("the edgeflow CLI", () => {
     expect(failed.stdout).toMatch(/\nexecution (ex_\w+) failed in .+: \S+: .+\n$/);
     const id = /\nexecution (ex_\w+) failed/.exec(failed.stdout)?.[1] as string;
 
-    expect((await edgeflow(["redrive", id, "--from-node", "check", "--input-patch", '{"ok": true}'])).stdout).toMatch(
-      new RegExp(`^${id} redriven: (queued|running)\n$`),
+    const redrive = ["redrive", id, "--from-node", "check", "--input-patch", '{"ok": true}', "--key", "fix-1"];
+    expect((await edgeflow(redrive)).stdout).toMatch(new RegExp(`^${id} redriven: (queued|running)\n$`));
+    expect((await edgeflow(redrive)).stdout).toMatch(
+      new RegExp(`^${id} was already redriven with this key: (queued|running)\n$`),
     );
     const send = ["events", "send", id, "go", "--payload", '{"by": "cli"}', "--key", "go-1"];
     expect(await edgeflow(send)).toMatchObject({ code: 0, stdout: `go sent to ${id} (delivered to gate)\n` });

@@ -95,7 +95,8 @@ export function Actions(props: {
         <RedriveForm
           nodeIds={props.nodeIds}
           selected={props.selected}
-          onSubmit={(body) => run("redrive", () => api.post(`${path}/redrive`, body))}
+          busy={busy}
+          onSubmit={(body, key) => run("redrive", () => api.post(`${path}/redrive`, body, { "idempotency-key": key }))}
           onError={setError}
         />
       )}
@@ -129,19 +130,25 @@ export function Actions(props: {
 function RedriveForm(props: {
   nodeIds: readonly string[];
   selected: string | null;
-  onSubmit: (body: { from_node?: string; input_patch?: unknown }) => void;
+  busy: boolean;
+  /** `key`: as EventForm's, so a redrive sent again does not run its nodes again. */
+  onSubmit: (body: { from_node?: string; input_patch?: unknown }, key: string) => void;
   onError: (e: Error) => void;
 }) {
   const [from, setFrom] = useState(props.selected ?? "");
   const [patch, setPatch] = useState("");
+  const key = useSubmitKey([from, patch]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const parsed = parseJson(patch, "The input patch");
     if (!parsed.ok) return props.onError(parsed.error);
-    props.onSubmit({
-      ...(from ? { from_node: from } : {}),
-      ...(parsed.value !== undefined ? { input_patch: parsed.value } : {}),
-    });
+    props.onSubmit(
+      {
+        ...(from ? { from_node: from } : {}),
+        ...(parsed.value !== undefined ? { input_patch: parsed.value } : {}),
+      },
+      key,
+    );
   };
   return (
     <form className="panel" onSubmit={submit} aria-label="Redrive">
@@ -166,7 +173,9 @@ function RedriveForm(props: {
           spellCheck={false}
         />
       </label>
-      <button type="submit">Redrive</button>
+      <button type="submit" disabled={props.busy} aria-busy={props.busy}>
+        Redrive
+      </button>
     </form>
   );
 }

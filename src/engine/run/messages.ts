@@ -10,8 +10,8 @@ import type { Condition } from "../scheduler";
 import type { RunState } from "./state";
 
 /** How one attempt of a node ended, as its executor reports it. */
-/** An event's Idempotency-Key and the hash of what was sent with it (name and payload). */
-export type EventOnce = { key: string; hash: string };
+/** A request's Idempotency-Key and the hash of what was sent with it (an event: its name and payload). */
+export type KeyedRequest = { key: string; hash: string };
 
 export type RunResult =
   /** `result_key`: the node's result key, rendered once it succeeded (nodes that declare a `result` with a key). */
@@ -86,7 +86,7 @@ export type RunInput =
   /** An item of a parked map node moved (its child ended): the node runs again. */
   | { type: "mapUnparked"; nodeId: string; counts: ItemCounts }
   /** `once`: the sender's Idempotency-Key and request hash, kept with the event so a retry is known as one. */
-  | { type: "eventReceived"; name: string; payload: unknown; once?: EventOnce }
+  | { type: "eventReceived"; name: string; payload: unknown; once?: KeyedRequest }
   | { type: "childFinished"; childId: string; result: ChildEnd }
   /** Answer to `takeBuffered`: the oldest buffered event of that name (now consumed), or null. */
   | { type: "bufferedTaken"; nodeId: string; event: { payload: unknown; received_at: number } | null }
@@ -130,7 +130,7 @@ export type RunCommand =
   /** Consume the oldest buffered event of this name for the node and answer with `bufferedTaken`. */
   | { type: "takeBuffered"; nodeId: string; name: string }
   /** Keep a received event in the inbox, consumed already by `consumedBy` or buffered for a later wait. */
-  | { type: "storeEvent"; name: string; payload: unknown; at: number; consumedBy: string | null; once?: EventOnce }
+  | { type: "storeEvent"; name: string; payload: unknown; at: number; consumedBy: string | null; once?: KeyedRequest }
   | { type: "cancelChildren"; ids: string[]; reason: string }
   /** Close the map items still open (cancelling the child executions they await). */
   | { type: "stopMaps"; reason: string }

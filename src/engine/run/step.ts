@@ -10,7 +10,7 @@ import type { ForkSeed } from "../fork";
 import { redrivePlan } from "../redrive";
 import type { Lane } from "../fair-share";
 import { canMove, dueWaits, plan } from "../scheduler";
-import type { EventOnce, RunInput, RunResult, StepResult } from "./messages";
+import type { KeyedRequest, RunInput, RunResult, StepResult } from "./messages";
 import { pendingNode, type NodeRecord, type RunState } from "./state";
 import { parkable } from "./wake";
 import {
@@ -283,7 +283,7 @@ function deliver(
   st: Step,
   name: string,
   payload: unknown,
-  once: EventOnce | undefined,
+  once: KeyedRequest | undefined,
   complete: (node: NodeRecord) => void,
 ): boolean {
   const waiter = [...st.s.nodes.values()].find((n) => n.status === "waiting" && n.wait_event === name);
