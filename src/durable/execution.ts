@@ -31,15 +31,14 @@ export type { StartParams };
 const KICK_LEASE_MS = 2_000;
 // How long after it ended an execution can still be redriven.
 const REDRIVE_WINDOW_MS = 30 * 86_400_000;
+/** The steps scope a redrive's Idempotency-Key is kept under (node steps are scoped by their node's key). */
+const REDRIVES = "redrive";
 
 /**
  * One execution: its SQLite storage is the source of truth, its alarm the only timer. This class is the RPC, stream
  * and alarm surface; the run itself (input → step → persist → perform) is ExecutionRun's (execution-run.ts), and
  * `run` is null until the execution is created and again once it is erased: every entry point checks it once.
  */
-/** The steps scope a redrive's Idempotency-Key is kept under (node steps are scoped by their node's key). */
-const REDRIVES = "redrive";
-
 export class ExecutionObject extends DurableObject<Env> {
   private store: ExecutionStore;
   private maps: MapStore;

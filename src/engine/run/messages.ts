@@ -9,10 +9,10 @@ import type { AttemptError } from "../retry";
 import type { Condition } from "../scheduler";
 import type { RunState } from "./state";
 
-/** How one attempt of a node ended, as its executor reports it. */
 /** A request's Idempotency-Key and the hash of what was sent with it (an event: its name and payload). */
 export type KeyedRequest = { key: string; hash: string };
 
+/** How one attempt of a node ended, as its executor reports it. */
 export type RunResult =
   /** `result_key`: the node's result key, rendered once it succeeded (nodes that declare a `result` with a key). */
   /**
