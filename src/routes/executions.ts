@@ -85,6 +85,14 @@ function executionId(id: string): string {
   return id;
 }
 
+/** The same Idempotency-Key sent with another request than the one it was first used for. */
+const keyReused = (what: string) =>
+  refusal({
+    code: "idempotency_key_reused",
+    message: `This Idempotency-Key was used with a different ${what}.`,
+    retryable: false,
+  });
+
 /** /v1/executions: history, one execution, its events, outputs and items, and what can be done to it. */
 export const executions = new Hono<AppEnv>()
   .get("/", async (c) => {
@@ -268,12 +276,7 @@ export const executions = new Hono<AppEnv>()
     const once = key === undefined ? undefined : { key, hash: await canonicalHash(body) };
     const result = await executionStub(c.env, id).redrive(c.get("tenantId"), body, once);
     if (!result) throw executionNotFound(id);
-    if ("reused" in result)
-      throw refusal({
-        code: "idempotency_key_reused",
-        message: "This Idempotency-Key was used with a different redrive (from_node or input_patch).",
-        retryable: false,
-      });
+    if ("reused" in result) throw keyReused("redrive (from_node or input_patch)");
     if (!result.ok) {
       if (result.code === "unknown_node")
         throw new AppError(400, "validation_failed", result.message, {
@@ -367,12 +370,7 @@ export const executions = new Hono<AppEnv>()
     const once = key === undefined ? undefined : { key, hash: await canonicalHash({ name: value.name, payload }) };
     const result = await executionStub(c.env, id).sendEvent(c.get("tenantId"), value.name, payload, once);
     if (!result) throw executionNotFound(id);
-    if ("reused" in result)
-      throw refusal({
-        code: "idempotency_key_reused",
-        message: "This Idempotency-Key was used with a different event (name or payload).",
-        retryable: false,
-      });
+    if ("reused" in result) throw keyReused("event (name or payload)");
     if ("unknown" in result) {
       const names = result.waits_for.length
         ? result.waits_for.map((n) => `"${n}"`).join(", ")
