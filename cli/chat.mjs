@@ -39,7 +39,8 @@ async function answerTo(api, conversation, seq) {
 
 /** Send one message and print its reply; false when the turn failed. */
 async function turn(api, conversation, content) {
-  const sent = await api.post(`/v1/conversations/${conversation}/messages`, { content });
+  // Keyed: a message whose answer was lost is sent again as the same turn, never a second one.
+  const sent = await api.postOnce(`/v1/conversations/${conversation}/messages`, { content });
   const out = printer(process.stdout);
   for await (const e of api.events(sent.execution_id)) if (e.type === "node.delta") out.delta(e);
   const answer = await answerTo(api, conversation, sent.message.seq);

@@ -1,5 +1,6 @@
 // The API over fetch: problem+json refusals become ApiError (title, code, detail, paths), an unreachable server
 // becomes NetworkError; the SSE stream is read with the key in the Authorization header and resumed after a drop.
+import { randomUUID } from "node:crypto";
 
 export class ApiError extends Error {
   constructor(status, problem, retryAfter = null) {
@@ -19,8 +20,19 @@ export class NetworkError extends Error {
   constructor(url, cause) {
     super(`cannot reach ${url}: ${cause?.cause?.code ?? cause?.message ?? cause}`);
     this.name = "NetworkError";
+    /** The connection was made and then lost: the request may have been done, only its answer is missing. */
+    this.answerLost = ["ECONNRESET", "UND_ERR_SOCKET", "EPIPE"].includes(cause?.cause?.code);
   }
 }
+
+/** How often a keyed POST is sent in all, and the pause before each resend when the server names none. */
+const SENDS = 4;
+const PAUSE_S = [0.5, 1, 2];
+
+/** Worth sending again under the same key: the answer was lost, or the server asks to retry (in flight, restarting). */
+const resendable = (err) =>
+  (err instanceof NetworkError && err.answerLost) ||
+  (err instanceof ApiError && (err.code === "idempotency_key_in_flight" || err.status === 503));
 
 export function client({ url, key }) {
   const base = url.replace(/\/+$/, "");
@@ -59,10 +71,24 @@ export function client({ url, key }) {
     base,
     get: (path) => call("GET", path),
     post: (path, body = {}, headers) => call("POST", path, body, headers),
-    /** A POST with an Idempotency-Key: its JSON, and whether it replays an earlier request's answer. */
-    async postOnce(path, body, key) {
-      const r = await exchange("POST", path, body, key === undefined ? {} : { "idempotency-key": key });
-      return { ...r.json, replayed: r.headers.get("idempotent-replayed") === "true" };
+    /**
+     * A POST under an Idempotency-Key (the caller's, else one made for this call), sent again when its answer is
+     * lost or the server asks for a retry, so a dropped connection never does it twice. Its JSON, and `replayed`:
+     * an earlier command already did it (a replay of this call's own first send is not that).
+     */
+    async postOnce(path, body, key = `cli-${randomUUID()}`, headers = {}) {
+      for (let send = 1; ; send++) {
+        try {
+          const r = await exchange("POST", path, body, { ...headers, "idempotency-key": key });
+          return { ...r.json, replayed: send === 1 && r.headers.get("idempotent-replayed") === "true" };
+        } catch (err) {
+          if (send >= SENDS || !resendable(err)) throw err;
+          const pause = err.retryAfter ?? PAUSE_S[send - 1];
+          const why = err instanceof ApiError ? `the API answered ${err.status} ${err.code}` : "the answer was lost";
+          process.stderr.write(`edgeflow: ${why}; sending again under the same Idempotency-Key\n`);
+          await new Promise((r) => setTimeout(r, pause * 1000));
+        }
+      }
     },
     put: (path, body) => call("PUT", path, body),
     /** Every event after `after`, as they happen, until the server ends the stream (the execution finished). */

@@ -200,7 +200,9 @@ export async function run(ref, values) {
   const body = input === undefined ? {} : { input };
   if (values.wait) {
     // Start and wait in one request: the settled execution's output, or its error, in at most a minute.
-    const done = await api.post(`/v1/workflows/${id}/executions`, body, { prefer: "wait=60" });
+    const done = await api.postOnce(`/v1/workflows/${id}/executions`, body, values["idempotency-key"], {
+      prefer: "wait=60",
+    });
     if (done.status === "succeeded") {
       console.log(JSON.stringify(done.output, null, 2));
       return 0;
@@ -212,7 +214,8 @@ export async function run(ref, values) {
     console.error(`${done.id} is still ${done.status} after 60 s; following it`);
     return watch(api, done.id);
   }
-  const started = await api.post(`/v1/workflows/${id}/executions`, body);
+  const started = await api.postOnce(`/v1/workflows/${id}/executions`, body, values["idempotency-key"]);
+  if (started.replayed) console.error(`${started.id} was started earlier with this Idempotency-Key`);
   if (!values.watch) {
     console.log(started.id);
     return 0;
@@ -227,7 +230,7 @@ export async function chatCommand(id, values) {
   let conversation = id;
   if (!conversation) {
     const workflow = await resolveWorkflow(api, values.workflow);
-    conversation = (await api.post("/v1/conversations", { workflow_id: workflow })).id;
+    conversation = (await api.postOnce("/v1/conversations", { workflow_id: workflow })).id;
     console.error(`conversation ${conversation}`);
   }
   return chat(api, conversation);
@@ -288,8 +291,12 @@ export async function redrive(id, values) {
     ...(values["from-node"] ? { from_node: values["from-node"] } : {}),
     ...(patch ? { input_patch: patch } : {}),
   };
-  // With --key, a redrive sent again (a lost answer) is the same one: its nodes do not run again.
-  const r = await connect().postOnce(`/v1/executions/${encodeURIComponent(id)}/redrive`, body, values.key);
+  // With --idempotency-key, a redrive sent again (a lost answer) is the same one: its nodes do not run again.
+  const r = await connect().postOnce(
+    `/v1/executions/${encodeURIComponent(id)}/redrive`,
+    body,
+    values["idempotency-key"],
+  );
   console.log(r.replayed ? `${id} was already redriven with this key: ${r.status}` : `${id} redriven: ${r.status}`);
   return 0;
 }
@@ -301,13 +308,14 @@ export async function fork(id, values) {
   const outputPatch = jsonArg(values["output-patch"], "--output-patch");
   const inputPatch = jsonArg(values["input-patch"], "--input-patch");
   const api = connect();
-  const r = await api.post(`/v1/executions/${encodeURIComponent(id)}/forks`, {
+  const body = {
     from_node: values["from-node"],
     ...(outputPatch === undefined ? {} : { output_patch: outputPatch }),
     ...(inputPatch === undefined ? {} : { input_patch: inputPatch }),
     ...(values.effects ? { effects: values.effects } : {}),
     ...(values.label ? { label: values.label } : {}),
-  });
+  };
+  const r = await api.postOnce(`/v1/executions/${encodeURIComponent(id)}/forks`, body, values["idempotency-key"]);
   const again = r.rerun.length ? r.rerun.join(", ") : "nothing";
   console.error(`forked ${id} at ${r.fork_node}: ${r.kept} nodes kept, runs again: ${again} (effects ${r.effects})`);
   if (!values.watch) {
@@ -345,8 +353,12 @@ export async function sendEvent(id, name, values) {
   if (!id || !name) throw new UsageError("events send needs an execution id and an event name");
   const payload = jsonArg(values.payload, "--payload");
   const body = { name, ...(payload === undefined ? {} : { payload }) };
-  // With --key, sending again (a script's retry after a lost answer) is the same event, never a second one.
-  const r = await connect().postOnce(`/v1/executions/${encodeURIComponent(id)}/events`, body, values.key);
+  // With --idempotency-key, sending again (a script's retry after a lost answer) is the same event, not a second.
+  const r = await connect().postOnce(
+    `/v1/executions/${encodeURIComponent(id)}/events`,
+    body,
+    values["idempotency-key"],
+  );
   const to = Array.isArray(r.delivered_to) ? r.delivered_to.join(", ") : r.delivered_to;
   const sent = r.replayed ? `${name} was already sent to ${id} with this key` : `${name} sent to ${id}`;
   console.log(`${sent}${to ? ` (delivered to ${to})` : " (kept until a node waits for it)"}`);

@@ -13,7 +13,7 @@ const HELP = `usage: edgeflow <command> [options]
                                            stays behind), <n> a request (250) with progress on stderr
   test <file> --replay <execution>[,…]     golden replay: would any node of these recorded runs get another
                                            resolved input under this definition? (nothing runs; exit 1 if so)
-  run <workflow> [--input <json|@file>] [--watch | --wait]
+  run <workflow> [--input <json|@file>] [--watch | --wait] [--idempotency-key <k>]
                                            start an execution (workflow id or name); --watch follows it,
                                            --wait starts and waits in one request and prints its output
   run <workflow> --batch <@file|->         one execution per line of an NDJSON file ({"input": …} per line),
@@ -28,16 +28,19 @@ const HELP = `usage: edgeflow <command> [options]
                                            recent executions
   logs <execution>                         its event log
   cancel <execution> [--reason <text>]
-  redrive <execution> [--from-node <id>] [--input-patch <json|@file>] [--key <idempotency key>]
+  redrive <execution> [--from-node <id>] [--input-patch <json|@file>] [--idempotency-key <k>]
   fork <execution> --from-node <id> [--output-patch <json|@file>] [--input-patch <json|@file>]
-       [--effects mock|allow] [--label <text>] [--watch]
+       [--effects mock|allow] [--label <text>] [--watch] [--idempotency-key <k>]
                                            a new execution from this one's state: from-node and what is
                                            downstream run again (with --output-patch, only downstream), the
                                            rest keeps its outputs; side effects are mocked unless allowed
   diff <execution> --against <execution>   per node unchanged/changed/new/skipped, each changed output path,
                                            and the model cost of both; exit 1 if anything changed
-  events send <execution> <name> [--payload <json|@file>] [--key <idempotency key>]
-                                           with --key, sending again is the same event, never received twice
+  events send <execution> <name> [--payload <json|@file>] [--idempotency-key <k>]
+
+Every command that creates or changes something sends an Idempotency-Key (--idempotency-key <k>, else one of its
+own) and sends again under it when the answer is lost: a dropped connection never does it twice. The same
+--idempotency-key in another command is the same request: it prints what the first did ("already").
 
 exit codes: 0 done (a watched run succeeded, a replay or a diff found no change), 1 a watched run failed, was
             cancelled or timed out, a replay or a diff found a change, a batch item was refused, or a migration
@@ -65,7 +68,7 @@ const OPTIONS = {
   "migrate-running": { type: "boolean" },
   chunk: { type: "string" },
   payload: { type: "string" },
-  key: { type: "string" },
+  "idempotency-key": { type: "string" },
   replay: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 };

@@ -3,6 +3,8 @@
 // client generated from /openapi.json (openapi-typescript + openapi-fetch), type-checked and then run.
 import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -48,6 +50,41 @@ function edgeflowInTty(args: string[]): Promise<Ran> {
 }
 
 const ESC = "\x1b[";
+
+/** A proxy to `upstream` that does each request but drops the connection of every other POST before it answers. */
+async function lossyProxy(upstream: string) {
+  let posts = 0;
+  let dropped = 0;
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).filter(([k]) => !["host", "connection", "content-length"].includes(k)),
+    ) as Record<string, string>;
+    const up = await fetch(`${upstream}${req.url}`, {
+      method: req.method,
+      headers,
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+    });
+    const body = Buffer.from(await up.arrayBuffer());
+    if (req.method === "POST" && posts++ % 2 === 0) {
+      dropped++;
+      req.socket.destroy();
+      return;
+    }
+    const kept = [...up.headers].filter(
+      ([k]) => !["content-encoding", "content-length", "transfer-encoding"].includes(k),
+    );
+    res.writeHead(up.status, Object.fromEntries(kept)).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dropped: () => dropped,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 beforeAll(async () => {
   [local, target] = await Promise.all([startLocal(), startTargetServer()]);
@@ -214,12 +251,21 @@ describe("the edgeflow CLI", () => {
     expect(failed.stdout).toMatch(/\nexecution (ex_\w+) failed in .+: \S+: .+\n$/);
     const id = /\nexecution (ex_\w+) failed/.exec(failed.stdout)?.[1] as string;
 
-    const redrive = ["redrive", id, "--from-node", "check", "--input-patch", '{"ok": true}', "--key", "fix-1"];
+    const redrive = [
+      "redrive",
+      id,
+      "--from-node",
+      "check",
+      "--input-patch",
+      '{"ok": true}',
+      "--idempotency-key",
+      "fix-1",
+    ];
     expect((await edgeflow(redrive)).stdout).toMatch(new RegExp(`^${id} redriven: (queued|running)\n$`));
     expect((await edgeflow(redrive)).stdout).toMatch(
       new RegExp(`^${id} was already redriven with this key: (queued|running)\n$`),
     );
-    const send = ["events", "send", id, "go", "--payload", '{"by": "cli"}', "--key", "go-1"];
+    const send = ["events", "send", id, "go", "--payload", '{"by": "cli"}', "--idempotency-key", "go-1"];
     expect(await edgeflow(send)).toMatchObject({ code: 0, stdout: `go sent to ${id} (delivered to gate)\n` });
     // A script that sends again (it lost the answer) gets the same event back, not a second one.
     expect(await edgeflow(send)).toMatchObject({
@@ -368,6 +414,38 @@ describe("the edgeflow CLI", () => {
     const settled = await get(`/v1/executions/${dropped.id}`, { prefer: "wait=10" });
     expect(settled.headers.get("preference-applied")).toBe("wait=10");
     expect(settled.body).toMatchObject({ status: "succeeded", output: { sum: { total: 2 } } });
+  });
+
+  it("sends again under the same Idempotency-Key when an answer is lost: one execution, one event", async () => {
+    const wf = join(home, "lossy.json");
+    writeFileSync(
+      wf,
+      JSON.stringify({
+        name: "cli-lossy",
+        nodes: [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }],
+      }),
+    );
+    await edgeflow(["workflows", "apply", wf]);
+    // A proxy in front of npm start that does the first POST and then drops its connection before answering.
+    const proxy = await lossyProxy(local.base);
+    try {
+      const via = { EDGEFLOW_URL: proxy.url };
+      const started = await edgeflow(["run", "cli-lossy"], undefined, via);
+      expect(started.code).toBe(0);
+      expect(started.stderr).toBe("edgeflow: the answer was lost; sending again under the same Idempotency-Key\n");
+      const id = started.stdout.trim();
+      const workflowId = (await callLocal(local, "GET", `/v1/executions/${id}`)).body.workflow_id;
+      const runs = await callLocal(local, "GET", `/v1/executions?workflow_id=${workflowId}`);
+      expect(runs.body.data.map((e: { id: string }) => e.id)).toEqual([id]);
+
+      const sent = await edgeflow(["events", "send", id, "go"], undefined, via);
+      expect(sent).toMatchObject({ code: 0, stdout: `go sent to ${id} (delivered to gate)\n` });
+      const events = (await callLocal(local, "GET", `/v1/executions/${id}/events?after=0`)).body.data;
+      expect(events.filter((e: { type: string }) => e.type === "event.received")).toHaveLength(1);
+      expect(proxy.dropped()).toBe(2);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("starts a batch from an NDJSON file (run --batch): per-item answers, a refused line, and a re-run that replays", async () => {
