@@ -6,6 +6,17 @@ import { client, createTenant, run, target, targetCalls, waitFor } from "../supp
 
 let n = 0;
 const key = (name: string) => `${name}-${Date.now()}-${++n}`;
+/** A node factory for `k`'s run: an http node calling the target under `<k>-<id>`, after `needs`. */
+const httpNode =
+  (k: string) =>
+  (id: string, needs: string[] = []) => ({
+    id,
+    kind: "http",
+    needs,
+    config: { url: target(`/slow/${k}-${id}?ms=1`) },
+  });
+/** The Idempotency-Key of each call the target saw under `name`, in order. */
+const keysSent = async (name: string) => (await targetCalls(name)).calls.map((c) => c.idempotency_key);
 const log = async (api: ReturnType<typeof client>, id: string) =>
   (await api.get(`/v1/executions/${id}/events?limit=1000`)).body.data as any[];
 
@@ -66,12 +77,7 @@ describe("redrive", () => {
   it("reruns from a named node and everything downstream, even after success", async () => {
     const api = client((await createTenant()).token);
     const k = key("from");
-    const node = (id: string, needs: string[] = []) => ({
-      id,
-      kind: "http",
-      needs,
-      config: { url: target(`/slow/${k}-${id}?ms=1`) },
-    });
+    const node = httpNode(k);
     const { executionId } = await run(api, {
       name: "abc",
       nodes: [node("a"), node("b", ["a"]), node("c", ["b"]), node("side", ["a"])],
@@ -84,7 +90,7 @@ describe("redrive", () => {
     await evictDurableObject(executionStub(env, executionId));
     const done = await waitFor(api, executionId);
     expect(done.status).toBe("succeeded");
-    const calls = async (id: string) => (await targetCalls(`${k}-${id}`)).calls.map((c) => c.idempotency_key);
+    const calls = (id: string) => keysSent(`${k}-${id}`);
     // Redriven nodes get a new key (a deliberate new try); the rest were not called again.
     expect(await calls("a")).toEqual([`${executionId}:a`]);
     expect(await calls("side")).toEqual([`${executionId}:side`]);
@@ -95,12 +101,7 @@ describe("redrive", () => {
   it("makes a redrive sent again with its Idempotency-Key the same one: its nodes are not run a third time", async () => {
     const api = client((await createTenant()).token);
     const k = key("once");
-    const node = (id: string, needs: string[] = []) => ({
-      id,
-      kind: "http",
-      needs,
-      config: { url: target(`/slow/${k}-${id}?ms=1`) },
-    });
+    const node = httpNode(k);
     const { executionId } = await run(api, { name: "ab", nodes: [node("a"), node("b", ["a"])] });
     expect((await waitFor(api, executionId)).status).toBe("succeeded");
     const redrive = (body: unknown, idempotencyKey: string) =>
@@ -115,7 +116,7 @@ describe("redrive", () => {
     const reused = await redrive({ from_node: "a" }, "again-1");
     expect(reused.status).toBe(422);
     expect(reused.body.code).toBe("idempotency_key_reused");
-    const calls = async (id: string) => (await targetCalls(`${k}-${id}`)).calls.map((c) => c.idempotency_key);
+    const calls = (id: string) => keysSent(`${k}-${id}`);
     expect(await calls("b")).toEqual([`${executionId}:b`, `${executionId}:b:r1`]);
   });
 
@@ -138,8 +139,7 @@ describe("redrive", () => {
     expect((await bulk()).body.changed).toEqual([executionId]);
     await new Promise((r) => setTimeout(r, 300));
     expect((await api.get(`/v1/executions/${executionId}`)).body.status).toBe("failed");
-    const calls = (await targetCalls(`${k}-call`)).calls.map((c) => c.idempotency_key);
-    expect(calls).toEqual([`${executionId}:call`, `${executionId}:call:r1`]);
+    expect(await keysSent(`${k}-call`)).toEqual([`${executionId}:call`, `${executionId}:call:r1`]);
   });
 
   it("refuses to redrive an execution that has not finished", async () => {

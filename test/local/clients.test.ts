@@ -51,6 +51,13 @@ function edgeflowInTty(args: string[]): Promise<Ran> {
 
 const ESC = "\x1b[";
 
+/** Write a workflow definition to a file and apply it with the CLI, as a user keeping definitions in files does. */
+async function applied(name: string, nodes: unknown[]): Promise<void> {
+  const file = join(home, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ name, nodes }));
+  expect((await edgeflow(["workflows", "apply", file])).code).toBe(0);
+}
+
 /** A proxy to `upstream` that does each request but drops the connection of every other POST before it answers. */
 async function lossyProxy(upstream: string) {
   let posts = 0;
@@ -173,32 +180,24 @@ describe("the edgeflow CLI", () => {
   });
 
   it("runs with --watch in a pipe: one plain line per change, a retry and a map's progress, exit 0", async () => {
-    const wf = join(home, "watched.json");
-    writeFileSync(
-      wf,
-      JSON.stringify({
-        name: "cli-watched",
-        nodes: [
-          {
-            id: "flaky",
-            kind: "http",
-            config: { url: `${target.url}/flaky/cli-watch?fail=1` },
-            retry: { max_attempts: 3, initial_delay_ms: 500, jitter: false },
-          },
-          {
-            id: "each",
-            kind: "map",
-            needs: ["flaky"],
-            config: {
-              items: "[1..4]",
-              max_concurrency: 2,
-              node: { kind: "http", config: { url: `${target.url}/slow/cli-{{ item }}?ms=100` } },
-            },
-          },
-        ],
-      }),
-    );
-    expect((await edgeflow(["workflows", "apply", wf])).code).toBe(0);
+    await applied("cli-watched", [
+      {
+        id: "flaky",
+        kind: "http",
+        config: { url: `${target.url}/flaky/cli-watch?fail=1` },
+        retry: { max_attempts: 3, initial_delay_ms: 500, jitter: false },
+      },
+      {
+        id: "each",
+        kind: "map",
+        needs: ["flaky"],
+        config: {
+          items: "[1..4]",
+          max_concurrency: 2,
+          node: { kind: "http", config: { url: `${target.url}/slow/cli-{{ item }}?ms=100` } },
+        },
+      },
+    ]);
     const watched = await edgeflow(["run", "cli-watched", "--input", "{}", "--watch"]);
     expect(watched.stderr).toBe("");
     expect(watched.code).toBe(0);
@@ -228,23 +227,15 @@ describe("the edgeflow CLI", () => {
   });
 
   it("exits 1 when the watched run fails, and drives cancel, redrive and events send", async () => {
-    const wf = join(home, "failing.json");
-    writeFileSync(
-      wf,
-      JSON.stringify({
-        name: "cli-failing",
-        nodes: [
-          {
-            id: "check",
-            kind: "transform",
-            config: { expression: "input.ok ? 'fine' : $error('not ok')" },
-            retry: { max_attempts: 1 },
-          },
-          { id: "gate", kind: "wait_for_event", needs: ["check"], config: { event: "go" } },
-        ],
-      }),
-    );
-    await edgeflow(["workflows", "apply", wf]);
+    await applied("cli-failing", [
+      {
+        id: "check",
+        kind: "transform",
+        config: { expression: "input.ok ? 'fine' : $error('not ok')" },
+        retry: { max_attempts: 1 },
+      },
+      { id: "gate", kind: "wait_for_event", needs: ["check"], config: { event: "go" } },
+    ]);
     const failed = await edgeflow(["run", "cli-failing", "--watch"]);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/ check failed \S+ \S+ expression_error: .*not ok/);
@@ -290,24 +281,16 @@ describe("the edgeflow CLI", () => {
   });
 
   it("forks a finished run at a node (fork --watch) and prints what changed against it (diff)", async () => {
-    const wf = join(home, "forkable.json");
-    writeFileSync(
-      wf,
-      JSON.stringify({
-        name: "cli-forkable",
-        nodes: [
-          { id: "price", kind: "transform", config: { expression: "{'each': input.each}" } },
-          { id: "qty", kind: "transform", config: { expression: "{'n': 3}" } },
-          {
-            id: "total",
-            kind: "transform",
-            needs: ["price", "qty"],
-            config: { expression: "{'sum': nodes.price.output.each * nodes.qty.output.n}" },
-          },
-        ],
-      }),
-    );
-    await edgeflow(["workflows", "apply", wf]);
+    await applied("cli-forkable", [
+      { id: "price", kind: "transform", config: { expression: "{'each': input.each}" } },
+      { id: "qty", kind: "transform", config: { expression: "{'n': 3}" } },
+      {
+        id: "total",
+        kind: "transform",
+        needs: ["price", "qty"],
+        config: { expression: "{'sum': nodes.price.output.each * nodes.qty.output.n}" },
+      },
+    ]);
     const first = await edgeflow(["run", "cli-forkable", "--input", '{"each": 2}', "--watch"]);
     expect(first.code).toBe(0);
     const source = /\nexecution (ex_\w+) succeeded/.exec(first.stdout)?.[1] as string;
@@ -372,18 +355,10 @@ describe("the edgeflow CLI", () => {
   });
 
   it("starts and waits in one request (run --wait, Prefer: wait), and a client that hangs up leaves the run going", async () => {
-    const wf = join(home, "quick.json");
-    writeFileSync(
-      wf,
-      JSON.stringify({
-        name: "cli-quick",
-        nodes: [
-          { id: "nap", kind: "sleep", config: { duration_ms: "{{ input.ms ?? 0 }}" } },
-          { id: "sum", kind: "transform", needs: ["nap"], config: { expression: "{'total': input.a + input.b}" } },
-        ],
-      }),
-    );
-    await edgeflow(["workflows", "apply", wf]);
+    await applied("cli-quick", [
+      { id: "nap", kind: "sleep", config: { duration_ms: "{{ input.ms ?? 0 }}" } },
+      { id: "sum", kind: "transform", needs: ["nap"], config: { expression: "{'total': input.a + input.b}" } },
+    ]);
     const waited = await edgeflow(["run", "cli-quick", "--input", '{"a": 2, "b": 3}', "--wait"]);
     expect(waited).toMatchObject({ code: 0, stderr: "" });
     expect(JSON.parse(waited.stdout)).toEqual({ sum: { total: 5 } });
@@ -417,15 +392,7 @@ describe("the edgeflow CLI", () => {
   });
 
   it("sends again under the same Idempotency-Key when an answer is lost: one execution, one event", async () => {
-    const wf = join(home, "lossy.json");
-    writeFileSync(
-      wf,
-      JSON.stringify({
-        name: "cli-lossy",
-        nodes: [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }],
-      }),
-    );
-    await edgeflow(["workflows", "apply", wf]);
+    await applied("cli-lossy", [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }]);
     // A proxy in front of npm start that does the first POST and then drops its connection before answering.
     const proxy = await lossyProxy(local.base);
     try {
@@ -449,15 +416,7 @@ describe("the edgeflow CLI", () => {
   });
 
   it("starts a batch from an NDJSON file (run --batch): per-item answers, a refused line, and a re-run that replays", async () => {
-    const wf = join(home, "batched.json");
-    writeFileSync(
-      wf,
-      JSON.stringify({
-        name: "cli-batched",
-        nodes: [{ id: "double", kind: "transform", config: { expression: "input.n * 2" } }],
-      }),
-    );
-    await edgeflow(["workflows", "apply", wf]);
+    await applied("cli-batched", [{ id: "double", kind: "transform", config: { expression: "input.n * 2" } }]);
     const file = join(home, "items.ndjson");
     const lines = [
       { input: { n: 1 } },
