@@ -196,14 +196,20 @@ describe("dashboard", () => {
     });
     const page = await signedIn();
     await page.goto(`${local.base}/workflows/${wf}`);
+    // The first Run starts the run but its answer is lost; clicked again, it is that run (one execution below).
+    await loseFirstAnswer(page, "**/v1/workflows/*/executions");
+    await page.getByRole("button", { name: "Run" }).click();
+    await page.getByRole("alert").waitFor();
     const started = page.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith("/executions"));
     await page.getByRole("button", { name: "Run" }).click();
     const res = await started;
     expect(res.request().headers().prefer).toBe("wait=1");
     expect(res.headers()["preference-applied"]).toBe("wait=1");
+    expect(res.headers()["idempotent-replayed"]).toBe("true");
     expect(((await res.json()) as { status: string }).status).toBe("succeeded");
     await page.getByRole("heading", { name: /^Execution/ }).waitFor();
     await expect.poll(() => page.locator(".run-head .badge").textContent()).toBe("succeeded");
+    expect((await api("GET", `/v1/executions?workflow_id=${wf}`)).body.data).toHaveLength(1);
     await page.close();
   });
 

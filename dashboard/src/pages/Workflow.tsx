@@ -1,7 +1,7 @@
 import { useMemo, useState, type FormEvent } from "react";
 import { api, query } from "../api";
 import { time } from "../format";
-import { useLoad } from "../hooks";
+import { useLoad, useSubmitKey } from "../hooks";
 import { diffLines, pretty } from "../model/diff";
 import { fieldsOf, parseFields, type Field } from "../model/form";
 import type { WorkflowView } from "../model/types";
@@ -104,6 +104,8 @@ function RunForm({ workflow }: { workflow: WorkflowView }) {
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<Error | null>(null);
   const [starting, setStarting] = useState(false);
+  // A Run clicked again after its answer was lost is that run, not a second one (the form changed: a new run).
+  const key = useSubmitKey([values, raw]);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
@@ -126,7 +128,7 @@ function RunForm({ workflow }: { workflow: WorkflowView }) {
       const started = await api.post<{ id: string }>(
         `/v1/workflows/${workflow.id}/executions`,
         { input, version: workflow.version },
-        { prefer: "wait=1" },
+        { prefer: "wait=1", "idempotency-key": key },
       );
       navigate(`/executions/${started.id}`);
     } catch (err) {
