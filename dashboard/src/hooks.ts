@@ -28,6 +28,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], every?: numb
     return () => {
       live = false;
     };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
   useEffect(() => {
     if (!every) return;
