@@ -29,10 +29,33 @@ export class NetworkError extends Error {
 const SENDS = 4;
 const PAUSE_S = [0.5, 1, 2];
 
+/** The longest Retry-After of a 429 a command waits out by itself; over it, the 429 is reported. */
+const MAX_WAIT_S = 60;
+
+/** Refused for the key's rate limit with a wait the command can sit out: nothing was done, so sending again is safe. */
+const waitable = (err) =>
+  err instanceof ApiError && err.status === 429 && err.retryAfter !== null && err.retryAfter <= MAX_WAIT_S;
+
 /** Worth sending again under the same key: the answer was lost, or the server asks to retry (in flight, restarting). */
 const resendable = (err) =>
+  waitable(err) ||
   (err instanceof NetworkError && err.answerLost) ||
   (err instanceof ApiError && (err.code === "idempotency_key_in_flight" || err.status === 503));
+
+/** `send(n)`, sent again while `retry(err)` and sends remain, after the server's Retry-After or our own pause. */
+async function persist(send, retry, because) {
+  for (let n = 1; ; n++) {
+    try {
+      return await send(n);
+    } catch (err) {
+      if (n >= SENDS || !retry(err)) throw err;
+      const pause = err.retryAfter ?? PAUSE_S[n - 1];
+      const why = err instanceof ApiError ? `the API answered ${err.status} ${err.code}` : "the answer was lost";
+      process.stderr.write(`edgeflow: ${why}; sending again in ${pause} s${because}\n`);
+      await new Promise((r) => setTimeout(r, pause * 1000));
+    }
+  }
+}
 
 export function client({ url, key }) {
   const base = url.replace(/\/+$/, "");
@@ -66,7 +89,9 @@ export function client({ url, key }) {
     }
     return { json, headers: res.headers };
   };
-  const call = async (method, path, body, headers) => (await exchange(method, path, body, headers)).json;
+  // A 429 is waited out: the request was refused before anything was done.
+  const call = (method, path, body, headers) =>
+    persist(async () => (await exchange(method, path, body, headers)).json, waitable, "");
   return {
     base,
     get: (path) => call("GET", path),
@@ -76,19 +101,15 @@ export function client({ url, key }) {
      * lost or the server asks for a retry, so a dropped connection never does it twice. Its JSON, and `replayed`:
      * an earlier command already did it (a replay of this call's own first send is not that).
      */
-    async postOnce(path, body, key = `cli-${randomUUID()}`, headers = {}) {
-      for (let send = 1; ; send++) {
-        try {
+    postOnce(path, body, key = `cli-${randomUUID()}`, headers = {}) {
+      return persist(
+        async (send) => {
           const r = await exchange("POST", path, body, { ...headers, "idempotency-key": key });
           return { ...r.json, replayed: send === 1 && r.headers.get("idempotent-replayed") === "true" };
-        } catch (err) {
-          if (send >= SENDS || !resendable(err)) throw err;
-          const pause = err.retryAfter ?? PAUSE_S[send - 1];
-          const why = err instanceof ApiError ? `the API answered ${err.status} ${err.code}` : "the answer was lost";
-          process.stderr.write(`edgeflow: ${why}; sending again under the same Idempotency-Key\n`);
-          await new Promise((r) => setTimeout(r, pause * 1000));
-        }
-      }
+        },
+        resendable,
+        " under the same Idempotency-Key",
+      );
     },
     put: (path, body) => call("PUT", path, body),
     /** Every event after `after`, as they happen, until the server ends the stream (the execution finished). */

@@ -12,8 +12,28 @@ const where = ({ remote = false, config, persistTo = process.env.EDGEFLOW_PERSIS
   ...(persistTo && !remote ? ["--persist-to", persistTo] : []),
 ];
 
+/** Sends of one statement to a local database before its error is reported. */
+const LOCAL_SENDS = 6;
+/**
+ * A local database is one SQLite file that a running `npm start` writes too (its cron tick, a run): a statement that
+ * meets its lock fails with SQLITE_BUSY, or, when workerd meets it, with an "internal error". Nothing was written, and
+ * every statement here is safe to send again, so it is, after a pause. D1 itself never shows a caller that lock.
+ */
+const localLock = /SQLITE_BUSY|database is locked|internal error; reference/;
+
 /** Run SQL against D1 and return the rows of the last statement. */
 export function d1(sql, opts = {}) {
+  for (let send = 1; ; send++) {
+    try {
+      return d1Once(sql, opts);
+    } catch (err) {
+      if (opts.remote || send >= LOCAL_SENDS || !localLock.test(err.message)) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250 * send);
+    }
+  }
+}
+
+function d1Once(sql, opts) {
   let out;
   try {
     out = execFileSync("wrangler", ["d1", "execute", "DB", ...where(opts), "--json", "--command", sql], {
@@ -36,13 +56,15 @@ export function d1(sql, opts = {}) {
 }
 
 const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const KEY_ID = /^key_[0-9a-f-]{36}$/;
 
 /** Create the tenant (if new) and a fresh API key for it; the key is returned once and stored only hashed. */
-export async function createKey(tenant, { name = "default", scopes = "read,write", ...opts } = {}) {
+export async function createKey(tenant, { name = "default", scopes = "read,write", rate, ...opts } = {}) {
   if (!SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
   if (!/^(read|write)(,(read|write))?$/.test(scopes))
     throw new Error(`scopes must be read, write or read,write (got "${scopes}")`);
   if (!/^[\w .-]{1,64}$/.test(name)) throw new Error("key name must be 1-64 word characters, spaces, dots or dashes");
+  const perMinute = rate === undefined ? null : keyRate(rate);
   const key = await generateApiKey();
   const now = Date.now();
   const tenantId = `ten_${tenant}`;
@@ -50,10 +72,30 @@ export async function createKey(tenant, { name = "default", scopes = "read,write
   const shard = shardForNewTenant(tenantId, readHistoryShardCount(opts.config ?? "wrangler.toml"));
   d1(
     `INSERT INTO tenants (id, name, created_at, history_shard) VALUES ('${tenantId}', '${tenant}', ${now}, ${shard}) ON CONFLICT (id) DO NOTHING;
-     INSERT INTO api_keys (id, tenant_id, prefix, hash, name, created_at, scopes) VALUES ('${keyId}', '${tenantId}', '${key.prefix}', '${key.hash}', '${name}', ${now}, '${scopes}');`,
+     INSERT INTO api_keys (id, tenant_id, prefix, hash, name, created_at, scopes, rate_limit_per_minute) VALUES ('${keyId}', '${tenantId}', '${key.prefix}', '${key.hash}', '${name}', ${now}, '${scopes}', ${perMinute ?? "NULL"});`,
     opts,
   );
-  return { tenantId, keyId, token: key.token, prefix: key.prefix };
+  return { tenantId, keyId, token: key.token, prefix: key.prefix, rate: perMinute };
+}
+
+/** A key's requests a minute: a whole number from 1 to 100,000, or "default" (null: RATE_LIMIT_PER_MINUTE). */
+function keyRate(rate) {
+  if (rate === "default") return null;
+  if (!/^\d+$/.test(rate) || Number(rate) < 1 || Number(rate) > 100_000)
+    throw new Error(`rate must be a whole number of requests a minute from 1 to 100000, or default (got "${rate}")`);
+  return Number(rate);
+}
+
+/** Set a key's own rate limit (null: the deployment's); the limiter reads it on the key's next request. */
+export function setKeyRate(keyId, rate, opts = {}) {
+  if (!KEY_ID.test(keyId)) throw new Error(`not a key id: ${keyId}`);
+  const perMinute = keyRate(rate);
+  const [row] = d1(
+    `UPDATE api_keys SET rate_limit_per_minute = ${perMinute ?? "NULL"} WHERE id = '${keyId}' RETURNING rate_limit_per_minute`,
+    opts,
+  );
+  if (!row) throw new Error(`no API key with id ${keyId}`);
+  return row.rate_limit_per_minute;
 }
 
 export function keyExists(prefix, opts = {}) {
@@ -63,7 +105,7 @@ export function keyExists(prefix, opts = {}) {
 
 /** Revoke a key (a second revoke keeps the first time); returns when it was revoked, or throws for an unknown id. */
 export function revokeKey(keyId, opts = {}) {
-  if (!/^key_[0-9a-f-]{36}$/.test(keyId)) throw new Error(`not a key id: ${keyId}`);
+  if (!KEY_ID.test(keyId)) throw new Error(`not a key id: ${keyId}`);
   const [row] = d1(
     `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${Date.now()}) WHERE id = '${keyId}' RETURNING revoked_at`,
     opts,
@@ -114,7 +156,7 @@ export function listKeys(tenant, opts = {}) {
   if (tenant !== undefined && !SLUG.test(tenant)) throw new Error(`tenant must match ${SLUG} (got "${tenant}")`);
   const filter = tenant === undefined ? "" : `WHERE tenant_id = 'ten_${tenant}'`;
   return d1(
-    `SELECT id, tenant_id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys ${filter} ORDER BY created_at DESC, id`,
+    `SELECT id, tenant_id, name, scopes, rate_limit_per_minute, created_at, last_used_at, revoked_at FROM api_keys ${filter} ORDER BY created_at DESC, id`,
     opts,
   );
 }

@@ -399,7 +399,9 @@ describe("the edgeflow CLI", () => {
       const via = { EDGEFLOW_URL: proxy.url };
       const started = await edgeflow(["run", "cli-lossy"], undefined, via);
       expect(started.code).toBe(0);
-      expect(started.stderr).toBe("edgeflow: the answer was lost; sending again under the same Idempotency-Key\n");
+      expect(started.stderr).toBe(
+        "edgeflow: the answer was lost; sending again in 0.5 s under the same Idempotency-Key\n",
+      );
       const id = started.stdout.trim();
       const workflowId = (await callLocal(local, "GET", `/v1/executions/${id}`)).body.workflow_id;
       const runs = await callLocal(local, "GET", `/v1/executions?workflow_id=${workflowId}`);
@@ -413,6 +415,39 @@ describe("the edgeflow CLI", () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it("waits out the API key's rate limit (429 with Retry-After) and sends again: the run starts once", async () => {
+    await applied("cli-limited", [{ id: "one", kind: "transform", config: { expression: "1" } }]);
+    // A key of the dev tenant allowed 20 requests a minute (a token every 3 s), as `npm run keys` makes one.
+    const made = execFileSync(
+      "npm",
+      ["run", "-s", "keys", "--", "create", "dev", "--name", "limited", "--rate", "20"],
+      {
+        encoding: "utf8",
+        env: { ...process.env, EDGEFLOW_PERSIST_TO: local.state },
+      },
+    );
+    expect(made).toContain("rate:    20 requests a minute\n");
+    const key = /api key: (\S+)/.exec(made)?.[1] as string;
+    let refused: Response | undefined;
+    for (let i = 0; i < 40 && !refused; i++) {
+      const res = await fetch(`${local.base}/v1/workflows`, { headers: { authorization: `Bearer ${key}` } });
+      await res.arrayBuffer();
+      if (res.status === 429) refused = res;
+    }
+    expect(refused?.headers.get("retry-after")).toMatch(/^[1-3]$/);
+
+    const started = await edgeflow(["run", "cli-limited"], undefined, { EDGEFLOW_API_KEY: key });
+    expect(started.code).toBe(0);
+    const waits = started.stderr.split("\n").filter(Boolean);
+    expect(waits.length).toBeGreaterThan(0);
+    for (const line of waits)
+      expect(line).toMatch(/^edgeflow: the API answered 429 rate_limited; sending again in [1-3] s/);
+    const id = started.stdout.trim();
+    const workflowId = (await callLocal(local, "GET", `/v1/executions/${id}`)).body.workflow_id;
+    const runs = await callLocal(local, "GET", `/v1/executions?workflow_id=${workflowId}`);
+    expect(runs.body.data.map((e: { id: string }) => e.id)).toEqual([id]);
   });
 
   it("starts a batch from an NDJSON file (run --batch): per-item answers, a refused line, and a re-run that replays", async () => {

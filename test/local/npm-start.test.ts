@@ -227,7 +227,7 @@ describe("npm start", () => {
       }).catch((e) => e);
     const plain = await keys("create", "acme");
     expect(plain.stdout).toMatch(
-      /tenant:  ten_acme\nkey id:  key_[0-9a-f-]{36}\nname:    default\nscopes:  read,write\napi key: ef_/,
+      /tenant:  ten_acme\nkey id:  key_[0-9a-f-]{36}\nname:    default\nscopes:  read,write\nrate:    default \(RATE_LIMIT_PER_MINUTE\)\napi key: ef_/,
     );
     const limited = await keys("create", "acme", "--name", "ci reader", "--scopes", "read");
     expect(limited.stdout).toContain("scopes:  read\n");
@@ -246,8 +246,8 @@ describe("npm start", () => {
     ).toBe(403);
 
     const listed = await keys("list", "acme");
-    expect(listed.stdout).toMatch(/^id +tenant +name +scopes +created +last used +status/);
-    expect(listed.stdout).toMatch(new RegExp(`${keyId} +ten_acme +ci reader +read +\\S+Z +\\S+Z +active`));
+    expect(listed.stdout).toMatch(/^id +tenant +name +scopes +rate +created +last used +status/);
+    expect(listed.stdout).toMatch(new RegExp(`${keyId} +ten_acme +ci reader +read +default +\\S+Z +\\S+Z +active`));
     expect(listed.stdout).not.toContain(token.slice(16));
     expect((await keys("list")).stdout).toContain("ten_dev");
 
@@ -255,11 +255,40 @@ describe("npm start", () => {
     expect((await api("GET", "/v1/workflows", undefined, token)).status).toBe(401);
     expect((await keys("list", "acme")).stdout).toMatch(new RegExp(`${keyId} .* revoked \\S+Z`));
 
+    // A key's own rate limit: two requests a minute, so the third is refused with the wait; back to the default.
+    const slow = await keys("create", "acme", "--name", "slow", "--rate", "2");
+    expect(slow.stdout).toContain("rate:    2 requests a minute\n");
+    const slowToken = /api key: (\S+)/.exec(slow.stdout)?.[1] as string;
+    const slowId = /key id:  (\S+)/.exec(slow.stdout)?.[1] as string;
+    const first = await api("GET", "/v1/workflows", undefined, slowToken);
+    const second = await api("GET", "/v1/workflows", undefined, slowToken);
+    const third = await api("GET", "/v1/workflows", undefined, slowToken);
+    expect([first.status, second.status, third.status]).toEqual([200, 200, 429]);
+    expect(third.body).toMatchObject({ code: "rate_limited", detail: expect.stringContaining("2 requests a minute") });
+    expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await keys("list", "acme")).stdout).toMatch(new RegExp(`${slowId} +ten_acme +slow +read,write +2/min +`));
+    expect((await keys("rate", slowId, "default")).stdout).toBe(
+      `${slowId}: default (RATE_LIMIT_PER_MINUTE) (from its next request)\n`,
+    );
+    expect((await keys("list", "acme")).stdout).toMatch(new RegExp(`${slowId} .* read,write +default +`));
+    expect((await keys("rate", slowId, "0")).stderr).toContain("rate must be a whole number of requests a minute");
+    expect((await keys("create", "acme", "--rate", "fast")).stderr).toContain("rate must be a whole number");
+    expect((await keys("rate", "key_00000000-0000-0000-0000-000000000000", "5")).stderr).toContain(
+      "no API key with id",
+    );
+
     expect((await keys("weight", "acme", "3")).stdout).toBe("tenant ten_acme: weight 3 (applies within a minute)\n");
     expect((await keys("weight", "acme", "0")).stderr).toContain("weight must be a whole number from 1 to 100");
     expect((await keys("weight", "nobody", "2")).stderr).toContain("no tenant nobody");
 
-    for (const args of [["create"], ["revoke"], ["weight", "acme"], ["frobnicate"], ["create", "acme", "--bogus"]]) {
+    for (const args of [
+      ["create"],
+      ["revoke"],
+      ["rate", slowId],
+      ["weight", "acme"],
+      ["frobnicate"],
+      ["create", "acme", "--bogus"],
+    ]) {
       const wrong = await keys(...args);
       expect(wrong.code, args.join(" ")).toBe(2);
       expect(wrong.stderr).toContain("usage: npm run keys -- create <tenant>");
