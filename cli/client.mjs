@@ -89,6 +89,15 @@ export function client({ url, key }) {
     }
     return { json, headers: res.headers };
   };
+  const sendOnce = (method, path, body, key = `cli-${randomUUID()}`, headers = {}) =>
+    persist(
+      async (send) => {
+        const r = await exchange(method, path, body, { ...headers, "idempotency-key": key });
+        return { ...r.json, replayed: send === 1 && r.headers.get("idempotent-replayed") === "true" };
+      },
+      resendable,
+      " under the same Idempotency-Key",
+    );
   // A 429 is waited out: the request was refused before anything was done.
   const call = (method, path, body, headers) =>
     persist(async () => (await exchange(method, path, body, headers)).json, waitable, "");
@@ -101,17 +110,9 @@ export function client({ url, key }) {
      * lost or the server asks for a retry, so a dropped connection never does it twice. Its JSON, and `replayed`:
      * an earlier command already did it (a replay of this call's own first send is not that).
      */
-    postOnce(path, body, key = `cli-${randomUUID()}`, headers = {}) {
-      return persist(
-        async (send) => {
-          const r = await exchange("POST", path, body, { ...headers, "idempotency-key": key });
-          return { ...r.json, replayed: send === 1 && r.headers.get("idempotent-replayed") === "true" };
-        },
-        resendable,
-        " under the same Idempotency-Key",
-      );
-    },
-    put: (path, body) => call("PUT", path, body),
+    postOnce: (path, body, key, headers) => sendOnce("POST", path, body, key, headers),
+    /** A PUT as postOnce sends a POST (a publish whose answer was lost is its version, not a second one). */
+    putOnce: (path, body, key) => sendOnce("PUT", path, body, key),
     /** Every event after `after`, as they happen, until the server ends the stream (the execution finished). */
     async *events(executionId, after = 0) {
       let last = after;

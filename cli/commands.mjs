@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { client } from "./client.mjs";
+import { ApiError, client } from "./client.mjs";
 import { readConfig, writeConfig } from "./config.mjs";
 import { watch } from "./watch.mjs";
 import { chat } from "./chat.mjs";
@@ -104,13 +104,21 @@ export async function apply(paths, values = {}) {
     const same = existing.filter((w) => w.name === name);
     if (same.length > 1) throw new UsageError(`${same.length} workflows are named "${name}": rename one`);
     try {
+      const digest = createHash("sha256").update(text).digest("hex").slice(0, 32);
       if (same.length === 0) {
-        // Keyed on the file's content: a retried apply after a lost answer does not create a second workflow.
-        const key = `apply-${createHash("sha256").update(text).digest("hex").slice(0, 32)}`;
-        const made = await api.post("/v1/workflows", definition, { "idempotency-key": key });
+        // Keyed on the file's content: a retried apply after a lost answer does not create a second workflow. The
+        // workflow that key made may since have been deleted (410): applying the file again means a new one.
+        const made = await api.postOnce("/v1/workflows", definition, `apply-${digest}`).catch((err) => {
+          if (err instanceof ApiError && err.code === "idempotent_resource_gone")
+            return api.postOnce("/v1/workflows", definition);
+          throw err;
+        });
         console.log(`created    ${name} ${made.id} v${made.version}  (${basename(file)})`);
       } else {
-        const r = await api.put(`/v1/workflows/${same[0].id}?if_changed=true`, definition);
+        // Keyed on the version it builds on and the file's content: a publish whose answer was lost is sent again
+        // and answers its version (so --migrate-running still moves the runs), never "unchanged" or a second one.
+        const key = `apply-${same[0].id}-v${same[0].latest_version}-${digest}`;
+        const r = await api.putOnce(`/v1/workflows/${same[0].id}?if_changed=true`, definition, key);
         console.log(`${r.changed ? "published " : "unchanged "} ${name} ${r.id} v${r.version}  (${basename(file)})`);
         if (r.changed && values["migrate-running"])
           blocked += await migrateRunning(api, r.id, r.version - 1, r.version, chunk);

@@ -6,7 +6,7 @@ import { createRequests } from "./schema";
 
 export type CreateRequestRow = typeof createRequests.$inferSelect;
 type CreateKey = Pick<CreateRequestRow, "tenant_id" | "scope" | "key">;
-const byKey = (k: CreateKey) =>
+export const byKey = (k: CreateKey) =>
   and(eq(createRequests.tenant_id, k.tenant_id), eq(createRequests.scope, k.scope), eq(createRequests.key, k.key));
 
 /** Claim a create route's key for `resource_id`; returns the row that owns it (ours, or an earlier request's). */
@@ -26,6 +26,12 @@ export async function completeCreateRequest(db: Db, k: CreateKey, now: number): 
     .update(createRequests)
     .set({ completed_at: now })
     .where(and(byKey(k), isNull(createRequests.completed_at)));
+}
+
+/** What a key is bound to now (a create's own id, or what the create rebound it to), or null once released. */
+export async function createRequestResource(db: Db, k: CreateKey): Promise<string | null> {
+  const [row] = await db.select({ resource_id: createRequests.resource_id }).from(createRequests).where(byKey(k));
+  return row?.resource_id ?? null;
 }
 
 /** Give a key back after a create that failed before it finished, so a retry starts afresh. */

@@ -1,15 +1,17 @@
 // D1 queries for tenants, keys, workflow definitions and tenant settings (origins, secrets, budgets), metrics and
 // health, through Drizzle. The execution history is history-repo.ts's; schedules and monitors are cron-repo.ts's.
-import { and, desc, eq, inArray, is, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, exists, inArray, is, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import { SQLiteTable } from "drizzle-orm/sqlite-core";
 import * as schema from "./schema";
 import type { Db } from "./client";
 import { workflowExecutionStats } from "./history-repo";
+import { byKey } from "./idempotency-repo";
 import { before, type Cursor } from "./sql-helpers";
 import {
   alerts,
   apiKeys,
   budgets,
+  createRequests,
   executions,
   schedules,
   secrets,
@@ -100,6 +102,18 @@ export async function createWorkflow(
  * Publish version n+1 atomically: the batch is one transaction, so concurrent publishes get distinct
  * versions. Returns the new version, or null when the workflow does not exist for this tenant.
  */
+/** An Idempotency-Key claim (create_requests) a publish belongs to, while its resource_id is still `token`. */
+export interface PublishClaim {
+  scope: string;
+  key: string;
+  token: string;
+}
+
+/**
+ * Publish `definition` as the workflow's next version; null when the workflow is not live, or when `claim` is given
+ * and no longer holds `token`. With a claim, the same batch rebinds it to the version's number and completes it, so
+ * the key knows its version the moment the version exists: a retry finds it, even after a crash right here.
+ */
 export async function publishVersion(
   db: Db,
   tenantId: string,
@@ -107,9 +121,26 @@ export async function publishVersion(
   meta: { name: string; description: string | null },
   definition: unknown,
   now: number,
+  claim?: PublishClaim,
 ): Promise<number | null> {
-  const live = and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at));
-  const [updated] = await db.batch([
+  const workflowLive = and(eq(workflows.id, id), eq(workflows.tenant_id, tenantId), isNull(workflows.deleted_at));
+  const held =
+    claim &&
+    and(
+      byKey({ tenant_id: tenantId, scope: claim.scope, key: claim.key }),
+      eq(createRequests.resource_id, claim.token),
+    );
+  const live = and(
+    workflowLive,
+    held &&
+      exists(
+        db
+          .select({ one: sql`1` })
+          .from(createRequests)
+          .where(held),
+      ),
+  );
+  const publish = [
     db
       .update(workflows)
       .set({ latest_version: sql`${workflows.latest_version} + 1`, updated_at: now, ...meta })
@@ -126,7 +157,29 @@ export async function publishVersion(
         .from(workflows)
         .where(live),
     ),
-  ]);
+  ] as const;
+  const [updated] = held
+    ? await db.batch([
+        ...publish,
+        db
+          .update(createRequests)
+          .set({
+            resource_id: sql`(SELECT CAST(latest_version AS TEXT) FROM workflows WHERE id = ${id} AND tenant_id = ${tenantId})`,
+            completed_at: now,
+          })
+          .where(
+            and(
+              held,
+              exists(
+                db
+                  .select({ one: sql`1` })
+                  .from(workflows)
+                  .where(workflowLive),
+              ),
+            ),
+          ),
+      ])
+    : await db.batch(publish);
   return updated[0]?.version ?? null;
 }
 

@@ -140,9 +140,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: "put",
     path: "/v1/workflows/{id}",
-    summary: "Publish version n+1",
+    summary:
+      "Publish version n+1 (with ?if_changed=true only when the definition differs). With an Idempotency-Key, a retry answers the version the first request published",
     tag: "workflows",
     ok: 200,
+    idempotent: true,
     query: publishQuery,
     body: definition,
   },

@@ -12,6 +12,8 @@ import { kindSpecs } from "../nodes";
 import { modelErrors } from "../nodes/llm/definition-checks";
 import { idempotentCreate } from "../services/idempotent-create";
 import { MAX_MIGRATED, migrateExecutions } from "../services/migrations";
+import { publishOnce } from "../services/publish";
+import { refusal } from "./refusals";
 import { created, cursorParam, idempotencyKeyOf, iso, limitParam } from "./shared";
 
 const anyObject = z.record(z.string(), z.unknown());
@@ -179,24 +181,16 @@ export const workflows = new Hono<AppEnv>()
     const id = c.req.param("id");
     const q = readQuery(c, publishQuery);
     const definition = await readDefinition(c);
-    if (q.if_changed === "true" && isId("wf", id)) {
-      // Both sides are the validator's output (defaults filled, keys in schema order), so equal JSON is equal meaning.
-      const latest = await repo.getWorkflow(c.get("db").db, c.get("tenantId"), id, null);
-      if (latest && JSON.stringify(latest.definition) === JSON.stringify(definition))
-        return c.json({ id, version: latest.version, latest_version: latest.version, definition, changed: false });
-    }
-    const version = isId("wf", id)
-      ? await repo.publishVersion(
-          c.get("db").db,
-          c.get("tenantId"),
-          id,
-          { name: definition.name, description: definition.description ?? null },
-          definition,
-          Date.now(),
-        )
+    const result = isId("wf", id)
+      ? await publishOnce(c.get("db").db, c.get("tenantId"), id, definition, {
+          key: idempotencyKeyOf(c),
+          ifChanged: q.if_changed === "true",
+        })
       : null;
-    if (version === null) throw workflowNotFound(id);
-    return c.json({ id, version, latest_version: version, definition, changed: true });
+    if (result === null) throw workflowNotFound(id);
+    if (!result.ok) throw refusal(result);
+    if (!result.created) c.header("idempotent-replayed", "true");
+    return c.json(result.value);
   })
   .post("/:id/migrations", async (c) => {
     const id = c.req.param("id");

@@ -1,5 +1,5 @@
-// Idempotency-Key on the create routes (POST /v1/workflows, /v1/monitors, /v1/workflows/:id/schedules,
-// /v1/conversations, a conversation's /messages and /v1/chat), with the
+// Idempotency-Key on the create routes (POST /v1/workflows, a version's PUT /v1/workflows/:id, /v1/monitors,
+// /v1/workflows/:id/schedules, /v1/conversations, a conversation's /messages and /v1/chat), with the
 // semantics of starting an execution: a replay answers with the object the key made, another body is refused, and a
 // duplicate that arrives while the first is still creating is told to retry. A retried create never makes two.
 import type { Db } from "../db/client";
@@ -9,7 +9,7 @@ import { canonicalHash } from "../lib/hash";
 /** A request that claimed a key and then died mid-create is given up on after this long; a duplicate takes over. */
 export const IN_FLIGHT_LEASE_MS = 30_000;
 
-export type CreateScope = "workflow" | "monitor" | "schedule" | "conversation" | "message";
+export type CreateScope = "workflow" | "version" | "monitor" | "schedule" | "conversation" | "message";
 
 export type CreateRefusal = "idempotency_key_reused" | "idempotency_key_in_flight" | "idempotent_resource_gone";
 

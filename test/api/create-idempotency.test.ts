@@ -102,3 +102,72 @@ describe("Idempotency-Key on create routes", () => {
     expect(gone.body).toMatchObject({ code: "idempotent_resource_gone", resource_id: made.body.id });
   });
 });
+
+describe("Idempotency-Key on publishing a version (PUT /v1/workflows/:id)", () => {
+  const versions = async (api: Client, wf: string) =>
+    ((await api.get(`/v1/workflows/${wf}/versions`)).body.data as { version: number }[]).map((v) => v.version);
+
+  it("publishes once per key: a retry answers the version the first request published, not an identical v+1", async () => {
+    const api = client((await createTenant()).token);
+    const wf = (await api.post("/v1/workflows", definition(1))).body.id as string;
+    const k = { "idempotency-key": "publish-2" };
+    const first = await api.put(`/v1/workflows/${wf}`, definition(2), k);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("idempotent-replayed")).toBeNull();
+    expect(first.body).toMatchObject({ id: wf, version: 2, latest_version: 2, changed: true });
+    // Someone else publishes meanwhile; the retry still answers its own version, and says which is the latest.
+    expect((await api.put(`/v1/workflows/${wf}`, definition(4))).body.version).toBe(3);
+    const again = await api.put(`/v1/workflows/${wf}`, definition(2), k);
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body).toEqual({ ...first.body, latest_version: 3 });
+    expect(await versions(api, wf)).toEqual([3, 2, 1]);
+
+    const other = await api.put(`/v1/workflows/${wf}`, definition(5), k);
+    expect(other.status).toBe(422);
+    expect(other.body.code).toBe("idempotency_key_reused");
+    // The key is bound to the workflow too.
+    const wf2 = (await api.post("/v1/workflows", definition(1))).body.id as string;
+    expect((await api.put(`/v1/workflows/${wf2}`, definition(2), k)).body.code).toBe("idempotency_key_reused");
+    expect(await versions(api, wf)).toEqual([3, 2, 1]);
+    expect(await versions(api, wf2)).toEqual([1]);
+  });
+
+  it("publishes one version from racing copies, and frees a key whose workflow does not exist", async () => {
+    const api = client((await createTenant()).token);
+    const wf = (await api.post("/v1/workflows", definition(1))).body.id as string;
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => api.put(`/v1/workflows/${wf}`, definition(2), { "idempotency-key": "race" })),
+    );
+    expect(answers.every((a) => [200, 409].includes(a.status))).toBe(true);
+    expect(new Set(answers.filter((a) => a.status === 200).map((a) => a.body.version))).toEqual(new Set([2]));
+    expect(await versions(api, wf)).toEqual([2, 1]);
+
+    const missing = "wf_00000000000000000000000000";
+    const k = { "idempotency-key": "not-there-yet" };
+    expect((await api.put(`/v1/workflows/${missing}`, definition(2), k)).body.code).toBe("workflow_not_found");
+    expect((await api.put(`/v1/workflows/${missing}`, definition(2), k)).body.code).toBe("workflow_not_found");
+  });
+
+  it("takes over a key whose request died before publishing, and publishes once", async () => {
+    const { tenantId, token } = await createTenant();
+    const api = client(token);
+    const wf = (await api.post("/v1/workflows", definition(1))).body.id as string;
+    const k = { "idempotency-key": "died" };
+    // A request that claimed the key a minute ago (past the in-flight lease) and died before its batch ran.
+    const body = definition(2);
+    const first = await api.put(`/v1/workflows/${wf}`, body, k);
+    await env.DB.prepare(
+      "update create_requests set resource_id = 'pub_dead', completed_at = null, created_at = ? where tenant_id = ? and key = 'died'",
+    )
+      .bind(Date.now() - 60_000, tenantId)
+      .run();
+    await env.DB.prepare("delete from workflow_versions where workflow_id = ? and version = 2").bind(wf).run();
+    await env.DB.prepare("update workflows set latest_version = 1 where id = ?").bind(wf).run();
+    const taken = await api.put(`/v1/workflows/${wf}`, body, k);
+    expect(taken.status).toBe(200);
+    expect(taken.body).toEqual(first.body);
+    expect((await api.put(`/v1/workflows/${wf}`, body, k)).headers.get("idempotent-replayed")).toBe("true");
+    expect(await versions(api, wf)).toEqual([2, 1]);
+  });
+});

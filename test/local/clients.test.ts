@@ -58,9 +58,19 @@ async function applied(name: string, nodes: unknown[]): Promise<void> {
   expect((await edgeflow(["workflows", "apply", file])).code).toBe(0);
 }
 
-/** A proxy to `upstream` that does each request but drops the connection of every other POST before it answers. */
-async function lossyProxy(upstream: string) {
-  let posts = 0;
+/** The migration finds runs in the history D1 keeps: wait until these are listed there as running. */
+async function listedRunning(ids: string[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    const listed = await callLocal(local, "GET", `/v1/executions?status=running&limit=100`);
+    if (ids.every((id) => listed.body.data.some((e: { id: string }) => e.id === id))) return;
+    if (i > 100) throw new Error(`${ids} not listed as running`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A proxy to `upstream` that does each request but drops the connection of every other one of `methods`. */
+async function lossyProxy(upstream: string, methods = ["POST"]) {
+  let sent = 0;
   let dropped = 0;
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -74,7 +84,7 @@ async function lossyProxy(upstream: string) {
       body: chunks.length ? Buffer.concat(chunks) : undefined,
     });
     const body = Buffer.from(await up.arrayBuffer());
-    if (req.method === "POST" && posts++ % 2 === 0) {
+    if (methods.includes(req.method as string) && sent++ % 2 === 0) {
       dropped++;
       req.socket.destroy();
       return;
@@ -325,13 +335,7 @@ describe("the edgeflow CLI", () => {
       (await edgeflow(["run", "cli-parked"])).stdout.trim(),
       (await edgeflow(["run", "cli-parked"])).stdout.trim(),
     ];
-    // The migration finds the runs in the history D1 keeps: wait until they are listed there as running.
-    for (let i = 0; ; i++) {
-      const listed = await callLocal(local, "GET", `/v1/executions?status=running&limit=100`);
-      if (ids.every((id) => listed.body.data.some((e: { id: string }) => e.id === id))) break;
-      if (i > 100) throw new Error(`${ids} not listed as running`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await listedRunning(ids);
     const after = { id: "after", kind: "transform", needs: ["w"], config: { expression: "'added in v2'" } };
     writeFileSync(file, JSON.stringify({ name: "cli-parked", nodes: [...nodes, after] }));
     expect((await edgeflow(["workflows", "apply", file, "--migrate-running", "--chunk", "0"])).stderr).toMatch(
@@ -415,6 +419,50 @@ describe("the edgeflow CLI", () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it("applies a changed file once when the publish's answer is lost, and creates again a deleted workflow's file", async () => {
+    const file = join(home, "cli-publish.json");
+    const nodes = [
+      { id: "a", kind: "transform", config: { expression: "1" } },
+      { id: "w", kind: "wait_for_event", needs: ["a"], config: { event: "go" } },
+    ];
+    const after = { id: "after", kind: "transform", needs: ["w"], config: { expression: "2" } };
+    writeFileSync(file, JSON.stringify({ name: "cli-publish", nodes }));
+    const created = await edgeflow(["workflows", "apply", file]);
+    const id = /created +cli-publish (wf_\S+) v1/.exec(created.stdout)?.[1] as string;
+    expect(id).toBeDefined();
+    const parked = (await callLocal(local, "POST", `/v1/workflows/${id}/executions`, { input: {} })).body.id;
+    await listedRunning([parked]);
+    writeFileSync(file, JSON.stringify({ name: "cli-publish", nodes: [...nodes, after] }));
+    // The publish is done, but its answer is lost on the way back.
+    const proxy = await lossyProxy(local.base, ["PUT"]);
+    try {
+      const published = await edgeflow(["workflows", "apply", file, "--migrate-running"], undefined, {
+        EDGEFLOW_URL: proxy.url,
+      });
+      expect(published.code, published.stderr).toBe(0);
+      expect(published.stderr).toContain(
+        "edgeflow: the answer was lost; sending again in 0.5 s under the same Idempotency-Key\n",
+      );
+      // The resent publish answers the version it made (not "unchanged"), so the waiting run still moves to it.
+      expect(published.stdout).toContain(`published  cli-publish ${id} v2`);
+      expect(published.stdout).toContain("running on v1: 1, movable to v2: 1, blocked: 0\n  moved 1 to v2\n");
+      expect(proxy.dropped()).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+    const versions = (await callLocal(local, "GET", `/v1/workflows/${id}/versions`)).body.data;
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    expect((await callLocal(local, "GET", `/v1/executions/${parked}`)).body.version).toBe(2);
+
+    // Deleted, then the first file applied again: a new workflow, not the deleted one's key answering 410.
+    expect((await callLocal(local, "DELETE", `/v1/workflows/${id}`)).status).toBe(204);
+    writeFileSync(file, JSON.stringify({ name: "cli-publish", nodes }));
+    const again = await edgeflow(["workflows", "apply", file]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/created +cli-publish wf_\S+ v1/);
+    expect(again.stdout).not.toContain(id);
   });
 
   it("waits out the API key's rate limit (429 with Retry-After) and sends again: the run starts once", async () => {
