@@ -98,10 +98,6 @@ export async function createWorkflow(
   return made.length > 0;
 }
 
-/**
- * Publish version n+1 atomically: the batch is one transaction, so concurrent publishes get distinct
- * versions. Returns the new version, or null when the workflow does not exist for this tenant.
- */
 /** An Idempotency-Key claim (create_requests) a publish belongs to, while its resource_id is still `token`. */
 export interface PublishClaim {
   scope: string;
@@ -110,8 +106,9 @@ export interface PublishClaim {
 }
 
 /**
- * Publish `definition` as the workflow's next version; null when the workflow is not live, or when `claim` is given
- * and no longer holds `token`. With a claim, the same batch rebinds it to the version's number and completes it, so
+ * Publish `definition` as the workflow's next version n+1, atomically: the batch is one transaction, so concurrent
+ * publishes get distinct versions. Null when the workflow is not live for this tenant, or when `claim` is given and
+ * no longer holds `token`. With a claim, the same batch rebinds it to the version's number and completes it, so
  * the key knows its version the moment the version exists: a retry finds it, even after a crash right here.
  */
 export async function publishVersion(
