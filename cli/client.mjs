@@ -29,6 +29,12 @@ export class NetworkError extends Error {
 const SENDS = 4;
 const PAUSE_S = [0.5, 1, 2];
 
+/** Seconds a refusal's Retry-After asks for, or null. */
+function retryAfterOf(res) {
+  const wait = Number(res.headers.get("retry-after") ?? "");
+  return res.headers.has("retry-after") && Number.isFinite(wait) && wait >= 0 ? wait : null;
+}
+
 /** The longest Retry-After of a 429 a command waits out by itself; over it, the 429 is reported. */
 const MAX_WAIT_S = 60;
 
@@ -83,10 +89,7 @@ export function client({ url, key }) {
     } catch {
       json = { title: `HTTP ${res.status}`, detail: text.slice(0, 200) };
     }
-    if (!res.ok) {
-      const wait = Number(res.headers.get("retry-after"));
-      throw new ApiError(res.status, json ?? {}, Number.isFinite(wait) && wait >= 0 ? wait : null);
-    }
+    if (!res.ok) throw new ApiError(res.status, json ?? {}, retryAfterOf(res));
     return { json, headers: res.headers };
   };
   const sendOnce = (method, path, body, key = `cli-${randomUUID()}`, headers = {}) =>
@@ -127,7 +130,17 @@ export function client({ url, key }) {
           await new Promise((r) => setTimeout(r, 500 * failures));
           continue;
         }
-        if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => ({})));
+        if (!res.ok) {
+          // Refused (the key's rate, the stream's subscriber limit) or the server is restarting: wait as told.
+          const err = new ApiError(res.status, await res.json().catch(() => ({})), retryAfterOf(res));
+          if (!(waitable(err) || res.status === 503) || ++failures > 5) throw err;
+          const pause = err.retryAfter ?? 1;
+          process.stderr.write(
+            `edgeflow: the stream answered ${err.status} ${err.code}; opening it again in ${pause} s\n`,
+          );
+          await new Promise((r) => setTimeout(r, pause * 1000));
+          continue;
+        }
         let buffer = "";
         let ended = false;
         try {

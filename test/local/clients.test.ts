@@ -498,6 +498,34 @@ describe("the edgeflow CLI", () => {
     expect(runs.body.data.map((e: { id: string }) => e.id)).toEqual([id]);
   });
 
+  it("watches a run whose stream is full (429 subscriber_limit): it waits as told and opens it again", async () => {
+    await applied("cli-crowded", [{ id: "gate", kind: "wait_for_event", config: { event: "go" } }]);
+    const id = (await edgeflow(["run", "cli-crowded"])).stdout.trim();
+    // npm start lets 100 subscribers watch one execution: these take every place.
+    const crowd = new AbortController();
+    const streams = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        fetch(`${local.base}/v1/executions/${id}/stream`, {
+          headers: { authorization: `Bearer ${local.key}`, accept: "text/event-stream" },
+          signal: crowd.signal,
+        }),
+      ),
+    );
+    expect(streams.every((r) => r.status === 200)).toBe(true);
+    const watching = edgeflow(["watch", id]);
+    // Once its stream was refused (npm start logs each request), the crowd leaves and the run goes on.
+    for (let i = 0; !/"path":"\/v1\/executions\/[^"]+\/stream","status":429/.test(local.output()); i++) {
+      if (i > 300) throw new Error("the watch's stream was never refused");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    crowd.abort();
+    expect((await callLocal(local, "POST", `/v1/executions/${id}/events`, { name: "go" })).status).toBe(202);
+    const watched = await watching;
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stdout).toContain(`execution ${id} succeeded`);
+    expect(watched.stderr).toBe("edgeflow: the stream answered 429 subscriber_limit; opening it again in 5 s\n");
+  });
+
   it("starts a batch from an NDJSON file (run --batch): per-item answers, a refused line, and a re-run that replays", async () => {
     await applied("cli-batched", [{ id: "double", kind: "transform", config: { expression: "input.n * 2" } }]);
     const file = join(home, "items.ndjson");
