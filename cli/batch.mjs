@@ -131,7 +131,7 @@ export async function runBatch(api, workflowId, path) {
 async function send(api, workflowId, version, chunk, progress) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await api.post(`/v1/workflows/${workflowId}/executions/batch`, {
+      return await api.postNow(`/v1/workflows/${workflowId}/executions/batch`, {
         version,
         items: chunk.map((c) => c.item),
       });

@@ -108,6 +108,8 @@ export function client({ url, key }) {
     base,
     get: (path) => call("GET", path),
     post: (path, body = {}, headers) => call("POST", path, body, headers),
+    /** A POST sent once: a 429 is the caller's to wait out (run --batch redraws its progress bar around the wait). */
+    postNow: async (path, body = {}) => (await exchange("POST", path, body)).json,
     /**
      * A POST under an Idempotency-Key (the caller's, else one made for this call), sent again when its answer is
      * lost or the server asks for a retry, so a dropped connection never does it twice. Its JSON, and `replayed`:

@@ -496,6 +496,14 @@ describe("the edgeflow CLI", () => {
     const workflowId = (await callLocal(local, "GET", `/v1/executions/${id}`)).body.workflow_id;
     const runs = await callLocal(local, "GET", `/v1/executions?workflow_id=${workflowId}`);
     expect(runs.body.data.map((e: { id: string }) => e.id)).toEqual([id]);
+
+    // run --batch waits its request's 429 out itself, clearing its progress bar first (one line per wait).
+    const file = join(home, "limited.ndjson");
+    writeFileSync(file, '{"input": {"n": 1}}\n{"input": {"n": 2}}\n');
+    const batch = await edgeflow(["run", "cli-limited", "--batch", `@${file}`], undefined, { EDGEFLOW_API_KEY: key });
+    expect(batch.code, batch.stderr).toBe(0);
+    expect(batch.stdout).toMatch(/^ex_\w+ created\nex_\w+ created\n$/);
+    expect(batch.stderr).toMatch(/^rate_limited: trying again in [1-3] s \(attempt 2\)$/m);
   });
 
   it("watches a run whose stream is full (429 subscriber_limit): it waits as told and opens it again", async () => {
